@@ -1,0 +1,35 @@
+# Front door for newcomers and CI. CMake does the real work in build/.
+BUILD_DIR ?= build
+BUILD_TYPE ?= Release
+JOBS ?= 2
+LISTEN ?= 127.0.0.1:7600
+DATA_DIR ?= ./var/kmsd
+
+.PHONY: all deps configure build run test unit-test integration-test bench clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j$(JOBS)
+
+run: build
+	@mkdir -p $(DATA_DIR)
+	$(BUILD_DIR)/kmsd serve --listen $(LISTEN) --data-dir $(DATA_DIR)
+
+test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
+
+unit-test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) -L unit
+
+integration-test: build
+	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) -L integration
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,64 @@
+// KMS error types as values. Every failure that crosses a module boundary is an absl::Status that
+// carries one ErrorType; api/ alone turns it into AWS's `__type`, message and HTTP status.
+// Thread-safe: pure functions.
+#pragma once
+
+#include <string_view>
+
+#include "absl/status/status.h"
+
+namespace kmsd {
+
+enum class ErrorType {
+  kNone,  // OK status
+  // KMS service-model exceptions.
+  kAlreadyExists,
+  kDependencyTimeout,
+  kDisabled,
+  kIncorrectKey,
+  kInvalidAliasName,
+  kInvalidArn,
+  kInvalidCiphertext,
+  kInvalidGrantToken,
+  kInvalidKeyUsage,
+  kInvalidMarker,
+  kKmsInternal,
+  kKmsInvalidState,
+  kKeyUnavailable,
+  kLimitExceeded,
+  kNotFound,
+  kTag,
+  kUnsupportedOperation,
+  // AWS JSON protocol and authentication errors (common to every AWS service).
+  kValidation,
+  kSerialization,
+  kUnknownOperation,
+  kAccessDenied,
+  kIncompleteSignature,
+  kInvalidSignature,
+  kMissingAuthenticationToken,
+  kUnrecognizedClient,
+  kRequestEntityTooLarge,
+  kThrottling,
+};
+
+// Builds a status of the given type. The message is shown to the client: never put key material,
+// plaintext or secrets in it.
+absl::Status Error(ErrorType type, std::string_view message);
+
+// The ErrorType a status carries. Statuses made elsewhere (plain absl errors) map to kKmsInternal;
+// OK maps to kNone.
+ErrorType TypeOf(const absl::Status& status);
+
+// AWS's name for the type, as sent in `__type` (e.g. "NotFoundException").
+std::string_view AwsName(ErrorType type);
+
+// The HTTP status AWS answers with for the type (400 for client faults, 500/503 for server faults).
+int HttpStatus(ErrorType type);
+
+// Shorthands for the common ones.
+inline absl::Status NotFound(std::string_view m) { return Error(ErrorType::kNotFound, m); }
+inline absl::Status Validation(std::string_view m) { return Error(ErrorType::kValidation, m); }
+inline absl::Status Internal(std::string_view m) { return Error(ErrorType::kKmsInternal, m); }
+
+}  // namespace kmsd

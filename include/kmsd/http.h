@@ -1,0 +1,68 @@
+// The HTTP server seen from above: plain request/response values and a handler. Only src/net/
+// knows Boost.Beast; everything above it sees these types. The handler is called concurrently from
+// the I/O threads and must be thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace kmsd {
+
+struct HttpRequest {
+  std::string method;
+  std::string target;  // path and query as sent, e.g. "/" or "/?a=b"
+  // Header names lower-cased, values as received, in arrival order (repeats kept).
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string remote_address;  // peer IP, for audit
+  std::string request_id;      // a fresh UUID per request, sent back as x-amzn-RequestId
+
+  // The first value of a header (name lower-case), or nullptr.
+  const std::string* Header(std::string_view lower_case_name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+// Builds the response for a fault the net layer finds before the handler runs (body too large,
+// malformed HTTP): api/ supplies one that answers in AWS's error shape.
+using HttpErrorResponder = std::function<HttpResponse(const absl::Status&, const std::string&)>;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 7600;  // 0 picks a free port; Start() returns it
+  int threads = 0;       // 0 = one per core
+  size_t max_body_bytes = 256 * 1024;
+  size_t max_header_bytes = 16 * 1024;
+  int read_timeout_seconds = 30;   // a request must arrive whole within this
+  int idle_timeout_seconds = 120;  // keep-alive connections idle longer are closed
+  size_t max_connections = 10000;
+  std::string tls_cert_file;  // both set = HTTPS
+  std::string tls_key_file;
+};
+
+class HttpServer {
+ public:
+  virtual ~HttpServer() = default;
+  // Binds and starts serving on background threads; returns the bound port.
+  virtual absl::StatusOr<uint16_t> Start() = 0;
+  // Stops accepting, closes connections and joins the threads. Idempotent.
+  virtual void Stop() = 0;
+};
+
+std::unique_ptr<HttpServer> NewHttpServer(ServerOptions options, HttpHandler handler,
+                                          HttpErrorResponder error_responder);
+
+}  // namespace kmsd

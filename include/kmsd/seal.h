@@ -1,0 +1,30 @@
+// A Seal protects the root of the key hierarchy: it wraps and unwraps the keyring key that the
+// keystore barrier uses for every record. The dev seal keeps a 256-bit root key in a file (0600);
+// a PKCS#11 HSM seal will implement the same interface. Implementations are thread-safe.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "kmsd/secret_bytes.h"
+
+namespace kmsd {
+
+class Seal {
+ public:
+  virtual ~Seal() = default;
+  // A short name for logs and docs ("file", "pkcs11").
+  virtual std::string_view Name() const = 0;
+  virtual absl::StatusOr<std::string> Wrap(const SecretBytes& plaintext,
+                                           std::string_view associated_data) = 0;
+  virtual absl::StatusOr<SecretBytes> Unwrap(std::string_view wrapped,
+                                             std::string_view associated_data) = 0;
+};
+
+// Root key in `path`: created with mode 0600 from the CSPRNG when absent; refused when the file is
+// readable by group or others, or is not exactly 32 bytes.
+absl::StatusOr<std::unique_ptr<Seal>> OpenFileSeal(const std::string& path);
+
+}  // namespace kmsd

@@ -1,0 +1,50 @@
+// The physical backend: an untrusted, ordered key-value store. Everything kmsd stores goes through
+// the keystore barrier first, so a backend only ever sees sealed bytes. Implementations are safe
+// for concurrent use from many threads. A write returns only once it is durable.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace kmsd {
+
+struct StorageEntry {
+  std::string key;
+  std::string value;
+};
+
+// One atomic batch of writes: all apply or none.
+struct StorageBatch {
+  std::vector<StorageEntry> puts;
+  std::vector<std::string> deletes;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // The value under key, or nullopt when absent.
+  virtual absl::StatusOr<std::optional<std::string>> Get(std::string_view key) = 0;
+  virtual absl::Status Put(std::string_view key, std::string_view value) = 0;
+  // Deleting an absent key is not an error.
+  virtual absl::Status Delete(std::string_view key) = 0;
+  // Applies every put and delete atomically and durably.
+  virtual absl::Status Commit(const StorageBatch& batch) = 0;
+  // Entries whose key starts with prefix and sorts strictly after start_after, in key order, at
+  // most limit of them (0 = no limit).
+  virtual absl::StatusOr<std::vector<StorageEntry>> List(std::string_view prefix,
+                                                         std::string_view start_after,
+                                                         size_t limit) = 0;
+};
+
+// SQLite in WAL mode with synchronous=FULL and secure_delete on, in file `path`.
+absl::StatusOr<std::unique_ptr<Backend>> OpenSqliteBackend(const std::string& path);
+// In memory, for tests.
+std::unique_ptr<Backend> NewMemoryBackend();
+
+}  // namespace kmsd
