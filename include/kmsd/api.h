@@ -1,0 +1,46 @@
+// The AWS KMS JSON 1.1 protocol over the service: authenticates each request (SigV4), dispatches
+// on X-Amz-Target, and answers in AWS's shapes, errors included. Thread-safe.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "kmsd/clock.h"
+#include "kmsd/http.h"
+#include "kmsd/principal.h"
+#include "kmsd/service.h"
+
+namespace kmsd {
+
+struct ApiCredential {
+  std::string access_key_id;
+  std::string secret_access_key;
+  Principal principal;
+};
+
+// What one request was and how it ended, for logs (and the audit trail).
+struct RequestOutcome {
+  std::string_view operation;     // e.g. "Encrypt"; empty when it could not be told
+  const HttpRequest& http;
+  const Principal* principal;     // nullptr when authentication failed
+  const absl::Status& status;
+};
+
+struct ApiOptions {
+  std::string region = "us-east-1";
+  std::vector<ApiCredential> credentials;
+  // Called once per request, after the operation and before the answer is sent. Must be
+  // thread-safe. A non-OK return replaces the answer with that error (fail closed).
+  std::function<absl::Status(const RequestOutcome&)> on_request;
+};
+
+HttpHandler NewApiHandler(ApiOptions options, KmsService* service, const Clock* clock);
+
+// AWS's error answer: {"__type": ..., "message": ...} with the type's HTTP status. Internal errors
+// get a generic message; their detail belongs in the server log, not in the answer.
+HttpResponse ErrorResponse(const absl::Status& status, const std::string& request_id);
+
+}  // namespace kmsd

@@ -1,0 +1,159 @@
+// The KMS itself: keys, aliases, key states and the cryptographic operations, as typed calls.
+// Pure C++: it knows neither HTTP nor JSON. api/ validates shapes and lengths (the service model's
+// constraints) and calls in here; the service enforces meaning (states, forms of key id, rules of
+// aliases) and answers with the AWS error types. Thread-safe: every method may be called
+// concurrently.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "kmsd/ciphertext_blob.h"
+#include "kmsd/clock.h"
+#include "kmsd/keystore.h"
+#include "kmsd/principal.h"
+#include "kmsd/secret_bytes.h"
+
+namespace kmsd {
+
+enum class KeyState { kEnabled, kDisabled, kPendingDeletion };
+std::string_view KeyStateName(KeyState state);
+
+struct Tag {
+  std::string key;
+  std::string value;
+};
+
+struct KeyMetadata {
+  std::string key_id;
+  std::string arn;
+  std::string account_id;
+  int64_t creation_date = 0;
+  std::string description;
+  KeyState state = KeyState::kEnabled;
+  std::string key_usage = "ENCRYPT_DECRYPT";
+  std::string key_spec = "SYMMETRIC_DEFAULT";
+  std::string origin = "AWS_KMS";
+  std::string key_manager = "CUSTOMER";
+  std::optional<int64_t> deletion_date;
+  std::optional<int> pending_deletion_window_days;
+  bool Enabled() const { return state == KeyState::kEnabled; }
+};
+
+struct AliasEntry {
+  std::string name;  // "alias/..."
+  std::string arn;
+  std::string target_key_id;
+  int64_t creation_date = 0;
+  int64_t last_updated_date = 0;
+};
+
+struct Page {
+  std::string next_marker;  // empty when not truncated
+  bool truncated() const { return !next_marker.empty(); }
+};
+
+struct KeyListEntry {
+  std::string key_id;
+  std::string arn;
+};
+struct KeyList : Page {
+  std::vector<KeyListEntry> keys;
+};
+struct AliasList : Page {
+  std::vector<AliasEntry> aliases;
+};
+
+struct CreateKeyRequest {
+  std::string description;
+  std::string key_usage = "ENCRYPT_DECRYPT";
+  std::string key_spec = "SYMMETRIC_DEFAULT";
+  std::string origin = "AWS_KMS";
+  bool multi_region = false;
+  std::vector<Tag> tags;
+};
+
+struct EncryptResult {
+  std::string ciphertext_blob;
+  std::string key_arn;
+};
+struct DecryptResult {
+  SecretBytes plaintext;
+  std::string key_arn;
+};
+struct DataKeyResult {
+  SecretBytes plaintext;  // empty for GenerateDataKeyWithoutPlaintext
+  std::string ciphertext_blob;
+  std::string key_arn;
+};
+struct ReEncryptResult {
+  std::string ciphertext_blob;
+  std::string source_key_arn;
+  std::string key_arn;
+};
+
+struct ServiceOptions {
+  std::string region = "us-east-1";
+  std::string account_id = "111122223333";
+};
+
+class KmsService {
+ public:
+  virtual ~KmsService() = default;
+
+  // Key ids below accept every form AWS accepts for the operation: key id, key ARN, and where AWS
+  // allows it, alias name and alias ARN.
+  virtual absl::StatusOr<KeyMetadata> CreateKey(const CallContext& call,
+                                                const CreateKeyRequest& request) = 0;
+  virtual absl::StatusOr<KeyMetadata> DescribeKey(const CallContext& call,
+                                                  const std::string& key_id) = 0;
+  virtual absl::StatusOr<KeyList> ListKeys(const CallContext& call, size_t limit,
+                                           const std::string& marker) = 0;
+  virtual absl::Status EnableKey(const CallContext& call, const std::string& key_id) = 0;
+  virtual absl::Status DisableKey(const CallContext& call, const std::string& key_id) = 0;
+  virtual absl::Status UpdateKeyDescription(const CallContext& call, const std::string& key_id,
+                                            const std::string& description) = 0;
+
+  virtual absl::Status CreateAlias(const CallContext& call, const std::string& alias_name,
+                                   const std::string& target_key_id) = 0;
+  virtual absl::Status UpdateAlias(const CallContext& call, const std::string& alias_name,
+                                   const std::string& target_key_id) = 0;
+  virtual absl::Status DeleteAlias(const CallContext& call, const std::string& alias_name) = 0;
+  // key_id empty = every alias.
+  virtual absl::StatusOr<AliasList> ListAliases(const CallContext& call,
+                                                const std::string& key_id, size_t limit,
+                                                const std::string& marker) = 0;
+
+  virtual absl::StatusOr<EncryptResult> Encrypt(const CallContext& call,
+                                                const std::string& key_id,
+                                                const SecretBytes& plaintext,
+                                                const EncryptionContext& context) = 0;
+  // key_id empty = the key the blob names.
+  virtual absl::StatusOr<DecryptResult> Decrypt(const CallContext& call, const std::string& blob,
+                                                const EncryptionContext& context,
+                                                const std::string& key_id) = 0;
+  virtual absl::StatusOr<ReEncryptResult> ReEncrypt(const CallContext& call,
+                                                    const std::string& blob,
+                                                    const EncryptionContext& source_context,
+                                                    const std::string& source_key_id,
+                                                    const std::string& destination_key_id,
+                                                    const EncryptionContext& destination_context) = 0;
+  // number_of_bytes 1..1024; with_plaintext false = GenerateDataKeyWithoutPlaintext.
+  virtual absl::StatusOr<DataKeyResult> GenerateDataKey(const CallContext& call,
+                                                        const std::string& key_id,
+                                                        size_t number_of_bytes,
+                                                        const EncryptionContext& context,
+                                                        bool with_plaintext) = 0;
+  virtual absl::StatusOr<SecretBytes> GenerateRandom(const CallContext& call,
+                                                     size_t number_of_bytes) = 0;
+};
+
+// The service over a keystore (not owned; must outlive it) and a clock (owned).
+std::unique_ptr<KmsService> NewKmsService(ServiceOptions options, Keystore* keystore,
+                                          std::unique_ptr<Clock> clock);
+
+}  // namespace kmsd

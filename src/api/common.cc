@@ -1,0 +1,32 @@
+// Shared request members of the crypto operations.
+#include "api/common.h"
+
+#include "kmsd/strings.h"
+#include "kmsd/errors.h"
+
+namespace kmsd::api {
+
+absl::Status ReadEncryptionAlgorithm(RequestReader& request, std::string_view member) {
+  auto algorithm = request.Enum(
+      member, {"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"});
+  if (algorithm && *algorithm != kSymmetricDefault) {
+    return Error(ErrorType::kInvalidKeyUsage,
+                 StrCat("The encryption algorithm ", *algorithm,
+                              " is not valid for symmetric KMS keys; use SYMMETRIC_DEFAULT"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadUnsupportedCryptoOptions(RequestReader& request) {
+  request.GrantTokens();
+  if (request.Boolean("DryRun").value_or(false)) {
+    return Error(ErrorType::kUnsupportedOperation, "DryRun is not supported by kmsd yet");
+  }
+  if (request.Has("Recipient")) {
+    return Error(ErrorType::kUnsupportedOperation,
+                 "Recipient (Nitro Enclaves attestation) is not supported by kmsd");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kmsd::api

@@ -1,0 +1,72 @@
+// CreateKey: a new symmetric KMS key. Also the KeyMetadata writer every key operation shares.
+#include "api/common.h"
+#include "api/operations.h"
+#include "kmsd/errors.h"
+
+namespace kmsd::api {
+
+void WriteKeyMetadata(JsonWriter& writer, const KeyMetadata& m) {
+  writer.BeginObject("KeyMetadata")
+      .String("AWSAccountId", m.account_id)
+      .String("KeyId", m.key_id)
+      .String("Arn", m.arn)
+      .Integer("CreationDate", m.creation_date)
+      .Boolean("Enabled", m.Enabled())
+      .String("Description", m.description)
+      .String("KeyUsage", m.key_usage)
+      .String("KeyState", KeyStateName(m.state));
+  if (m.deletion_date) writer.Integer("DeletionDate", *m.deletion_date);
+  if (m.pending_deletion_window_days) {
+    writer.Integer("PendingDeletionWindowInDays", *m.pending_deletion_window_days);
+  }
+  writer.String("Origin", m.origin)
+      .String("KeyManager", m.key_manager)
+      .String("CustomerMasterKeySpec", m.key_spec)
+      .String("KeySpec", m.key_spec)
+      .BeginArray("EncryptionAlgorithms")
+      .String(kSymmetricDefault)
+      .EndArray()
+      .Boolean("MultiRegion", false)
+      .EndObject();
+}
+
+absl::StatusOr<std::string> CreateKey(OperationContext& context, RequestReader& request) {
+  static const std::vector<std::string_view> kKeySpecs = {
+      "RSA_2048",      "RSA_3072",      "RSA_4096",        "ECC_NIST_P256", "ECC_NIST_P384",
+      "ECC_NIST_P521", "ECC_SECG_P256K1", "SYMMETRIC_DEFAULT", "HMAC_224",    "HMAC_256",
+      "HMAC_384",      "HMAC_512",      "SM2",             "ML_DSA_44",     "ML_DSA_65",
+      "ML_DSA_87",     "ECC_NIST_EDWARDS25519"};
+  CreateKeyRequest create;
+  request.String("Policy", StringRule{1, 131072});
+  create.description = request.String("Description", kDescriptionRule).value_or("");
+  create.key_usage =
+      request
+          .Enum("KeyUsage", {"SIGN_VERIFY", "ENCRYPT_DECRYPT", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"})
+          .value_or("ENCRYPT_DECRYPT");
+  auto key_spec = request.Enum("KeySpec", kKeySpecs);
+  auto master_key_spec = request.Enum("CustomerMasterKeySpec", kKeySpecs);
+  if (key_spec && master_key_spec) {
+    request.AddViolation("KeySpec and CustomerMasterKeySpec cannot both be specified");
+  }
+  create.key_spec = key_spec.value_or(master_key_spec.value_or("SYMMETRIC_DEFAULT"));
+  create.origin = request.Enum("Origin", {"AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM",
+                                          "EXTERNAL_KEY_STORE"})
+                      .value_or("AWS_KMS");
+  request.Boolean("BypassPolicyLockoutSafetyCheck");
+  create.multi_region = request.Boolean("MultiRegion").value_or(false);
+  create.tags = request.Tags("Tags");
+  bool custom_store = request.String("CustomKeyStoreId", StringRule{1, 64}).has_value();
+  bool xks = request.String("XksKeyId", StringRule{1, 128}).has_value();
+  if (auto status = request.Finish(); !status.ok()) return status;
+  if (custom_store || xks) {
+    return Error(ErrorType::kUnsupportedOperation, "Custom key stores are not supported by kmsd");
+  }
+  auto metadata = context.service.CreateKey(context.call, create);
+  if (!metadata.ok()) return metadata.status();
+  JsonWriter writer;
+  writer.BeginObject();
+  WriteKeyMetadata(writer, *metadata);
+  return writer.EndObject().Take();
+}
+
+}  // namespace kmsd::api

@@ -1,0 +1,18 @@
+// DescribeKey: a key's metadata, by any form of key id.
+#include "api/operations.h"
+
+namespace kmsd::api {
+
+absl::StatusOr<std::string> DescribeKey(OperationContext& context, RequestReader& request) {
+  auto key_id = request.String("KeyId", kKeyIdRule, /*required=*/true);
+  request.GrantTokens();
+  if (auto status = request.Finish(); !status.ok()) return status;
+  auto metadata = context.service.DescribeKey(context.call, *key_id);
+  if (!metadata.ok()) return metadata.status();
+  JsonWriter writer;
+  writer.BeginObject();
+  WriteKeyMetadata(writer, *metadata);
+  return writer.EndObject().Take();
+}
+
+}  // namespace kmsd::api

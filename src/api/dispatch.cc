@@ -1,0 +1,31 @@
+// The index of the KMS operations kmsd supports. docs/API.md mirrors this table.
+#include <unordered_map>
+
+#include "api/operations.h"
+
+namespace kmsd::api {
+
+Operation FindOperation(std::string_view name) {
+  static const auto* const kOperations = new std::unordered_map<std::string_view, Operation>{
+      {"CreateKey", &CreateKey},
+      {"DescribeKey", &DescribeKey},
+      {"ListKeys", &ListKeys},
+      {"EnableKey", &EnableKey},
+      {"DisableKey", &DisableKey},
+      {"UpdateKeyDescription", &UpdateKeyDescription},
+      {"CreateAlias", &CreateAlias},
+      {"UpdateAlias", &UpdateAlias},
+      {"DeleteAlias", &DeleteAlias},
+      {"ListAliases", &ListAliases},
+      {"Encrypt", &Encrypt},
+      {"Decrypt", &Decrypt},
+      {"ReEncrypt", &ReEncrypt},
+      {"GenerateDataKey", &GenerateDataKey},
+      {"GenerateDataKeyWithoutPlaintext", &GenerateDataKeyWithoutPlaintext},
+      {"GenerateRandom", &GenerateRandom},
+  };
+  auto it = kOperations->find(name);
+  return it == kOperations->end() ? nullptr : it->second;
+}
+
+}  // namespace kmsd::api

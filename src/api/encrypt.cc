@@ -1,0 +1,27 @@
+// Encrypt: up to 4096 bytes directly under a KMS key.
+#include "api/common.h"
+#include "api/operations.h"
+
+namespace kmsd::api {
+
+absl::StatusOr<std::string> Encrypt(OperationContext& context, RequestReader& request) {
+  auto key_id = request.String("KeyId", kKeyIdRule, /*required=*/true);
+  auto plaintext = request.Blob("Plaintext", 1, 4096, /*required=*/true);
+  EncryptionContext encryption_context = request.Context("EncryptionContext");
+  if (auto status = ReadEncryptionAlgorithm(request, "EncryptionAlgorithm"); !status.ok()) {
+    return status;
+  }
+  if (auto status = ReadUnsupportedCryptoOptions(request); !status.ok()) return status;
+  if (auto status = request.Finish(); !status.ok()) return status;
+  auto result = context.service.Encrypt(context.call, *key_id, *plaintext, encryption_context);
+  if (!result.ok()) return result.status();
+  return JsonWriter()
+      .BeginObject()
+      .Blob("CiphertextBlob", std::string_view(result->ciphertext_blob))
+      .String("KeyId", result->key_arn)
+      .String("EncryptionAlgorithm", kSymmetricDefault)
+      .EndObject()
+      .Take();
+}
+
+}  // namespace kmsd::api

@@ -1,0 +1,22 @@
+// GenerateRandom: bytes from the OS CSPRNG.
+#include "api/operations.h"
+#include "kmsd/errors.h"
+
+namespace kmsd::api {
+
+absl::StatusOr<std::string> GenerateRandom(OperationContext& context, RequestReader& request) {
+  auto number_of_bytes = request.Integer("NumberOfBytes", 1, 1024, /*required=*/true);
+  bool custom_store = request.String("CustomKeyStoreId", StringRule{1, 64}).has_value();
+  if (auto status = request.Finish(); !status.ok()) return status;
+  if (custom_store || request.Has("Recipient")) {
+    return Error(ErrorType::kUnsupportedOperation,
+                 "Custom key stores and Recipient are not supported by kmsd");
+  }
+  auto random = context.service.GenerateRandom(context.call, static_cast<size_t>(*number_of_bytes));
+  if (!random.ok()) return random.status();
+  JsonWriter writer;
+  writer.BeginObject().Blob("Plaintext", *random);
+  return writer.EndObject().Take();
+}
+
+}  // namespace kmsd::api

@@ -1,0 +1,137 @@
+// The request road: HTTP request -> SigV4 -> X-Amz-Target -> operation -> JSON answer.
+#include <openssl/crypto.h>
+
+#include <algorithm>
+#include <cctype>
+#include <unordered_map>
+
+#include "kmsd/strings.h"
+#include "api/json_writer.h"
+#include "api/operations.h"
+#include "kmsd/api.h"
+#include "kmsd/errors.h"
+#include "kmsd/sigv4.h"
+
+namespace kmsd {
+namespace {
+
+constexpr std::string_view kTargetPrefix = "TrentService.";
+constexpr std::string_view kJsonContentType = "application/x-amz-json-1.1";
+
+class ApiHandler {
+ public:
+  ApiHandler(ApiOptions options, KmsService* service, const Clock* clock)
+      : options_(std::move(options)), service_(service), clock_(clock) {
+    for (const ApiCredential& credential : options_.credentials) {
+      credentials_.emplace(credential.access_key_id, &credential);
+    }
+  }
+
+  HttpResponse Handle(const HttpRequest& http) const {
+    std::string_view operation_name = OperationName(http);
+    const Principal* principal = nullptr;
+    auto response = Serve(http, operation_name, principal);
+    absl::Status status = response.ok() ? absl::OkStatus() : response.status();
+    if (options_.on_request) {
+      absl::Status recorded = options_.on_request({operation_name, http, principal, status});
+      if (!recorded.ok()) return ErrorResponse(recorded, http.request_id);
+    }
+    if (!response.ok()) return ErrorResponse(response.status(), http.request_id);
+    HttpResponse answer;
+    answer.headers.emplace_back("Content-Type", kJsonContentType);
+    answer.body = std::move(*response);
+    return answer;
+  }
+
+ private:
+  static std::string_view OperationName(const HttpRequest& http) {
+    const std::string* target = http.Header("x-amz-target");
+    if (!target || !std::string_view(*target).starts_with(kTargetPrefix)) return {};
+    return std::string_view(*target).substr(kTargetPrefix.size());
+  }
+
+  absl::StatusOr<std::string> Serve(const HttpRequest& http, std::string_view operation_name,
+                                    const Principal*& principal) const {
+    auto authenticated = Authenticate(http);
+    if (!authenticated.ok()) return authenticated.status();
+    principal = *authenticated;
+    if (http.method != "POST") {
+      return Error(ErrorType::kUnknownOperation, "KMS requests must use POST");
+    }
+    if (operation_name.empty()) {
+      return Error(ErrorType::kUnknownOperation,
+                   "The X-Amz-Target header must name a KMS operation: TrentService.<Operation>");
+    }
+    api::Operation operation = api::FindOperation(operation_name);
+    if (!operation) {
+      // Echo the name only when it is plainly a name: the header is hostile input.
+      bool printable = operation_name.size() <= 64 &&
+                       std::all_of(operation_name.begin(), operation_name.end(),
+                                   [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
+      return Error(ErrorType::kUnknownOperation,
+                   StrCat("Operation ", printable ? operation_name : "(unprintable)",
+                                " is not supported by kmsd"));
+    }
+    auto request = api::RequestReader::Parse(http.body);
+    if (!request.ok()) return request.status();
+    CallContext call{*principal, http.request_id, http.remote_address, UserAgent(http)};
+    api::OperationContext context{*service_, call};
+    return operation(context, *request);
+  }
+
+  absl::StatusOr<const Principal*> Authenticate(const HttpRequest& http) const {
+    sigv4::SignableRequest signable{http.method, http.target, http.headers, http.body};
+    const ApiCredential* matched = nullptr;
+    auto lookup = [&](std::string_view access_key_id) -> std::optional<std::string> {
+      auto it = credentials_.find(access_key_id);
+      if (it == credentials_.end()) return std::nullopt;
+      matched = it->second;
+      return it->second->secret_access_key;
+    };
+    auto verified = sigv4::Verify(
+        signable, lookup, {options_.region, "kms", clock_->NowSeconds(), 300});
+    // The copy of the body may hold plaintext.
+    OPENSSL_cleanse(signable.body.data(), signable.body.size());
+    if (!verified.ok()) return verified.status();
+    return &matched->principal;
+  }
+
+  static std::string UserAgent(const HttpRequest& http) {
+    const std::string* agent = http.Header("user-agent");
+    return agent ? *agent : "";
+  }
+
+  const ApiOptions options_;
+  KmsService* const service_;
+  const Clock* const clock_;
+  std::unordered_map<std::string_view, const ApiCredential*> credentials_;
+};
+
+}  // namespace
+
+HttpHandler NewApiHandler(ApiOptions options, KmsService* service, const Clock* clock) {
+  auto handler = std::make_shared<const ApiHandler>(std::move(options), service, clock);
+  return [handler](const HttpRequest& request) { return handler->Handle(request); };
+}
+
+HttpResponse ErrorResponse(const absl::Status& status, const std::string& request_id) {
+  ErrorType type = TypeOf(status);
+  std::string_view message = ToStd(status.message());
+  if (type == ErrorType::kKmsInternal) {
+    message = "kmsd could not complete the request because of an internal error";
+  }
+  HttpResponse response;
+  response.status = HttpStatus(type);
+  response.headers.emplace_back("Content-Type", kJsonContentType);
+  response.headers.emplace_back("x-amzn-ErrorType", std::string(AwsName(type)));
+  response.body = api::JsonWriter()
+                      .BeginObject()
+                      .String("__type", AwsName(type))
+                      .String("message", message)
+                      .EndObject()
+                      .Take();
+  (void)request_id;  // the net layer sends it as x-amzn-RequestId
+  return response;
+}
+
+}  // namespace kmsd

@@ -1,0 +1,51 @@
+// One function per KMS operation, each in its own file (encrypt.cc, create_key.cc, ...). An
+// operation reads its request with RequestReader, calls the service, and writes its response.
+// The dispatch table in dispatch.cc is the index of what kmsd supports.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "api/json_writer.h"
+#include "api/request_reader.h"
+#include "kmsd/principal.h"
+#include "kmsd/service.h"
+
+namespace kmsd::api {
+
+struct OperationContext {
+  KmsService& service;
+  const CallContext& call;
+};
+
+// Returns the response body, or an error status carrying its AWS error type.
+using Operation = absl::StatusOr<std::string> (*)(OperationContext& context,
+                                                  RequestReader& request);
+
+// The operation for a name such as "Encrypt", or nullptr when kmsd does not support it.
+Operation FindOperation(std::string_view name);
+
+// Writes the KeyMetadata structure as member "KeyMetadata".
+void WriteKeyMetadata(JsonWriter& writer, const KeyMetadata& metadata);
+
+absl::StatusOr<std::string> CreateKey(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> DescribeKey(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> ListKeys(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> EnableKey(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> DisableKey(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> UpdateKeyDescription(OperationContext& context,
+                                                 RequestReader& request);
+absl::StatusOr<std::string> CreateAlias(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> UpdateAlias(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> DeleteAlias(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> ListAliases(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> Encrypt(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> Decrypt(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> ReEncrypt(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> GenerateDataKey(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> GenerateDataKeyWithoutPlaintext(OperationContext& context,
+                                                            RequestReader& request);
+absl::StatusOr<std::string> GenerateRandom(OperationContext& context, RequestReader& request);
+
+}  // namespace kmsd::api

@@ -1,0 +1,33 @@
+// ReEncrypt: decrypts and encrypts again under another (or the same, newest) key, inside kmsd.
+#include "api/common.h"
+#include "api/operations.h"
+
+namespace kmsd::api {
+
+absl::StatusOr<std::string> ReEncrypt(OperationContext& context, RequestReader& request) {
+  auto blob = request.Blob("CiphertextBlob", 1, 6144, /*required=*/true);
+  EncryptionContext source_context = request.Context("SourceEncryptionContext");
+  std::string source_key_id = request.String("SourceKeyId", kKeyIdRule).value_or("");
+  auto destination_key_id = request.String("DestinationKeyId", kKeyIdRule, /*required=*/true);
+  EncryptionContext destination_context = request.Context("DestinationEncryptionContext");
+  for (std::string_view member : {"SourceEncryptionAlgorithm", "DestinationEncryptionAlgorithm"}) {
+    if (auto status = ReadEncryptionAlgorithm(request, member); !status.ok()) return status;
+  }
+  if (auto status = ReadUnsupportedCryptoOptions(request); !status.ok()) return status;
+  if (auto status = request.Finish(); !status.ok()) return status;
+  auto result = context.service.ReEncrypt(context.call, std::string(blob->view()), source_context,
+                                          source_key_id, *destination_key_id,
+                                          destination_context);
+  if (!result.ok()) return result.status();
+  return JsonWriter()
+      .BeginObject()
+      .Blob("CiphertextBlob", std::string_view(result->ciphertext_blob))
+      .String("SourceKeyId", result->source_key_arn)
+      .String("KeyId", result->key_arn)
+      .String("SourceEncryptionAlgorithm", kSymmetricDefault)
+      .String("DestinationEncryptionAlgorithm", kSymmetricDefault)
+      .EndObject()
+      .Take();
+}
+
+}  // namespace kmsd::api

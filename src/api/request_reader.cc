@@ -1,0 +1,330 @@
+// Request parsing and the service model's constraints. See request_reader.h.
+#include "api/request_reader.h"
+
+#include <openssl/crypto.h>
+
+#include <cctype>
+
+#include "kmsd/strings.h"
+#include "kmsd/crypto.h"
+#include "kmsd/errors.h"
+
+namespace kmsd::api {
+namespace {
+
+using nlohmann::json;
+
+// No KMS request nests deeper than a few levels (Tags: object > array > object). Checking before
+// parsing keeps hostile nesting from costing anything.
+constexpr int kMaxNestingDepth = 16;
+constexpr size_t kMaxEchoedValue = 256;
+constexpr size_t kMaxGrantTokens = 10;
+
+bool NestingWithinLimit(std::string_view body) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < body.size(); ++i) {
+    char c = body[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      if (++depth > kMaxNestingDepth) return false;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return true;
+}
+
+// AWS names members in validation messages in lower camel case ("keyId").
+std::string LowerCamel(std::string_view member) {
+  std::string name(member);
+  if (!name.empty()) name[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[0])));
+  return name;
+}
+
+std::string Echo(std::string_view value) {
+  if (value.size() > kMaxEchoedValue) return StrCat(value.substr(0, kMaxEchoedValue), "...");
+  return std::string(value);
+}
+
+std::string_view JsonTypeName(const json& value) {
+  switch (value.type()) {
+    case json::value_t::object:
+      return "an object";
+    case json::value_t::array:
+      return "a list";
+    case json::value_t::string:
+      return "a string";
+    case json::value_t::boolean:
+      return "a boolean";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned:
+    case json::value_t::number_float:
+      return "a number";
+    default:
+      return "null";
+  }
+}
+
+}  // namespace
+
+bool IsAliasNameText(std::string_view text) {
+  for (char c : text) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != ':' && c != '/' && c != '_' &&
+        c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool IsMarkerText(std::string_view text) {
+  // The model allows U+0020..U+00FF; in UTF-8 that is ASCII 0x20..0x7E plus C2/C3 sequences.
+  for (size_t i = 0; i < text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c < 0x80) continue;
+    if ((c == 0xC2 || c == 0xC3) && i + 1 < text.size()) {
+      ++i;
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+absl::StatusOr<RequestReader> RequestReader::Parse(std::string_view body) {
+  if (body.empty()) return RequestReader(json::object());
+  if (!NestingWithinLimit(body)) {
+    return Error(ErrorType::kSerialization, "The request body nests too deeply");
+  }
+  json parsed = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) {
+    return Error(ErrorType::kSerialization, "The request body is not valid JSON");
+  }
+  if (!parsed.is_object()) {
+    return Error(ErrorType::kSerialization, "The request body must be a JSON object");
+  }
+  return RequestReader(std::move(parsed));
+}
+
+const json* RequestReader::Member(std::string_view member) const {
+  auto it = body_.find(member);
+  if (it == body_.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+json* RequestReader::MutableMember(std::string_view member) {
+  auto it = body_.find(member);
+  if (it == body_.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+bool RequestReader::Has(std::string_view member) const { return Member(member) != nullptr; }
+
+void RequestReader::TypeError(std::string_view member, std::string_view expected) {
+  if (!serialization_error_.empty()) return;
+  const json* value = Member(member);
+  serialization_error_ = StrCat("Member '", member, "' must be ", expected, ", not ",
+                                      value ? JsonTypeName(*value) : "null");
+}
+
+void RequestReader::Missing(std::string_view member) {
+  violations_.push_back(StrCat("Value null at '", LowerCamel(member),
+                                     "' failed to satisfy constraint: Member must not be null"));
+}
+
+void RequestReader::AddViolation(std::string message) { violations_.push_back(std::move(message)); }
+
+void RequestReader::CheckString(std::string_view member, std::string_view value,
+                                const StringRule& rule, bool sensitive) {
+  std::string shown = sensitive ? "" : StrCat("'", Echo(value), "' ");
+  std::string prefix = StrCat("Value ", shown, "at '", LowerCamel(member),
+                                    "' failed to satisfy constraint: Member must ");
+  if (value.size() < rule.min) {
+    violations_.push_back(
+        StrCat(prefix, "have length greater than or equal to ", rule.min));
+  } else if (value.size() > rule.max) {
+    violations_.push_back(StrCat(prefix, "have length less than or equal to ", rule.max));
+  } else if (rule.matches && !rule.matches(value)) {
+    violations_.push_back(
+        StrCat(prefix, "satisfy regular expression pattern: ", rule.pattern));
+  }
+}
+
+std::optional<std::string> RequestReader::String(std::string_view member, const StringRule& rule,
+                                                 bool required) {
+  const json* value = Member(member);
+  if (!value) {
+    if (required) Missing(member);
+    return std::nullopt;
+  }
+  if (!value->is_string()) {
+    TypeError(member, "a string");
+    return std::nullopt;
+  }
+  const std::string& text = value->get_ref<const std::string&>();
+  CheckString(member, text, rule, /*sensitive=*/false);
+  return text;
+}
+
+std::optional<std::string> RequestReader::Enum(std::string_view member,
+                                               const std::vector<std::string_view>& values,
+                                               bool required) {
+  auto text = String(member, StringRule{}, required);
+  if (!text) return std::nullopt;
+  for (std::string_view allowed : values) {
+    if (*text == allowed) return text;
+  }
+  violations_.push_back(StrCat("Value '", Echo(*text), "' at '", LowerCamel(member),
+                                     "' failed to satisfy constraint: Member must satisfy enum "
+                                     "value set: [",
+                                     StrJoin(values, ", "), "]"));
+  return std::nullopt;
+}
+
+std::optional<int64_t> RequestReader::Integer(std::string_view member, int64_t min, int64_t max,
+                                              bool required) {
+  const json* value = Member(member);
+  if (!value) {
+    if (required) Missing(member);
+    return std::nullopt;
+  }
+  if (!value->is_number_integer()) {
+    TypeError(member, "an integer");
+    return std::nullopt;
+  }
+  // Out-of-range unsigned values would wrap in int64; treat them as too large.
+  int64_t number = value->is_number_unsigned() && value->get<uint64_t>() > INT64_MAX
+                       ? INT64_MAX
+                       : value->get<int64_t>();
+  std::string prefix = StrCat("Value '", number, "' at '", LowerCamel(member),
+                                    "' failed to satisfy constraint: Member must have value ");
+  if (number < min) {
+    violations_.push_back(StrCat(prefix, "greater than or equal to ", min));
+    return std::nullopt;
+  }
+  if (number > max) {
+    violations_.push_back(StrCat(prefix, "less than or equal to ", max));
+    return std::nullopt;
+  }
+  return number;
+}
+
+std::optional<bool> RequestReader::Boolean(std::string_view member) {
+  const json* value = Member(member);
+  if (!value) return std::nullopt;
+  if (!value->is_boolean()) {
+    TypeError(member, "a boolean");
+    return std::nullopt;
+  }
+  return value->get<bool>();
+}
+
+std::optional<SecretBytes> RequestReader::Blob(std::string_view member, size_t min, size_t max,
+                                               bool required) {
+  json* value = MutableMember(member);
+  if (!value) {
+    if (required) Missing(member);
+    return std::nullopt;
+  }
+  if (!value->is_string()) {
+    TypeError(member, "a base64-encoded string");
+    return std::nullopt;
+  }
+  std::string& text = value->get_ref<std::string&>();
+  auto decoded = crypto::Base64DecodeSecret(text);
+  OPENSSL_cleanse(text.data(), text.size());
+  if (!decoded.ok()) {
+    if (serialization_error_.empty()) {
+      serialization_error_ = StrCat("Member '", member, "' is not valid base64");
+    }
+    return std::nullopt;
+  }
+  size_t before = violations_.size();
+  CheckString(member, decoded->view(), StringRule{min, max}, /*sensitive=*/true);
+  if (violations_.size() != before) return std::nullopt;
+  return std::move(*decoded);
+}
+
+EncryptionContext RequestReader::Context(std::string_view member) {
+  EncryptionContext context;
+  const json* value = Member(member);
+  if (!value) return context;
+  if (!value->is_object()) {
+    TypeError(member, "a map of strings");
+    return context;
+  }
+  for (const auto& [key, item] : value->items()) {
+    if (!item.is_string()) {
+      TypeError(member, "a map of strings");
+      return {};
+    }
+    context.emplace(key, item.get<std::string>());
+  }
+  return context;
+}
+
+std::vector<Tag> RequestReader::Tags(std::string_view member) {
+  std::vector<Tag> tags;
+  const json* value = Member(member);
+  if (!value) return tags;
+  if (!value->is_array()) {
+    TypeError(member, "a list of tags");
+    return tags;
+  }
+  for (const json& item : *value) {
+    auto key = item.is_object() ? item.find("TagKey") : item.end();
+    auto val = item.is_object() ? item.find("TagValue") : item.end();
+    if (!item.is_object() || key == item.end() || val == item.end() || !key->is_string() ||
+        !val->is_string()) {
+      TypeError(member, "a list of {\"TagKey\": string, \"TagValue\": string}");
+      return {};
+    }
+    tags.push_back({key->get<std::string>(), val->get<std::string>()});
+    CheckString("tags.member.tagKey", tags.back().key, StringRule{1, 128}, false);
+    CheckString("tags.member.tagValue", tags.back().value, StringRule{0, 256}, false);
+  }
+  return tags;
+}
+
+void RequestReader::GrantTokens() {
+  const json* value = Member("GrantTokens");
+  if (!value) return;
+  if (!value->is_array()) {
+    TypeError("GrantTokens", "a list of strings");
+    return;
+  }
+  if (value->size() > kMaxGrantTokens) {
+    violations_.push_back(StrCat(
+        "Value at 'grantTokens' failed to satisfy constraint: Member must have length less than "
+        "or equal to ",
+        kMaxGrantTokens));
+  }
+  for (const json& token : *value) {
+    if (!token.is_string()) {
+      TypeError("GrantTokens", "a list of strings");
+      return;
+    }
+    CheckString("GrantTokens.member", token.get_ref<const std::string&>(), StringRule{1, 8192},
+                /*sensitive=*/true);
+  }
+}
+
+absl::Status RequestReader::Finish() const {
+  if (!serialization_error_.empty()) {
+    return Error(ErrorType::kSerialization, serialization_error_);
+  }
+  if (violations_.empty()) return absl::OkStatus();
+  return Validation(StrCat(violations_.size(), " validation error",
+                                 violations_.size() == 1 ? "" : "s",
+                                 " detected: ", StrJoin(violations_, "; ")));
+}
+
+}  // namespace kmsd::api

@@ -1,0 +1,83 @@
+// Reads one operation's JSON request with the service model's shapes and constraints. Type
+// mismatches are SerializationException; constraint violations are collected and reported together
+// as one ValidationException in AWS's words ("2 validation errors detected: Value ... at 'keyId'
+// failed to satisfy constraint: ..."). Values of sensitive members are never echoed.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/statusor.h"
+#include "kmsd/ciphertext_blob.h"
+#include "kmsd/secret_bytes.h"
+#include "kmsd/service.h"
+
+namespace kmsd::api {
+
+struct StringRule {
+  size_t min = 0;
+  size_t max = SIZE_MAX;
+  // Optional: the model's pattern, as text for the message, and a matcher.
+  std::string_view pattern;
+  bool (*matches)(std::string_view) = nullptr;
+};
+
+// Shapes used by several operations.
+inline constexpr StringRule kKeyIdRule{1, 2048};
+inline constexpr StringRule kDescriptionRule{0, 8192};
+bool IsAliasNameText(std::string_view text);
+inline constexpr StringRule kAliasNameRule{1, 256, "^[a-zA-Z0-9:/_-]+$", IsAliasNameText};
+bool IsMarkerText(std::string_view text);
+inline constexpr StringRule kMarkerRule{1, 1024, "[\\u0020-\\u00FF]*", IsMarkerText};
+
+class RequestReader {
+ public:
+  // Parses the body (empty = {}); malformed JSON, a non-object, or nesting deeper than a KMS
+  // request ever needs is a SerializationException.
+  static absl::StatusOr<RequestReader> Parse(std::string_view body);
+
+  bool Has(std::string_view member) const;
+
+  std::optional<std::string> String(std::string_view member, const StringRule& rule,
+                                    bool required = false);
+  std::optional<std::string> Enum(std::string_view member,
+                                  const std::vector<std::string_view>& values,
+                                  bool required = false);
+  std::optional<int64_t> Integer(std::string_view member, int64_t min, int64_t max,
+                                 bool required = false);
+  std::optional<bool> Boolean(std::string_view member);
+  // A base64 blob of min..max decoded bytes. The base64 text inside the parsed request is wiped
+  // once decoded, so the secret lives only in the returned SecretBytes.
+  std::optional<SecretBytes> Blob(std::string_view member, size_t min, size_t max,
+                                  bool required = false);
+  EncryptionContext Context(std::string_view member);
+  std::vector<Tag> Tags(std::string_view member);
+  // GrantTokens: accepted and validated (0..10 tokens of 1..8192 characters), not used yet.
+  void GrantTokens();
+
+  // Adds a violation found by the operation itself (e.g. "either KeySpec or NumberOfBytes").
+  void AddViolation(std::string message);
+
+  // The first serialization error, else every validation error as one ValidationException.
+  absl::Status Finish() const;
+
+ private:
+  explicit RequestReader(nlohmann::json body) : body_(std::move(body)) {}
+  const nlohmann::json* Member(std::string_view member) const;
+  nlohmann::json* MutableMember(std::string_view member);
+  void TypeError(std::string_view member, std::string_view expected);
+  void Missing(std::string_view member);
+  void CheckString(std::string_view member, std::string_view value, const StringRule& rule,
+                   bool sensitive);
+
+  nlohmann::json body_;
+  std::string serialization_error_;
+  std::vector<std::string> violations_;
+};
+
+}  // namespace kmsd::api

@@ -1,0 +1,283 @@
+// kmsd: flags, configuration and wiring of the layers; nothing else lives here.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <spdlog/spdlog.h>
+
+#include "kmsd/strings.h"
+#include "kmsd/api.h"
+#include "kmsd/crypto.h"
+#include "kmsd/errors.h"
+#include "kmsd/http.h"
+#include "kmsd/keystore.h"
+#include "kmsd/seal.h"
+#include "kmsd/service.h"
+#include "kmsd/storage.h"
+
+namespace {
+
+struct ServeFlags {
+  std::string listen = "127.0.0.1:7600";
+  std::string data_dir = "./var/kmsd";
+  std::string region = "us-east-1";
+  std::string account_id = "111122223333";
+  std::string tls_cert;
+  std::string tls_key;
+  bool insecure_http = false;
+  int threads = 0;
+  std::string log_level = "info";
+};
+
+struct RootCredentials {
+  std::string access_key_id;
+  std::string secret_access_key;
+  bool generated = false;
+};
+
+constexpr char kCredentialsFile[] = "root-credentials";
+
+absl::StatusOr<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) {
+  size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon + 1 == listen.size()) {
+    return kmsd::Validation("--listen must be HOST:PORT, e.g. 127.0.0.1:7600");
+  }
+  std::string host = listen.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  int port = 0;
+  for (char c : listen.substr(colon + 1)) {
+    if (c < '0' || c > '9' || port > 65535) return kmsd::Validation("--listen port is not a number");
+    port = port * 10 + (c - '0');
+  }
+  if (port > 65535) return kmsd::Validation("--listen port must be 0..65535");
+  return std::make_pair(host, static_cast<uint16_t>(port));
+}
+
+bool IsLoopback(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr v4;
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6;
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
+}
+
+// Characters safe in environment variables and shell lines without quoting.
+std::string RandomToken(size_t length, std::string_view alphabet) {
+  auto bytes = kmsd::crypto::RandomSecret(length);
+  if (!bytes.ok()) {
+    std::cerr << "kmsd: the system random number generator failed\n";
+    std::exit(1);
+  }
+  std::string token;
+  // 256 is a multiple of neither alphabet size, so reject bytes past the largest multiple to keep
+  // every character equally likely.
+  size_t limit = 256 - 256 % alphabet.size();
+  while (token.size() < length) {
+    for (size_t i = 0; i < bytes->size() && token.size() < length; ++i) {
+      if (bytes->data()[i] < limit) token.push_back(alphabet[bytes->data()[i] % alphabet.size()]);
+    }
+    bytes = kmsd::crypto::RandomSecret(length);
+  }
+  return token;
+}
+
+absl::StatusOr<RootCredentials> LoadOrCreateCredentials(const std::filesystem::path& data_dir) {
+  RootCredentials credentials;
+  const char* env_id = std::getenv("KMSD_ROOT_ACCESS_KEY_ID");
+  const char* env_secret = std::getenv("KMSD_ROOT_SECRET_ACCESS_KEY");
+  if (env_id && env_secret && *env_id && *env_secret) {
+    credentials.access_key_id = env_id;
+    credentials.secret_access_key = env_secret;
+    return credentials;
+  }
+  if ((env_id && *env_id) != (env_secret && *env_secret)) {
+    return kmsd::Validation(
+        "set both KMSD_ROOT_ACCESS_KEY_ID and KMSD_ROOT_SECRET_ACCESS_KEY, or neither");
+  }
+  std::filesystem::path path = data_dir / kCredentialsFile;
+  std::ifstream in(path);
+  if (in) {
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      return kmsd::Validation(kmsd::StrCat(path.string(),
+                                           " is readable by group or others; chmod 600 it"));
+    }
+    if (!std::getline(in, credentials.access_key_id) ||
+        !std::getline(in, credentials.secret_access_key) || credentials.access_key_id.empty() ||
+        credentials.secret_access_key.empty()) {
+      return kmsd::Validation(kmsd::StrCat(path.string(), " is malformed"));
+    }
+    return credentials;
+  }
+  credentials.access_key_id = "AKIA" + RandomToken(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567");
+  credentials.secret_access_key = RandomToken(
+      40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+  credentials.generated = true;
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return kmsd::Internal(kmsd::StrCat("cannot create ", path.string()));
+  std::string content =
+      kmsd::StrCat(credentials.access_key_id, "\n", credentials.secret_access_key, "\n");
+  bool written = write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+  written = fsync(fd) == 0 && written;
+  close(fd);
+  if (!written) return kmsd::Internal(kmsd::StrCat("cannot write ", path.string()));
+  return credentials;
+}
+
+int Serve(const ServeFlags& flags) {
+  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+  auto listen = ParseListen(flags.listen);
+  if (!listen.ok()) {
+    spdlog::error("{}", kmsd::ToStd(listen.status().message()));
+    return 2;
+  }
+  auto [host, port] = *listen;
+  bool tls = !flags.tls_cert.empty() || !flags.tls_key.empty();
+  if (tls && (flags.tls_cert.empty() || flags.tls_key.empty())) {
+    spdlog::error("TLS needs both --tls-cert and --tls-key");
+    return 2;
+  }
+  if (!tls && !IsLoopback(host) && !flags.insecure_http) {
+    spdlog::error(
+        "refusing to serve plain HTTP on {}: keys and plaintext would cross the network in the "
+        "clear. Give --tls-cert and --tls-key, or --insecure-http if you really mean it.",
+        host);
+    return 2;
+  }
+
+  std::filesystem::path data_dir(flags.data_dir);
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    spdlog::error("cannot create data dir {}: {}", data_dir.string(), ec.message());
+    return 1;
+  }
+  std::filesystem::permissions(data_dir, std::filesystem::perms::owner_all,
+                               std::filesystem::perm_options::replace, ec);
+
+  auto seal = kmsd::OpenFileSeal((data_dir / "root.key").string());
+  if (!seal.ok()) {
+    spdlog::error("root key: {}", kmsd::ToStd(seal.status().message()));
+    return 1;
+  }
+  auto backend = kmsd::OpenSqliteBackend((data_dir / "kmsd.db").string());
+  if (!backend.ok()) {
+    spdlog::error("storage: {}", kmsd::ToStd(backend.status().message()));
+    return 1;
+  }
+  auto keystore = kmsd::OpenKeystore(backend->get(), seal->get());
+  if (!keystore.ok()) {
+    spdlog::error("keystore: {}", kmsd::ToStd(keystore.status().message()));
+    return 1;
+  }
+  auto credentials = LoadOrCreateCredentials(data_dir);
+  if (!credentials.ok()) {
+    spdlog::error("credentials: {}", kmsd::ToStd(credentials.status().message()));
+    return 1;
+  }
+
+  std::unique_ptr<kmsd::Clock> api_clock = kmsd::NewSystemClock();
+  auto service = kmsd::NewKmsService({flags.region, flags.account_id}, keystore->get(),
+                                     kmsd::NewSystemClock());
+
+  kmsd::ApiOptions api_options;
+  api_options.region = flags.region;
+  kmsd::Principal root{"Root", flags.account_id,
+                       kmsd::StrCat("arn:aws:iam::", flags.account_id, ":root"),
+                       flags.account_id, credentials->access_key_id};
+  api_options.credentials.push_back(
+      {credentials->access_key_id, credentials->secret_access_key, root});
+  api_options.on_request = [](const kmsd::RequestOutcome& outcome) {
+    if (kmsd::TypeOf(outcome.status) == kmsd::ErrorType::kKmsInternal) {
+      spdlog::error("request {} {} failed: {}", outcome.http.request_id, outcome.operation,
+                    kmsd::ToStd(outcome.status.message()));
+    } else {
+      spdlog::debug("request {} {} from {}: {}", outcome.http.request_id, outcome.operation,
+                    outcome.http.remote_address,
+                    outcome.status.ok() ? "OK" : kmsd::AwsName(kmsd::TypeOf(outcome.status)));
+    }
+    return absl::OkStatus();
+  };
+  kmsd::HttpHandler handler =
+      kmsd::NewApiHandler(std::move(api_options), service.get(), api_clock.get());
+
+  kmsd::ServerOptions server_options;
+  server_options.host = host;
+  server_options.port = port;
+  server_options.threads = flags.threads;
+  server_options.tls_cert_file = flags.tls_cert;
+  server_options.tls_key_file = flags.tls_key;
+
+  // Signals are waited for in this thread; block them before the server's threads start.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto server = kmsd::NewHttpServer(server_options, handler, &kmsd::ErrorResponse);
+  auto bound = server->Start();
+  if (!bound.ok()) {
+    spdlog::error("cannot listen on {}: {}", flags.listen, kmsd::ToStd(bound.status().message()));
+    return 1;
+  }
+  std::string scheme = tls ? "https" : "http";
+  std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  std::string endpoint = kmsd::StrCat(scheme, "://", shown_host, ":", *bound);
+  std::printf("kmsd listening on %s (region %s, account %s, data in %s)\n", endpoint.c_str(),
+              flags.region.c_str(), flags.account_id.c_str(), data_dir.string().c_str());
+  if (credentials->generated) {
+    std::printf(
+        "\nGenerated root credentials (shown once; kept in %s, mode 0600):\n"
+        "  export AWS_ACCESS_KEY_ID=%s\n  export AWS_SECRET_ACCESS_KEY=%s\n",
+        (data_dir / kCredentialsFile).string().c_str(), credentials->access_key_id.c_str(),
+        credentials->secret_access_key.c_str());
+  } else {
+    std::printf("root access key id: %s\n", credentials->access_key_id.c_str());
+  }
+  std::printf("\nTry:\n  aws kms create-key --endpoint-url %s --region %s\n", endpoint.c_str(),
+              flags.region.c_str());
+  std::fflush(stdout);
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  spdlog::info("signal {}: shutting down", signal_number);
+  server->Stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kmsd: a key management service that speaks the AWS KMS API"};
+  app.require_subcommand(1);
+  ServeFlags flags;
+  CLI::App* serve = app.add_subcommand("serve", "Run the KMS server");
+  serve->add_option("--listen", flags.listen, "HOST:PORT to listen on")->capture_default_str();
+  serve->add_option("--data-dir", flags.data_dir, "Directory for keys, root key and credentials")
+      ->capture_default_str();
+  serve->add_option("--region", flags.region, "AWS region in ARNs and SigV4 scope")
+      ->capture_default_str();
+  serve->add_option("--account-id", flags.account_id, "AWS account id in ARNs")
+      ->capture_default_str();
+  serve->add_option("--tls-cert", flags.tls_cert, "PEM certificate chain (enables HTTPS)");
+  serve->add_option("--tls-key", flags.tls_key, "PEM private key");
+  serve->add_flag("--insecure-http", flags.insecure_http,
+                  "Allow plain HTTP on a non-loopback address");
+  serve->add_option("--threads", flags.threads, "I/O threads (0 = one per core)");
+  serve->add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (serve->parsed()) return Serve(flags);
+  return 0;
+}

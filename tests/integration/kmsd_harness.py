@@ -1,0 +1,142 @@
+"""Starts the real kmsd for integration tests and gives clients pointed at it.
+
+Runs under Debian's /usr/bin/python3 (boto3 1.26) and drives Debian's /usr/bin/aws. Every server
+gets a fresh data dir and fresh credentials; port 0 lets the kernel pick a free port, which kmsd
+prints on its first line.
+"""
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import unittest
+
+import boto3
+import botocore.config
+
+KMSD_BINARY = os.environ.get("KMSD_BINARY", os.path.join(os.path.dirname(__file__), "../../build/kmsd"))
+AWS_CLI = "/usr/bin/aws"
+REGION = "us-east-1"
+ACCOUNT_ID = "111122223333"
+
+
+class KmsdServer:
+    """`with KmsdServer() as server:` runs kmsd until the block ends."""
+
+    def __init__(self, data_dir=None, extra_args=(), env=None, access_key=None, secret_key=None):
+        self._own_dir = data_dir is None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="kmsd-test-")
+        self.extra_args = list(extra_args)
+        self.access_key = access_key or "AKIA" + secrets.token_hex(8).upper()
+        self.secret_key = secret_key or secrets.token_urlsafe(30)
+        self.region = REGION
+        self.extra_env = env or {}
+        self.process = None
+        self.endpoint = None
+        self.output = []
+
+    def start(self):
+        env = dict(os.environ)
+        env.update(self.extra_env)
+        env["KMSD_ROOT_ACCESS_KEY_ID"] = self.access_key
+        env["KMSD_ROOT_SECRET_ACCESS_KEY"] = self.secret_key
+        self.process = subprocess.Popen(
+            [KMSD_BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
+             "--region", self.region] + self.extra_args,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                self.process.wait(timeout=10)
+                raise RuntimeError("kmsd exited before listening:\n" + "".join(self.output))
+            self.output.append(line)
+            match = re.search(r"listening on (\S+)", line)
+            if match:
+                self.endpoint = match.group(1)
+                return self
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.process:
+            self.output.append(self.process.stdout.read())
+            self.process.stdout.close()
+        self.process = None
+
+    def restart(self):
+        self.stop()
+        return self.start()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def client(self, access_key=None, secret_key=None):
+        return boto3.client(
+            "kms", endpoint_url=self.endpoint, region_name=self.region,
+            aws_access_key_id=access_key or self.access_key,
+            aws_secret_access_key=secret_key or self.secret_key,
+            config=botocore.config.Config(retries={"max_attempts": 1}))
+
+    def aws(self, *args, secret_key=None, check=True, stdin=None):
+        """Runs `aws kms ARGS` and returns the parsed JSON output (or None when there is none).
+        With check=False returns (returncode, stdout, stderr)."""
+        home = tempfile.mkdtemp(prefix="aws-home-")
+        env = {
+            "PATH": "/usr/bin:/bin", "HOME": home,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": secret_key or self.secret_key,
+            "AWS_DEFAULT_REGION": self.region, "AWS_PAGER": "", "AWS_MAX_ATTEMPTS": "1",
+        }
+        try:
+            result = subprocess.run(
+                [AWS_CLI, "kms", *args, "--endpoint-url", self.endpoint, "--output", "json"],
+                capture_output=True, text=True, env=env, input=stdin, timeout=60)
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+        if not check:
+            return result.returncode, result.stdout, result.stderr
+        if result.returncode != 0:
+            raise AssertionError(f"aws kms {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        return json.loads(result.stdout) if result.stdout.strip() else None
+
+
+class KmsdTestCase(unittest.TestCase):
+    """One kmsd per test class; self.kms is a boto3 client, self.server the server."""
+
+    server_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = KmsdServer(extra_args=cls.server_args).__enter__()
+        cls.kms = cls.server.client()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.__exit__(None, None, None)
+
+    def assertAwsError(self, error_code, call, *args, **kwargs):
+        """Asserts that a boto3 call fails with the given AWS error code; returns the error."""
+        with self.assertRaises(self.kms.exceptions.ClientError) as raised:
+            call(*args, **kwargs)
+        self.assertEqual(raised.exception.response["Error"]["Code"], error_code,
+                         raised.exception.response["Error"].get("Message"))
+        return raised.exception
+
+    def assertCliError(self, error_code, *args):
+        code, _, stderr = self.server.aws(*args, check=False)
+        self.assertNotEqual(code, 0)
+        self.assertIn(f"({error_code})", stderr)
+        return stderr
