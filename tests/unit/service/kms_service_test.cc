@@ -1,0 +1,181 @@
+// The service over a real keystore (memory backend, file seal in a temp dir): key states, key
+// reference forms, aliases and the crypto operations, without HTTP.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "kmsd/errors.h"
+#include "kmsd/service.h"
+#include "kmsd/strings.h"
+
+namespace kmsd {
+namespace {
+
+class FixedClock : public Clock {
+ public:
+  int64_t NowSeconds() const override { return 1'700'000'000; }
+};
+
+class KmsServiceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           StrCat("kmsd-service-test-", ::testing::UnitTest::GetInstance()->random_seed(), "-",
+                  reinterpret_cast<uintptr_t>(this));
+    std::filesystem::create_directories(dir_);
+    backend_ = NewMemoryBackend();
+    auto seal = OpenFileSeal((dir_ / "root.key").string());
+    ASSERT_TRUE(seal.ok()) << seal.status();
+    seal_ = std::move(*seal);
+    auto keystore = OpenKeystore(backend_.get(), seal_.get());
+    ASSERT_TRUE(keystore.ok()) << keystore.status();
+    keystore_ = std::move(*keystore);
+    service_ = NewKmsService({}, keystore_.get(), std::make_unique<FixedClock>());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string NewKey() {
+    auto key = service_->CreateKey(call_, {});
+    EXPECT_TRUE(key.ok()) << key.status();
+    return key->key_id;
+  }
+
+  std::filesystem::path dir_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Seal> seal_;
+  std::unique_ptr<Keystore> keystore_;
+  std::unique_ptr<KmsService> service_;
+  CallContext call_;
+};
+
+TEST_F(KmsServiceTest, CreateKeyFillsMetadata) {
+  auto key = service_->CreateKey(call_, {.description = "d"});
+  ASSERT_TRUE(key.ok());
+  EXPECT_EQ(key->arn, "arn:aws:kms:us-east-1:111122223333:key/" + key->key_id);
+  EXPECT_EQ(key->creation_date, 1'700'000'000);
+  EXPECT_EQ(key->state, KeyState::kEnabled);
+  EXPECT_EQ(key->description, "d");
+}
+
+TEST_F(KmsServiceTest, EncryptDecryptRoundTripWithContext) {
+  std::string key_id = NewKey();
+  EncryptionContext context{{"purpose", "test"}};
+  auto encrypted = service_->Encrypt(call_, key_id, SecretBytes::FromString("hello"), context);
+  ASSERT_TRUE(encrypted.ok()) << encrypted.status();
+  auto decrypted = service_->Decrypt(call_, encrypted->ciphertext_blob, context, "");
+  ASSERT_TRUE(decrypted.ok()) << decrypted.status();
+  EXPECT_EQ(decrypted->plaintext.view(), "hello");
+  auto wrong = service_->Decrypt(call_, encrypted->ciphertext_blob, {}, "");
+  EXPECT_EQ(TypeOf(wrong.status()), ErrorType::kInvalidCiphertext);
+}
+
+TEST_F(KmsServiceTest, DecryptNamingAnotherKeyIsIncorrectKey) {
+  std::string key_id = NewKey();
+  std::string other = NewKey();
+  auto encrypted = service_->Encrypt(call_, key_id, SecretBytes::FromString("x"), {});
+  ASSERT_TRUE(encrypted.ok());
+  EXPECT_EQ(TypeOf(service_->Decrypt(call_, encrypted->ciphertext_blob, {}, other).status()),
+            ErrorType::kIncorrectKey);
+}
+
+TEST_F(KmsServiceTest, DisabledKeyRefusesCryptoUntilEnabled) {
+  std::string key_id = NewKey();
+  auto encrypted = service_->Encrypt(call_, key_id, SecretBytes::FromString("x"), {});
+  ASSERT_TRUE(service_->DisableKey(call_, key_id).ok());
+  EXPECT_EQ(TypeOf(service_->Encrypt(call_, key_id, SecretBytes::FromString("x"), {}).status()),
+            ErrorType::kDisabled);
+  EXPECT_EQ(TypeOf(service_->Decrypt(call_, encrypted->ciphertext_blob, {}, "").status()),
+            ErrorType::kDisabled);
+  EXPECT_EQ(TypeOf(service_->GenerateDataKey(call_, key_id, 32, {}, true).status()),
+            ErrorType::kDisabled);
+  ASSERT_TRUE(service_->EnableKey(call_, key_id).ok());
+  EXPECT_TRUE(service_->Decrypt(call_, encrypted->ciphertext_blob, {}, "").ok());
+}
+
+TEST_F(KmsServiceTest, EveryKeyReferenceFormResolves) {
+  std::string key_id = NewKey();
+  ASSERT_TRUE(service_->CreateAlias(call_, "alias/forms", key_id).ok());
+  for (const std::string& ref :
+       {key_id, "arn:aws:kms:us-east-1:111122223333:key/" + key_id, std::string("alias/forms"),
+        std::string("arn:aws:kms:us-east-1:111122223333:alias/forms")}) {
+    auto described = service_->DescribeKey(call_, ref);
+    ASSERT_TRUE(described.ok()) << ref << ": " << described.status();
+    EXPECT_EQ(described->key_id, key_id);
+  }
+}
+
+TEST_F(KmsServiceTest, UnknownReferencesAreNotFound) {
+  for (const std::string& ref :
+       {std::string("00000000-0000-4000-8000-000000000000"), std::string("alias/none"),
+        std::string("junk"),
+        std::string("arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-4000-8000-000000000000")}) {
+    EXPECT_EQ(TypeOf(service_->DescribeKey(call_, ref).status()), ErrorType::kNotFound) << ref;
+  }
+  EXPECT_EQ(TypeOf(service_->DescribeKey(call_, "arn:x").status()), ErrorType::kInvalidArn);
+}
+
+TEST_F(KmsServiceTest, AliasRules) {
+  std::string key_id = NewKey();
+  EXPECT_TRUE(service_->CreateAlias(call_, "alias/a", key_id).ok());
+  EXPECT_EQ(TypeOf(service_->CreateAlias(call_, "alias/a", key_id)), ErrorType::kAlreadyExists);
+  EXPECT_EQ(TypeOf(service_->CreateAlias(call_, "alias/aws/x", key_id)),
+            ErrorType::kInvalidAliasName);
+  EXPECT_EQ(TypeOf(service_->CreateAlias(call_, "noprefix", key_id)), ErrorType::kValidation);
+  EXPECT_EQ(TypeOf(service_->CreateAlias(call_, "alias/b", "alias/a")), ErrorType::kNotFound);
+  EXPECT_EQ(TypeOf(service_->DeleteAlias(call_, "alias/zzz")), ErrorType::kNotFound);
+}
+
+TEST_F(KmsServiceTest, ListKeysPaginatesWithoutRepeats) {
+  std::set<std::string> created;
+  for (int i = 0; i < 7; ++i) created.insert(NewKey());
+  std::set<std::string> seen;
+  std::string marker;
+  int pages = 0;
+  do {
+    auto page = service_->ListKeys(call_, 3, marker);
+    ASSERT_TRUE(page.ok());
+    EXPECT_LE(page->keys.size(), 3u);
+    for (const auto& key : page->keys) EXPECT_TRUE(seen.insert(key.key_id).second);
+    marker = page->next_marker;
+    ++pages;
+  } while (!marker.empty());
+  EXPECT_EQ(seen, created);
+  EXPECT_EQ(pages, 3);
+}
+
+TEST_F(KmsServiceTest, BlobsSurviveANewServiceOverTheSameKeystore) {
+  std::string key_id = NewKey();
+  auto encrypted = service_->Encrypt(call_, key_id, SecretBytes::FromString("kept"), {});
+  ASSERT_TRUE(encrypted.ok());
+  auto fresh = NewKmsService({}, keystore_.get(), std::make_unique<FixedClock>());
+  auto decrypted = fresh->Decrypt(call_, encrypted->ciphertext_blob, {}, "");
+  ASSERT_TRUE(decrypted.ok()) << decrypted.status();
+  EXPECT_EQ(decrypted->plaintext.view(), "kept");
+}
+
+TEST_F(KmsServiceTest, ConcurrentCryptoAndStateChangesAreSafe) {
+  std::string key_id = NewKey();
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 200; ++i) {
+        auto data_key = service_->GenerateDataKey(call_, key_id, 32, {}, true);
+        if (!data_key.ok()) continue;  // the key may be disabled at that moment
+        auto decrypted = service_->Decrypt(call_, data_key->ciphertext_blob, {}, "");
+        if (decrypted.ok() && decrypted->plaintext.view() != data_key->plaintext.view()) ++failures;
+      }
+    });
+  }
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(service_->DisableKey(call_, key_id).ok());
+    ASSERT_TRUE(service_->EnableKey(call_, key_id).ok());
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+}
+
+}  // namespace
+}  // namespace kmsd
