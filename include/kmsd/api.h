@@ -35,6 +35,12 @@ struct ApiOptions {
   // Called once per request, after the operation and before the answer is sent. Must be
   // thread-safe. A non-OK return replaces the answer with that error (fail closed).
   std::function<absl::Status(const RequestOutcome&)> on_request;
+
+  // Test mode only (kmsd serve --enable-test-clock, refused in any normal start): an
+  // authenticated request with X-Amz-Target "KmsdTest.AdvanceClock" and body {"Seconds": N} moves
+  // this clock forward, then runs after_clock_advance (the scheduler) before answering.
+  AdvancingClock* test_clock = nullptr;
+  std::function<absl::Status()> after_clock_advance;
 };
 
 HttpHandler NewApiHandler(ApiOptions options, KmsService* service, const Clock* clock);

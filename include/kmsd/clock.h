@@ -1,6 +1,7 @@
 // Time as an interface, so tests can move it. Thread-safe.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -15,5 +16,16 @@ class Clock {
 
 // The system clock.
 std::unique_ptr<Clock> NewSystemClock();
+
+// The system clock plus an offset that only moves forward: for tests that must see days pass
+// (scheduled deletion, rotation). kmsd uses it only when started in its guarded test mode.
+class AdvancingClock : public Clock {
+ public:
+  int64_t NowSeconds() const override;
+  void Advance(int64_t seconds);
+
+ private:
+  std::atomic<int64_t> offset_{0};
+};
 
 }  // namespace kmsd

@@ -28,6 +28,15 @@ struct Tag {
   std::string value;
 };
 
+enum class RotationType { kAutomatic, kOnDemand };
+std::string_view RotationTypeName(RotationType type);
+
+struct Rotation {
+  uint32_t version = 0;  // the backing-key version the rotation made
+  int64_t date = 0;
+  RotationType type = RotationType::kAutomatic;
+};
+
 struct KeyMetadata {
   std::string key_id;
   std::string arn;
@@ -90,6 +99,34 @@ struct DataKeyResult {
   std::string ciphertext_blob;
   std::string key_arn;
 };
+struct ScheduleDeletionResult {
+  std::string key_arn;
+  int64_t deletion_date = 0;
+  int pending_window_days = 0;
+};
+
+struct RotationStatus {
+  std::string key_arn;
+  bool enabled = false;
+  int period_days = 0;            // when enabled
+  int64_t next_rotation_date = 0;  // when enabled
+};
+
+struct RotationList : Page {
+  std::string key_arn;
+  std::vector<Rotation> rotations;
+};
+
+struct TagList : Page {
+  std::vector<Tag> tags;
+};
+
+// What one pass of the scheduler did.
+struct DueTaskReport {
+  int keys_deleted = 0;
+  int keys_rotated = 0;
+};
+
 struct ReEncryptResult {
   std::string ciphertext_blob;
   std::string source_key_arn;
@@ -150,6 +187,40 @@ class KmsService {
                                                         bool with_plaintext) = 0;
   virtual absl::StatusOr<SecretBytes> GenerateRandom(const CallContext& call,
                                                      size_t number_of_bytes) = 0;
+
+  // Lifecycle. pending_window_days 7..30.
+  virtual absl::StatusOr<ScheduleDeletionResult> ScheduleKeyDeletion(const CallContext& call,
+                                                                     const std::string& key_id,
+                                                                     int pending_window_days) = 0;
+  // Returns the key ARN; the key is Disabled afterwards.
+  virtual absl::StatusOr<std::string> CancelKeyDeletion(const CallContext& call,
+                                                        const std::string& key_id) = 0;
+  // period_days 90..2560.
+  virtual absl::Status EnableKeyRotation(const CallContext& call, const std::string& key_id,
+                                         int period_days) = 0;
+  virtual absl::Status DisableKeyRotation(const CallContext& call, const std::string& key_id) = 0;
+  virtual absl::StatusOr<RotationStatus> GetKeyRotationStatus(const CallContext& call,
+                                                              const std::string& key_id) = 0;
+  // Returns the key ARN.
+  virtual absl::StatusOr<std::string> RotateKeyOnDemand(const CallContext& call,
+                                                        const std::string& key_id) = 0;
+  virtual absl::StatusOr<RotationList> ListKeyRotations(const CallContext& call,
+                                                        const std::string& key_id, size_t limit,
+                                                        const std::string& marker) = 0;
+
+  // Tags (key id or key ARN only, as AWS).
+  virtual absl::Status TagResource(const CallContext& call, const std::string& key_id,
+                                   const std::vector<Tag>& tags) = 0;
+  virtual absl::Status UntagResource(const CallContext& call, const std::string& key_id,
+                                     const std::vector<std::string>& tag_keys) = 0;
+  virtual absl::StatusOr<TagList> ListResourceTags(const CallContext& call,
+                                                   const std::string& key_id, size_t limit,
+                                                   const std::string& marker) = 0;
+
+  // Destroys keys whose deletion date has passed and rotates keys whose rotation is due, by the
+  // service's clock. Each task commits atomically with the removal of its schedule entry, so it
+  // runs exactly once, across restarts too. Safe to call from any thread at any time.
+  virtual absl::StatusOr<DueTaskReport> RunDueTasks() = 0;
 };
 
 // The service over a keystore (not owned; must outlive it) and a clock (owned).

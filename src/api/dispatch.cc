@@ -23,6 +23,16 @@ Operation FindOperation(std::string_view name) {
       {"GenerateDataKey", &GenerateDataKey},
       {"GenerateDataKeyWithoutPlaintext", &GenerateDataKeyWithoutPlaintext},
       {"GenerateRandom", &GenerateRandom},
+      {"ScheduleKeyDeletion", &ScheduleKeyDeletion},
+      {"CancelKeyDeletion", &CancelKeyDeletion},
+      {"EnableKeyRotation", &EnableKeyRotation},
+      {"DisableKeyRotation", &DisableKeyRotation},
+      {"GetKeyRotationStatus", &GetKeyRotationStatus},
+      {"RotateKeyOnDemand", &RotateKeyOnDemand},
+      {"ListKeyRotations", &ListKeyRotations},
+      {"TagResource", &TagResource},
+      {"UntagResource", &UntagResource},
+      {"ListResourceTags", &ListResourceTags},
   };
   auto it = kOperations->find(name);
   return it == kOperations->end() ? nullptr : it->second;

@@ -17,6 +17,8 @@ namespace {
 
 constexpr std::string_view kTargetPrefix = "TrentService.";
 constexpr std::string_view kJsonContentType = "application/x-amz-json-1.1";
+constexpr std::string_view kAdvanceClockTarget = "KmsdTest.AdvanceClock";
+constexpr int64_t kMaxClockAdvanceSeconds = 20LL * 365 * 86400;
 
 class ApiHandler {
  public:
@@ -58,6 +60,10 @@ class ApiHandler {
     if (http.method != "POST") {
       return Error(ErrorType::kUnknownOperation, "KMS requests must use POST");
     }
+    if (options_.test_clock) {
+      const std::string* target = http.Header("x-amz-target");
+      if (target && *target == kAdvanceClockTarget) return AdvanceClock(http);
+    }
     if (operation_name.empty()) {
       return Error(ErrorType::kUnknownOperation,
                    "The X-Amz-Target header must name a KMS operation: TrentService.<Operation>");
@@ -77,6 +83,22 @@ class ApiHandler {
     CallContext call{*principal, http.request_id, http.remote_address, UserAgent(http)};
     api::OperationContext context{*service_, call};
     return operation(context, *request);
+  }
+
+  absl::StatusOr<std::string> AdvanceClock(const HttpRequest& http) const {
+    auto request = api::RequestReader::Parse(http.body);
+    if (!request.ok()) return request.status();
+    auto seconds = request->Integer("Seconds", 1, kMaxClockAdvanceSeconds, /*required=*/true);
+    if (auto status = request->Finish(); !status.ok()) return status;
+    options_.test_clock->Advance(*seconds);
+    if (options_.after_clock_advance) {
+      if (auto status = options_.after_clock_advance(); !status.ok()) return status;
+    }
+    return api::JsonWriter()
+        .BeginObject()
+        .Integer("Now", options_.test_clock->NowSeconds())
+        .EndObject()
+        .Take();
   }
 
   absl::StatusOr<const Principal*> Authenticate(const HttpRequest& http) const {

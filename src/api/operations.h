@@ -47,5 +47,16 @@ absl::StatusOr<std::string> GenerateDataKey(OperationContext& context, RequestRe
 absl::StatusOr<std::string> GenerateDataKeyWithoutPlaintext(OperationContext& context,
                                                             RequestReader& request);
 absl::StatusOr<std::string> GenerateRandom(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> ScheduleKeyDeletion(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> CancelKeyDeletion(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> EnableKeyRotation(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> DisableKeyRotation(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> GetKeyRotationStatus(OperationContext& context,
+                                                 RequestReader& request);
+absl::StatusOr<std::string> RotateKeyOnDemand(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> ListKeyRotations(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> TagResource(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> UntagResource(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> ListResourceTags(OperationContext& context, RequestReader& request);
 
 }  // namespace kmsd::api

@@ -271,6 +271,29 @@ EncryptionContext RequestReader::Context(std::string_view member) {
   return context;
 }
 
+std::vector<std::string> RequestReader::StringList(std::string_view member,
+                                                   const StringRule& item_rule, bool required) {
+  std::vector<std::string> items;
+  const json* value = Member(member);
+  if (!value) {
+    if (required) Missing(member);
+    return items;
+  }
+  if (!value->is_array()) {
+    TypeError(member, "a list of strings");
+    return items;
+  }
+  for (const json& item : *value) {
+    if (!item.is_string()) {
+      TypeError(member, "a list of strings");
+      return {};
+    }
+    items.push_back(item.get<std::string>());
+    CheckString(StrCat(member, ".member"), items.back(), item_rule, /*sensitive=*/false);
+  }
+  return items;
+}
+
 std::vector<Tag> RequestReader::Tags(std::string_view member) {
   std::vector<Tag> tags;
   const json* value = Member(member);

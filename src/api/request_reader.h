@@ -56,6 +56,8 @@ class RequestReader {
   std::optional<SecretBytes> Blob(std::string_view member, size_t min, size_t max,
                                   bool required = false);
   EncryptionContext Context(std::string_view member);
+  std::vector<std::string> StringList(std::string_view member, const StringRule& item_rule,
+                                      bool required = false);
   std::vector<Tag> Tags(std::string_view member);
   // GrantTokens: accepted and validated (0..10 tokens of 1..8192 characters), not used yet.
   void GrantTokens();

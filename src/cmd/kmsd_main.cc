@@ -6,7 +6,10 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
+#include <thread>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -34,6 +37,61 @@ struct ServeFlags {
   bool insecure_http = false;
   int threads = 0;
   std::string log_level = "info";
+  int scheduler_interval_seconds = 10;
+  bool enable_test_clock = false;
+};
+
+constexpr char kTestClockEnvironment[] = "KMSD_ALLOW_TEST_CLOCK";
+
+// Runs the service's due tasks (deletions, rotations) every interval until stopped.
+class Scheduler {
+ public:
+  Scheduler(kmsd::KmsService* service, int interval_seconds)
+      : service_(service), interval_(interval_seconds) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Scheduler() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+
+  // One pass, now; also what the loop runs. Serialized so two passes never overlap.
+  absl::Status RunOnce() {
+    std::lock_guard pass(pass_mutex_);
+    auto report = service_->RunDueTasks();
+    if (!report.ok()) {
+      spdlog::error("scheduler: {}", kmsd::ToStd(report.status().message()));
+      return report.status();
+    }
+    if (report->keys_deleted || report->keys_rotated) {
+      spdlog::info("scheduler: deleted {} key(s), rotated {} key(s)", report->keys_deleted,
+                   report->keys_rotated);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      lock.unlock();
+      RunOnce().IgnoreError();
+      lock.lock();
+      wake_.wait_for(lock, std::chrono::seconds(interval_), [this] { return stopping_; });
+    }
+  }
+
+  kmsd::KmsService* const service_;
+  const int interval_;
+  std::mutex mutex_;
+  std::mutex pass_mutex_;
+  std::condition_variable wake_;
+  bool stopping_ = false;
+  std::thread thread_;
 };
 
 struct RootCredentials {
@@ -155,6 +213,23 @@ int Serve(const ServeFlags& flags) {
     return 2;
   }
 
+  if (flags.enable_test_clock) {
+    const char* allowed = std::getenv(kTestClockEnvironment);
+    if (!allowed || std::string_view(allowed) != "yes" || !IsLoopback(host)) {
+      spdlog::error(
+          "--enable-test-clock lets a client move kmsd's clock and so delete and rotate keys at "
+          "will; it is for tests only. It needs {}=yes in the environment and a loopback "
+          "--listen address.",
+          kTestClockEnvironment);
+      return 2;
+    }
+    spdlog::warn("TEST CLOCK ENABLED: clients can move this server's clock. Never use in production.");
+  }
+  if (flags.scheduler_interval_seconds < 1) {
+    spdlog::error("--scheduler-interval must be at least 1 second");
+    return 2;
+  }
+
   std::filesystem::path data_dir(flags.data_dir);
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
@@ -186,9 +261,18 @@ int Serve(const ServeFlags& flags) {
     return 1;
   }
 
+  // SigV4 always checks dates against the real clock; only the service's clock can be moved.
   std::unique_ptr<kmsd::Clock> api_clock = kmsd::NewSystemClock();
+  kmsd::AdvancingClock* test_clock = nullptr;
+  std::unique_ptr<kmsd::Clock> service_clock = kmsd::NewSystemClock();
+  if (flags.enable_test_clock) {
+    auto advancing = std::make_unique<kmsd::AdvancingClock>();
+    test_clock = advancing.get();
+    service_clock = std::move(advancing);
+  }
   auto service = kmsd::NewKmsService({flags.region, flags.account_id}, keystore->get(),
-                                     kmsd::NewSystemClock());
+                                     std::move(service_clock));
+  Scheduler scheduler(service.get(), flags.scheduler_interval_seconds);
 
   kmsd::ApiOptions api_options;
   api_options.region = flags.region;
@@ -208,6 +292,8 @@ int Serve(const ServeFlags& flags) {
     }
     return absl::OkStatus();
   };
+  api_options.test_clock = test_clock;
+  api_options.after_clock_advance = [&scheduler] { return scheduler.RunOnce(); };
   kmsd::HttpHandler handler =
       kmsd::NewApiHandler(std::move(api_options), service.get(), api_clock.get());
 
@@ -277,6 +363,12 @@ int main(int argc, char** argv) {
   serve->add_option("--threads", flags.threads, "I/O threads (0 = one per core)");
   serve->add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
+  serve->add_option("--scheduler-interval", flags.scheduler_interval_seconds,
+                    "Seconds between runs of due deletions and rotations")
+      ->capture_default_str();
+  serve->add_flag("--enable-test-clock", flags.enable_test_clock,
+                  "TESTS ONLY: let clients move the service clock (needs KMSD_ALLOW_TEST_CLOCK=yes "
+                  "and a loopback address)");
   CLI11_PARSE(app, argc, argv);
   if (serve->parsed()) return Serve(flags);
   return 0;

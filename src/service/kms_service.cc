@@ -32,12 +32,21 @@ std::string_view KeyStateName(KeyState state) {
   return "Unavailable";
 }
 
+std::string_view RotationTypeName(RotationType type) {
+  return type == RotationType::kOnDemand ? "ON_DEMAND" : "AUTOMATIC";
+}
+
 namespace {
 
 using records::AliasRecord;
 using records::KeyRecord;
 
 constexpr size_t kMaxTags = 50;
+constexpr int64_t kSecondsPerDay = 86400;
+constexpr int kMinPendingWindowDays = 7;
+constexpr int kMaxPendingWindowDays = 30;
+constexpr size_t kMaxOnDemandRotations = 10;
+constexpr size_t kDueTasksPerPage = 64;
 constexpr std::string_view kReservedAliasPrefix = "alias/aws/";
 
 struct KeyEntry {
@@ -46,6 +55,34 @@ struct KeyEntry {
   std::map<uint32_t, std::shared_ptr<const SecretBytes>> versions;
 };
 using EntryPtr = std::shared_ptr<const KeyEntry>;
+
+// Records to write or delete atomically with a key's changed record.
+struct KeyChange {
+  std::vector<std::pair<std::string, std::string>> puts;
+  std::vector<std::string> deletes;
+  std::map<uint32_t, SecretBytes> new_versions;
+};
+
+// A page of items addressed by position; the marker is the position of the next item.
+template <typename Item>
+absl::StatusOr<std::pair<std::vector<Item>, std::string>> PageByPosition(
+    const std::vector<Item>& items, size_t limit, const std::string& marker) {
+  size_t start = 0;
+  if (!marker.empty()) {
+    start = 0;
+    for (char c : marker) {
+      if (c < '0' || c > '9' || start > items.size()) {
+        return Error(ErrorType::kInvalidMarker, "Invalid marker");
+      }
+      start = start * 10 + static_cast<size_t>(c - '0');
+    }
+    if (start == 0 || start > items.size()) return Error(ErrorType::kInvalidMarker, "Invalid marker");
+  }
+  size_t end = std::min(items.size(), start + limit);
+  std::vector<Item> page(items.begin() + static_cast<ptrdiff_t>(start),
+                         items.begin() + static_cast<ptrdiff_t>(end));
+  return std::make_pair(std::move(page), end < items.size() ? std::to_string(end) : "");
+}
 
 // What a key reference (id, ARN, alias name, alias ARN) says, before any lookup.
 struct KeyReference {
@@ -162,28 +199,28 @@ class KmsServiceImpl final : public KmsService {
   }
 
   absl::Status EnableKey(const CallContext&, const std::string& key_id) override {
-    return Mutate(key_id, [&](KeyRecord& record) -> absl::Status {
+    return Mutate(key_id, /*allow_alias=*/true, [&](KeyRecord& record, KeyChange&) {
       if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) return status;
       record.metadata.state = KeyState::kEnabled;
       return absl::OkStatus();
-    });
+    }).status();
   }
 
   absl::Status DisableKey(const CallContext&, const std::string& key_id) override {
-    return Mutate(key_id, [&](KeyRecord& record) -> absl::Status {
+    return Mutate(key_id, /*allow_alias=*/true, [&](KeyRecord& record, KeyChange&) {
       if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) return status;
       record.metadata.state = KeyState::kDisabled;
       return absl::OkStatus();
-    });
+    }).status();
   }
 
   absl::Status UpdateKeyDescription(const CallContext&, const std::string& key_id,
                                     const std::string& description) override {
-    return Mutate(key_id, [&](KeyRecord& record) -> absl::Status {
+    return Mutate(key_id, /*allow_alias=*/true, [&](KeyRecord& record, KeyChange&) {
       if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) return status;
       record.metadata.description = description;
       return absl::OkStatus();
-    });
+    }).status();
   }
 
   absl::Status CreateAlias(const CallContext&, const std::string& alias_name,
@@ -350,7 +387,282 @@ class KmsServiceImpl final : public KmsService {
     return crypto::RandomSecret(number_of_bytes);
   }
 
+  absl::StatusOr<ScheduleDeletionResult> ScheduleKeyDeletion(const CallContext&,
+                                                             const std::string& key_id,
+                                                             int pending_window_days) override {
+    if (pending_window_days < kMinPendingWindowDays ||
+        pending_window_days > kMaxPendingWindowDays) {
+      return Validation(StrCat("PendingWindowInDays must be between ", kMinPendingWindowDays,
+                               " and ", kMaxPendingWindowDays, " days"));
+    }
+    int64_t now = clock_->NowSeconds();
+    auto entry = Mutate(key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange& change) {
+      if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) return status;
+      record.metadata.state = KeyState::kPendingDeletion;
+      record.metadata.deletion_date = now + pending_window_days * kSecondsPerDay;
+      record.metadata.pending_deletion_window_days = pending_window_days;
+      change.puts.emplace_back(records::DueRecordId(*record.metadata.deletion_date,
+                                                    records::kDeleteTask, record.metadata.key_id),
+                               "");
+      return absl::OkStatus();
+    });
+    if (!entry.ok()) return entry.status();
+    const KeyMetadata& m = (*entry)->record.metadata;
+    return ScheduleDeletionResult{KeyArn(m.key_id), *m.deletion_date, pending_window_days};
+  }
+
+  absl::StatusOr<std::string> CancelKeyDeletion(const CallContext&,
+                                                const std::string& key_id) override {
+    auto entry = Mutate(key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange& change) {
+      KeyMetadata& m = record.metadata;
+      if (m.state != KeyState::kPendingDeletion) {
+        return Error(ErrorType::kKmsInvalidState,
+                     StrCat(KeyArn(m.key_id), " is not pending deletion."));
+      }
+      change.deletes.push_back(
+          records::DueRecordId(m.deletion_date.value_or(0), records::kDeleteTask, m.key_id));
+      m.state = KeyState::kDisabled;
+      m.deletion_date.reset();
+      m.pending_deletion_window_days.reset();
+      return absl::OkStatus();
+    });
+    if (!entry.ok()) return entry.status();
+    return KeyArn((*entry)->record.metadata.key_id);
+  }
+
+  absl::Status EnableKeyRotation(const CallContext&, const std::string& key_id,
+                                 int period_days) override {
+    int64_t now = clock_->NowSeconds();
+    return Mutate(key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange& change) {
+             if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
+             UnscheduleRotation(record, change);
+             record.rotation_enabled = true;
+             record.rotation_period_days = period_days;
+             record.next_rotation_date = now + period_days * kSecondsPerDay;
+             change.puts.emplace_back(records::DueRecordId(record.next_rotation_date,
+                                                           records::kRotateTask,
+                                                           record.metadata.key_id),
+                                      "");
+             return absl::OkStatus();
+           })
+        .status();
+  }
+
+  absl::Status DisableKeyRotation(const CallContext&, const std::string& key_id) override {
+    return Mutate(key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange& change) {
+             if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
+             UnscheduleRotation(record, change);
+             return absl::OkStatus();
+           })
+        .status();
+  }
+
+  absl::StatusOr<RotationStatus> GetKeyRotationStatus(const CallContext&,
+                                                      const std::string& key_id) override {
+    auto entry = Resolve(key_id, /*allow_alias=*/false);
+    if (!entry.ok()) return entry.status();
+    const KeyRecord& record = (*entry)->record;
+    RotationStatus status{KeyArn(record.metadata.key_id), record.rotation_enabled};
+    if (record.rotation_enabled) {
+      status.period_days = record.rotation_period_days;
+      status.next_rotation_date = record.next_rotation_date;
+    }
+    return status;
+  }
+
+  absl::StatusOr<std::string> RotateKeyOnDemand(const CallContext&,
+                                                const std::string& key_id) override {
+    int64_t now = clock_->NowSeconds();
+    auto entry = Mutate(key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange& change) {
+      if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
+      size_t on_demand = std::count_if(
+          record.rotations.begin(), record.rotations.end(),
+          [](const Rotation& rotation) { return rotation.type == RotationType::kOnDemand; });
+      if (on_demand >= kMaxOnDemandRotations) {
+        return Error(ErrorType::kLimitExceeded,
+                     StrCat(KeyArn(record.metadata.key_id), " has reached the limit of ",
+                            kMaxOnDemandRotations, " on-demand rotations"));
+      }
+      return AddRotation(record, change, now, RotationType::kOnDemand);
+    });
+    if (!entry.ok()) return entry.status();
+    return KeyArn((*entry)->record.metadata.key_id);
+  }
+
+  absl::StatusOr<RotationList> ListKeyRotations(const CallContext&, const std::string& key_id,
+                                                size_t limit, const std::string& marker) override {
+    auto entry = Resolve(key_id, /*allow_alias=*/false);
+    if (!entry.ok()) return entry.status();
+    auto page = PageByPosition((*entry)->record.rotations, limit, marker);
+    if (!page.ok()) return page.status();
+    RotationList list;
+    list.key_arn = KeyArn((*entry)->record.metadata.key_id);
+    list.rotations = std::move(page->first);
+    list.next_marker = std::move(page->second);
+    return list;
+  }
+
+  absl::Status TagResource(const CallContext&, const std::string& key_id,
+                           const std::vector<Tag>& tags) override {
+    return Mutate(key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange&) {
+             if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
+               return status;
+             }
+             if (auto status = ValidateTags(tags); !status.ok()) return status;
+             for (const Tag& tag : tags) {
+               auto existing = std::find_if(record.tags.begin(), record.tags.end(),
+                                            [&](const Tag& t) { return t.key == tag.key; });
+               if (existing != record.tags.end()) {
+                 existing->value = tag.value;
+               } else {
+                 record.tags.push_back(tag);
+               }
+             }
+             return ValidateTags(record.tags);
+           })
+        .status();
+  }
+
+  absl::Status UntagResource(const CallContext&, const std::string& key_id,
+                             const std::vector<std::string>& tag_keys) override {
+    return Mutate(key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange&) {
+             if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
+               return status;
+             }
+             for (const std::string& tag_key : tag_keys) {
+               if (AsciiLower(tag_key).starts_with("aws:")) {
+                 return Error(ErrorType::kTag,
+                              "Tag keys beginning with 'aws:' are reserved for AWS use");
+               }
+             }
+             std::erase_if(record.tags, [&](const Tag& tag) {
+               return std::find(tag_keys.begin(), tag_keys.end(), tag.key) != tag_keys.end();
+             });
+             return absl::OkStatus();
+           })
+        .status();
+  }
+
+  absl::StatusOr<TagList> ListResourceTags(const CallContext&, const std::string& key_id,
+                                           size_t limit, const std::string& marker) override {
+    auto entry = Resolve(key_id, /*allow_alias=*/false);
+    if (!entry.ok()) return entry.status();
+    auto page = PageByPosition((*entry)->record.tags, limit, marker);
+    if (!page.ok()) return page.status();
+    TagList list;
+    list.tags = std::move(page->first);
+    list.next_marker = std::move(page->second);
+    return list;
+  }
+
+  absl::StatusOr<DueTaskReport> RunDueTasks() override {
+    int64_t now = clock_->NowSeconds();
+    DueTaskReport report;
+    std::string start_after;
+    while (true) {
+      auto listed = keystore_->List(records::kDuePrefix, start_after, kDueTasksPerPage);
+      if (!listed.ok()) return listed.status();
+      for (const KeystoreRecord& stored : *listed) {
+        auto task = records::ParseDueRecordId(stored.id);
+        if (!task) return Internal("malformed schedule record");
+        if (task->due > now) return report;
+        if (auto status = RunDueTask(*task, stored.id, now, report); !status.ok()) return status;
+      }
+      if (listed->size() < kDueTasksPerPage) return report;
+      start_after = listed->back().id;
+    }
+  }
+
  private:
+  // Runs one due task, or drops its schedule record when the key no longer calls for it.
+  absl::Status RunDueTask(const records::DueTask& task, const std::string& due_record_id,
+                          int64_t now, DueTaskReport& report) {
+    std::lock_guard write_lock(write_mutex_);
+    auto entry = Load(task.key_id);
+    if (!entry.ok() && TypeOf(entry.status()) != ErrorType::kNotFound) return entry.status();
+    const KeyRecord* record = entry.ok() ? &(*entry)->record : nullptr;
+    if (record && task.task == records::kDeleteTask &&
+        record->metadata.state == KeyState::kPendingDeletion &&
+        record->metadata.deletion_date == task.due) {
+      if (auto status = DestroyKey(*record, due_record_id); !status.ok()) return status;
+      ++report.keys_deleted;
+      return absl::OkStatus();
+    }
+    if (record && task.task == records::kRotateTask && record->rotation_enabled &&
+        record->next_rotation_date == task.due) {
+      bool rotate = record->metadata.state == KeyState::kEnabled;
+      auto rotated = MutateLocked(*entry, [&](KeyRecord& changed, KeyChange& change) {
+        change.deletes.push_back(due_record_id);
+        // A key that is not enabled is not rotated; its schedule moves on by one period.
+        changed.next_rotation_date =
+            std::max(task.due, now) + changed.rotation_period_days * kSecondsPerDay;
+        change.puts.emplace_back(records::DueRecordId(changed.next_rotation_date,
+                                                      records::kRotateTask,
+                                                      changed.metadata.key_id),
+                                 "");
+        return rotate ? AddRotation(changed, change, now, RotationType::kAutomatic)
+                      : absl::OkStatus();
+      });
+      if (!rotated.ok()) return rotated.status();
+      if (rotate) ++report.keys_rotated;
+      return absl::OkStatus();
+    }
+    return keystore_->Delete(due_record_id);  // cancelled or superseded
+  }
+
+  // Crypto-shredding: the key's record, every backing-key version, its aliases and its schedule
+  // go in one commit; after it nothing can decrypt a blob made under the key.
+  absl::Status DestroyKey(const KeyRecord& record, const std::string& due_record_id) {
+    const std::string& key_id = record.metadata.key_id;
+    KeystoreBatch batch;
+    batch.deletes.push_back(due_record_id);
+    batch.deletes.push_back(records::KeyRecordId(key_id));
+    auto materials = keystore_->List(records::MaterialPrefix(key_id), "", 0);
+    if (!materials.ok()) return materials.status();
+    for (const KeystoreRecord& material : *materials) batch.deletes.push_back(material.id);
+    if (record.rotation_enabled) {
+      batch.deletes.push_back(
+          records::DueRecordId(record.next_rotation_date, records::kRotateTask, key_id));
+    }
+    auto aliases = keystore_->List(records::kAliasPrefix, "", 0);
+    if (!aliases.ok()) return aliases.status();
+    std::vector<std::string> alias_names;
+    for (const KeystoreRecord& alias : *aliases) {
+      auto decoded = records::DecodeAliasRecord(alias.value.view());
+      if (decoded.ok() && decoded->target_key_id == key_id) {
+        batch.deletes.push_back(alias.id);
+        alias_names.push_back(alias.id);
+      }
+    }
+    if (auto status = keystore_->Commit(batch); !status.ok()) return status;
+    std::unique_lock cache_lock(cache_mutex_);
+    key_cache_.erase(key_id);
+    for (const std::string& name : alias_names) alias_cache_.erase(name);
+    return absl::OkStatus();
+  }
+
+  static void UnscheduleRotation(KeyRecord& record, KeyChange& change) {
+    if (!record.rotation_enabled) return;
+    change.deletes.push_back(records::DueRecordId(record.next_rotation_date, records::kRotateTask,
+                                                  record.metadata.key_id));
+    record.rotation_enabled = false;
+    record.rotation_period_days = 0;
+    record.next_rotation_date = 0;
+  }
+
+  // A new backing-key version becomes current; every older one stays for decryption.
+  static absl::Status AddRotation(KeyRecord& record, KeyChange& change, int64_t now,
+                                  RotationType type) {
+    auto material = crypto::RandomSecret(crypto::kAes256KeySize);
+    if (!material.ok()) return material.status();
+    uint32_t version = record.current_version + 1;
+    for (const Rotation& rotation : record.rotations) version = std::max(version, rotation.version + 1);
+    record.current_version = version;
+    record.rotations.push_back({version, now, type});
+    change.new_versions.emplace(version, std::move(*material));
+    return absl::OkStatus();
+  }
+
   std::string KeyArn(std::string_view key_id) const {
     return StrCat(arn_prefix_, "key/", key_id);
   }
@@ -532,24 +844,42 @@ class KmsServiceImpl final : public KmsService {
     key_cache_[entry->record.metadata.key_id] = std::move(entry);
   }
 
-  // Applies change to a copy of the key's record, commits it, and publishes it.
+  // Applies change to a copy of the key's record, commits the record with the change's other
+  // records in one batch, and publishes the new entry.
   template <typename Change>
-  absl::Status Mutate(const std::string& key_ref, Change change) {
+  absl::StatusOr<EntryPtr> Mutate(const std::string& key_ref, bool allow_alias, Change change) {
     std::lock_guard write_lock(write_mutex_);
-    auto current = Resolve(key_ref, /*allow_alias=*/true);
+    auto current = Resolve(key_ref, allow_alias);
     if (!current.ok()) return current.status();
+    return MutateLocked(*current, change);
+  }
+
+  template <typename Change>
+  absl::StatusOr<EntryPtr> MutateLocked(const EntryPtr& current, Change change) {
     auto changed = std::make_shared<KeyEntry>();
-    changed->record = (*current)->record;
-    changed->versions = (*current)->versions;
-    if (auto status = change(changed->record); !status.ok()) return status;
+    changed->record = current->record;
+    changed->versions = current->versions;
+    KeyChange extra;
+    if (absl::Status status = change(changed->record, extra); !status.ok()) return status;
+    const std::string& key_id = changed->record.metadata.key_id;
     std::string encoded = records::EncodeKeyRecord(changed->record);
-    if (auto status = keystore_->Put(records::KeyRecordId(changed->record.metadata.key_id),
-                                     encoded);
-        !status.ok()) {
-      return status;
+    KeystoreBatch batch;
+    batch.puts.emplace_back(records::KeyRecordId(key_id), encoded);
+    for (const auto& [id, value] : extra.puts) batch.puts.emplace_back(id, value);
+    std::vector<std::string> material_ids;
+    material_ids.reserve(extra.new_versions.size());
+    for (const auto& [version, material] : extra.new_versions) {
+      material_ids.push_back(records::MaterialRecordId(key_id, version));
+      batch.puts.emplace_back(material_ids.back(), material.view());
     }
-    Publish(std::move(changed));
-    return absl::OkStatus();
+    batch.deletes = extra.deletes;
+    if (auto status = keystore_->Commit(batch); !status.ok()) return status;
+    for (auto& [version, material] : extra.new_versions) {
+      changed->versions[version] = std::make_shared<const SecretBytes>(std::move(material));
+    }
+    EntryPtr published = changed;
+    Publish(published);
+    return published;
   }
 
   absl::StatusOr<std::string> SealUnder(const KeyEntry& entry, const EncryptionContext& context,

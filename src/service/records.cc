@@ -51,6 +51,28 @@ uint32_t MaterialVersion(std::string_view record_id) {
   return version;
 }
 
+std::string DueRecordId(int64_t due, std::string_view task, std::string_view key_id) {
+  char when[24];
+  std::snprintf(when, sizeof(when), "%012lld", static_cast<long long>(due < 0 ? 0 : due));
+  return std::string(kDuePrefix) + when + "/" + std::string(task) + "/" + std::string(key_id);
+}
+
+std::optional<DueTask> ParseDueRecordId(std::string_view record_id) {
+  if (!record_id.starts_with(kDuePrefix)) return std::nullopt;
+  std::string_view rest = record_id.substr(kDuePrefix.size());
+  size_t first = rest.find('/');
+  size_t second = first == std::string_view::npos ? first : rest.find('/', first + 1);
+  if (second == std::string_view::npos || first != 12) return std::nullopt;
+  DueTask task;
+  for (char c : rest.substr(0, first)) {
+    if (c < '0' || c > '9') return std::nullopt;
+    task.due = task.due * 10 + (c - '0');
+  }
+  task.task = std::string(rest.substr(first + 1, second - first - 1));
+  task.key_id = std::string(rest.substr(second + 1));
+  return task;
+}
+
 std::string EncodeKeyRecord(const KeyRecord& record) {
   const KeyMetadata& m = record.metadata;
   json tags = json::array();
@@ -65,6 +87,15 @@ std::string EncodeKeyRecord(const KeyRecord& record) {
             {"origin", m.origin},
             {"current_version", record.current_version},
             {"tags", std::move(tags)}};
+  if (record.rotation_enabled) {
+    j["rotation"] = {{"period_days", record.rotation_period_days},
+                     {"next", record.next_rotation_date}};
+  }
+  json rotations = json::array();
+  for (const Rotation& rotation : record.rotations) {
+    rotations.push_back({rotation.version, rotation.date, RotationTypeName(rotation.type)});
+  }
+  j["rotations"] = std::move(rotations);
   if (m.deletion_date) j["deletion_date"] = *m.deletion_date;
   if (m.pending_deletion_window_days) j["pending_window"] = *m.pending_deletion_window_days;
   return j.dump();
@@ -90,6 +121,18 @@ absl::StatusOr<KeyRecord> DecodeKeyRecord(std::string_view bytes) {
     record.current_version = j.at("current_version").get<uint32_t>();
     for (const json& tag : j.at("tags")) {
       record.tags.push_back({tag.at(0).get<std::string>(), tag.at(1).get<std::string>()});
+    }
+    if (j.contains("rotation")) {
+      record.rotation_enabled = true;
+      record.rotation_period_days = j["rotation"].at("period_days").get<int>();
+      record.next_rotation_date = j["rotation"].at("next").get<int64_t>();
+    }
+    for (const json& rotation : j.value("rotations", json::array())) {
+      RotationType type = rotation.at(2).get<std::string>() == RotationTypeName(RotationType::kOnDemand)
+                              ? RotationType::kOnDemand
+                              : RotationType::kAutomatic;
+      record.rotations.push_back(
+          {rotation.at(0).get<uint32_t>(), rotation.at(1).get<int64_t>(), type});
     }
     return record;
   } catch (const json::exception&) {

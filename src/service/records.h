@@ -1,11 +1,14 @@
 // How the service's records look inside the keystore. Record ids:
 //   key/<uuid>                      key metadata and tags (JSON)
 //   material/<uuid>/<version:08x>   one backing-key version: 32 raw bytes, never JSON, never copied
-//   alias/<name without "alias/">   alias target and dates (JSON)
+//   alias/<name>                    alias target and dates (JSON); the name keeps its "alias/"
+//   due/<epoch:012d>/<task>/<uuid>  a scheduled deletion or rotation (empty); listing "due/" in
+//                                   order gives the tasks in the order they fall due
 // The keystore seals every record, so none of this is ever on disk in the clear.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,12 +21,26 @@ namespace kmsd::records {
 inline constexpr std::string_view kKeyPrefix = "key/";
 inline constexpr std::string_view kMaterialPrefix = "material/";
 inline constexpr std::string_view kAliasPrefix = "alias/";
+inline constexpr std::string_view kDuePrefix = "due/";
+inline constexpr std::string_view kDeleteTask = "delete";
+inline constexpr std::string_view kRotateTask = "rotate";
 
 // What the service keeps for one KMS key besides its material.
 struct KeyRecord {
   KeyMetadata metadata;
   std::vector<Tag> tags;
   uint32_t current_version = 1;
+  bool rotation_enabled = false;
+  int rotation_period_days = 0;
+  int64_t next_rotation_date = 0;  // when rotation_enabled
+  std::vector<Rotation> rotations;  // oldest first; the first material is not a rotation
+};
+
+// A scheduled task, as its record id says.
+struct DueTask {
+  int64_t due = 0;
+  std::string task;  // kDeleteTask or kRotateTask
+  std::string key_id;
 };
 
 struct AliasRecord {
@@ -37,6 +54,10 @@ std::string MaterialRecordId(std::string_view key_id, uint32_t version);
 std::string MaterialPrefix(std::string_view key_id);
 // "alias/foo" -> "alias/foo" record id is the alias name itself (it already has the prefix).
 std::string AliasRecordId(std::string_view alias_name);
+
+std::string DueRecordId(int64_t due, std::string_view task, std::string_view key_id);
+// Parses a due record id; nullopt when malformed.
+std::optional<DueTask> ParseDueRecordId(std::string_view record_id);
 
 std::string EncodeKeyRecord(const KeyRecord& record);
 // arn and account id are not stored; the caller fills them from its options.
