@@ -27,6 +27,10 @@ struct RequestOutcome {
   const HttpRequest& http;
   const Principal* principal;     // nullptr when authentication failed
   const absl::Status& status;
+  // The answer's JSON body on success (it may hold Plaintext: read only what is safe), else empty.
+  std::string_view response_body;
+  // The access key id the request claimed, when its Authorization header could be parsed.
+  std::string_view claimed_access_key_id;
 };
 
 struct ApiOptions {

@@ -35,7 +35,9 @@ class ApiHandler {
     auto response = Serve(http, operation_name, principal);
     absl::Status status = response.ok() ? absl::OkStatus() : response.status();
     if (options_.on_request) {
-      absl::Status recorded = options_.on_request({operation_name, http, principal, status});
+      std::string_view body = response.ok() ? std::string_view(*response) : std::string_view();
+      absl::Status recorded = options_.on_request(
+          {operation_name, http, principal, status, body, ClaimedAccessKeyId(http)});
       if (!recorded.ok()) return ErrorResponse(recorded, http.request_id);
     }
     if (!response.ok()) return ErrorResponse(response.status(), http.request_id);
@@ -116,6 +118,19 @@ class ApiHandler {
     OPENSSL_cleanse(signable.body.data(), signable.body.size());
     if (!verified.ok()) return verified.status();
     return &matched->principal;
+  }
+
+  // "AWS4-HMAC-SHA256 Credential=AKID/..." -> AKID, for the audit of failed authentications.
+  static std::string_view ClaimedAccessKeyId(const HttpRequest& http) {
+    const std::string* authorization = http.Header("authorization");
+    if (!authorization) return {};
+    std::string_view text = *authorization;
+    size_t start = text.find("Credential=");
+    if (start == std::string_view::npos) return {};
+    text.remove_prefix(start + 11);
+    size_t end = text.find('/');
+    if (end == std::string_view::npos || end > 128) return {};
+    return text.substr(0, end);
   }
 
   static std::string UserAgent(const HttpRequest& http) {
