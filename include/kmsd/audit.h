@@ -1,0 +1,123 @@
+// The audit trail: one CloudTrail-shaped JSON record per request, durable before the answer is sent,
+// hash-chained and periodically sealed by signed digests, plus the verifier and query tool that
+// read it back. AuditLog is thread-safe; the reading functions may run while kmsd writes.
+//
+// On disk, under the audit dir (default DATA_DIR/audit, mode 0700, files 0600):
+//   trail-<first sequence, 20 digits>-<UTC time>.jsonl   records, one JSON object per line
+//   digests.jsonl                                        signed digests, one per line
+// and the Ed25519 signing key in DATA_DIR/audit-signing-key.pem (0600). docs/AUDIT.md has details.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "kmsd/api.h"
+#include "kmsd/clock.h"
+
+namespace kmsd::audit {
+
+// An append-only file. Only what the trail needs, so tests can inject write and sync faults.
+class AppendFile {
+ public:
+  virtual ~AppendFile() = default;
+  virtual absl::Status Append(std::string_view data) = 0;
+  // Makes everything appended so far durable (fdatasync).
+  virtual absl::Status Sync() = 0;
+};
+
+// Where trail files are opened. The default is the POSIX file system; tests wrap it to fail.
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+  // Opens (creating with mode 0600) a file for appending.
+  virtual absl::StatusOr<std::unique_ptr<AppendFile>> OpenAppend(const std::string& path) = 0;
+  // Makes new directory entries in the directory durable.
+  virtual absl::Status SyncDirectory(const std::string& path) = 0;
+};
+
+// The POSIX file system. Thread-safe; never destroyed.
+FileSystem* DefaultFileSystem();
+
+struct AuditOptions {
+  std::string data_dir;   // holds the signing key; the trail goes in data_dir/audit by default
+  std::string audit_dir;  // empty = data_dir/audit
+  std::string region = "us-east-1";
+  std::string account_id = "111122223333";
+  // A file is closed and a new one started when it would pass this size or age.
+  uint64_t max_file_bytes = 64 << 20;
+  int64_t max_file_age_seconds = 24 * 3600;
+  // A signed digest is written after this many records or seconds (whichever first, if any
+  // record arrived since the last one), at each rotation and at shutdown.
+  uint64_t digest_every_records = 1000;
+  int64_t digest_every_seconds = 60;
+  const Clock* clock = nullptr;          // nullptr = the system clock
+  FileSystem* file_system = nullptr;     // nullptr = DefaultFileSystem()
+};
+
+class AuditLog {
+ public:
+  // Writes the final digest and closes the files.
+  virtual ~AuditLog() = default;
+
+  // Records one request and returns once its record is on disk (concurrent calls share one write
+  // and one fdatasync). Once a write fails, this and every later call fail with a KMSInternal
+  // error: kmsd refuses to serve what it cannot audit.
+  virtual absl::Status Record(const RequestOutcome& outcome) = 0;
+
+  // Writes a signed digest now if any record arrived since the last one.
+  virtual absl::Status WriteDigest() = 0;
+};
+
+// Opens the trail (continuing an existing one) and creates the signing key on first start.
+absl::StatusOr<std::unique_ptr<AuditLog>> OpenAuditLog(AuditOptions options);
+
+// The audit public key (PEM SubjectPublicKeyInfo) of the signing key in data_dir.
+absl::StatusOr<std::string> AuditPublicKeyPem(const std::string& data_dir);
+
+// What the verifier found. ok=false names the first place that was tampered with.
+struct VerifyReport {
+  bool ok = true;
+  // "modified", "deleted", "inserted", "reordered", "truncated", "bad-signature", "unreadable".
+  std::string problem;
+  std::string file;       // file name (within the audit dir) where it was found
+  int64_t line = 0;       // 1-based line in that file, 0 when not about one line
+  int64_t sequence = 0;   // sequence number concerned, 0 when unknown
+  std::string detail;     // one readable sentence
+  int64_t records = 0;    // records checked
+  int64_t digests = 0;    // digests checked
+  int64_t last_signed_sequence = 0;  // records after this one are not yet covered by a digest
+};
+
+// Checks every trail file, the chain and every digest's signature against public_key_pem.
+// An error status means the check could not run (no such dir, bad key), not that it failed.
+absl::StatusOr<VerifyReport> VerifyTrail(const std::string& audit_dir,
+                                         const std::string& public_key_pem);
+std::string FormatVerifyReport(const VerifyReport& report);
+
+struct QueryFilter {
+  // Key id, key ARN, alias name (alias/x) or alias ARN. Key forms match the records' resources
+  // and key parameters; alias forms match requestParameters.keyId and aliasName.
+  std::string key;
+  std::string event_name;
+  std::string principal;  // access key id, principal id or ARN
+  std::optional<int64_t> start_seconds;  // inclusive, seconds since the epoch
+  std::optional<int64_t> end_seconds;    // exclusive
+  bool errors_only = false;
+};
+
+enum class QueryFormat { kJsonLines, kTable };
+
+// Writes the matching records in trail order; returns how many matched.
+absl::StatusOr<int64_t> QueryTrail(const std::string& audit_dir, const QueryFilter& filter,
+                                   QueryFormat format, std::ostream& out);
+
+// "2024-05-01", "2024-05-01T10:00:00Z" or seconds since the epoch -> seconds since the epoch.
+absl::StatusOr<int64_t> ParseTime(std::string_view text);
+
+}  // namespace kmsd::audit
