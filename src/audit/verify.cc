@@ -131,11 +131,11 @@ class Verifier {
                          StrCat("this digest follows the one at line ", found->second,
                                 ": digests were reordered"));
         }
-        return Problem("inserted", name, found->second + 1, 0,
-                       StrCat("the digest at line ", line, " follows ",
-                              found->second == 0 ? std::string("no digest (it is the first)")
-                                                 : StrCat("line ", found->second),
-                              ", so what lies between was inserted or duplicated"));
+        return Problem("inserted", name, line, 0,
+                       StrCat("this digest claims to follow ",
+                              found->second == 0 ? std::string("no digest (to be the first)")
+                                                 : StrCat("the one at line ", found->second),
+                              ": it was inserted or duplicated"));
       }
       uint64_t first = digest["firstSequence"].get<uint64_t>();
       uint64_t last = digest["lastSequence"].get<uint64_t>();

@@ -1,0 +1,180 @@
+// The shape and the allowlists of one audit event.
+#include <gtest/gtest.h>
+
+#include "audit/event.h"
+#include "nlohmann/json.hpp"
+#include "unit/audit/audit_test_util.h"
+
+namespace kmsd::audit {
+namespace {
+
+using nlohmann::json;
+using testing::MakeCall;
+
+constexpr char kKeyId[] = "1234abcd-12ab-34cd-56ef-1234567890ab";
+constexpr char kKeyArn[] =
+    "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+const EventSettings kSettings{"us-east-1", "111122223333"};
+
+json Build(const testing::Call& call) {
+  std::string text = BuildEvent(call.Outcome(), kSettings, 1714557600,
+                                "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee");
+  return json::parse(text);
+}
+
+TEST(AuditEvent, EncryptHasCloudTrailShape) {
+  auto call = MakeCall("Encrypt",
+                       R"({"KeyId":"alias/app","Plaintext":"c2VjcmV0","EncryptionContext":{"Tenant":"a"}})",
+                       StrCat(R"({"CiphertextBlob":"AQID","KeyId":")", kKeyArn,
+                              R"(","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"})"));
+  json event = Build(call);
+  EXPECT_EQ(event["eventVersion"], "1.08");
+  EXPECT_EQ(event["eventTime"], "2024-05-01T10:00:00Z");
+  EXPECT_EQ(event["eventSource"], "kms.amazonaws.com");
+  EXPECT_EQ(event["eventName"], "Encrypt");
+  EXPECT_EQ(event["awsRegion"], "us-east-1");
+  EXPECT_EQ(event["sourceIPAddress"], "127.0.0.1");
+  EXPECT_EQ(event["userAgent"], "aws-cli/2.9 test");
+  EXPECT_EQ(event["userIdentity"],
+            json({{"type", "Root"},
+                  {"principalId", "111122223333"},
+                  {"arn", "arn:aws:iam::111122223333:root"},
+                  {"accountId", "111122223333"},
+                  {"accessKeyId", "AKIAEXAMPLEROOT00001"}}));
+  EXPECT_EQ(event["requestParameters"],
+            json({{"keyId", "alias/app"}, {"encryptionContext", {{"Tenant", "a"}}}}));
+  EXPECT_TRUE(event["responseElements"].is_null());
+  EXPECT_EQ(event["requestID"], "11111111-2222-4333-8444-555555555555");
+  EXPECT_EQ(event["eventID"], "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee");
+  EXPECT_EQ(event["readOnly"], false);
+  EXPECT_EQ(event["resources"], json::array({{{"accountId", "111122223333"},
+                                              {"type", "AWS::KMS::Key"},
+                                              {"ARN", kKeyArn}}}));
+  EXPECT_EQ(event["eventType"], "AwsApiCall");
+  EXPECT_EQ(event["recipientAccountId"], "111122223333");
+  EXPECT_FALSE(event.contains("errorCode"));
+}
+
+TEST(AuditEvent, NeverRecordsPlaintextBlobsGrantTokensOrSignatures) {
+  const std::vector<testing::Call> calls = {
+      MakeCall("Encrypt",
+               R"({"KeyId":"k","Plaintext":"UExBSU5URVhUU0VDUkVU","GrantTokens":["GRANTTOKENSECRET"]})",
+               R"({"CiphertextBlob":"Q0lQSEVSVEVYVEJMT0I=","KeyId":"arn:aws:kms:us-east-1:1:key/x"})"),
+      MakeCall("Decrypt", R"({"CiphertextBlob":"Q0lQSEVSVEVYVEJMT0I=","GrantTokens":["GRANTTOKENSECRET"]})",
+               R"({"Plaintext":"UExBSU5URVhUU0VDUkVU","KeyId":"arn:aws:kms:us-east-1:1:key/x"})"),
+      MakeCall("GenerateDataKey", R"({"KeyId":"k","KeySpec":"AES_256"})",
+               R"({"Plaintext":"UExBSU5URVhUU0VDUkVU","CiphertextBlob":"Q0lQSEVSVEVYVEJMT0I=","KeyId":"k"})"),
+      MakeCall("ReEncrypt", R"({"CiphertextBlob":"Q0lQSEVSVEVYVEJMT0I=","DestinationKeyId":"k"})",
+               R"({"CiphertextBlob":"Q0lQSEVSVEVYVEJMT0I=","KeyId":"k","SourceKeyId":"k"})"),
+      MakeCall("GenerateRandom", R"({"NumberOfBytes":16})", R"({"Plaintext":"UExBSU5URVhUU0VDUkVU"})"),
+      // Members kmsd does not know yet are left out too.
+      MakeCall("CreateKey", R"({"Policy":"POLICYSECRET","SecretAccessKey":"SECRETACCESSKEY"})",
+               R"({"KeyMetadata":{"KeyId":"k"},"Plaintext":"UExBSU5URVhUU0VDUkVU"})"),
+      MakeCall("Decrypt", R"({"CiphertextBlob":"Q0lQSEVSVEVYVEJMT0I="})", "",
+               Error(ErrorType::kInvalidCiphertext, "bad blob")),
+  };
+  for (const auto& call : calls) {
+    std::string text = BuildEvent(call.Outcome(), kSettings, 0, "e");
+    for (std::string_view secret : {"UExBSU5URVhUU0VDUkVU", "Q0lQSEVSVEVYVEJMT0I", "GRANTTOKENSECRET",
+                                    "POLICYSECRET", "SECRETACCESSKEY", "5ec12e7deadbeef",
+                                    "Plaintext", "CiphertextBlob", "GrantTokens"}) {
+      EXPECT_EQ(text.find(secret), std::string::npos) << call.operation << " leaks " << secret;
+    }
+  }
+}
+
+TEST(AuditEvent, AuthenticationFailureRecordsTheClaimedAccessKey) {
+  auto call = MakeCall("Encrypt", R"({"KeyId":"alias/app","Plaintext":"eA=="})", "",
+                       Error(ErrorType::kUnrecognizedClient, "The security token is invalid"));
+  call.principal.reset();
+  call.claimed_access_key_id = "AKIAWHOEVER";
+  json event = Build(call);
+  EXPECT_EQ(event["userIdentity"], json({{"type", "Unknown"}, {"accessKeyId", "AKIAWHOEVER"}}));
+  EXPECT_EQ(event["errorCode"], "UnrecognizedClientException");
+  EXPECT_EQ(event["errorMessage"], "The security token is invalid");
+  EXPECT_EQ(event["requestParameters"]["keyId"], "alias/app");
+}
+
+TEST(AuditEvent, FailedRequestNamesTheKeyItAskedFor) {
+  auto call = MakeCall("DescribeKey", StrCat(R"({"KeyId":")", kKeyId, R"("})"), "",
+                       NotFound("Key not found"));
+  json event = Build(call);
+  EXPECT_EQ(event["errorCode"], "NotFoundException");
+  ASSERT_EQ(event["resources"].size(), 1u);
+  EXPECT_EQ(event["resources"][0]["ARN"], kKeyArn);
+  EXPECT_TRUE(event["responseElements"].is_null());
+}
+
+TEST(AuditEvent, AliasRequestWithoutAnswerHasNoResource) {
+  auto call = MakeCall("DescribeKey", R"({"KeyId":"alias/missing"})", "", NotFound("no alias"));
+  json event = Build(call);
+  EXPECT_TRUE(event["resources"].empty());
+  EXPECT_EQ(event["requestParameters"]["keyId"], "alias/missing");
+}
+
+TEST(AuditEvent, CreateKeyRecordsKeyMetadataAndItsArn) {
+  auto call = MakeCall(
+      "CreateKey", R"({"Description":"app key","KeyUsage":"ENCRYPT_DECRYPT","Tags":[{"TagKey":"a","TagValue":"b"}]})",
+      StrCat(R"({"KeyMetadata":{"AWSAccountId":"111122223333","KeyId":")", kKeyId, R"(","Arn":")",
+             kKeyArn, R"(","Enabled":true}})"));
+  json event = Build(call);
+  EXPECT_EQ(event["responseElements"]["keyMetadata"]["arn"], kKeyArn);
+  EXPECT_EQ(event["responseElements"]["keyMetadata"]["keyId"], kKeyId);
+  EXPECT_EQ(event["requestParameters"]["tags"], json::parse(R"([{"tagKey":"a","tagValue":"b"}])"));
+  EXPECT_EQ(event["resources"][0]["ARN"], kKeyArn);
+  EXPECT_EQ(event["readOnly"], false);
+}
+
+TEST(AuditEvent, ReEncryptNamesBothKeys) {
+  std::string source = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000001";
+  auto call = MakeCall("ReEncrypt", R"({"DestinationKeyId":"alias/b","CiphertextBlob":"AA=="})",
+                       StrCat(R"({"SourceKeyId":")", source, R"(","KeyId":")", kKeyArn, R"("})"));
+  json event = Build(call);
+  ASSERT_EQ(event["resources"].size(), 2u);
+  EXPECT_EQ(event["resources"][0]["ARN"], kKeyArn);
+  EXPECT_EQ(event["resources"][1]["ARN"], source);
+}
+
+TEST(AuditEvent, ScheduleKeyDeletionRecordsTheAnswer) {
+  auto call = MakeCall("ScheduleKeyDeletion", StrCat(R"({"KeyId":")", kKeyId, R"(","PendingWindowInDays":7})"),
+                       StrCat(R"({"KeyId":")", kKeyArn,
+                              R"(","DeletionDate":1715162400,"KeyState":"PendingDeletion","PendingWindowInDays":7})"));
+  json event = Build(call);
+  EXPECT_EQ(event["responseElements"],
+            json({{"keyId", kKeyArn}, {"deletionDate", 1715162400}, {"keyState", "PendingDeletion"},
+                  {"pendingWindowInDays", 7}}));
+  EXPECT_EQ(event["requestParameters"]["pendingWindowInDays"], 7);
+}
+
+TEST(AuditEvent, ReadOnlyForDescribeListAndGet) {
+  for (std::string_view name : {"DescribeKey", "ListKeys", "ListAliases", "GetKeyRotationStatus"}) {
+    EXPECT_EQ(Build(MakeCall(std::string(name), "{}"))["readOnly"], true) << name;
+  }
+  for (std::string_view name : {"Encrypt", "CreateKey", "EnableKey", "TagResource"}) {
+    EXPECT_EQ(Build(MakeCall(std::string(name), "{}"))["readOnly"], false) << name;
+  }
+}
+
+TEST(AuditEvent, ListAnswersAreNotCopied) {
+  auto call = MakeCall("ListKeys", "{}", StrCat(R"({"Keys":[{"KeyId":")", kKeyId, R"("}]})"));
+  json event = Build(call);
+  EXPECT_TRUE(event["responseElements"].is_null());
+  EXPECT_TRUE(event["resources"].empty());
+  EXPECT_TRUE(event["requestParameters"].is_null());
+}
+
+TEST(AuditEvent, HostileInputIsRecordedSafely) {
+  auto call = MakeCall("Encrypt", "{\"KeyId\":\"a\xff\xfe\",\"EncryptionContext\":{\"\\u0000x\":\"\\\"\"}}",
+                       "", Validation("bad"));
+  call.operation = "Bogus\xff";
+  call.http.headers.push_back({"user-agent", "x"});
+  json event = Build(call);  // parses: valid JSON despite invalid UTF-8 and control characters
+  EXPECT_EQ(event["errorCode"], "ValidationException");
+  auto unparsable = MakeCall("Encrypt", "{not json", "", Error(ErrorType::kSerialization, "bad"));
+  EXPECT_TRUE(Build(unparsable)["requestParameters"].is_null());
+  auto unnamed = MakeCall("", "", "", Error(ErrorType::kUnknownOperation, "no target"));
+  EXPECT_EQ(Build(unnamed)["eventName"], "Unknown");
+}
+
+}  // namespace
+}  // namespace kmsd::audit

@@ -1,0 +1,306 @@
+// The trail writer: durability, group commit, fail-closed, rotation, digests and restarts.
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+#include <thread>
+
+#include "kmsd/audit.h"
+#include "nlohmann/json.hpp"
+#include "unit/audit/audit_test_util.h"
+
+namespace kmsd::audit {
+namespace {
+
+using nlohmann::json;
+using testing::FakeClock;
+using testing::MakeCall;
+using testing::TempDir;
+
+// Wraps the real file system; counts syncs and fails writes or syncs on demand (faults only).
+class FaultyFileSystem : public FileSystem {
+ public:
+  std::atomic<bool> fail_append{false};
+  std::atomic<bool> fail_sync{false};
+  std::atomic<bool> fail_open{false};
+  std::atomic<int> syncs{0};
+
+  absl::StatusOr<std::unique_ptr<AppendFile>> OpenAppend(const std::string& path) override {
+    if (fail_open) return Internal("injected: no space left on device");
+    auto file = DefaultFileSystem()->OpenAppend(path);
+    if (!file.ok()) return file.status();
+    return std::unique_ptr<AppendFile>(new File(this, std::move(*file)));
+  }
+  absl::Status SyncDirectory(const std::string& path) override {
+    return DefaultFileSystem()->SyncDirectory(path);
+  }
+
+ private:
+  class File : public AppendFile {
+   public:
+    File(FaultyFileSystem* owner, std::unique_ptr<AppendFile> real)
+        : owner_(owner), real_(std::move(real)) {}
+    absl::Status Append(std::string_view data) override {
+      if (owner_->fail_append) return Internal("injected: I/O error");
+      return real_->Append(data);
+    }
+    absl::Status Sync() override {
+      if (owner_->fail_sync) return Internal("injected: fdatasync failed");
+      ++owner_->syncs;
+      return real_->Sync();
+    }
+
+   private:
+    FaultyFileSystem* owner_;
+    std::unique_ptr<AppendFile> real_;
+  };
+};
+
+class AuditLogTest : public ::testing::Test {
+ protected:
+  AuditOptions Options() {
+    AuditOptions options;
+    options.data_dir = dir_.path();
+    options.clock = &clock_;
+    options.file_system = &file_system_;
+    return options;
+  }
+
+  std::unique_ptr<AuditLog> Open(AuditOptions options) {
+    auto log = OpenAuditLog(std::move(options));
+    EXPECT_TRUE(log.ok()) << log.status();
+    return log.ok() ? std::move(*log) : nullptr;
+  }
+
+  absl::Status RecordOne(AuditLog& log, const std::string& operation = "ListKeys") {
+    auto call = MakeCall(operation, "{}");
+    return log.Record(call.Outcome());
+  }
+
+  std::vector<json> AllRecords() {
+    std::vector<json> records;
+    for (const std::string& file : testing::TrailFiles(dir_.audit())) {
+      for (const std::string& line : testing::ReadLines(file)) records.push_back(json::parse(line));
+    }
+    return records;
+  }
+
+  VerifyReport Verify() {
+    auto key = AuditPublicKeyPem(dir_.path());
+    EXPECT_TRUE(key.ok()) << key.status();
+    auto report = VerifyTrail(dir_.audit(), *key);
+    EXPECT_TRUE(report.ok()) << report.status();
+    return *report;
+  }
+
+  TempDir dir_;
+  FakeClock clock_;
+  FaultyFileSystem file_system_;
+};
+
+int Mode(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : -1;
+}
+
+TEST_F(AuditLogTest, RecordIsOnDiskWhenRecordReturns) {
+  auto log = Open(Options());
+  ASSERT_TRUE(RecordOne(*log, "DescribeKey").ok());
+  std::vector<json> records = AllRecords();  // read while the log is still open
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["eventName"], "DescribeKey");
+  EXPECT_EQ(records[0]["sequenceNumber"], 1);
+  EXPECT_EQ(records[0]["previousHash"], std::string(64, '0'));
+  EXPECT_EQ(file_system_.syncs, 1);
+}
+
+TEST_F(AuditLogTest, FilesAndKeyArePrivate) {
+  auto log = Open(Options());
+  ASSERT_TRUE(RecordOne(*log).ok());
+  ASSERT_TRUE(log->WriteDigest().ok());
+  EXPECT_EQ(Mode(dir_.audit()), 0700);
+  EXPECT_EQ(Mode(testing::TrailFiles(dir_.audit())[0]), 0600);
+  EXPECT_EQ(Mode(dir_.audit() + "/digests.jsonl"), 0600);
+  EXPECT_EQ(Mode(dir_.path() + "/audit-signing-key.pem"), 0600);
+}
+
+TEST_F(AuditLogTest, RefusesASigningKeyOthersCanRead) {
+  Open(Options()).reset();
+  chmod((dir_.path() + "/audit-signing-key.pem").c_str(), 0644);
+  EXPECT_FALSE(OpenAuditLog(Options()).ok());
+}
+
+TEST_F(AuditLogTest, ConcurrentRecordsShareSyncsAndStayChained) {
+  auto log = Open(Options());
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 50;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (!RecordOne(*log).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures, 0);
+  log.reset();
+  std::vector<json> records = AllRecords();
+  ASSERT_EQ(records.size(), static_cast<size_t>(kThreads * kPerThread));
+  for (size_t i = 0; i < records.size(); ++i) EXPECT_EQ(records[i]["sequenceNumber"], i + 1);
+  // Group commit: fewer fdatasyncs than records (one per batch, plus the digest's).
+  EXPECT_LT(file_system_.syncs, kThreads * kPerThread);
+  VerifyReport report = Verify();
+  EXPECT_TRUE(report.ok) << FormatVerifyReport(report);
+  EXPECT_EQ(report.records, kThreads * kPerThread);
+}
+
+TEST_F(AuditLogTest, WriteFailureRefusesThisAndEveryLaterRequest) {
+  auto log = Open(Options());
+  ASSERT_TRUE(RecordOne(*log).ok());
+  file_system_.fail_append = true;
+  absl::Status failed = RecordOne(*log);
+  EXPECT_EQ(TypeOf(failed), ErrorType::kKmsInternal);
+  file_system_.fail_append = false;  // even once the disk recovers: latched
+  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kKmsInternal);
+  EXPECT_EQ(TypeOf(log->WriteDigest()), ErrorType::kKmsInternal);
+}
+
+TEST_F(AuditLogTest, SyncFailureRefusesRequests) {
+  auto log = Open(Options());
+  file_system_.fail_sync = true;
+  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kKmsInternal);
+  file_system_.fail_sync = false;
+  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kKmsInternal);
+}
+
+TEST_F(AuditLogTest, FileThatCannotBeCreatedRefusesRequests) {
+  file_system_.fail_open = true;
+  auto log = Open(Options());
+  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kKmsInternal);
+}
+
+TEST_F(AuditLogTest, RotatesBySizeAndSignsEachFile) {
+  AuditOptions options = Options();
+  options.max_file_bytes = 2000;
+  auto log = Open(options);
+  for (int i = 0; i < 30; ++i) ASSERT_TRUE(RecordOne(*log).ok());
+  log.reset();
+  auto files = testing::TrailFiles(dir_.audit());
+  EXPECT_GT(files.size(), 3u);
+  EXPECT_GE(testing::ReadLines(dir_.audit() + "/digests.jsonl").size(), files.size());
+  VerifyReport report = Verify();
+  EXPECT_TRUE(report.ok) << FormatVerifyReport(report);
+  EXPECT_EQ(report.records, 30);
+  EXPECT_EQ(report.last_signed_sequence, 30);
+}
+
+TEST_F(AuditLogTest, RotatesByAge) {
+  AuditOptions options = Options();
+  options.max_file_age_seconds = 3600;
+  auto log = Open(options);
+  ASSERT_TRUE(RecordOne(*log).ok());
+  ASSERT_TRUE(RecordOne(*log).ok());
+  clock_.Advance(3600);
+  ASSERT_TRUE(RecordOne(*log).ok());
+  auto files = testing::TrailFiles(dir_.audit());
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_NE(files[1].find("trail-00000000000000000003-20240501T110000Z.jsonl"), std::string::npos)
+      << files[1];
+}
+
+TEST_F(AuditLogTest, WritesADigestEveryNRecords) {
+  AuditOptions options = Options();
+  options.digest_every_records = 5;
+  auto log = Open(options);
+  for (int i = 0; i < 12; ++i) ASSERT_TRUE(RecordOne(*log).ok());
+  ASSERT_TRUE(log->WriteDigest().ok());
+  auto digests = testing::ReadLines(dir_.audit() + "/digests.jsonl");
+  ASSERT_GE(digests.size(), 3u);
+  json first = json::parse(digests[0]);
+  EXPECT_EQ(first["firstSequence"], 1);
+  EXPECT_GE(first["lastSequence"], 5);
+  EXPECT_EQ(json::parse(digests.back())["lastSequence"], 12);
+}
+
+TEST_F(AuditLogTest, WritesADigestAfterSomeSeconds) {
+  AuditOptions options = Options();
+  options.digest_every_seconds = 60;
+  auto log = Open(options);
+  ASSERT_TRUE(RecordOne(*log).ok());
+  clock_.Advance(61);
+  // The writer checks the time at least once a second.
+  for (int i = 0; i < 30 && !std::filesystem::exists(dir_.audit() + "/digests.jsonl"); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(testing::ReadLines(dir_.audit() + "/digests.jsonl").size(), 1u);
+}
+
+TEST_F(AuditLogTest, ShutdownSignsTheLastRecords) {
+  auto log = Open(Options());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(RecordOne(*log).ok());
+  log.reset();
+  VerifyReport report = Verify();
+  EXPECT_TRUE(report.ok);
+  EXPECT_EQ(report.last_signed_sequence, 3);
+}
+
+TEST_F(AuditLogTest, RestartContinuesTheChain) {
+  auto log = Open(Options());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(RecordOne(*log).ok());
+  log.reset();
+  clock_.Advance(10);
+  log = Open(Options());
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(RecordOne(*log).ok());
+  log.reset();
+  std::vector<json> records = AllRecords();
+  ASSERT_EQ(records.size(), 5u);
+  EXPECT_EQ(records[3]["sequenceNumber"], 4);
+  VerifyReport report = Verify();
+  EXPECT_TRUE(report.ok) << FormatVerifyReport(report);
+  EXPECT_EQ(report.records, 5);
+}
+
+TEST_F(AuditLogTest, RestartCutsATornUnacknowledgedLine) {
+  auto log = Open(Options());
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(RecordOne(*log).ok());
+  log.reset();
+  std::string file = testing::TrailFiles(dir_.audit())[0];
+  {
+    std::ofstream out(file, std::ios::app | std::ios::binary);
+    out << R"({"eventVersion":"1.08","userIdent)";  // a crash mid-write
+  }
+  log = Open(Options());
+  ASSERT_TRUE(RecordOne(*log).ok());
+  log.reset();
+  VerifyReport report = Verify();
+  EXPECT_TRUE(report.ok) << FormatVerifyReport(report);
+  EXPECT_EQ(report.records, 3);
+}
+
+TEST_F(AuditLogTest, RefusesToStartOnATrailShorterThanItsDigests) {
+  auto log = Open(Options());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(RecordOne(*log).ok());
+  log.reset();
+  std::string file = testing::TrailFiles(dir_.audit())[0];
+  auto lines = testing::ReadLines(file);
+  lines.pop_back();
+  testing::WriteLines(file, lines);
+  EXPECT_FALSE(OpenAuditLog(Options()).ok());
+}
+
+TEST_F(AuditLogTest, PublicKeyIsStableAcrossStarts) {
+  Open(Options()).reset();
+  auto first = AuditPublicKeyPem(dir_.path());
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(first->starts_with("-----BEGIN PUBLIC KEY-----"));
+  Open(Options()).reset();
+  EXPECT_EQ(*AuditPublicKeyPem(dir_.path()), *first);
+  TempDir other;
+  EXPECT_FALSE(AuditPublicKeyPem(other.path()).ok());
+}
+
+}  // namespace
+}  // namespace kmsd::audit
