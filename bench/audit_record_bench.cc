@@ -1,6 +1,7 @@
 // Microbenchmark (not a test): what auditing costs a request. N threads call AuditLog::Record()
 // as fast as they can for a few seconds on a real disk; prints records/s, latency and how many
-// records each fdatasync carried. Usage: audit_record_bench [DIR [SECONDS [--no-sync]]]. Build and run: see docs/BENCHMARKS.md, "Audit cost".
+// records each fdatasync carried. Usage: audit_record_bench [DIR [SECONDS [--no-sync]]]. Build and
+// run: see docs/BENCHMARKS.md, "Audit cost".
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -95,7 +96,8 @@ void Run(const std::string& base, int threads, double seconds, bool skip_sync) {
       while (!stop) {
         auto begin = Clock::now();
         if (!(*log)->Record(request.Outcome()).ok()) std::abort();
-        latencies[t].push_back(std::chrono::duration<double, std::micro>(Clock::now() - begin).count());
+        latencies[t].push_back(
+            std::chrono::duration<double, std::micro>(Clock::now() - begin).count());
       }
     });
   }

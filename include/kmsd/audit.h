@@ -1,6 +1,6 @@
-// The audit trail: one CloudTrail-shaped JSON record per request, durable before the answer is sent,
-// hash-chained and periodically sealed by signed digests, plus the verifier and query tool that
-// read it back. AuditLog is thread-safe; the reading functions may run while kmsd writes.
+// The audit trail: one CloudTrail-shaped JSON record per request, durable before the answer is
+// sent, hash-chained and periodically sealed by signed digests, plus the verifier and query tool
+// that read it back. AuditLog is thread-safe; the reading functions may run while kmsd writes.
 //
 // On disk, under the audit dir (default DATA_DIR/audit, mode 0700, files 0600):
 //   trail-<first sequence, 20 digits>-<UTC time>.jsonl   records, one JSON object per line
@@ -56,8 +56,8 @@ struct AuditOptions {
   // record arrived since the last one), at each rotation and at shutdown.
   uint64_t digest_every_records = 1000;
   int64_t digest_every_seconds = 60;
-  const Clock* clock = nullptr;          // nullptr = the system clock
-  FileSystem* file_system = nullptr;     // nullptr = DefaultFileSystem()
+  const Clock* clock = nullptr;       // nullptr = the system clock
+  FileSystem* file_system = nullptr;  // nullptr = DefaultFileSystem()
 };
 
 class AuditLog {
@@ -85,12 +85,12 @@ struct VerifyReport {
   bool ok = true;
   // "modified", "deleted", "inserted", "reordered", "truncated", "bad-signature", "unreadable".
   std::string problem;
-  std::string file;       // file name (within the audit dir) where it was found
-  int64_t line = 0;       // 1-based line in that file, 0 when not about one line
-  int64_t sequence = 0;   // sequence number concerned, 0 when unknown
-  std::string detail;     // one readable sentence
-  int64_t records = 0;    // records checked
-  int64_t digests = 0;    // digests checked
+  std::string file;                  // file name (within the audit dir) where it was found
+  int64_t line = 0;                  // 1-based line in that file, 0 when not about one line
+  int64_t sequence = 0;              // sequence number concerned, 0 when unknown
+  std::string detail;                // one readable sentence
+  int64_t records = 0;               // records checked
+  int64_t digests = 0;               // digests checked
   int64_t last_signed_sequence = 0;  // records after this one are not yet covered by a digest
 };
 
@@ -105,7 +105,7 @@ struct QueryFilter {
   // and key parameters; alias forms match requestParameters.keyId and aliasName.
   std::string key;
   std::string event_name;
-  std::string principal;  // access key id, principal id or ARN
+  std::string principal;                 // access key id, principal id or ARN
   std::optional<int64_t> start_seconds;  // inclusive, seconds since the epoch
   std::optional<int64_t> end_seconds;    // exclusive
   bool errors_only = false;

@@ -60,10 +60,11 @@ absl::Status FindLastRecord(const std::string& dir, TrailEnd& end) {
     }
     content->pop_back();  // the newline
     size_t start = content->rfind('\n');
-    std::string_view line = std::string_view(*content).substr(
-        start == std::string::npos ? 0 : start + 1);
+    std::string_view line =
+        std::string_view(*content).substr(start == std::string::npos ? 0 : start + 1);
     json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (!record.is_object() || !record.value(std::string(kSequenceMember), json()).is_number_unsigned() ||
+    if (!record.is_object() ||
+        !record.value(std::string(kSequenceMember), json()).is_number_unsigned() ||
         !record.value(std::string(kPreviousHashMember), json()).is_string()) {
       return Internal(StrCat("the last record of ", path,
                              " is unreadable; run `kmsd audit verify` and move the file aside"));
@@ -166,9 +167,8 @@ class FileAuditLog : public AuditLog {
     std::unique_lock lock(mutex_);
     while (true) {
       auto digest_due = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-      work_.wait_until(lock, digest_due, [this] {
-        return stopping_ || digest_requested_ || !queue_.empty();
-      });
+      work_.wait_until(lock, digest_due,
+                       [this] { return stopping_ || digest_requested_ || !queue_.empty(); });
       std::deque<Pending*> batch;
       batch.swap(queue_);
       bool stopping = stopping_;
@@ -301,8 +301,8 @@ class FileAuditLog : public AuditLog {
   const EventSettings settings_;
 
   std::mutex mutex_;
-  std::condition_variable work_;  // the writer waits here for records
-  std::condition_variable done_;  // callers wait here for their acknowledgement
+  std::condition_variable work_;   // the writer waits here for records
+  std::condition_variable done_;   // callers wait here for their acknowledgement
   std::deque<Pending*> queue_;     // guarded by mutex_
   bool stopping_ = false;          // guarded by mutex_
   bool digest_requested_ = false;  // guarded by mutex_
@@ -337,7 +337,8 @@ absl::Status MakePrivateDirectory(const std::string& path) {
 
 absl::StatusOr<std::unique_ptr<AuditLog>> OpenAuditLog(AuditOptions options) {
   if (options.data_dir.empty()) return Validation("the audit log needs a data dir");
-  std::string dir = options.audit_dir.empty() ? StrCat(options.data_dir, "/audit") : options.audit_dir;
+  std::string dir =
+      options.audit_dir.empty() ? StrCat(options.data_dir, "/audit") : options.audit_dir;
   if (auto status = MakePrivateDirectory(options.data_dir); !status.ok()) return status;
   if (auto status = MakePrivateDirectory(dir); !status.ok()) return status;
   auto key = SigningKey::LoadOrCreate(StrCat(options.data_dir, "/", kSigningKeyFile));

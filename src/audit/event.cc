@@ -18,22 +18,44 @@ using nlohmann::ordered_json;
 // Request members worth auditing. Anything else (Plaintext, CiphertextBlob, GrantTokens, Policy
 // and whatever a future operation adds) is left out until someone decides it is safe.
 constexpr std::array<std::string_view, 25> kRequestAllowlist = {
-    "KeyId",          "EncryptionContext",     "SourceEncryptionContext",
-    "DestinationEncryptionContext",            "KeySpec",
-    "NumberOfBytes",  "EncryptionAlgorithm",   "SourceEncryptionAlgorithm",
-    "DestinationEncryptionAlgorithm",          "SourceKeyId",
-    "DestinationKeyId", "AliasName",           "TargetKeyId",
-    "Description",    "KeyUsage",              "CustomerMasterKeySpec",
-    "Origin",         "MultiRegion",           "Tags",
-    "TagKeys",        "Limit",                 "Marker",
-    "PendingWindowInDays", "RotationPeriodInDays", "IncludeKeyMaterial",
+    "KeyId",
+    "EncryptionContext",
+    "SourceEncryptionContext",
+    "DestinationEncryptionContext",
+    "KeySpec",
+    "NumberOfBytes",
+    "EncryptionAlgorithm",
+    "SourceEncryptionAlgorithm",
+    "DestinationEncryptionAlgorithm",
+    "SourceKeyId",
+    "DestinationKeyId",
+    "AliasName",
+    "TargetKeyId",
+    "Description",
+    "KeyUsage",
+    "CustomerMasterKeySpec",
+    "Origin",
+    "MultiRegion",
+    "Tags",
+    "TagKeys",
+    "Limit",
+    "Marker",
+    "PendingWindowInDays",
+    "RotationPeriodInDays",
+    "IncludeKeyMaterial",
 };
 
 // Answer members recorded as responseElements (never for cryptographic operations).
 constexpr std::array<std::string_view, 9> kResponseAllowlist = {
-    "KeyId",       "KeyMetadata",          "DeletionDate",     "KeyState",
-    "PendingWindowInDays", "KeyRotationEnabled", "RotationPeriodInDays",
-    "NextRotationDate",    "SourceKeyId",
+    "KeyId",
+    "KeyMetadata",
+    "DeletionDate",
+    "KeyState",
+    "PendingWindowInDays",
+    "KeyRotationEnabled",
+    "RotationPeriodInDays",
+    "NextRotationDate",
+    "SourceKeyId",
 };
 
 // Members of an answer that name the key(s) a request touched.
@@ -49,11 +71,19 @@ constexpr std::array<std::string_view, 3> kVerbatimMaps = {
 
 // Operations whose answers carry key material, ciphertext or random bytes: AWS records null.
 constexpr std::array<std::string_view, 13> kCryptographicOperations = {
-    "Encrypt",        "Decrypt",        "ReEncrypt",
-    "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
-    "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateRandom", "Sign",           "Verify",
-    "GenerateMac",    "VerifyMac",      "DeriveSharedSecret",
+    "Encrypt",
+    "Decrypt",
+    "ReEncrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateRandom",
+    "Sign",
+    "Verify",
+    "GenerateMac",
+    "VerifyMac",
+    "DeriveSharedSecret",
 };
 
 template <size_t N>
@@ -155,8 +185,8 @@ std::vector<std::string> TouchedKeys(const json& request, const json& response,
       if (IsKeyArn(id)) {
         AddResource(arns, id);
       } else if (IsUuid(id)) {
-        AddResource(arns, StrCat("arn:aws:kms:", settings.region, ":", settings.account_id,
-                                 ":key/", AsciiLower(id)));
+        AddResource(arns, StrCat("arn:aws:kms:", settings.region, ":", settings.account_id, ":key/",
+                                 AsciiLower(id)));
       }
     }
   }
@@ -183,8 +213,8 @@ std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& setti
   std::string_view operation = outcome.operation;
   json request = ParseAllowlisted(outcome.http.body, kRequestAllowlist);
   // Key names for resources are read even from a cryptographic operation's answer; nothing else.
-  json response = outcome.status.ok() ? ParseAllowlisted(outcome.response_body, kResponseAllowlist)
-                                      : json();
+  json response =
+      outcome.status.ok() ? ParseAllowlisted(outcome.response_body, kResponseAllowlist) : json();
 
   ordered_json event = ordered_json::object();
   event["eventVersion"] = "1.08";

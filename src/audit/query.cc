@@ -44,10 +44,11 @@ struct KeyMatcher {
   }
 
   bool Matches(const json& record) const {
-    const json& parameters = record.contains("requestParameters") ? record["requestParameters"]
-                                                                  : json();
+    const json& parameters =
+        record.contains("requestParameters") ? record["requestParameters"] : json();
     if (parameters.is_object()) {
-      for (std::string_view member : alias ? std::span(kAliasParameters) : std::span(kKeyParameters)) {
+      for (std::string_view member :
+           alias ? std::span(kAliasParameters) : std::span(kKeyParameters)) {
         auto it = parameters.find(member);
         if (it != parameters.end() && it->is_string() && NamesKey(it->get<std::string>())) {
           return true;
@@ -75,12 +76,11 @@ std::string StringAt(const json& record, std::string_view member) {
 bool MatchesPrincipal(const json& record, const std::string& principal) {
   auto identity = record.find("userIdentity");
   if (identity == record.end() || !identity->is_object()) return false;
-  return StringAt(*identity, "accessKeyId") == principal || StringAt(*identity, "arn") == principal ||
-         StringAt(*identity, "principalId") == principal;
+  return StringAt(*identity, "accessKeyId") == principal ||
+         StringAt(*identity, "arn") == principal || StringAt(*identity, "principalId") == principal;
 }
 
-bool Matches(const json& record, const QueryFilter& filter,
-             const std::optional<KeyMatcher>& key) {
+bool Matches(const json& record, const QueryFilter& filter, const std::optional<KeyMatcher>& key) {
   if (!filter.event_name.empty() && StringAt(record, "eventName") != filter.event_name) {
     return false;
   }

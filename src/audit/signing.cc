@@ -44,8 +44,7 @@ class Ed25519SigningKey : public SigningKey {
     std::string signature(64, '\0');
     size_t size = signature.size();
     // Ed25519 is one-shot: no digest, whole message at once.
-    if (!context ||
-        EVP_DigestSignInit(context.get(), nullptr, nullptr, nullptr, key_.get()) != 1 ||
+    if (!context || EVP_DigestSignInit(context.get(), nullptr, nullptr, nullptr, key_.get()) != 1 ||
         EVP_DigestSign(context.get(), reinterpret_cast<unsigned char*>(signature.data()), &size,
                        reinterpret_cast<const unsigned char*>(message.data()),
                        message.size()) != 1) {
@@ -117,8 +116,8 @@ absl::StatusOr<std::string> PublicKeyFingerprint(const std::string& public_key_p
   unsigned char* der = nullptr;
   int size = i2d_PUBKEY(key->get(), &der);
   if (size <= 0) return Internal("cannot encode the audit public key");
-  std::string fingerprint = crypto::HexEncode(
-      crypto::Sha256(std::string_view(reinterpret_cast<const char*>(der), size)));
+  std::string fingerprint =
+      crypto::HexEncode(crypto::Sha256(std::string_view(reinterpret_cast<const char*>(der), size)));
   OPENSSL_free(der);
   return fingerprint;
 }
@@ -128,8 +127,7 @@ absl::StatusOr<bool> VerifySignature(const std::string& public_key_pem, std::str
   auto key = ReadPublicKey(public_key_pem);
   if (!key.ok()) return key.status();
   MdContextPtr context(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!context ||
-      EVP_DigestVerifyInit(context.get(), nullptr, nullptr, nullptr, key->get()) != 1) {
+  if (!context || EVP_DigestVerifyInit(context.get(), nullptr, nullptr, nullptr, key->get()) != 1) {
     return Internal("cannot set up Ed25519 verification");
   }
   return EVP_DigestVerify(context.get(), reinterpret_cast<const unsigned char*>(signature.data()),

@@ -48,8 +48,8 @@ std::string TrailFileName(uint64_t first_sequence, int64_t now_seconds) {
 bool IsTrailFileName(std::string_view name) {
   if (!name.starts_with(kTrailPrefix) || !name.ends_with(kTrailSuffix)) return false;
   std::string_view middle = name.substr(kTrailPrefix.size());
-  return middle.size() > 20 &&
-         std::all_of(middle.begin(), middle.begin() + 20, [](char c) { return c >= '0' && c <= '9'; });
+  return middle.size() > 20 && std::all_of(middle.begin(), middle.begin() + 20,
+                                           [](char c) { return c >= '0' && c <= '9'; });
 }
 
 absl::StatusOr<std::vector<std::string>> ListTrailFiles(const std::string& dir) {

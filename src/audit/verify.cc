@@ -90,7 +90,8 @@ class Verifier {
     // Hex hash of each digest line -> its line (0 = the start), to tell moves from removals.
     std::map<std::string, int64_t> line_of_hash{{crypto::HexEncode(GenesisHash()), 0}};
     for (size_t i = 0; i < lines.size(); ++i) {
-      line_of_hash.emplace(crypto::HexEncode(crypto::Sha256(lines[i])), static_cast<int64_t>(i) + 1);
+      line_of_hash.emplace(crypto::HexEncode(crypto::Sha256(lines[i])),
+                           static_cast<int64_t>(i) + 1);
     }
     uint64_t previous_last = 0;
     for (size_t i = 0; i < lines.size(); ++i) {
@@ -187,8 +188,7 @@ class Verifier {
                          "the record is cut off mid-line");
         }
         json record = json::parse(lines[i], nullptr, /*allow_exceptions=*/false);
-        std::optional<uint64_t> sequence =
-            record.is_object() ? SequenceOf(record) : std::nullopt;
+        std::optional<uint64_t> sequence = record.is_object() ? SequenceOf(record) : std::nullopt;
         auto claimed = record.is_object() ? record.find(kPreviousHashMember) : record.end();
         if (!sequence || claimed == record.end() || !claimed->is_string()) {
           return Problem("modified", name, line, static_cast<int64_t>(expected),
@@ -215,22 +215,20 @@ class Verifier {
             return Problem("modified", name, line, static_cast<int64_t>(*sequence),
                            "the first record's previousHash was changed");
           }
-          return Problem("modified", previous_file, previous_line,
-                         static_cast<int64_t>(*sequence - 1),
-                         StrCat("this record's hash does not match the previousHash of sequence ",
-                                *sequence, " (", name, " line ", line,
-                                "): one of the two was modified"));
+          return Problem(
+              "modified", previous_file, previous_line, static_cast<int64_t>(*sequence - 1),
+              StrCat("this record's hash does not match the previousHash of sequence ", *sequence,
+                     " (", name, " line ", line, "): one of the two was modified"));
         }
         previous_hash = ChainHash(previous_hash, lines[i]);
-        while (next_digest < digests_.size() &&
-               digests_[next_digest].last_sequence == *sequence) {
+        while (next_digest < digests_.size() && digests_[next_digest].last_sequence == *sequence) {
           const Digest& digest = digests_[next_digest];
           if (digest.last_hash != crypto::HexEncode(previous_hash)) {
-            return Problem("modified", name, line, static_cast<int64_t>(*sequence),
-                           StrCat("the records from sequence ", digest.first_sequence, " to ",
-                                  *sequence, " do not match the signed digest at ", kDigestFile,
-                                  " line ", digest.line,
-                                  ": records in that range were rewritten (chain recomputed)"));
+            return Problem(
+                "modified", name, line, static_cast<int64_t>(*sequence),
+                StrCat("the records from sequence ", digest.first_sequence, " to ", *sequence,
+                       " do not match the signed digest at ", kDigestFile, " line ", digest.line,
+                       ": records in that range were rewritten (chain recomputed)"));
           }
           ++next_digest;
         }
@@ -242,11 +240,11 @@ class Verifier {
     }
     if (next_digest < digests_.size()) {
       const Digest& digest = digests_[next_digest];
-      return Problem("truncated", previous_file, previous_line,
-                     static_cast<int64_t>(expected - 1),
-                     StrCat("the trail ends at sequence ", expected - 1, " but the signed digest at ",
-                            kDigestFile, " line ", digest.line, " covers up to sequence ",
-                            digest.last_sequence, ": records were cut off or files removed"));
+      return Problem(
+          "truncated", previous_file, previous_line, static_cast<int64_t>(expected - 1),
+          StrCat("the trail ends at sequence ", expected - 1, " but the signed digest at ",
+                 kDigestFile, " line ", digest.line, " covers up to sequence ",
+                 digest.last_sequence, ": records were cut off or files removed"));
     }
     return true;
   }

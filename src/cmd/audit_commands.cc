@@ -87,7 +87,8 @@ int Query() {
     if (!end.ok()) return Fail(end.status());
     filter.end_seconds = *end;
   }
-  auto format = flags.format == "table" ? audit::QueryFormat::kTable : audit::QueryFormat::kJsonLines;
+  auto format =
+      flags.format == "table" ? audit::QueryFormat::kTable : audit::QueryFormat::kJsonLines;
   auto matched = audit::QueryTrail(AuditDir(), filter, format, std::cout);
   if (!matched.ok()) return Fail(matched.status());
   if (format == audit::QueryFormat::kTable) std::cout << *matched << " record(s)\n";
@@ -115,8 +116,9 @@ void AddAuditCommands(CLI::App& app) {
   commands.audit->require_subcommand(1);
 
   commands.verify = commands.audit->add_subcommand(
-      "verify", "Check the whole trail (chain, digests, signatures); exit 1 naming the first "
-                "place that was modified, deleted, inserted, reordered or truncated");
+      "verify",
+      "Check the whole trail (chain, digests, signatures); exit 1 naming the first "
+      "place that was modified, deleted, inserted, reordered or truncated");
   AddDirectoryFlags(commands.verify);
   commands.verify->add_option("--public-key", flags.public_key_file,
                               "Trusted audit public key (PEM); default: derived from the signing "

@@ -17,16 +17,17 @@ constexpr char kKeyArn[] =
 const EventSettings kSettings{"us-east-1", "111122223333"};
 
 json Build(const testing::Call& call) {
-  std::string text = BuildEvent(call.Outcome(), kSettings, 1714557600,
-                                "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee");
+  std::string text =
+      BuildEvent(call.Outcome(), kSettings, 1714557600, "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee");
   return json::parse(text);
 }
 
 TEST(AuditEvent, EncryptHasCloudTrailShape) {
-  auto call = MakeCall("Encrypt",
-                       R"({"KeyId":"alias/app","Plaintext":"c2VjcmV0","EncryptionContext":{"Tenant":"a"}})",
-                       StrCat(R"({"CiphertextBlob":"AQID","KeyId":")", kKeyArn,
-                              R"(","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"})"));
+  auto call =
+      MakeCall("Encrypt",
+               R"({"KeyId":"alias/app","Plaintext":"c2VjcmV0","EncryptionContext":{"Tenant":"a"}})",
+               StrCat(R"({"CiphertextBlob":"AQID","KeyId":")", kKeyArn,
+                      R"(","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"})"));
   json event = Build(call);
   EXPECT_EQ(event["eventVersion"], "1.08");
   EXPECT_EQ(event["eventTime"], "2024-05-01T10:00:00Z");
@@ -35,21 +36,20 @@ TEST(AuditEvent, EncryptHasCloudTrailShape) {
   EXPECT_EQ(event["awsRegion"], "us-east-1");
   EXPECT_EQ(event["sourceIPAddress"], "127.0.0.1");
   EXPECT_EQ(event["userAgent"], "aws-cli/2.9 test");
-  EXPECT_EQ(event["userIdentity"],
-            json({{"type", "Root"},
-                  {"principalId", "111122223333"},
-                  {"arn", "arn:aws:iam::111122223333:root"},
-                  {"accountId", "111122223333"},
-                  {"accessKeyId", "AKIAEXAMPLEROOT00001"}}));
+  EXPECT_EQ(event["userIdentity"], json({{"type", "Root"},
+                                         {"principalId", "111122223333"},
+                                         {"arn", "arn:aws:iam::111122223333:root"},
+                                         {"accountId", "111122223333"},
+                                         {"accessKeyId", "AKIAEXAMPLEROOT00001"}}));
   EXPECT_EQ(event["requestParameters"],
             json({{"keyId", "alias/app"}, {"encryptionContext", {{"Tenant", "a"}}}}));
   EXPECT_TRUE(event["responseElements"].is_null());
   EXPECT_EQ(event["requestID"], "11111111-2222-4333-8444-555555555555");
   EXPECT_EQ(event["eventID"], "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee");
   EXPECT_EQ(event["readOnly"], false);
-  EXPECT_EQ(event["resources"], json::array({{{"accountId", "111122223333"},
-                                              {"type", "AWS::KMS::Key"},
-                                              {"ARN", kKeyArn}}}));
+  EXPECT_EQ(
+      event["resources"],
+      json::array({{{"accountId", "111122223333"}, {"type", "AWS::KMS::Key"}, {"ARN", kKeyArn}}}));
   EXPECT_EQ(event["eventType"], "AwsApiCall");
   EXPECT_EQ(event["recipientAccountId"], "111122223333");
   EXPECT_FALSE(event.contains("errorCode"));
@@ -57,16 +57,20 @@ TEST(AuditEvent, EncryptHasCloudTrailShape) {
 
 TEST(AuditEvent, NeverRecordsPlaintextBlobsGrantTokensOrSignatures) {
   const std::vector<testing::Call> calls = {
-      MakeCall("Encrypt",
-               R"({"KeyId":"k","Plaintext":"UExBSU5URVhUU0VDUkVU","GrantTokens":["GRANTTOKENSECRET"]})",
-               R"({"CiphertextBlob":"Q0lQSEVSVEVYVEJMT0I=","KeyId":"arn:aws:kms:us-east-1:1:key/x"})"),
-      MakeCall("Decrypt", R"({"CiphertextBlob":"Q0lQSEVSVEVYVEJMT0I=","GrantTokens":["GRANTTOKENSECRET"]})",
+      MakeCall(
+          "Encrypt",
+          R"({"KeyId":"k","Plaintext":"UExBSU5URVhUU0VDUkVU","GrantTokens":["GRANTTOKENSECRET"]})",
+          R"({"CiphertextBlob":"Q0lQSEVSVEVYVEJMT0I=","KeyId":"arn:aws:kms:us-east-1:1:key/x"})"),
+      MakeCall("Decrypt",
+               R"({"CiphertextBlob":"Q0lQSEVSVEVYVEJMT0I=","GrantTokens":["GRANTTOKENSECRET"]})",
                R"({"Plaintext":"UExBSU5URVhUU0VDUkVU","KeyId":"arn:aws:kms:us-east-1:1:key/x"})"),
-      MakeCall("GenerateDataKey", R"({"KeyId":"k","KeySpec":"AES_256"})",
-               R"({"Plaintext":"UExBSU5URVhUU0VDUkVU","CiphertextBlob":"Q0lQSEVSVEVYVEJMT0I=","KeyId":"k"})"),
+      MakeCall(
+          "GenerateDataKey", R"({"KeyId":"k","KeySpec":"AES_256"})",
+          R"({"Plaintext":"UExBSU5URVhUU0VDUkVU","CiphertextBlob":"Q0lQSEVSVEVYVEJMT0I=","KeyId":"k"})"),
       MakeCall("ReEncrypt", R"({"CiphertextBlob":"Q0lQSEVSVEVYVEJMT0I=","DestinationKeyId":"k"})",
                R"({"CiphertextBlob":"Q0lQSEVSVEVYVEJMT0I=","KeyId":"k","SourceKeyId":"k"})"),
-      MakeCall("GenerateRandom", R"({"NumberOfBytes":16})", R"({"Plaintext":"UExBSU5URVhUU0VDUkVU"})"),
+      MakeCall("GenerateRandom", R"({"NumberOfBytes":16})",
+               R"({"Plaintext":"UExBSU5URVhUU0VDUkVU"})"),
       // Members kmsd does not know yet are left out too.
       MakeCall("CreateKey", R"({"Policy":"POLICYSECRET","SecretAccessKey":"SECRETACCESSKEY"})",
                R"({"KeyMetadata":{"KeyId":"k"},"Plaintext":"UExBSU5URVhUU0VDUkVU"})"),
@@ -75,9 +79,9 @@ TEST(AuditEvent, NeverRecordsPlaintextBlobsGrantTokensOrSignatures) {
   };
   for (const auto& call : calls) {
     std::string text = BuildEvent(call.Outcome(), kSettings, 0, "e");
-    for (std::string_view secret : {"UExBSU5URVhUU0VDUkVU", "Q0lQSEVSVEVYVEJMT0I", "GRANTTOKENSECRET",
-                                    "POLICYSECRET", "SECRETACCESSKEY", "5ec12e7deadbeef",
-                                    "Plaintext", "CiphertextBlob", "GrantTokens"}) {
+    for (std::string_view secret :
+         {"UExBSU5URVhUU0VDUkVU", "Q0lQSEVSVEVYVEJMT0I", "GRANTTOKENSECRET", "POLICYSECRET",
+          "SECRETACCESSKEY", "5ec12e7deadbeef", "Plaintext", "CiphertextBlob", "GrantTokens"}) {
       EXPECT_EQ(text.find(secret), std::string::npos) << call.operation << " leaks " << secret;
     }
   }
@@ -114,7 +118,8 @@ TEST(AuditEvent, AliasRequestWithoutAnswerHasNoResource) {
 
 TEST(AuditEvent, CreateKeyRecordsKeyMetadataAndItsArn) {
   auto call = MakeCall(
-      "CreateKey", R"({"Description":"app key","KeyUsage":"ENCRYPT_DECRYPT","Tags":[{"TagKey":"a","TagValue":"b"}]})",
+      "CreateKey",
+      R"({"Description":"app key","KeyUsage":"ENCRYPT_DECRYPT","Tags":[{"TagKey":"a","TagValue":"b"}]})",
       StrCat(R"({"KeyMetadata":{"AWSAccountId":"111122223333","KeyId":")", kKeyId, R"(","Arn":")",
              kKeyArn, R"(","Enabled":true}})"));
   json event = Build(call);
@@ -126,7 +131,8 @@ TEST(AuditEvent, CreateKeyRecordsKeyMetadataAndItsArn) {
 }
 
 TEST(AuditEvent, ReEncryptNamesBothKeys) {
-  std::string source = "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000001";
+  std::string source =
+      "arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000001";
   auto call = MakeCall("ReEncrypt", R"({"DestinationKeyId":"alias/b","CiphertextBlob":"AA=="})",
                        StrCat(R"({"SourceKeyId":")", source, R"(","KeyId":")", kKeyArn, R"("})"));
   json event = Build(call);
@@ -136,13 +142,16 @@ TEST(AuditEvent, ReEncryptNamesBothKeys) {
 }
 
 TEST(AuditEvent, ScheduleKeyDeletionRecordsTheAnswer) {
-  auto call = MakeCall("ScheduleKeyDeletion", StrCat(R"({"KeyId":")", kKeyId, R"(","PendingWindowInDays":7})"),
-                       StrCat(R"({"KeyId":")", kKeyArn,
-                              R"(","DeletionDate":1715162400,"KeyState":"PendingDeletion","PendingWindowInDays":7})"));
+  auto call = MakeCall(
+      "ScheduleKeyDeletion", StrCat(R"({"KeyId":")", kKeyId, R"(","PendingWindowInDays":7})"),
+      StrCat(
+          R"({"KeyId":")", kKeyArn,
+          R"(","DeletionDate":1715162400,"KeyState":"PendingDeletion","PendingWindowInDays":7})"));
   json event = Build(call);
-  EXPECT_EQ(event["responseElements"],
-            json({{"keyId", kKeyArn}, {"deletionDate", 1715162400}, {"keyState", "PendingDeletion"},
-                  {"pendingWindowInDays", 7}}));
+  EXPECT_EQ(event["responseElements"], json({{"keyId", kKeyArn},
+                                             {"deletionDate", 1715162400},
+                                             {"keyState", "PendingDeletion"},
+                                             {"pendingWindowInDays", 7}}));
   EXPECT_EQ(event["requestParameters"]["pendingWindowInDays"], 7);
 }
 
@@ -164,8 +173,9 @@ TEST(AuditEvent, ListAnswersAreNotCopied) {
 }
 
 TEST(AuditEvent, HostileInputIsRecordedSafely) {
-  auto call = MakeCall("Encrypt", "{\"KeyId\":\"a\xff\xfe\",\"EncryptionContext\":{\"\\u0000x\":\"\\\"\"}}",
-                       "", Validation("bad"));
+  auto call =
+      MakeCall("Encrypt", "{\"KeyId\":\"a\xff\xfe\",\"EncryptionContext\":{\"\\u0000x\":\"\\\"\"}}",
+               "", Validation("bad"));
   call.operation = "Bogus\xff";
   call.http.headers.push_back({"user-agent", "x"});
   json event = Build(call);  // parses: valid JSON despite invalid UTF-8 and control characters

@@ -1,7 +1,6 @@
 // The trail writer: durability, group commit, fail-closed, rotation, digests and restarts.
-#include <sys/stat.h>
-
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <mutex>
 #include <thread>

@@ -37,7 +37,8 @@ class AuditQueryTest : public ::testing::Test {
     record(MakeCall("Decrypt", R"({"CiphertextBlob":"AA=="})",
                     StrCat(R"({"KeyId":")", Arn(kKeyB), R"("})")));
     // 3: CreateAlias alias/app -> A.
-    record(MakeCall("CreateAlias", StrCat(R"({"AliasName":"alias/app","TargetKeyId":")", kKeyA, R"("})")));
+    record(MakeCall("CreateAlias",
+                    StrCat(R"({"AliasName":"alias/app","TargetKeyId":")", kKeyA, R"("})")));
     clock_.Advance(3600);
     // 4: Encrypt through the alias, by someone else, failing authentication, at 12:00.
     auto stranger = MakeCall("Encrypt", R"({"KeyId":"alias/app","Plaintext":"eA=="})", "",
@@ -81,7 +82,8 @@ TEST_F(AuditQueryTest, KeyByIdOrArnMatchesResourcesAndParameters) {
 
 TEST_F(AuditQueryTest, AliasMatchesKeyIdAndAliasNameParameters) {
   EXPECT_EQ(Query({.key = "alias/app"}), (std::vector<int>{3, 4}));
-  EXPECT_EQ(Query({.key = "arn:aws:kms:us-east-1:111122223333:alias/app"}), (std::vector<int>{3, 4}));
+  EXPECT_EQ(Query({.key = "arn:aws:kms:us-east-1:111122223333:alias/app"}),
+            (std::vector<int>{3, 4}));
 }
 
 TEST_F(AuditQueryTest, EventNamePrincipalErrorsAndTime) {

@@ -27,8 +27,8 @@ class AuditVerifyTest : public ::testing::Test {
     auto log = OpenAuditLog(options);
     ASSERT_TRUE(log.ok()) << log.status();
     for (int i = 0; i < 24; ++i) {
-      auto call = MakeCall(i % 2 ? "Encrypt" : "DescribeKey",
-                           StrCat(R"({"KeyId":"alias/k)", i, R"("})"));
+      auto call =
+          MakeCall(i % 2 ? "Encrypt" : "DescribeKey", StrCat(R"({"KeyId":"alias/k)", i, R"("})"));
       ASSERT_TRUE((*log)->Record(call.Outcome()).ok());
     }
     log->reset();
@@ -164,7 +164,8 @@ TEST_F(AuditVerifyTest, TruncatedTrailIsNamed) {
 
 TEST_F(AuditVerifyTest, LineCutMidWayIsNamed) {
   std::string content = testing::ReadAll(files_[1]);
-  std::ofstream(files_[1], std::ios::binary | std::ios::trunc) << content.substr(0, content.size() - 20);
+  std::ofstream(files_[1], std::ios::binary | std::ios::trunc)
+      << content.substr(0, content.size() - 20);
   VerifyReport report = Verify();
   EXPECT_EQ(report.problem, "truncated");
   EXPECT_EQ(report.file, Name(files_[1]));
@@ -179,7 +180,8 @@ TEST_F(AuditVerifyTest, DeletedMiddleFileIsNamed) {
   EXPECT_EQ(report.file, Name(files_[2]));
   EXPECT_EQ(report.line, 1);
   EXPECT_EQ(report.sequence, static_cast<int64_t>(ReadLines(files_[0]).size()) + 1);
-  EXPECT_NE(report.detail.find(StrCat("..", first_of_third - 1)), std::string::npos) << report.detail;
+  EXPECT_NE(report.detail.find(StrCat("..", first_of_third - 1)), std::string::npos)
+      << report.detail;
 }
 
 TEST_F(AuditVerifyTest, DeletedFirstFileIsNamed) {
