@@ -37,6 +37,7 @@ struct TrailEnd {
   std::string last_hash = GenesisHash();
   uint64_t last_signed_sequence = 0;
   std::string last_digest_hash = GenesisHash();
+  std::string last_file;
 };
 
 // Reads the last record of the newest trail file. A torn last line (a write that crashed before
@@ -75,6 +76,7 @@ absl::Status FindLastRecord(const std::string& dir, TrailEnd& end) {
     }
     end.last_sequence = record[std::string(kSequenceMember)].get<uint64_t>();
     end.last_hash = ChainHash(*previous, line);
+    end.last_file = *file;
     return absl::OkStatus();
   }
   return absl::OkStatus();
@@ -122,6 +124,7 @@ class FileAuditLog : public AuditLog {
         last_signed_sequence_(end.last_signed_sequence),
         last_digest_hash_(end.last_digest_hash),
         last_digest_time_(Now()) {
+    current_file_name_ = end.last_file;
     writer_ = std::thread([this] { WriterLoop(); });
   }
 
@@ -353,8 +356,14 @@ absl::StatusOr<std::unique_ptr<AuditLog>> OpenAuditLog(AuditOptions options) {
                            " but its digests cover up to ", end.last_signed_sequence,
                            ": it was truncated; run `kmsd audit verify`"));
   }
-  return std::unique_ptr<AuditLog>(new FileAuditLog(std::move(options), std::move(dir),
-                                                    std::move(*key), std::move(*fingerprint), end));
+  auto log = std::make_unique<FileAuditLog>(std::move(options), std::move(dir), std::move(*key),
+                                            std::move(*fingerprint), end);
+  // Records a crash left unsigned are signed before anything new, so every closed file is covered
+  // by a digest (the verifier relies on that to notice removed digests).
+  if (end.last_sequence > end.last_signed_sequence) {
+    if (auto status = log->WriteDigest(); !status.ok()) return status;
+  }
+  return std::unique_ptr<AuditLog>(std::move(log));
 }
 
 absl::StatusOr<std::string> AuditPublicKeyPem(const std::string& data_dir) {

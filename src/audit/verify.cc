@@ -237,6 +237,19 @@ class Verifier {
         ++expected;
         ++report_.records;
       }
+      // kmsd signs a file before it starts the next one (and signs a crash's leftovers at
+      // restart), so a closed file beyond the digests means digests were removed.
+      bool closed = f + 1 < files_.size();
+      if (closed && previous_file == name &&
+          expected - 1 > static_cast<uint64_t>(report_.last_signed_sequence)) {
+        return Problem("deleted", std::string(kDigestFile), 0, static_cast<int64_t>(expected - 1),
+                       StrCat("no digest covers ", name,
+                              ", though a later file exists (its last "
+                              "record, sequence ",
+                              expected - 1,
+                              ", would have been signed): "
+                              "digests were removed"));
+      }
     }
     if (next_digest < digests_.size()) {
       const Digest& digest = digests_[next_digest];

@@ -279,6 +279,22 @@ TEST_F(AuditLogTest, RestartCutsATornUnacknowledgedLine) {
   EXPECT_EQ(report.records, 3);
 }
 
+TEST_F(AuditLogTest, RestartSignsWhatACrashLeftUnsigned) {
+  auto log = Open(Options());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(RecordOne(*log).ok());
+  log.reset();
+  // As if kmsd had crashed before its shutdown digest.
+  std::filesystem::remove(dir_.audit() + "/digests.jsonl");
+  clock_.Advance(10);
+  log = Open(Options());
+  ASSERT_TRUE(RecordOne(*log).ok());  // goes into a second file
+  EXPECT_EQ(json::parse(testing::ReadLines(dir_.audit() + "/digests.jsonl")[0])["lastSequence"], 3);
+  log.reset();
+  VerifyReport report = Verify();
+  EXPECT_TRUE(report.ok) << FormatVerifyReport(report);
+  EXPECT_EQ(report.last_signed_sequence, 4);
+}
+
 TEST_F(AuditLogTest, RefusesToStartOnATrailShorterThanItsDigests) {
   auto log = Open(Options());
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(RecordOne(*log).ok());

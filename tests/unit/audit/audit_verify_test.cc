@@ -237,6 +237,22 @@ TEST_F(AuditVerifyTest, DuplicatedDigestIsNamed) {
   EXPECT_EQ(report.line, 3);
 }
 
+TEST_F(AuditVerifyTest, RemovedDigestFileIsNamed) {
+  std::filesystem::remove(Digests());
+  VerifyReport report = Verify();
+  EXPECT_EQ(report.problem, "deleted");
+  EXPECT_EQ(report.file, "digests.jsonl");
+}
+
+TEST_F(AuditVerifyTest, RemovedLastDigestsAreNamed) {
+  auto lines = ReadLines(Digests());
+  lines.resize(1);
+  WriteLines(Digests(), lines);
+  VerifyReport report = Verify();
+  EXPECT_EQ(report.problem, "deleted");
+  EXPECT_EQ(report.file, "digests.jsonl");
+}
+
 TEST_F(AuditVerifyTest, AnotherKeyIsRejected) {
   testing::TempDir other;
   AuditOptions options;
