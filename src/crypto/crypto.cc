@@ -1,0 +1,236 @@
+// OpenSSL 3 EVP wrappers: randomness, AES-256-GCM, HKDF, SHA-256, HMAC and encodings.
+#include "kmsd/crypto.h"
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+
+#include <memory>
+
+#include "kmsd/errors.h"
+
+namespace kmsd::crypto {
+namespace {
+
+struct CipherContextFree {
+  void operator()(EVP_CIPHER_CTX* context) const { EVP_CIPHER_CTX_free(context); }
+};
+using CipherContext = std::unique_ptr<EVP_CIPHER_CTX, CipherContextFree>;
+
+const unsigned char* Bytes(std::string_view text) {
+  return reinterpret_cast<const unsigned char*>(text.data());
+}
+
+absl::Status InvalidCiphertext() {
+  return Error(ErrorType::kInvalidCiphertext,
+               "The ciphertext is invalid, was modified, or does not match its key or context.");
+}
+
+absl::StatusOr<SecretBytes> Hkdf(const char* digest, const SecretBytes& input_key,
+                                 std::string_view salt, std::string_view info, size_t length) {
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  if (!kdf) return Internal("HKDF is unavailable");
+  EVP_KDF_CTX* context = EVP_KDF_CTX_new(kdf);
+  EVP_KDF_free(kdf);
+  if (!context) return Internal("HKDF context allocation failed");
+  OSSL_PARAM params[5];
+  size_t n = 0;
+  params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(digest), 0);
+  params[n++] = OSSL_PARAM_construct_octet_string(
+      OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(input_key.data()), input_key.size());
+  if (!salt.empty()) {
+    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+                                                    const_cast<char*>(salt.data()), salt.size());
+  }
+  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+                                                  const_cast<char*>(info.data()), info.size());
+  params[n] = OSSL_PARAM_construct_end();
+  SecretBytes output(length);
+  int ok = EVP_KDF_derive(context, output.data(), length, params);
+  EVP_KDF_CTX_free(context);
+  if (ok != 1) return Internal("HKDF derivation failed");
+  return output;
+}
+
+int Base64Value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+// Strict standard base64 with padding into out (resized exactly); false on anything else.
+bool DecodeBase64Into(std::string_view text, uint8_t* out, size_t* out_size) {
+  if (text.size() % 4 != 0) return false;
+  size_t padding = 0;
+  if (!text.empty() && text.back() == '=') ++padding;
+  if (text.size() >= 2 && text[text.size() - 2] == '=') ++padding;
+  size_t written = 0;
+  for (size_t i = 0; i < text.size(); i += 4) {
+    bool last = i + 4 == text.size();
+    int v[4];
+    for (int j = 0; j < 4; ++j) {
+      char c = text[i + j];
+      if (c == '=' && last && j >= 4 - static_cast<int>(padding)) {
+        v[j] = 0;
+        continue;
+      }
+      v[j] = Base64Value(c);
+      if (v[j] < 0) return false;
+    }
+    uint32_t n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
+    out[written++] = static_cast<uint8_t>(n >> 16);
+    if (!(last && padding == 2)) out[written++] = static_cast<uint8_t>(n >> 8);
+    if (!(last && padding >= 1)) out[written++] = static_cast<uint8_t>(n);
+    // Non-canonical encodings (bits set under the padding) are refused.
+    if (last && padding == 2 && (v[1] & 0x0F)) return false;
+    if (last && padding == 1 && (v[2] & 0x03)) return false;
+  }
+  *out_size = written;
+  return true;
+}
+
+}  // namespace
+
+absl::StatusOr<SecretBytes> RandomSecret(size_t size) {
+  SecretBytes bytes(size);
+  if (size > 0 && RAND_bytes(bytes.data(), static_cast<int>(size)) != 1) {
+    return Internal("the system random number generator failed");
+  }
+  return bytes;
+}
+
+absl::StatusOr<std::string> RandomBytes(size_t size) {
+  std::string bytes(size, '\0');
+  if (size > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()),
+                             static_cast<int>(size)) != 1) {
+    return Internal("the system random number generator failed");
+  }
+  return bytes;
+}
+
+absl::StatusOr<std::string> AesGcmSeal(const SecretBytes& key, std::string_view nonce,
+                                       std::string_view associated_data,
+                                       std::string_view plaintext) {
+  if (key.size() != kAes256KeySize || nonce.size() != kGcmNonceSize) {
+    return Internal("AES-GCM needs a 32-byte key and a 12-byte nonce");
+  }
+  CipherContext context(EVP_CIPHER_CTX_new());
+  std::string out(plaintext.size() + kGcmTagSize, '\0');
+  auto* out_bytes = reinterpret_cast<unsigned char*>(out.data());
+  int length = 0;
+  if (!context ||
+      EVP_EncryptInit_ex(context.get(), EVP_aes_256_gcm(), nullptr, key.data(), Bytes(nonce)) != 1 ||
+      (!associated_data.empty() &&
+       EVP_EncryptUpdate(context.get(), nullptr, &length, Bytes(associated_data),
+                         static_cast<int>(associated_data.size())) != 1) ||
+      EVP_EncryptUpdate(context.get(), out_bytes, &length, Bytes(plaintext),
+                        static_cast<int>(plaintext.size())) != 1 ||
+      EVP_EncryptFinal_ex(context.get(), out_bytes + length, &length) != 1 ||
+      EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_GET_TAG, kGcmTagSize,
+                          out_bytes + plaintext.size()) != 1) {
+    return Internal("AES-GCM encryption failed");
+  }
+  return out;
+}
+
+absl::StatusOr<SecretBytes> AesGcmOpen(const SecretBytes& key, std::string_view nonce,
+                                       std::string_view associated_data,
+                                       std::string_view ciphertext_and_tag) {
+  if (key.size() != kAes256KeySize || nonce.size() != kGcmNonceSize) {
+    return Internal("AES-GCM needs a 32-byte key and a 12-byte nonce");
+  }
+  if (ciphertext_and_tag.size() < kGcmTagSize) return InvalidCiphertext();
+  size_t ciphertext_size = ciphertext_and_tag.size() - kGcmTagSize;
+  CipherContext context(EVP_CIPHER_CTX_new());
+  SecretBytes plaintext(ciphertext_size);
+  int length = 0;
+  if (!context ||
+      EVP_DecryptInit_ex(context.get(), EVP_aes_256_gcm(), nullptr, key.data(), Bytes(nonce)) != 1) {
+    return Internal("AES-GCM initialisation failed");
+  }
+  bool ok =
+      (associated_data.empty() ||
+       EVP_DecryptUpdate(context.get(), nullptr, &length, Bytes(associated_data),
+                         static_cast<int>(associated_data.size())) == 1) &&
+      EVP_DecryptUpdate(context.get(), plaintext.data(), &length, Bytes(ciphertext_and_tag),
+                        static_cast<int>(ciphertext_size)) == 1 &&
+      EVP_CIPHER_CTX_ctrl(context.get(), EVP_CTRL_GCM_SET_TAG, kGcmTagSize,
+                          const_cast<char*>(ciphertext_and_tag.data() + ciphertext_size)) == 1 &&
+      EVP_DecryptFinal_ex(context.get(), plaintext.data() + length, &length) == 1;
+  if (!ok) return InvalidCiphertext();  // plaintext is wiped by its destructor
+  return plaintext;
+}
+
+absl::StatusOr<SecretBytes> HkdfSha256(const SecretBytes& input_key, std::string_view salt,
+                                       std::string_view info, size_t length) {
+  return Hkdf("SHA256", input_key, salt, info, length);
+}
+
+absl::StatusOr<SecretBytes> HkdfSha512(const SecretBytes& input_key, std::string_view salt,
+                                       std::string_view info, size_t length) {
+  return Hkdf("SHA512", input_key, salt, info, length);
+}
+
+std::string Sha256(std::string_view data) {
+  std::string digest(32, '\0');
+  EVP_Digest(data.data(), data.size(), reinterpret_cast<unsigned char*>(digest.data()), nullptr,
+             EVP_sha256(), nullptr);
+  return digest;
+}
+
+std::string HmacSha256(std::string_view key, std::string_view data) {
+  std::string mac(32, '\0');
+  unsigned int length = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), Bytes(data), data.size(),
+       reinterpret_cast<unsigned char*>(mac.data()), &length);
+  return mac;
+}
+
+bool ConstantTimeEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string HexEncode(std::string_view bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(bytes.size() * 2);
+  for (unsigned char c : bytes) {
+    hex.push_back(kDigits[c >> 4]);
+    hex.push_back(kDigits[c & 15]);
+  }
+  return hex;
+}
+
+std::string Base64Encode(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), Bytes(bytes),
+                               static_cast<int>(bytes.size()));
+  out.resize(static_cast<size_t>(length));
+  return out;
+}
+
+absl::StatusOr<std::string> Base64Decode(std::string_view text) {
+  std::string out(text.size() / 4 * 3, '\0');
+  size_t size = 0;
+  if (!DecodeBase64Into(text, reinterpret_cast<uint8_t*>(out.data()), &size)) {
+    return Validation("invalid base64");
+  }
+  out.resize(size);
+  return out;
+}
+
+absl::StatusOr<SecretBytes> Base64DecodeSecret(std::string_view text) {
+  SecretBytes buffer(text.size() / 4 * 3);
+  size_t size = 0;
+  if (!DecodeBase64Into(text, buffer.data(), &size)) return Validation("invalid base64");
+  if (size == buffer.size()) return buffer;
+  return SecretBytes(buffer.data(), size);  // buffer is wiped when it goes
+}
+
+}  // namespace kmsd::crypto

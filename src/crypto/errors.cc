@@ -1,0 +1,112 @@
+// ErrorType as a payload on absl::Status, and AWS's names and HTTP statuses for each type.
+#include "kmsd/errors.h"
+
+#include <array>
+#include <string>
+
+#include "absl/strings/cord.h"
+
+namespace kmsd {
+namespace {
+
+constexpr char kPayloadUrl[] = "type.kmsd/error-type";
+
+struct TypeInfo {
+  ErrorType type;
+  std::string_view name;
+  int http_status;
+  absl::StatusCode code;
+};
+
+constexpr std::array kTypes = {
+    TypeInfo{ErrorType::kNone, "", 200, absl::StatusCode::kOk},
+    TypeInfo{ErrorType::kAlreadyExists, "AlreadyExistsException", 400,
+             absl::StatusCode::kAlreadyExists},
+    TypeInfo{ErrorType::kDependencyTimeout, "DependencyTimeoutException", 503,
+             absl::StatusCode::kUnavailable},
+    TypeInfo{ErrorType::kDisabled, "DisabledException", 400,
+             absl::StatusCode::kFailedPrecondition},
+    TypeInfo{ErrorType::kIncorrectKey, "IncorrectKeyException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kInvalidAliasName, "InvalidAliasNameException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kInvalidArn, "InvalidArnException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kInvalidCiphertext, "InvalidCiphertextException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kInvalidGrantToken, "InvalidGrantTokenException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kInvalidKeyUsage, "InvalidKeyUsageException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kInvalidMarker, "InvalidMarkerException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kKmsInternal, "KMSInternalException", 500, absl::StatusCode::kInternal},
+    TypeInfo{ErrorType::kKmsInvalidState, "KMSInvalidStateException", 400,
+             absl::StatusCode::kFailedPrecondition},
+    TypeInfo{ErrorType::kKeyUnavailable, "KeyUnavailableException", 500,
+             absl::StatusCode::kUnavailable},
+    TypeInfo{ErrorType::kLimitExceeded, "LimitExceededException", 400,
+             absl::StatusCode::kResourceExhausted},
+    TypeInfo{ErrorType::kNotFound, "NotFoundException", 400, absl::StatusCode::kNotFound},
+    TypeInfo{ErrorType::kTag, "TagException", 400, absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kUnsupportedOperation, "UnsupportedOperationException", 400,
+             absl::StatusCode::kUnimplemented},
+    TypeInfo{ErrorType::kValidation, "ValidationException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kSerialization, "SerializationException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kUnknownOperation, "UnknownOperationException", 400,
+             absl::StatusCode::kUnimplemented},
+    TypeInfo{ErrorType::kAccessDenied, "AccessDeniedException", 400,
+             absl::StatusCode::kPermissionDenied},
+    TypeInfo{ErrorType::kIncompleteSignature, "IncompleteSignatureException", 400,
+             absl::StatusCode::kUnauthenticated},
+    TypeInfo{ErrorType::kInvalidSignature, "InvalidSignatureException", 400,
+             absl::StatusCode::kUnauthenticated},
+    TypeInfo{ErrorType::kMissingAuthenticationToken, "MissingAuthenticationTokenException", 403,
+             absl::StatusCode::kUnauthenticated},
+    TypeInfo{ErrorType::kUnrecognizedClient, "UnrecognizedClientException", 400,
+             absl::StatusCode::kUnauthenticated},
+    TypeInfo{ErrorType::kRequestEntityTooLarge, "RequestEntityTooLargeException", 413,
+             absl::StatusCode::kOutOfRange},
+    TypeInfo{ErrorType::kThrottling, "ThrottlingException", 400,
+             absl::StatusCode::kResourceExhausted},
+};
+
+const TypeInfo& Info(ErrorType type) {
+  for (const TypeInfo& info : kTypes) {
+    if (info.type == type) return info;
+  }
+  return kTypes[11];  // KMSInternalException
+}
+
+}  // namespace
+
+absl::Status Error(ErrorType type, std::string_view message) {
+  const TypeInfo& info = Info(type);
+  absl::Status status(info.code, absl::string_view(message.data(), message.size()));
+  status.SetPayload(kPayloadUrl, absl::Cord(std::to_string(static_cast<int>(type))));
+  return status;
+}
+
+ErrorType TypeOf(const absl::Status& status) {
+  if (status.ok()) return ErrorType::kNone;
+  auto payload = status.GetPayload(kPayloadUrl);
+  if (!payload) return ErrorType::kKmsInternal;
+  std::string text(*payload);
+  int value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return ErrorType::kKmsInternal;
+    value = value * 10 + (c - '0');
+  }
+  for (const TypeInfo& info : kTypes) {
+    if (static_cast<int>(info.type) == value) return info.type;
+  }
+  return ErrorType::kKmsInternal;
+}
+
+std::string_view AwsName(ErrorType type) { return Info(type).name; }
+
+int HttpStatus(ErrorType type) { return Info(type).http_status; }
+
+}  // namespace kmsd

@@ -1,0 +1,68 @@
+// Random UUIDs and their text form.
+#include "kmsd/uuid.h"
+
+#include <openssl/rand.h>
+
+#include <cstdio>
+
+#include "kmsd/errors.h"
+
+namespace kmsd {
+namespace {
+
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool IsDash(size_t i) { return i == 8 || i == 13 || i == 18 || i == 23; }
+
+}  // namespace
+
+std::string NewUuid() {
+  unsigned char bytes[16];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) std::abort();  // no safe way on without randomness
+  bytes[6] = (bytes[6] & 0x0F) | 0x40;
+  bytes[8] = (bytes[8] & 0x3F) | 0x80;
+  return UuidFromBytes(std::string_view(reinterpret_cast<char*>(bytes), sizeof(bytes)));
+}
+
+bool IsUuid(std::string_view text) {
+  if (text.size() != 36) return false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (IsDash(i) ? text[i] != '-' : HexValue(text[i]) < 0) return false;
+  }
+  return true;
+}
+
+absl::StatusOr<std::string> UuidToBytes(std::string_view text) {
+  if (!IsUuid(text)) return Validation("not a UUID");
+  std::string bytes;
+  bytes.reserve(16);
+  for (size_t i = 0; i < text.size();) {
+    if (IsDash(i)) {
+      ++i;
+      continue;
+    }
+    bytes.push_back(static_cast<char>(HexValue(text[i]) << 4 | HexValue(text[i + 1])));
+    i += 2;
+  }
+  return bytes;
+}
+
+std::string UuidFromBytes(std::string_view bytes16) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string text;
+  text.reserve(36);
+  for (size_t i = 0; i < bytes16.size() && i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) text.push_back('-');
+    unsigned char c = static_cast<unsigned char>(bytes16[i]);
+    text.push_back(kDigits[c >> 4]);
+    text.push_back(kDigits[c & 15]);
+  }
+  return text;
+}
+
+}  // namespace kmsd
