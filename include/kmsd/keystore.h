@@ -40,6 +40,8 @@ class Keystore {
   virtual absl::StatusOr<std::vector<KeystoreRecord>> List(std::string_view prefix,
                                                            std::string_view start_after,
                                                            size_t limit) = 0;
+  // As Backend::Compact: deleted records leave nothing behind on disk.
+  virtual absl::Status Compact() = 0;
 };
 
 // Opens the barrier over backend. On first use creates a random keyring key and stores it wrapped

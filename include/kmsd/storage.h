@@ -40,6 +40,9 @@ class Backend {
   virtual absl::StatusOr<std::vector<StorageEntry>> List(std::string_view prefix,
                                                          std::string_view start_after,
                                                          size_t limit) = 0;
+  // Makes deletions final on disk: no journal or log keeps the deleted values (SQLite: a
+  // truncating WAL checkpoint; with secure_delete the freed pages are already zeroed).
+  virtual absl::Status Compact() = 0;
 };
 
 // SQLite in WAL mode with synchronous=FULL and secure_delete on, in file `path`.

@@ -635,10 +635,12 @@ class KmsServiceImpl final : public KmsService {
       }
     }
     if (auto status = keystore_->Commit(batch); !status.ok()) return status;
-    std::unique_lock cache_lock(cache_mutex_);
-    key_cache_.erase(key_id);
-    for (const std::string& name : alias_names) alias_cache_.erase(name);
-    return absl::OkStatus();
+    {
+      std::unique_lock cache_lock(cache_mutex_);
+      key_cache_.erase(key_id);
+      for (const std::string& name : alias_names) alias_cache_.erase(name);
+    }
+    return keystore_->Compact();
   }
 
   static void UnscheduleRotation(KeyRecord& record, KeyChange& change) {

@@ -1,0 +1,254 @@
+// The embedded SQLite backend: one table kv(key, value), WAL, synchronous=FULL (durable on
+// commit), secure_delete (freed pages are zeroed). One writer connection and a small pool of
+// reader connections, so reads run in parallel with each other and with a write.
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <vector>
+
+#include "kmsd/errors.h"
+#include "kmsd/storage.h"
+#include "kmsd/strings.h"
+
+namespace kmsd {
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+constexpr int kReaderConnections = 4;
+
+struct Statement {
+  sqlite3_stmt* statement = nullptr;
+  ~Statement() { sqlite3_finalize(statement); }
+};
+
+class Connection {
+ public:
+  ~Connection() { sqlite3_close_v2(db_); }
+
+  absl::Status Open(const std::string& path, bool writer) {
+    int flags = SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
+                                              : SQLITE_OPEN_READONLY);
+    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
+      return Failure("cannot open database");
+    }
+    sqlite3_busy_timeout(db_, kBusyTimeoutMs);
+    const char* setup = writer ? "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
+                                 "PRAGMA secure_delete=ON; "
+                                 "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB "
+                                 "NOT NULL) WITHOUT ROWID;"
+                               : "PRAGMA secure_delete=ON;";
+    if (auto status = Exec(setup); !status.ok()) return status;
+    return Prepare();
+  }
+
+  absl::Status Exec(const char* sql) {
+    if (sqlite3_exec(db_, sql, nullptr, nullptr, nullptr) != SQLITE_OK) return Failure(sql);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::optional<std::string>> Get(std::string_view key) {
+    sqlite3_stmt* s = get_.statement;
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    std::optional<std::string> value;
+    if (rc == SQLITE_ROW) {
+      value.emplace(static_cast<const char*>(sqlite3_column_blob(s, 0)),
+                    static_cast<size_t>(sqlite3_column_bytes(s, 0)));
+      rc = SQLITE_DONE;
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return Failure("read failed");
+    return value;
+  }
+
+  absl::StatusOr<std::vector<StorageEntry>> List(std::string_view prefix,
+                                                 std::string_view start_after, size_t limit) {
+    sqlite3_stmt* s = list_.statement;
+    sqlite3_reset(s);
+    std::string_view from = start_after > prefix ? start_after : prefix;
+    sqlite3_bind_text(s, 1, from.data(), static_cast<int>(from.size()), SQLITE_STATIC);
+    sqlite3_bind_int(s, 2, start_after > prefix ? 1 : 0);
+    std::vector<StorageEntry> out;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+      std::string key(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)),
+                      static_cast<size_t>(sqlite3_column_bytes(s, 0)));
+      if (!key.starts_with(prefix)) {
+        rc = SQLITE_DONE;
+        break;
+      }
+      if (limit && out.size() == limit) {
+        rc = SQLITE_DONE;
+        break;
+      }
+      out.push_back({std::move(key),
+                     std::string(static_cast<const char*>(sqlite3_column_blob(s, 1)),
+                                 static_cast<size_t>(sqlite3_column_bytes(s, 1)))});
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return Failure("list failed");
+    return out;
+  }
+
+  absl::Status Commit(const StorageBatch& batch) {
+    if (auto status = Exec("BEGIN IMMEDIATE"); !status.ok()) return status;
+    absl::Status status = absl::OkStatus();
+    for (const std::string& key : batch.deletes) {
+      if (!(status = Step(delete_.statement, key, {}, false)).ok()) break;
+    }
+    if (status.ok()) {
+      for (const StorageEntry& entry : batch.puts) {
+        if (!(status = Step(put_.statement, entry.key, entry.value, true)).ok()) break;
+      }
+    }
+    if (!status.ok()) {
+      Exec("ROLLBACK").IgnoreError();
+      return status;
+    }
+    return Exec("COMMIT");
+  }
+
+ private:
+  absl::Status Prepare() {
+    struct {
+      Statement* target;
+      const char* sql;
+    } statements[] = {
+        {&get_, "SELECT value FROM kv WHERE key = ?1"},
+        // ?2 = 1: strictly after ?1; 0: from ?1 on. Keys are compared as bytes (BINARY).
+        {&list_, "SELECT key, value FROM kv WHERE key > ?1 OR (?2 = 0 AND key = ?1) ORDER BY key"},
+        {&put_, "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET "
+                "value = excluded.value"},
+        {&delete_, "DELETE FROM kv WHERE key = ?1"},
+    };
+    for (auto& [target, sql] : statements) {
+      if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &target->statement,
+                             nullptr) != SQLITE_OK) {
+        // A reader opened before the writer created the table prepares nothing else.
+        if (target == &get_ || target == &list_) return Failure("prepare failed");
+        target->statement = nullptr;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Step(sqlite3_stmt* s, std::string_view key, std::string_view value,
+                    bool with_value) {
+    sqlite3_reset(s);
+    sqlite3_bind_text(s, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+    if (with_value) {
+      sqlite3_bind_blob(s, 2, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
+    }
+    int rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) return Failure("write failed");
+    return absl::OkStatus();
+  }
+
+  absl::Status Failure(std::string_view what) const {
+    int code = db_ ? sqlite3_errcode(db_) : SQLITE_CANTOPEN;
+    std::string message = StrCat("sqlite: ", what, ": ", db_ ? sqlite3_errmsg(db_) : "");
+    if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
+      return Error(ErrorType::kDependencyTimeout, message);
+    }
+    return Internal(message);
+  }
+
+  sqlite3* db_ = nullptr;
+  Statement get_, list_, put_, delete_;
+};
+
+class SqliteBackend final : public Backend {
+ public:
+  absl::Status Open(const std::string& path) {
+    // Create the file 0600 before SQLite does, so it never exists with wider permissions.
+    int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return Internal(StrCat("cannot create ", path));
+    close(fd);
+    if (auto status = writer_.Open(path, /*writer=*/true); !status.ok()) return status;
+    for (int i = 0; i < kReaderConnections; ++i) {
+      auto reader = std::make_unique<Connection>();
+      if (auto status = reader->Open(path, /*writer=*/false); !status.ok()) return status;
+      idle_readers_.push_back(std::move(reader));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::optional<std::string>> Get(std::string_view key) override {
+    Reader reader(*this);
+    return reader->Get(key);
+  }
+
+  absl::Status Put(std::string_view key, std::string_view value) override {
+    StorageBatch batch;
+    batch.puts.push_back({std::string(key), std::string(value)});
+    return Commit(batch);
+  }
+
+  absl::Status Delete(std::string_view key) override {
+    StorageBatch batch;
+    batch.deletes.emplace_back(key);
+    return Commit(batch);
+  }
+
+  absl::Status Commit(const StorageBatch& batch) override {
+    std::lock_guard lock(writer_mutex_);
+    return writer_.Commit(batch);
+  }
+
+  absl::StatusOr<std::vector<StorageEntry>> List(std::string_view prefix,
+                                                 std::string_view start_after,
+                                                 size_t limit) override {
+    Reader reader(*this);
+    return reader->List(prefix, start_after, limit);
+  }
+
+  absl::Status Compact() override {
+    std::lock_guard lock(writer_mutex_);
+    return writer_.Exec("PRAGMA wal_checkpoint(TRUNCATE);");
+  }
+
+ private:
+  // Borrows a reader connection for one call.
+  class Reader {
+   public:
+    explicit Reader(SqliteBackend& backend) : backend_(backend) {
+      std::unique_lock lock(backend_.readers_mutex_);
+      backend_.reader_available_.wait(lock, [&] { return !backend_.idle_readers_.empty(); });
+      connection_ = std::move(backend_.idle_readers_.back());
+      backend_.idle_readers_.pop_back();
+    }
+    ~Reader() {
+      {
+        std::lock_guard lock(backend_.readers_mutex_);
+        backend_.idle_readers_.push_back(std::move(connection_));
+      }
+      backend_.reader_available_.notify_one();
+    }
+    Connection* operator->() { return connection_.get(); }
+
+   private:
+    SqliteBackend& backend_;
+    std::unique_ptr<Connection> connection_;
+  };
+
+  std::mutex writer_mutex_;
+  Connection writer_;  // GUARDED_BY(writer_mutex_)
+  std::mutex readers_mutex_;
+  std::condition_variable reader_available_;
+  std::vector<std::unique_ptr<Connection>> idle_readers_;  // GUARDED_BY(readers_mutex_)
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> OpenSqliteBackend(const std::string& path) {
+  auto backend = std::make_unique<SqliteBackend>();
+  if (auto status = backend->Open(path); !status.ok()) return status;
+  return std::unique_ptr<Backend>(std::move(backend));
+}
+
+}  // namespace kmsd
