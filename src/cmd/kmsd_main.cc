@@ -16,7 +16,9 @@
 #include <spdlog/spdlog.h>
 
 #include "kmsd/strings.h"
+#include "cmd/audit_commands.h"
 #include "kmsd/api.h"
+#include "kmsd/audit.h"
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
 #include "kmsd/http.h"
@@ -39,6 +41,7 @@ struct ServeFlags {
   std::string log_level = "info";
   int scheduler_interval_seconds = 10;
   bool enable_test_clock = false;
+  std::string audit_dir;
 };
 
 constexpr char kTestClockEnvironment[] = "KMSD_ALLOW_TEST_CLOCK";
@@ -274,6 +277,19 @@ int Serve(const ServeFlags& flags) {
                                      std::move(service_clock));
   Scheduler scheduler(service.get(), flags.scheduler_interval_seconds);
 
+  // The audit log outlives the server (declared first, destroyed last) so that its shutdown
+  // digest covers every request. It keeps real time, never the test clock.
+  kmsd::audit::AuditOptions audit_options;
+  audit_options.data_dir = data_dir.string();
+  audit_options.audit_dir = flags.audit_dir;
+  audit_options.region = flags.region;
+  audit_options.account_id = flags.account_id;
+  auto audit_log = kmsd::audit::OpenAuditLog(std::move(audit_options));
+  if (!audit_log.ok()) {
+    spdlog::error("audit: {}", kmsd::ToStd(audit_log.status().message()));
+    return 1;
+  }
+
   kmsd::ApiOptions api_options;
   api_options.region = flags.region;
   kmsd::Principal root{"Root", flags.account_id,
@@ -281,7 +297,7 @@ int Serve(const ServeFlags& flags) {
                        flags.account_id, credentials->access_key_id};
   api_options.credentials.push_back(
       {credentials->access_key_id, credentials->secret_access_key, root});
-  api_options.on_request = [](const kmsd::RequestOutcome& outcome) {
+  api_options.on_request = [audit = audit_log->get()](const kmsd::RequestOutcome& outcome) {
     if (kmsd::TypeOf(outcome.status) == kmsd::ErrorType::kKmsInternal) {
       spdlog::error("request {} {} failed: {}", outcome.http.request_id, outcome.operation,
                     kmsd::ToStd(outcome.status.message()));
@@ -290,7 +306,13 @@ int Serve(const ServeFlags& flags) {
                     outcome.http.remote_address,
                     outcome.status.ok() ? "OK" : kmsd::AwsName(kmsd::TypeOf(outcome.status)));
     }
-    return absl::OkStatus();
+    // Fail closed: a request that cannot be audited is refused.
+    absl::Status recorded = audit->Record(outcome);
+    if (!recorded.ok()) {
+      spdlog::error("request {} refused, not audited: {}", outcome.http.request_id,
+                    kmsd::ToStd(recorded.message()));
+    }
+    return recorded;
   };
   api_options.test_clock = test_clock;
   api_options.after_clock_advance = [&scheduler] { return scheduler.RunOnce(); };
@@ -366,10 +388,12 @@ int main(int argc, char** argv) {
   serve->add_option("--scheduler-interval", flags.scheduler_interval_seconds,
                     "Seconds between runs of due deletions and rotations")
       ->capture_default_str();
+  serve->add_option("--audit-dir", flags.audit_dir, "Audit trail directory (default DATA_DIR/audit)");
   serve->add_flag("--enable-test-clock", flags.enable_test_clock,
                   "TESTS ONLY: let clients move the service clock (needs KMSD_ALLOW_TEST_CLOCK=yes "
                   "and a loopback address)");
+  kmsd::cmd::AddAuditCommands(app);
   CLI11_PARSE(app, argc, argv);
   if (serve->parsed()) return Serve(flags);
-  return 0;
+  return kmsd::cmd::RunAuditCommands();
 }

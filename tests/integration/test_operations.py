@@ -31,9 +31,9 @@ class Keys(KmsdTestCase):
                             Tags=[{"TagKey": "aws:reserved", "TagValue": "x"}])
         self.assertAwsError("TagException", self.kms.create_key,
                             Tags=[{"TagKey": f"k{i}", "TagValue": "v"} for i in range(51)])
-        self.assertAwsError("ValidationException", self.kms.create_key,
+        self.assertAwsError("ValidationException", self.unchecked.create_key,
                             Tags=[{"TagKey": "k" * 129, "TagValue": "v"}])
-        self.assertAwsError("ValidationException", self.kms.create_key, Description="d" * 8193)
+        self.assertAwsError("ValidationException", self.unchecked.create_key, Description="d" * 8193)
 
     def test_describe_key_by_every_form_of_key_id(self):
         meta = self.kms.create_key()["KeyMetadata"]
@@ -48,7 +48,7 @@ class Keys(KmsdTestCase):
         self.assertAwsError("NotFoundException", self.kms.describe_key,
                             KeyId=f"arn:aws:kms:eu-west-1:{ACCOUNT_ID}:key/{MISSING_KEY}")
         self.assertAwsError("InvalidArnException", self.kms.describe_key, KeyId="arn:nonsense")
-        self.assertAwsError("ValidationException", self.kms.describe_key, KeyId="k" * 2049)
+        self.assertAwsError("ValidationException", self.unchecked.describe_key, KeyId="k" * 2049)
 
     def test_list_keys_paginates(self):
         created = {self.kms.create_key()["KeyMetadata"]["KeyId"] for _ in range(5)}
@@ -65,8 +65,8 @@ class Keys(KmsdTestCase):
         self.assertTrue(created <= set(seen))
         paginated = [k["KeyId"] for p in self.kms.get_paginator("list_keys").paginate(PaginationConfig={"PageSize": 3}) for k in p["Keys"]]
         self.assertEqual(paginated, seen)
-        self.assertAwsError("ValidationException", self.kms.list_keys, Limit=1001)
-        self.assertAwsError("ValidationException", self.kms.list_keys, Limit=0)
+        self.assertAwsError("ValidationException", self.unchecked.list_keys, Limit=1001)
+        self.assertAwsError("ValidationException", self.unchecked.list_keys, Limit=0)
         self.assertAwsError("InvalidMarkerException", self.kms.list_keys, Marker="garbage")
 
     def test_enable_disable_and_describe(self):
@@ -165,7 +165,7 @@ class Crypto(KmsdTestCase):
     def test_plaintext_size_limits(self):
         self.assertEqual(self.kms.decrypt(CiphertextBlob=self.kms.encrypt(
             KeyId=self.key["KeyId"], Plaintext=b"x" * 4096)["CiphertextBlob"])["Plaintext"], b"x" * 4096)
-        error = self.assertAwsError("ValidationException", self.kms.encrypt, KeyId=self.key["KeyId"], Plaintext=b"x" * 4097)
+        error = self.assertAwsError("ValidationException", self.unchecked.encrypt, KeyId=self.key["KeyId"], Plaintext=b"x" * 4097)
         self.assertIn("plaintext", error.response["Error"]["Message"])
         self.assertNotIn("xxxx", error.response["Error"]["Message"])
 
@@ -207,7 +207,7 @@ class Crypto(KmsdTestCase):
                                               EncryptionContext={"k": "v"})["Plaintext"], result["Plaintext"])
         self.assertAwsError("ValidationException", self.kms.generate_data_key, KeyId="alias/crypto")
         self.assertAwsError("ValidationException", self.kms.generate_data_key, KeyId="alias/crypto", KeySpec="AES_256", NumberOfBytes=32)
-        self.assertAwsError("ValidationException", self.kms.generate_data_key, KeyId="alias/crypto", NumberOfBytes=1025)
+        self.assertAwsError("ValidationException", self.unchecked.generate_data_key, KeyId="alias/crypto", NumberOfBytes=1025)
         self.assertAwsError("ValidationException", self.kms.generate_data_key, KeyId="alias/crypto", KeySpec="AES_512")
 
     def test_generate_data_key_without_plaintext(self):
@@ -232,8 +232,8 @@ class Crypto(KmsdTestCase):
         self.assertEqual(len(first), 64)
         self.assertNotEqual(first, self.kms.generate_random(NumberOfBytes=64)["Plaintext"])
         self.assertEqual(len(self.kms.generate_random(NumberOfBytes=1024)["Plaintext"]), 1024)
-        self.assertAwsError("ValidationException", self.kms.generate_random, NumberOfBytes=1025)
-        self.assertAwsError("ValidationException", self.kms.generate_random, NumberOfBytes=0)
+        self.assertAwsError("ValidationException", self.unchecked.generate_random, NumberOfBytes=1025)
+        self.assertAwsError("ValidationException", self.unchecked.generate_random, NumberOfBytes=0)
 
     def test_non_symmetric_algorithms_are_refused(self):
         self.assertAwsError("InvalidKeyUsageException", self.kms.encrypt, KeyId=self.key["KeyId"], Plaintext=b"p",

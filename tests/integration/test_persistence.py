@@ -30,31 +30,34 @@ class Persistence(unittest.TestCase):
             kms = server.client()
             key_id = kms.create_key()["KeyMetadata"]["KeyId"]
             data_key = kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")["Plaintext"]
-            root_key = open(os.path.join(server.data_dir, "root.key"), "rb").read()
+            with open(os.path.join(server.data_dir, "root.key"), "rb") as f:
+                root_key = f.read()
             self.assertEqual(len(root_key), 32)
             self.assertEqual(stat.S_IMODE(os.stat(os.path.join(server.data_dir, "root.key")).st_mode), 0o600)
             server.stop()
-            for path in glob.glob(os.path.join(server.data_dir, "*")):
-                if path.endswith("root.key"):
+            for path in glob.glob(os.path.join(server.data_dir, "**"), recursive=True):
+                if path.endswith("root.key") or not os.path.isfile(path):
                     continue
-                content = open(path, "rb").read()
+                with open(path, "rb") as f:
+                    content = f.read()
                 self.assertNotIn(data_key, content, path)
                 self.assertNotIn(root_key, content, path)
-                self.assertNotIn(b"ENCRYPT_DECRYPT", content, f"{path} holds a record in the clear")
+                if os.path.basename(path).startswith("kmsd.db"):
+                    self.assertNotIn(b"ENCRYPT_DECRYPT", content, f"{path} holds a record in the clear")
 
     def test_generated_credentials_are_kept_private(self):
         server = KmsdServer()
         server.access_key = server.secret_key = ""  # let kmsd generate them
         with server:
-            output = "".join(server.output)
-            self.assertIn("AWS_SECRET_ACCESS_KEY=", output)
             path = os.path.join(server.data_dir, "root-credentials")
             self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
-            access_key, secret = open(path).read().split()
-            self.assertIn(secret, output)
+            with open(path) as f:
+                access_key, secret = f.read().split()
             client = server.client(access_key=access_key, secret_key=secret)
             self.assertIn("Keys", client.list_keys())
             server.stop()  # appends the rest of the first run's output as one entry
+            output = "".join(server.output)
+            self.assertIn(f"AWS_SECRET_ACCESS_KEY={secret}", output)
             first_run_entries = len(server.output)
             server.start()
             self.assertIn("Keys", server.client(access_key=access_key, secret_key=secret).list_keys())
