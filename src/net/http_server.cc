@@ -1,0 +1,556 @@
+// The HTTP/1.1 server behind kmsd::NewHttpServer: Boost.Beast on a pool of I/O threads, plain or
+// TLS. The only translation unit that includes Beast; as an adapter over a throwing library it
+// keeps every exception inside.
+#include <openssl/ssl.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <exception>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "kmsd/errors.h"
+#include <openssl/crypto.h>
+
+#include "kmsd/http.h"
+#include "kmsd/strings.h"
+#include "kmsd/uuid.h"
+
+namespace kmsd {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using ErrorCode = beast::error_code;
+
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// How long a closing connection may go on sending before we drop it (see Session::Linger).
+constexpr std::chrono::seconds kMaxLinger{5};
+// Pause before accepting again after accept() failed (say, out of file descriptors), so that the
+// acceptor does not spin on the error.
+constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+constexpr size_t kReadChunkBytes = 16 * 1024;
+constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+
+// What every connection shares with the server. The server destroys its io_context, and with it
+// every session, before this, so sessions may hold a plain reference.
+struct ServerState {
+  ServerOptions options;
+  HttpHandler handler;
+  HttpErrorResponder error_responder;
+  std::atomic<size_t> connections{0};
+};
+
+std::string_view FromBeast(beast::string_view view) { return {view.data(), view.size()}; }
+beast::string_view ToBeast(std::string_view view) { return {view.data(), view.size()}; }
+
+// IMF-fixdate (RFC 7231 7.1.1.1), by hand because strftime's day and month names follow the
+// locale.
+std::string HttpDate() {
+  static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+  static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                            "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char text[64];
+  std::snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[utc.tm_wday % 7],
+                utc.tm_mday, kMonths[utc.tm_mon % 12], utc.tm_year + 1900, utc.tm_hour, utc.tm_min,
+                utc.tm_sec);
+  return text;
+}
+
+// Headers the net layer writes itself; a handler's copies would contradict the framing or
+// duplicate ours.
+bool IsReservedHeader(std::string_view name) {
+  std::string lower = AsciiLower(name);
+  return lower == "content-length" || lower == "transfer-encoding" || lower == "connection" ||
+         lower == "date" || lower == "server" || lower == "x-amzn-requestid";
+}
+
+// Refuses what would let a header smuggle in another header or a second response.
+bool IsWellFormedHeader(std::string_view name, std::string_view value) {
+  if (name.empty()) return false;
+  for (char c : name) {
+    if (c <= ' ' || c == ':' || c == 0x7f) return false;
+  }
+  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+// The error responder belongs to another layer; if it fails, answer with a bare 500 rather than
+// leave the client without a response.
+HttpResponse ErrorResponse(const ServerState& state, const absl::Status& status,
+                           const std::string& request_id) {
+  try {
+    return state.error_responder(status, request_id);
+  } catch (...) {
+  }
+  HttpResponse fallback;
+  fallback.status = 500;
+  fallback.headers.emplace_back("Content-Type", "text/plain");
+  fallback.body = "internal server error";
+  return fallback;
+}
+
+HttpResponse CallHandler(const ServerState& state, const HttpRequest& request) {
+  try {
+    return state.handler(request);
+  } catch (const std::exception& e) {
+    return ErrorResponse(state, Internal(StrCat("request handler failed: ", e.what())),
+                         request.request_id);
+  } catch (...) {
+    return ErrorResponse(state, Internal("request handler failed"), request.request_id);
+  }
+}
+
+bool IsBeastHttpError(const ErrorCode& ec) {
+  return ec.category() == http::make_error_code(http::error::bad_method).category();
+}
+
+// One connection: reads requests one at a time, answers each before reading the next (so
+// pipelined requests are answered in order), and closes on error, timeout or "Connection: close".
+// Stream is PlainStream or TlsStream; the two differ only in the TLS handshake. All of a
+// session's handlers run on its own strand, so it needs no lock.
+template <typename Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
+ public:
+  static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
+  // stream_args: the accepted socket, then for TLS the ssl::context.
+  template <typename... StreamArgs>
+  explicit Session(ServerState& state, StreamArgs&&... stream_args)
+      : state_(state), stream_(std::forward<StreamArgs>(stream_args)...) {
+    ++state_.connections;
+    ErrorCode ec;
+    tcp::endpoint peer = Tcp().socket().remote_endpoint(ec);
+    if (!ec) remote_address_ = peer.address().to_string();
+  }
+  ~Session() { --state_.connections; }
+
+  void Run() {
+    // The accept handler runs outside this connection's strand; step onto it first.
+    asio::dispatch(stream_.get_executor(), Bind(&Session::Begin));
+  }
+
+ private:
+  beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+  std::chrono::seconds ReadTimeout() const {
+    return std::chrono::seconds(std::max(1, state_.options.read_timeout_seconds));
+  }
+  std::chrono::seconds IdleTimeout() const {
+    return std::chrono::seconds(std::max(1, state_.options.idle_timeout_seconds));
+  }
+  template <typename Method, typename... Bound>
+  auto Bind(Method method, Bound&&... bound) {
+    return beast::bind_front_handler(method, this->shared_from_this(),
+                                     std::forward<Bound>(bound)...);
+  }
+
+  void Begin() {
+    if constexpr (kTls) {
+      Tcp().expires_after(ReadTimeout());
+      stream_.async_handshake(ssl::stream_base::server, Bind(&Session::OnHandshake));
+    } else {
+      ReadRequest();
+    }
+  }
+
+  void OnHandshake(ErrorCode ec) {
+    if (ec) return;  // not TLS, too old a version, or too slow: nothing to answer
+    ReadRequest();
+  }
+
+  void ReadRequest() {
+    parser_.emplace();
+    parser_->header_limit(static_cast<std::uint32_t>(
+        std::min<size_t>(state_.options.max_header_bytes, std::numeric_limits<uint32_t>::max())));
+    parser_->body_limit(state_.options.max_body_bytes);
+    if (served_ == 0 || buffer_.size() > 0) {
+      // A new connection or a pipelined request: the request is expected now.
+      Tcp().expires_after(ReadTimeout());
+      ReadHeader();
+      return;
+    }
+    // Keep-alive: the idle timeout runs until the next request starts, then the read timeout.
+    Tcp().expires_after(IdleTimeout());
+    stream_.async_read_some(buffer_.prepare(kReadChunkBytes), Bind(&Session::OnFirstBytes));
+  }
+
+  void OnFirstBytes(ErrorCode ec, size_t bytes) {
+    if (ec) return;  // idle too long, or the client closed
+    buffer_.commit(bytes);
+    Tcp().expires_after(ReadTimeout());
+    ReadHeader();
+  }
+
+  void ReadHeader() {
+    http::async_read_header(stream_, buffer_, *parser_, Bind(&Session::OnHeader));
+  }
+
+  void OnHeader(ErrorCode ec, size_t) {
+    if (ec) return OnReadError(ec);
+    // Clients that ask to be invited wait (curl a second, some forever) before sending the body.
+    if (!parser_->is_done() &&
+        beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+      asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
+                        Bind(&Session::OnContinueSent));
+      return;
+    }
+    ReadBody();
+  }
+
+  void OnContinueSent(ErrorCode ec, size_t) {
+    if (ec) return;
+    ReadBody();
+  }
+
+  void ReadBody() {
+    if (parser_->is_done()) return Serve();
+    http::async_read(stream_, buffer_, *parser_, Bind(&Session::OnBody));
+  }
+
+  void OnBody(ErrorCode ec, size_t) {
+    if (ec) return OnReadError(ec);
+    Serve();
+  }
+
+  void OnReadError(ErrorCode ec) {
+    const ServerOptions& options = state_.options;
+    if (ec == http::error::body_limit) {
+      return Reject(
+          Error(ErrorType::kRequestEntityTooLarge,
+                StrCat("Request body exceeds the limit of ", options.max_body_bytes, " bytes")));
+    }
+    if (ec == http::error::header_limit) {
+      return Reject(Error(
+          ErrorType::kRequestEntityTooLarge,
+          StrCat("Request headers exceed the limit of ", options.max_header_bytes, " bytes")));
+    }
+    if (IsBeastHttpError(ec) && ec != http::error::end_of_stream &&
+        ec != http::error::partial_message) {
+      return Reject(
+          Error(ErrorType::kSerialization, StrCat("Malformed HTTP request: ", ec.message())));
+    }
+    // The peer closed, timed out or broke TLS: there is nobody left to answer.
+  }
+
+  void Serve() {
+    http::request<http::string_body>& message = parser_->get();
+    HttpRequest request;
+    request.method = std::string(FromBeast(message.method_string()));
+    request.target = std::string(FromBeast(message.target()));
+    for (const auto& field : message) {
+      request.headers.emplace_back(AsciiLower(FromBeast(field.name_string())),
+                                   std::string(FromBeast(field.value())));
+    }
+    request.body = std::move(message.body());
+    request.remote_address = remote_address_;
+    request.request_id = NewUuid();
+    bool keep_alive = message.keep_alive();
+    unsigned version = message.version();
+    ++served_;
+    HttpResponse answer = CallHandler(state_, request);
+    // Request and answer bodies may hold plaintext or data keys: wipe them once used.
+    OPENSSL_cleanse(request.body.data(), request.body.size());
+    Send(std::move(answer), request.request_id, keep_alive, version);
+  }
+
+  // Answers a request the handler never saw, then closes: after a framing error the rest of the
+  // stream cannot be trusted to hold request boundaries.
+  void Reject(const absl::Status& status) {
+    std::string request_id = NewUuid();
+    Send(ErrorResponse(state_, status, request_id), request_id, /*keep_alive=*/false,
+         /*version=*/11);
+  }
+
+  void Send(HttpResponse answer, const std::string& request_id, bool keep_alive, unsigned version) {
+    response_.emplace();
+    http::response<http::string_body>& response = *response_;
+    response.version(version);
+    // A 1xx would promise a final response that never comes.
+    int status = answer.status >= 200 && answer.status <= 599 ? answer.status : 500;
+    response.result(static_cast<unsigned>(status));
+    for (const auto& [name, value] : answer.headers) {
+      if (IsWellFormedHeader(name, value) && !IsReservedHeader(name)) {
+        response.insert(ToBeast(name), ToBeast(value));
+      }
+    }
+    response.set(http::field::server, "kmsd");
+    response.set(http::field::date, HttpDate());
+    response.set("x-amzn-RequestId", request_id);
+    if (status == 204 || status == 304) answer.body.clear();  // these must not carry a body
+    response.body() = std::move(answer.body);
+    response.keep_alive(keep_alive);
+    response.prepare_payload();
+    // A client that stops reading must not pin the connection forever.
+    Tcp().expires_after(ReadTimeout());
+    http::async_write(stream_, response, Bind(&Session::OnWritten, keep_alive));
+  }
+
+  void OnWritten(bool keep_alive, ErrorCode ec, size_t) {
+    std::string& body = response_->body();
+    OPENSSL_cleanse(body.data(), body.size());
+    if (ec) return;
+    response_.reset();
+    if (keep_alive) return ReadRequest();
+    Linger();
+  }
+
+  // Closing while unread request bytes sit in the kernel makes it send a reset, which can destroy
+  // the response before the client reads it (RFC 7230 6.6). So shut down our sending side and
+  // discard what still arrives until the client closes, for a bounded time. TLS needs no
+  // close_notify here: the response is delimited by Content-Length.
+  void Linger() {
+    ErrorCode ignored;
+    Tcp().socket().shutdown(tcp::socket::shutdown_send, ignored);
+    Tcp().expires_after(std::min<std::chrono::seconds>(ReadTimeout(), kMaxLinger));
+    buffer_.clear();
+    Discard();
+  }
+
+  void Discard() {
+    Tcp().async_read_some(buffer_.prepare(kReadChunkBytes), Bind(&Session::OnDiscarded));
+  }
+
+  void OnDiscarded(ErrorCode ec, size_t) {
+    if (ec) return;  // closed by the client or by the timer; the destructor closes the socket
+    Discard();
+  }
+
+  ServerState& state_;
+  Stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::response<http::string_body>> response_;  // kept alive while being written
+  std::string remote_address_;
+  uint64_t served_ = 0;
+};
+
+class BeastHttpServer final : public HttpServer {
+ public:
+  BeastHttpServer(ServerOptions options, HttpHandler handler, HttpErrorResponder error_responder)
+      : state_{std::move(options), std::move(handler), std::move(error_responder)} {}
+  ~BeastHttpServer() override { Stop(); }
+
+  absl::StatusOr<uint16_t> Start() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (phase_ != Phase::kNew) {
+      return absl::FailedPreconditionError("the HTTP server can be started only once");
+    }
+    try {
+      absl::StatusOr<uint16_t> port = Listen();
+      if (!port.ok()) {
+        acceptor_.reset();
+        return port.status();
+      }
+      for (int i = 0; i < ThreadCount(); ++i) threads_.emplace_back([this] { RunIoThread(); });
+      phase_ = Phase::kRunning;
+      return port;
+    } catch (const std::exception& e) {
+      // Asio or std::thread threw (say, no thread could be created): undo what was started.
+      phase_ = Phase::kRunning;
+      StopLocked();
+      return absl::InternalError(StrCat("cannot start the HTTP server: ", e.what()));
+    }
+  }
+
+  void Stop() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    StopLocked();
+  }
+
+ private:
+  enum class Phase { kNew, kRunning, kStopped };
+
+  int ThreadCount() const {
+    if (state_.options.threads > 0) return state_.options.threads;
+    return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  }
+
+  // Must not run on an I/O thread (it joins them): the handler may not call Stop.
+  void StopLocked() {
+    if (phase_ != Phase::kRunning) {
+      phase_ = Phase::kStopped;
+      return;
+    }
+    phase_ = Phase::kStopped;
+    if (io_) io_->stop();
+    for (std::thread& thread : threads_) thread.join();
+    threads_.clear();
+    accept_retry_.reset();
+    acceptor_.reset();
+    // Destroying the io_context destroys every pending handler, and with them the last
+    // references to the sessions, whose sockets close.
+    io_.reset();
+  }
+
+  absl::StatusOr<uint16_t> Listen() {
+    const ServerOptions& options = state_.options;
+    if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+      return absl::InvalidArgumentError("TLS needs both a certificate file and a key file");
+    }
+    if (!options.tls_cert_file.empty()) {
+      absl::Status loaded = LoadTls();
+      if (!loaded.ok()) return loaded;
+    }
+    io_ = std::make_unique<asio::io_context>(ThreadCount());
+
+    absl::StatusOr<tcp::endpoint> endpoint = ListenEndpoint();
+    if (!endpoint.ok()) return endpoint.status();
+    std::string where = StrCat(options.host, ":", options.port);
+    acceptor_.emplace(*io_);
+    ErrorCode ec;
+    acceptor_->open(endpoint->protocol(), ec);
+    if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
+    if (ec) return absl::UnavailableError(StrCat("cannot open a socket: ", ec.message()));
+    acceptor_->bind(*endpoint, ec);
+    if (ec) return absl::UnavailableError(StrCat("cannot bind ", where, ": ", ec.message()));
+    acceptor_->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return absl::UnavailableError(StrCat("cannot listen on ", where, ": ", ec.message()));
+    uint16_t port = acceptor_->local_endpoint(ec).port();
+    if (ec) return absl::UnavailableError(StrCat("cannot read the bound port: ", ec.message()));
+    accept_retry_.emplace(*io_);
+    Accept();
+    return port;
+  }
+
+  absl::StatusOr<tcp::endpoint> ListenEndpoint() {
+    std::string host = state_.options.host;
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+      host = host.substr(1, host.size() - 2);  // "[::1]" as written in URLs
+    }
+    ErrorCode ec;
+    asio::ip::address address = asio::ip::make_address(host, ec);
+    if (!ec) return tcp::endpoint(address, state_.options.port);
+    tcp::resolver resolver(*io_);
+    auto results = resolver.resolve(host, std::to_string(state_.options.port), ec);
+    if (ec || results.empty()) {
+      return absl::InvalidArgumentError(
+          StrCat("cannot resolve listen host \"", host, "\": ", ec ? ec.message() : "no address"));
+    }
+    return results.begin()->endpoint();
+  }
+
+  absl::Status LoadTls() {
+    const ServerOptions& options = state_.options;
+    tls_.emplace(ssl::context::tls_server);
+    tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                      ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                      ssl::context::single_dh_use);
+    if (SSL_CTX_set_min_proto_version(tls_->native_handle(), TLS1_2_VERSION) != 1) {
+      return absl::InternalError("cannot require TLS 1.2 or later");
+    }
+    ErrorCode ec;
+    tls_->use_certificate_chain_file(options.tls_cert_file, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(StrCat("cannot load the TLS certificate chain from ",
+                                               options.tls_cert_file, ": ", ec.message()));
+    }
+    tls_->use_private_key_file(options.tls_key_file, ssl::context::pem, ec);
+    if (ec) {
+      return absl::InvalidArgumentError(StrCat("cannot load the TLS private key from ",
+                                               options.tls_key_file, ": ", ec.message()));
+    }
+    if (SSL_CTX_check_private_key(tls_->native_handle()) != 1) {
+      return absl::InvalidArgumentError(StrCat("the TLS private key in ", options.tls_key_file,
+                                               " does not match the certificate in ",
+                                               options.tls_cert_file));
+    }
+    return absl::OkStatus();
+  }
+
+  void Accept() {
+    // Each connection gets its own strand, so its handlers never run concurrently.
+    acceptor_->async_accept(asio::make_strand(*io_),
+                            beast::bind_front_handler(&BeastHttpServer::OnAccept, this));
+  }
+
+  void OnAccept(ErrorCode ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (ec) {
+      accept_retry_->expires_after(kAcceptRetryDelay);
+      accept_retry_->async_wait([this](ErrorCode wait_ec) {
+        if (!wait_ec) Accept();
+      });
+      return;
+    }
+    try {
+      if (state_.connections.load() >= state_.options.max_connections) {
+        // Over the limit: closing at once tells the client to come back, rather than leaving it
+        // queued in the backlog with no idea.
+        ErrorCode ignored;
+        socket.close(ignored);
+      } else if (tls_) {
+        std::make_shared<Session<TlsStream>>(state_, std::move(socket), *tls_)->Run();
+      } else {
+        std::make_shared<Session<PlainStream>>(state_, std::move(socket))->Run();
+      }
+    } catch (const std::exception& e) {
+      // One connection's failure (say, no memory for its TLS state) must not end the accept loop.
+      std::fprintf(stderr, "kmsd: cannot serve a connection: %s\n", e.what());
+    }
+    Accept();
+  }
+
+  void RunIoThread() {
+    // run() returns normally only when stopped; an exception escaping a handler has already
+    // dropped that handler's session, so carry on serving the others.
+    for (;;) {
+      try {
+        io_->run();
+        return;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "kmsd: connection failed: %s\n", e.what());
+      } catch (...) {
+        std::fprintf(stderr, "kmsd: connection failed\n");
+      }
+    }
+  }
+
+  // Declaration order is destruction order in reverse: sessions (owned through io_'s handlers)
+  // refer to state_ and tls_, so those outlive io_.
+  ServerState state_;
+  std::optional<ssl::context> tls_;
+  std::unique_ptr<asio::io_context> io_;
+  std::optional<tcp::acceptor> acceptor_;
+  std::optional<asio::steady_timer> accept_retry_;
+  std::vector<std::thread> threads_;
+  std::mutex mutex_;  // serialises Start and Stop
+  Phase phase_ = Phase::kNew;
+};
+
+}  // namespace
+
+std::unique_ptr<HttpServer> NewHttpServer(ServerOptions options, HttpHandler handler,
+                                          HttpErrorResponder error_responder) {
+  return std::make_unique<BeastHttpServer>(std::move(options), std::move(handler),
+                                           std::move(error_responder));
+}
+
+}  // namespace kmsd
