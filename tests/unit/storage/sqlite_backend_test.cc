@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <filesystem>
+#include <cstdio>
 #include <thread>
 
 #include "kmsd/storage.h"
@@ -71,7 +72,9 @@ TEST_P(BackendTest, ConcurrentReadersAndWriters) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 100; ++i) {
-        std::string key = "k" + std::to_string(t) + "/" + std::to_string(i);
+        char key_text[32];
+        std::snprintf(key_text, sizeof(key_text), "k%d/%d", t, i);
+        std::string key = key_text;
         EXPECT_TRUE(backend_->Put(key, key).ok());
         EXPECT_EQ(**backend_->Get(key), key);
       }
