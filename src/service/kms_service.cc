@@ -634,8 +634,9 @@ class KmsServiceImpl final : public KmsService {
         alias_names.push_back(alias.id);
       }
     }
-    if (auto status = keystore_->Commit(batch); !status.ok()) return status;
     {
+      std::unique_lock destroy_lock(destroy_mutex_);
+      if (auto status = keystore_->Commit(batch); !status.ok()) return status;
       std::unique_lock cache_lock(cache_mutex_);
       key_cache_.erase(key_id);
       for (const std::string& name : alias_names) alias_cache_.erase(name);
@@ -808,6 +809,9 @@ class KmsServiceImpl final : public KmsService {
       auto it = key_cache_.find(key_id);
       if (it != key_cache_.end()) return it->second;
     }
+    // Shared with DestroyKey's exclusive hold, so a load that read the keystore just before a
+    // key was destroyed cannot put the destroyed key back into the cache.
+    std::shared_lock destroy_lock(destroy_mutex_);
     auto entry = LoadFromKeystore(key_id);
     if (!entry.ok()) return entry.status();
     std::unique_lock cache_lock(cache_mutex_);
@@ -897,6 +901,7 @@ class KmsServiceImpl final : public KmsService {
   std::string arn_prefix_;
 
   std::mutex write_mutex_;  // serializes every change to keys and aliases
+  std::shared_mutex destroy_mutex_;  // see Load and DestroyKey
   std::shared_mutex cache_mutex_;
   std::unordered_map<std::string, EntryPtr> key_cache_;         // GUARDED_BY(cache_mutex_)
   std::unordered_map<std::string, std::string> alias_cache_;    // GUARDED_BY(cache_mutex_)

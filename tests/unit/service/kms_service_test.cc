@@ -15,8 +15,14 @@ namespace {
 
 class FixedClock : public Clock {
  public:
-  int64_t NowSeconds() const override { return 1'700'000'000; }
+  explicit FixedClock(std::atomic<int64_t>* now = nullptr) : now_(now) {}
+  int64_t NowSeconds() const override { return now_ ? now_->load() : 1'700'000'000; }
+
+ private:
+  std::atomic<int64_t>* now_;
 };
+
+constexpr int64_t kDay = 86400;
 
 class KmsServiceTest : public ::testing::Test {
  protected:
@@ -32,7 +38,7 @@ class KmsServiceTest : public ::testing::Test {
     auto keystore = OpenKeystore(backend_.get(), seal_.get());
     ASSERT_TRUE(keystore.ok()) << keystore.status();
     keystore_ = std::move(*keystore);
-    service_ = NewKmsService({}, keystore_.get(), std::make_unique<FixedClock>());
+    service_ = NewKmsService({}, keystore_.get(), std::make_unique<FixedClock>(&now_));
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
@@ -48,13 +54,14 @@ class KmsServiceTest : public ::testing::Test {
   std::unique_ptr<Keystore> keystore_;
   std::unique_ptr<KmsService> service_;
   CallContext call_;
+  std::atomic<int64_t> now_{1'700'000'000};
 };
 
 TEST_F(KmsServiceTest, CreateKeyFillsMetadata) {
   auto key = service_->CreateKey(call_, {.description = "d"});
   ASSERT_TRUE(key.ok());
   EXPECT_EQ(key->arn, "arn:aws:kms:us-east-1:111122223333:key/" + key->key_id);
-  EXPECT_EQ(key->creation_date, 1'700'000'000);
+  EXPECT_EQ(key->creation_date, now_);
   EXPECT_EQ(key->state, KeyState::kEnabled);
   EXPECT_EQ(key->description, "d");
 }
@@ -149,7 +156,7 @@ TEST_F(KmsServiceTest, BlobsSurviveANewServiceOverTheSameKeystore) {
   std::string key_id = NewKey();
   auto encrypted = service_->Encrypt(call_, key_id, SecretBytes::FromString("kept"), {});
   ASSERT_TRUE(encrypted.ok());
-  auto fresh = NewKmsService({}, keystore_.get(), std::make_unique<FixedClock>());
+  auto fresh = NewKmsService({}, keystore_.get(), std::make_unique<FixedClock>(&now_));
   auto decrypted = fresh->Decrypt(call_, encrypted->ciphertext_blob, {}, "");
   ASSERT_TRUE(decrypted.ok()) << decrypted.status();
   EXPECT_EQ(decrypted->plaintext.view(), "kept");
@@ -175,6 +182,63 @@ TEST_F(KmsServiceTest, ConcurrentCryptoAndStateChangesAreSafe) {
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(failures.load(), 0);
+}
+
+TEST_F(KmsServiceTest, ScheduledDeletionDestroysTheKeyOnlyWhenDue) {
+  std::string key_id = NewKey();
+  ASSERT_TRUE(service_->CreateAlias(call_, "alias/doomed", key_id).ok());
+  auto blob = service_->Encrypt(call_, key_id, SecretBytes::FromString("x"), {});
+  auto scheduled = service_->ScheduleKeyDeletion(call_, key_id, 7);
+  ASSERT_TRUE(scheduled.ok()) << scheduled.status();
+  EXPECT_EQ(scheduled->deletion_date, now_ + 7 * kDay);
+  EXPECT_EQ(TypeOf(service_->Decrypt(call_, blob->ciphertext_blob, {}, "").status()),
+            ErrorType::kKmsInvalidState);
+  now_ += 7 * kDay - 1;
+  EXPECT_EQ(service_->RunDueTasks()->keys_deleted, 0);
+  now_ += 1;
+  EXPECT_EQ(service_->RunDueTasks()->keys_deleted, 1);
+  EXPECT_EQ(service_->RunDueTasks()->keys_deleted, 0);  // exactly once
+  EXPECT_EQ(TypeOf(service_->DescribeKey(call_, key_id).status()), ErrorType::kNotFound);
+  EXPECT_EQ(TypeOf(service_->DescribeKey(call_, "alias/doomed").status()), ErrorType::kNotFound);
+  EXPECT_EQ(TypeOf(service_->Decrypt(call_, blob->ciphertext_blob, {}, "").status()),
+            ErrorType::kInvalidCiphertext);
+  EXPECT_TRUE(backend_->List("material/", "", 0)->empty());
+  EXPECT_TRUE(backend_->List("due/", "", 0)->empty());
+}
+
+TEST_F(KmsServiceTest, CancelledDeletionNeverHappens) {
+  std::string key_id = NewKey();
+  ASSERT_TRUE(service_->ScheduleKeyDeletion(call_, key_id, 7).ok());
+  ASSERT_TRUE(service_->CancelKeyDeletion(call_, key_id).ok());
+  EXPECT_EQ(service_->DescribeKey(call_, key_id)->state, KeyState::kDisabled);
+  now_ += 30 * kDay;
+  EXPECT_EQ(service_->RunDueTasks()->keys_deleted, 0);
+  EXPECT_TRUE(service_->DescribeKey(call_, key_id).ok());
+}
+
+TEST_F(KmsServiceTest, RotationKeepsEveryOldVersionAndRunsOncePerPeriod) {
+  std::string key_id = NewKey();
+  auto old_blob = service_->Encrypt(call_, key_id, SecretBytes::FromString("old"), {});
+  ASSERT_TRUE(service_->EnableKeyRotation(call_, key_id, 90).ok());
+  now_ += 90 * kDay;
+  EXPECT_EQ(service_->RunDueTasks()->keys_rotated, 1);
+  EXPECT_EQ(service_->RunDueTasks()->keys_rotated, 0);
+  auto new_blob = service_->Encrypt(call_, key_id, SecretBytes::FromString("new"), {});
+  EXPECT_EQ(ParseBlobHeader(new_blob->ciphertext_blob)->backing_key_version, 2u);
+  EXPECT_EQ(service_->Decrypt(call_, old_blob->ciphertext_blob, {}, "")->plaintext.view(), "old");
+  auto moved = service_->ReEncrypt(call_, old_blob->ciphertext_blob, {}, "", key_id, {});
+  EXPECT_EQ(ParseBlobHeader(moved->ciphertext_blob)->backing_key_version, 2u);
+  auto rotations = service_->ListKeyRotations(call_, key_id, 10, "");
+  ASSERT_EQ(rotations->rotations.size(), 1u);
+  EXPECT_EQ(rotations->rotations[0].type, RotationType::kAutomatic);
+  EXPECT_EQ(service_->GetKeyRotationStatus(call_, key_id)->next_rotation_date, now_ + 90 * kDay);
+}
+
+TEST_F(KmsServiceTest, OnDemandRotationsAreLimitedToTen) {
+  std::string key_id = NewKey();
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(service_->RotateKeyOnDemand(call_, key_id).ok());
+  EXPECT_EQ(TypeOf(service_->RotateKeyOnDemand(call_, key_id).status()),
+            ErrorType::kLimitExceeded);
 }
 
 }  // namespace
