@@ -1,0 +1,56 @@
+// Envelope encryption of streams of any size in the AWS Encryption SDK message format, so what
+// `kms` writes the Encryption SDKs read, and the reverse. Encrypt writes message format version 2
+// with key commitment (framed); decrypt reads versions 1 and 2. Memory stays constant whatever the
+// input size. Not thread-safe; one call per stream.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "kmsd/ciphertext_blob.h"
+#include "kmsd/kms_client.h"
+
+namespace kmsd::envelope {
+
+// Algorithm suites (AWS Encryption SDK ids).
+inline constexpr uint16_t kCommitKeyEcdsaP384 = 0x0578;  // default, as the SDKs
+inline constexpr uint16_t kCommitKey = 0x0478;
+inline constexpr uint16_t kHkdfSha384EcdsaP384 = 0x0378;  // version 1, decrypt only
+inline constexpr uint16_t kHkdfSha256 = 0x0178;           // version 1, decrypt only
+
+struct EncryptOptions {
+  std::vector<std::string> key_ids;  // the first generates the data key; the rest encrypt it
+  EncryptionContext context;
+  uint32_t frame_length = 4096;
+  uint16_t algorithm_suite = kCommitKeyEcdsaP384;
+};
+
+struct DecryptOptions {
+  // Every pair must be in the message's context with the same value.
+  EncryptionContext required_context;
+  size_t max_encrypted_data_keys = 10;
+};
+
+// Byte streams, so files, pipes and memory all work. Read returns 0 at end of input.
+class Input {
+ public:
+  virtual ~Input() = default;
+  virtual absl::StatusOr<size_t> Read(uint8_t* buffer, size_t size) = 0;
+};
+class Output {
+ public:
+  virtual ~Output() = default;
+  virtual absl::Status Write(const uint8_t* data, size_t size) = 0;
+};
+
+absl::Status Encrypt(client::KmsClient& kms, const EncryptOptions& options, Input& in,
+                     Output& out);
+// Releases a frame's plaintext only after that frame's tag is checked. For signed suites the
+// signature covers the whole message and is checked at the end: a failure then is an error, and
+// the caller must discard what was written (the kms tool deletes its output file).
+absl::Status Decrypt(client::KmsClient& kms, const DecryptOptions& options, Input& in,
+                     Output& out);
+
+}  // namespace kmsd::envelope

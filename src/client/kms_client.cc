@@ -1,0 +1,241 @@
+// The KMS API over HTTP(S): Boost.Beast synchronous client, SigV4, JSON 1.1. Exceptions from Beast
+// stay in this file.
+#include <openssl/crypto.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "kmsd/crypto.h"
+#include "kmsd/errors.h"
+#include "kmsd/kms_client.h"
+#include "kmsd/strings.h"
+
+namespace kmsd::client {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using nlohmann::json;
+
+constexpr size_t kMaxResponseBytes = 1 << 20;
+
+struct Endpoint {
+  bool tls = false;
+  std::string host;
+  std::string port;
+};
+
+absl::StatusOr<Endpoint> ParseEndpoint(const std::string& url) {
+  Endpoint endpoint;
+  std::string_view rest = url;
+  if (rest.starts_with("https://")) {
+    endpoint.tls = true;
+    rest.remove_prefix(8);
+  } else if (rest.starts_with("http://")) {
+    rest.remove_prefix(7);
+  } else {
+    return Validation(StrCat("endpoint URL must start with http:// or https://: ", url));
+  }
+  rest = rest.substr(0, rest.find('/'));
+  size_t colon = rest.rfind(':');
+  if (rest.starts_with("[")) {  // [IPv6]:port
+    size_t close = rest.find(']');
+    if (close == std::string_view::npos) return Validation("malformed endpoint URL");
+    endpoint.host = std::string(rest.substr(1, close - 1));
+    colon = rest.find(':', close);
+  } else {
+    endpoint.host = std::string(rest.substr(0, colon));
+  }
+  endpoint.port = colon == std::string_view::npos ? (endpoint.tls ? "443" : "80")
+                                                   : std::string(rest.substr(colon + 1));
+  if (endpoint.host.empty() || endpoint.port.empty()) return Validation("malformed endpoint URL");
+  return endpoint;
+}
+
+std::string HostHeader(const Endpoint& endpoint) {
+  bool default_port = endpoint.port == (endpoint.tls ? "443" : "80");
+  std::string host = endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]"
+                                                                   : endpoint.host;
+  return default_port ? host : StrCat(host, ":", endpoint.port);
+}
+
+json ContextJson(const EncryptionContext& context) {
+  json object = json::object();
+  for (const auto& [key, value] : context) object[key] = value;
+  return object;
+}
+
+class HttpKmsClient final : public KmsClient {
+ public:
+  HttpKmsClient(ClientSettings settings, Endpoint endpoint)
+      : settings_(std::move(settings)), endpoint_(std::move(endpoint)),
+        tls_context_(asio::ssl::context::tls_client) {
+    tls_context_.set_default_verify_paths();
+    if (const char* bundle = std::getenv("AWS_CA_BUNDLE"); bundle && *bundle) {
+      boost::system::error_code ignored;
+      tls_context_.load_verify_file(bundle, ignored);
+    }
+    tls_context_.set_verify_mode(asio::ssl::verify_peer);
+  }
+
+  absl::StatusOr<DataKey> GenerateDataKey(const std::string& key_id, size_t bytes,
+                                          const EncryptionContext& context) override {
+    json request = {{"KeyId", key_id}, {"NumberOfBytes", bytes}};
+    if (!context.empty()) request["EncryptionContext"] = ContextJson(context);
+    auto response = Call("GenerateDataKey", request.dump());
+    if (!response.ok()) return response.status();
+    DataKey key;
+    auto plaintext = SecretMember(*response, "Plaintext");
+    auto blob = BlobMember(*response, "CiphertextBlob");
+    if (!plaintext.ok()) return plaintext.status();
+    if (!blob.ok()) return blob.status();
+    key.plaintext = std::move(*plaintext);
+    key.ciphertext_blob = std::move(*blob);
+    key.key_arn = response->value("KeyId", "");
+    return key;
+  }
+
+  absl::StatusOr<std::pair<std::string, std::string>> Encrypt(
+      const std::string& key_id, const SecretBytes& plaintext,
+      const EncryptionContext& context) override {
+    std::string encoded = crypto::Base64Encode(plaintext.view());
+    json request = {{"KeyId", key_id}, {"Plaintext", encoded}};
+    OPENSSL_cleanse(encoded.data(), encoded.size());
+    if (!context.empty()) request["EncryptionContext"] = ContextJson(context);
+    std::string body = request.dump();
+    OPENSSL_cleanse(request["Plaintext"].get_ref<std::string&>().data(),
+                    request["Plaintext"].get_ref<std::string&>().size());
+    auto response = Call("Encrypt", std::move(body));
+    if (!response.ok()) return response.status();
+    auto blob = BlobMember(*response, "CiphertextBlob");
+    if (!blob.ok()) return blob.status();
+    return std::make_pair(std::move(*blob), response->value("KeyId", ""));
+  }
+
+  absl::StatusOr<std::pair<SecretBytes, std::string>> Decrypt(
+      const std::string& blob, const EncryptionContext& context,
+      const std::string& key_id) override {
+    json request = {{"CiphertextBlob", crypto::Base64Encode(blob)}};
+    if (!context.empty()) request["EncryptionContext"] = ContextJson(context);
+    if (!key_id.empty()) request["KeyId"] = key_id;
+    auto response = Call("Decrypt", request.dump());
+    if (!response.ok()) return response.status();
+    auto plaintext = SecretMember(*response, "Plaintext");
+    if (!plaintext.ok()) return plaintext.status();
+    return std::make_pair(std::move(*plaintext), response->value("KeyId", ""));
+  }
+
+ private:
+  static absl::StatusOr<std::string> BlobMember(const json& response, const char* name) {
+    auto it = response.find(name);
+    if (it == response.end() || !it->is_string()) {
+      return Error(ErrorType::kKmsInternal, StrCat("KMS answer lacks ", name));
+    }
+    return crypto::Base64Decode(it->get_ref<const std::string&>());
+  }
+
+  static absl::StatusOr<SecretBytes> SecretMember(json& response, const char* name) {
+    auto it = response.find(name);
+    if (it == response.end() || !it->is_string()) {
+      return Error(ErrorType::kKmsInternal, StrCat("KMS answer lacks ", name));
+    }
+    std::string& text = it->get_ref<std::string&>();
+    auto decoded = crypto::Base64DecodeSecret(text);
+    OPENSSL_cleanse(text.data(), text.size());
+    return decoded;
+  }
+
+  // One signed POST; the answer's JSON, or the AWS error it carried.
+  absl::StatusOr<json> Call(std::string_view operation, std::string body) {
+    sigv4::SignableRequest request;
+    request.method = "POST";
+    request.target = "/";
+    request.headers = {{"host", HostHeader(endpoint_)},
+                       {"content-type", "application/x-amz-json-1.1"},
+                       {"x-amz-target", StrCat("TrentService.", operation)}};
+    request.body = std::move(body);
+    sigv4::Sign(request, settings_.credentials, settings_.region, "kms",
+                static_cast<int64_t>(std::time(nullptr)));
+    absl::StatusOr<std::pair<int, std::string>> answer = Exchange(request);
+    OPENSSL_cleanse(request.body.data(), request.body.size());
+    if (!answer.ok()) return answer.status();
+    auto [status, text] = std::move(*answer);
+    json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    OPENSSL_cleanse(text.data(), text.size());
+    if (status != 200) {
+      std::string type = parsed.is_object() ? parsed.value("__type", "") : "";
+      if (size_t hash = type.rfind('#'); hash != std::string::npos) type = type.substr(hash + 1);
+      std::string message = parsed.is_object() ? parsed.value("message", parsed.value("Message", ""))
+                                               : "";
+      return Error(ErrorType::kDependencyTimeout,
+                   StrCat("KMS ", operation, " failed: ", type.empty() ? "HTTP error" : type,
+                          message.empty() ? "" : ": ", message, " (HTTP ", status, ")"));
+    }
+    if (!parsed.is_object()) return Internal(StrCat("KMS ", operation, " answered malformed JSON"));
+    return parsed;
+  }
+
+  absl::StatusOr<std::pair<int, std::string>> Exchange(const sigv4::SignableRequest& signed_request) {
+    try {
+      http::request<http::string_body> message{http::verb::post, "/", 11};
+      for (const auto& [name, value] : signed_request.headers) message.set(name, value);
+      message.body() = signed_request.body;
+      message.prepare_payload();
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(kMaxResponseBytes);
+      beast::flat_buffer buffer;
+      asio::ip::tcp::resolver resolver(io_);
+      auto addresses = resolver.resolve(endpoint_.host, endpoint_.port);
+      if (endpoint_.tls) {
+        beast::ssl_stream<beast::tcp_stream> stream(io_, tls_context_);
+        if (!SSL_set_tlsext_host_name(stream.native_handle(), endpoint_.host.c_str())) {
+          return Internal("cannot set TLS server name");
+        }
+        stream.set_verify_callback(asio::ssl::host_name_verification(endpoint_.host));
+        beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(30));
+        beast::get_lowest_layer(stream).connect(addresses);
+        stream.handshake(asio::ssl::stream_base::client);
+        http::write(stream, message);
+        http::read(stream, buffer, parser);
+        beast::error_code ignored;
+        stream.shutdown(ignored);
+      } else {
+        beast::tcp_stream stream(io_);
+        stream.expires_after(std::chrono::seconds(30));
+        stream.connect(addresses);
+        http::write(stream, message);
+        http::read(stream, buffer, parser);
+      }
+      OPENSSL_cleanse(message.body().data(), message.body().size());
+      auto& response = parser.get();
+      return std::make_pair(static_cast<int>(response.result_int()), std::move(response.body()));
+    } catch (const std::exception& e) {
+      return Error(ErrorType::kDependencyTimeout,
+                   StrCat("cannot reach KMS at ", settings_.endpoint_url, ": ", e.what()));
+    }
+  }
+
+  ClientSettings settings_;
+  Endpoint endpoint_;
+  asio::io_context io_;
+  asio::ssl::context tls_context_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<KmsClient>> NewKmsClient(ClientSettings settings) {
+  auto endpoint = ParseEndpoint(settings.endpoint_url);
+  if (!endpoint.ok()) return endpoint.status();
+  return std::unique_ptr<KmsClient>(
+      std::make_unique<HttpKmsClient>(std::move(settings), std::move(*endpoint)));
+}
+
+}  // namespace kmsd::client
