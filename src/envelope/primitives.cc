@@ -132,6 +132,12 @@ std::string Signature::PublicKey() const {
                                       sizeof(point), &length) != 1) {
     return "";
   }
+  // The SDKs exchange the compressed form (SEC 1): 0x02 or 0x03 by Y's parity, then X.
+  constexpr size_t kCoordinate = 48;
+  if (length == 1 + 2 * kCoordinate && point[0] == 0x04) {
+    point[0] = static_cast<uint8_t>(0x02 | (point[2 * kCoordinate] & 1));
+    return std::string(reinterpret_cast<char*>(point), 1 + kCoordinate);
+  }
   return std::string(reinterpret_cast<char*>(point), length);
 }
 
