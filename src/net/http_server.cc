@@ -1,6 +1,7 @@
 // The HTTP/1.1 server behind kmsd::NewHttpServer: Boost.Beast on a pool of I/O threads, plain or
 // TLS. The only translation unit that includes Beast; as an adapter over a throwing library it
 // keeps every exception inside.
+#include <openssl/crypto.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
@@ -31,8 +32,6 @@
 #include <vector>
 
 #include "kmsd/errors.h"
-#include <openssl/crypto.h>
-
 #include "kmsd/http.h"
 #include "kmsd/strings.h"
 #include "kmsd/uuid.h"
