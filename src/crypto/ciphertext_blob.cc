@@ -64,10 +64,11 @@ absl::StatusOr<BlobHeader> ParseBlobHeader(std::string_view blob) {
 }
 
 absl::StatusOr<std::string> SealBlob(const BlobHeader& header, const SecretBytes& backing_key,
-                                     const EncryptionContext& context,
-                                     std::string_view plaintext) {
+                                     const EncryptionContext& context, std::string_view plaintext) {
   auto key_id = UuidToBytes(header.key_id);
   if (!key_id.ok()) return Internal("blob key id is not a UUID");
+  // ParseBlobHeader refuses version 0, so a blob sealed with it could never be opened.
+  if (header.backing_key_version == 0) return Internal("backing-key versions start at 1");
   auto salt_and_nonce = crypto::RandomBytes(kSaltSize + crypto::kGcmNonceSize);
   if (!salt_and_nonce.ok()) return salt_and_nonce.status();
   std::string blob;

@@ -1,7 +1,7 @@
 // The system clock.
-#include <ctime>
-
 #include "kmsd/clock.h"
+
+#include <ctime>
 
 namespace kmsd {
 namespace {

@@ -8,6 +8,7 @@
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 
+#include <climits>
 #include <memory>
 
 #include "kmsd/errors.h"
@@ -24,6 +25,11 @@ const unsigned char* Bytes(std::string_view text) {
   return reinterpret_cast<const unsigned char*>(text.data());
 }
 
+// EVP takes int lengths; a larger input must fail cleanly rather than wrap around.
+bool FitsInt(std::string_view a, std::string_view b) {
+  return a.size() <= INT_MAX && b.size() <= INT_MAX;
+}
+
 absl::Status InvalidCiphertext() {
   return Error(ErrorType::kInvalidCiphertext,
                "The ciphertext is invalid, was modified, or does not match its key or context.");
@@ -38,7 +44,8 @@ absl::StatusOr<SecretBytes> Hkdf(const char* digest, const SecretBytes& input_ke
   if (!context) return Internal("HKDF context allocation failed");
   OSSL_PARAM params[5];
   size_t n = 0;
-  params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(digest), 0);
+  params[n++] =
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(digest), 0);
   params[n++] = OSSL_PARAM_construct_octet_string(
       OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(input_key.data()), input_key.size());
   if (!salt.empty()) {
@@ -107,8 +114,8 @@ absl::StatusOr<SecretBytes> RandomSecret(size_t size) {
 
 absl::StatusOr<std::string> RandomBytes(size_t size) {
   std::string bytes(size, '\0');
-  if (size > 0 && RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()),
-                             static_cast<int>(size)) != 1) {
+  if (size > 0 &&
+      RAND_bytes(reinterpret_cast<unsigned char*>(bytes.data()), static_cast<int>(size)) != 1) {
     return Internal("the system random number generator failed");
   }
   return bytes;
@@ -120,12 +127,16 @@ absl::StatusOr<std::string> AesGcmSeal(const SecretBytes& key, std::string_view 
   if (key.size() != kAes256KeySize || nonce.size() != kGcmNonceSize) {
     return Internal("AES-GCM needs a 32-byte key and a 12-byte nonce");
   }
+  if (!FitsInt(associated_data, plaintext) || plaintext.size() > INT_MAX - kGcmTagSize) {
+    return Validation("input too large for AES-GCM");
+  }
   CipherContext context(EVP_CIPHER_CTX_new());
   std::string out(plaintext.size() + kGcmTagSize, '\0');
   auto* out_bytes = reinterpret_cast<unsigned char*>(out.data());
   int length = 0;
   if (!context ||
-      EVP_EncryptInit_ex(context.get(), EVP_aes_256_gcm(), nullptr, key.data(), Bytes(nonce)) != 1 ||
+      EVP_EncryptInit_ex(context.get(), EVP_aes_256_gcm(), nullptr, key.data(), Bytes(nonce)) !=
+          1 ||
       (!associated_data.empty() &&
        EVP_EncryptUpdate(context.get(), nullptr, &length, Bytes(associated_data),
                          static_cast<int>(associated_data.size())) != 1) ||
@@ -146,12 +157,13 @@ absl::StatusOr<SecretBytes> AesGcmOpen(const SecretBytes& key, std::string_view 
     return Internal("AES-GCM needs a 32-byte key and a 12-byte nonce");
   }
   if (ciphertext_and_tag.size() < kGcmTagSize) return InvalidCiphertext();
+  if (!FitsInt(associated_data, ciphertext_and_tag)) return InvalidCiphertext();
   size_t ciphertext_size = ciphertext_and_tag.size() - kGcmTagSize;
   CipherContext context(EVP_CIPHER_CTX_new());
   SecretBytes plaintext(ciphertext_size);
   int length = 0;
-  if (!context ||
-      EVP_DecryptInit_ex(context.get(), EVP_aes_256_gcm(), nullptr, key.data(), Bytes(nonce)) != 1) {
+  if (!context || EVP_DecryptInit_ex(context.get(), EVP_aes_256_gcm(), nullptr, key.data(),
+                                     Bytes(nonce)) != 1) {
     return Internal("AES-GCM initialisation failed");
   }
   bool ok =
@@ -208,11 +220,17 @@ std::string HexEncode(std::string_view bytes) {
 }
 
 std::string Base64Encode(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  int length = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), Bytes(bytes),
-                               static_cast<int>(bytes.size()));
-  out.resize(static_cast<size_t>(length));
-  return out;
+  // EVP_EncodeBlock takes an int length, so encode in whole 3-byte groups of bounded size.
+  constexpr size_t kChunk = 3 << 20;
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  size_t written = 0;
+  for (size_t offset = 0; offset < bytes.size(); offset += kChunk) {
+    std::string_view chunk = bytes.substr(offset, kChunk);
+    written +=
+        static_cast<size_t>(EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data() + written),
+                                            Bytes(chunk), static_cast<int>(chunk.size())));
+  }
+  return out;  // the last NUL EVP_EncodeBlock writes lands on std::string's own terminator
 }
 
 absl::StatusOr<std::string> Base64Decode(std::string_view text) {

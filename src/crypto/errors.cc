@@ -24,8 +24,7 @@ constexpr std::array kTypes = {
              absl::StatusCode::kAlreadyExists},
     TypeInfo{ErrorType::kDependencyTimeout, "DependencyTimeoutException", 503,
              absl::StatusCode::kUnavailable},
-    TypeInfo{ErrorType::kDisabled, "DisabledException", 400,
-             absl::StatusCode::kFailedPrecondition},
+    TypeInfo{ErrorType::kDisabled, "DisabledException", 400, absl::StatusCode::kFailedPrecondition},
     TypeInfo{ErrorType::kIncorrectKey, "IncorrectKeyException", 400,
              absl::StatusCode::kInvalidArgument},
     TypeInfo{ErrorType::kInvalidAliasName, "InvalidAliasNameException", 400,
@@ -73,16 +72,26 @@ constexpr std::array kTypes = {
              absl::StatusCode::kResourceExhausted},
 };
 
-const TypeInfo& Info(ErrorType type) {
-  for (const TypeInfo& info : kTypes) {
-    if (info.type == type) return info;
+// The table is indexed by the enum's value; this keeps the two from drifting apart.
+constexpr bool TableMatchesEnum() {
+  for (size_t i = 0; i < kTypes.size(); ++i) {
+    if (static_cast<size_t>(kTypes[i].type) != i) return false;
   }
-  return kTypes[11];  // KMSInternalException
+  return kTypes.back().type == ErrorType::kThrottling;
+}
+static_assert(TableMatchesEnum(), "kTypes must list every ErrorType in declaration order");
+
+const TypeInfo& Info(ErrorType type) {
+  auto index = static_cast<size_t>(type);
+  return index < kTypes.size() ? kTypes[index]
+                               : kTypes[static_cast<size_t>(ErrorType::kKmsInternal)];
 }
 
 }  // namespace
 
 absl::Status Error(ErrorType type, std::string_view message) {
+  // An error constructor that could return OK would let a failure pass silently.
+  if (type == ErrorType::kNone) type = ErrorType::kKmsInternal;
   const TypeInfo& info = Info(type);
   absl::Status status(info.code, absl::string_view(message.data(), message.size()));
   status.SetPayload(kPayloadUrl, absl::Cord(std::to_string(static_cast<int>(type))));
@@ -94,15 +103,14 @@ ErrorType TypeOf(const absl::Status& status) {
   auto payload = status.GetPayload(kPayloadUrl);
   if (!payload) return ErrorType::kKmsInternal;
   std::string text(*payload);
-  int value = 0;
+  if (text.empty() || text.size() > 3) return ErrorType::kKmsInternal;
+  size_t value = 0;
   for (char c : text) {
     if (c < '0' || c > '9') return ErrorType::kKmsInternal;
-    value = value * 10 + (c - '0');
+    value = value * 10 + static_cast<size_t>(c - '0');
   }
-  for (const TypeInfo& info : kTypes) {
-    if (static_cast<int>(info.type) == value) return info.type;
-  }
-  return ErrorType::kKmsInternal;
+  if (value == 0 || value >= kTypes.size()) return ErrorType::kKmsInternal;
+  return kTypes[value].type;
 }
 
 std::string_view AwsName(ErrorType type) { return Info(type).name; }

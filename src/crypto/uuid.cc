@@ -3,7 +3,7 @@
 
 #include <openssl/rand.h>
 
-#include <cstdio>
+#include <cstdlib>
 
 #include "kmsd/errors.h"
 
@@ -23,7 +23,8 @@ bool IsDash(size_t i) { return i == 8 || i == 13 || i == 18 || i == 23; }
 
 std::string NewUuid() {
   unsigned char bytes[16];
-  if (RAND_bytes(bytes, sizeof(bytes)) != 1) std::abort();  // no safe way on without randomness
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1)
+    std::abort();  // no safe way to go on without randomness
   bytes[6] = (bytes[6] & 0x0F) | 0x40;
   bytes[8] = (bytes[8] & 0x3F) | 0x80;
   return UuidFromBytes(std::string_view(reinterpret_cast<char*>(bytes), sizeof(bytes)));

@@ -18,6 +18,7 @@ class BarrierKeystore final : public Keystore {
       : backend_(backend), keyring_key_(std::move(keyring_key)) {}
 
   absl::StatusOr<std::optional<SecretBytes>> Get(std::string_view id) override {
+    if (id == kKeyringId) return Reserved();
     auto stored = backend_->Get(id);
     if (!stored.ok()) return stored.status();
     if (!stored->has_value()) return std::optional<SecretBytes>();
@@ -41,10 +42,14 @@ class BarrierKeystore final : public Keystore {
   absl::Status Commit(const KeystoreBatch& batch) override {
     StorageBatch sealed;
     for (const auto& [id, plaintext] : batch.puts) {
-      if (id == kKeyringId) return Internal("the keyring record is reserved");
+      if (id == kKeyringId) return Reserved();
       auto value = SealRecord(id, plaintext);
       if (!value.ok()) return value.status();
       sealed.puts.push_back({id, std::move(*value)});
+    }
+    // Deleting the wrapped keyring key would make every record unreadable.
+    for (const std::string& id : batch.deletes) {
+      if (id == kKeyringId) return Reserved();
     }
     sealed.deletes = batch.deletes;
     return backend_->Commit(sealed);
@@ -53,12 +58,15 @@ class BarrierKeystore final : public Keystore {
   absl::StatusOr<std::vector<KeystoreRecord>> List(std::string_view prefix,
                                                    std::string_view start_after,
                                                    size_t limit) override {
-    auto listed = backend_->List(prefix, start_after, limit);
+    // One more than asked for, in case the keyring record is in range and gets dropped: callers
+    // page by limit, so a short page must mean the end.
+    auto listed = backend_->List(prefix, start_after, limit == 0 ? 0 : limit + 1);
     if (!listed.ok()) return listed.status();
     std::vector<KeystoreRecord> records;
     records.reserve(listed->size());
     for (StorageEntry& entry : *listed) {
       if (entry.key == kKeyringId) continue;
+      if (limit != 0 && records.size() == limit) break;
       auto value = Unseal(entry.key, entry.value);
       if (!value.ok()) return value.status();
       records.push_back({std::move(entry.key), std::move(*value)});
@@ -69,6 +77,10 @@ class BarrierKeystore final : public Keystore {
   absl::Status Compact() override { return backend_->Compact(); }
 
  private:
+  static absl::Status Reserved() {
+    return Internal(StrCat("the record id ", kKeyringId, " is reserved for the keyring"));
+  }
+
   absl::StatusOr<std::string> SealRecord(std::string_view id, std::string_view plaintext) const {
     auto nonce = crypto::RandomBytes(crypto::kGcmNonceSize);
     if (!nonce.ok()) return nonce.status();
@@ -105,14 +117,16 @@ absl::StatusOr<std::unique_ptr<Keystore>> OpenKeystore(Backend* backend, Seal* s
                              " seal cannot unwrap the keyring key: wrong root key, or the "
                              "database was tampered with"));
     }
-    return std::unique_ptr<Keystore>(std::make_unique<BarrierKeystore>(backend, std::move(*keyring_key)));
+    return std::unique_ptr<Keystore>(
+        std::make_unique<BarrierKeystore>(backend, std::move(*keyring_key)));
   }
   auto keyring_key = crypto::RandomSecret(crypto::kAes256KeySize);
   if (!keyring_key.ok()) return keyring_key.status();
   auto wrapped = seal->Wrap(*keyring_key, kKeyringId);
   if (!wrapped.ok()) return wrapped.status();
   if (auto status = backend->Put(kKeyringId, *wrapped); !status.ok()) return status;
-  return std::unique_ptr<Keystore>(std::make_unique<BarrierKeystore>(backend, std::move(*keyring_key)));
+  return std::unique_ptr<Keystore>(
+      std::make_unique<BarrierKeystore>(backend, std::move(*keyring_key)));
 }
 
 }  // namespace kmsd

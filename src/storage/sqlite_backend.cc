@@ -24,13 +24,39 @@ struct Statement {
   ~Statement() { sqlite3_finalize(statement); }
 };
 
+// sqlite3_bind_* with a null pointer binds SQL NULL, which an empty std::string_view may carry.
+void BindText(sqlite3_stmt* s, int index, std::string_view text) {
+  sqlite3_bind_text(s, index, text.empty() ? "" : text.data(), static_cast<int>(text.size()),
+                    SQLITE_STATIC);
+}
+
+void BindBlob(sqlite3_stmt* s, int index, std::string_view bytes) {
+  if (bytes.empty()) {
+    sqlite3_bind_zeroblob(s, index, 0);
+  } else {
+    sqlite3_bind_blob(s, index, bytes.data(), static_cast<int>(bytes.size()), SQLITE_STATIC);
+  }
+}
+
+std::string ColumnBytes(sqlite3_stmt* s, int column) {
+  const void* data = sqlite3_column_blob(s, column);
+  auto size = static_cast<size_t>(sqlite3_column_bytes(s, column));
+  return data ? std::string(static_cast<const char*>(data), size) : std::string();
+}
+
 class Connection {
  public:
-  ~Connection() { sqlite3_close_v2(db_); }
+  ~Connection() {
+    for (Statement* statement : {&get_, &list_from_, &list_after_, &put_, &delete_}) {
+      sqlite3_finalize(statement->statement);
+      statement->statement = nullptr;
+    }
+    sqlite3_close_v2(db_);
+  }
 
   absl::Status Open(const std::string& path, bool writer) {
-    int flags = SQLITE_OPEN_NOMUTEX | (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE
-                                              : SQLITE_OPEN_READONLY);
+    int flags = SQLITE_OPEN_NOMUTEX |
+                (writer ? SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE : SQLITE_OPEN_READONLY);
     if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
       return Failure("cannot open database");
     }
@@ -41,7 +67,7 @@ class Connection {
                                  "NOT NULL) WITHOUT ROWID;"
                                : "PRAGMA secure_delete=ON;";
     if (auto status = Exec(setup); !status.ok()) return status;
-    return Prepare();
+    return Prepare(writer);
   }
 
   absl::Status Exec(const char* sql) {
@@ -52,12 +78,11 @@ class Connection {
   absl::StatusOr<std::optional<std::string>> Get(std::string_view key) {
     sqlite3_stmt* s = get_.statement;
     sqlite3_reset(s);
-    sqlite3_bind_text(s, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
+    BindText(s, 1, key);
     int rc = sqlite3_step(s);
     std::optional<std::string> value;
     if (rc == SQLITE_ROW) {
-      value.emplace(static_cast<const char*>(sqlite3_column_blob(s, 0)),
-                    static_cast<size_t>(sqlite3_column_bytes(s, 0)));
+      value = ColumnBytes(s, 0);
       rc = SQLITE_DONE;
     }
     sqlite3_reset(s);
@@ -67,16 +92,16 @@ class Connection {
 
   absl::StatusOr<std::vector<StorageEntry>> List(std::string_view prefix,
                                                  std::string_view start_after, size_t limit) {
-    sqlite3_stmt* s = list_.statement;
+    // Start at whichever bound is later: strictly after start_after, or at the prefix itself.
+    // A plain range on the primary key lets SQLite seek instead of scanning.
+    bool after = start_after >= prefix && !start_after.empty();
+    sqlite3_stmt* s = after ? list_after_.statement : list_from_.statement;
     sqlite3_reset(s);
-    std::string_view from = start_after > prefix ? start_after : prefix;
-    sqlite3_bind_text(s, 1, from.data(), static_cast<int>(from.size()), SQLITE_STATIC);
-    sqlite3_bind_int(s, 2, start_after > prefix ? 1 : 0);
+    BindText(s, 1, after ? start_after : prefix);
     std::vector<StorageEntry> out;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-      std::string key(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)),
-                      static_cast<size_t>(sqlite3_column_bytes(s, 0)));
+      std::string key = ColumnBytes(s, 0);
       if (!key.starts_with(prefix)) {
         rc = SQLITE_DONE;
         break;
@@ -85,9 +110,7 @@ class Connection {
         rc = SQLITE_DONE;
         break;
       }
-      out.push_back({std::move(key),
-                     std::string(static_cast<const char*>(sqlite3_column_blob(s, 1)),
-                                 static_cast<size_t>(sqlite3_column_bytes(s, 1)))});
+      out.push_back({std::move(key), ColumnBytes(s, 1)});
     }
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return Failure("list failed");
@@ -105,44 +128,56 @@ class Connection {
         if (!(status = Step(put_.statement, entry.key, entry.value, true)).ok()) break;
       }
     }
-    if (!status.ok()) {
-      Exec("ROLLBACK").IgnoreError();
-      return status;
-    }
-    return Exec("COMMIT");
+    if (status.ok()) status = Exec("COMMIT");
+    // A failed COMMIT (busy, I/O) leaves the transaction open; close it so nothing half-applies
+    // later and the connection stays usable.
+    if (!status.ok() && !sqlite3_get_autocommit(db_)) Exec("ROLLBACK").IgnoreError();
+    return status;
+  }
+
+  // Copies the WAL into the database and truncates it, so deleted values survive in neither.
+  absl::Status Checkpoint() {
+    int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    if (rc != SQLITE_OK) return Failure("checkpoint failed");
+    return absl::OkStatus();
   }
 
  private:
-  absl::Status Prepare() {
+  absl::Status Prepare(bool writer) {
     struct {
       Statement* target;
       const char* sql;
-    } statements[] = {
-        {&get_, "SELECT value FROM kv WHERE key = ?1"},
-        // ?2 = 1: strictly after ?1; 0: from ?1 on. Keys are compared as bytes (BINARY).
-        {&list_, "SELECT key, value FROM kv WHERE key > ?1 OR (?2 = 0 AND key = ?1) ORDER BY key"},
-        {&put_, "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET "
-                "value = excluded.value"},
-        {&delete_, "DELETE FROM kv WHERE key = ?1"},
-    };
-    for (auto& [target, sql] : statements) {
-      if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &target->statement,
-                             nullptr) != SQLITE_OK) {
-        // A reader opened before the writer created the table prepares nothing else.
-        if (target == &get_ || target == &list_) return Failure("prepare failed");
-        target->statement = nullptr;
+    } readers[] =
+        {
+            {&get_, "SELECT value FROM kv WHERE key = ?1"},
+            // Keys compare as bytes (BINARY collation), the same order as std::string.
+            {&list_from_, "SELECT key, value FROM kv WHERE key >= ?1 ORDER BY key"},
+            {&list_after_, "SELECT key, value FROM kv WHERE key > ?1 ORDER BY key"},
+        },
+      writers[] = {
+          {&put_,
+           "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET "
+           "value = excluded.value"},
+          {&delete_, "DELETE FROM kv WHERE key = ?1"},
+      };
+    auto prepare = [&](auto& statements) {
+      for (auto& [target, sql] : statements) {
+        if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &target->statement,
+                               nullptr) != SQLITE_OK) {
+          return false;
+        }
       }
-    }
+      return true;
+    };
+    if (!(writer ? prepare(writers) : prepare(readers))) return Failure("prepare failed");
     return absl::OkStatus();
   }
 
   absl::Status Step(sqlite3_stmt* s, std::string_view key, std::string_view value,
                     bool with_value) {
     sqlite3_reset(s);
-    sqlite3_bind_text(s, 1, key.data(), static_cast<int>(key.size()), SQLITE_STATIC);
-    if (with_value) {
-      sqlite3_bind_blob(s, 2, value.data(), static_cast<int>(value.size()), SQLITE_STATIC);
-    }
+    BindText(s, 1, key);
+    if (with_value) BindBlob(s, 2, value);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) return Failure("write failed");
@@ -159,7 +194,8 @@ class Connection {
   }
 
   sqlite3* db_ = nullptr;
-  Statement get_, list_, put_, delete_;
+  Statement get_, list_from_, list_after_;  // readers
+  Statement put_, delete_;                  // the writer
 };
 
 class SqliteBackend final : public Backend {
@@ -209,7 +245,7 @@ class SqliteBackend final : public Backend {
 
   absl::Status Compact() override {
     std::lock_guard lock(writer_mutex_);
-    return writer_.Exec("PRAGMA wal_checkpoint(TRUNCATE);");
+    return writer_.Checkpoint();
   }
 
  private:
