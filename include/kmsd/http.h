@@ -44,6 +44,10 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 7600;  // 0 picks a free port; Start() returns it
   int threads = 0;       // 0 = one per core
+  // Threads that run the handler. The handler may block (kmsd's waits for its audit record to
+  // be fsynced), so it runs on its own pool: a blocked handler must not stall the I/O threads,
+  // and concurrent requests must be able to wait together so that they share one fsync.
+  int handler_threads = 64;
   size_t max_body_bytes = 256 * 1024;
   size_t max_header_bytes = 16 * 1024;
   int read_timeout_seconds = 30;   // a request must arrive whole within this

@@ -7,10 +7,12 @@
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -64,6 +66,8 @@ struct ServerState {
   HttpHandler handler;
   HttpErrorResponder error_responder;
   std::atomic<size_t> connections{0};
+  // Runs the handler (see ServerOptions::handler_threads); set while the server runs.
+  std::optional<asio::thread_pool> handler_pool;
 };
 
 std::string_view FromBeast(beast::string_view view) { return {view.data(), view.size()}; }
@@ -261,23 +265,32 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void Serve() {
     http::request<http::string_body>& message = parser_->get();
-    HttpRequest request;
-    request.method = std::string(FromBeast(message.method_string()));
-    request.target = std::string(FromBeast(message.target()));
+    auto request = std::make_shared<HttpRequest>();
+    request->method = std::string(FromBeast(message.method_string()));
+    request->target = std::string(FromBeast(message.target()));
     for (const auto& field : message) {
-      request.headers.emplace_back(AsciiLower(FromBeast(field.name_string())),
-                                   std::string(FromBeast(field.value())));
+      request->headers.emplace_back(AsciiLower(FromBeast(field.name_string())),
+                                    std::string(FromBeast(field.value())));
     }
-    request.body = std::move(message.body());
-    request.remote_address = remote_address_;
-    request.request_id = NewUuid();
+    request->body = std::move(message.body());
+    request->remote_address = remote_address_;
+    request->request_id = NewUuid();
     bool keep_alive = message.keep_alive();
     unsigned version = message.version();
     ++served_;
-    HttpResponse answer = CallHandler(state_, request);
-    // Request and answer bodies may hold plaintext or data keys: wipe them once used.
-    OPENSSL_cleanse(request.body.data(), request.body.size());
-    Send(std::move(answer), request.request_id, keep_alive, version);
+    // The handler may block; it runs on the handler pool and the answer comes back to this
+    // connection's strand. Nothing else happens on the connection meanwhile (no read is pending).
+    asio::post(*state_.handler_pool, [self = this->shared_from_this(), request, keep_alive,
+                                      version]() mutable {
+      auto answer = std::make_shared<HttpResponse>(CallHandler(self->state_, *request));
+      // Request and answer bodies may hold plaintext or data keys: wipe them once used.
+      OPENSSL_cleanse(request->body.data(), request->body.size());
+      auto executor = self->stream_.get_executor();
+      asio::post(executor, [self = std::move(self), request = std::move(request), answer,
+                            keep_alive, version] {
+        self->Send(std::move(*answer), request->request_id, keep_alive, version);
+      });
+    });
   }
 
   // Answers a request the handler never saw, then closes: after a framing error the rest of the
@@ -368,6 +381,7 @@ class BeastHttpServer final : public HttpServer {
         acceptor_.reset();
         return port.status();
       }
+      state_.handler_pool.emplace(std::max(1, state_.options.handler_threads));
       for (int i = 0; i < ThreadCount(); ++i) threads_.emplace_back([this] { RunIoThread(); });
       phase_ = Phase::kRunning;
       return port;
@@ -402,6 +416,13 @@ class BeastHttpServer final : public HttpServer {
     if (io_) io_->stop();
     for (std::thread& thread : threads_) thread.join();
     threads_.clear();
+    // Handlers still running finish (their answers are queued on the stopped io_context, never
+    // sent); destroying the pool then drops its references to sessions while io_ still exists.
+    if (state_.handler_pool) {
+      state_.handler_pool->stop();
+      state_.handler_pool->join();
+      state_.handler_pool.reset();
+    }
     accept_retry_.reset();
     acceptor_.reset();
     // Destroying the io_context destroys every pending handler, and with them the last
