@@ -73,17 +73,45 @@ json ContextJson(const EncryptionContext& context) {
   return object;
 }
 
+// The ErrorType AWS calls name (e.g. "NotFoundException"); kDependencyTimeout for names we do not
+// know, as for any other failure of the service.
+ErrorType TypeFromAwsName(std::string_view name) {
+  for (int i = static_cast<int>(ErrorType::kNone) + 1; i <= static_cast<int>(ErrorType::kThrottling);
+       ++i) {
+    if (AwsName(static_cast<ErrorType>(i)) == name) return static_cast<ErrorType>(i);
+  }
+  return ErrorType::kDependencyTimeout;
+}
+
+// AWS's error answer as a status of the same type, saying which call failed and why.
+absl::Status KmsError(std::string_view operation, int http_status, const json& answer) {
+  std::string type, message;
+  if (answer.is_object()) {
+    if (auto it = answer.find("__type"); it != answer.end() && it->is_string()) type = it->get<std::string>();
+    for (const char* name : {"message", "Message"}) {
+      if (auto it = answer.find(name); it != answer.end() && it->is_string()) message = it->get<std::string>();
+    }
+  }
+  // Some services send a namespaced type: "com.amazonaws.kms#NotFoundException".
+  if (size_t hash = type.rfind('#'); hash != std::string::npos) type.erase(0, hash + 1);
+  return Error(type.empty() ? ErrorType::kDependencyTimeout : TypeFromAwsName(type),
+               StrCat("KMS ", operation, " failed: ", type.empty() ? "HTTP error" : type,
+                      message.empty() ? "" : ": ", message, " (HTTP ", http_status, ")"));
+}
+
 class HttpKmsClient final : public KmsClient {
  public:
   HttpKmsClient(ClientSettings settings, Endpoint endpoint)
-      : settings_(std::move(settings)), endpoint_(std::move(endpoint)),
-        tls_context_(asio::ssl::context::tls_client) {
-    tls_context_.set_default_verify_paths();
+      : settings_(std::move(settings)), endpoint_(std::move(endpoint)) {
+    // Loading the CA store costs tens of milliseconds: only an https endpoint pays for it.
+    if (!endpoint_.tls) return;
+    tls_context_.emplace(asio::ssl::context::tls_client);
+    tls_context_->set_default_verify_paths();
     if (const char* bundle = std::getenv("AWS_CA_BUNDLE"); bundle && *bundle) {
       boost::system::error_code ignored;
-      tls_context_.load_verify_file(bundle, ignored);
+      tls_context_->load_verify_file(bundle, ignored);
     }
-    tls_context_.set_verify_mode(asio::ssl::verify_peer);
+    tls_context_->set_verify_mode(asio::ssl::verify_peer);
   }
 
   absl::StatusOr<DataKey> GenerateDataKey(const std::string& key_id, size_t bytes,
@@ -157,7 +185,7 @@ class HttpKmsClient final : public KmsClient {
   absl::StatusOr<json> Call(std::string_view operation, std::string body) {
     sigv4::SignableRequest request;
     request.method = "POST";
-    request.target = "/";
+    request.target.push_back('/');  // not = "/": GCC 12 warns falsely (-Wrestrict) here
     request.headers = {{"host", HostHeader(endpoint_)},
                        {"content-type", "application/x-amz-json-1.1"},
                        {"x-amz-target", StrCat("TrentService.", operation)}};
@@ -170,15 +198,7 @@ class HttpKmsClient final : public KmsClient {
     auto [status, text] = std::move(*answer);
     json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
     OPENSSL_cleanse(text.data(), text.size());
-    if (status != 200) {
-      std::string type = parsed.is_object() ? parsed.value("__type", "") : "";
-      if (size_t hash = type.rfind('#'); hash != std::string::npos) type = type.substr(hash + 1);
-      std::string message = parsed.is_object() ? parsed.value("message", parsed.value("Message", ""))
-                                               : "";
-      return Error(ErrorType::kDependencyTimeout,
-                   StrCat("KMS ", operation, " failed: ", type.empty() ? "HTTP error" : type,
-                          message.empty() ? "" : ": ", message, " (HTTP ", status, ")"));
-    }
+    if (status != 200) return KmsError(operation, status, parsed);
     if (!parsed.is_object()) return Internal(StrCat("KMS ", operation, " answered malformed JSON"));
     return parsed;
   }
@@ -195,7 +215,7 @@ class HttpKmsClient final : public KmsClient {
       asio::ip::tcp::resolver resolver(io_);
       auto addresses = resolver.resolve(endpoint_.host, endpoint_.port);
       if (endpoint_.tls) {
-        beast::ssl_stream<beast::tcp_stream> stream(io_, tls_context_);
+        beast::ssl_stream<beast::tcp_stream> stream(io_, *tls_context_);
         if (!SSL_set_tlsext_host_name(stream.native_handle(), endpoint_.host.c_str())) {
           return Internal("cannot set TLS server name");
         }
@@ -226,7 +246,7 @@ class HttpKmsClient final : public KmsClient {
   ClientSettings settings_;
   Endpoint endpoint_;
   asio::io_context io_;
-  asio::ssl::context tls_context_;
+  std::optional<asio::ssl::context> tls_context_;  // https endpoints only
 };
 
 }  // namespace

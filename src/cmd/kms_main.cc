@@ -1,13 +1,13 @@
 // kms: envelope encryption of files and streams with a KMS (kmsd, or anything that speaks the
-// AWS KMS API), in the AWS Encryption SDK message format. Flags and wiring only.
+// AWS KMS API), in the AWS Encryption SDK message format. Flags, files and exit codes only.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cstdio>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <iostream>
 
 #include "kmsd/envelope.h"
@@ -17,15 +17,23 @@
 
 namespace {
 
+// Exit codes, documented in docs/ENVELOPE.md.
+constexpr int kExitOk = 0;
+constexpr int kExitRefused = 1;  // the message is invalid, tampered with, or not for this context
+constexpr int kExitUsage = 2;    // flags, configuration, credentials
+constexpr int kExitKms = 3;      // KMS refused the call or could not be reached
+constexpr int kExitIo = 4;       // reading the input or writing the output failed
+
 constexpr size_t kIoBuffer = 1 << 20;
 
-// Reads in large blocks, so a frame costs no system call of its own.
+// Reads in large blocks, so small reads (frame headers) cost no system call of their own and
+// block-sized reads go straight into the caller's buffer.
 class FdInput final : public kmsd::envelope::Input {
  public:
   explicit FdInput(int fd) : fd_(fd), buffer_(kIoBuffer) {}
   absl::StatusOr<size_t> Read(uint8_t* out, size_t size) override {
     if (position_ == filled_) {
-      if (size >= buffer_.size()) return ReadFd(out, size);  // large reads bypass the buffer
+      if (size >= buffer_.size()) return ReadFd(out, size);
       auto got = ReadFd(buffer_.data(), buffer_.size());
       if (!got.ok()) return got.status();
       position_ = 0;
@@ -37,22 +45,26 @@ class FdInput final : public kmsd::envelope::Input {
     position_ += n;
     return n;
   }
+  bool failed() const { return failed_; }
 
  private:
   absl::StatusOr<size_t> ReadFd(uint8_t* out, size_t size) {
     while (true) {
       ssize_t got = ::read(fd_, out, size);
       if (got >= 0) return static_cast<size_t>(got);
-      if (errno != EINTR) return kmsd::Internal(kmsd::StrCat("read failed: ", strerror(errno)));
+      if (errno == EINTR) continue;
+      failed_ = true;
+      return kmsd::Internal(kmsd::StrCat("reading the input failed: ", strerror(errno)));
     }
   }
   int fd_;
   std::vector<uint8_t> buffer_;
   size_t position_ = 0;
   size_t filled_ = 0;
+  bool failed_ = false;
 };
 
-// Buffers writes into large blocks.
+// Gathers small writes into large blocks; large writes go straight through.
 class FdOutput final : public kmsd::envelope::Output {
  public:
   explicit FdOutput(int fd) : fd_(fd) { buffer_.reserve(kIoBuffer); }
@@ -69,13 +81,17 @@ class FdOutput final : public kmsd::envelope::Output {
     buffer_.clear();
     return status;
   }
+  bool failed() const { return failed_; }
 
  private:
   absl::Status WriteAll(const uint8_t* data, size_t size) {
     while (size > 0) {
       ssize_t written = ::write(fd_, data, size);
       if (written < 0 && errno == EINTR) continue;
-      if (written < 0) return kmsd::Internal(kmsd::StrCat("write failed: ", strerror(errno)));
+      if (written < 0) {
+        failed_ = true;
+        return kmsd::Internal(kmsd::StrCat("writing the output failed: ", strerror(errno)));
+      }
       data += written;
       size -= static_cast<size_t>(written);
     }
@@ -83,7 +99,111 @@ class FdOutput final : public kmsd::envelope::Output {
   }
   int fd_;
   std::vector<uint8_t> buffer_;
+  bool failed_ = false;
 };
+
+// The temporary output file, removed if a signal ends kms before it is complete.
+char g_partial_path[4096] = {};
+
+void RemovePartialAndExit(int signal_number) {
+  if (g_partial_path[0] != '\0') unlink(g_partial_path);  // async-signal-safe
+  _exit(128 + signal_number);
+}
+
+// Where the output goes. A regular file (or a new one) is written to a temporary file beside it
+// and renamed into place only when everything checked out, so a failure leaves no partial output.
+// Anything else (stdout, a pipe, a device such as /dev/null) is written in place: never replace it.
+struct OutputTarget {
+  int fd = STDOUT_FILENO;
+  std::string path;       // the file to create, empty when writing in place
+  std::string temporary;  // where it is written until it is complete
+};
+
+absl::StatusOr<OutputTarget> OpenOutput(const std::string& output) {
+  OutputTarget target;
+  if (output == "-") return target;
+  struct stat status;
+  if (stat(output.c_str(), &status) == 0 && !S_ISREG(status.st_mode)) {
+    target.fd = open(output.c_str(), O_WRONLY | O_CLOEXEC);
+    if (target.fd < 0) {
+      return kmsd::Validation(kmsd::StrCat("cannot open ", output, ": ", strerror(errno)));
+    }
+    return target;
+  }
+  // Through a symbolic link, replace the file it points to, not the link.
+  char* resolved = realpath(output.c_str(), nullptr);
+  target.path = resolved ? resolved : output;
+  free(resolved);
+  target.temporary = target.path + ".kms-partial-XXXXXX";
+  if (target.temporary.size() >= sizeof(g_partial_path)) return kmsd::Validation("path too long");
+  target.fd = mkostemp(target.temporary.data(), O_CLOEXEC);  // mode 0600
+  if (target.fd < 0) {
+    return kmsd::Validation(kmsd::StrCat("cannot create ", output, ": ", strerror(errno)));
+  }
+  std::memcpy(g_partial_path, target.temporary.c_str(), target.temporary.size() + 1);
+  return target;
+}
+
+int ExitCodeFor(const absl::Status& status) {
+  switch (kmsd::TypeOf(status)) {
+    case kmsd::ErrorType::kInvalidCiphertext:
+    case kmsd::ErrorType::kIncorrectKey:
+    case kmsd::ErrorType::kLimitExceeded:
+    case kmsd::ErrorType::kUnsupportedOperation:
+      return kExitRefused;
+    case kmsd::ErrorType::kValidation:
+      return kExitUsage;
+    default:
+      return kExitKms;
+  }
+}
+
+using Body = std::function<absl::Status(kmsd::envelope::Input&, kmsd::envelope::Output&)>;
+
+// Runs body with the input and output opened, and cleans up after a failure.
+int Run(const std::string& input, const std::string& output, const Body& body) {
+  int in_fd = input == "-" ? STDIN_FILENO : open(input.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in_fd < 0) {
+    std::cerr << "kms: cannot open " << input << ": " << strerror(errno) << "\n";
+    return kExitIo;
+  }
+  auto target = OpenOutput(output);
+  if (!target.ok()) {
+    std::cerr << "kms: " << kmsd::ToStd(target.status().message()) << "\n";
+    return kExitIo;
+  }
+  for (int signal_number : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) {
+    std::signal(signal_number, RemovePartialAndExit);
+  }
+  FdInput in(in_fd);
+  FdOutput out(target->fd);
+  absl::Status status = body(in, out);
+  if (status.ok()) status = out.Flush();
+  if (status.ok() && !target->path.empty() && fsync(target->fd) != 0) {
+    status = kmsd::Internal(kmsd::StrCat("writing the output failed: ", strerror(errno)));
+  }
+  bool io_failed = in.failed() || out.failed();
+  if (in_fd != STDIN_FILENO) close(in_fd);
+  if (target->fd != STDOUT_FILENO && close(target->fd) != 0 && status.ok()) {
+    status = kmsd::Internal(kmsd::StrCat("writing the output failed: ", strerror(errno)));
+    io_failed = true;
+  }
+  if (!target->path.empty()) {
+    if (status.ok() && rename(target->temporary.c_str(), target->path.c_str()) != 0) {
+      status = kmsd::Internal(kmsd::StrCat("cannot rename the output into ", target->path, ": ",
+                                           strerror(errno)));
+      io_failed = true;
+    }
+    if (!status.ok()) unlink(target->temporary.c_str());
+    g_partial_path[0] = '\0';
+  }
+  if (status.ok()) return kExitOk;
+  std::cerr << "kms: " << kmsd::ToStd(status.message()) << "\n";
+  if (target->path.empty()) {
+    std::cerr << "kms: the output written so far is incomplete or unauthenticated: discard it\n";
+  }
+  return io_failed ? kExitIo : ExitCodeFor(status);
+}
 
 absl::StatusOr<kmsd::EncryptionContext> ParseContext(const std::vector<std::string>& pairs) {
   kmsd::EncryptionContext context;
@@ -92,63 +212,31 @@ absl::StatusOr<kmsd::EncryptionContext> ParseContext(const std::vector<std::stri
     if (equals == std::string::npos || equals == 0) {
       return kmsd::Validation(kmsd::StrCat("--context wants KEY=VALUE, got '", pair, "'"));
     }
-    context[pair.substr(0, equals)] = pair.substr(equals + 1);
+    if (!context.emplace(pair.substr(0, equals), pair.substr(equals + 1)).second) {
+      return kmsd::Validation(kmsd::StrCat("--context gives ", pair.substr(0, equals), " twice"));
+    }
   }
   return context;
 }
 
-// Runs body with the input and output opened. A file output is written to a temporary file
-// beside it and renamed into place only on success, so a failure leaves no partial output.
-int Run(const std::string& input, const std::string& output,
-        const std::function<absl::Status(kmsd::envelope::Input&, kmsd::envelope::Output&)>& body) {
-  int in_fd = input == "-" ? STDIN_FILENO : open(input.c_str(), O_RDONLY | O_CLOEXEC);
-  if (in_fd < 0) {
-    std::cerr << "kms: cannot open " << input << ": " << strerror(errno) << "\n";
-    return 2;
-  }
-  std::string temporary;
-  int out_fd = STDOUT_FILENO;
-  if (output != "-") {
-    temporary = output + ".kms-partial-" + std::to_string(getpid());
-    out_fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (out_fd < 0) {
-      std::cerr << "kms: cannot create " << output << ": " << strerror(errno) << "\n";
-      return 2;
-    }
-  }
-  FdInput in(in_fd);
-  FdOutput out(out_fd);
-  absl::Status status = body(in, out);
-  if (status.ok()) status = out.Flush();
-  if (status.ok() && output != "-" && fsync(out_fd) != 0) {
-    status = kmsd::Internal("fsync of the output failed");
-  }
-  if (in_fd != STDIN_FILENO) close(in_fd);
-  if (output != "-") {
-    close(out_fd);
-    if (status.ok() && rename(temporary.c_str(), output.c_str()) != 0) {
-      status = kmsd::Internal(kmsd::StrCat("cannot rename into ", output));
-    }
-    if (!status.ok()) unlink(temporary.c_str());
-  }
-  if (!status.ok()) {
-    std::cerr << "kms: " << kmsd::ToStd(status.message()) << "\n";
-    if (output == "-") std::cerr << "kms: the output written so far must be discarded\n";
-    return 1;
-  }
-  return 0;
+int Fail(const absl::Status& status) {
+  std::cerr << "kms: " << kmsd::ToStd(status.message()) << "\n";
+  return kExitUsage;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"kms: envelope encryption of files and streams with a KMS (AWS Encryption SDK "
-               "message format)"};
+               "message format). Exit codes: 0 ok, 1 message refused, 2 usage or configuration, "
+               "3 KMS error, 4 I/O error."};
   app.require_subcommand(1);
   kmsd::client::ClientFlags client_flags;
+  int threads = kmsd::envelope::kAutoThreads;
   app.add_option("--endpoint-url", client_flags.endpoint_url, "KMS endpoint URL");
   app.add_option("--region", client_flags.region, "AWS region");
-  app.add_option("--profile", client_flags.profile, "Profile in ~/.aws/credentials");
+  app.add_option("--profile", client_flags.profile, "Profile in ~/.aws/credentials and config");
+  app.add_option("--threads", threads, "Worker threads (default: one per core, at most 4; 0: none)");
 
   kmsd::envelope::EncryptOptions encrypt_options;
   std::vector<std::string> encrypt_context, decrypt_context;
@@ -164,59 +252,52 @@ int main(int argc, char** argv) {
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   encrypt->add_option("--frame-length", encrypt_options.frame_length, "Bytes per frame")
-      ->capture_default_str();
-  encrypt->add_option("--algorithm", algorithm,
-                      "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384 (default) or "
-                      "AES_256_GCM_HKDF_SHA512_COMMIT_KEY");
+      ->capture_default_str()
+      ->check(CLI::Range(uint32_t{1}, static_cast<uint32_t>(1 << 24)));
+  encrypt
+      ->add_option("--algorithm", algorithm,
+                   "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384 (default, signed) or "
+                   "AES_256_GCM_HKDF_SHA512_COMMIT_KEY")
+      ->check(CLI::IsMember({"AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384",
+                             "AES_256_GCM_HKDF_SHA512_COMMIT_KEY"}));
   encrypt->add_option("INPUT", input)->required();
   encrypt->add_option("OUTPUT", output)->required();
 
   kmsd::envelope::DecryptOptions decrypt_options;
   CLI::App* decrypt = app.add_subcommand("decrypt", "Decrypt INPUT to OUTPUT ('-' = stdin/stdout)");
-  decrypt->add_option("--context", decrypt_context,
-                      "Required encryption context KEY=VALUE (repeatable)")
+  decrypt
+      ->add_option("--context", decrypt_context,
+                   "Require KEY=VALUE in the message's encryption context (repeatable)")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   decrypt->add_option("--max-encrypted-data-keys", decrypt_options.max_encrypted_data_keys,
                       "Refuse messages with more encrypted data keys")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{65535}));
   decrypt->add_option("INPUT", input)->required();
   decrypt->add_option("OUTPUT", output)->required();
   CLI11_PARSE(app, argc, argv);
 
   auto settings = kmsd::client::ResolveSettings(client_flags);
-  if (!settings.ok()) {
-    std::cerr << "kms: " << kmsd::ToStd(settings.status().message()) << "\n";
-    return 2;
-  }
+  if (!settings.ok()) return Fail(settings.status());
   auto kms = kmsd::client::NewKmsClient(*settings);
-  if (!kms.ok()) {
-    std::cerr << "kms: " << kmsd::ToStd(kms.status().message()) << "\n";
-    return 2;
-  }
+  if (!kms.ok()) return Fail(kms.status());
   if (encrypt->parsed()) {
     auto context = ParseContext(encrypt_context);
-    if (!context.ok()) {
-      std::cerr << "kms: " << kmsd::ToStd(context.status().message()) << "\n";
-      return 2;
-    }
+    if (!context.ok()) return Fail(context.status());
     encrypt_options.context = *context;
+    encrypt_options.worker_threads = threads;
     if (algorithm == "AES_256_GCM_HKDF_SHA512_COMMIT_KEY") {
       encrypt_options.algorithm_suite = kmsd::envelope::kCommitKey;
-    } else if (algorithm != "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384") {
-      std::cerr << "kms: unsupported --algorithm " << algorithm << "\n";
-      return 2;
     }
     return Run(input, output, [&](auto& in, auto& out) {
       return kmsd::envelope::Encrypt(**kms, encrypt_options, in, out);
     });
   }
   auto context = ParseContext(decrypt_context);
-  if (!context.ok()) {
-    std::cerr << "kms: " << kmsd::ToStd(context.status().message()) << "\n";
-    return 2;
-  }
+  if (!context.ok()) return Fail(context.status());
   decrypt_options.required_context = *context;
+  decrypt_options.worker_threads = threads;
   return Run(input, output, [&](auto& in, auto& out) {
     return kmsd::envelope::Decrypt(**kms, decrypt_options, in, out);
   });

@@ -1,12 +1,14 @@
-// The AWS Encryption SDK message format: header, framed body and footer.
-// Specification: aws-encryption-sdk-specification, data-format/message-header.md, message-body.md,
-// message-footer.md, framework/algorithm-suites.md.
-#include <openssl/crypto.h>
-
+// Encrypt and Decrypt: a message's header, then its framed body streamed in blocks of frames
+// through a three-stage pipeline (read | seal or open on the workers | sign or verify, write), then
+// the signature footer. Format details live in format.cc, the crypto in primitives.cc.
+#include <algorithm>
 #include <cstring>
 #include <optional>
+#include <thread>
 
+#include "envelope/format.h"
 #include "envelope/primitives.h"
+#include "envelope/worker_pool.h"
 #include "kmsd/crypto.h"
 #include "kmsd/envelope.h"
 #include "kmsd/errors.h"
@@ -15,299 +17,209 @@
 namespace kmsd::envelope {
 namespace {
 
-constexpr std::string_view kProviderId = "aws-kms";
-constexpr std::string_view kPublicKeyContextKey = "aws-crypto-public-key";
-constexpr std::string_view kReservedContextPrefix = "aws-crypto-";
-constexpr std::string_view kFrameLabel = "AWSKMSEncryptionClient Frame";
-constexpr std::string_view kFinalFrameLabel = "AWSKMSEncryptionClient Final Frame";
-constexpr uint32_t kFinalFrameMarker = 0xFFFFFFFF;
-constexpr uint8_t kFramedContent = 0x02;
-constexpr size_t kTagSize = 16;
-constexpr size_t kIvSize = 12;
-constexpr size_t kMaxFrameLength = 1 << 30;  // bounds memory on decrypt whatever a header says
+constexpr int kMaxAutoThreads = 4;
 
-struct Suite {
-  uint16_t id;
-  int message_version;
-  const char* hkdf_digest;
-  bool committing;
-  bool signing;
+int WorkerThreads(int requested) {
+  if (requested >= 0) return requested;
+  int cores = static_cast<int>(std::thread::hardware_concurrency());
+  return std::clamp(cores, 1, kMaxAutoThreads);
+}
+
+// Frames per block, so that a block holds about block_bytes of plaintext.
+size_t FramesPerBlock(size_t block_bytes, uint32_t frame_length) {
+  return std::max<size_t>(1, block_bytes / frame_length);
+}
+
+// One AES-GCM context per worker slot, all under the message's derived key: a job owns slot i
+// while it runs, so no context is ever shared between threads.
+absl::StatusOr<std::vector<FrameCipher>> NewCiphers(const SecretBytes& key, bool encrypt,
+                                                    size_t count) {
+  std::vector<FrameCipher> ciphers;
+  for (size_t i = 0; i < count; ++i) {
+    auto cipher = FrameCipher::Create(key, encrypt);
+    if (!cipher.ok()) return cipher.status();
+    ciphers.push_back(std::move(*cipher));
+  }
+  return ciphers;
+}
+
+// Splits frames [0, count) into at most parts contiguous ranges and calls add(begin, end, part).
+template <typename Add>
+void SplitFrames(size_t count, size_t parts, Add add) {
+  parts = std::max<size_t>(1, std::min(parts, count));
+  for (size_t part = 0; part < parts; ++part) {
+    size_t begin = count * part / parts, end = count * (part + 1) / parts;
+    if (begin < end) add(begin, end, part);
+  }
+}
+
+// Fills buffer from in until it is full or the input ends; returns how much it holds.
+absl::StatusOr<size_t> Fill(Input& in, uint8_t* buffer, size_t size) {
+  size_t have = 0;
+  while (have < size) {
+    auto got = in.Read(buffer + have, size - have);
+    if (!got.ok()) return got.status();
+    if (*got == 0) break;
+    have += *got;
+  }
+  return have;
+}
+
+// What the encryptor knows about one block of plaintext.
+struct PlainBlock {
+  size_t size = 0;
+  bool last = false;             // holds the final frame
+  uint32_t first_sequence = 0;
+  size_t frames = 0;
+  size_t sealed_size = 0;
 };
 
-constexpr Suite kSuites[] = {
-    {kCommitKeyEcdsaP384, 2, "SHA512", true, true},
-    {kCommitKey, 2, "SHA512", true, false},
-    {kHkdfSha384EcdsaP384, 1, "SHA384", false, true},
-    {kHkdfSha256, 1, "SHA256", false, false},
-};
-
-const Suite* FindSuite(uint16_t id) {
-  for (const Suite& suite : kSuites) {
-    if (suite.id == id) return &suite;
+// Plans the frames of a block of size bytes. A full block is all regular frames; the block that
+// ends the input ends with the final frame (empty when the input ended exactly on a block).
+absl::StatusOr<PlainBlock> PlanBlock(size_t size, bool last, uint32_t first_sequence,
+                                     uint32_t frame_length) {
+  PlainBlock block{size, last, first_sequence, 0, 0};
+  if (!last) {
+    block.frames = size / frame_length;
+    block.sealed_size = block.frames * (frame_length + kRegularFrameOverhead);
+  } else {
+    block.frames = std::max<size_t>(1, (size + frame_length - 1) / frame_length);
+    size_t final_size = size - (block.frames - 1) * frame_length;
+    block.sealed_size = (block.frames - 1) * (frame_length + kRegularFrameOverhead) +
+                        kFinalFrameOverhead + final_size;
   }
-  return nullptr;
-}
-
-absl::Status BadMessage(std::string_view what) {
-  return Error(ErrorType::kInvalidCiphertext, StrCat("not a valid encrypted message: ", what));
-}
-
-void PutU16(std::string& out, size_t v) {
-  out.push_back(static_cast<char>(v >> 8));
-  out.push_back(static_cast<char>(v));
-}
-void PutU32(std::string& out, uint64_t v) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
-}
-void PutU64(std::string& out, uint64_t v) {
-  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
-}
-
-void FrameIv(uint32_t sequence, uint8_t iv[kIvSize]) {
-  std::memset(iv, 0, kIvSize);
-  for (int i = 0; i < 4; ++i) iv[8 + i] = static_cast<uint8_t>(sequence >> (24 - 8 * i));
-}
-
-std::string FrameAad(std::string_view message_id, bool final_frame, uint32_t sequence,
-                     uint64_t length) {
-  std::string aad(message_id);
-  aad += final_frame ? kFinalFrameLabel : kFrameLabel;
-  PutU32(aad, sequence);
-  PutU64(aad, length);
-  return aad;
-}
-
-// Count, then each pair sorted by key (std::map sorts by bytes, as the spec asks).
-std::string SerializeContext(const EncryptionContext& context) {
-  if (context.empty()) return "";
-  std::string out;
-  PutU16(out, context.size());
-  for (const auto& [key, value] : context) {
-    PutU16(out, key.size());
-    out += key;
-    PutU16(out, value.size());
-    out += value;
+  if (block.frames > 0 &&
+      uint64_t{first_sequence} + block.frames - 1 > uint64_t{kMaxSequenceNumber}) {
+    return Validation("the input needs more than 2^32-2 frames: use a larger --frame-length");
   }
-  return out;
+  return block;
 }
 
-struct DerivedKeys {
-  SecretBytes data_key;
-  std::string commitment;  // empty for non-committing suites
-};
-
-absl::StatusOr<DerivedKeys> DeriveKeys(const Suite& suite, const SecretBytes& data_key,
-                                       std::string_view message_id) {
-  DerivedKeys keys;
-  std::string suite_id;
-  PutU16(suite_id, suite.id);
-  if (suite.committing) {
-    auto derived = Hkdf(suite.hkdf_digest, data_key, message_id, suite_id + "DERIVEKEY", 32);
-    auto commitment = Hkdf(suite.hkdf_digest, data_key, message_id, "COMMITKEY", 32);
-    if (!derived.ok()) return derived.status();
-    if (!commitment.ok()) return commitment.status();
-    keys.data_key = std::move(*derived);
-    keys.commitment = std::string(commitment->view());
-    return keys;
-  }
-  auto derived = Hkdf(suite.hkdf_digest, data_key, "", suite_id + std::string(message_id), 32);
-  if (!derived.ok()) return derived.status();
-  keys.data_key = std::move(*derived);
-  return keys;
-}
-
-// Reads exactly what is asked from an Input, remembering every byte for the signature.
-class Reader {
- public:
-  Reader(Input& in, Signature* signature) : in_(in), signature_(signature) {}
-
-  absl::Status Exact(uint8_t* out, size_t size) {
-    size_t done = 0;
-    while (done < size) {
-      auto got = in_.Read(out + done, size - done);
-      if (!got.ok()) return got.status();
-      if (*got == 0) return BadMessage("it ends too soon (truncated)");
-      done += *got;
+// Seals frames [begin, end) of a block into sealed, each in its serialized form.
+absl::Status SealFrames(FrameCipher& cipher, std::string_view message_id, uint32_t frame_length,
+                        const PlainBlock& block, const uint8_t* plain, uint8_t* sealed,
+                        size_t begin, size_t end) {
+  uint8_t aad[kMaxFrameAadSize];
+  for (size_t i = begin; i < end; ++i) {
+    bool final_frame = block.last && i + 1 == block.frames;
+    uint32_t sequence = block.first_sequence + static_cast<uint32_t>(i);
+    size_t size = final_frame ? block.size - i * frame_length : frame_length;
+    uint8_t* out = sealed + i * (frame_length + kRegularFrameOverhead);
+    if (final_frame) {
+      StoreU32(out, kFinalFrameMarker);
+      out += 4;
     }
-    if (signature_) signature_->Update(out, size);
-    return absl::OkStatus();
-  }
-  absl::StatusOr<std::string> Bytes(size_t size) {
-    std::string out(size, '\0');
-    if (auto status = Exact(reinterpret_cast<uint8_t*>(out.data()), size); !status.ok()) {
+    StoreU32(out, sequence);
+    uint8_t* iv = out + 4;
+    FrameIv(sequence, iv);
+    out = iv + kIvSize;
+    if (final_frame) {
+      StoreU32(out, static_cast<uint32_t>(size));
+      out += 4;
+    }
+    size_t aad_size = FrameAad(message_id, final_frame, sequence, size, aad);
+    if (auto status = cipher.Run(iv, {reinterpret_cast<char*>(aad), aad_size},
+                                 plain + i * frame_length, size, out, out + size);
+        !status.ok()) {
       return status;
     }
-    return out;
   }
-  absl::StatusOr<uint64_t> Number(int bytes) {
-    uint8_t buffer[8];
-    if (auto status = Exact(buffer, static_cast<size_t>(bytes)); !status.ok()) return status;
-    uint64_t value = 0;
-    for (int i = 0; i < bytes; ++i) value = value << 8 | buffer[i];
-    return value;
-  }
-  // True at the end of input (nothing is consumed otherwise but one byte, returned).
-  absl::StatusOr<std::optional<uint8_t>> Peek() {
-    uint8_t byte;
-    auto got = in_.Read(&byte, 1);
-    if (!got.ok()) return got.status();
-    if (*got == 0) return std::optional<uint8_t>();
-    return std::optional<uint8_t>(byte);
-  }
-  void set_signature(Signature* signature) { signature_ = signature; }
-
- private:
-  Input& in_;
-  Signature* signature_;
-};
-
-// The parsed header, with the raw bytes that its authentication tag covers.
-struct Header {
-  const Suite* suite = nullptr;
-  std::string message_id;
-  EncryptionContext context;
-  std::vector<std::tuple<std::string, std::string, std::string>> data_keys;  // id, info, blob
-  uint32_t frame_length = 0;
-  std::string commitment;
-  std::string header_iv;  // version 1 only
-  std::string tag;
-  std::string authenticated;  // the header bytes before its authentication
-};
-
-absl::StatusOr<std::string> ReadField(Reader& reader, std::string& raw, int length_bytes) {
-  auto length = reader.Number(length_bytes);
-  if (!length.ok()) return length.status();
-  PutU16(raw, *length);
-  auto bytes = reader.Bytes(*length);
-  if (!bytes.ok()) return bytes.status();
-  raw += *bytes;
-  return bytes;
+  return absl::OkStatus();
 }
 
-absl::StatusOr<EncryptionContext> ParseContext(std::string_view aad) {
-  EncryptionContext context;
-  if (aad.empty()) return context;
-  size_t pos = 0;
-  auto u16 = [&](size_t& out) {
-    if (pos + 2 > aad.size()) return false;
-    out = static_cast<uint8_t>(aad[pos]) << 8 | static_cast<uint8_t>(aad[pos + 1]);
-    pos += 2;
-    return true;
-  };
-  size_t count = 0;
-  if (!u16(count) || count == 0) return BadMessage("malformed encryption context");
-  for (size_t i = 0; i < count; ++i) {
-    size_t key_length = 0, value_length = 0;
-    if (!u16(key_length) || pos + key_length > aad.size()) return BadMessage("malformed context");
-    std::string key(aad.substr(pos, key_length));
-    pos += key_length;
-    if (!u16(value_length) || pos + value_length > aad.size()) {
-      return BadMessage("malformed encryption context");
+// One frame of a block read for decryption, located inside the block's buffer.
+struct FrameRef {
+  size_t iv_offset;
+  size_t content_offset;  // the tag follows the content
+  uint32_t size;
+  uint32_t sequence;
+  bool final_frame;
+};
+
+struct SealedBlock {
+  std::vector<FrameRef> frames;
+  size_t size = 0;        // bytes of message in the buffer, for the signature
+  size_t plain_size = 0;  // bytes of plaintext the frames hold
+  bool last = false;
+};
+
+// Reads frames from the message into buffer, in their serialized form, until the block is full
+// or the final frame has been read. Checks their order and lengths, not their tags.
+absl::Status ReadBlock(StreamReader& reader, uint32_t frame_length, size_t max_frames,
+                       uint32_t& next_sequence, uint8_t* buffer, SealedBlock& block) {
+  block.frames.clear();
+  block.size = 0;
+  block.plain_size = 0;
+  block.last = false;
+  while (block.frames.size() < max_frames && !block.last) {
+    uint8_t* start = buffer + block.size;
+    uint8_t* p = start;
+    if (auto status = reader.Exact(p, 4); !status.ok()) return status;
+    uint32_t first = static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3];
+    p += 4;
+    FrameRef frame{};
+    frame.final_frame = first == kFinalFrameMarker;
+    frame.sequence = first;
+    if (frame.final_frame) {
+      if (auto status = reader.Exact(p, 4); !status.ok()) return status;
+      frame.sequence = static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3];
+      p += 4;
     }
-    if (!context.emplace(key, std::string(aad.substr(pos, value_length))).second) {
-      return BadMessage("duplicate encryption context key");
+    if (frame.sequence != next_sequence) {
+      return BadMessage(StrCat("frames are out of order (frame ", frame.sequence, " where ",
+                               next_sequence, " was due)"));
     }
-    pos += value_length;
+    if (next_sequence == kMaxSequenceNumber && !frame.final_frame) {
+      return BadMessage("too many frames");
+    }
+    ++next_sequence;
+    if (auto status = reader.Exact(p, kIvSize); !status.ok()) return status;
+    frame.iv_offset = static_cast<size_t>(p - buffer);
+    p += kIvSize;
+    frame.size = frame_length;
+    if (frame.final_frame) {
+      if (auto status = reader.Exact(p, 4); !status.ok()) return status;
+      frame.size = static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3];
+      p += 4;
+      if (frame.size > frame_length) return BadMessage("the final frame is longer than a frame");
+    }
+    frame.content_offset = static_cast<size_t>(p - buffer);
+    if (auto status = reader.Exact(p, frame.size + kTagSize); !status.ok()) return status;
+    p += frame.size + kTagSize;
+    block.size += static_cast<size_t>(p - start);
+    block.plain_size += frame.size;
+    block.last = frame.final_frame;
+    block.frames.push_back(frame);
   }
-  if (pos != aad.size()) return BadMessage("malformed encryption context");
-  return context;
+  return absl::OkStatus();
 }
 
-absl::StatusOr<Header> ReadHeader(Reader& reader, const DecryptOptions& options) {
-  Header header;
-  std::string& raw = header.authenticated;
-  auto version = reader.Number(1);
-  if (!version.ok()) return version.status();
-  if (*version != 1 && *version != 2) return BadMessage("unknown message format version");
-  raw.push_back(static_cast<char>(*version));
-  if (*version == 1) {
-    auto type = reader.Number(1);
-    if (!type.ok()) return type.status();
-    if (*type != 0x80) return BadMessage("unknown message type");
-    raw.push_back(static_cast<char>(*type));
+// Opens frames [begin, end) of a block; frame i's plaintext goes to plain + i * frame_length.
+absl::Status OpenFrames(FrameCipher& cipher, std::string_view message_id, uint32_t frame_length,
+                        const SealedBlock& block, uint8_t* sealed, uint8_t* plain, size_t begin,
+                        size_t end) {
+  uint8_t aad[kMaxFrameAadSize];
+  for (size_t i = begin; i < end; ++i) {
+    const FrameRef& frame = block.frames[i];
+    size_t aad_size = FrameAad(message_id, frame.final_frame, frame.sequence, frame.size, aad);
+    uint8_t* content = sealed + frame.content_offset;
+    if (!cipher
+             .Run(sealed + frame.iv_offset, {reinterpret_cast<char*>(aad), aad_size}, content,
+                  frame.size, plain + i * frame_length, content + frame.size)
+             .ok()) {
+      return BadMessage(StrCat("frame ", frame.sequence, " failed authentication"));
+    }
   }
-  auto suite_id = reader.Number(2);
-  if (!suite_id.ok()) return suite_id.status();
-  PutU16(raw, *suite_id);
-  header.suite = FindSuite(static_cast<uint16_t>(*suite_id));
-  if (!header.suite || header.suite->message_version != static_cast<int>(*version)) {
-    return Error(ErrorType::kUnsupportedOperation,
-                 StrCat("unsupported algorithm suite 0x", crypto::HexEncode(raw.substr(raw.size() - 2))));
-  }
-  auto message_id = reader.Bytes(*version == 2 ? 32 : 16);
-  if (!message_id.ok()) return message_id.status();
-  header.message_id = *message_id;
-  raw += *message_id;
-  auto aad = ReadField(reader, raw, 2);
-  if (!aad.ok()) return aad.status();
-  auto context = ParseContext(*aad);
-  if (!context.ok()) return context.status();
-  header.context = std::move(*context);
-  auto count = reader.Number(2);
-  if (!count.ok()) return count.status();
-  PutU16(raw, *count);
-  if (*count == 0) return BadMessage("no encrypted data keys");
-  if (*count > options.max_encrypted_data_keys) {
-    return Error(ErrorType::kLimitExceeded,
-                 StrCat("the message has ", *count, " encrypted data keys, more than the limit of ",
-                        options.max_encrypted_data_keys, " (--max-encrypted-data-keys)"));
-  }
-  for (uint64_t i = 0; i < *count; ++i) {
-    auto id = ReadField(reader, raw, 2);
-    if (!id.ok()) return id.status();
-    auto info = ReadField(reader, raw, 2);
-    if (!info.ok()) return info.status();
-    auto blob = ReadField(reader, raw, 2);
-    if (!blob.ok()) return blob.status();
-    header.data_keys.emplace_back(*id, *info, *blob);
-  }
-  auto content_type = reader.Number(1);
-  if (!content_type.ok()) return content_type.status();
-  if (*content_type != kFramedContent) {
-    return Error(ErrorType::kUnsupportedOperation, "only framed messages are supported");
-  }
-  raw.push_back(static_cast<char>(*content_type));
-  if (*version == 1) {
-    auto reserved = reader.Bytes(4);
-    if (!reserved.ok()) return reserved.status();
-    if (*reserved != std::string(4, '\0')) return BadMessage("reserved field is not zero");
-    raw += *reserved;
-    auto iv_length = reader.Number(1);
-    if (!iv_length.ok()) return iv_length.status();
-    if (*iv_length != kIvSize) return BadMessage("unexpected IV length");
-    raw.push_back(static_cast<char>(*iv_length));
-  }
-  auto frame_length = reader.Number(4);
-  if (!frame_length.ok()) return frame_length.status();
-  if (*frame_length == 0 || *frame_length > kMaxFrameLength) {
-    return BadMessage("frame length out of range");
-  }
-  header.frame_length = static_cast<uint32_t>(*frame_length);
-  PutU32(raw, *frame_length);
-  if (header.suite->committing) {
-    auto commitment = reader.Bytes(32);
-    if (!commitment.ok()) return commitment.status();
-    header.commitment = *commitment;
-    raw += *commitment;
-  }
-  if (*version == 1) {
-    auto iv = reader.Bytes(kIvSize);
-    if (!iv.ok()) return iv.status();
-    header.header_iv = *iv;
-  }
-  auto tag = reader.Bytes(kTagSize);
-  if (!tag.ok()) return tag.status();
-  header.tag = *tag;
-  return header;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<SecretBytes> DecryptDataKey(client::KmsClient& kms, const Header& header) {
-  absl::Status last = BadMessage("no encrypted data key from provider aws-kms");
-  for (const auto& [provider, info, blob] : header.data_keys) {
-    if (provider != kProviderId) continue;
-    auto opened = kms.Decrypt(blob, header.context, info);
+  absl::Status last = BadMessage("it has no encrypted data key from provider aws-kms");
+  for (const EncryptedDataKey& key : header.data_keys) {
+    if (key.provider_id != kProviderId) continue;
+    auto opened = kms.Decrypt(key.ciphertext, header.context, key.provider_info);
     if (opened.ok()) {
-      if (opened->first.size() != 32) return BadMessage("data key of the wrong length");
+      if (opened->first.size() != 32) return BadMessage("the data key has the wrong length");
       return std::move(opened->first);
     }
     last = opened.status();
@@ -324,11 +236,15 @@ absl::Status Encrypt(client::KmsClient& kms, const EncryptOptions& options, Inpu
     return Validation("encrypt supports suites 0x0578 (default) and 0x0478");
   }
   if (options.key_ids.empty()) return Validation("give at least one --key-id");
-  if (options.frame_length == 0 || options.frame_length > kMaxFrameLength) {
-    return Validation("frame length must be 1 .. 2^30 bytes");
+  const uint32_t frame_length = options.frame_length;
+  if (frame_length == 0 || frame_length > kMaxFrameLength) {
+    return Validation(StrCat("the frame length must be 1 .. ", kMaxFrameLength, " bytes"));
   }
-  EncryptionContext context = options.context;
-  for (const auto& [key, value] : context) {
+  Header header;
+  header.suite = suite;
+  header.frame_length = frame_length;
+  header.context = options.context;
+  for (const auto& [key, value] : header.context) {
     if (key.starts_with(kReservedContextPrefix)) {
       return Validation(StrCat("encryption context keys starting with '", kReservedContextPrefix,
                                "' are reserved"));
@@ -339,113 +255,111 @@ absl::Status Encrypt(client::KmsClient& kms, const EncryptOptions& options, Inpu
     auto signer = Signature::NewSigner();
     if (!signer.ok()) return signer.status();
     signature.emplace(std::move(*signer));
-    context[std::string(kPublicKeyContextKey)] = crypto::Base64Encode(signature->PublicKey());
+    // The public key travels in the context, so KMS binds it to the data key too.
+    header.context[std::string(kPublicKeyContextKey)] =
+        crypto::Base64Encode(signature->PublicKey());
   }
-  std::string aad = SerializeContext(context);
-  if (aad.size() > 0xFFFF) return Validation("the encryption context is too large");
+  if (SerializeContext(header.context).size() > 0xFFFF) {
+    return Validation("the encryption context is too large");
+  }
 
-  auto data_key = kms.GenerateDataKey(options.key_ids[0], 32, context);
+  auto data_key = kms.GenerateDataKey(options.key_ids[0], 32, header.context);
   if (!data_key.ok()) return data_key.status();
-  std::vector<std::pair<std::string, std::string>> encrypted_keys = {
-      {data_key->key_arn, data_key->ciphertext_blob}};
+  header.data_keys.push_back(
+      {std::string(kProviderId), data_key->key_arn, std::move(data_key->ciphertext_blob)});
   for (size_t i = 1; i < options.key_ids.size(); ++i) {
-    auto wrapped = kms.Encrypt(options.key_ids[i], data_key->plaintext, context);
+    auto wrapped = kms.Encrypt(options.key_ids[i], data_key->plaintext, header.context);
     if (!wrapped.ok()) return wrapped.status();
-    encrypted_keys.emplace_back(wrapped->second, wrapped->first);
+    header.data_keys.push_back(
+        {std::string(kProviderId), std::move(wrapped->second), std::move(wrapped->first)});
   }
-
+  if (header.data_keys.size() > 0xFFFF) return Validation("too many --key-id");
   auto message_id = crypto::RandomBytes(32);
   if (!message_id.ok()) return message_id.status();
-  auto keys = DeriveKeys(*suite, data_key->plaintext, *message_id);
+  header.message_id = *message_id;
+  auto keys = DeriveKeys(*suite, data_key->plaintext, header.message_id);
   data_key->plaintext.Clear();
   if (!keys.ok()) return keys.status();
+  header.commitment = keys->commitment;
 
-  std::string header;
-  header.push_back(2);
-  PutU16(header, suite->id);
-  header += *message_id;
-  PutU16(header, aad.size());
-  header += aad;
-  PutU16(header, encrypted_keys.size());
-  for (const auto& [arn, blob] : encrypted_keys) {
-    PutU16(header, kProviderId.size());
-    header += kProviderId;
-    PutU16(header, arn.size());
-    header += arn;
-    PutU16(header, blob.size());
-    header += blob;
-  }
-  header.push_back(static_cast<char>(kFramedContent));
-  PutU32(header, options.frame_length);
-  header += keys->commitment;
-  auto cipher = FrameCipher::Create(keys->data_key, /*encrypt=*/true);
-  if (!cipher.ok()) return cipher.status();
+  const int threads = WorkerThreads(options.worker_threads);
+  auto ciphers = NewCiphers(keys->data_key, /*encrypt=*/true, std::max(threads, 1));
+  keys->data_key.Clear();
+  if (!ciphers.ok()) return ciphers.status();
+
+  std::string serialized = SerializeHeaderBodyV2(header);
   uint8_t zero_iv[kIvSize] = {};
   uint8_t tag[kTagSize];
-  if (auto status = cipher->Run(zero_iv, header, nullptr, 0, nullptr, tag); !status.ok()) {
-    return status;
-  }
-  header.append(reinterpret_cast<char*>(tag), kTagSize);
-
-  auto emit = [&](const uint8_t* data, size_t size) {
-    if (signature) signature->Update(data, size);
-    return out.Write(data, size);
-  };
-  if (auto status = emit(reinterpret_cast<const uint8_t*>(header.data()), header.size());
+  if (auto status = (*ciphers)[0].Run(zero_iv, serialized, nullptr, 0, nullptr, tag);
       !status.ok()) {
     return status;
   }
+  serialized.append(reinterpret_cast<char*>(tag), kTagSize);
+  const auto* header_bytes = reinterpret_cast<const uint8_t*>(serialized.data());
+  if (signature) signature->Update(header_bytes, serialized.size());
+  if (auto status = out.Write(header_bytes, serialized.size()); !status.ok()) return status;
 
-  // Read one frame ahead so the last frame is known to be last before it is written.
-  size_t frame = options.frame_length;
-  SecretBytes current(frame), next(frame);
-  std::vector<uint8_t> sealed(frame + 64);
-  auto fill = [&](SecretBytes& buffer) -> absl::StatusOr<size_t> {
-    size_t have = 0;
-    while (have < frame) {
-      auto got = in.Read(buffer.data() + have, frame - have);
-      if (!got.ok()) return got.status();
-      if (*got == 0) break;
-      have += *got;
+  // Step s reads block s while the workers seal block s-1 (and sign block s-2), then writes
+  // block s-2. Two plaintext buffers and three sealed ones rotate.
+  const size_t frames_per_block = FramesPerBlock(options.block_bytes, frame_length);
+  const size_t plain_capacity = frames_per_block * frame_length;
+  const size_t sealed_capacity =
+      frames_per_block * (frame_length + kRegularFrameOverhead) + kFinalFrameOverhead;
+  SecretBytes plain[2] = {SecretBytes(plain_capacity), SecretBytes(plain_capacity)};
+  std::vector<uint8_t> sealed[3];
+  for (auto& buffer : sealed) buffer.resize(sealed_capacity);
+  PlainBlock blocks[3];
+  std::optional<int64_t> last_block;
+  uint32_t next_sequence = 1;
+  // Whether block index exists (so far as is known yet).
+  auto exists = [&](int64_t index) { return index >= 0 && (!last_block || index <= *last_block); };
+  // Declared last, so it is destroyed (and its jobs finished) before the buffers they use.
+  WorkerPool pool(threads);
+
+  for (int64_t step = 0;; ++step) {
+    std::vector<WorkerPool::Job> jobs;
+    const bool reading = exists(step);
+    if (reading) {
+      uint8_t* buffer = plain[step % 2].data();
+      auto size = Fill(in, buffer, plain_capacity);
+      if (!size.ok()) return size.status();
+      auto block = PlanBlock(*size, *size < plain_capacity, next_sequence, frame_length);
+      if (!block.ok()) return block.status();
+      blocks[step % 3] = *block;
+      next_sequence += static_cast<uint32_t>(block->frames);
+      if (block->last) last_block = step;
     }
-    return have;
-  };
-  auto current_size = fill(current);
-  if (!current_size.ok()) return current_size.status();
-  uint32_t sequence = 1;
-  while (true) {
-    size_t next_size = 0;
-    if (*current_size == frame) {
-      auto filled = fill(next);
-      if (!filled.ok()) return filled.status();
-      next_size = *filled;
+    if (auto status = pool.Wait(); !status.ok()) return status;
+    if (reading) {
+      const PlainBlock& block = blocks[step % 3];
+      const uint8_t* plain_data = plain[step % 2].data();
+      uint8_t* sealed_data = sealed[step % 3].data();
+      SplitFrames(block.frames, ciphers->size(), [&](size_t begin, size_t end, size_t part) {
+        jobs.push_back([&, begin, end, part, plain_data, sealed_data, block]() {
+          return SealFrames((*ciphers)[part], header.message_id, frame_length, block, plain_data,
+                            sealed_data, begin, end);
+        });
+      });
     }
-    bool final_frame = *current_size < frame || next_size == 0;
-    uint8_t iv[kIvSize];
-    FrameIv(sequence, iv);
-    std::string frame_header;
-    if (final_frame) PutU32(frame_header, kFinalFrameMarker);
-    PutU32(frame_header, sequence);
-    frame_header.append(reinterpret_cast<char*>(iv), kIvSize);
-    if (final_frame) PutU32(frame_header, *current_size);
-    if (auto status = cipher->Run(iv, FrameAad(*message_id, final_frame, sequence, *current_size),
-                                  current.data(), *current_size, sealed.data(), tag);
-        !status.ok()) {
-      return status;
+    if (signature && exists(step - 1)) {
+      const uint8_t* data = sealed[(step - 1) % 3].data();
+      size_t size = blocks[(step - 1) % 3].sealed_size;
+      // Signing is the slowest job of a step: first in the queue.
+      jobs.insert(jobs.begin(), [&, data, size]() {
+        signature->Update(data, size);
+        return absl::OkStatus();
+      });
     }
-    if (auto status = emit(reinterpret_cast<const uint8_t*>(frame_header.data()),
-                           frame_header.size());
-        !status.ok()) {
-      return status;
+    pool.Submit(std::move(jobs));
+    if (exists(step - 2)) {
+      const PlainBlock& block = blocks[(step - 2) % 3];
+      if (auto status = out.Write(sealed[(step - 2) % 3].data(), block.sealed_size); !status.ok()) {
+        return status;
+      }
+      if (block.last) break;
     }
-    if (auto status = emit(sealed.data(), *current_size); !status.ok()) return status;
-    if (auto status = emit(tag, kTagSize); !status.ok()) return status;
-    if (final_frame) break;
-    if (sequence == kFinalFrameMarker - 1) return Validation("the input needs too many frames");
-    ++sequence;
-    std::swap(current, next);
-    current_size = next_size;
   }
+  if (auto status = pool.Wait(); !status.ok()) return status;
   if (signature) {
     auto der = signature->Sign();
     if (!der.ok()) return der.status();
@@ -459,8 +373,8 @@ absl::Status Encrypt(client::KmsClient& kms, const EncryptOptions& options, Inpu
 
 absl::Status Decrypt(client::KmsClient& kms, const DecryptOptions& options, Input& in,
                      Output& out) {
-  Reader reader(in, nullptr);
-  auto header = ReadHeader(reader, options);
+  StreamReader reader(in);
+  auto header = ReadHeader(reader, options.max_encrypted_data_keys);
   if (!header.ok()) return header.status();
   for (const auto& [key, value] : options.required_context) {
     auto it = header->context.find(key);
@@ -472,19 +386,17 @@ absl::Status Decrypt(client::KmsClient& kms, const DecryptOptions& options, Inpu
   std::optional<Signature> signature;
   if (header->suite->signing) {
     auto public_key = header->context.find(std::string(kPublicKeyContextKey));
-    if (public_key == header->context.end()) return BadMessage("signed suite without public key");
+    if (public_key == header->context.end()) {
+      return BadMessage("a signed suite without aws-crypto-public-key in its context");
+    }
     auto point = crypto::Base64Decode(public_key->second);
-    if (!point.ok()) return BadMessage("malformed public key");
+    if (!point.ok()) return BadMessage("malformed aws-crypto-public-key");
     auto verifier = Signature::NewVerifier(*point);
     if (!verifier.ok()) return verifier.status();
     signature.emplace(std::move(*verifier));
-    // The signature covers the whole message before the footer, header included.
-    signature->Update(reinterpret_cast<const uint8_t*>(header->authenticated.data()),
-                      header->authenticated.size());
-    signature->Update(reinterpret_cast<const uint8_t*>(header->header_iv.data()),
-                      header->header_iv.size());
-    signature->Update(reinterpret_cast<const uint8_t*>(header->tag.data()), header->tag.size());
-    reader.set_signature(&*signature);
+    for (const std::string* part : {&header->body, &header->header_iv, &header->tag}) {
+      signature->Update(reinterpret_cast<const uint8_t*>(part->data()), part->size());
+    }
   }
 
   auto data_key = DecryptDataKey(kms, *header);
@@ -494,63 +406,88 @@ absl::Status Decrypt(client::KmsClient& kms, const DecryptOptions& options, Inpu
   if (!keys.ok()) return keys.status();
   if (header->suite->committing &&
       !crypto::ConstantTimeEquals(keys->commitment, header->commitment)) {
-    return BadMessage("key commitment does not match");
+    return BadMessage("its key commitment does not match the data key");
   }
-  auto cipher = FrameCipher::Create(keys->data_key, /*encrypt=*/false);
-  if (!cipher.ok()) return cipher.status();
+  const int threads = WorkerThreads(options.worker_threads);
+  auto ciphers = NewCiphers(keys->data_key, /*encrypt=*/false, std::max(threads, 1));
+  keys->data_key.Clear();
+  if (!ciphers.ok()) return ciphers.status();
   uint8_t header_iv[kIvSize] = {};
   if (!header->header_iv.empty()) std::memcpy(header_iv, header->header_iv.data(), kIvSize);
   uint8_t tag[kTagSize];
   std::memcpy(tag, header->tag.data(), kTagSize);
-  if (!cipher->Run(header_iv, header->authenticated, nullptr, 0, nullptr, tag).ok()) {
-    return BadMessage("header authentication failed");
+  if (!(*ciphers)[0].Run(header_iv, header->body, nullptr, 0, nullptr, tag).ok()) {
+    return BadMessage("its header failed authentication");
   }
 
-  std::vector<uint8_t> sealed(header->frame_length);
-  SecretBytes plain(header->frame_length);
-  for (uint32_t expected = 1;; ++expected) {
-    auto first = reader.Number(4);
-    if (!first.ok()) return first.status();
-    bool final_frame = *first == kFinalFrameMarker;
-    uint64_t sequence = *first;
-    if (final_frame) {
-      auto number = reader.Number(4);
-      if (!number.ok()) return number.status();
-      sequence = *number;
-    }
-    if (sequence != expected) return BadMessage("frames are out of order");
-    uint8_t iv[kIvSize];
-    if (auto status = reader.Exact(iv, kIvSize); !status.ok()) return status;
-    uint64_t length = header->frame_length;
-    if (final_frame) {
-      auto final_length = reader.Number(4);
-      if (!final_length.ok()) return final_length.status();
-      if (*final_length > header->frame_length) return BadMessage("final frame too long");
-      length = *final_length;
-    }
-    if (auto status = reader.Exact(sealed.data(), length); !status.ok()) return status;
-    if (auto status = reader.Exact(tag, kTagSize); !status.ok()) return status;
-    if (auto status = cipher->Run(iv, FrameAad(header->message_id, final_frame, expected, length),
-                                  sealed.data(), length, plain.data(), tag);
+  // Step s opens (and verifies) block s on the workers while this thread writes block s-1 and
+  // reads block s+1. The last block is written only once the whole message checked out.
+  const uint32_t frame_length = header->frame_length;
+  const size_t frames_per_block = FramesPerBlock(options.block_bytes, frame_length);
+  const size_t sealed_capacity =
+      frames_per_block * (frame_length + kRegularFrameOverhead) + kFinalFrameOverhead;
+  std::vector<uint8_t> sealed[2];
+  for (auto& buffer : sealed) buffer.resize(sealed_capacity);
+  SecretBytes plain[2] = {SecretBytes(frames_per_block * frame_length),
+                          SecretBytes(frames_per_block * frame_length)};
+  SealedBlock blocks[2];
+  uint32_t next_sequence = 1;
+  std::string footer;
+  // Reads block `index` and, after the final frame, the footer and the end of the input.
+  auto read_block = [&](int64_t index) -> absl::Status {
+    SealedBlock& block = blocks[index % 2];
+    if (auto status = ReadBlock(reader, frame_length, frames_per_block, next_sequence,
+                                sealed[index % 2].data(), block);
         !status.ok()) {
       return status;
     }
-    if (auto status = out.Write(plain.data(), length); !status.ok()) return status;
-    if (final_frame) break;
-    if (expected == kFinalFrameMarker - 1) return BadMessage("too many frames");
+    if (!block.last) return absl::OkStatus();
+    if (signature) {
+      auto length = reader.Number(2);
+      if (!length.ok()) return length.status();
+      auto der = reader.Bytes(*length);
+      if (!der.ok()) return der.status();
+      footer = std::move(*der);
+    }
+    auto at_end = reader.AtEnd();
+    if (!at_end.ok()) return at_end.status();
+    if (!*at_end) return BadMessage("bytes follow the end of the message");
+    return absl::OkStatus();
+  };
+  // Declared last, so it is destroyed (and its jobs finished) before the buffers they use.
+  WorkerPool pool(threads);
+
+  if (auto status = read_block(0); !status.ok()) return status;
+  int64_t step = 0;
+  for (;; ++step) {
+    const SealedBlock& block = blocks[step % 2];
+    uint8_t* sealed_data = sealed[step % 2].data();
+    uint8_t* plain_data = plain[step % 2].data();
+    std::vector<WorkerPool::Job> jobs;
+    if (signature) {
+      jobs.push_back([&, sealed_data]() {
+        signature->Update(sealed_data, block.size);
+        return absl::OkStatus();
+      });
+    }
+    SplitFrames(block.frames.size(), ciphers->size(), [&](size_t begin, size_t end, size_t part) {
+      jobs.push_back([&, begin, end, part, sealed_data, plain_data]() {
+        return OpenFrames((*ciphers)[part], header->message_id, frame_length, block, sealed_data,
+                          plain_data, begin, end);
+      });
+    });
+    pool.Submit(std::move(jobs));
+    absl::Status io = absl::OkStatus();
+    if (step >= 1) io = out.Write(plain[(step - 1) % 2].data(), blocks[(step - 1) % 2].plain_size);
+    if (io.ok() && !block.last) io = read_block(step + 1);
+    if (auto status = pool.Wait(); !status.ok()) return status;
+    if (!io.ok()) return io;
+    if (block.last) break;
   }
-  if (signature) {
-    reader.set_signature(nullptr);
-    auto length = reader.Number(2);
-    if (!length.ok()) return length.status();
-    auto der = reader.Bytes(*length);
-    if (!der.ok()) return der.status();
-    if (!signature->Verify(*der)) return BadMessage("the signature does not verify");
+  if (signature && !signature->Verify(footer)) {
+    return BadMessage("its signature does not verify");
   }
-  auto trailing = reader.Peek();
-  if (!trailing.ok()) return trailing.status();
-  if (trailing->has_value()) return BadMessage("bytes follow the end of the message");
-  return absl::OkStatus();
+  return out.Write(plain[step % 2].data(), blocks[step % 2].plain_size);
 }
 
 }  // namespace kmsd::envelope
