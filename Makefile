@@ -31,5 +31,12 @@ unit-test: build
 integration-test: build
 	@cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS) -L integration
 
+# Load benchmark (bench/run_bench.sh): Release build, a fresh kmsd, moto_server beside it; writes
+# the table into docs/BENCHMARKS.md. Figures, never assertions. Takes a few minutes.
+bench: deps
+	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
+	@cmake --build $(BUILD_DIR) -j$(JOBS) --target kmsd kms_load
+	bench/run_bench.sh $(BUILD_DIR)
+
 clean:
 	rm -rf $(BUILD_DIR)

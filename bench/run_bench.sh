@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# The load benchmark behind `make bench`: starts a fresh kmsd (SigV4 and the audit trail on, as in
+# production), drives it with bench/kms_load (64 keep-alive connections, every answer checked),
+# does the same against moto_server when it is installed, measures 10 and 100,000 keys (creation,
+# memory, start-up, latency), and writes the table into docs/BENCHMARKS.md between the
+# "load benchmark" markers, leaving the other sections alone.
+#
+# Usage: bench/run_bench.sh BUILD_DIR   (environment: SECONDS_PER_RUN=10 CONNECTIONS=64
+#        SCALE_KEYS=100000 DATA_ROOT=/var/tmp NO_DOC=1 to print only)
+set -euo pipefail
+build=${1:?usage: bench/run_bench.sh BUILD_DIR}
+seconds=${SECONDS_PER_RUN:-10}
+connections=${CONNECTIONS:-64}
+scale_keys=${SCALE_KEYS:-100000}
+repo=$(cd "$(dirname "$0")/.." && pwd)
+# On a real disk, not tmpfs: the audit trail's fdatasync is part of every answer.
+work=$(mktemp -d "${DATA_ROOT:-/var/tmp}/kmsd-bench.XXXXXX")
+server=""
+cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+
+export AWS_ACCESS_KEY_ID=AKIABENCHMARK0000000 AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_REGION=us-east-1
+load="$build/kms_load"
+operations="Encrypt Decrypt GenerateDataKey DescribeKey Mix"
+header="| server | operation | connections | requests | errors | requests/s | p50 ms | p99 ms | p99.9 ms |
+|---|---|--:|--:|--:|--:|--:|--:|--:|"
+
+# Starts kmsd on DIR; sets server and endpoint; prints seconds from launch until it answers.
+start_kmsd() {
+  local dir=$1 started
+  started=$(date +%s.%N)
+  KMSD_ROOT_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID KMSD_ROOT_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
+    "$build/kmsd" serve --listen 127.0.0.1:0 --data-dir "$dir" > "$dir.log" 2>&1 &
+  server=$!
+  for _ in $(seq 600); do grep -q "listening on" "$dir.log" && break; sleep 0.01; done
+  endpoint=$(grep -o 'http://[0-9.:]*' "$dir.log" | head -1)
+  [ -n "$endpoint" ] || { cat "$dir.log" >&2; exit 1; }
+  # Started = answering HTTP (kmsd opens its keystore and audit trail before it listens).
+  until curl -s -o /dev/null "$endpoint"; do sleep 0.01; done
+  python3 -c "print(f'{$(date +%s.%N) - $started:.3f}')"
+}
+stop_server() { kill "$server"; wait "$server" 2>/dev/null || true; server=""; }
+rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$server/status"; }
+
+run_suite() {  # label endpoint keys-file
+  local op
+  for op in $operations; do
+    "$load" run --endpoint "$2" --keys "$3" --op "$op" --connections "$connections" \
+      --seconds "$seconds" --label "$1" || echo "| $1 | $op | kms_load reported errors (see above) |||||||" >&2
+  done
+}
+
+results=$work/results.md
+{
+  echo "Machine: $(nproc) vCPU ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(. /etc/os-release; echo "$PRETTY_NAME"), kernel $(uname -r); data on $(df -T "$work" | awk 'NR==2 {print $2}')."
+  echo "Commit $(git -C "$repo" rev-parse --short HEAD)$(git -C "$repo" diff --quiet HEAD -- src include || echo ' (with uncommitted changes)'), $(date -u +%Y-%m-%d). Load before the run: $(uptime | sed 's/.*load average: //')."
+  echo "Command: \`make bench\` (= \`bench/run_bench.sh $build\`, SECONDS_PER_RUN=$seconds CONNECTIONS=$connections SCALE_KEYS=$scale_keys), kms_load on the same machine."
+  echo
+  echo "### Throughput and latency, 10 keys, $connections connections, ${seconds} s per operation"
+  echo
+  echo "$header"
+} > "$results"
+
+# kmsd, 10 keys.
+mkdir -p "$work/kmsd"
+start_kmsd "$work/kmsd" > /dev/null
+"$load" create-keys --endpoint "$endpoint" --count 10 --out "$work/keys10" > /dev/null
+run_suite kmsd "$endpoint" "$work/keys10" | tee -a "$results"
+stop_server
+
+# moto_server, same load.
+if command -v moto_server > /dev/null; then
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  moto_server -p "$port" > "$work/moto.log" 2>&1 &
+  server=$!
+  until curl -s -o /dev/null "http://127.0.0.1:$port"; do sleep 0.1; done
+  "$load" create-keys --endpoint "http://127.0.0.1:$port" --count 10 --out "$work/moto-keys" > /dev/null
+  run_suite moto "http://127.0.0.1:$port" "$work/moto-keys" | tee -a "$results"
+  stop_server
+  moto_note="moto_server $(moto_server --version 2>/dev/null | head -1 || true)"
+else
+  moto_note="moto_server is not installed here: its rows are missing (pip install 'moto[server]')."
+fi
+echo "$moto_note" >&2
+
+{
+  echo
+  echo "Ratio kmsd / moto (requests/s), from the table above:"
+  echo
+  awk -F'|' '$2 ~ /kmsd|moto/ { gsub(/ /, "", $2); gsub(/^ +| +$/, "", $3); rate[$2, $3] = $7 + 0; ops[$3] = 1 }
+    END { for (op in ops) if (rate["moto", op] > 0) printf "- %s: %.0fx\n", op, rate["kmsd", op] / rate["moto", op] }' "$results" | sort
+  echo
+  echo "### Scale: 10 and $scale_keys keys (kmsd)"
+  echo
+  echo "| keys | creation s (keys/s, $connections connections) | RSS after creation MiB | start-up s | RSS after start-up MiB | Encrypt req/s | p50 ms | p99 ms | p99.9 ms | RSS after load MiB |"
+  echo "|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+} >> "$results"
+
+for keys in 10 "$scale_keys"; do
+  dir=$work/scale-$keys
+  mkdir -p "$dir"
+  start_kmsd "$dir" > /dev/null
+  created=$("$load" create-keys --endpoint "$endpoint" --count "$keys" --out "$dir.keys")
+  creation=$(echo "$created" | sed -n 's/.* in \([0-9.]*\) s (\([0-9]*\) keys.s.*/\1 (\2)/p')
+  rss_created=$(rss_mib)
+  stop_server
+  startup=$(start_kmsd "$dir")
+  rss_started=$(rss_mib)
+  # Keys drawn at random from the whole list (kms_load samples at most 2,000 of them evenly).
+  row=$("$load" run --endpoint "$endpoint" --keys "$dir.keys" --op Encrypt \
+    --connections "$connections" --seconds "$seconds" --label kmsd)
+  rss_loaded=$(rss_mib)
+  stop_server
+  echo "$row" >&2
+  echo "$row" | awk -F'|' -v k="$keys" -v c="$creation" -v r1="$rss_created" -v s="$startup" \
+    -v r2="$rss_started" -v r3="$rss_loaded" \
+    '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", k, c, r1, s, r2, $7+0, $8+0, $9+0, $10+0, r3 }' \
+    | tee -a "$results"
+done
+
+echo >> "$results"
+echo "Load after the run: $(uptime | sed 's/.*load average: //')." >> "$results"
+cat "$results"
+
+if [ -z "${NO_DOC:-}" ]; then
+  python3 - "$repo/docs/BENCHMARKS.md" "$results" <<'EOF'
+import sys
+path, results = sys.argv[1], open(sys.argv[2]).read().rstrip("\n")
+begin, end = "<!-- load benchmark: begin (written by make bench) -->", "<!-- load benchmark: end -->"
+text = open(path).read()
+block = f"{begin}\n{results}\n{end}"
+if begin in text and end in text:
+    text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
+else:
+    text = text.rstrip("\n") + f"\n\n## Load (make bench)\n\n{block}\n"
+open(path, "w").write(text)
+print(f"wrote the results into {path}", file=sys.stderr)
+EOF
+fi
