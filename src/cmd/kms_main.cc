@@ -276,7 +276,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{1}, size_t{65535}));
   decrypt->add_option("INPUT", input)->required();
   decrypt->add_option("OUTPUT", output)->required();
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    // CLI11 prints the problem (or the help); every usage error exits with the one usage code.
+    return app.exit(error) == 0 ? kExitOk : kExitUsage;
+  }
 
   auto settings = kmsd::client::ResolveSettings(client_flags);
   if (!settings.ok()) return Fail(settings.status());

@@ -1,6 +1,7 @@
 // The AWS Encryption SDK for JavaScript, pointed at a KMS endpoint: the other side of kms's
 // interoperability tests.
-//   node esdk.js encrypt KEY_ARN INPUT OUTPUT [signed|unsigned] [k=v ...]
+//   node esdk.js encrypt KEY_ARN INPUT OUTPUT [signed|unsigned|v1-signed|v1-unsigned] [k=v ...]
+//     (v1-*: message format version 1, suites 0x0378 and 0x0178, as older SDKs wrote them)
 //   node esdk.js decrypt KEY_ARN INPUT OUTPUT [k=v ...]   (checks the pairs are in the context)
 // Endpoint, region and credentials come from AWS_ENDPOINT_URL, AWS_REGION and AWS_ACCESS_KEY_ID /
 // AWS_SECRET_ACCESS_KEY.
@@ -12,6 +13,13 @@ const {
 } = require('@aws-crypto/client-node')
 
 const { encrypt, decrypt } = buildClient(CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+const legacy = buildClient(CommitmentPolicy.FORBID_ENCRYPT_ALLOW_DECRYPT)
+const suites = {
+  signed: AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY_ECDSA_P384,
+  unsigned: AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY,
+  'v1-signed': AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384,
+  'v1-unsigned': AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA256
+}
 
 function keyring (keyArn) {
   const clientProvider = getClient(KMS, {
@@ -39,10 +47,10 @@ async function main () {
   const plaintextOrMessage = fs.readFileSync(input)
   if (command === 'encrypt') {
     const [signing, ...pairs] = rest
-    const suiteId = signing === 'unsigned'
-      ? AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY
-      : AlgorithmSuiteIdentifier.ALG_AES256_GCM_IV12_TAG16_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
-    const { result } = await encrypt(keyring(keyArn), plaintextOrMessage, {
+    const suiteId = suites[signing]
+    if (suiteId === undefined) throw new Error(`unknown suite ${signing}`)
+    const client = signing.startsWith('v1-') ? legacy.encrypt : encrypt
+    const { result } = await client(keyring(keyArn), plaintextOrMessage, {
       encryptionContext: parseContext(pairs), suiteId, frameLength: 4096
     })
     fs.writeFileSync(output, result)
