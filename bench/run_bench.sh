@@ -25,7 +25,7 @@ operations="Encrypt Decrypt GenerateDataKey DescribeKey Mix"
 header="| server | operation | connections | requests | errors | requests/s | p50 ms | p99 ms | p99.9 ms |
 |---|---|--:|--:|--:|--:|--:|--:|--:|"
 
-# Starts kmsd on DIR; sets server and endpoint; prints seconds from launch until it answers.
+# Starts kmsd on DIR; sets server, endpoint and startup_seconds (from launch until it answers).
 start_kmsd() {
   local dir=$1 started
   started=$(date +%s.%N)
@@ -37,7 +37,7 @@ start_kmsd() {
   [ -n "$endpoint" ] || { cat "$dir.log" >&2; exit 1; }
   # Started = answering HTTP (kmsd opens its keystore and audit trail before it listens).
   until curl -s -o /dev/null "$endpoint"; do sleep 0.01; done
-  python3 -c "print(f'{$(date +%s.%N) - $started:.3f}')"
+  startup_seconds=$(python3 -c "print(f'{$(date +%s.%N) - $started:.3f}')")
 }
 stop_server() { kill "$server"; wait "$server" 2>/dev/null || true; server=""; }
 rss_mib() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$server/status"; }
@@ -63,7 +63,7 @@ results=$work/results.md
 
 # kmsd, 10 keys.
 mkdir -p "$work/kmsd"
-start_kmsd "$work/kmsd" > /dev/null
+start_kmsd "$work/kmsd"
 "$load" create-keys --endpoint "$endpoint" --count 10 --out "$work/keys10" > /dev/null
 run_suite kmsd "$endpoint" "$work/keys10" | tee -a "$results"
 stop_server
@@ -77,11 +77,12 @@ if command -v moto_server > /dev/null; then
   "$load" create-keys --endpoint "http://127.0.0.1:$port" --count 10 --out "$work/moto-keys" > /dev/null
   run_suite moto "http://127.0.0.1:$port" "$work/moto-keys" | tee -a "$results"
   stop_server
-  moto_note="moto_server $(moto_server --version 2>/dev/null | head -1 || true)"
+  moto_note="moto_server: moto $(python3 -c 'import moto; print(moto.__version__)' 2>/dev/null || echo '(version unknown)'), its development server (one thread per connection, closes after each answer)."
 else
   moto_note="moto_server is not installed here: its rows are missing (pip install 'moto[server]')."
 fi
 echo "$moto_note" >&2
+echo "$moto_note" >> "$results"
 
 {
   echo
@@ -99,12 +100,13 @@ echo "$moto_note" >&2
 for keys in 10 "$scale_keys"; do
   dir=$work/scale-$keys
   mkdir -p "$dir"
-  start_kmsd "$dir" > /dev/null
+  start_kmsd "$dir"
   created=$("$load" create-keys --endpoint "$endpoint" --count "$keys" --out "$dir.keys")
   creation=$(echo "$created" | sed -n 's/.* in \([0-9.]*\) s (\([0-9]*\) keys.s.*/\1 (\2)/p')
   rss_created=$(rss_mib)
   stop_server
-  startup=$(start_kmsd "$dir")
+  start_kmsd "$dir"
+  startup=$startup_seconds
   rss_started=$(rss_mib)
   # Keys drawn at random from the whole list (kms_load samples at most 2,000 of them evenly).
   row=$("$load" run --endpoint "$endpoint" --keys "$dir.keys" --op Encrypt \
