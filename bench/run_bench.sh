@@ -82,7 +82,7 @@ else
   moto_note="moto_server is not installed here: its rows are missing (pip install 'moto[server]')."
 fi
 echo "$moto_note" >&2
-echo "$moto_note" >> "$results"
+printf '\n%s\n' "$moto_note" >> "$results"
 
 {
   echo
