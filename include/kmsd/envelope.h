@@ -40,6 +40,9 @@ struct EncryptOptions {
 struct DecryptOptions {
   // Every pair must be in the message's context with the same value.
   EncryptionContext required_context;
+  // Key ARNs this caller trusts (as the SDKs' strict mode): only encrypted data keys whose
+  // provider info is one of them are tried. Empty = discovery: try every aws-kms data key.
+  std::vector<std::string> key_arns;
   size_t max_encrypted_data_keys = 10;
   int worker_threads = kAutoThreads;
   size_t block_bytes = kDefaultBlockBytes;

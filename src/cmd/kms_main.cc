@@ -270,6 +270,11 @@ int main(int argc, char** argv) {
                    "Require KEY=VALUE in the message's encryption context (repeatable)")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  decrypt
+      ->add_option("--key-id", decrypt_options.key_arns,
+                   "Only use data keys encrypted under this key ARN (repeatable; default: any)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   decrypt->add_option("--max-encrypted-data-keys", decrypt_options.max_encrypted_data_keys,
                       "Refuse messages with more encrypted data keys")
       ->capture_default_str()

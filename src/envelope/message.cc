@@ -213,10 +213,19 @@ absl::Status OpenFrames(FrameCipher& cipher, std::string_view message_id, uint32
   return absl::OkStatus();
 }
 
-absl::StatusOr<SecretBytes> DecryptDataKey(client::KmsClient& kms, const Header& header) {
-  absl::Status last = BadMessage("it has no encrypted data key from provider aws-kms");
+absl::StatusOr<SecretBytes> DecryptDataKey(client::KmsClient& kms, const Header& header,
+                                           const std::vector<std::string>& key_arns) {
+  absl::Status last =
+      key_arns.empty()
+          ? BadMessage("it has no encrypted data key from provider aws-kms")
+          : Error(ErrorType::kIncorrectKey,
+                  "the message has no encrypted data key for any of the given --key-id ARNs");
   for (const EncryptedDataKey& key : header.data_keys) {
     if (key.provider_id != kProviderId) continue;
+    if (!key_arns.empty() &&
+        std::find(key_arns.begin(), key_arns.end(), key.provider_info) == key_arns.end()) {
+      continue;
+    }
     auto opened = kms.Decrypt(key.ciphertext, header.context, key.provider_info);
     if (opened.ok()) {
       if (opened->first.size() != 32) return BadMessage("the data key has the wrong length");
@@ -399,7 +408,7 @@ absl::Status Decrypt(client::KmsClient& kms, const DecryptOptions& options, Inpu
     }
   }
 
-  auto data_key = DecryptDataKey(kms, *header);
+  auto data_key = DecryptDataKey(kms, *header, options.key_arns);
   if (!data_key.ok()) return data_key.status();
   auto keys = DeriveKeys(*header->suite, *data_key, header->message_id);
   data_key->Clear();

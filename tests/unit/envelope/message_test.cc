@@ -284,6 +284,17 @@ TEST_F(MessageTest, EveryKeyIdWrapsTheDataKeyAndTheLimitCountsThem) {
   EXPECT_EQ(*Open(out.text, limit), "three keys");
 }
 
+TEST_F(MessageTest, DecryptCanBeLimitedToTrustedKeys) {
+  std::string message = Seal("trusted", kCommitKey, 64);
+  DecryptOptions options;
+  options.key_arns = {"arn:aws:kms:us-east-1:111122223333:key/other"};
+  EXPECT_EQ(TypeOf(Open(message, options).status()), ErrorType::kIncorrectKey);
+  StringInput in(message);
+  StreamReader reader(in);
+  options.key_arns.push_back(ReadHeader(reader, 10)->data_keys[0].provider_info);
+  EXPECT_EQ(*Open(message, options), "trusted");
+}
+
 TEST_F(MessageTest, EncryptRefusesBadOptions) {
   for (auto change : std::vector<std::function<void(EncryptOptions&)>>{
            [](EncryptOptions& o) { o.key_ids.clear(); },
