@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -48,11 +50,24 @@ struct DecryptOptions {
   size_t block_bytes = kDefaultBlockBytes;
 };
 
+// Input bytes lent in place (a memory-mapped file, say): valid while `owner` lives.
+struct InputView {
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  std::shared_ptr<const void> owner;
+};
+
 // Byte streams, so files, pipes and memory all work. Read returns 0 at end of input.
 class Input {
  public:
   virtual ~Input() = default;
   virtual absl::StatusOr<size_t> Read(uint8_t* buffer, size_t size) = 0;
+  // Optional zero-copy reading, which spares encryption a copy of every byte: the next `size`
+  // bytes in place (fewer only at the end of the input), consumed as by Read. nullopt when the
+  // input cannot lend them this time; then the caller uses Read.
+  virtual absl::StatusOr<std::optional<InputView>> ReadView(size_t /*size*/) {
+    return std::nullopt;
+  }
 };
 class Output {
  public:

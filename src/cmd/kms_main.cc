@@ -1,6 +1,7 @@
 // kms: envelope encryption of files and streams with a KMS (kmsd, or anything that speaks the
 // AWS KMS API), in the AWS Encryption SDK message format. Flags, files and exit codes only.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,12 +26,61 @@ constexpr int kExitKms = 3;      // KMS refused the call or could not be reached
 constexpr int kExitIo = 4;       // reading the input or writing the output failed
 
 constexpr size_t kIoBuffer = 1 << 20;
+constexpr size_t kMapWindow = 8 << 20;
 
 // Reads in large blocks, so small reads (frame headers) cost no system call of their own and
-// block-sized reads go straight into the caller's buffer.
+// block-sized reads go straight into the caller's buffer. A regular file also lends its blocks
+// in place, mapped from the page cache, which spares a copy of every byte.
 class FdInput final : public kmsd::envelope::Input {
  public:
-  explicit FdInput(int fd) : fd_(fd), buffer_(kIoBuffer) {}
+  explicit FdInput(int fd) : fd_(fd), buffer_(kIoBuffer) {
+    struct stat status;
+    if (fstat(fd, &status) == 0 && S_ISREG(status.st_mode)) {
+      off_t offset = lseek(fd, 0, SEEK_CUR);
+      if (offset >= 0 && offset <= status.st_size) {
+        mappable_ = true;
+        offset_ = static_cast<size_t>(offset);
+        mappable_end_ = static_cast<size_t>(status.st_size);
+      }
+    }
+  }
+
+  // Lends the next bytes while they lie within the size the file had when opened; a file that
+  // grew is read on with read(2). (A file truncated under kms makes the mapping fault: SIGBUS,
+  // handled as an I/O failure below.) The file is mapped a window at a time: unmapping costs
+  // every core running kms a TLB flush, too dear to pay per block, and a window bounds the
+  // mapped pages that count as resident.
+  absl::StatusOr<std::optional<kmsd::envelope::InputView>> ReadView(size_t size) override {
+    if (!mappable_ || position_ != filled_ || offset_ >= mappable_end_) return std::nullopt;
+    size = std::min(size, mappable_end_ - offset_);
+    if (offset_ < window_start_ || offset_ + size > window_end_) {
+      static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+      size_t start = offset_ / page * page;
+      size_t end = std::min(mappable_end_, std::max(offset_ + size, start + kMapWindow));
+      void* map = mmap(nullptr, end - start, PROT_READ, MAP_SHARED | MAP_POPULATE, fd_,
+                       static_cast<off_t>(start));
+      if (map == MAP_FAILED) {
+        mappable_ = false;  // e.g. a file system without mmap: read(2) does the rest
+        return std::nullopt;
+      }
+      madvise(map, end - start, MADV_SEQUENTIAL);
+      size_t length = end - start;
+      window_ = std::shared_ptr<const uint8_t>(static_cast<const uint8_t*>(map),
+                                               [length](const uint8_t* p) {
+                                                 munmap(const_cast<uint8_t*>(p), length);
+                                               });
+      window_start_ = start;
+      window_end_ = end;
+    }
+    kmsd::envelope::InputView view;
+    view.data = window_.get() + (offset_ - window_start_);
+    view.size = size;
+    view.owner = window_;  // the window stays mapped while a view of it lives
+    offset_ += size;
+    if (lseek(fd_, static_cast<off_t>(offset_), SEEK_SET) < 0) mappable_ = false;
+    return view;
+  }
+
   absl::StatusOr<size_t> Read(uint8_t* out, size_t size) override {
     if (position_ == filled_) {
       if (size >= buffer_.size()) return ReadFd(out, size);
@@ -51,7 +101,10 @@ class FdInput final : public kmsd::envelope::Input {
   absl::StatusOr<size_t> ReadFd(uint8_t* out, size_t size) {
     while (true) {
       ssize_t got = ::read(fd_, out, size);
-      if (got >= 0) return static_cast<size_t>(got);
+      if (got >= 0) {
+        offset_ += static_cast<size_t>(got);
+        return static_cast<size_t>(got);
+      }
       if (errno == EINTR) continue;
       failed_ = true;
       return kmsd::Internal(kmsd::StrCat("reading the input failed: ", strerror(errno)));
@@ -62,6 +115,12 @@ class FdInput final : public kmsd::envelope::Input {
   size_t position_ = 0;
   size_t filled_ = 0;
   bool failed_ = false;
+  bool mappable_ = false;
+  size_t offset_ = 0;        // the file offset of the next byte read(2) would return
+  size_t mappable_end_ = 0;  // the file's size when opened
+  std::shared_ptr<const uint8_t> window_;  // the mapped part of the file
+  size_t window_start_ = 0;
+  size_t window_end_ = 0;
 };
 
 // Gathers small writes into large blocks; large writes go straight through.
@@ -108,6 +167,14 @@ char g_partial_path[4096] = {};
 void RemovePartialAndExit(int signal_number) {
   if (g_partial_path[0] != '\0') unlink(g_partial_path);  // async-signal-safe
   _exit(128 + signal_number);
+}
+
+// A mapped input file that shrank under kms: an I/O failure, not a crash.
+void InputVanished(int) {
+  static const char kMessage[] = "kms: the input file shrank while it was being read\n";
+  (void)!write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
+  if (g_partial_path[0] != '\0') unlink(g_partial_path);
+  _exit(kExitIo);
 }
 
 // Where the output goes. A regular file (or a new one) is written to a temporary file beside it
@@ -175,6 +242,7 @@ int Run(const std::string& input, const std::string& output, const Body& body) {
   for (int signal_number : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) {
     std::signal(signal_number, RemovePartialAndExit);
   }
+  std::signal(SIGBUS, InputVanished);
   FdInput in(in_fd);
   FdOutput out(target->fd);
   absl::Status status = body(in, out);

@@ -315,6 +315,8 @@ absl::Status Encrypt(client::KmsClient& kms, const EncryptOptions& options, Inpu
   const size_t sealed_capacity =
       frames_per_block * (frame_length + kRegularFrameOverhead) + kFinalFrameOverhead;
   SecretBytes plain[2] = {SecretBytes(plain_capacity), SecretBytes(plain_capacity)};
+  InputView lent[2];  // when the input lends block s in place, it is kept alive in lent[s % 2]
+  const uint8_t* plain_data[2] = {};
   std::vector<uint8_t> sealed[3];
   for (auto& buffer : sealed) buffer.resize(sealed_capacity);
   PlainBlock blocks[3];
@@ -329,8 +331,19 @@ absl::Status Encrypt(client::KmsClient& kms, const EncryptOptions& options, Inpu
     std::vector<WorkerPool::Job> jobs;
     const bool reading = exists(step);
     if (reading) {
-      uint8_t* buffer = plain[step % 2].data();
-      auto size = Fill(in, buffer, plain_capacity);
+      // Block step-2, the last user of this slot, was sealed before the Wait of step-1.
+      lent[step % 2] = {};
+      auto view = in.ReadView(plain_capacity);
+      if (!view.ok()) return view.status();
+      absl::StatusOr<size_t> size = 0;
+      if (view->has_value()) {
+        lent[step % 2] = std::move(**view);
+        plain_data[step % 2] = lent[step % 2].data;
+        size = lent[step % 2].size;
+      } else {
+        plain_data[step % 2] = plain[step % 2].data();
+        size = Fill(in, plain[step % 2].data(), plain_capacity);
+      }
       if (!size.ok()) return size.status();
       auto block = PlanBlock(*size, *size < plain_capacity, next_sequence, frame_length);
       if (!block.ok()) return block.status();
@@ -341,11 +354,11 @@ absl::Status Encrypt(client::KmsClient& kms, const EncryptOptions& options, Inpu
     if (auto status = pool.Wait(); !status.ok()) return status;
     if (reading) {
       const PlainBlock& block = blocks[step % 3];
-      const uint8_t* plain_data = plain[step % 2].data();
+      const uint8_t* plain_block = plain_data[step % 2];
       uint8_t* sealed_data = sealed[step % 3].data();
       SplitFrames(block.frames, ciphers->size(), [&](size_t begin, size_t end, size_t part) {
-        jobs.push_back([&, begin, end, part, plain_data, sealed_data, block]() {
-          return SealFrames((*ciphers)[part], header.message_id, frame_length, block, plain_data,
+        jobs.push_back([&, begin, end, part, plain_block, sealed_data, block]() {
+          return SealFrames((*ciphers)[part], header.message_id, frame_length, block, plain_block,
                             sealed_data, begin, end);
         });
       });
