@@ -51,7 +51,11 @@ class FdInput final : public kmsd::envelope::Input {
   // every core running kms a TLB flush, too dear to pay per block, and a window bounds the
   // mapped pages that count as resident.
   absl::StatusOr<std::optional<kmsd::envelope::InputView>> ReadView(size_t size) override {
-    if (!mappable_ || position_ != filled_ || offset_ >= mappable_end_) return std::nullopt;
+    // Bytes read ahead into the buffer are lent from the mapping instead.
+    size_t next = offset_ - (filled_ - position_);
+    if (!mappable_ || next >= mappable_end_) return std::nullopt;
+    position_ = filled_ = 0;
+    offset_ = next;
     size = std::min(size, mappable_end_ - offset_);
     if (offset_ < window_start_ || offset_ + size > window_end_) {
       static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));

@@ -127,10 +127,15 @@ absl::Status SealFrames(FrameCipher& cipher, std::string_view message_id, uint32
   return absl::OkStatus();
 }
 
-// One frame of a block read for decryption, located inside the block's buffer.
+uint32_t LoadU32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 |
+         static_cast<uint32_t>(p[2]) << 8 | p[3];
+}
+
+// One frame of a block read for decryption, located in the block's buffer.
 struct FrameRef {
-  size_t iv_offset;
-  size_t content_offset;  // the tag follows the content
+  const uint8_t* iv;
+  const uint8_t* content;  // the tag follows the content
   uint32_t size;
   uint32_t sequence;
   bool final_frame;
@@ -143,8 +148,21 @@ struct SealedBlock {
   bool last = false;
 };
 
-// Reads frames from the message into buffer, in their serialized form, until the block is full
-// or the final frame has been read. Checks their order and lengths, not their tags.
+// Checks a frame's sequence number and counts it.
+absl::Status NextSequence(uint32_t sequence, bool final_frame, uint32_t& next_sequence) {
+  if (sequence != next_sequence) {
+    return BadMessage(
+        StrCat("frames are out of order (frame ", sequence, " where ", next_sequence, " was due)"));
+  }
+  if (next_sequence == kMaxSequenceNumber && !final_frame) return BadMessage("too many frames");
+  ++next_sequence;
+  return absl::OkStatus();
+}
+
+// Reads the next block of frames, until max_frames or the final frame, into buffer in their
+// serialized form; checks their order and lengths, not their tags. Always a private copy, even
+// when the input could lend its bytes in place: each byte is read twice (GCM and the signature)
+// and a copy that someone rewrites between the two reads could pass a check it should fail.
 absl::Status ReadBlock(StreamReader& reader, uint32_t frame_length, size_t max_frames,
                        uint32_t& next_sequence, uint8_t* buffer, SealedBlock& block) {
   block.frames.clear();
@@ -155,35 +173,30 @@ absl::Status ReadBlock(StreamReader& reader, uint32_t frame_length, size_t max_f
     uint8_t* start = buffer + block.size;
     uint8_t* p = start;
     if (auto status = reader.Exact(p, 4); !status.ok()) return status;
-    uint32_t first = static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3];
-    p += 4;
     FrameRef frame{};
-    frame.final_frame = first == kFinalFrameMarker;
-    frame.sequence = first;
+    frame.sequence = LoadU32(p);
+    frame.final_frame = frame.sequence == kFinalFrameMarker;
+    p += 4;
     if (frame.final_frame) {
       if (auto status = reader.Exact(p, 4); !status.ok()) return status;
-      frame.sequence = static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3];
+      frame.sequence = LoadU32(p);
       p += 4;
     }
-    if (frame.sequence != next_sequence) {
-      return BadMessage(StrCat("frames are out of order (frame ", frame.sequence, " where ",
-                               next_sequence, " was due)"));
+    if (auto status = NextSequence(frame.sequence, frame.final_frame, next_sequence);
+        !status.ok()) {
+      return status;
     }
-    if (next_sequence == kMaxSequenceNumber && !frame.final_frame) {
-      return BadMessage("too many frames");
-    }
-    ++next_sequence;
     if (auto status = reader.Exact(p, kIvSize); !status.ok()) return status;
-    frame.iv_offset = static_cast<size_t>(p - buffer);
+    frame.iv = p;
     p += kIvSize;
     frame.size = frame_length;
     if (frame.final_frame) {
       if (auto status = reader.Exact(p, 4); !status.ok()) return status;
-      frame.size = static_cast<uint32_t>(p[0]) << 24 | p[1] << 16 | p[2] << 8 | p[3];
+      frame.size = LoadU32(p);
       p += 4;
       if (frame.size > frame_length) return BadMessage("the final frame is longer than a frame");
     }
-    frame.content_offset = static_cast<size_t>(p - buffer);
+    frame.content = p;
     if (auto status = reader.Exact(p, frame.size + kTagSize); !status.ok()) return status;
     p += frame.size + kTagSize;
     block.size += static_cast<size_t>(p - start);
@@ -196,16 +209,16 @@ absl::Status ReadBlock(StreamReader& reader, uint32_t frame_length, size_t max_f
 
 // Opens frames [begin, end) of a block; frame i's plaintext goes to plain + i * frame_length.
 absl::Status OpenFrames(FrameCipher& cipher, std::string_view message_id, uint32_t frame_length,
-                        const SealedBlock& block, uint8_t* sealed, uint8_t* plain, size_t begin,
-                        size_t end) {
+                        const SealedBlock& block, uint8_t* plain, size_t begin, size_t end) {
   uint8_t aad[kMaxFrameAadSize];
+  uint8_t tag[kTagSize];
   for (size_t i = begin; i < end; ++i) {
     const FrameRef& frame = block.frames[i];
     size_t aad_size = FrameAad(message_id, frame.final_frame, frame.sequence, frame.size, aad);
-    uint8_t* content = sealed + frame.content_offset;
+    std::memcpy(tag, frame.content + frame.size, kTagSize);
     if (!cipher
-             .Run(sealed + frame.iv_offset, {reinterpret_cast<char*>(aad), aad_size}, content,
-                  frame.size, plain + i * frame_length, content + frame.size)
+             .Run(frame.iv, {reinterpret_cast<char*>(aad), aad_size}, frame.content, frame.size,
+                  plain + i * frame_length, tag)
              .ok()) {
       return BadMessage(StrCat("frame ", frame.sequence, " failed authentication"));
     }
@@ -483,7 +496,7 @@ absl::Status Decrypt(client::KmsClient& kms, const DecryptOptions& options, Inpu
   int64_t step = 0;
   for (;; ++step) {
     const SealedBlock& block = blocks[step % 2];
-    uint8_t* sealed_data = sealed[step % 2].data();
+    const uint8_t* sealed_data = sealed[step % 2].data();
     uint8_t* plain_data = plain[step % 2].data();
     std::vector<WorkerPool::Job> jobs;
     if (signature) {
@@ -493,9 +506,9 @@ absl::Status Decrypt(client::KmsClient& kms, const DecryptOptions& options, Inpu
       });
     }
     SplitFrames(block.frames.size(), ciphers->size(), [&](size_t begin, size_t end, size_t part) {
-      jobs.push_back([&, begin, end, part, sealed_data, plain_data]() {
-        return OpenFrames((*ciphers)[part], header->message_id, frame_length, block, sealed_data,
-                          plain_data, begin, end);
+      jobs.push_back([&, begin, end, part, plain_data]() {
+        return OpenFrames((*ciphers)[part], header->message_id, frame_length, block, plain_data,
+                          begin, end);
       });
     });
     pool.Submit(std::move(jobs));

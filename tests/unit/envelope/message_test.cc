@@ -43,19 +43,36 @@ class LocalKms final : public client::KmsClient {
   std::string key_id_;
 };
 
+// Lends its bytes in place (as a mapped file does) on every call, every other call, or never.
+enum class Lending { kNever, kAlways, kAlternately };
+
 class StringInput final : public Input {
  public:
-  explicit StringInput(std::string data) : data_(std::move(data)) {}
+  explicit StringInput(std::string data, Lending lending = Lending::kNever)
+      : data_(std::move(data)), lending_(lending) {}
   absl::StatusOr<size_t> Read(uint8_t* buffer, size_t size) override {
     size_t n = std::min(size, data_.size() - position_);
     std::memcpy(buffer, data_.data() + position_, n);
     position_ += n;
     return n;
   }
+  absl::StatusOr<std::optional<InputView>> ReadView(size_t size) override {
+    ++views_asked_;
+    if (lending_ == Lending::kNever || (lending_ == Lending::kAlternately && views_asked_ % 2)) {
+      return std::nullopt;
+    }
+    InputView view;
+    view.data = reinterpret_cast<const uint8_t*>(data_.data()) + position_;
+    view.size = std::min(size, data_.size() - position_);
+    position_ += view.size;
+    return view;
+  }
 
  private:
   std::string data_;
+  Lending lending_;
   size_t position_ = 0;
+  int views_asked_ = 0;
 };
 
 class StringOutput final : public Output {
@@ -80,7 +97,7 @@ class MessageTest : public ::testing::Test {
     options.frame_length = frame_length;
     options.worker_threads = threads_;
     options.block_bytes = block_bytes_;
-    StringInput in(plaintext);
+    StringInput in(plaintext, lending_);
     StringOutput out;
     absl::Status status = Encrypt(kms_, options, in, out);
     EXPECT_TRUE(status.ok()) << status;
@@ -96,28 +113,32 @@ class MessageTest : public ::testing::Test {
                         DecryptOptions options = {}) {
     options.worker_threads = threads_;
     options.block_bytes = block_bytes_;
-    StringInput in(message);
+    StringInput in(message, lending_);
     return Decrypt(kms_, options, in, out);
   }
   LocalKms kms_;
   int threads_ = 0;
   size_t block_bytes_ = kDefaultBlockBytes;
+  Lending lending_ = Lending::kNever;
 };
 
-// The same behaviours with the pipeline on and off, and blocks of a few frames so that messages
-// span many blocks: (worker threads, block bytes).
+// The same behaviours with the pipeline on and off, blocks of a few frames so that messages span
+// many blocks, and inputs that lend their bytes in place or not: (worker threads, block bytes,
+// lending).
 class PipelineTest : public MessageTest,
-                     public ::testing::WithParamInterface<std::tuple<int, size_t>> {
+                     public ::testing::WithParamInterface<std::tuple<int, size_t, Lending>> {
  protected:
-  void SetUp() override { std::tie(threads_, block_bytes_) = GetParam(); }
+  void SetUp() override { std::tie(threads_, block_bytes_, lending_) = GetParam(); }
 };
 
-INSTANTIATE_TEST_SUITE_P(Pipelines, PipelineTest,
-                         ::testing::Values(std::make_tuple(0, kDefaultBlockBytes),
-                                           std::make_tuple(0, size_t{128}),
-                                           std::make_tuple(1, size_t{128}),
-                                           std::make_tuple(3, size_t{128}),
-                                           std::make_tuple(3, size_t{64})));
+INSTANTIATE_TEST_SUITE_P(
+    Pipelines, PipelineTest,
+    ::testing::Values(std::make_tuple(0, kDefaultBlockBytes, Lending::kNever),
+                      std::make_tuple(0, kDefaultBlockBytes, Lending::kAlways),
+                      std::make_tuple(0, size_t{128}, Lending::kNever),
+                      std::make_tuple(1, size_t{128}, Lending::kAlways),
+                      std::make_tuple(3, size_t{128}, Lending::kAlternately),
+                      std::make_tuple(3, size_t{64}, Lending::kAlways)));
 
 TEST_P(PipelineTest, RoundTripsEverySizeAroundFrameAndBlockBoundaries) {
   for (uint16_t suite : {kCommitKeyEcdsaP384, kCommitKey}) {
