@@ -75,14 +75,12 @@ class Output {
   virtual absl::Status Write(const uint8_t* data, size_t size) = 0;
 };
 
-absl::Status Encrypt(client::KmsClient& kms, const EncryptOptions& options, Input& in,
-                     Output& out);
+absl::Status Encrypt(client::KmsClient& kms, const EncryptOptions& options, Input& in, Output& out);
 // Releases a frame's plaintext only after that frame's tag is checked, and the last block of frames
 // only after the whole message checked out (final frame, signature, nothing trailing): a message of
 // up to one block releases nothing unless it is entirely valid. For longer signed messages the
 // signature, which covers the whole message, is checked at the end: a failure then is an error and
 // the caller must discard what was written (the kms tool deletes its output file).
-absl::Status Decrypt(client::KmsClient& kms, const DecryptOptions& options, Input& in,
-                     Output& out);
+absl::Status Decrypt(client::KmsClient& kms, const DecryptOptions& options, Input& in, Output& out);
 
 }  // namespace kmsd::envelope

@@ -20,9 +20,10 @@ struct ClientSettings {
 };
 
 // What the command line said; empty fields fall back to the environment and ~/.aws files:
-// endpoint: --endpoint-url, AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, https://kms.REGION.amazonaws.com
-// region: --region, AWS_REGION, AWS_DEFAULT_REGION, the profile's region in ~/.aws/config
-// credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY(/AWS_SESSION_TOKEN), else the profile
+// endpoint: --endpoint-url, AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL,
+// https://kms.REGION.amazonaws.com region: --region, AWS_REGION, AWS_DEFAULT_REGION, the profile's
+// region in ~/.aws/config credentials: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY(/AWS_SESSION_TOKEN),
+// else the profile
 // (--profile, AWS_PROFILE, "default") in AWS_SHARED_CREDENTIALS_FILE or ~/.aws/credentials.
 struct ClientFlags {
   std::string endpoint_url;

@@ -1,5 +1,7 @@
 // The KMS API over HTTP(S): Boost.Beast synchronous client, SigV4, JSON 1.1. Exceptions from Beast
 // stay in this file.
+#include "kmsd/kms_client.h"
+
 #include <openssl/crypto.h>
 
 #include <boost/asio/connect.hpp>
@@ -14,7 +16,6 @@
 
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
-#include "kmsd/kms_client.h"
 #include "kmsd/strings.h"
 
 namespace kmsd::client {
@@ -55,15 +56,15 @@ absl::StatusOr<Endpoint> ParseEndpoint(const std::string& url) {
     endpoint.host = std::string(rest.substr(0, colon));
   }
   endpoint.port = colon == std::string_view::npos ? (endpoint.tls ? "443" : "80")
-                                                   : std::string(rest.substr(colon + 1));
+                                                  : std::string(rest.substr(colon + 1));
   if (endpoint.host.empty() || endpoint.port.empty()) return Validation("malformed endpoint URL");
   return endpoint;
 }
 
 std::string HostHeader(const Endpoint& endpoint) {
   bool default_port = endpoint.port == (endpoint.tls ? "443" : "80");
-  std::string host = endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]"
-                                                                   : endpoint.host;
+  std::string host =
+      endpoint.host.find(':') != std::string::npos ? "[" + endpoint.host + "]" : endpoint.host;
   return default_port ? host : StrCat(host, ":", endpoint.port);
 }
 
@@ -76,8 +77,8 @@ json ContextJson(const EncryptionContext& context) {
 // The ErrorType AWS calls name (e.g. "NotFoundException"); kDependencyTimeout for names we do not
 // know, as for any other failure of the service.
 ErrorType TypeFromAwsName(std::string_view name) {
-  for (int i = static_cast<int>(ErrorType::kNone) + 1; i <= static_cast<int>(ErrorType::kThrottling);
-       ++i) {
+  for (int i = static_cast<int>(ErrorType::kNone) + 1;
+       i <= static_cast<int>(ErrorType::kThrottling); ++i) {
     if (AwsName(static_cast<ErrorType>(i)) == name) return static_cast<ErrorType>(i);
   }
   return ErrorType::kDependencyTimeout;
@@ -87,9 +88,11 @@ ErrorType TypeFromAwsName(std::string_view name) {
 absl::Status KmsError(std::string_view operation, int http_status, const json& answer) {
   std::string type, message;
   if (answer.is_object()) {
-    if (auto it = answer.find("__type"); it != answer.end() && it->is_string()) type = it->get<std::string>();
+    if (auto it = answer.find("__type"); it != answer.end() && it->is_string())
+      type = it->get<std::string>();
     for (const char* name : {"message", "Message"}) {
-      if (auto it = answer.find(name); it != answer.end() && it->is_string()) message = it->get<std::string>();
+      if (auto it = answer.find(name); it != answer.end() && it->is_string())
+        message = it->get<std::string>();
     }
   }
   // Some services send a namespaced type: "com.amazonaws.kms#NotFoundException".
@@ -148,9 +151,9 @@ class HttpKmsClient final : public KmsClient {
     return std::make_pair(std::move(*blob), response->value("KeyId", ""));
   }
 
-  absl::StatusOr<std::pair<SecretBytes, std::string>> Decrypt(
-      const std::string& blob, const EncryptionContext& context,
-      const std::string& key_id) override {
+  absl::StatusOr<std::pair<SecretBytes, std::string>> Decrypt(const std::string& blob,
+                                                              const EncryptionContext& context,
+                                                              const std::string& key_id) override {
     json request = {{"CiphertextBlob", crypto::Base64Encode(blob)}};
     if (!context.empty()) request["EncryptionContext"] = ContextJson(context);
     if (!key_id.empty()) request["KeyId"] = key_id;
@@ -203,7 +206,8 @@ class HttpKmsClient final : public KmsClient {
     return parsed;
   }
 
-  absl::StatusOr<std::pair<int, std::string>> Exchange(const sigv4::SignableRequest& signed_request) {
+  absl::StatusOr<std::pair<int, std::string>> Exchange(
+      const sigv4::SignableRequest& signed_request) {
     try {
       http::request<http::string_body> message{http::verb::post, "/", 11};
       for (const auto& [name, value] : signed_request.headers) message.set(name, value);

@@ -60,16 +60,15 @@ std::string Lookup(const IniFile& file, const std::string& section, const std::s
 }  // namespace
 
 absl::StatusOr<ClientSettings> ResolveSettings(const ClientFlags& flags) {
-  std::string profile = !flags.profile.empty() ? flags.profile
+  std::string profile = !flags.profile.empty()        ? flags.profile
                         : !Env("AWS_PROFILE").empty() ? Env("AWS_PROFILE")
                                                       : "default";
   IniFile config = ReadIni(AwsFile("AWS_CONFIG_FILE", "config"));
   std::string config_section = profile == "default" ? "default" : "profile " + profile;
 
   ClientSettings settings;
-  for (const std::string& candidate :
-       {flags.region, Env("AWS_REGION"), Env("AWS_DEFAULT_REGION"),
-        Lookup(config, config_section, "region")}) {
+  for (const std::string& candidate : {flags.region, Env("AWS_REGION"), Env("AWS_DEFAULT_REGION"),
+                                       Lookup(config, config_section, "region")}) {
     if (!candidate.empty()) {
       settings.region = candidate;
       break;
@@ -106,8 +105,10 @@ absl::StatusOr<ClientSettings> ResolveSettings(const ClientFlags& flags) {
   }
   if (settings.credentials.access_key_id.empty() ||
       settings.credentials.secret_access_key.empty()) {
-    return Validation(StrCat("no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-                             "or add profile '", profile, "' to ~/.aws/credentials"));
+    return Validation(
+        StrCat("no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+               "or add profile '",
+               profile, "' to ~/.aws/credentials"));
   }
   return settings;
 }

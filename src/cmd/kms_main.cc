@@ -69,10 +69,9 @@ class FdInput final : public kmsd::envelope::Input {
       }
       madvise(map, end - start, MADV_SEQUENTIAL);
       size_t length = end - start;
-      window_ = std::shared_ptr<const uint8_t>(static_cast<const uint8_t*>(map),
-                                               [length](const uint8_t* p) {
-                                                 munmap(const_cast<uint8_t*>(p), length);
-                                               });
+      window_ = std::shared_ptr<const uint8_t>(
+          static_cast<const uint8_t*>(map),
+          [length](const uint8_t* p) { munmap(const_cast<uint8_t*>(p), length); });
       window_start_ = start;
       window_end_ = end;
     }
@@ -120,8 +119,8 @@ class FdInput final : public kmsd::envelope::Input {
   size_t filled_ = 0;
   bool failed_ = false;
   bool mappable_ = false;
-  size_t offset_ = 0;        // the file offset of the next byte read(2) would return
-  size_t mappable_end_ = 0;  // the file's size when opened
+  size_t offset_ = 0;                      // the file offset of the next byte read(2) would return
+  size_t mappable_end_ = 0;                // the file's size when opened
   std::shared_ptr<const uint8_t> window_;  // the mapped part of the file
   size_t window_start_ = 0;
   size_t window_end_ = 0;
@@ -262,8 +261,8 @@ int Run(const std::string& input, const std::string& output, const Body& body) {
   }
   if (!target->path.empty()) {
     if (status.ok() && rename(target->temporary.c_str(), target->path.c_str()) != 0) {
-      status = kmsd::Internal(kmsd::StrCat("cannot rename the output into ", target->path, ": ",
-                                           strerror(errno)));
+      status = kmsd::Internal(
+          kmsd::StrCat("cannot rename the output into ", target->path, ": ", strerror(errno)));
       io_failed = true;
     }
     if (!status.ok()) unlink(target->temporary.c_str());
@@ -299,16 +298,18 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"kms: envelope encryption of files and streams with a KMS (AWS Encryption SDK "
-               "message format). Exit codes: 0 ok, 1 message refused, 2 usage or configuration, "
-               "3 KMS error, 4 I/O error."};
+  CLI::App app{
+      "kms: envelope encryption of files and streams with a KMS (AWS Encryption SDK "
+      "message format). Exit codes: 0 ok, 1 message refused, 2 usage or configuration, "
+      "3 KMS error, 4 I/O error."};
   app.require_subcommand(1);
   kmsd::client::ClientFlags client_flags;
   int threads = kmsd::envelope::kAutoThreads;
   app.add_option("--endpoint-url", client_flags.endpoint_url, "KMS endpoint URL");
   app.add_option("--region", client_flags.region, "AWS region");
   app.add_option("--profile", client_flags.profile, "Profile in ~/.aws/credentials and config");
-  app.add_option("--threads", threads, "Worker threads (default: one per core, at most 4; 0: none)");
+  app.add_option("--threads", threads,
+                 "Worker threads (default: one per core, at most 4; 0: none)");
 
   kmsd::envelope::EncryptOptions encrypt_options;
   std::vector<std::string> encrypt_context, decrypt_context;
@@ -330,8 +331,8 @@ int main(int argc, char** argv) {
       ->add_option("--algorithm", algorithm,
                    "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384 (default, signed) or "
                    "AES_256_GCM_HKDF_SHA512_COMMIT_KEY")
-      ->check(CLI::IsMember({"AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384",
-                             "AES_256_GCM_HKDF_SHA512_COMMIT_KEY"}));
+      ->check(CLI::IsMember(
+          {"AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384", "AES_256_GCM_HKDF_SHA512_COMMIT_KEY"}));
   encrypt->add_option("INPUT", input)->required();
   encrypt->add_option("OUTPUT", output)->required();
 
@@ -347,8 +348,9 @@ int main(int argc, char** argv) {
                    "Only use data keys encrypted under this key ARN (repeatable; default: any)")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  decrypt->add_option("--max-encrypted-data-keys", decrypt_options.max_encrypted_data_keys,
-                      "Refuse messages with more encrypted data keys")
+  decrypt
+      ->add_option("--max-encrypted-data-keys", decrypt_options.max_encrypted_data_keys,
+                   "Refuse messages with more encrypted data keys")
       ->capture_default_str()
       ->check(CLI::Range(size_t{1}, size_t{65535}));
   decrypt->add_option("INPUT", input)->required();

@@ -68,7 +68,7 @@ absl::StatusOr<size_t> Fill(Input& in, uint8_t* buffer, size_t size) {
 // What the encryptor knows about one block of plaintext.
 struct PlainBlock {
   size_t size = 0;
-  bool last = false;             // holds the final frame
+  bool last = false;  // holds the final frame
   uint32_t first_sequence = 0;
   size_t frames = 0;
   size_t sealed_size = 0;

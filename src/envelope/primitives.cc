@@ -65,7 +65,8 @@ absl::StatusOr<SecretBytes> Hkdf(const char* digest, const SecretBytes& key, std
   if (!context) return Internal("HKDF failed");
   OSSL_PARAM params[5];
   size_t n = 0;
-  params[n++] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(digest), 0);
+  params[n++] =
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(digest), 0);
   params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
                                                   const_cast<uint8_t*>(key.data()), key.size());
   if (!salt.empty()) {
@@ -86,9 +87,8 @@ absl::StatusOr<Signature> Signature::NewSigner() {
   Signature signature;
   signature.key_.reset(EVP_EC_gen("P-384"));
   if (!signature.key_ ||
-      EVP_PKEY_set_utf8_string_param(signature.key_.get(),
-                                     OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
-                                     "compressed") != 1) {
+      EVP_PKEY_set_utf8_string_param(
+          signature.key_.get(), OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT, "compressed") != 1) {
     return Internal("ECDSA P-384 key generation failed");
   }
   signature.digest_.reset(EVP_MD_CTX_new());

@@ -1,5 +1,7 @@
 // The KMS client against a one-request-at-a-time fake server on a loopback port: what it sends
 // (target, JSON, a SigV4 signature that verifies) and how it reads answers and AWS errors.
+#include "kmsd/kms_client.h"
+
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -12,7 +14,6 @@
 
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
-#include "kmsd/kms_client.h"
 #include "kmsd/sigv4.h"
 
 namespace kmsd::client {
@@ -51,7 +52,8 @@ class FakeKms {
         size_t end = request.find("\r\n\r\n");
         if (end != std::string::npos) {
           size_t length_at = request.find("Content-Length: ");
-          size_t length = length_at == std::string::npos ? 0 : std::stoul(request.substr(length_at + 16));
+          size_t length =
+              length_at == std::string::npos ? 0 : std::stoul(request.substr(length_at + 16));
           if (request.size() >= end + 4 + length) break;
         }
         ssize_t got = read(connection, buffer, sizeof(buffer));
@@ -135,7 +137,8 @@ TEST_F(KmsClientTest, GenerateDataKeySendsASignedJsonRequestAndReadsTheAnswer) {
   EXPECT_EQ(body["NumberOfBytes"], 32);
   EXPECT_EQ(body["EncryptionContext"], (json{{"a", "1"}}));
   auto verified = sigv4::Verify(
-      request, [](std::string_view id) -> std::optional<std::string> {
+      request,
+      [](std::string_view id) -> std::optional<std::string> {
         if (id == "AKIATEST") return "test-secret";
         return std::nullopt;
       },
@@ -195,8 +198,7 @@ TEST(KmsClient, AnUnreachableEndpointSaysWhere) {
   auto client = *NewKmsClient({url, "us-east-1", {"a", "b", ""}});
   auto result = client->Decrypt("blob", {}, "");
   ASSERT_FALSE(result.ok());
-  EXPECT_NE(std::string(result.status().message()).find(url), std::string::npos)
-      << result.status();
+  EXPECT_NE(std::string(result.status().message()).find(url), std::string::npos) << result.status();
 }
 
 }  // namespace

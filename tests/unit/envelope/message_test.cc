@@ -31,8 +31,9 @@ class LocalKms final : public client::KmsClient {
     return std::make_pair(*SealBlob({key_id_, 1}, key_, context, plaintext.view()),
                           "arn:aws:kms:us-east-1:111122223333:key/" + key_id_);
   }
-  absl::StatusOr<std::pair<SecretBytes, std::string>> Decrypt(
-      const std::string& blob, const EncryptionContext& context, const std::string&) override {
+  absl::StatusOr<std::pair<SecretBytes, std::string>> Decrypt(const std::string& blob,
+                                                              const EncryptionContext& context,
+                                                              const std::string&) override {
     auto opened = OpenBlob(blob, key_, context);
     if (!opened.ok()) return opened.status();
     return std::make_pair(std::move(*opened), std::string("arn"));
@@ -131,14 +132,13 @@ class PipelineTest : public MessageTest,
   void SetUp() override { std::tie(threads_, block_bytes_, lending_) = GetParam(); }
 };
 
-INSTANTIATE_TEST_SUITE_P(
-    Pipelines, PipelineTest,
-    ::testing::Values(std::make_tuple(0, kDefaultBlockBytes, Lending::kNever),
-                      std::make_tuple(0, kDefaultBlockBytes, Lending::kAlways),
-                      std::make_tuple(0, size_t{128}, Lending::kNever),
-                      std::make_tuple(1, size_t{128}, Lending::kAlways),
-                      std::make_tuple(3, size_t{128}, Lending::kAlternately),
-                      std::make_tuple(3, size_t{64}, Lending::kAlways)));
+INSTANTIATE_TEST_SUITE_P(Pipelines, PipelineTest,
+                         ::testing::Values(std::make_tuple(0, kDefaultBlockBytes, Lending::kNever),
+                                           std::make_tuple(0, kDefaultBlockBytes, Lending::kAlways),
+                                           std::make_tuple(0, size_t{128}, Lending::kNever),
+                                           std::make_tuple(1, size_t{128}, Lending::kAlways),
+                                           std::make_tuple(3, size_t{128}, Lending::kAlternately),
+                                           std::make_tuple(3, size_t{64}, Lending::kAlways)));
 
 TEST_P(PipelineTest, RoundTripsEverySizeAroundFrameAndBlockBoundaries) {
   for (uint16_t suite : {kCommitKeyEcdsaP384, kCommitKey}) {
@@ -387,8 +387,8 @@ class VersionOneTest : public MessageTest {
     PutU16(body, aad.size());
     body += aad;
     PutU16(body, 1);
-    for (const std::string& field : {std::string("aws-kms"), data_key.key_arn,
-                                     data_key.ciphertext_blob}) {
+    for (const std::string& field :
+         {std::string("aws-kms"), data_key.key_arn, data_key.ciphertext_blob}) {
       PutU16(body, field.size());
       body += field;
     }
