@@ -8,6 +8,7 @@ import tempfile
 import unittest
 
 from kmsd_harness import KmsdServer
+from test_tls import make_certificate
 
 KMS = os.environ.get("KMS_BINARY", os.path.join(os.path.dirname(__file__), "../../build/kms"))
 SIGNED = "AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384"
@@ -196,6 +197,39 @@ class EnvelopeCli(EnvelopeCase):
                  stdin=b"e", env=dict(self.env, AWS_ENDPOINT_URL_KMS=dead))
         self.assertRefused(self.kms("encrypt", "--key-id", self.key_arn, "-", "-", stdin=b"e", check=False,
                                     env=dict(self.env, AWS_ENDPOINT_URL=dead)), KMS_ERROR, "cannot reach")
+
+
+class EnvelopeOverHttps(unittest.TestCase):
+    def test_https_endpoints_are_verified_against_the_ca_bundle(self):
+        with tempfile.TemporaryDirectory() as directory:
+            certificates = []
+            for name in ("server", "stranger"):
+                os.makedirs(os.path.join(directory, name))
+                certificates.append(make_certificate(os.path.join(directory, name)))
+            (cert, key), (stranger, _) = certificates
+            with KmsdServer(extra_args=["--tls-cert", cert, "--tls-key", key]) as server:
+                self.assertTrue(server.endpoint.startswith("https://"))
+                env = dict(os.environ, AWS_ACCESS_KEY_ID=server.access_key, AWS_SECRET_ACCESS_KEY=server.secret_key,
+                           AWS_REGION=server.region, AWS_ENDPOINT_URL=server.endpoint, AWS_CA_BUNDLE=cert)
+                key_arn = create_key_over_tls(server, cert)
+                sealed = subprocess.run([KMS, "encrypt", "--key-id", key_arn, "-", "-"], env=env,
+                                        input=b"over tls", capture_output=True, timeout=60)
+                self.assertEqual(sealed.returncode, 0, sealed.stderr)
+                opened = subprocess.run([KMS, "decrypt", "-", "-"], env=env, input=sealed.stdout,
+                                        capture_output=True, timeout=60)
+                self.assertEqual(opened.stdout, b"over tls", opened.stderr)
+                untrusted = subprocess.run([KMS, "encrypt", "--key-id", key_arn, "-", "-"],
+                                           env=dict(env, AWS_CA_BUNDLE=stranger), input=b"x",
+                                           capture_output=True, timeout=60)
+                self.assertEqual(untrusted.returncode, KMS_ERROR)
+                self.assertIn(b"cannot reach KMS", untrusted.stderr)
+
+
+def create_key_over_tls(server, cert):
+    import boto3
+    kms = boto3.client("kms", endpoint_url=server.endpoint, region_name=server.region,
+                       aws_access_key_id=server.access_key, aws_secret_access_key=server.secret_key, verify=cert)
+    return kms.create_key()["KeyMetadata"]["Arn"]
 
 
 if __name__ == "__main__":
