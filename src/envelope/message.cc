@@ -327,7 +327,7 @@ absl::Status Encrypt(client::KmsClient& kms, const EncryptOptions& options, Inpu
   const size_t plain_capacity = frames_per_block * frame_length;
   const size_t sealed_capacity =
       frames_per_block * (frame_length + kRegularFrameOverhead) + kFinalFrameOverhead;
-  SecretBytes plain[2] = {SecretBytes(plain_capacity), SecretBytes(plain_capacity)};
+  SecretBytes plain[2];  // allocated when first needed: an input that lends its bytes needs none
   InputView lent[2];  // when the input lends block s in place, it is kept alive in lent[s % 2]
   const uint8_t* plain_data[2] = {};
   std::vector<uint8_t> sealed[3];
@@ -354,6 +354,7 @@ absl::Status Encrypt(client::KmsClient& kms, const EncryptOptions& options, Inpu
         plain_data[step % 2] = lent[step % 2].data;
         size = lent[step % 2].size;
       } else {
+        if (plain[step % 2].empty()) plain[step % 2] = SecretBytes(plain_capacity);
         plain_data[step % 2] = plain[step % 2].data();
         size = Fill(in, plain[step % 2].data(), plain_capacity);
       }
