@@ -10,9 +10,12 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <chrono>
+#include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <thread>
 
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
@@ -27,6 +30,8 @@ namespace http = beast::http;
 using nlohmann::json;
 
 constexpr size_t kMaxResponseBytes = 1 << 20;
+constexpr int kAttempts = 3;
+constexpr std::chrono::milliseconds kFirstBackoff{50};
 
 struct Endpoint {
   bool tls = false;
@@ -185,23 +190,49 @@ class HttpKmsClient final : public KmsClient {
   }
 
   // One signed POST; the answer's JSON, or the AWS error it carried.
+  // One signed POST, retried as the AWS SDKs' standard mode does (3 attempts, exponential
+  // backoff with jitter) when KMS could not be reached, throttled, or failed on its side; the
+  // answer's JSON, or the AWS error it carried.
   absl::StatusOr<json> Call(std::string_view operation, std::string body) {
+    absl::StatusOr<json> result;
+    for (int attempt = 0; attempt < kAttempts; ++attempt) {
+      if (attempt > 0) {
+        auto cap = kFirstBackoff * (1 << attempt);
+        std::this_thread::sleep_for(cap / 2 + cap * (std::rand() % 1000) / 2000);
+      }
+      bool retryable = false;
+      result = CallOnce(operation, body, retryable);
+      if (result.ok() || !retryable) break;
+    }
+    OPENSSL_cleanse(body.data(), body.size());
+    return result;
+  }
+
+  absl::StatusOr<json> CallOnce(std::string_view operation, const std::string& body,
+                                bool& retryable) {
     sigv4::SignableRequest request;
     request.method = "POST";
     request.target.push_back('/');  // not = "/": GCC 12 warns falsely (-Wrestrict) here
     request.headers = {{"host", HostHeader(endpoint_)},
                        {"content-type", "application/x-amz-json-1.1"},
                        {"x-amz-target", StrCat("TrentService.", operation)}};
-    request.body = std::move(body);
+    request.body = body;
     sigv4::Sign(request, settings_.credentials, settings_.region, "kms",
                 static_cast<int64_t>(std::time(nullptr)));
     absl::StatusOr<std::pair<int, std::string>> answer = Exchange(request);
     OPENSSL_cleanse(request.body.data(), request.body.size());
-    if (!answer.ok()) return answer.status();
+    if (!answer.ok()) {
+      retryable = true;
+      return answer.status();
+    }
     auto [status, text] = std::move(*answer);
     json parsed = json::parse(text, nullptr, /*allow_exceptions=*/false);
     OPENSSL_cleanse(text.data(), text.size());
-    if (status != 200) return KmsError(operation, status, parsed);
+    if (status != 200) {
+      absl::Status error = KmsError(operation, status, parsed);
+      retryable = status >= 500 || TypeOf(error) == ErrorType::kThrottling;
+      return error;
+    }
     if (!parsed.is_object()) return Internal(StrCat("KMS ", operation, " answered malformed JSON"));
     return parsed;
   }

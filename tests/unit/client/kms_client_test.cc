@@ -42,31 +42,42 @@ class FakeKms {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
   // Answers the next request with status and body, in the background.
-  void Serve(int status, std::string body) {
+  void Serve(int status, std::string body) { ServeEach({{status, std::move(body)}}); }
+
+  // Answers the next requests, one connection each, with these answers in turn.
+  void ServeEach(std::vector<std::pair<int, std::string>> answers) {
     if (thread_.joinable()) thread_.join();
-    thread_ = std::thread([this, status, body = std::move(body)] {
-      int connection = accept(listener_, nullptr, nullptr);
-      std::string request;
-      char buffer[4096];
-      while (true) {
-        size_t end = request.find("\r\n\r\n");
-        if (end != std::string::npos) {
-          size_t length_at = request.find("Content-Length: ");
-          size_t length =
-              length_at == std::string::npos ? 0 : std::stoul(request.substr(length_at + 16));
-          if (request.size() >= end + 4 + length) break;
+    requests_ = 0;
+    thread_ = std::thread([this, answers = std::move(answers)] {
+      for (const auto& [status, body] : answers) {
+        int connection = accept(listener_, nullptr, nullptr);
+        std::string request;
+        char buffer[4096];
+        while (true) {
+          size_t end = request.find("\r\n\r\n");
+          if (end != std::string::npos) {
+            size_t length_at = request.find("Content-Length: ");
+            size_t length =
+                length_at == std::string::npos ? 0 : std::stoul(request.substr(length_at + 16));
+            if (request.size() >= end + 4 + length) break;
+          }
+          ssize_t got = read(connection, buffer, sizeof(buffer));
+          if (got <= 0) break;
+          request.append(buffer, static_cast<size_t>(got));
         }
-        ssize_t got = read(connection, buffer, sizeof(buffer));
-        if (got <= 0) break;
-        request.append(buffer, static_cast<size_t>(got));
+        last_request_ = request;
+        ++requests_;
+        std::string answer = "HTTP/1.1 " + std::to_string(status) +
+                             " X\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: " +
+                             std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+        (void)!write(connection, answer.data(), answer.size());
+        close(connection);
       }
-      last_request_ = request;
-      std::string answer = "HTTP/1.1 " + std::to_string(status) +
-                           " X\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: " +
-                           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
-      (void)!write(connection, answer.data(), answer.size());
-      close(connection);
     });
+  }
+  int requests() {
+    thread_.join();
+    return requests_;
   }
   std::string TakeRequest() {
     thread_.join();
@@ -78,6 +89,7 @@ class FakeKms {
   int port_;
   std::thread thread_;
   std::string last_request_;
+  int requests_ = 0;
 };
 
 // The request as sigv4::Verify wants it, from the raw HTTP text.
@@ -172,8 +184,29 @@ TEST_F(KmsClientTest, AwsErrorsKeepTheirTypeAndMessage) {
   EXPECT_NE(std::string(disabled.status().message()).find("disabled"), std::string::npos);
 }
 
+TEST_F(KmsClientTest, ThrottlingAndServerErrorsAreRetried) {
+  fake_.ServeEach({{400, R"({"__type":"ThrottlingException","message":"slow down"})"},
+                   {503, R"({"__type":"KMSInternalException"})"},
+                   {200, json{{"Plaintext", crypto::Base64Encode("p")}}.dump()}});
+  auto opened = Client()->Decrypt("blob", {}, "");
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(fake_.requests(), 3);
+
+  fake_.ServeEach({{503, "{}"}, {503, "{}"}, {503, "{}"}});
+  EXPECT_FALSE(Client()->Decrypt("blob", {}, "").ok());
+  EXPECT_EQ(fake_.requests(), 3);
+}
+
+TEST_F(KmsClientTest, ClientErrorsAreNotRetried) {
+  fake_.ServeEach({{400, R"({"__type":"InvalidCiphertextException"})"}});
+  EXPECT_EQ(TypeOf(Client()->Decrypt("blob", {}, "").status()), ErrorType::kInvalidCiphertext);
+  EXPECT_EQ(fake_.requests(), 1);
+}
+
 TEST_F(KmsClientTest, NonJsonErrorsAndMalformedAnswersAreErrors) {
-  fake_.Serve(502, "<html>bad gateway</html>");
+  fake_.ServeEach({{502, "<html>bad gateway</html>"},
+                   {502, "<html>bad gateway</html>"},
+                   {502, "<html>bad gateway</html>"}});
   auto gateway = Client()->Decrypt("blob", {}, "");
   ASSERT_FALSE(gateway.ok());
   EXPECT_NE(std::string(gateway.status().message()).find("502"), std::string::npos);
