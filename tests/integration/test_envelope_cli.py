@@ -159,6 +159,12 @@ class EnvelopeCli(EnvelopeCase):
                  self.path("ctx.enc"))
         self.assertRefused(self.kms("decrypt", "--context", "a=2", self.path("ctx.enc"), self.path("o"),
                                     check=False), REFUSED, "a=2")
+        # Strict mode: only data keys under the given key ARNs.
+        self.assertRefused(self.kms("decrypt", "--key-id", self.second_arn, self.path("ctx.enc"), self.path("o"),
+                                    check=False), REFUSED, "--key-id")
+        self.kms("decrypt", "--key-id", self.second_arn, "--key-id", self.key_arn, self.path("ctx.enc"),
+                 self.path("strict.out"))
+        self.assertEqual(self.read("strict.out"), b"x")
         self.assertRefused(self.kms("encrypt", "--key-id", "alias/absent", self.path("ctx"), self.path("o"),
                                     check=False), KMS_ERROR, "NotFoundException")
         self.assertRefused(self.kms("encrypt", "--key-id", self.key_arn, "--context", "aws-crypto-x=1",
