@@ -33,6 +33,26 @@ constexpr size_t kMaxResponseBytes = 1 << 20;
 constexpr int kAttempts = 3;
 constexpr std::chrono::milliseconds kFirstBackoff{50};
 
+// Wipes what it frees: the HTTP buffers and bodies hold data keys (base64) on their way in and
+// out, and growing a buffer frees its old copy.
+template <typename T>
+struct WipingAllocator {
+  using value_type = T;
+  WipingAllocator() = default;
+  template <typename U>
+  WipingAllocator(const WipingAllocator<U>&) {}
+  T* allocate(size_t n) { return std::allocator<T>().allocate(n); }
+  void deallocate(T* p, size_t n) {
+    OPENSSL_cleanse(p, n * sizeof(T));
+    std::allocator<T>().deallocate(p, n);
+  }
+  template <typename U>
+  bool operator==(const WipingAllocator<U>&) const {
+    return true;
+  }
+};
+using WipedBody = http::basic_string_body<char, std::char_traits<char>, WipingAllocator<char>>;
+
 struct Endpoint {
   bool tls = false;
   std::string host;
@@ -240,13 +260,13 @@ class HttpKmsClient final : public KmsClient {
   absl::StatusOr<std::pair<int, std::string>> Exchange(
       const sigv4::SignableRequest& signed_request) {
     try {
-      http::request<http::string_body> message{http::verb::post, "/", 11};
+      http::request<WipedBody> message{http::verb::post, "/", 11};
       for (const auto& [name, value] : signed_request.headers) message.set(name, value);
-      message.body() = signed_request.body;
+      message.body().assign(signed_request.body.data(), signed_request.body.size());
       message.prepare_payload();
-      http::response_parser<http::string_body> parser;
+      http::response_parser<WipedBody> parser;
       parser.body_limit(kMaxResponseBytes);
-      beast::flat_buffer buffer;
+      beast::basic_flat_buffer<WipingAllocator<char>> buffer;
       asio::ip::tcp::resolver resolver(io_);
       auto addresses = resolver.resolve(endpoint_.host, endpoint_.port);
       if (endpoint_.tls) {
@@ -269,9 +289,9 @@ class HttpKmsClient final : public KmsClient {
         http::write(stream, message);
         http::read(stream, buffer, parser);
       }
-      OPENSSL_cleanse(message.body().data(), message.body().size());
       auto& response = parser.get();
-      return std::make_pair(static_cast<int>(response.result_int()), std::move(response.body()));
+      return std::make_pair(static_cast<int>(response.result_int()),
+                            std::string(response.body().data(), response.body().size()));
     } catch (const std::exception& e) {
       return Error(ErrorType::kDependencyTimeout,
                    StrCat("cannot reach KMS at ", settings_.endpoint_url, ": ", e.what()));
