@@ -30,7 +30,11 @@ absl::StatusOr<SecretBytes> AesGcmOpen(const SecretBytes& key, std::string_view 
                                        std::string_view associated_data,
                                        std::string_view ciphertext_and_tag);
 
-// HKDF (RFC 5869) with SHA-256 or SHA-512.
+// HKDF (RFC 5869) with the OpenSSL digest named by digest ("SHA256", "SHA384", "SHA512"); an
+// empty salt means none (the RFC's string of zeros).
+absl::StatusOr<SecretBytes> Hkdf(const char* digest, const SecretBytes& input_key,
+                                 std::string_view salt, std::string_view info, size_t length);
+// Shorthands for SHA-256 and SHA-512.
 absl::StatusOr<SecretBytes> HkdfSha256(const SecretBytes& input_key, std::string_view salt,
                                        std::string_view info, size_t length);
 absl::StatusOr<SecretBytes> HkdfSha512(const SecretBytes& input_key, std::string_view salt,

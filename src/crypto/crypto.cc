@@ -35,32 +35,6 @@ absl::Status InvalidCiphertext() {
                "The ciphertext is invalid, was modified, or does not match its key or context.");
 }
 
-absl::StatusOr<SecretBytes> Hkdf(const char* digest, const SecretBytes& input_key,
-                                 std::string_view salt, std::string_view info, size_t length) {
-  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
-  if (!kdf) return Internal("HKDF is unavailable");
-  EVP_KDF_CTX* context = EVP_KDF_CTX_new(kdf);
-  EVP_KDF_free(kdf);
-  if (!context) return Internal("HKDF context allocation failed");
-  OSSL_PARAM params[5];
-  size_t n = 0;
-  params[n++] =
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(digest), 0);
-  params[n++] = OSSL_PARAM_construct_octet_string(
-      OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(input_key.data()), input_key.size());
-  if (!salt.empty()) {
-    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-                                                    const_cast<char*>(salt.data()), salt.size());
-  }
-  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-                                                  const_cast<char*>(info.data()), info.size());
-  params[n] = OSSL_PARAM_construct_end();
-  SecretBytes output(length);
-  int ok = EVP_KDF_derive(context, output.data(), length, params);
-  EVP_KDF_CTX_free(context);
-  if (ok != 1) return Internal("HKDF derivation failed");
-  return output;
-}
 
 int Base64Value(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -177,6 +151,33 @@ absl::StatusOr<SecretBytes> AesGcmOpen(const SecretBytes& key, std::string_view 
       EVP_DecryptFinal_ex(context.get(), plaintext.data() + length, &length) == 1;
   if (!ok) return InvalidCiphertext();  // plaintext is wiped by its destructor
   return plaintext;
+}
+
+absl::StatusOr<SecretBytes> Hkdf(const char* digest, const SecretBytes& input_key,
+                                 std::string_view salt, std::string_view info, size_t length) {
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  if (!kdf) return Internal("HKDF is unavailable");
+  EVP_KDF_CTX* context = EVP_KDF_CTX_new(kdf);
+  EVP_KDF_free(kdf);
+  if (!context) return Internal("HKDF context allocation failed");
+  OSSL_PARAM params[5];
+  size_t n = 0;
+  params[n++] =
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(digest), 0);
+  params[n++] = OSSL_PARAM_construct_octet_string(
+      OSSL_KDF_PARAM_KEY, const_cast<uint8_t*>(input_key.data()), input_key.size());
+  if (!salt.empty()) {
+    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+                                                    const_cast<char*>(salt.data()), salt.size());
+  }
+  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+                                                  const_cast<char*>(info.data()), info.size());
+  params[n] = OSSL_PARAM_construct_end();
+  SecretBytes output(length);
+  int ok = EVP_KDF_derive(context, output.data(), length, params);
+  EVP_KDF_CTX_free(context);
+  if (ok != 1) return Internal("HKDF derivation failed");
+  return output;
 }
 
 absl::StatusOr<SecretBytes> HkdfSha256(const SecretBytes& input_key, std::string_view salt,

@@ -278,15 +278,15 @@ absl::StatusOr<DerivedKeys> DeriveKeys(const Suite& suite, const SecretBytes& da
   if (suite.committing) {
     // The message id is the HKDF salt; the commitment binds the data key to this header, so one
     // message cannot decrypt to two plaintexts under two keys.
-    auto derived = Hkdf(suite.hkdf_digest, data_key, message_id, suite_id + "DERIVEKEY", 32);
+    auto derived = crypto::Hkdf(suite.hkdf_digest, data_key, message_id, suite_id + "DERIVEKEY", 32);
     if (!derived.ok()) return derived.status();
-    auto commitment = Hkdf(suite.hkdf_digest, data_key, message_id, "COMMITKEY", 32);
+    auto commitment = crypto::Hkdf(suite.hkdf_digest, data_key, message_id, "COMMITKEY", 32);
     if (!commitment.ok()) return commitment.status();
     keys.data_key = std::move(*derived);
     keys.commitment = std::string(commitment->view());
     return keys;
   }
-  auto derived = Hkdf(suite.hkdf_digest, data_key, "", StrCat(suite_id, message_id), 32);
+  auto derived = crypto::Hkdf(suite.hkdf_digest, data_key, "", StrCat(suite_id, message_id), 32);
   if (!derived.ok()) return derived.status();
   keys.data_key = std::move(*derived);
   return keys;

@@ -56,33 +56,6 @@ absl::Status FrameCipher::Run(const uint8_t iv[12], std::string_view aad, const 
   return absl::OkStatus();
 }
 
-absl::StatusOr<SecretBytes> Hkdf(const char* digest, const SecretBytes& key, std::string_view salt,
-                                 std::string_view info, size_t length) {
-  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
-  if (!kdf) return Internal("HKDF is unavailable");
-  EVP_KDF_CTX* context = EVP_KDF_CTX_new(kdf);
-  EVP_KDF_free(kdf);
-  if (!context) return Internal("HKDF failed");
-  OSSL_PARAM params[5];
-  size_t n = 0;
-  params[n++] =
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(digest), 0);
-  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-                                                  const_cast<uint8_t*>(key.data()), key.size());
-  if (!salt.empty()) {
-    params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-                                                    const_cast<char*>(salt.data()), salt.size());
-  }
-  params[n++] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-                                                  const_cast<char*>(info.data()), info.size());
-  params[n] = OSSL_PARAM_construct_end();
-  SecretBytes out(length);
-  int ok = EVP_KDF_derive(context, out.data(), length, params);
-  EVP_KDF_CTX_free(context);
-  if (ok != 1) return Internal("HKDF failed");
-  return out;
-}
-
 absl::StatusOr<Signature> Signature::NewSigner() {
   Signature signature;
   signature.key_.reset(EVP_EC_gen("P-384"));

@@ -30,9 +30,6 @@ class FrameCipher {
   bool encrypt_ = true;
 };
 
-absl::StatusOr<SecretBytes> Hkdf(const char* digest, const SecretBytes& key, std::string_view salt,
-                                 std::string_view info, size_t length);
-
 // A streaming ECDSA P-384 / SHA-384 signer or verifier.
 class Signature {
  public:
