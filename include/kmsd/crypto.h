@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -40,9 +41,14 @@ absl::StatusOr<SecretBytes> HkdfSha256(const SecretBytes& input_key, std::string
 absl::StatusOr<SecretBytes> HkdfSha512(const SecretBytes& input_key, std::string_view salt,
                                        std::string_view info, size_t length);
 
-// Digests and MACs; outputs are raw bytes.
+// Digests and MACs; outputs are raw bytes. SHA-256 is fetched from OpenSSL once per process and
+// each thread reuses one digest context, so a call takes no lock; the overloads that write into a
+// caller's array allocate nothing. HMAC-SHA256 leaves no key-dependent state behind.
+inline constexpr size_t kSha256Size = 32;
 std::string Sha256(std::string_view data);
 std::string HmacSha256(std::string_view key, std::string_view data);
+void Sha256(std::string_view data, std::span<uint8_t, kSha256Size> digest);
+void HmacSha256(std::string_view key, std::string_view data, std::span<uint8_t, kSha256Size> mac);
 
 // Constant-time equality (CRYPTO_memcmp); false when the lengths differ.
 bool ConstantTimeEquals(std::string_view a, std::string_view b);

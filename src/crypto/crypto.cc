@@ -4,11 +4,14 @@
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 
 #include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <initializer_list>
 #include <memory>
 
 #include "kmsd/errors.h"
@@ -35,6 +38,49 @@ absl::Status InvalidCiphertext() {
                "The ciphertext is invalid, was modified, or does not match its key or context.");
 }
 
+
+[[noreturn]] void DieWith(const char* message) {
+  std::fprintf(stderr, "kmsd: %s\n", message);
+  std::abort();  // no safe way to go on without SHA-256
+}
+
+// Fetched once for the life of the process: EVP_sha256() makes every init look the algorithm up
+// again, under OpenSSL's global lock.
+const EVP_MD* FetchedSha256() {
+  static EVP_MD* const sha256 = [] {
+    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    if (fetched == nullptr) DieWith("OpenSSL offers no SHA-256");
+    return fetched;
+  }();
+  return sha256;
+}
+
+struct DigestContextFree {
+  void operator()(EVP_MD_CTX* context) const { EVP_MD_CTX_free(context); }
+};
+
+// Each thread's one digest context: initialising it again for the same digest keeps its
+// allocation.
+EVP_MD_CTX* ThreadDigestContext() {
+  thread_local std::unique_ptr<EVP_MD_CTX, DigestContextFree> context(EVP_MD_CTX_new());
+  if (!context) DieWith("cannot allocate a digest context");
+  return context.get();
+}
+
+std::string_view AsText(const uint8_t* bytes, size_t size) {
+  return {reinterpret_cast<const char*>(bytes), size};
+}
+
+// SHA-256 of the concatenation of parts into digest (kSha256Size bytes).
+void Sha256Of(std::initializer_list<std::string_view> parts, uint8_t* digest) {
+  EVP_MD_CTX* context = ThreadDigestContext();
+  bool ok = EVP_DigestInit_ex2(context, FetchedSha256(), nullptr) == 1;
+  for (std::string_view part : parts) {
+    ok = ok && EVP_DigestUpdate(context, part.data(), part.size()) == 1;
+  }
+  ok = ok && EVP_DigestFinal_ex(context, digest, nullptr) == 1;
+  if (!ok) DieWith("SHA-256 failed");
+}
 
 int Base64Value(char c) {
   if (c >= 'A' && c <= 'Z') return c - 'A';
@@ -191,18 +237,42 @@ absl::StatusOr<SecretBytes> HkdfSha512(const SecretBytes& input_key, std::string
 }
 
 std::string Sha256(std::string_view data) {
-  std::string digest(32, '\0');
-  EVP_Digest(data.data(), data.size(), reinterpret_cast<unsigned char*>(digest.data()), nullptr,
-             EVP_sha256(), nullptr);
+  std::string digest(kSha256Size, '\0');
+  Sha256(data, std::span<uint8_t, kSha256Size>(reinterpret_cast<uint8_t*>(digest.data()),
+                                               kSha256Size));
   return digest;
 }
 
 std::string HmacSha256(std::string_view key, std::string_view data) {
-  std::string mac(32, '\0');
-  unsigned int length = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), Bytes(data), data.size(),
-       reinterpret_cast<unsigned char*>(mac.data()), &length);
+  std::string mac(kSha256Size, '\0');
+  HmacSha256(key, data,
+             std::span<uint8_t, kSha256Size>(reinterpret_cast<uint8_t*>(mac.data()), kSha256Size));
   return mac;
+}
+
+void Sha256(std::string_view data, std::span<uint8_t, kSha256Size> digest) {
+  Sha256Of({data}, digest.data());
+}
+
+// RFC 2104 over the thread's digest context: the same bytes as OpenSSL's HMAC(), without its
+// per-call algorithm fetch and three context allocations.
+void HmacSha256(std::string_view key, std::string_view data, std::span<uint8_t, kSha256Size> mac) {
+  constexpr size_t kBlockSize = 64;
+  uint8_t pad[kBlockSize] = {};
+  if (key.size() > kBlockSize) {
+    Sha256Of({key}, pad);
+  } else if (!key.empty()) {
+    std::memcpy(pad, key.data(), key.size());
+  }
+  for (uint8_t& byte : pad) byte ^= 0x36;
+  uint8_t inner[kSha256Size];
+  Sha256Of({AsText(pad, kBlockSize), data}, inner);
+  for (uint8_t& byte : pad) byte ^= 0x36 ^ 0x5c;
+  Sha256Of({AsText(pad, kBlockSize), AsText(inner, kSha256Size)}, mac.data());
+  OPENSSL_cleanse(pad, sizeof(pad));
+  OPENSSL_cleanse(inner, sizeof(inner));
+  // The context's last state is the MAC itself; dropping it wipes it (OpenSSL clears on free).
+  EVP_MD_CTX_reset(ThreadDigestContext());
 }
 
 bool ConstantTimeEquals(std::string_view a, std::string_view b) {

@@ -2,8 +2,16 @@
 #include "kmsd/crypto.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
+#include <array>
+#include <cstdint>
 #include <set>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
 
 #include "kmsd/errors.h"
 
@@ -150,6 +158,116 @@ TEST(Sha256AndHmac, MatchKnownValues) {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   EXPECT_EQ(HexEncode(HmacSha256("", "")),
             "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+}
+
+std::string Text(const std::array<uint8_t, kSha256Size>& bytes) {
+  return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+}
+
+std::string Sha256IntoArray(std::string_view data) {
+  std::array<uint8_t, kSha256Size> digest;
+  Sha256(data, digest);
+  return Text(digest);
+}
+
+std::string HmacSha256IntoArray(std::string_view key, std::string_view data) {
+  std::array<uint8_t, kSha256Size> mac;
+  HmacSha256(key, data, mac);
+  return Text(mac);
+}
+
+// OpenSSL's own one-shot HMAC, the reference our HMAC must match byte for byte.
+std::string ReferenceHmacSha256(std::string_view key, std::string_view data) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), mac, &size);
+  return std::string(reinterpret_cast<const char*>(mac), size);
+}
+
+TEST(Sha256, ArrayOverloadMatchesFips180Vectors) {
+  EXPECT_EQ(HexEncode(Sha256IntoArray("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(HexEncode(Sha256IntoArray("")),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(HexEncode(Sha256IntoArray("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(HexEncode(Sha256(std::string(1000000, 'a'))),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+TEST(Sha256, BothOverloadsAgreeOnEveryLengthAroundTheBlockSize) {
+  std::string data;
+  for (int length = 0; length <= 200; ++length) {
+    EXPECT_EQ(Sha256(data), Sha256IntoArray(data)) << length;
+    data.push_back(static_cast<char>(length * 7));
+  }
+}
+
+struct HmacVector {
+  std::string key_hex;
+  std::string data;
+  std::string mac_hex;
+};
+
+// RFC 4231 test cases 1, 3, 4, 6 and 7 (5 truncates, 2 is above): short, 64-byte-block-filling
+// and 131-byte keys (hashed first).
+std::string Repeated(std::string_view piece, int times) {
+  std::string out;
+  for (int i = 0; i < times; ++i) out.append(piece);
+  return out;
+}
+
+std::vector<HmacVector> Rfc4231Vectors() {
+  return {
+      {Repeated("0b", 20), "Hi There",
+       "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"},
+      {Repeated("aa", 20), Unhex(Repeated("dd", 50)),
+       "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"},
+      {"0102030405060708090a0b0c0d0e0f10111213141516171819", Unhex(Repeated("cd", 50)),
+       "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"},
+      {Repeated("aa", 131), "Test Using Larger Than Block-Size Key - Hash Key First",
+       "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"},
+      {Repeated("aa", 131),
+       "This is a test using a larger than block-size key and a larger than block-size data. The "
+       "key needs to be hashed before being used by the HMAC algorithm.",
+       "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"},
+  };
+}
+
+TEST(HmacSha256, BothOverloadsMatchRfc4231Vectors) {
+  for (const HmacVector& vector : Rfc4231Vectors()) {
+    std::string key = Unhex(vector.key_hex);
+    EXPECT_EQ(HexEncode(HmacSha256(key, vector.data)), vector.mac_hex) << vector.key_hex;
+    EXPECT_EQ(HexEncode(HmacSha256IntoArray(key, vector.data)), vector.mac_hex) << vector.key_hex;
+  }
+}
+
+TEST(HmacSha256, MatchesOpenSslForEveryKeyLengthAroundTheBlockSize) {
+  std::string key;
+  for (int length = 0; length <= 150; ++length) {
+    std::string data = "data of length " + std::to_string(length);
+    EXPECT_EQ(HmacSha256(key, data), ReferenceHmacSha256(key, data)) << length;
+    EXPECT_EQ(HmacSha256IntoArray(key, data), ReferenceHmacSha256(key, data)) << length;
+    key.push_back(static_cast<char>(0x80 + length));
+  }
+}
+
+TEST(HmacSha256, ThreadsHashingAtOnceGetTheSameAnswers) {
+  const std::string expected_mac = ReferenceHmacSha256("key", "data");
+  const std::string expected_digest = Sha256("data");
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int& count : mismatches) {
+    threads.emplace_back([&count, &expected_mac, &expected_digest] {
+      for (int i = 0; i < 2000; ++i) {
+        if (HmacSha256IntoArray("key", "data") != expected_mac) ++count;
+        if (Sha256IntoArray("data") != expected_digest) ++count;
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
 }
 
 TEST(ConstantTimeEquals, ComparesLengthAndContent) {
