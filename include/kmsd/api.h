@@ -36,9 +36,13 @@ struct RequestOutcome {
 struct ApiOptions {
   std::string region = "us-east-1";
   std::vector<ApiCredential> credentials;
-  // Called once per request, after the operation and before the answer is sent. Must be
-  // thread-safe. A non-OK return replaces the answer with that error (fail closed).
-  std::function<absl::Status(const RequestOutcome&)> on_request;
+  // Called once per request, after the operation and before the answer is sent; must be
+  // thread-safe and must not block. It calls `recorded` exactly once, from any thread, when the
+  // outcome is recorded (kmsd: durable in the audit trail); the answer waits for it, and a non-OK
+  // status replaces the answer with that error (fail closed). The outcome is valid only during
+  // the call.
+  std::function<void(const RequestOutcome&, std::function<void(absl::Status)> recorded)>
+      on_request;
 
   // Test mode only (kmsd serve --enable-test-clock, refused in any normal start): an
   // authenticated request with X-Amz-Target "KmsdTest.AdvanceClock" and body {"Seconds": N} moves
@@ -47,7 +51,9 @@ struct ApiOptions {
   std::function<absl::Status()> after_clock_advance;
 };
 
-HttpHandler NewApiHandler(ApiOptions options, KmsService* service, const Clock* clock);
+// Operations that only read keys (Encrypt, Decrypt, GenerateDataKey, DescribeKey, ...) run on the
+// I/O thread that read the request; those that write storage, and the test clock, are offloaded.
+AsyncHttpHandler NewApiHandler(ApiOptions options, KmsService* service, const Clock* clock);
 
 // AWS's error answer: {"__type": ..., "message": ...} with the type's HTTP status. Internal errors
 // get a generic message; their detail belongs in the server log, not in the answer.

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -65,10 +66,16 @@ class AuditLog {
   // Writes the final digest and closes the files.
   virtual ~AuditLog() = default;
 
-  // Records one request and returns once its record is on disk (concurrent calls share one write
-  // and one fdatasync). Once a write fails, this and every later call fail with a KMSInternal
-  // error: kmsd refuses to serve what it cannot audit.
-  virtual absl::Status Record(const RequestOutcome& outcome) = 0;
+  // Records one request: builds its record from the outcome before returning (the outcome may go
+  // once this returns), then calls `done` exactly once when the record is on disk, from the
+  // writer thread (concurrent records share one write and one fdatasync), or at once from this
+  // thread if the log has already failed. Once a write fails, this and every later record fail
+  // with a KMSInternal error: kmsd refuses to serve what it cannot audit. `done` must not block.
+  virtual void RecordAsync(const RequestOutcome& outcome,
+                           std::function<void(absl::Status)> done) = 0;
+
+  // The same, waiting: returns once the record is on disk.
+  absl::Status Record(const RequestOutcome& outcome);
 
   // Writes a signed digest now if any record arrived since the last one.
   virtual absl::Status WriteDigest() = 0;

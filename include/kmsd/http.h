@@ -35,6 +35,25 @@ struct HttpResponse {
   std::string body;
 };
 
+// One request in flight and the means to answer it. The server hands each request to the
+// handler as an exchange; the handler answers through Reply, now or later, from any thread.
+class HttpExchange {
+ public:
+  virtual ~HttpExchange() = default;
+  virtual const HttpRequest& Request() const = 0;
+  // Sends the answer. Call exactly once (later calls are ignored), from any thread. An exchange
+  // dropped without a reply closes its connection.
+  virtual void Reply(HttpResponse response) = 0;
+  // Runs work on the server's pool for work that may block (storage writes and their fsync), so
+  // that it never stalls an I/O thread. Stop waits for offloaded work to finish.
+  virtual void Offload(std::function<void()> work) = 0;
+};
+
+// Runs on an I/O thread for each request: it must not block (Offload what may), and it must be
+// thread-safe. The server's Stop waits until every exchange handed out has been answered or
+// dropped, so a reply may come from another thread (kmsd's: the audit writer, after the fsync).
+using AsyncHttpHandler = std::function<void(std::shared_ptr<HttpExchange>)>;
+// A blocking handler: the server runs it on its handler pool and sends what it returns.
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 // Builds the response for a fault the net layer finds before the handler runs (body too large,
 // malformed HTTP): api/ supplies one that answers in AWS's error shape.
@@ -44,9 +63,9 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 7600;  // 0 picks a free port; Start() returns it
   int threads = 0;       // 0 = one per core
-  // Threads that run the handler. The handler may block (kmsd's waits for its audit record to
-  // be fsynced), so it runs on its own pool: a blocked handler must not stall the I/O threads,
-  // and concurrent requests must be able to wait together so that they share one fsync.
+  // Threads for blocking work: a blocking HttpHandler, and what an AsyncHttpHandler offloads. A
+  // blocked handler must not stall the I/O threads, and blocked requests must be able to wait
+  // together (so that, say, they share one fsync).
   int handler_threads = 64;
   size_t max_body_bytes = 256 * 1024;
   size_t max_header_bytes = 16 * 1024;
@@ -66,6 +85,8 @@ class HttpServer {
   virtual void Stop() = 0;
 };
 
+std::unique_ptr<HttpServer> NewHttpServer(ServerOptions options, AsyncHttpHandler handler,
+                                          HttpErrorResponder error_responder);
 std::unique_ptr<HttpServer> NewHttpServer(ServerOptions options, HttpHandler handler,
                                           HttpErrorResponder error_responder);
 

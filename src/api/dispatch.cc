@@ -38,4 +38,21 @@ Operation FindOperation(std::string_view name) {
   return it == kOperations->end() ? nullptr : it->second;
 }
 
+bool MayBlock(std::string_view name) {
+  static constexpr std::string_view kReadOnly[] = {
+      "Encrypt",
+      "Decrypt",
+      "ReEncrypt",
+      "GenerateDataKey",
+      "GenerateDataKeyWithoutPlaintext",
+      "GenerateRandom",
+      "DescribeKey",
+      "GetKeyRotationStatus",
+  };
+  for (std::string_view read_only : kReadOnly) {
+    if (name == read_only) return false;
+  }
+  return true;
+}
+
 }  // namespace kmsd::api

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <memory>
 #include <unordered_map>
 
 #include "kmsd/strings.h"
@@ -20,7 +21,7 @@ constexpr std::string_view kJsonContentType = "application/x-amz-json-1.1";
 constexpr std::string_view kAdvanceClockTarget = "KmsdTest.AdvanceClock";
 constexpr int64_t kMaxClockAdvanceSeconds = 20LL * 365 * 86400;
 
-class ApiHandler {
+class ApiHandler : public std::enable_shared_from_this<ApiHandler> {
  public:
   ApiHandler(ApiOptions options, KmsService* service, const Clock* clock)
       : options_(std::move(options)), service_(service), clock_(clock) {
@@ -29,25 +30,50 @@ class ApiHandler {
     }
   }
 
-  HttpResponse Handle(const HttpRequest& http) const {
+  void Handle(std::shared_ptr<HttpExchange> exchange) const {
+    const HttpRequest& http = exchange->Request();
+    if (api::MayBlock(OperationName(http))) {
+      exchange->Offload([self = shared_from_this(), exchange] { self->Answer(exchange); });
+      return;
+    }
+    Answer(std::move(exchange));
+  }
+
+ private:
+  void Answer(std::shared_ptr<HttpExchange> exchange) const {
+    const HttpRequest& http = exchange->Request();
     std::string_view operation_name = OperationName(http);
     const Principal* principal = nullptr;
-    auto response = Serve(http, operation_name, principal);
-    absl::Status status = response.ok() ? absl::OkStatus() : response.status();
-    if (options_.on_request) {
-      std::string_view body = response.ok() ? std::string_view(*response) : std::string_view();
-      absl::Status recorded = options_.on_request(
-          {operation_name, http, principal, status, body, ClaimedAccessKeyId(http)});
-      if (!recorded.ok()) return ErrorResponse(recorded, http.request_id);
+    absl::StatusOr<std::string> response = Serve(http, operation_name, principal);
+    if (!options_.on_request) {
+      exchange->Reply(MakeAnswer(std::move(response), http.request_id));
+      return;
     }
-    if (!response.ok()) return ErrorResponse(response.status(), http.request_id);
+    absl::Status status = response.ok() ? absl::OkStatus() : response.status();
+    std::string_view body = response.ok() ? std::string_view(*response) : std::string_view();
+    RequestOutcome outcome{operation_name, http, principal, status, body,
+                           ClaimedAccessKeyId(http)};
+    // The answer waits until the outcome is recorded; a failure to record replaces it.
+    auto answer = std::make_shared<absl::StatusOr<std::string>>(std::move(response));
+    options_.on_request(outcome, [exchange, answer](absl::Status recorded) {
+      if (!recorded.ok()) {
+        if (answer->ok()) OPENSSL_cleanse((*answer)->data(), (*answer)->size());
+        exchange->Reply(ErrorResponse(recorded, exchange->Request().request_id));
+        return;
+      }
+      exchange->Reply(MakeAnswer(std::move(*answer), exchange->Request().request_id));
+    });
+  }
+
+  static HttpResponse MakeAnswer(absl::StatusOr<std::string> response,
+                                 const std::string& request_id) {
+    if (!response.ok()) return ErrorResponse(response.status(), request_id);
     HttpResponse answer;
     answer.headers.emplace_back("Content-Type", kJsonContentType);
     answer.body = std::move(*response);
     return answer;
   }
 
- private:
   static std::string_view OperationName(const HttpRequest& http) {
     const std::string* target = http.Header("x-amz-target");
     if (!target || !std::string_view(*target).starts_with(kTargetPrefix)) return {};
@@ -146,9 +172,11 @@ class ApiHandler {
 
 }  // namespace
 
-HttpHandler NewApiHandler(ApiOptions options, KmsService* service, const Clock* clock) {
+AsyncHttpHandler NewApiHandler(ApiOptions options, KmsService* service, const Clock* clock) {
   auto handler = std::make_shared<const ApiHandler>(std::move(options), service, clock);
-  return [handler](const HttpRequest& request) { return handler->Handle(request); };
+  return [handler](std::shared_ptr<HttpExchange> exchange) {
+    handler->Handle(std::move(exchange));
+  };
 }
 
 HttpResponse ErrorResponse(const absl::Status& status, const std::string& request_id) {

@@ -26,6 +26,10 @@ using Operation = absl::StatusOr<std::string> (*)(OperationContext& context,
 // The operation for a name such as "Encrypt", or nullptr when kmsd does not support it.
 Operation FindOperation(std::string_view name);
 
+// False for the operations that never write storage (they only read keys, mostly from the
+// cache) and so may run on an I/O thread; true for every other name, known or not.
+bool MayBlock(std::string_view name);
+
 // Writes the KeyMetadata structure as member "KeyMetadata".
 void WriteKeyMetadata(JsonWriter& writer, const KeyMetadata& metadata);
 

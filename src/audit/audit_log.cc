@@ -6,10 +6,12 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <deque>
+#include <functional>
 #include <filesystem>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <vector>
 
 #include "audit/event.h"
 #include "audit/signing.h"
@@ -137,15 +139,20 @@ class FileAuditLog : public AuditLog {
     writer_.join();
   }
 
-  absl::Status Record(const RequestOutcome& outcome) override {
-    Pending pending;
-    pending.event = BuildEvent(outcome, settings_, Now(), NewUuid());
+  void RecordAsync(const RequestOutcome& outcome,
+                   std::function<void(absl::Status)> done) override {
+    Pending pending{BuildEvent(outcome, settings_, Now(), NewUuid()), std::move(done)};
     std::unique_lock lock(mutex_);
-    if (!failure_.ok()) return failure_;
-    queue_.push_back(&pending);
-    work_.notify_one();
-    pending.acknowledged.wait(lock, [&pending] { return pending.done; });
-    return pending.status;
+    if (!failure_.ok()) {
+      absl::Status failure = failure_;
+      lock.unlock();
+      pending.done(std::move(failure));
+      return;
+    }
+    queue_.push_back(std::move(pending));
+    // The writer sleeps only when it found nothing to do; while it writes or syncs, records
+    // just queue up for its next batch, with no wake-up.
+    if (writer_idle_) work_.notify_one();
   }
 
   absl::Status WriteDigest() override {
@@ -160,12 +167,8 @@ class FileAuditLog : public AuditLog {
  private:
   struct Pending {
     std::string event;
-    bool done = false;  // guarded by mutex_, as is status
-    absl::Status status;
-    // Each caller waits on its own: one shared condition would wake every waiting request at
-    // each commit, only for those not in the batch to sleep again (profiled: that herd of futex
-    // calls cost more CPU than the request itself).
-    std::condition_variable acknowledged;
+    // Called once the record is durable (or failed), on the writer thread, outside the lock.
+    std::function<void(absl::Status)> done;
   };
 
   int64_t Now() const { return options_.clock ? options_.clock->NowSeconds() : SystemNow(); }
@@ -174,9 +177,11 @@ class FileAuditLog : public AuditLog {
     std::unique_lock lock(mutex_);
     while (true) {
       auto digest_due = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      writer_idle_ = true;
       work_.wait_until(lock, digest_due,
                        [this] { return stopping_ || digest_requested_ || !queue_.empty(); });
-      std::deque<Pending*> batch;
+      writer_idle_ = false;
+      std::vector<Pending> batch;
       batch.swap(queue_);
       bool stopping = stopping_;
       bool digest_requested = digest_requested_;
@@ -190,15 +195,19 @@ class FileAuditLog : public AuditLog {
            last_sequence_ - last_signed_sequence_ >= options_.digest_every_records ||
            Now() - last_digest_time_ >= options_.digest_every_seconds);
 
-      lock.lock();
       // Acknowledge before the digest: a digest only adds proof to records already durable.
-      // Notified under the lock: a caller cannot return (and destroy its Pending) before.
-      for (Pending* pending : batch) {
-        pending->status = status;
-        pending->done = true;
-        pending->acknowledged.notify_one();
+      // Outside the lock, so that requests keep queueing meanwhile. The failure is latched
+      // first: a record queued after this batch failed must not be written after it.
+      if (!status.ok()) {
+        lock.lock();
+        failure_ = status;
+        lock.unlock();
       }
-      if (!status.ok()) failure_ = status;
+      for (Pending& pending : batch) {
+        pending.done(status);
+      }
+      batch.clear();
+      lock.lock();
       if (digest_due_now && !failed_) {
         lock.unlock();
         absl::Status digest = SignDigest();
@@ -229,7 +238,7 @@ class FileAuditLog : public AuditLog {
     return Internal(StrCat("cannot write the audit log: ", failure_reason_));
   }
 
-  absl::Status WriteBatch(const std::deque<Pending*>& batch) {
+  absl::Status WriteBatch(const std::vector<Pending>& batch) {
     if (batch.empty()) return absl::OkStatus();
     int64_t now = Now();
     if (current_file_ && (current_file_bytes_ >= options_.max_file_bytes ||
@@ -251,10 +260,10 @@ class FileAuditLog : public AuditLog {
     std::string buffer;
     uint64_t sequence = last_sequence_;
     std::string hash = last_hash_;
-    for (const Pending* pending : batch) {
+    for (const Pending& pending : batch) {
       ++sequence;
       // The event is a JSON object; the chain fields go in before its closing brace.
-      std::string line = pending->event;
+      std::string line = pending.event;
       line.pop_back();
       line.append(StrCat(",\"", kSequenceMember, "\":", sequence, ",\"", kPreviousHashMember,
                          "\":\"", crypto::HexEncode(hash), "\"}"));
@@ -311,7 +320,8 @@ class FileAuditLog : public AuditLog {
   std::mutex mutex_;
   std::condition_variable work_;   // the writer waits here for records
   std::condition_variable done_;   // WriteDigest callers wait here for the digest
-  std::deque<Pending*> queue_;     // guarded by mutex_
+  std::vector<Pending> queue_;     // guarded by mutex_
+  bool writer_idle_ = false;       // guarded by mutex_: the writer waits on work_
   bool stopping_ = false;          // guarded by mutex_
   bool digest_requested_ = false;  // guarded by mutex_
   absl::Status failure_;           // guarded by mutex_; set once, never cleared
@@ -342,6 +352,20 @@ absl::Status MakePrivateDirectory(const std::string& path) {
 }
 
 }  // namespace
+
+absl::Status AuditLog::Record(const RequestOutcome& outcome) {
+  std::mutex mutex;
+  std::condition_variable recorded;
+  std::optional<absl::Status> result;
+  RecordAsync(outcome, [&](absl::Status status) {
+    std::lock_guard lock(mutex);
+    result = std::move(status);
+    recorded.notify_one();  // under the lock: this frame cannot go before the call returns
+  });
+  std::unique_lock lock(mutex);
+  recorded.wait(lock, [&] { return result.has_value(); });
+  return *result;
+}
 
 absl::StatusOr<std::unique_ptr<AuditLog>> OpenAuditLog(AuditOptions options) {
   if (options.data_dir.empty()) return Validation("the audit log needs a data dir");

@@ -297,26 +297,31 @@ int Serve(const ServeFlags& flags) {
                        flags.account_id, credentials->access_key_id};
   api_options.credentials.push_back(
       {credentials->access_key_id, credentials->secret_access_key, root});
-  api_options.on_request = [audit = audit_log->get()](const kmsd::RequestOutcome& outcome) {
+  api_options.on_request = [audit = audit_log->get()](
+                               const kmsd::RequestOutcome& outcome,
+                               std::function<void(absl::Status)> recorded) {
     if (kmsd::TypeOf(outcome.status) == kmsd::ErrorType::kKmsInternal) {
       spdlog::error("request {} {} failed: {}", outcome.http.request_id, outcome.operation,
                     kmsd::ToStd(outcome.status.message()));
-    } else {
+    } else if (spdlog::should_log(spdlog::level::debug)) {
       spdlog::debug("request {} {} from {}: {}", outcome.http.request_id, outcome.operation,
                     outcome.http.remote_address,
                     outcome.status.ok() ? "OK" : kmsd::AwsName(kmsd::TypeOf(outcome.status)));
     }
-    // Fail closed: a request that cannot be audited is refused.
-    absl::Status recorded = audit->Record(outcome);
-    if (!recorded.ok()) {
-      spdlog::error("request {} refused, not audited: {}", outcome.http.request_id,
-                    kmsd::ToStd(recorded.message()));
-    }
-    return recorded;
+    // Fail closed: a request that cannot be audited is refused (the API layer answers with the
+    // error it is given).
+    audit->RecordAsync(outcome, [request_id = outcome.http.request_id,
+                                 recorded = std::move(recorded)](absl::Status status) {
+      if (!status.ok()) {
+        spdlog::error("request {} refused, not audited: {}", request_id,
+                      kmsd::ToStd(status.message()));
+      }
+      recorded(std::move(status));
+    });
   };
   api_options.test_clock = test_clock;
   api_options.after_clock_advance = [&scheduler] { return scheduler.RunOnce(); };
-  kmsd::HttpHandler handler =
+  kmsd::AsyncHttpHandler handler =
       kmsd::NewApiHandler(std::move(api_options), service.get(), api_clock.get());
 
   kmsd::ServerOptions server_options;

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <condition_variable>
 #include <mutex>
 #include <thread>
 
@@ -154,6 +155,55 @@ TEST_F(AuditLogTest, ConcurrentRecordsShareSyncsAndStayChained) {
   VerifyReport report = Verify();
   EXPECT_TRUE(report.ok) << FormatVerifyReport(report);
   EXPECT_EQ(report.records, kThreads * kPerThread);
+}
+
+TEST_F(AuditLogTest, RecordAsyncAcknowledgesEachRecordOnceAfterItsSync) {
+  auto log = Open(Options());
+  constexpr int kRecords = 200;
+  std::mutex mutex;
+  std::condition_variable all_done;
+  std::vector<int> acknowledged(kRecords, 0);
+  std::vector<int> syncs_seen(kRecords, -1);
+  int done = 0;
+  // One thread queues them all without waiting: they share a few batches.
+  for (int i = 0; i < kRecords; ++i) {
+    auto call = MakeCall("Encrypt", "{}");
+    log->RecordAsync(call.Outcome(), [&, i](absl::Status status) {
+      EXPECT_TRUE(status.ok()) << status;
+      std::lock_guard lock(mutex);
+      ++acknowledged[i];
+      syncs_seen[i] = file_system_.syncs.load();
+      if (++done == kRecords) all_done.notify_one();
+    });
+  }
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(all_done.wait_for(lock, std::chrono::seconds(30), [&] { return done == kRecords; }));
+  }
+  for (int i = 0; i < kRecords; ++i) {
+    EXPECT_EQ(acknowledged[i], 1) << "record " << i;
+    EXPECT_GE(syncs_seen[i], 1) << "record " << i << " acknowledged before any fdatasync";
+  }
+  EXPECT_LT(file_system_.syncs, kRecords);  // batched
+  log.reset();
+  EXPECT_EQ(AllRecords().size(), static_cast<size_t>(kRecords));
+}
+
+TEST_F(AuditLogTest, RecordAsyncAfterAFailureAnswersAtOnceWithTheFailure) {
+  auto log = Open(Options());
+  file_system_.fail_sync = true;
+  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kKmsInternal);
+  file_system_.fail_sync = false;
+  std::thread::id caller = std::this_thread::get_id();
+  std::thread::id called_on;
+  absl::Status seen;
+  auto call = MakeCall("Encrypt", "{}");
+  log->RecordAsync(call.Outcome(), [&](absl::Status status) {
+    called_on = std::this_thread::get_id();
+    seen = std::move(status);
+  });
+  EXPECT_EQ(called_on, caller);
+  EXPECT_EQ(TypeOf(seen), ErrorType::kKmsInternal);
 }
 
 TEST_F(AuditLogTest, WriteFailureRefusesThisAndEveryLaterRequest) {
