@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -18,6 +19,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
@@ -63,38 +65,60 @@ constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
 // every session, before this, so sessions may hold a plain reference.
 struct ServerState {
   ServerOptions options;
-  HttpHandler handler;
+  AsyncHttpHandler handler;
   HttpErrorResponder error_responder;
   std::atomic<size_t> connections{0};
-  // Runs the handler (see ServerOptions::handler_threads); set while the server runs.
+  // Runs offloaded work (see ServerOptions::handler_threads); set while the server runs.
   std::optional<asio::thread_pool> handler_pool;
+
+  // Exchanges handed to the handler and neither answered nor dropped yet. Stop waits for zero
+  // before it destroys the io_context, so that no answer arrives at a destroyed connection.
+  std::atomic<size_t> unanswered{0};
+  std::atomic<bool> stopping{false};
+  std::mutex unanswered_mutex;
+  std::condition_variable all_answered;
+
+  void Answered() {
+    if (unanswered.fetch_sub(1) == 1 && stopping.load()) {
+      std::lock_guard<std::mutex> lock(unanswered_mutex);
+      all_answered.notify_all();
+    }
+  }
 };
 
 std::string_view FromBeast(beast::string_view view) { return {view.data(), view.size()}; }
 beast::string_view ToBeast(std::string_view view) { return {view.data(), view.size()}; }
 
 // IMF-fixdate (RFC 7231 7.1.1.1), by hand because strftime's day and month names follow the
-// locale.
-std::string HttpDate() {
+// locale. Formatted once a second per thread.
+std::string_view HttpDate() {
   static constexpr const char* kDays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
   static constexpr const char* kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                             "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  thread_local std::time_t formatted_second = -1;
+  thread_local char text[64];
+  thread_local size_t length = 0;
   std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char text[64];
-  std::snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[utc.tm_wday % 7],
-                utc.tm_mday, kMonths[utc.tm_mon % 12], utc.tm_year + 1900, utc.tm_hour, utc.tm_min,
-                utc.tm_sec);
-  return text;
+  if (now != formatted_second) {
+    std::tm utc{};
+    gmtime_r(&now, &utc);
+    int written = std::snprintf(text, sizeof text, "%s, %02d %s %04d %02d:%02d:%02d GMT",
+                                kDays[utc.tm_wday % 7], utc.tm_mday, kMonths[utc.tm_mon % 12],
+                                utc.tm_year + 1900, utc.tm_hour, utc.tm_min, utc.tm_sec);
+    length = written > 0 ? std::min<size_t>(static_cast<size_t>(written), sizeof text - 1) : 0;
+    formatted_second = now;
+  }
+  return {text, length};
 }
 
 // Headers the net layer writes itself; a handler's copies would contradict the framing or
 // duplicate ours.
 bool IsReservedHeader(std::string_view name) {
-  std::string lower = AsciiLower(name);
-  return lower == "content-length" || lower == "transfer-encoding" || lower == "connection" ||
-         lower == "date" || lower == "server" || lower == "x-amzn-requestid";
+  for (std::string_view reserved : {"content-length", "transfer-encoding", "connection", "date",
+                                    "server", "x-amzn-requestid"}) {
+    if (beast::iequals(ToBeast(name), ToBeast(reserved))) return true;
+  }
+  return false;
 }
 
 // Refuses what would let a header smuggle in another header or a second response.
@@ -121,14 +145,15 @@ HttpResponse ErrorResponse(const ServerState& state, const absl::Status& status,
   return fallback;
 }
 
-HttpResponse CallHandler(const ServerState& state, const HttpRequest& request) {
+HttpResponse CallHandler(const HttpHandler& handler, const HttpErrorResponder& error_responder,
+                         const HttpRequest& request) {
   try {
-    return state.handler(request);
+    return handler(request);
   } catch (const std::exception& e) {
-    return ErrorResponse(state, Internal(StrCat("request handler failed: ", e.what())),
-                         request.request_id);
+    return error_responder(Internal(StrCat("request handler failed: ", e.what())),
+                           request.request_id);
   } catch (...) {
-    return ErrorResponse(state, Internal("request handler failed"), request.request_id);
+    return error_responder(Internal("request handler failed"), request.request_id);
   }
 }
 
@@ -263,34 +288,88 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     // The peer closed, timed out or broke TLS: there is nobody left to answer.
   }
 
+  // One request handed to the handler. It holds the connection until it is answered; its
+  // answer is posted to the connection's strand. Nothing else happens on the connection
+  // meanwhile (no read is pending).
+  class Exchange final : public HttpExchange {
+   public:
+    Exchange(std::shared_ptr<Session> session, bool keep_alive, unsigned version)
+        : state_(session->state_),
+          session_(std::move(session)),
+          keep_alive_(keep_alive),
+          version_(version) {
+      ++state_.unanswered;
+    }
+    ~Exchange() override {
+      // The body may hold plaintext.
+      OPENSSL_cleanse(request_.body.data(), request_.body.size());
+      if (!replied_.exchange(true)) {
+        session_.reset();  // dropped unanswered: the connection closes
+        state_.Answered();
+      }
+    }
+
+    HttpRequest& MutableRequest() { return request_; }
+    const HttpRequest& Request() const override { return request_; }
+
+    void Reply(HttpResponse response) override {
+      if (replied_.exchange(true)) return;
+      auto executor = session_->stream_.get_executor();
+      // The connection goes with the answer into its strand's queue: after this the exchange
+      // refers to no I/O object, so whichever thread drops it last may do so after Stop.
+      asio::post(executor, [session = std::move(session_), response = std::move(response),
+                            id = request_.request_id, keep_alive = keep_alive_,
+                            version = version_]() mutable {
+        session->Send(std::move(response), id, keep_alive, version);
+      });
+      state_.Answered();
+    }
+
+    void Offload(std::function<void()> work) override {
+      asio::post(*state_.handler_pool, [work = std::move(work)] {
+        try {
+          work();
+        } catch (const std::exception& e) {
+          std::fprintf(stderr, "kmsd: offloaded work failed: %s\n", e.what());
+        } catch (...) {
+          std::fprintf(stderr, "kmsd: offloaded work failed\n");
+        }
+      });
+    }
+
+   private:
+    ServerState& state_;
+    std::shared_ptr<Session> session_;
+    HttpRequest request_;
+    const bool keep_alive_;
+    const unsigned version_;
+    std::atomic<bool> replied_{false};
+  };
+
   void Serve() {
     http::request<http::string_body>& message = parser_->get();
-    auto request = std::make_shared<HttpRequest>();
-    request->method = std::string(FromBeast(message.method_string()));
-    request->target = std::string(FromBeast(message.target()));
+    auto exchange =
+        std::make_shared<Exchange>(this->shared_from_this(), message.keep_alive(), message.version());
+    HttpRequest& request = exchange->MutableRequest();
+    request.method = std::string(FromBeast(message.method_string()));
+    request.target = std::string(FromBeast(message.target()));
     for (const auto& field : message) {
-      request->headers.emplace_back(AsciiLower(FromBeast(field.name_string())),
-                                    std::string(FromBeast(field.value())));
+      request.headers.emplace_back(AsciiLower(FromBeast(field.name_string())),
+                                   std::string(FromBeast(field.value())));
     }
-    request->body = std::move(message.body());
-    request->remote_address = remote_address_;
-    request->request_id = NewUuid();
-    bool keep_alive = message.keep_alive();
-    unsigned version = message.version();
+    request.body = std::move(message.body());
+    request.remote_address = remote_address_;
+    request.request_id = NewUuid();
     ++served_;
-    // The handler may block; it runs on the handler pool and the answer comes back to this
-    // connection's strand. Nothing else happens on the connection meanwhile (no read is pending).
-    asio::post(*state_.handler_pool, [self = this->shared_from_this(), request, keep_alive,
-                                      version]() mutable {
-      auto answer = std::make_shared<HttpResponse>(CallHandler(self->state_, *request));
-      // Request and answer bodies may hold plaintext or data keys: wipe them once used.
-      OPENSSL_cleanse(request->body.data(), request->body.size());
-      auto executor = self->stream_.get_executor();
-      asio::post(executor, [self = std::move(self), request = std::move(request), answer,
-                            keep_alive, version] {
-        self->Send(std::move(*answer), request->request_id, keep_alive, version);
-      });
-    });
+    try {
+      state_.handler(exchange);
+    } catch (const std::exception& e) {
+      exchange->Reply(ErrorResponse(
+          state_, Internal(StrCat("request handler failed: ", e.what())), request.request_id));
+    } catch (...) {
+      exchange->Reply(
+          ErrorResponse(state_, Internal("request handler failed"), request.request_id));
+    }
   }
 
   // Answers a request the handler never saw, then closes: after a framing error the rest of the
@@ -301,35 +380,46 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
          /*version=*/11);
   }
 
+  // Writes the status line and headers ourselves (one string, no per-field allocations) and
+  // sends them with the body in one gathered write.
   void Send(HttpResponse answer, const std::string& request_id, bool keep_alive, unsigned version) {
-    response_.emplace();
-    http::response<http::string_body>& response = *response_;
-    response.version(version);
     // A 1xx would promise a final response that never comes.
     int status = answer.status >= 200 && answer.status <= 599 ? answer.status : 500;
-    response.result(static_cast<unsigned>(status));
+    if (status == 204 || status == 304) answer.body.clear();  // these must not carry a body
+    std::string& head = response_head_;
+    head.clear();
+    head.reserve(256);
+    head.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    head.append(std::to_string(status));
+    head.push_back(' ');
+    head.append(FromBeast(http::obsolete_reason(static_cast<http::status>(status))));
+    head.append("\r\n");
     for (const auto& [name, value] : answer.headers) {
       if (IsWellFormedHeader(name, value) && !IsReservedHeader(name)) {
-        response.insert(ToBeast(name), ToBeast(value));
+        head.append(name).append(": ").append(value).append("\r\n");
       }
     }
-    response.set(http::field::server, "kmsd");
-    response.set(http::field::date, HttpDate());
-    response.set("x-amzn-RequestId", request_id);
-    if (status == 204 || status == 304) answer.body.clear();  // these must not carry a body
-    response.body() = std::move(answer.body);
-    response.keep_alive(keep_alive);
-    response.prepare_payload();
+    head.append("Server: kmsd\r\nDate: ").append(HttpDate());
+    head.append("\r\nx-amzn-RequestId: ").append(request_id);
+    // HTTP/1.1 keeps a connection open unless told; HTTP/1.0 closes it unless told.
+    if (!keep_alive && version != 10) head.append("\r\nConnection: close");
+    if (keep_alive && version == 10) head.append("\r\nConnection: keep-alive");
+    if (status != 204 && status != 304) {
+      head.append("\r\nContent-Length: ").append(std::to_string(answer.body.size()));
+    }
+    head.append("\r\n\r\n");
+    response_body_ = std::move(answer.body);
     // A client that stops reading must not pin the connection forever.
     Tcp().expires_after(ReadTimeout());
-    http::async_write(stream_, response, Bind(&Session::OnWritten, keep_alive));
+    std::array<asio::const_buffer, 2> buffers = {asio::buffer(head), asio::buffer(response_body_)};
+    asio::async_write(stream_, buffers, Bind(&Session::OnWritten, keep_alive));
   }
 
   void OnWritten(bool keep_alive, ErrorCode ec, size_t) {
-    std::string& body = response_->body();
-    OPENSSL_cleanse(body.data(), body.size());
+    // The body may hold plaintext or a data key.
+    OPENSSL_cleanse(response_body_.data(), response_body_.size());
+    response_body_.clear();
     if (ec) return;
-    response_.reset();
     if (keep_alive) return ReadRequest();
     Linger();
   }
@@ -359,14 +449,17 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::optional<http::response<http::string_body>> response_;  // kept alive while being written
+  // The answer being written (kept alive until the write completes).
+  std::string response_head_;
+  std::string response_body_;
   std::string remote_address_;
   uint64_t served_ = 0;
 };
 
 class BeastHttpServer final : public HttpServer {
  public:
-  BeastHttpServer(ServerOptions options, HttpHandler handler, HttpErrorResponder error_responder)
+  BeastHttpServer(ServerOptions options, AsyncHttpHandler handler,
+                  HttpErrorResponder error_responder)
       : state_{std::move(options), std::move(handler), std::move(error_responder)} {}
   ~BeastHttpServer() override { Stop(); }
 
@@ -413,15 +506,21 @@ class BeastHttpServer final : public HttpServer {
       return;
     }
     phase_ = Phase::kStopped;
+    state_.stopping = true;
     if (io_) io_->stop();
     for (std::thread& thread : threads_) thread.join();
     threads_.clear();
-    // Handlers still running finish (their answers are queued on the stopped io_context, never
-    // sent); destroying the pool then drops its references to sessions while io_ still exists.
+    // Offloaded work still queued or running finishes (answers are queued on the stopped
+    // io_context, never sent); then the pool is gone while io_ still exists.
     if (state_.handler_pool) {
-      state_.handler_pool->stop();
       state_.handler_pool->join();
       state_.handler_pool.reset();
+    }
+    // Answers still to come from elsewhere (kmsd's audit writer) arrive; each either reaches
+    // io_'s queue or drops its connection, before io_ goes.
+    {
+      std::unique_lock<std::mutex> lock(state_.unanswered_mutex);
+      state_.all_answered.wait(lock, [this] { return state_.unanswered.load() == 0; });
     }
     accept_retry_.reset();
     acceptor_.reset();
@@ -567,9 +666,22 @@ class BeastHttpServer final : public HttpServer {
 
 }  // namespace
 
-std::unique_ptr<HttpServer> NewHttpServer(ServerOptions options, HttpHandler handler,
+std::unique_ptr<HttpServer> NewHttpServer(ServerOptions options, AsyncHttpHandler handler,
                                           HttpErrorResponder error_responder) {
   return std::make_unique<BeastHttpServer>(std::move(options), std::move(handler),
+                                           std::move(error_responder));
+}
+
+std::unique_ptr<HttpServer> NewHttpServer(ServerOptions options, HttpHandler handler,
+                                          HttpErrorResponder error_responder) {
+  auto blocking = std::make_shared<const HttpHandler>(std::move(handler));
+  AsyncHttpHandler offloading = [blocking, error_responder](
+                                    std::shared_ptr<HttpExchange> exchange) {
+    exchange->Offload([blocking, error_responder, exchange] {
+      exchange->Reply(CallHandler(*blocking, error_responder, exchange->Request()));
+    });
+  };
+  return std::make_unique<BeastHttpServer>(std::move(options), std::move(offloading),
                                            std::move(error_responder));
 }
 

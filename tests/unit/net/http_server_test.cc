@@ -594,6 +594,117 @@ TEST(HttpServer, StopIsIdempotentAndClosesOpenConnections) {
   EXPECT_THROW(Client{running.port}, boost::system::system_error);  // no longer listening
 }
 
+RunningServer StartAsyncServer(ServerOptions options, AsyncHttpHandler handler) {
+  RunningServer running;
+  running.server = NewHttpServer(std::move(options), std::move(handler), TestErrorResponder);
+  absl::StatusOr<uint16_t> port = running.server->Start();
+  EXPECT_TRUE(port.ok()) << port.status();
+  running.port = port.ok() ? *port : 0;
+  return running;
+}
+
+HttpResponse TextResponse(std::string body) {
+  HttpResponse response;
+  response.body = std::move(body);
+  return response;
+}
+
+TEST(HttpServer, AsyncHandlerAnswersInlineOnTheIoThread) {
+  RunningServer running = StartAsyncServer(TestOptions(), [](std::shared_ptr<HttpExchange> exchange) {
+    exchange->Reply(TextResponse("inline:" + exchange->Request().body));
+  });
+  Client client(running.port);
+  EXPECT_EQ(client.RoundTrip(Post("/", "a")).body(), "inline:a");
+  EXPECT_EQ(client.RoundTrip(Post("/", "b")).body(), "inline:b");  // keep-alive goes on
+}
+
+TEST(HttpServer, AsyncHandlerAnswersLaterFromAnotherThreadAndOnlyOnce) {
+  std::mutex mutex;
+  std::vector<std::thread> repliers;
+  RunningServer running =
+      StartAsyncServer(TestOptions(), [&](std::shared_ptr<HttpExchange> exchange) {
+        std::lock_guard<std::mutex> lock(mutex);
+        repliers.emplace_back([exchange] {
+          std::this_thread::sleep_for(std::chrono::milliseconds(30));
+          exchange->Reply(TextResponse("late:" + exchange->Request().body));
+          exchange->Reply(TextResponse("twice"));  // ignored
+        });
+      });
+  {
+    Client client(running.port);
+    EXPECT_EQ(client.RoundTrip(Post("/", "1")).body(), "late:1");
+    EXPECT_EQ(client.RoundTrip(Post("/", "2")).body(), "late:2");
+  }
+  running.server->Stop();
+  std::lock_guard<std::mutex> lock(mutex);
+  for (std::thread& replier : repliers) replier.join();
+}
+
+TEST(HttpServer, AsyncHandlerCanOffloadBlockingWork) {
+  std::atomic<bool> offloaded_on_io_thread{false};
+  RunningServer running =
+      StartAsyncServer(TestOptions(), [&](std::shared_ptr<HttpExchange> exchange) {
+        auto io_thread = std::this_thread::get_id();
+        exchange->Offload([&, exchange, io_thread] {
+          if (std::this_thread::get_id() == io_thread) offloaded_on_io_thread = true;
+          exchange->Reply(TextResponse("offloaded"));
+        });
+      });
+  EXPECT_EQ(RoundTripOnNewConnection(running.port).body(), "offloaded");
+  EXPECT_FALSE(offloaded_on_io_thread.load());
+}
+
+TEST(HttpServer, AnExchangeDroppedWithoutAnAnswerClosesTheConnection) {
+  RunningServer running = StartAsyncServer(TestOptions(), [](std::shared_ptr<HttpExchange>) {});
+  Client client(running.port);
+  client.WriteRaw("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_TRUE(client.ServerClosed());
+  // The server goes on accepting (and, here, dropping) new requests.
+  Client second(running.port);
+  second.WriteRaw("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  EXPECT_TRUE(second.ServerClosed());
+}
+
+TEST(HttpServer, AnAsyncHandlerThatThrowsGetsA500) {
+  RunningServer running = StartAsyncServer(TestOptions(), [](std::shared_ptr<HttpExchange>) {
+    throw std::runtime_error("boom");
+  });
+  Client client(running.port);
+  Response failed = client.RoundTrip(Post("/", "x"));
+  EXPECT_EQ(failed.result_int(), 500);
+  EXPECT_EQ(HeaderOf(failed, "x-error-type"), AwsName(ErrorType::kKmsInternal));
+}
+
+TEST(HttpServer, StopWaitsForAnswersStillToCome) {
+  std::mutex mutex;
+  std::shared_ptr<HttpExchange> held;
+  std::atomic<bool> received{false};
+  RunningServer running =
+      StartAsyncServer(TestOptions(), [&](std::shared_ptr<HttpExchange> exchange) {
+        std::lock_guard<std::mutex> lock(mutex);
+        held = std::move(exchange);
+        received = true;
+      });
+  Client client(running.port);
+  client.WriteRaw("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  while (!received.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    running.server->Stop();
+    stopped = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(stopped.load()) << "Stop returned while an answer was still owed";
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    held->Reply(TextResponse("too late"));  // reaches a stopped server: dropped, not a crash
+    held.reset();
+  }
+  stopper.join();
+  EXPECT_TRUE(stopped.load());
+}
+
 TEST(HttpServer, StopBeforeStartIsHarmless) {
   auto server = NewHttpServer(TestOptions(), EchoHandler, TestErrorResponder);
   server->Stop();
