@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "kmsd/errors.h"
 
@@ -21,6 +24,29 @@ TEST(Uuid, NewUuidIsCanonicalLowerCaseVersion4) {
 TEST(Uuid, NewUuidsDoNotRepeat) {
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) EXPECT_TRUE(seen.insert(NewUuid()).second);
+}
+
+// UUIDs come from a per-thread pool refilled from the CSPRNG: threads must not hand out the same
+// values, and every value stays version 4 across refills.
+TEST(Uuid, ThreadsDrawDistinctUuidsAcrossPoolRefills) {
+  constexpr int kThreads = 4;
+  constexpr int kEach = 1000;  // several refills of a 64-UUID pool
+  std::vector<std::vector<std::string>> drawn(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&drawn, t] {
+      for (int i = 0; i < kEach; ++i) drawn[t].push_back(NewUuid());
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  std::set<std::string> seen;
+  for (const auto& ids : drawn) {
+    for (const std::string& id : ids) {
+      EXPECT_EQ(id[14], '4');
+      EXPECT_TRUE(seen.insert(id).second) << id;
+    }
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kThreads * kEach));
 }
 
 TEST(Uuid, BytesRoundTripAndTextComesBackLowerCase) {
