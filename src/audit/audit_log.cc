@@ -257,23 +257,25 @@ class FileAuditLog : public AuditLog {
       current_file_bytes_ = 0;
       current_file_started_ = now;
     }
-    std::string buffer;
+    std::string& buffer = batch_buffer_;  // reused: no reallocation once warm
+    buffer.clear();
     uint64_t sequence = last_sequence_;
     std::string hash = last_hash_;
     for (const Pending& pending : batch) {
       ++sequence;
       // The event is a JSON object; the chain fields go in before its closing brace.
-      std::string line = pending.event;
-      line.pop_back();
-      line.append(StrCat(",\"", kSequenceMember, "\":", sequence, ",\"", kPreviousHashMember,
-                         "\":\"", crypto::HexEncode(hash), "\"}"));
-      hash = ChainHash(hash, line);
-      buffer.append(line);
+      size_t line_start = buffer.size();
+      buffer.append(pending.event, 0, pending.event.empty() ? 0 : pending.event.size() - 1);
+      buffer.append(",\"").append(kSequenceMember).append("\":").append(std::to_string(sequence));
+      buffer.append(",\"").append(kPreviousHashMember).append("\":\"");
+      buffer.append(crypto::HexEncode(hash)).append("\"}");
+      hash = ChainHash(hash, std::string_view(buffer).substr(line_start));
       buffer.push_back('\n');
     }
     if (auto status = current_file_->Append(buffer); !status.ok()) return Fail(status);
     if (auto status = current_file_->Sync(); !status.ok()) return Fail(status);
     current_file_bytes_ += buffer.size();
+    if (buffer.capacity() > (1 << 20)) std::string().swap(buffer);  // after a burst, let it go
     last_sequence_ = sequence;
     last_hash_ = std::move(hash);
     return absl::OkStatus();
@@ -334,6 +336,7 @@ class FileAuditLog : public AuditLog {
   uint64_t current_file_bytes_ = 0;
   int64_t current_file_started_ = 0;
   std::unique_ptr<AppendFile> digest_file_;
+  std::string batch_buffer_;
   uint64_t last_sequence_;
   std::string last_hash_;
   uint64_t last_signed_sequence_;
