@@ -7,6 +7,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <optional>
@@ -102,10 +103,8 @@ std::vector<std::string_view> Split(std::string_view text, char separator) {
 
 // RFC 3986 percent-encoding of every byte but the unreserved characters, upper-case hex, as
 // SigV4 requires for path segments and query names and values.
-std::string UriEncode(std::string_view text) {
+void AppendUriEncoded(std::string_view text, std::string& out) {
   static constexpr char kHexDigits[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size());
   for (char c : text) {
     if (IsUnreserved(c)) {
       out.push_back(c);
@@ -116,6 +115,12 @@ std::string UriEncode(std::string_view text) {
       out.push_back(kHexDigits[byte & 0xF]);
     }
   }
+}
+
+std::string UriEncode(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  AppendUriEncoded(text, out);
   return out;
 }
 
@@ -150,7 +155,9 @@ std::string PercentDecode(std::string_view text) {
 // the normalized path), each segment URI-encoded. The path arrives as sent on the wire, so an
 // already-escaped segment is escaped again: that is the double encoding the SDKs apply for every
 // service but S3.
-std::string CanonicalUri(std::string_view path) {
+void AppendCanonicalUri(std::string_view path, std::string& out) {
+  out.push_back('/');
+  if (path == "/") return;  // what every KMS request has, without the vectors below
   std::vector<std::string_view> segments;
   for (std::string_view segment : Split(path, '/')) {
     if (segment.empty() || segment == ".") continue;
@@ -160,18 +167,17 @@ std::string CanonicalUri(std::string_view path) {
     }
     segments.push_back(segment);
   }
-  std::string out = "/";
   for (size_t i = 0; i < segments.size(); ++i) {
     if (i > 0) out.push_back('/');
-    out.append(UriEncode(segments[i]));
+    AppendUriEncoded(segments[i], out);
   }
   if (!segments.empty() && !path.empty() && path.back() == '/') out.push_back('/');
-  return out;
 }
 
 // Parameters decoded and re-encoded the one RFC 3986 way, then sorted by name and value, so the
 // canonical form does not depend on how the client chose to escape them.
-std::string CanonicalQueryString(std::string_view query) {
+void AppendCanonicalQueryString(std::string_view query, std::string& out) {
+  if (query.empty()) return;
   std::vector<std::pair<std::string, std::string>> parameters;
   for (std::string_view parameter : Split(query, '&')) {
     if (parameter.empty()) continue;
@@ -182,17 +188,19 @@ std::string CanonicalQueryString(std::string_view query) {
     parameters.emplace_back(UriEncode(PercentDecode(name)), UriEncode(PercentDecode(value)));
   }
   std::sort(parameters.begin(), parameters.end());
-  std::string out;
-  for (const auto& [name, value] : parameters) {
-    if (!out.empty()) out.push_back('&');
-    out.append(name).append("=").append(value);
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    if (i > 0) out.push_back('&');
+    out.append(parameters[i].first).append("=").append(parameters[i].second);
   }
-  return out;
 }
 
 // Trimmed, with every run of whitespace (folded lines included) collapsed to one space.
 void AppendCanonicalHeaderValue(std::string_view value, std::string& out) {
   value = TrimWhitespace(value);
+  if (std::none_of(value.begin(), value.end(), IsWhitespace)) {
+    out.append(value);  // the common case: nothing to collapse
+    return;
+  }
   bool in_whitespace = false;
   for (char c : value) {
     if (IsWhitespace(c)) {
@@ -205,14 +213,31 @@ void AppendCanonicalHeaderValue(std::string_view value, std::string& out) {
   }
 }
 
-// Values of every header named lower_case_name (any case), in arrival order.
-std::vector<std::string_view> HeaderValues(const SignableRequest& request,
-                                           std::string_view lower_case_name) {
-  std::vector<std::string_view> values;
+// The values of every header named lower_case_name (any case), in arrival order, joined by commas.
+void AppendCanonicalHeaderValues(const SignableRequestView& request,
+                                 std::string_view lower_case_name, std::string& out) {
+  bool first = true;
   for (const auto& [name, value] : request.headers) {
-    if (EqualsIgnoringAsciiCase(name, lower_case_name)) values.push_back(value);
+    if (!EqualsIgnoringAsciiCase(name, lower_case_name)) continue;
+    if (!first) out.push_back(',');
+    first = false;
+    AppendCanonicalHeaderValue(value, out);
   }
-  return values;
+}
+
+// How many headers are named lower_case_name (any case), and the first one's value.
+struct HeaderMatches {
+  size_t count = 0;
+  std::string_view first_value;
+};
+
+HeaderMatches FindHeaders(const SignableRequestView& request, std::string_view lower_case_name) {
+  HeaderMatches matches;
+  for (const auto& [name, value] : request.headers) {
+    if (!EqualsIgnoringAsciiCase(name, lower_case_name)) continue;
+    if (matches.count++ == 0) matches.first_value = value;
+  }
+  return matches;
 }
 
 void RemoveHeader(SignableRequest& request, std::string_view lower_case_name) {
@@ -347,6 +372,7 @@ absl::Status ParseSignedHeaders(std::string_view text, ParsedAuthorization& pars
     return IncompleteSignature(
         StrCat("SignedHeaders may list at most ", kMaxSignedHeaders, " headers"));
   }
+  parsed.signed_headers.reserve(names.size());
   for (size_t i = 0; i < names.size(); ++i) {
     std::string_view name = names[i];
     if (name.empty() || name.size() > kMaxHeaderNameLength ||
@@ -441,11 +467,11 @@ struct RequestTime {
   int64_t unix_seconds = 0;
 };
 
-absl::StatusOr<RequestTime> ReadRequestTime(const SignableRequest& request) {
-  std::vector<std::string_view> amz_dates = HeaderValues(request, kAmzDateHeader);
-  if (amz_dates.size() > 1) return IncompleteSignature("Only one X-Amz-Date header is allowed");
-  if (amz_dates.size() == 1) {
-    std::string_view text = TrimWhitespace(amz_dates[0]);
+absl::StatusOr<RequestTime> ReadRequestTime(const SignableRequestView& request) {
+  HeaderMatches amz_dates = FindHeaders(request, kAmzDateHeader);
+  if (amz_dates.count > 1) return IncompleteSignature("Only one X-Amz-Date header is allowed");
+  if (amz_dates.count == 1) {
+    std::string_view text = TrimWhitespace(amz_dates.first_value);
     std::optional<int64_t> seconds = ParseAmzDate(text);
     if (!seconds) {
       return IncompleteSignature(
@@ -454,13 +480,13 @@ absl::StatusOr<RequestTime> ReadRequestTime(const SignableRequest& request) {
     }
     return RequestTime{std::string(text), *seconds};
   }
-  std::vector<std::string_view> dates = HeaderValues(request, "date");
-  if (dates.size() > 1) return IncompleteSignature("Only one Date header is allowed");
-  if (dates.empty()) {
+  HeaderMatches dates = FindHeaders(request, "date");
+  if (dates.count > 1) return IncompleteSignature("Only one Date header is allowed");
+  if (dates.count == 0) {
     return IncompleteSignature(
         "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.");
   }
-  std::optional<int64_t> seconds = ParseHttpDate(TrimWhitespace(dates[0]));
+  std::optional<int64_t> seconds = ParseHttpDate(TrimWhitespace(dates.first_value));
   if (!seconds) {
     return IncompleteSignature(
         "Date header must be an HTTP date, e.g. 'Sun, 30 Aug 2015 12:36:00 GMT'");
@@ -511,14 +537,15 @@ absl::Status CheckClockSkew(const RequestTime& time, const VerifyOptions& option
 
 // The signed x-amz-content-sha256, when there is one, must be the body's hash: a client that
 // names a hash promises that body, and UNSIGNED-PAYLOAD has no place in KMS.
-absl::Status CheckContentSha256(const SignableRequest& request, const ParsedAuthorization& parsed,
+absl::Status CheckContentSha256(const SignableRequestView& request,
+                                const ParsedAuthorization& parsed,
                                 std::string_view payload_hash_hex) {
   if (!std::binary_search(parsed.signed_headers.begin(), parsed.signed_headers.end(),
                           kContentSha256Header)) {
     return absl::OkStatus();
   }
-  std::vector<std::string_view> values = HeaderValues(request, kContentSha256Header);
-  if (values.size() != 1 || TrimWhitespace(values[0]) != payload_hash_hex) {
+  HeaderMatches values = FindHeaders(request, kContentSha256Header);
+  if (values.count != 1 || TrimWhitespace(values.first_value) != payload_hash_hex) {
     return InvalidSignature(
         "The provided 'x-amz-content-sha256' header does not match what was computed.");
   }
@@ -529,59 +556,144 @@ std::string Scope(std::string_view date, std::string_view region, std::string_vi
   return StrCat(date, "/", region, "/", service, "/", kTerminator);
 }
 
-std::string Signature(std::string_view secret, std::string_view date, std::string_view region,
-                      std::string_view service, std::string_view string_to_sign) {
-  std::string key = SigningKey(secret, date, region, service);
-  std::string signature = crypto::HexEncode(crypto::HmacSha256(key, string_to_sign));
-  OPENSSL_cleanse(key.data(), key.size());
-  return signature;
+using Digest = std::array<uint8_t, crypto::kSha256Size>;
+
+std::string_view AsText(const Digest& bytes) {
+  return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
-}  // namespace
+std::string Sha256Hex(std::string_view data) {
+  Digest digest;
+  crypto::Sha256(data, digest);
+  return crypto::HexEncode(AsText(digest));
+}
 
-std::string CanonicalRequest(const SignableRequest& request,
-                             const std::vector<std::string>& signed_headers_lower_case,
-                             std::string_view payload_hash_hex) {
+// The SigV4 derivation: HMACs over the date, region, service and terminator, starting from
+// "AWS4" + secret. Every intermediate key is wiped.
+void DeriveSigningKey(std::string_view secret, std::string_view date, std::string_view region,
+                      std::string_view service, Digest& signing_key) {
+  std::string seed;
+  seed.reserve(4 + secret.size());
+  seed.append("AWS4").append(secret);
+  Digest date_key, region_key, service_key;
+  crypto::HmacSha256(seed, date, date_key);
+  crypto::HmacSha256(AsText(date_key), region, region_key);
+  crypto::HmacSha256(AsText(region_key), service, service_key);
+  crypto::HmacSha256(AsText(service_key), kTerminator, signing_key);
+  OPENSSL_cleanse(seed.data(), seed.size());
+  for (Digest* intermediate : {&date_key, &region_key, &service_key}) {
+    OPENSSL_cleanse(intermediate->data(), intermediate->size());
+  }
+}
+
+// This thread's signing keys: a signer or verifier at work sees the same few again and again.
+SigningKeyCache& ThreadSigningKeys() {
+  thread_local SigningKeyCache cache;
+  return cache;
+}
+
+std::string Signature(std::string_view secret, std::string_view date, std::string_view region,
+                      std::string_view service, std::string_view string_to_sign) {
+  Digest signature;
+  crypto::HmacSha256(ThreadSigningKeys().Get(secret, date, region, service), string_to_sign,
+                     signature);
+  return crypto::HexEncode(AsText(signature));
+}
+
+void AppendCanonicalRequest(const SignableRequestView& request,
+                            const std::vector<std::string>& signed_headers_lower_case,
+                            std::string_view payload_hash_hex, std::string& out) {
   std::string_view target = request.target;
   size_t question = target.find('?');
   std::string_view path = target.substr(0, question);
   std::string_view query =
       question == std::string_view::npos ? std::string_view() : target.substr(question + 1);
 
-  std::string out =
-      StrCat(request.method, "\n", CanonicalUri(path), "\n", CanonicalQueryString(query), "\n");
+  out.append(request.method).push_back('\n');
+  AppendCanonicalUri(path, out);
+  out.push_back('\n');
+  AppendCanonicalQueryString(query, out);
+  out.push_back('\n');
   for (const std::string& name : signed_headers_lower_case) {
     out.append(name).push_back(':');
-    bool first = true;
-    for (std::string_view value : HeaderValues(request, name)) {
-      if (!first) out.push_back(',');
-      first = false;
-      AppendCanonicalHeaderValue(value, out);
-    }
+    AppendCanonicalHeaderValues(request, name, out);
     out.push_back('\n');
   }
   out.push_back('\n');
-  out.append(StrJoin(signed_headers_lower_case, ";")).push_back('\n');
+  for (size_t i = 0; i < signed_headers_lower_case.size(); ++i) {
+    if (i > 0) out.push_back(';');
+    out.append(signed_headers_lower_case[i]);
+  }
+  out.push_back('\n');
   out.append(payload_hash_hex);
+}
+
+}  // namespace
+
+SigningKeyCache::SigningKeyCache(size_t capacity) : capacity_(std::max<size_t>(capacity, 1)) {
+  entries_.reserve(capacity_);
+}
+
+std::string_view SigningKeyCache::Get(std::string_view secret, std::string_view date,
+                                      std::string_view region, std::string_view service) {
+  ++uses_;
+  for (Entry& entry : entries_) {
+    if (entry.date == date && entry.region == region && entry.service == service &&
+        crypto::ConstantTimeEquals(entry.secret.view(), secret)) {
+      entry.last_use = uses_;
+      return entry.key.view();
+    }
+  }
+  ++derivations_;
+  Digest key;
+  DeriveSigningKey(secret, date, region, service, key);
+  Entry fresh{SecretBytes::FromString(secret),
+              std::string(date),
+              std::string(region),
+              std::string(service),
+              SecretBytes(key.data(), key.size()),
+              uses_};
+  OPENSSL_cleanse(key.data(), key.size());
+  // Whole entries go in by (noexcept) move, so no entry is ever half replaced.
+  if (entries_.size() < capacity_) {
+    entries_.push_back(std::move(fresh));  // within the reserved capacity
+    return entries_.back().key.view();
+  }
+  Entry& least_recently_used =
+      *std::min_element(entries_.begin(), entries_.end(),
+                        [](const Entry& a, const Entry& b) { return a.last_use < b.last_use; });
+  least_recently_used = std::move(fresh);  // SecretBytes wipe the secret and key they held
+  return least_recently_used.key.view();
+}
+
+std::string CanonicalRequest(const SignableRequestView& request,
+                             const std::vector<std::string>& signed_headers_lower_case,
+                             std::string_view payload_hash_hex) {
+  // Room for everything but a query that grows in re-encoding or a path with dot segments.
+  size_t size = request.method.size() + request.target.size() + payload_hash_hex.size() + 8;
+  for (const std::string& name : signed_headers_lower_case) size += 2 * name.size() + 3;
+  for (const auto& [name, value] : request.headers) size += value.size() + 1;
+  std::string out;
+  out.reserve(size);
+  AppendCanonicalRequest(request, signed_headers_lower_case, payload_hash_hex, out);
   return out;
 }
 
 std::string StringToSign(std::string_view amz_date, std::string_view scope,
                          std::string_view canonical_request) {
-  return StrCat(kAlgorithm, "\n", amz_date, "\n", scope, "\n",
-                crypto::HexEncode(crypto::Sha256(canonical_request)));
+  std::string out;
+  out.reserve(kAlgorithm.size() + amz_date.size() + scope.size() + 2 * crypto::kSha256Size + 3);
+  out.append(kAlgorithm).append("\n").append(amz_date).append("\n").append(scope).append("\n");
+  out.append(Sha256Hex(canonical_request));
+  return out;
 }
 
 std::string SigningKey(std::string_view secret, std::string_view date, std::string_view region,
                        std::string_view service) {
-  std::string seed = StrCat("AWS4", secret);
-  std::string date_key = crypto::HmacSha256(seed, date);
-  std::string region_key = crypto::HmacSha256(date_key, region);
-  std::string service_key = crypto::HmacSha256(region_key, service);
-  std::string signing_key = crypto::HmacSha256(service_key, kTerminator);
-  for (std::string* intermediate : {&seed, &date_key, &region_key, &service_key}) {
-    OPENSSL_cleanse(intermediate->data(), intermediate->size());
-  }
+  Digest key;
+  DeriveSigningKey(secret, date, region, service, key);
+  std::string signing_key(AsText(key));
+  OPENSSL_cleanse(key.data(), key.size());
   return signing_key;
 }
 
@@ -604,10 +716,10 @@ void Sign(SignableRequest& request, const Credentials& credentials, std::string_
   signed_headers.erase(std::unique(signed_headers.begin(), signed_headers.end()),
                        signed_headers.end());
 
-  std::string date = amz_date.substr(0, 8);
+  std::string_view date = std::string_view(amz_date).substr(0, 8);
   std::string scope = Scope(date, region, service);
   std::string canonical_request =
-      CanonicalRequest(request, signed_headers, crypto::HexEncode(crypto::Sha256(request.body)));
+      CanonicalRequest(request, signed_headers, Sha256Hex(request.body));
   std::string signature = Signature(credentials.secret_access_key, date, region, service,
                                     StringToSign(amz_date, scope, canonical_request));
   request.headers.emplace_back(
@@ -616,16 +728,16 @@ void Sign(SignableRequest& request, const Credentials& credentials, std::string_
              ", SignedHeaders=", StrJoin(signed_headers, ";"), ", Signature=", signature));
 }
 
-absl::StatusOr<std::string> Verify(const SignableRequest& request, const SecretLookup& lookup,
+absl::StatusOr<std::string> Verify(const SignableRequestView& request, const SecretLookup& lookup,
                                    const VerifyOptions& options) {
-  std::vector<std::string_view> authorizations = HeaderValues(request, "authorization");
-  if (authorizations.empty()) {
+  HeaderMatches authorizations = FindHeaders(request, "authorization");
+  if (authorizations.count == 0) {
     return Error(ErrorType::kMissingAuthenticationToken, "Missing Authentication Token");
   }
-  if (authorizations.size() > 1) {
+  if (authorizations.count > 1) {
     return IncompleteSignature("Only one Authorization header is allowed");
   }
-  absl::StatusOr<ParsedAuthorization> parsed = ParseAuthorization(authorizations[0]);
+  absl::StatusOr<ParsedAuthorization> parsed = ParseAuthorization(authorizations.first_value);
   if (!parsed.ok()) return parsed.status();
   absl::StatusOr<RequestTime> time = ReadRequestTime(request);
   if (!time.ok()) return time.status();
@@ -642,7 +754,7 @@ absl::StatusOr<std::string> Verify(const SignableRequest& request, const SecretL
                                         "' that is absent from the request."));
     }
   }
-  std::string payload_hash = crypto::HexEncode(crypto::Sha256(request.body));
+  std::string payload_hash = Sha256Hex(request.body);
   if (absl::Status status = CheckContentSha256(request, *parsed, payload_hash); !status.ok()) {
     return status;
   }

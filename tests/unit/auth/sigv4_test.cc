@@ -9,8 +9,10 @@
 #include <cstdint>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -1083,6 +1085,152 @@ TEST(Sign, FormatsTheDateAsIso8601Basic) {
   Sign(request, SuiteCredentials(), "us-east-1", "kms", 951782400);  // 2000-02-29T00:00:00Z
   EXPECT_EQ(*FindHeader(request, "x-amz-date"), "20000229T000000Z");
   EXPECT_THAT(*FindHeader(request, "authorization"), HasSubstr("/20000229/us-east-1/kms/"));
+}
+
+// The cache and the view: the same answers as the plain derivation and the owning request, with
+// keys derived once per secret, day, region and service.
+
+TEST(SigningKeyCache, GivesWhatSigningKeyDerives) {
+  SigningKeyCache cache;
+  EXPECT_EQ(crypto::HexEncode(cache.Get(kSuiteSecret, "20150830", "us-east-1", "iam")),
+            "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9");
+}
+
+TEST(SigningKeyCache, DerivesTheSameInputsOnce) {
+  SigningKeyCache cache;
+  std::string first(cache.Get(kSuiteSecret, "20150830", "us-east-1", "kms"));
+  std::string again(cache.Get(kSuiteSecret, "20150830", "us-east-1", "kms"));
+  EXPECT_EQ(first, again);
+  EXPECT_EQ(cache.derivations(), 1u);
+}
+
+TEST(SigningKeyCache, DerivesAnotherKeyWhenAnyInputChanges) {
+  struct Inputs {
+    std::string secret, date, region, service;
+  };
+  const std::vector<Inputs> inputs = {
+      {std::string(kSuiteSecret), "20150830", "us-east-1", "kms"},
+      {std::string(kSuiteSecret), "20150831", "us-east-1", "kms"},
+      {std::string(kSuiteSecret), "20150830", "eu-west-1", "kms"},
+      {std::string(kSuiteSecret), "20150830", "us-east-1", "iam"},
+      {"another-secret", "20150830", "us-east-1", "kms"},
+      // Secrets that share a prefix, or differ only in the last byte, are different secrets.
+      {std::string(kSuiteSecret) + "X", "20150830", "us-east-1", "kms"},
+      {std::string(kSuiteSecret.substr(0, kSuiteSecret.size() - 1)) + "Z", "20150830", "us-east-1",
+       "kms"},
+  };
+  SigningKeyCache cache;
+  std::set<std::string> keys;
+  for (const Inputs& in : inputs) {
+    std::string key(cache.Get(in.secret, in.date, in.region, in.service));
+    EXPECT_EQ(key, SigningKey(in.secret, in.date, in.region, in.service)) << in.secret << in.date;
+    keys.insert(key);
+  }
+  EXPECT_EQ(keys.size(), inputs.size());
+  EXPECT_EQ(cache.derivations(), inputs.size());
+}
+
+TEST(SigningKeyCache, FollowsTheDateAcrossMidnightAndKeepsYesterdaysWhileThereIsRoom) {
+  SigningKeyCache cache;
+  std::string today(cache.Get(kSuiteSecret, "20150830", "us-east-1", "kms"));
+  std::string tomorrow(cache.Get(kSuiteSecret, "20150831", "us-east-1", "kms"));
+  EXPECT_NE(today, tomorrow);
+  EXPECT_EQ(tomorrow, SigningKey(kSuiteSecret, "20150831", "us-east-1", "kms"));
+  // Requests signed just before midnight still arrive for a few minutes after it.
+  EXPECT_EQ(cache.Get(kSuiteSecret, "20150830", "us-east-1", "kms"), today);
+  EXPECT_EQ(cache.Get(kSuiteSecret, "20150831", "us-east-1", "kms"), tomorrow);
+  EXPECT_EQ(cache.derivations(), 2u);
+}
+
+TEST(SigningKeyCache, EvictsTheLeastRecentlyUsedKeyWhenFull) {
+  SigningKeyCache cache(2);
+  cache.Get("a", "20150830", "us-east-1", "kms");
+  cache.Get("b", "20150830", "us-east-1", "kms");
+  cache.Get("a", "20150830", "us-east-1", "kms");  // a is now the more recently used
+  cache.Get("c", "20150830", "us-east-1", "kms");  // evicts b
+  EXPECT_EQ(cache.derivations(), 3u);
+  EXPECT_EQ(cache.Get("a", "20150830", "us-east-1", "kms"),
+            SigningKey("a", "20150830", "us-east-1", "kms"));
+  EXPECT_EQ(cache.derivations(), 3u);
+  EXPECT_EQ(cache.Get("b", "20150830", "us-east-1", "kms"),
+            SigningKey("b", "20150830", "us-east-1", "kms"));
+  EXPECT_EQ(cache.derivations(), 4u);
+}
+
+TEST(SigningKeyCache, DerivesEveryTimeWhenTheCapacityIsOne) {
+  SigningKeyCache cache(1);
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_EQ(cache.Get("a", "20150830", "us-east-1", "kms"),
+              SigningKey("a", "20150830", "us-east-1", "kms"));
+    EXPECT_EQ(cache.Get("b", "20150830", "us-east-1", "kms"),
+              SigningKey("b", "20150830", "us-east-1", "kms"));
+  }
+  EXPECT_EQ(cache.derivations(), 6u);
+}
+
+TEST(Verify, FollowsARotatedSecretForTheSameAccessKeyId) {
+  std::string current_secret = "first-secret";
+  SecretLookup lookup = [&](std::string_view) -> std::optional<std::string> {
+    return current_secret;
+  };
+  auto signed_with = [](std::string secret) {
+    SignableRequest request = KmsRequest();
+    Sign(request, {"AKIDEXAMPLE", std::move(secret), ""}, "us-east-1", "kms", kSuiteTime);
+    return request;
+  };
+  EXPECT_TRUE(Verify(signed_with("first-secret"), lookup, KmsOptions()).ok());
+  current_secret = "second-secret";
+  ExpectError(Verify(signed_with("first-secret"), lookup, KmsOptions()),
+              ErrorType::kInvalidSignature, kSignatureMismatch);
+  EXPECT_TRUE(Verify(signed_with("second-secret"), lookup, KmsOptions()).ok());
+}
+
+TEST(Verify, AcceptsAViewOfARequestHeldElsewhere) {
+  // As the server holds what it received: its own strings and header vector.
+  const SignableRequest received = SignedKmsRequest();
+  const std::string method = received.method, target = received.target, body = received.body;
+  const std::vector<std::pair<std::string, std::string>> headers = received.headers;
+  SignableRequestView view{method, target, headers, body};
+  absl::StatusOr<std::string> verified = Verify(view, SuiteLookup(), KmsOptions());
+  ASSERT_TRUE(verified.ok()) << verified.status();
+  EXPECT_EQ(*verified, "AKIDEXAMPLE");
+
+  const std::string tampered_body = body + " ";
+  ExpectError(Verify(SignableRequestView{method, target, headers, tampered_body}, SuiteLookup(),
+                     KmsOptions()),
+              ErrorType::kInvalidSignature, kSignatureMismatch);
+}
+
+TEST(CanonicalRequest, IsTheSameForARequestAndAViewOfIt) {
+  SignableRequest request{"GET",
+                          "/a/../b/?z=1&a=2",
+                          {{"Host", "h"}, {"X-A", "  one   two "}, {"x-a", "three"}},
+                          "body"};
+  std::vector<std::string> names = {"host", "x-a"};
+  SignableRequestView view{request.method, request.target, request.headers, request.body};
+  EXPECT_EQ(CanonicalRequest(view, names, "hash"), CanonicalRequest(request, names, "hash"));
+  EXPECT_EQ(Lines(CanonicalRequest(view, names, "hash"))[4], "x-a:one two,three");
+}
+
+TEST(Verify, SignsAndVerifiesOnManyThreadsAtOnce) {
+  std::vector<std::thread> threads;
+  std::vector<int> failures(4, 0);
+  for (size_t t = 0; t < failures.size(); ++t) {
+    threads.emplace_back([t, &failures] {
+      Credentials credentials = SuiteCredentials();
+      credentials.secret_access_key += std::to_string(t % 2);  // two secrets in play
+      SecretLookup lookup = [&](std::string_view) -> std::optional<std::string> {
+        return credentials.secret_access_key;
+      };
+      for (int i = 0; i < 300; ++i) {
+        SignableRequest request = KmsRequest();
+        Sign(request, credentials, "us-east-1", "kms", kSuiteTime + i * 600);
+        if (!Verify(request, lookup, KmsOptions(kSuiteTime + i * 600)).ok()) ++failures[t];
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  EXPECT_EQ(failures, std::vector<int>(4, 0));
 }
 
 }  // namespace
