@@ -38,7 +38,6 @@ absl::Status InvalidCiphertext() {
                "The ciphertext is invalid, was modified, or does not match its key or context.");
 }
 
-
 [[noreturn]] void DieWith(const char* message) {
   std::fprintf(stderr, "kmsd: %s\n", message);
   std::abort();  // no safe way to go on without SHA-256
@@ -238,8 +237,8 @@ absl::StatusOr<SecretBytes> HkdfSha512(const SecretBytes& input_key, std::string
 
 std::string Sha256(std::string_view data) {
   std::string digest(kSha256Size, '\0');
-  Sha256(data, std::span<uint8_t, kSha256Size>(reinterpret_cast<uint8_t*>(digest.data()),
-                                               kSha256Size));
+  Sha256(data,
+         std::span<uint8_t, kSha256Size>(reinterpret_cast<uint8_t*>(digest.data()), kSha256Size));
   return digest;
 }
 
@@ -281,11 +280,11 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
 
 std::string HexEncode(std::string_view bytes) {
   static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(bytes.size() * 2);
+  std::string hex(bytes.size() * 2, '\0');
+  char* out = hex.data();
   for (unsigned char c : bytes) {
-    hex.push_back(kDigits[c >> 4]);
-    hex.push_back(kDigits[c & 15]);
+    *out++ = kDigits[c >> 4];
+    *out++ = kDigits[c & 15];
   }
   return hex;
 }
