@@ -8,11 +8,11 @@
 #include <array>
 #include <atomic>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -164,7 +164,7 @@ bool IsBeastHttpError(const ErrorCode& ec) {
 // One connection: reads requests one at a time, answers each before reading the next (so
 // pipelined requests are answered in order), and closes on error, timeout or "Connection: close".
 // Stream is PlainStream or TlsStream; the two differ only in the TLS handshake. All of a
-// session's handlers run on its own strand, so it needs no lock.
+// session's handlers run on its own io_context's one thread, so it needs no lock.
 template <typename Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
@@ -182,7 +182,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   ~Session() { --state_.connections; }
 
   void Run() {
-    // The accept handler runs outside this connection's strand; step onto it first.
+    // The accept handler may run on another I/O thread; step onto this connection's first.
     asio::dispatch(stream_.get_executor(), Bind(&Session::Begin));
   }
 
@@ -289,7 +289,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   // One request handed to the handler. It holds the connection until it is answered; its
-  // answer is posted to the connection's strand. Nothing else happens on the connection
+  // answer is posted to the connection's I/O thread. Nothing else happens on the connection
   // meanwhile (no read is pending).
   class Exchange final : public HttpExchange {
    public:
@@ -315,7 +315,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     void Reply(HttpResponse response) override {
       if (replied_.exchange(true)) return;
       auto executor = session_->stream_.get_executor();
-      // The connection goes with the answer into its strand's queue: after this the exchange
+      // The connection goes with the answer into its thread's queue: after this the exchange
       // refers to no I/O object, so whichever thread drops it last may do so after Stop.
       asio::post(executor, [session = std::move(session_), response = std::move(response),
                             id = request_.request_id, keep_alive = keep_alive_,
@@ -475,7 +475,9 @@ class BeastHttpServer final : public HttpServer {
         return port.status();
       }
       state_.handler_pool.emplace(std::max(1, state_.options.handler_threads));
-      for (int i = 0; i < ThreadCount(); ++i) threads_.emplace_back([this] { RunIoThread(); });
+      for (auto& io : ios_) {
+        threads_.emplace_back([this, context = io.get()] { RunIoThread(*context); });
+      }
       phase_ = Phase::kRunning;
       return port;
     } catch (const std::exception& e) {
@@ -507,26 +509,28 @@ class BeastHttpServer final : public HttpServer {
     }
     phase_ = Phase::kStopped;
     state_.stopping = true;
-    if (io_) io_->stop();
+    for (auto& io : ios_) io->stop();
     for (std::thread& thread : threads_) thread.join();
     threads_.clear();
     // Offloaded work still queued or running finishes (answers are queued on the stopped
-    // io_context, never sent); then the pool is gone while io_ still exists.
+    // io_contexts, never sent); then the pool is gone while they still exist.
     if (state_.handler_pool) {
       state_.handler_pool->join();
       state_.handler_pool.reset();
     }
     // Answers still to come from elsewhere (kmsd's audit writer) arrive; each either reaches
-    // io_'s queue or drops its connection, before io_ goes.
+    // its io_context's queue or drops its connection, before the io_contexts go.
     {
       std::unique_lock<std::mutex> lock(state_.unanswered_mutex);
       state_.all_answered.wait(lock, [this] { return state_.unanswered.load() == 0; });
     }
     accept_retry_.reset();
     acceptor_.reset();
-    // Destroying the io_context destroys every pending handler, and with them the last
-    // references to the sessions, whose sockets close.
-    io_.reset();
+    // Destroying an io_context destroys every pending handler, and with them the last
+    // references to its sessions, whose sockets close. A session's handlers only ever go to its
+    // own io_context, so the order among them does not matter.
+    work_.clear();
+    ios_.clear();
   }
 
   absl::StatusOr<uint16_t> Listen() {
@@ -538,12 +542,19 @@ class BeastHttpServer final : public HttpServer {
       absl::Status loaded = LoadTls();
       if (!loaded.ok()) return loaded;
     }
-    io_ = std::make_unique<asio::io_context>(ThreadCount());
+    // One io_context per I/O thread, each connection on one of them: a connection's handlers
+    // then never run concurrently without a strand, and the threads share no run queue (no
+    // hand-offs between them, each sleeps in its own epoll_wait).
+    for (int i = 0; i < ThreadCount(); ++i) {
+      ios_.push_back(std::make_unique<asio::io_context>(1));
+      work_.emplace_back(asio::make_work_guard(*ios_.back()));
+    }
+    asio::io_context& io = *ios_.front();
 
     absl::StatusOr<tcp::endpoint> endpoint = ListenEndpoint();
     if (!endpoint.ok()) return endpoint.status();
     std::string where = StrCat(options.host, ":", options.port);
-    acceptor_.emplace(*io_);
+    acceptor_.emplace(io);
     ErrorCode ec;
     acceptor_->open(endpoint->protocol(), ec);
     if (!ec) acceptor_->set_option(asio::socket_base::reuse_address(true), ec);
@@ -554,7 +565,7 @@ class BeastHttpServer final : public HttpServer {
     if (ec) return absl::UnavailableError(StrCat("cannot listen on ", where, ": ", ec.message()));
     uint16_t port = acceptor_->local_endpoint(ec).port();
     if (ec) return absl::UnavailableError(StrCat("cannot read the bound port: ", ec.message()));
-    accept_retry_.emplace(*io_);
+    accept_retry_.emplace(io);
     Accept();
     return port;
   }
@@ -567,7 +578,7 @@ class BeastHttpServer final : public HttpServer {
     ErrorCode ec;
     asio::ip::address address = asio::ip::make_address(host, ec);
     if (!ec) return tcp::endpoint(address, state_.options.port);
-    tcp::resolver resolver(*io_);
+    tcp::resolver resolver(*ios_.front());
     auto results = resolver.resolve(host, std::to_string(state_.options.port), ec);
     if (ec || results.empty()) {
       return absl::InvalidArgumentError(
@@ -605,9 +616,9 @@ class BeastHttpServer final : public HttpServer {
   }
 
   void Accept() {
-    // Each connection gets its own strand, so its handlers never run concurrently.
-    acceptor_->async_accept(asio::make_strand(*io_),
-                            beast::bind_front_handler(&BeastHttpServer::OnAccept, this));
+    // Connections go to the I/O threads in turn.
+    asio::io_context& io = *ios_[next_io_++ % ios_.size()];
+    acceptor_->async_accept(io, beast::bind_front_handler(&BeastHttpServer::OnAccept, this));
   }
 
   void OnAccept(ErrorCode ec, tcp::socket socket) {
@@ -620,6 +631,9 @@ class BeastHttpServer final : public HttpServer {
       return;
     }
     try {
+      // Each answer goes out in one write; waiting to coalesce it would only add latency.
+      ErrorCode ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
       if (state_.connections.load() >= state_.options.max_connections) {
         // Over the limit: closing at once tells the client to come back, rather than leaving it
         // queued in the backlog with no idea.
@@ -637,12 +651,12 @@ class BeastHttpServer final : public HttpServer {
     Accept();
   }
 
-  void RunIoThread() {
+  void RunIoThread(asio::io_context& io) {
     // run() returns normally only when stopped; an exception escaping a handler has already
     // dropped that handler's session, so carry on serving the others.
     for (;;) {
       try {
-        io_->run();
+        io.run();
         return;
       } catch (const std::exception& e) {
         std::fprintf(stderr, "kmsd: connection failed: %s\n", e.what());
@@ -652,11 +666,13 @@ class BeastHttpServer final : public HttpServer {
     }
   }
 
-  // Declaration order is destruction order in reverse: sessions (owned through io_'s handlers)
-  // refer to state_ and tls_, so those outlive io_.
+  // Declaration order is destruction order in reverse: sessions (owned through the io_contexts'
+  // handlers) refer to state_ and tls_, so those outlive ios_.
   ServerState state_;
   std::optional<ssl::context> tls_;
-  std::unique_ptr<asio::io_context> io_;
+  std::vector<std::unique_ptr<asio::io_context>> ios_;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  size_t next_io_ = 0;  // used only by the accept handler
   std::optional<tcp::acceptor> acceptor_;
   std::optional<asio::steady_timer> accept_retry_;
   std::vector<std::thread> threads_;
