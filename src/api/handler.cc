@@ -130,7 +130,8 @@ class ApiHandler : public std::enable_shared_from_this<ApiHandler> {
   }
 
   absl::StatusOr<const Principal*> Authenticate(const HttpRequest& http) const {
-    sigv4::SignableRequest signable{http.method, http.target, http.headers, http.body};
+    // Verified where it lies: a copy of the body would be one more copy of plaintext to wipe.
+    sigv4::SignableRequestView signable{http.method, http.target, http.headers, http.body};
     const ApiCredential* matched = nullptr;
     auto lookup = [&](std::string_view access_key_id) -> std::optional<std::string> {
       auto it = credentials_.find(access_key_id);
@@ -140,8 +141,6 @@ class ApiHandler : public std::enable_shared_from_this<ApiHandler> {
     };
     auto verified = sigv4::Verify(
         signable, lookup, {options_.region, "kms", clock_->NowSeconds(), 300});
-    // The copy of the body may hold plaintext.
-    OPENSSL_cleanse(signable.body.data(), signable.body.size());
     if (!verified.ok()) return verified.status();
     return &matched->principal;
   }
