@@ -7,14 +7,19 @@
 #include <openssl/kdf.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
+#include <array>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <initializer_list>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "kmsd/errors.h"
+#include "kmsd/strings.h"
 
 namespace kmsd::crypto {
 namespace {
@@ -52,6 +57,16 @@ const EVP_MD* FetchedSha256() {
     return fetched;
   }();
   return sha256;
+}
+
+// AES-256-GCM, fetched once (EVP_aes_256_gcm() looks the implementation up on every init).
+const EVP_CIPHER* FetchedAes256Gcm() {
+  static EVP_CIPHER* const cipher = [] {
+    EVP_CIPHER* fetched = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+    if (fetched == nullptr) DieWith("OpenSSL offers no AES-256-GCM");
+    return fetched;
+  }();
+  return cipher;
 }
 
 struct DigestContextFree {
@@ -154,7 +169,7 @@ absl::StatusOr<std::string> AesGcmSeal(const SecretBytes& key, std::string_view 
   auto* out_bytes = reinterpret_cast<unsigned char*>(out.data());
   int length = 0;
   if (!context ||
-      EVP_EncryptInit_ex(context.get(), EVP_aes_256_gcm(), nullptr, key.data(), Bytes(nonce)) !=
+      EVP_EncryptInit_ex2(context.get(), FetchedAes256Gcm(), key.data(), Bytes(nonce), nullptr) !=
           1 ||
       (!associated_data.empty() &&
        EVP_EncryptUpdate(context.get(), nullptr, &length, Bytes(associated_data),
@@ -181,8 +196,8 @@ absl::StatusOr<SecretBytes> AesGcmOpen(const SecretBytes& key, std::string_view 
   CipherContext context(EVP_CIPHER_CTX_new());
   SecretBytes plaintext(ciphertext_size);
   int length = 0;
-  if (!context || EVP_DecryptInit_ex(context.get(), EVP_aes_256_gcm(), nullptr, key.data(),
-                                     Bytes(nonce)) != 1) {
+  if (!context || EVP_DecryptInit_ex2(context.get(), FetchedAes256Gcm(), key.data(),
+                                      Bytes(nonce), nullptr) != 1) {
     return Internal("AES-GCM initialisation failed");
   }
   bool ok =
@@ -198,8 +213,44 @@ absl::StatusOr<SecretBytes> AesGcmOpen(const SecretBytes& key, std::string_view 
   return plaintext;
 }
 
+namespace {
+
+// RFC 5869 on our HMAC-SHA256, for the digest kmsd derives with on every request (one key per
+// blob): OpenSSL's KDF looks the digest up by name on every call, under its global lock.
+absl::StatusOr<SecretBytes> HkdfSha256Direct(const SecretBytes& input_key, std::string_view salt,
+                                             std::string_view info, size_t length) {
+  if (length > 255 * kSha256Size) return Internal("HKDF output too long");
+  std::array<uint8_t, kSha256Size> pseudo_random_key;
+  static constexpr char kZeroSalt[kSha256Size] = {};
+  HmacSha256(salt.empty() ? std::string_view(kZeroSalt, sizeof kZeroSalt) : salt,
+             input_key.view(), pseudo_random_key);
+  std::string_view prk(reinterpret_cast<const char*>(pseudo_random_key.data()),
+                       pseudo_random_key.size());
+  SecretBytes output(length);
+  std::string block_input;  // T(i-1) || info || i
+  block_input.reserve(kSha256Size + info.size() + 1);
+  std::array<uint8_t, kSha256Size> block;
+  for (size_t done = 0, i = 1; done < length; ++i) {
+    block_input.clear();
+    if (i > 1) block_input.append(reinterpret_cast<const char*>(block.data()), block.size());
+    block_input.append(info);
+    block_input.push_back(static_cast<char>(i));
+    HmacSha256(prk, block_input, block);
+    size_t take = std::min(kSha256Size, length - done);
+    std::memcpy(output.data() + done, block.data(), take);
+    done += take;
+  }
+  OPENSSL_cleanse(pseudo_random_key.data(), pseudo_random_key.size());
+  OPENSSL_cleanse(block.data(), block.size());
+  OPENSSL_cleanse(block_input.data(), block_input.size());
+  return output;
+}
+
+}  // namespace
+
 absl::StatusOr<SecretBytes> Hkdf(const char* digest, const SecretBytes& input_key,
                                  std::string_view salt, std::string_view info, size_t length) {
+  if (std::strcmp(digest, "SHA256") == 0) return HkdfSha256Direct(input_key, salt, info, length);
   EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
   if (!kdf) return Internal("HKDF is unavailable");
   EVP_KDF_CTX* context = EVP_KDF_CTX_new(kdf);

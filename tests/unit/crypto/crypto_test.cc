@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
 
 #include <array>
 #include <cstdint>
@@ -65,6 +66,64 @@ TEST(Hkdf, Sha512DiffersFromSha256AndIsDeterministic) {
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->view(), b->view());
   EXPECT_NE(a->view().substr(0, 32), HkdfSha256(ikm, "salt", "info", 32)->view());
+}
+
+// Derivations reuse per-thread hashing state: nothing of one call (salt, info, key, digest) may
+// carry over into the next, on this thread or another.
+TEST(Hkdf, CallsDoNotInheritEachOthersParameters) {
+  SecretBytes ikm = SecretFromHex("0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b");
+  const std::string empty_salt_case3 =
+      "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8";
+  auto run = [&] {
+    ASSERT_TRUE(HkdfSha512(ikm, "a salt", "some info", 64).ok());
+    ASSERT_TRUE(Hkdf("SHA384", SecretBytes(48), "another salt", "x", 48).ok());
+    auto okm = HkdfSha256(ikm, "", "", 42);  // after calls with a salt and info
+    ASSERT_TRUE(okm.ok()) << okm.status();
+    EXPECT_EQ(HexEncode(okm->view()), empty_salt_case3);
+  };
+  run();
+  run();
+  std::thread other(run);  // a fresh thread builds its own templates
+  other.join();
+}
+
+TEST(Hkdf, RefusesAnUnknownDigest) {
+  EXPECT_FALSE(Hkdf("NO-SUCH-DIGEST", SecretBytes(32), "", "", 32).ok());
+}
+
+// SHA-256 takes kmsd's own RFC 5869 path, the others OpenSSL's KDF: both must agree with
+// OpenSSL's KDF for SHA-256 too, at every length across block boundaries.
+TEST(Hkdf, Sha256AgreesWithOpenSslsKdfAtEveryLength) {
+  SecretBytes ikm = SecretBytes::FromString("input keying material, 35 bytes...");
+  for (size_t length : {1, 16, 31, 32, 33, 64, 65, 100, 255 * 32}) {
+    for (std::string_view salt : {std::string_view(), std::string_view("salt"),
+                                  std::string_view("a salt longer than one sixty-four byte "
+                                                   "HMAC block, so that it gets hashed first")}) {
+      auto ours = HkdfSha256(ikm, salt, "info", length);
+      ASSERT_TRUE(ours.ok()) << ours.status();
+      EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+      ASSERT_NE(kdf, nullptr);
+      EVP_KDF_CTX* context = EVP_KDF_CTX_new(kdf);
+      EVP_KDF_free(kdf);
+      OSSL_PARAM params[5];
+      size_t n = 0;
+      params[n++] = OSSL_PARAM_construct_utf8_string("digest", const_cast<char*>("SHA256"), 0);
+      params[n++] = OSSL_PARAM_construct_octet_string(
+          "key", const_cast<uint8_t*>(ikm.data()), ikm.size());
+      if (!salt.empty()) {
+        params[n++] = OSSL_PARAM_construct_octet_string(
+            "salt", const_cast<char*>(salt.data()), salt.size());
+      }
+      params[n++] = OSSL_PARAM_construct_octet_string("info", const_cast<char*>("info"), 4);
+      params[n] = OSSL_PARAM_construct_end();
+      std::string theirs(length, '\0');
+      ASSERT_EQ(EVP_KDF_derive(context, reinterpret_cast<unsigned char*>(theirs.data()), length,
+                               params),
+                1);
+      EVP_KDF_CTX_free(context);
+      EXPECT_EQ(ours->view(), theirs) << "length " << length << ", salt " << salt.size();
+    }
+  }
 }
 
 TEST(Hkdf, RefusesOutputLongerThan255Blocks) {
