@@ -16,10 +16,8 @@
 #include <initializer_list>
 #include <memory>
 #include <string>
-#include <vector>
 
 #include "kmsd/errors.h"
-#include "kmsd/strings.h"
 
 namespace kmsd::crypto {
 namespace {
