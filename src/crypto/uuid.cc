@@ -1,11 +1,10 @@
 // Random UUIDs and their text form.
 #include "kmsd/uuid.h"
 
-#include <openssl/rand.h>
-
 #include <cstdlib>
 #include <cstring>
 
+#include "kmsd/crypto.h"
 #include "kmsd/errors.h"
 
 namespace kmsd {
@@ -23,22 +22,11 @@ bool IsDash(size_t i) { return i == 8 || i == 13 || i == 18 || i == 23; }
 }  // namespace
 
 std::string NewUuid() {
-  // Drawn from the CSPRNG 64 UUIDs at a time: one RAND_bytes call per UUID was a measurable part
-  // of a request (kmsd makes two per request). UUIDs are identifiers, not secrets, so holding
-  // the next few in memory costs nothing; each thread has its own and hands each out once.
-  struct RandomPool {
-    unsigned char bytes[64 * 16];
-    size_t used = sizeof bytes;
-  };
-  thread_local RandomPool pool;
-  if (pool.used == sizeof pool.bytes) {
-    if (RAND_bytes(pool.bytes, sizeof pool.bytes) != 1)
-      std::abort();  // no safe way to go on without randomness
-    pool.used = 0;
-  }
+  // From the per-thread pool behind RandomBytes: kmsd makes two UUIDs per request.
+  auto random = crypto::RandomBytes(16);
+  if (!random.ok()) std::abort();  // no safe way to go on without randomness
   unsigned char bytes[16];
-  std::memcpy(bytes, pool.bytes + pool.used, sizeof bytes);
-  pool.used += sizeof bytes;
+  std::memcpy(bytes, random->data(), sizeof bytes);
   bytes[6] = (bytes[6] & 0x0F) | 0x40;
   bytes[8] = (bytes[8] & 0x3F) | 0x80;
   return UuidFromBytes(std::string_view(reinterpret_cast<char*>(bytes), sizeof(bytes)));

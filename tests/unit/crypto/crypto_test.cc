@@ -130,6 +130,37 @@ TEST(Hkdf, RefusesOutputLongerThan255Blocks) {
   EXPECT_FALSE(HkdfSha256(SecretBytes(32), "", "", 255 * 32 + 1).ok());
 }
 
+// Small RandomBytes come from a per-thread pool: values never repeat, within a thread across
+// refills (odd sizes straddle the pool's end) or between threads; sizes 0 and above the pooled
+// maximum work too.
+TEST(RandomBytes, PooledValuesNeverRepeatAcrossRefillsAndThreads) {
+  constexpr int kThreads = 4;
+  constexpr int kEach = 3000;
+  std::vector<std::vector<std::string>> drawn(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&drawn, t] {
+      for (int i = 0; i < kEach; ++i) {
+        size_t size = 12 + static_cast<size_t>(i % 5);  // 12..16
+        auto bytes = RandomBytes(size);
+        ASSERT_TRUE(bytes.ok());
+        ASSERT_EQ(bytes->size(), size);
+        drawn[t].push_back(bytes->substr(0, 12));
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  std::set<std::string> seen;
+  for (const auto& values : drawn) {
+    for (const std::string& value : values) EXPECT_TRUE(seen.insert(value).second);
+  }
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kThreads * kEach));
+  EXPECT_EQ(RandomBytes(0)->size(), 0u);
+  auto large = RandomBytes(4096);
+  ASSERT_TRUE(large.ok());
+  EXPECT_NE(*large, std::string(4096, '\0'));
+}
+
 TEST(AesGcm, MatchesTheGcmSpecTestCase14) {
   // McGrew & Viega, "The Galois/Counter Mode of Operation", test case 14: zero key and IV.
   auto sealed = AesGcmSeal(SecretBytes(32), std::string(12, '\0'), "", std::string(16, '\0'));
