@@ -30,6 +30,14 @@ void WriteKeyMetadata(JsonWriter& writer, const KeyMetadata& m) {
       .EndObject();
 }
 
+absl::StatusOr<std::string> KeyMetadataAnswer(const absl::StatusOr<KeyMetadata>& metadata) {
+  if (!metadata.ok()) return metadata.status();
+  JsonWriter writer;
+  writer.BeginObject();
+  WriteKeyMetadata(writer, *metadata);
+  return writer.EndObject().Take();
+}
+
 absl::StatusOr<std::string> CreateKey(OperationContext& context, RequestReader& request) {
   static const std::vector<std::string_view> kKeySpecs = {
       "RSA_2048",      "RSA_3072",      "RSA_4096",        "ECC_NIST_P256", "ECC_NIST_P384",
@@ -61,12 +69,7 @@ absl::StatusOr<std::string> CreateKey(OperationContext& context, RequestReader& 
   if (custom_store || xks) {
     return Error(ErrorType::kUnsupportedOperation, "Custom key stores are not supported by kmsd");
   }
-  auto metadata = context.service.CreateKey(context.call, create);
-  if (!metadata.ok()) return metadata.status();
-  JsonWriter writer;
-  writer.BeginObject();
-  WriteKeyMetadata(writer, *metadata);
-  return writer.EndObject().Take();
+  return KeyMetadataAnswer(context.service.CreateKey(context.call, create));
 }
 
 }  // namespace kmsd::api

@@ -7,12 +7,7 @@ absl::StatusOr<std::string> DescribeKey(OperationContext& context, RequestReader
   auto key_id = request.String("KeyId", kKeyIdRule, /*required=*/true);
   request.GrantTokens();
   if (auto status = request.Finish(); !status.ok()) return status;
-  auto metadata = context.service.DescribeKey(context.call, *key_id);
-  if (!metadata.ok()) return metadata.status();
-  JsonWriter writer;
-  writer.BeginObject();
-  WriteKeyMetadata(writer, *metadata);
-  return writer.EndObject().Take();
+  return KeyMetadataAnswer(context.service.DescribeKey(context.call, *key_id));
 }
 
 }  // namespace kmsd::api

@@ -32,6 +32,8 @@ bool MayBlock(std::string_view name);
 
 // Writes the KeyMetadata structure as member "KeyMetadata".
 void WriteKeyMetadata(JsonWriter& writer, const KeyMetadata& metadata);
+// The answer {"KeyMetadata": {...}} (CreateKey, DescribeKey), or the service's error.
+absl::StatusOr<std::string> KeyMetadataAnswer(const absl::StatusOr<KeyMetadata>& metadata);
 
 absl::StatusOr<std::string> CreateKey(OperationContext& context, RequestReader& request);
 absl::StatusOr<std::string> DescribeKey(OperationContext& context, RequestReader& request);
