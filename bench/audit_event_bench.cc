@@ -1,0 +1,145 @@
+// Microbenchmark (not a test): nanoseconds per audit::BuildEvent, the CloudTrail-shaped record
+// kmsd writes for every request, for typical outcomes (Encrypt, Decrypt, GenerateDataKey,
+// DescribeKey, CreateKey, a failed authentication). Each is also measured on the reference copy
+// of the nlohmann-based implementation the differential test compares with (Reference/...), so
+// one run on a loaded machine shows both.
+// Usage: audit_event_bench [Google Benchmark flags, e.g. --benchmark_repetitions=5].
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "audit/event.h"
+#include "kmsd/api.h"
+#include "kmsd/errors.h"
+#include "kmsd/strings.h"
+#include "unit/audit/event_reference.h"
+
+namespace {
+
+using kmsd::StrCat;
+using kmsd::audit::EventSettings;
+
+constexpr char kKeyArn[] =
+    "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+constexpr char kBlob[] =
+    "AQICAHhvbGQgbWFzdGVyIGtleSBpZCBnb2VzIGhlcmUgYW5kIHRoZW4gc29tZSBub25jZSBieXRlcyBhbmQgdGhlIGN"
+    "pcGhlcnRleHQgaXRzZWxmIHdpdGggYSB0YWcgYXQgdGhlIGVuZCBvZiBpdCBhbGwgYmFzZTY0IGVuY29kZWQgZm9yIGpz"
+    "b24gdHJhbnNwb3J0IHRvIHRoZSBjbGllbnQ=";
+
+// One request as the API layer reports it to the audit trail.
+struct Outcome {
+  std::string operation;
+  kmsd::HttpRequest http;
+  std::optional<kmsd::Principal> principal =
+      kmsd::Principal{"Root", "111122223333", "arn:aws:iam::111122223333:root", "111122223333",
+                      "AKIAEXAMPLEROOT00001"};
+  absl::Status status;
+  std::string response;
+  std::string claimed_access_key_id;
+
+  Outcome(std::string name, std::string body, std::string answer)
+      : operation(std::move(name)), response(std::move(answer)) {
+    http.method = "POST";
+    http.headers = {{"host", "127.0.0.1:7600"},
+                    {"user-agent", "Boto3/1.26.27 Python/3.11.2 Linux/6.1.0 Botocore/1.29.27"},
+                    {"x-amz-target", StrCat("TrentService.", operation)}};
+    http.body = std::move(body);
+    http.remote_address = "127.0.0.1";
+    http.request_id = "11111111-2222-4333-8444-555555555555";
+  }
+  kmsd::RequestOutcome View() const {
+    return {operation, http,     principal ? &*principal : nullptr,
+            status,    response, claimed_access_key_id};
+  }
+};
+
+Outcome Encrypt() {
+  return Outcome(
+      "Encrypt",
+      R"({"KeyId":"alias/app","Plaintext":"aGVsbG8gd29ybGQ=","EncryptionContext":{"tenant":"acme","purpose":"bench"}})",
+      StrCat(R"({"CiphertextBlob":")", kBlob, R"(","KeyId":")", kKeyArn,
+             R"(","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"})"));
+}
+
+Outcome Decrypt() {
+  return Outcome(
+      "Decrypt",
+      StrCat(R"({"CiphertextBlob":")", kBlob,
+             R"(","EncryptionContext":{"tenant":"acme","purpose":"bench"}})"),
+      StrCat(R"({"KeyId":")", kKeyArn,
+             R"(","Plaintext":"aGVsbG8gd29ybGQ=","EncryptionAlgorithm":"SYMMETRIC_DEFAULT"})"));
+}
+
+Outcome GenerateDataKey() {
+  return Outcome("GenerateDataKey", R"({"KeyId":"alias/app","KeySpec":"AES_256"})",
+                 StrCat(R"({"CiphertextBlob":")", kBlob,
+                        R"(","Plaintext":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","KeyId":")",
+                        kKeyArn, R"("})"));
+}
+
+std::string KeyMetadataAnswer() {
+  return StrCat(
+      R"({"KeyMetadata":{"AWSAccountId":"111122223333","KeyId":"1234abcd-12ab-34cd-56ef-1234567890ab","Arn":")",
+      kKeyArn,
+      R"(","CreationDate":1714557600,"Enabled":true,"Description":"app key","KeyUsage":"ENCRYPT_DECRYPT","KeyState":"Enabled","Origin":"AWS_KMS","KeyManager":"CUSTOMER","CustomerMasterKeySpec":"SYMMETRIC_DEFAULT","KeySpec":"SYMMETRIC_DEFAULT","EncryptionAlgorithms":["SYMMETRIC_DEFAULT"],"MultiRegion":false}})");
+}
+
+Outcome DescribeKey() {
+  return Outcome("DescribeKey", R"({"KeyId":"alias/app"})", KeyMetadataAnswer());
+}
+
+Outcome CreateKey() {
+  return Outcome(
+      "CreateKey",
+      R"({"Description":"app key","KeyUsage":"ENCRYPT_DECRYPT","Tags":[{"TagKey":"team","TagValue":"payments"}]})",
+      KeyMetadataAnswer());
+}
+
+Outcome FailedAuthentication() {
+  Outcome outcome("Encrypt", R"({"KeyId":"alias/app","Plaintext":"aGVsbG8gd29ybGQ="})", "");
+  outcome.principal.reset();
+  outcome.status =
+      kmsd::Error(kmsd::ErrorType::kUnrecognizedClient, "The security token is invalid");
+  outcome.claimed_access_key_id = "AKIAWHOEVER";
+  return outcome;
+}
+
+const EventSettings kSettings{"us-east-1", "111122223333"};
+constexpr int64_t kNow = 1714557600;
+const std::string kEventId = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
+
+template <Outcome (*Make)()>
+void BM_BuildEvent(benchmark::State& state) {
+  Outcome outcome = Make();
+  for (auto _ : state) {
+    std::string event = kmsd::audit::BuildEvent(outcome.View(), kSettings, kNow, kEventId);
+    benchmark::DoNotOptimize(event);
+  }
+}
+
+template <Outcome (*Make)()>
+void BM_ReferenceBuildEvent(benchmark::State& state) {
+  Outcome outcome = Make();
+  for (auto _ : state) {
+    std::string event =
+        kmsd::audit::reference::BuildEvent(outcome.View(), kSettings, kNow, kEventId);
+    benchmark::DoNotOptimize(event);
+  }
+}
+
+#define KMSD_EVENT_BENCHMARKS(name)                          \
+  BENCHMARK(BM_BuildEvent<name>)->Name("BuildEvent/" #name); \
+  BENCHMARK(BM_ReferenceBuildEvent<name>)->Name("Reference/" #name)
+
+KMSD_EVENT_BENCHMARKS(Encrypt);
+KMSD_EVENT_BENCHMARKS(Decrypt);
+KMSD_EVENT_BENCHMARKS(GenerateDataKey);
+KMSD_EVENT_BENCHMARKS(DescribeKey);
+KMSD_EVENT_BENCHMARKS(CreateKey);
+KMSD_EVENT_BENCHMARKS(FailedAuthentication);
+
+}  // namespace
+
+BENCHMARK_MAIN();
