@@ -508,6 +508,20 @@ class RandomJson {
     return text;
   }
 
+  // Key ids, key ARNs (which make resources) and near misses.
+  std::string KeyId() {
+    static const std::vector<std::string> ids = {
+        "1234abcd-12ab-34cd-56ef-1234567890ab",
+        "1234ABCD-12AB-34CD-56EF-1234567890AB",
+        "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "arn:aws:kms:eu-west-3:444455556666:key/00000000-0000-4000-8000-000000000001",
+        "arn:aws:kms:us-east-1:111122223333:alias/app",
+        "arn:x:key/",
+        "alias/app",
+        "1234abcd-12ab-34cd-56ef-1234567890a"};
+    return Pick(ids);
+  }
+
   std::string Name(bool top_level) {
     static const std::vector<std::string> names = {"KeyId",
                                                    "EncryptionContext",
@@ -595,6 +609,7 @@ class RandomJson {
       case 1:
         return Array(depth + 1);
       case 2:
+        return StrCat("\"", KeyId(), "\"");
       case 3:
         return StrCat("\"", StringContent(), "\"");
       case 4:
@@ -623,7 +638,12 @@ class RandomJson {
     size_t count = Below(top_level ? 8 : 5);
     for (size_t i = 0; i < count; ++i) {
       if (i) text += StrCat(Whitespace(), ",", Whitespace());
-      text += StrCat("\"", Name(top_level), "\"", Whitespace(), ":", Whitespace(), Value(depth));
+      std::string name = Name(top_level);
+      // Members that name keys mostly do, so resources are often recorded.
+      bool names_key = name.ends_with("KeyId") || name == "Arn" || name == "KeyMetadata";
+      std::string value = names_key && !OneIn(3) ? StrCat("\"", KeyId(), "\"") : Value(depth);
+      if (name == "KeyMetadata" && OneIn(2)) value = StrCat(R"({"Arn":")", KeyId(), R"("})");
+      text += StrCat("\"", name, "\"", Whitespace(), ":", Whitespace(), value);
     }
     return StrCat(text, Whitespace(), "}");
   }
@@ -667,7 +687,11 @@ TEST(AuditEventDifferential, RandomBodies) {
       "ListKeys", "CreateKey", "ScheduleKeyDeletion", "TagResource",     "GetKeyRotationStatus",
       "Sign",     ""};
   RandomJson random(20240501);
-  for (int i = 0; i < 30000; ++i) {
+  constexpr int kRuns = 30000;
+  int with_parameters = 0;
+  int with_response = 0;
+  int with_resources = 0;
+  for (int i = 0; i < kRuns; ++i) {
     Call call = MakeCall(random.Pick(operations), random.Body(), random.Body());
     if (random.OneIn(5)) {
       call.status = random.OneIn(2) ? NotFound("no") : Validation("bad \"value\"");
@@ -676,7 +700,19 @@ TEST(AuditEventDifferential, RandomBodies) {
     if (random.OneIn(10)) call.principal.reset();
     ExpectSameEvent(call);
     if (::testing::Test::HasFatalFailure()) return;
+    std::string event = BuildEvent(call.Outcome(), kSettings, kNow, kEventId);
+    if (event.find(R"("requestParameters":null)") == std::string::npos) ++with_parameters;
+    if (event.find(R"("responseElements":null)") == std::string::npos) ++with_response;
+    if (event.find(R"("resources":[])") == std::string::npos) ++with_resources;
   }
+  RecordProperty("with_parameters", with_parameters);
+  RecordProperty("with_response", with_response);
+  RecordProperty("with_resources", with_resources);
+  // The generator reaches every branch: most bodies parse, enough do not.
+  EXPECT_GT(with_parameters, kRuns / 2);
+  EXPECT_LT(with_parameters, kRuns * 9 / 10);
+  EXPECT_GT(with_response, kRuns / 20);
+  EXPECT_GT(with_resources, kRuns / 20);
 }
 
 }  // namespace
