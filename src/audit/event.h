@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "kmsd/api.h"
 
@@ -16,7 +17,14 @@ struct EventSettings {
 };
 
 // The event's JSON object text, without the sequence number and previous hash the writer adds.
+// Its bytes are those the first, nlohmann-based implementation wrote (the hash chain covers them):
+// tests/unit/audit/event_reference.h keeps that implementation, event_differential_test compares.
 std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& settings,
                        int64_t now_seconds, const std::string& event_id);
+
+// Appends text as a JSON string exactly as nlohmann's dump(-1, ' ', false,
+// error_handler_t::replace) writes it: quote, backslash and control characters escaped (\b \t \n
+// \f \r, else \u00xx), '/' and valid UTF-8 as they are, invalid UTF-8 replaced as nlohmann does.
+void AppendJsonString(std::string& out, std::string_view text);
 
 }  // namespace kmsd::audit
