@@ -1,54 +1,66 @@
 // kms_load: a load generator for AWS-KMS-compatible servers (kmsd, moto_server). It signs every
 // request with SigV4 like a real client, keeps N keep-alive connections busy for a fixed time,
 // checks every answer (a wrong or failed answer is an error, never a success) and prints
-// requests/s and latency percentiles. Single process, one Asio thread by default, so that it
-// leaves as much CPU as it can to the server it measures on the same machine.
+// requests/s and latency percentiles. It shares the machine with the server it measures, so what
+// it spends per request is CPU the server does not get: it speaks HTTP/1.1 itself over Asio sockets
+// (one prebuilt buffer written per request, answers parsed in place in a per-connection buffer)
+// and checks answers with a small JSON reader instead of a DOM. One Asio thread by default.
 //
 //   kms_load create-keys --endpoint URL --count N --out FILE     CreateKey N times, ids to FILE
 //   kms_load run --endpoint URL --keys FILE --op OP [--connections 64] [--seconds 10]
 //   OP: Encrypt, Decrypt, GenerateDataKey, DescribeKey, Mix (an even mix of the four)
+//   kms_load self-test      checks the answer checker against good and bad answers, no server
 //
 // Credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; region from AWS_REGION (us-east-1).
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
+#include <boost/asio/write.hpp>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <fstream>
-#include <iostream>
 #include <memory>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
 #include <thread>
 #include <vector>
 
+#include "kmsd/crypto.h"
 #include "kmsd/sigv4.h"
 
 namespace {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
-using Json = nlohmann::json;
 
-enum class Operation { kEncrypt, kDecrypt, kGenerateDataKey, kDescribeKey, kCreateKey };
-constexpr const char* kOperationNames[] = {"Encrypt", "Decrypt", "GenerateDataKey", "DescribeKey",
-                                           "CreateKey"};
-constexpr int kMeasuredOperations = 4;  // CreateKey is set-up, not a measured operation
+// kPrepareKey is the Encrypt that run sends once per key before the load, to learn the key's ARN
+// and a ciphertext for Decrypt; it and CreateKey are set-up, not measured operations.
+enum class Operation {
+  kEncrypt,
+  kDecrypt,
+  kGenerateDataKey,
+  kDescribeKey,
+  kCreateKey,
+  kPrepareKey
+};
+constexpr int kOperationCount = 6;
+constexpr const char* kOperationNames[kOperationCount] = {
+    "Encrypt", "Decrypt", "GenerateDataKey", "DescribeKey", "CreateKey", "Encrypt"};
+constexpr int kMeasuredOperations = 4;
+constexpr size_t kEncryptPlaintextSize = 32;  // the size of a data key: what a KMS typically gets
+constexpr size_t kDataKeySize = 32;           // GenerateDataKey with KeySpec AES_256
 
 struct Options {
   std::string host = "127.0.0.1";
@@ -57,6 +69,7 @@ struct Options {
   std::string region = "us-east-1";
   kmsd::sigv4::Credentials credentials;
   int connections = 64;
+  int threads = 1;
   double seconds = 10;
   double warmup_seconds = 1;
   std::string keys_file;
@@ -64,264 +77,806 @@ struct Options {
   long count = 0;
   std::string op = "Encrypt";
   std::string label;  // printed in the result row, e.g. "kmsd" or "moto"
-  bool json_output = false;
 };
 
-std::string Base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(bytes.data()),
-                          static_cast<int>(bytes.size()));
-  out.resize(n);
-  return out;
-}
+// ---- JSON: writing the few request bodies, reading answers without a DOM.
 
-// Strict enough for checking answers: standard alphabet with padding; nullopt otherwise.
-std::optional<std::string> Unbase64(std::string_view text) {
-  if (text.empty() || text.size() % 4 != 0) return std::nullopt;
-  std::string out(3 * text.size() / 4, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(text.data()),
-                          static_cast<int>(text.size()));
-  if (n < 0) return std::nullopt;
-  size_t padding = (text.back() == '=') + (text.size() > 1 && text[text.size() - 2] == '=');
-  out.resize(n - padding);
-  return out;
-}
-
-std::string RandomBytes(size_t n) {
-  std::string out(n, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(out.data()), static_cast<int>(n)) != 1) {
-    std::fprintf(stderr, "kms_load: RAND_bytes failed\n");
-    std::exit(1);
+void AppendJsonString(std::string& out, std::string_view text) {
+  out.push_back('"');
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (byte < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", byte);
+      out.append(escaped);
+    } else {
+      out.push_back(c);
+    }
   }
-  return out;
+  out.push_back('"');
 }
 
-// One key under load, with an Encrypt answer prepared for Decrypt.
+// Reads just enough JSON to check an answer: walks an object's members, decodes the strings asked
+// for (escapes included) and skips every other value while checking its syntax, so a malformed
+// answer is refused as a DOM parser would refuse it.
+class JsonReader {
+ public:
+  explicit JsonReader(std::string_view text) : p_(text.data()), end_(text.data() + text.size()) {}
+
+  // Calls on_member(name) for each member of the object at the cursor, where on_member must
+  // consume the member's value (ReadString, ReadBool, ReadObject or SkipValue) and return whether
+  // it could; name is valid until then. False when the JSON is malformed or on_member returned
+  // false.
+  template <typename OnMember>
+  bool ReadObject(OnMember&& on_member) {
+    if (++depth_ > kMaxDepth || !Consume('{')) return false;
+    SkipWhitespace();
+    if (p_ < end_ && *p_ == '}') {
+      ++p_;
+      --depth_;
+      return true;
+    }
+    while (true) {
+      SkipWhitespace();
+      if (!ReadString(name_) || !Consume(':')) return false;
+      SkipWhitespace();
+      if (!on_member(std::string_view(name_))) return false;
+      SkipWhitespace();
+      if (p_ < end_ && *p_ == ',') {
+        ++p_;
+        continue;
+      }
+      if (!Consume('}')) return false;
+      --depth_;
+      return true;
+    }
+  }
+
+  // Whether the value at the cursor starts with c ('"' for a string, '{' for an object).
+  bool NextIs(char c) const { return p_ < end_ && *p_ == c; }
+
+  // The string at the cursor, unescaped (UTF-8) into out.
+  bool ReadString(std::string& out) {
+    out.clear();
+    if (!Consume('"')) return false;
+    while (p_ < end_) {
+      const char* run = p_;
+      while (p_ < end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20)
+        ++p_;
+      out.append(run, p_);
+      if (p_ == end_ || static_cast<unsigned char>(*p_) < 0x20) return false;
+      if (*p_++ == '"') return true;
+      if (p_ == end_) return false;
+      switch (char escape = *p_++) {
+        case '"':
+        case '\\':
+        case '/':
+          out.push_back(escape);
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
+        case 'u': {
+          uint32_t code;
+          if (!ReadHex4(code)) return false;
+          if (code >= 0xD800 && code <= 0xDBFF) {  // a high surrogate needs its low half
+            uint32_t low;
+            if (end_ - p_ < 2 || p_[0] != '\\' || p_[1] != 'u') return false;
+            p_ += 2;
+            if (!ReadHex4(low) || low < 0xDC00 || low > 0xDFFF) return false;
+            code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00);
+          } else if (code >= 0xDC00 && code <= 0xDFFF) {
+            return false;
+          }
+          AppendUtf8(out, code);
+          break;
+        }
+        default:
+          return false;
+      }
+    }
+    return false;
+  }
+
+  bool ReadBool(bool& value) {
+    if (ConsumeWord("true")) {
+      value = true;
+    } else if (ConsumeWord("false")) {
+      value = false;
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  bool SkipValue() {
+    if (p_ == end_) return false;
+    switch (*p_) {
+      case '"':
+        return ReadString(skipped_);
+      case '{':
+        return ReadObject([this](std::string_view) { return SkipValue(); });
+      case '[':
+        return SkipArray();
+      case 't':
+        return ConsumeWord("true");
+      case 'f':
+        return ConsumeWord("false");
+      case 'n':
+        return ConsumeWord("null");
+      default:
+        return SkipNumber();
+    }
+  }
+
+  // True when nothing but whitespace is left.
+  bool AtEnd() {
+    SkipWhitespace();
+    return p_ == end_;
+  }
+
+ private:
+  static constexpr int kMaxDepth = 64;
+
+  void SkipWhitespace() {
+    while (p_ < end_ && (*p_ == ' ' || *p_ == '\t' || *p_ == '\n' || *p_ == '\r')) ++p_;
+  }
+  bool Consume(char c) {
+    SkipWhitespace();
+    if (p_ == end_ || *p_ != c) return false;
+    ++p_;
+    return true;
+  }
+  bool ConsumeWord(std::string_view word) {
+    if (static_cast<size_t>(end_ - p_) < word.size() || std::string_view(p_, word.size()) != word) {
+      return false;
+    }
+    p_ += word.size();
+    return true;
+  }
+  bool ReadHex4(uint32_t& code) {
+    if (end_ - p_ < 4) return false;
+    auto [rest, error] = std::from_chars(p_, p_ + 4, code, 16);
+    if (error != std::errc() || rest != p_ + 4) return false;
+    p_ += 4;
+    return true;
+  }
+  static void AppendUtf8(std::string& out, uint32_t code) {
+    if (code < 0x80) {
+      out.push_back(static_cast<char>(code));
+    } else if (code < 0x800) {
+      out.push_back(static_cast<char>(0xC0 | (code >> 6)));
+      out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    } else if (code < 0x10000) {
+      out.push_back(static_cast<char>(0xE0 | (code >> 12)));
+      out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    } else {
+      out.push_back(static_cast<char>(0xF0 | (code >> 18)));
+      out.push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
+      out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
+    }
+  }
+  bool SkipArray() {
+    if (++depth_ > kMaxDepth || !Consume('[')) return false;
+    SkipWhitespace();
+    if (p_ < end_ && *p_ == ']') {
+      ++p_;
+      --depth_;
+      return true;
+    }
+    while (true) {
+      SkipWhitespace();
+      if (!SkipValue()) return false;
+      SkipWhitespace();
+      if (p_ < end_ && *p_ == ',') {
+        ++p_;
+        continue;
+      }
+      if (!Consume(']')) return false;
+      --depth_;
+      return true;
+    }
+  }
+  // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+  bool SkipNumber() {
+    auto digits = [this] {
+      const char* start = p_;
+      while (p_ < end_ && *p_ >= '0' && *p_ <= '9') ++p_;
+      return p_ - start;
+    };
+    if (p_ < end_ && *p_ == '-') ++p_;
+    if (p_ < end_ && *p_ == '0') {
+      ++p_;
+    } else if (digits() == 0) {
+      return false;
+    }
+    if (p_ < end_ && *p_ == '.') {
+      ++p_;
+      if (digits() == 0) return false;
+    }
+    if (p_ < end_ && (*p_ == 'e' || *p_ == 'E')) {
+      ++p_;
+      if (p_ < end_ && (*p_ == '+' || *p_ == '-')) ++p_;
+      if (digits() == 0) return false;
+    }
+    return true;
+  }
+
+  const char* p_;
+  const char* end_;
+  int depth_ = 0;
+  std::string name_;
+  std::string skipped_;
+};
+
+// The members of an answer that the checks read. Reused from answer to answer (the strings keep
+// their capacity), so checking allocates nothing once warm.
+struct AnswerFields {
+  struct Text {
+    std::string value;
+    bool present = false;  // present and a string
+  };
+  Text key_id, ciphertext_blob, plaintext;             // top level
+  Text metadata_arn, metadata_key_id, metadata_state;  // in KeyMetadata
+  bool key_metadata = false;
+  std::optional<bool> metadata_enabled;
+  std::string duplicate;  // a member that came twice, if any
+  std::string decoded;    // scratch for base64
+
+  // Reads body, a JSON object, into the fields; empty when it could, else what is wrong.
+  std::string Read(std::string_view body) {
+    for (Text* text : {&key_id, &ciphertext_blob, &plaintext, &metadata_arn, &metadata_key_id,
+                       &metadata_state}) {
+      text->present = false;
+    }
+    key_metadata = false;
+    metadata_enabled.reset();
+    duplicate.clear();
+    JsonReader reader(body);
+    // A wanted member: a string goes into text; any other value is read (so the JSON is still
+    // checked) and leaves text absent. A member twice is an error: a correct server never sends
+    // one, and a checker that took either copy could be fooled.
+    auto wanted = [&](std::string_view name, Text& text, bool& seen) {
+      if (seen) duplicate = name;
+      seen = true;
+      if (!reader.NextIs('"')) return reader.SkipValue();
+      text.present = true;
+      return reader.ReadString(text.value);
+    };
+    bool seen[6] = {};
+    bool seen_metadata = false, seen_enabled = false;
+    bool ok = reader.ReadObject([&](std::string_view name) {
+      if (name == "KeyId") return wanted(name, key_id, seen[0]);
+      if (name == "CiphertextBlob") return wanted(name, ciphertext_blob, seen[1]);
+      if (name == "Plaintext") return wanted(name, plaintext, seen[2]);
+      if (name != "KeyMetadata") return reader.SkipValue();
+      if (seen_metadata) duplicate = name;
+      seen_metadata = true;
+      if (!reader.NextIs('{')) return reader.SkipValue();
+      key_metadata = true;
+      return reader.ReadObject([&](std::string_view inner) {
+        if (inner == "Arn") return wanted(inner, metadata_arn, seen[3]);
+        if (inner == "KeyId") return wanted(inner, metadata_key_id, seen[4]);
+        if (inner == "KeyState") return wanted(inner, metadata_state, seen[5]);
+        if (inner != "Enabled") return reader.SkipValue();
+        if (seen_enabled) duplicate = inner;
+        seen_enabled = true;
+        bool enabled;
+        if (reader.ReadBool(enabled)) {
+          metadata_enabled = enabled;
+          return true;
+        }
+        return reader.SkipValue();
+      });
+    });
+    if (!ok || !reader.AtEnd()) return "answer is not a JSON object";
+    if (!duplicate.empty()) return "member " + duplicate + " appears twice";
+    return {};
+  }
+
+  // Whether text is base64 (strict, standard alphabet, padded); its bytes into decoded.
+  bool Decode(const Text& text) {
+    if (!text.present) return false;
+    auto bytes = kmsd::crypto::Base64Decode(text.value);
+    if (!bytes.ok()) return false;
+    decoded = std::move(*bytes);
+    return true;
+  }
+};
+
+// ---- What is sent and what must come back.
+
+// One key under load, with what its requests and answers need prepared once.
 struct KeyUnderTest {
   std::string id;   // as listed (key id)
   std::string arn;  // as the server reports it
   std::string plaintext;
   std::string ciphertext_b64;
+  std::string encrypt_body_prefix;                        // {"KeyId":...,"Plaintext":"
+  std::array<std::string, kOperationCount> fixed_bodies;  // bodies that do not change per request
 };
 
-// A request to send and what a correct answer must hold.
-struct Exchange {
-  Operation operation;
-  const KeyUnderTest* key = nullptr;
-  std::string body;
-  std::string plaintext;  // Encrypt: what was sent
-};
-
-Exchange MakeExchange(Operation operation, const KeyUnderTest* key, std::mt19937_64& random) {
-  Exchange exchange{operation, key, {}, {}};
-  Json body;
-  switch (operation) {
-    case Operation::kEncrypt: {
-      // 32 bytes, the size of a data key: what a KMS is typically asked to encrypt.
-      std::string plaintext(32, '\0');
-      for (char& c : plaintext) c = static_cast<char>(random());
-      body = {{"KeyId", key->id}, {"Plaintext", Base64(plaintext)}};
-      exchange.plaintext = std::move(plaintext);
-      break;
-    }
-    case Operation::kDecrypt:
-      body = {{"CiphertextBlob", key->ciphertext_b64}, {"KeyId", key->id}};
-      break;
-    case Operation::kGenerateDataKey:
-      body = {{"KeyId", key->id}, {"KeySpec", "AES_256"}};
-      break;
-    case Operation::kDescribeKey:
-      body = {{"KeyId", key->id}};
-      break;
-    case Operation::kCreateKey:
-      body = {{"Description", "kms_load"}};
-      break;
-  }
-  exchange.body = body.dump();
-  return exchange;
+void PrepareBodies(KeyUnderTest& key) {
+  std::string key_id;
+  AppendJsonString(key_id, key.id);
+  key.encrypt_body_prefix = "{\"KeyId\":" + key_id + ",\"Plaintext\":\"";
+  auto& bodies = key.fixed_bodies;
+  bodies[static_cast<int>(Operation::kPrepareKey)] =
+      key.encrypt_body_prefix + kmsd::crypto::Base64Encode(key.plaintext) + "\"}";
+  std::string ciphertext;
+  AppendJsonString(ciphertext, key.ciphertext_b64);
+  bodies[static_cast<int>(Operation::kDecrypt)] =
+      "{\"CiphertextBlob\":" + ciphertext + ",\"KeyId\":" + key_id + "}";
+  bodies[static_cast<int>(Operation::kGenerateDataKey)] =
+      "{\"KeyId\":" + key_id + ",\"KeySpec\":\"AES_256\"}";
+  bodies[static_cast<int>(Operation::kDescribeKey)] = "{\"KeyId\":" + key_id + "}";
 }
 
-// Empty when the answer is what a correct server says; else why not.
-std::string CheckAnswer(const Exchange& exchange, unsigned status, const std::string& body,
+// Empty when the answer is what a correct server says; else why not. For CreateKey, the new key's
+// id goes to created_key_id; for kPrepareKey, the ARN and ciphertext go into *key.
+std::string CheckAnswer(Operation operation, KeyUnderTest* key, unsigned status,
+                        std::string_view body, AnswerFields& fields,
                         std::string* created_key_id = nullptr) {
-  if (status != 200) return "HTTP " + std::to_string(status) + ": " + body.substr(0, 200);
-  Json answer = Json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (!answer.is_object()) return "answer is not a JSON object";
-  auto text = [&answer](const char* name) -> std::string {
-    auto it = answer.find(name);
-    return it != answer.end() && it->is_string() ? it->get<std::string>() : std::string();
+  if (status != 200) {
+    return "HTTP " + std::to_string(status) + ": " + std::string(body.substr(0, 200));
+  }
+  if (std::string problem = fields.Read(body); !problem.empty()) return problem;
+  auto wrong_key_id = [&fields] {
+    return "wrong KeyId: " + (fields.key_id.present ? fields.key_id.value : "(none)");
   };
-  const KeyUnderTest* key = exchange.key;
-  switch (exchange.operation) {
-    case Operation::kEncrypt: {
-      auto blob = Unbase64(text("CiphertextBlob"));
-      if (!blob || blob->size() <= exchange.plaintext.size()) return "bad CiphertextBlob";
-      if (text("KeyId") != key->arn) return "wrong KeyId: " + text("KeyId");
+  switch (operation) {
+    case Operation::kEncrypt:
+      if (!fields.Decode(fields.ciphertext_blob) ||
+          fields.decoded.size() <= kEncryptPlaintextSize) {
+        return "bad CiphertextBlob";
+      }
+      if (!fields.key_id.present || fields.key_id.value != key->arn) return wrong_key_id();
       return {};
-    }
-    case Operation::kDecrypt: {
-      auto plaintext = Unbase64(text("Plaintext"));
-      if (!plaintext || *plaintext != key->plaintext) return "wrong Plaintext";
-      if (text("KeyId") != key->arn) return "wrong KeyId: " + text("KeyId");
+    case Operation::kDecrypt:
+      if (!fields.Decode(fields.plaintext) || fields.decoded != key->plaintext) {
+        return "wrong Plaintext";
+      }
+      if (!fields.key_id.present || fields.key_id.value != key->arn) return wrong_key_id();
       return {};
-    }
-    case Operation::kGenerateDataKey: {
-      auto plaintext = Unbase64(text("Plaintext"));
-      auto blob = Unbase64(text("CiphertextBlob"));
-      if (!plaintext || plaintext->size() != 32) return "Plaintext is not a 32-byte key";
-      if (!blob || blob->size() <= 32) return "bad CiphertextBlob";
-      if (text("KeyId") != key->arn) return "wrong KeyId: " + text("KeyId");
+    case Operation::kGenerateDataKey:
+      if (!fields.Decode(fields.plaintext) || fields.decoded.size() != kDataKeySize) {
+        return "Plaintext is not a 32-byte key";
+      }
+      if (!fields.Decode(fields.ciphertext_blob) || fields.decoded.size() <= kDataKeySize) {
+        return "bad CiphertextBlob";
+      }
+      if (!fields.key_id.present || fields.key_id.value != key->arn) return wrong_key_id();
       return {};
-    }
-    case Operation::kDescribeKey: {
-      auto metadata = answer.find("KeyMetadata");
-      if (metadata == answer.end() || !metadata->is_object()) return "no KeyMetadata";
-      if (metadata->value("Arn", "") != key->arn) return "wrong Arn";
-      if (metadata->value("KeyState", "") != "Enabled") return "key not Enabled";
+    case Operation::kDescribeKey:
+      if (!fields.key_metadata) return "no KeyMetadata";
+      if (!fields.metadata_arn.present || fields.metadata_arn.value != key->arn) return "wrong Arn";
+      if (!fields.metadata_state.present || fields.metadata_state.value != "Enabled" ||
+          fields.metadata_enabled != true) {
+        return "key not Enabled";
+      }
       return {};
-    }
-    case Operation::kCreateKey: {
-      auto metadata = answer.find("KeyMetadata");
-      if (metadata == answer.end() || !metadata->is_object()) return "no KeyMetadata";
-      std::string id = metadata->value("KeyId", "");
-      if (id.empty()) return "no KeyId";
-      if (created_key_id) *created_key_id = id;
+    case Operation::kCreateKey:
+      if (!fields.key_metadata) return "no KeyMetadata";
+      if (!fields.metadata_key_id.present || fields.metadata_key_id.value.empty())
+        return "no KeyId";
+      if (created_key_id) *created_key_id = fields.metadata_key_id.value;
       return {};
-    }
+    case Operation::kPrepareKey:
+      if (!fields.Decode(fields.ciphertext_blob) ||
+          fields.decoded.size() <= key->plaintext.size()) {
+        return "bad CiphertextBlob";
+      }
+      if (!fields.key_id.present || fields.key_id.value.empty()) return "no KeyId";
+      key->ciphertext_b64 = fields.ciphertext_blob.value;
+      key->arn = fields.key_id.value;
+      return {};
   }
   return "unknown operation";
 }
+
+// ---- HTTP/1.1 answers, parsed in place.
+
+bool EqualsIgnoringCase(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    return lower(x) == lower(y);
+  });
+}
+
+// Whether a comma-separated header value (Connection, Transfer-Encoding) lists token.
+bool ListsToken(std::string_view value, std::string_view token) {
+  while (!value.empty()) {
+    size_t comma = value.find(',');
+    std::string_view item = value.substr(0, comma);
+    while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+    while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+    if (EqualsIgnoringCase(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+constexpr size_t kMaxHeaderBytes = 64 << 10;
+constexpr size_t kMaxBodyBytes = 4 << 20;
+
+struct HttpAnswer {
+  enum class State { kIncomplete, kComplete, kMalformed };
+  State state = State::kIncomplete;
+  unsigned status = 0;
+  std::string_view body;  // into the data parsed, or into the chunked-body scratch
+  size_t size = 0;        // bytes of the data this answer took, interim answers included
+  bool keep_alive = true;
+  const char* malformed = "";
+};
+
+// Parses one answer at the start of data. peer_closed: the server has closed, so a body without
+// Content-Length or chunking ends here. A chunked body is reassembled into chunked_body.
+HttpAnswer ParseAnswer(std::string_view data, bool peer_closed, std::string& chunked_body) {
+  HttpAnswer answer;
+  auto malformed = [&answer](const char* why) {
+    answer.state = HttpAnswer::State::kMalformed;
+    answer.malformed = why;
+    return answer;
+  };
+  size_t start = 0;
+  while (true) {  // interim 1xx answers are skipped
+    std::string_view rest = data.substr(start);
+    size_t header_end = rest.substr(0, kMaxHeaderBytes).find("\r\n\r\n");
+    if (header_end == std::string_view::npos) {
+      if (rest.size() >= kMaxHeaderBytes) return malformed("header too large");
+      if (peer_closed) return malformed("connection closed before a full answer");
+      return answer;
+    }
+    std::string_view header = rest.substr(0, header_end + 2);  // each line ends with CRLF
+    size_t body_start = start + header_end + 4;
+    size_t line_end = header.find("\r\n");
+    std::string_view status_line = header.substr(0, line_end);
+    // HTTP/1.x SP 3DIGIT [SP reason]
+    if (status_line.size() < 12 || !status_line.starts_with("HTTP/1.") ||
+        (status_line[7] != '0' && status_line[7] != '1') || status_line[8] != ' ' ||
+        (status_line.size() > 12 && status_line[12] != ' ')) {
+      return malformed("bad status line");
+    }
+    unsigned status = 0;
+    for (int i = 9; i < 12; ++i) {
+      if (status_line[i] < '0' || status_line[i] > '9') return malformed("bad status line");
+      status = status * 10 + (status_line[i] - '0');
+    }
+    bool http10 = status_line[7] == '0';
+    bool keep_alive = !http10;
+    bool chunked = false;
+    std::optional<size_t> content_length;
+    for (size_t at = line_end + 2; at < header.size();) {
+      size_t end = header.find("\r\n", at);
+      std::string_view line = header.substr(at, end - at);
+      at = end + 2;
+      size_t colon = line.find(':');
+      if (colon == 0 || colon == std::string_view::npos || line[0] == ' ' || line[0] == '\t') {
+        return malformed("bad header line");
+      }
+      std::string_view name = line.substr(0, colon);
+      std::string_view value = line.substr(colon + 1);
+      while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) {
+        value.remove_prefix(1);
+      }
+      while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+        value.remove_suffix(1);
+      if (EqualsIgnoringCase(name, "content-length")) {
+        size_t length = 0;
+        auto [end_of_number, error] =
+            std::from_chars(value.data(), value.data() + value.size(), length);
+        if (value.empty() || error != std::errc() || end_of_number != value.data() + value.size() ||
+            (content_length && *content_length != length)) {
+          return malformed("bad Content-Length");
+        }
+        content_length = length;
+      } else if (EqualsIgnoringCase(name, "transfer-encoding")) {
+        // Only chunked is understood, and it must be the last coding.
+        size_t last_comma = value.rfind(',');
+        std::string_view last =
+            last_comma == std::string_view::npos ? value : value.substr(last_comma + 1);
+        if (!ListsToken(last, "chunked")) return malformed("unsupported Transfer-Encoding");
+        chunked = true;
+      } else if (EqualsIgnoringCase(name, "connection")) {
+        if (ListsToken(value, "close"))
+          keep_alive = false;
+        else if (ListsToken(value, "keep-alive"))
+          keep_alive = true;
+      }
+    }
+    if (status >= 100 && status < 200 && status != 101) {
+      start = body_start;
+      continue;
+    }
+    answer.status = status;
+    answer.keep_alive = keep_alive;
+    if (status == 204 || status == 304) {
+      answer.state = HttpAnswer::State::kComplete;
+      answer.size = body_start;
+      return answer;
+    }
+    if (chunked) {
+      // chunk = size-in-hex [;extensions] CRLF data CRLF; the last has size 0, then trailers.
+      chunked_body.clear();
+      size_t at = body_start;
+      while (true) {
+        size_t size_end = data.find("\r\n", at);
+        if (size_end == std::string_view::npos) {
+          if (data.size() - at > 1024) return malformed("bad chunk size");
+          return peer_closed ? malformed("connection closed before a full answer") : answer;
+        }
+        std::string_view size_line = data.substr(at, size_end - at);
+        size_t chunk_size = 0;
+        auto [end_of_number, error] =
+            std::from_chars(size_line.data(), size_line.data() + size_line.size(), chunk_size, 16);
+        if (error != std::errc() || end_of_number == size_line.data() ||
+            (end_of_number != size_line.data() + size_line.size() && *end_of_number != ';') ||
+            chunk_size > kMaxBodyBytes - chunked_body.size()) {
+          return malformed("bad chunk size");
+        }
+        at = size_end + 2;
+        if (chunk_size == 0) {
+          size_t trailers_end =
+              data.substr(at).starts_with("\r\n") ? at : data.find("\r\n\r\n", at);
+          if (trailers_end == std::string_view::npos) {
+            return peer_closed ? malformed("connection closed before a full answer") : answer;
+          }
+          answer.size = trailers_end == at ? at + 2 : trailers_end + 4;
+          answer.body = chunked_body;
+          answer.state = HttpAnswer::State::kComplete;
+          return answer;
+        }
+        if (data.size() - at < chunk_size + 2) {
+          return peer_closed ? malformed("connection closed before a full answer") : answer;
+        }
+        if (data.substr(at + chunk_size, 2) != "\r\n") return malformed("bad chunk");
+        chunked_body.append(data.substr(at, chunk_size));
+        at += chunk_size + 2;
+      }
+    }
+    if (content_length) {
+      if (*content_length > kMaxBodyBytes) return malformed("answer too large");
+      if (data.size() - body_start < *content_length) {
+        return peer_closed ? malformed("connection closed before a full answer") : answer;
+      }
+      answer.body = data.substr(body_start, *content_length);
+      answer.size = body_start + *content_length;
+      answer.state = HttpAnswer::State::kComplete;
+      return answer;
+    }
+    // Neither: the body runs until the server closes (and the connection cannot be reused).
+    answer.keep_alive = false;
+    if (data.size() - body_start > kMaxBodyBytes) return malformed("answer too large");
+    if (!peer_closed) return answer;
+    answer.body = data.substr(body_start);
+    answer.size = data.size();
+    answer.state = HttpAnswer::State::kComplete;
+    return answer;
+  }
+}
+
+// ---- The load.
 
 struct Tally {
   std::vector<uint32_t> latencies_us;  // successes inside the measured window
   long errors = 0;
   std::string first_error;
+
+  void Error(const std::string& why) {
+    ++errors;
+    if (first_error.empty()) first_error = why;
+  }
 };
 
-struct Run {
-  asio::io_context& io;
-  const Options& options;
-  tcp::resolver::results_type endpoints;
-  std::vector<KeyUnderTest>& keys;
-  std::vector<Operation> operations;  // chosen from in turn
-  Clock::time_point measure_from;
-  Clock::time_point stop_at;
-  long remaining = -1;  // count mode (create-keys): requests left to start; -1 = timed
-  Tally tally[5];
+// One Asio thread and the connections it runs; counted apart, merged when the run ends.
+struct Worker {
+  asio::io_context io{1};
+  Tally tally[kOperationCount];
   std::vector<std::string> created;  // create-keys: the new key ids
   long connection_failures = 0;
   long reconnections = 0;  // answers that came with "Connection: close"
   long answers = 0;        // every answer read, warm-up and errors included (for CPU per request)
 };
 
-// One keep-alive connection that sends requests one after another until the run ends.
-class Connection : public std::enable_shared_from_this<Connection> {
- public:
-  Connection(Run& run, uint64_t seed) : run_(run), stream_(run.io), random_(seed) {}
+struct Run {
+  const Options& options;
+  tcp::resolver::results_type endpoints;
+  std::vector<KeyUnderTest>& keys;
+  std::vector<Operation> operations;  // chosen from in turn
+  Clock::time_point measure_from;
+  Clock::time_point stop_at;
+  // Counted runs (create-keys, preparing keys) stop after limit requests; the n-th request of a
+  // kPrepareKey run is for keys[n].
+  bool counted = false;
+  long limit = 0;
+  std::atomic<long> started{0};
+};
 
-  void Start() {
-    stream_.async_connect(run_.endpoints,
-                          [self = shared_from_this()](beast::error_code ec, const auto&) {
-                            if (ec) {
-                              ++self->run_.connection_failures;
-                              return;
-                            }
-                            self->stream_.socket().set_option(tcp::no_delay(true));
-                            self->Next();
-                          });
+// One keep-alive connection that sends requests one after another until the run ends.
+class Connection {
+ public:
+  Connection(Run& run, Worker& worker, uint64_t seed)
+      : run_(run), worker_(worker), socket_(worker.io), random_(seed), in_(16 << 10, '\0') {
+    // Sign appends x-amz-date and Authorization after these three, the headers it signs.
+    signable_.method = "POST";
+    signable_.target = "/";
+    signable_.headers = {{"host", run.options.host_header},
+                         {"content-type", "application/x-amz-json-1.1"},
+                         {"x-amz-target", ""}};
   }
 
-  // A server that closes after an answer (moto_server's development server does) gets a new
-  // connection; the connecting is part of the next request's latency, as for a real client.
-  void Reconnect() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream_.close();
-    buffer_.clear();
-    ++run_.reconnections;
-    Start();
+  void Start() {
+    asio::async_connect(socket_, run_.endpoints,
+                        [this](const boost::system::error_code& error, const tcp::endpoint&) {
+                          if (error) {
+                            ++worker_.connection_failures;
+                            return;
+                          }
+                          socket_.set_option(tcp::no_delay(true));
+                          Next();
+                        });
   }
 
  private:
-  void Next() {
-    if (run_.remaining == 0) return;
-    if (run_.remaining > 0) --run_.remaining;
-    if (run_.remaining < 0 && Clock::now() >= run_.stop_at) return;
-    Operation operation = run_.operations[turn_++ % run_.operations.size()];
-    const KeyUnderTest* key =
-        run_.keys.empty() ? nullptr : &run_.keys[random_() % run_.keys.size()];
-    exchange_ = MakeExchange(operation, key, random_);
-
-    kmsd::sigv4::SignableRequest signable;
-    signable.method = "POST";
-    signable.target = "/";
-    signable.headers = {{"host", run_.options.host_header},
-                        {"content-type", "application/x-amz-json-1.1"},
-                        {"x-amz-target", std::string("TrentService.") +
-                                             kOperationNames[static_cast<int>(operation)]}};
-    signable.body = exchange_.body;
-    kmsd::sigv4::Sign(signable, run_.options.credentials, run_.options.region, "kms",
-                      static_cast<int64_t>(std::time(nullptr)));
-    request_ = {};
-    request_.method(http::verb::post);
-    request_.target("/");
-    request_.version(11);
-    request_.keep_alive(true);
-    for (auto& [name, value] : signable.headers) request_.set(name, value);
-    request_.body() = std::move(signable.body);
-    request_.prepare_payload();
-
-    started_ = Clock::now();
-    http::async_write(stream_, request_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      if (ec) return self->Fail("write: " + ec.message());
-      self->response_ = {};
-      http::async_read(self->stream_, self->buffer_, self->response_,
-                       [self](beast::error_code ec, size_t) { self->OnAnswer(ec); });
-    });
+  // A server that closes after an answer (moto_server's development server does) gets a new
+  // connection; the connecting is part of the next request's latency, as for a real client.
+  void Reconnect() {
+    boost::system::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
+    in_used_ = 0;
+    peer_closed_ = false;
+    ++worker_.reconnections;
+    Start();
   }
 
-  void OnAnswer(beast::error_code ec) {
-    if (ec) return Fail("read: " + ec.message());
+  void Next() {
+    KeyUnderTest* key = nullptr;
+    if (run_.counted) {
+      long index = run_.started.fetch_add(1);
+      if (index >= run_.limit) return;
+      if (run_.operations[0] == Operation::kPrepareKey) key = &run_.keys[index];
+    } else if (Clock::now() >= run_.stop_at) {
+      return;
+    }
+    operation_ = run_.operations[turn_++ % run_.operations.size()];
+    if (!key && !run_.keys.empty()) key = &run_.keys[random_() % run_.keys.size()];
+    key_ = key;
+
+    std::string& body = signable_.body;
+    switch (operation_) {
+      case Operation::kEncrypt: {
+        for (size_t i = 0; i < kEncryptPlaintextSize; i += 8) {
+          uint64_t word = random_();
+          std::memcpy(plaintext_.data() + i, &word, 8);
+        }
+        body = key->encrypt_body_prefix;
+        body += kmsd::crypto::Base64Encode(std::string_view(plaintext_.data(), plaintext_.size()));
+        body += "\"}";
+        break;
+      }
+      case Operation::kCreateKey:
+        body = "{\"Description\":\"kms_load\"}";
+        break;
+      default:
+        body = key->fixed_bodies[static_cast<int>(operation_)];
+    }
+    // A fresh date and signature per request, as a real client makes.
+    signable_.headers.resize(3);
+    signable_.headers[2].second = "TrentService.";
+    signable_.headers[2].second += kOperationNames[static_cast<int>(operation_)];
+    kmsd::sigv4::Sign(signable_, run_.options.credentials, run_.options.region, "kms",
+                      static_cast<int64_t>(std::time(nullptr)));
+
+    request_ = "POST / HTTP/1.1\r\n";
+    for (const auto& [name, value] : signable_.headers) {
+      request_ += name;
+      request_ += ": ";
+      request_ += value;
+      request_ += "\r\n";
+    }
+    char length[24];
+    auto [length_end, unused] = std::to_chars(length, length + sizeof length, body.size());
+    request_ += "content-length: ";
+    request_.append(length, length_end);
+    request_ += "\r\n\r\n";
+    request_ += body;
+
+    started_ = Clock::now();
+    asio::async_write(socket_, asio::buffer(request_),
+                      [this](const boost::system::error_code& error, size_t) {
+                        if (error) return Fail("write: " + error.message());
+                        ParseOrRead();
+                      });
+  }
+
+  // Bytes already read may hold the answer (or part of it); else read more.
+  void ParseOrRead() {
+    HttpAnswer answer =
+        ParseAnswer(std::string_view(in_.data(), in_used_), peer_closed_, chunked_body_);
+    if (answer.state == HttpAnswer::State::kMalformed) return Fail(answer.malformed);
+    if (answer.state == HttpAnswer::State::kComplete) return OnAnswer(answer);
+    if (peer_closed_) return Fail("read: connection closed");
+    // Room for more: a big answer grows the buffer (bounded by the parser's limits).
+    if (in_.size() - in_used_ < 4096) in_.resize(in_.size() * 2);
+    socket_.async_read_some(asio::buffer(in_.data() + in_used_, in_.size() - in_used_),
+                            [this](const boost::system::error_code& error, size_t size) {
+                              if (error == asio::error::eof) {
+                                peer_closed_ = true;
+                              } else if (error) {
+                                return Fail("read: " + error.message());
+                              }
+                              in_used_ += size;
+                              ParseOrRead();
+                            });
+  }
+
+  void OnAnswer(const HttpAnswer& answer) {
     auto finished = Clock::now();
-    ++run_.answers;
+    ++worker_.answers;
     std::string created;
     std::string problem =
-        CheckAnswer(exchange_, response_.result_int(), response_.body(), &created);
-    Tally& tally = run_.tally[static_cast<int>(exchange_.operation)];
+        CheckAnswer(operation_, key_, answer.status, answer.body, fields_, &created);
+    Tally& tally = worker_.tally[static_cast<int>(operation_)];
     if (!problem.empty()) {
-      ++tally.errors;
-      if (tally.first_error.empty()) tally.first_error = problem;
+      tally.Error(problem);
     } else {
-      if (!created.empty()) run_.created.push_back(created);
-      if (started_ >= run_.measure_from) {
+      if (!created.empty()) worker_.created.push_back(created);
+      if (!run_.counted && started_ >= run_.measure_from) {
         auto us = std::chrono::duration_cast<std::chrono::microseconds>(finished - started_);
         tally.latencies_us.push_back(static_cast<uint32_t>(us.count()));
       }
     }
-    if (!response_.keep_alive()) return Reconnect();
+    // Whatever followed the answer stays for the next one.
+    std::memmove(in_.data(), in_.data() + answer.size, in_used_ - answer.size);
+    in_used_ -= answer.size;
+    if (!answer.keep_alive || peer_closed_) return Reconnect();
     Next();
   }
 
   void Fail(const std::string& why) {
     // A broken connection is an error for the request in flight; the connection is not reopened
     // (kmsd and moto both keep connections alive), so the run shows it as fewer requests.
-    if (run_.remaining < 0 && Clock::now() >= run_.stop_at) return;
-    Tally& tally = run_.tally[static_cast<int>(exchange_.operation)];
-    ++tally.errors;
-    if (tally.first_error.empty()) tally.first_error = why;
+    if (!run_.counted && Clock::now() >= run_.stop_at) return;
+    worker_.tally[static_cast<int>(operation_)].Error(why);
   }
 
   Run& run_;
-  beast::tcp_stream stream_;
-  beast::flat_buffer buffer_;
+  Worker& worker_;
+  tcp::socket socket_;
   std::mt19937_64 random_;
   size_t turn_ = 0;
-  Exchange exchange_;
+  // The request in flight.
+  Operation operation_ = Operation::kEncrypt;
+  KeyUnderTest* key_ = nullptr;
+  std::array<char, kEncryptPlaintextSize> plaintext_{};
   Clock::time_point started_;
-  http::request<http::string_body> request_;
-  http::response<http::string_body> response_;
+  kmsd::sigv4::SignableRequest signable_;
+  std::string request_;
+  // Bytes read and not yet used; the answer in flight starts at in_[0].
+  std::string in_;
+  size_t in_used_ = 0;
+  bool peer_closed_ = false;
+  std::string chunked_body_;
+  AnswerFields fields_;
 };
 
 // User and system CPU this process has used so far, in microseconds.
@@ -332,15 +887,42 @@ std::pair<double, double> CpuMicroseconds() {
   return {us(usage.ru_utime), us(usage.ru_stime)};
 }
 
-// Runs connections until the duration or the count is spent; returns the elapsed measured time.
-double Drive(Run& run, int connections) {
+// Runs connections over threads until the duration or the count is spent, then merges what the
+// threads counted into one Worker; returns the elapsed measured time.
+double Drive(Run& run, int connections, int threads, Worker& total) {
+  threads = std::max(1, std::min(threads, connections));
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < threads; ++i) workers.push_back(std::make_unique<Worker>());
+  std::vector<std::unique_ptr<Connection>> all;
   std::mt19937_64 seeds(std::random_device{}());
-  for (int i = 0; i < connections; ++i) std::make_shared<Connection>(run, seeds())->Start();
+  for (int i = 0; i < connections; ++i) {
+    all.push_back(std::make_unique<Connection>(run, *workers[i % threads], seeds()));
+    all.back()->Start();
+  }
   auto begun = Clock::now();
-  run.io.run();
-  run.io.restart();
+  std::vector<std::thread> others;
+  for (int i = 1; i < threads; ++i)
+    others.emplace_back([&worker = *workers[i]] { worker.io.run(); });
+  workers[0]->io.run();
+  for (std::thread& thread : others) thread.join();
   auto from = std::max(run.measure_from, begun);
-  return std::chrono::duration<double>(Clock::now() - from).count();
+  double elapsed = std::chrono::duration<double>(Clock::now() - from).count();
+  all.clear();
+  for (auto& worker : workers) {
+    for (int i = 0; i < kOperationCount; ++i) {
+      Tally& from_worker = worker->tally[i];
+      total.tally[i].latencies_us.insert(total.tally[i].latencies_us.end(),
+                                         from_worker.latencies_us.begin(),
+                                         from_worker.latencies_us.end());
+      total.tally[i].errors += from_worker.errors;
+      if (total.tally[i].first_error.empty()) total.tally[i].first_error = from_worker.first_error;
+    }
+    total.created.insert(total.created.end(), worker->created.begin(), worker->created.end());
+    total.connection_failures += worker->connection_failures;
+    total.reconnections += worker->reconnections;
+    total.answers += worker->answers;
+  }
+  return elapsed;
 }
 
 bool ParseEndpoint(const std::string& url, Options& options) {
@@ -367,14 +949,16 @@ int Usage() {
                "usage: kms_load create-keys --endpoint http://HOST:PORT --count N --out FILE\n"
                "       kms_load run --endpoint http://HOST:PORT --keys FILE --op "
                "Encrypt|Decrypt|GenerateDataKey|DescribeKey|Mix\n"
-               "                [--connections 64] [--seconds 10] [--warmup 1] [--label NAME]\n"
+               "                [--connections 64] [--seconds 10] [--warmup 1] [--threads 1]\n"
+               "                [--label NAME]\n"
+               "       kms_load self-test\n"
                "credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; AWS_REGION (us-east-1)\n");
   return 2;
 }
 
-// Asks each key once for an Encrypt answer (and its ARN), sequentially over a few connections.
-bool PrepareKeys(asio::io_context& io, const Options& options,
-                 tcp::resolver::results_type endpoints, std::vector<KeyUnderTest>& keys) {
+// Asks each key once for an Encrypt answer (its ARN, and a ciphertext for Decrypt).
+bool PrepareKeys(const Options& options, tcp::resolver::results_type endpoints,
+                 std::vector<KeyUnderTest>& keys) {
   // Under load every key is drawn at random; preparing 100,000 keys would take as long as the
   // run, so at most this many distinct keys take part (drawn evenly over the whole list).
   constexpr size_t kMaxKeysUnderLoad = 2000;
@@ -385,63 +969,224 @@ bool PrepareKeys(asio::io_context& io, const Options& options,
     }
     keys = std::move(sample);
   }
-  for (KeyUnderTest& key : keys) key.plaintext = RandomBytes(32);
-  tcp::socket socket(io);
-  beast::flat_buffer buffer;
   for (KeyUnderTest& key : keys) {
-    if (!socket.is_open()) {
-      asio::connect(socket, endpoints);
-      buffer.clear();
-    }
-    kmsd::sigv4::SignableRequest signable{
-        "POST", "/",
-        {{"host", options.host_header},
-         {"content-type", "application/x-amz-json-1.1"},
-         {"x-amz-target", "TrentService.Encrypt"}},
-        Json{{"KeyId", key.id}, {"Plaintext", Base64(key.plaintext)}}.dump()};
-    kmsd::sigv4::Sign(signable, options.credentials, options.region, "kms", std::time(nullptr));
-    http::request<http::string_body> request{http::verb::post, "/", 11};
-    for (auto& [name, value] : signable.headers) request.set(name, value);
-    request.body() = signable.body;
-    request.prepare_payload();
-    http::write(socket, request);
-    http::response<http::string_body> response;
-    http::read(socket, buffer, response);
-    if (!response.keep_alive()) socket.close();
-    Json answer = Json::parse(response.body(), nullptr, false);
-    if (response.result_int() != 200 || !answer.is_object() ||
-        !answer.contains("CiphertextBlob")) {
-      std::fprintf(stderr, "kms_load: cannot prepare key %s: %s\n", key.id.c_str(),
-                   response.body().c_str());
+    auto plaintext = kmsd::crypto::RandomBytes(kEncryptPlaintextSize);
+    if (!plaintext.ok()) {
+      std::fprintf(stderr, "kms_load: %s\n", std::string(plaintext.status().message()).c_str());
       return false;
     }
-    key.ciphertext_b64 = answer["CiphertextBlob"];
-    key.arn = answer.value("KeyId", "");
+    key.plaintext = std::move(*plaintext);
+    PrepareBodies(key);
   }
+  Run run{options, endpoints, keys, {Operation::kPrepareKey}, Clock::now(), Clock::now()};
+  run.counted = true;
+  run.limit = static_cast<long>(keys.size());
+  Worker total;
+  Drive(run, std::min(8, static_cast<int>(keys.size())), 1, total);
+  const Tally& tally = total.tally[static_cast<int>(Operation::kPrepareKey)];
+  if (tally.errors || total.connection_failures) {
+    std::fprintf(stderr, "kms_load: cannot prepare the keys: %s\n",
+                 tally.errors ? tally.first_error.c_str() : "cannot connect");
+    return false;
+  }
+  for (KeyUnderTest& key : keys) PrepareBodies(key);  // Decrypt's body needs the ciphertext
   return true;
+}
+
+// Feeds the answer checker answers a correct server gives and answers it must refuse; 0 when it
+// judges every one right. What is checked under load is only as good as this.
+int SelfTest() {
+  KeyUnderTest key;
+  key.id = "1234abcd-12ab-34cd-56ef-1234567890ab";
+  key.arn = "arn:aws:kms:us-east-1:111122223333:key/" + key.id;
+  key.plaintext = std::string(32, 'p');
+  const std::string plaintext_b64 = kmsd::crypto::Base64Encode(key.plaintext);
+  const std::string blob_b64 = kmsd::crypto::Base64Encode(std::string(80, 'c'));
+  const std::string arn = "\"" + key.arn + "\"";
+  struct Case {
+    Operation operation;
+    unsigned status;
+    std::string body;
+    bool correct;
+  };
+  const Case cases[] = {
+      {Operation::kEncrypt, 200,
+       "{\"CiphertextBlob\":\"" + blob_b64 + "\",\"KeyId\":" + arn +
+           ",\"EncryptionAlgorithm\":\"SYMMETRIC_DEFAULT\"}",
+       true},
+      // Escapes are decoded before comparing: \/ is a plain slash.
+      {Operation::kEncrypt, 200,
+       "{\"KeyId\":\"arn:aws:kms:us-east-1:111122223333:key\\/" + key.id +
+           "\", \"CiphertextBlob\" : \"" + blob_b64 + "\", \"x\": [1, -2.5e3, {\"y\": null}]}",
+       true},
+      {Operation::kEncrypt, 400, "{\"__type\":\"NotFoundException\"}", false},
+      {Operation::kEncrypt, 200,
+       "{\"CiphertextBlob\":\"" + blob_b64 + "\",\"KeyId\":\"" + key.arn + "x\"}", false},
+      {Operation::kEncrypt, 200, "{\"CiphertextBlob\":\"" + blob_b64 + "\"}", false},
+      {Operation::kEncrypt, 200, "{\"CiphertextBlob\":\"not base64!\",\"KeyId\":" + arn + "}",
+       false},
+      {Operation::kEncrypt, 200,
+       "{\"CiphertextBlob\":\"" + plaintext_b64 + "\",\"KeyId\":" + arn + "}",
+       false},  // no longer than the plaintext
+      {Operation::kEncrypt, 200, "{\"CiphertextBlob\":\"" + blob_b64 + "\",\"KeyId\":" + arn,
+       false},  // truncated
+      {Operation::kEncrypt, 200,
+       "{\"CiphertextBlob\":\"" + blob_b64 + "\",\"KeyId\":" + arn + "} trailing", false},
+      {Operation::kEncrypt, 200,
+       "{\"CiphertextBlob\":\"" + blob_b64 + "\",\"KeyId\":\"other\",\"KeyId\":" + arn + "}",
+       false},  // duplicate member
+      {Operation::kEncrypt, 200,
+       "{\"CiphertextBlob\":\"" + blob_b64 + "\",\"KeyId\":" + arn + ",\"x\":[1,]}", false},
+      {Operation::kEncrypt, 200,
+       "{\"CiphertextBlob\":\"" + blob_b64 + "\",\"KeyId\":[" + arn + "]}", false},
+      {Operation::kDecrypt, 200, "{\"KeyId\":" + arn + ",\"Plaintext\":\"" + plaintext_b64 + "\"}",
+       true},
+      {Operation::kDecrypt, 200,
+       "{\"KeyId\":" + arn + ",\"Plaintext\":\"" +
+           kmsd::crypto::Base64Encode(std::string(31, 'p') + "q") + "\"}",
+       false},
+      {Operation::kDecrypt, 200,
+       "{\"KeyId\":\"arn:aws:kms:us-east-1:111122223333:key/other\",\"Plaintext\":\"" +
+           plaintext_b64 + "\"}",
+       false},
+      {Operation::kGenerateDataKey, 200,
+       "{\"CiphertextBlob\":\"" + blob_b64 + "\",\"KeyId\":" + arn + ",\"Plaintext\":\"" +
+           plaintext_b64 + "\"}",
+       true},
+      {Operation::kGenerateDataKey, 200,
+       "{\"CiphertextBlob\":\"" + blob_b64 + "\",\"KeyId\":" + arn + ",\"Plaintext\":\"" +
+           kmsd::crypto::Base64Encode(std::string(16, 'p')) + "\"}",
+       false},
+      {Operation::kGenerateDataKey, 200,
+       "{\"KeyId\":" + arn + ",\"Plaintext\":\"" + plaintext_b64 + "\"}", false},
+      {Operation::kDescribeKey, 200,
+       "{\"KeyMetadata\":{\"Arn\":" + arn + ",\"Enabled\":true,\"KeyState\":\"Enabled\"," +
+           "\"CreationDate\":1.7e9,\"KeyUsage\":\"ENCRYPT_DECRYPT\"}}",
+       true},
+      {Operation::kDescribeKey, 200,
+       "{\"KeyMetadata\":{\"Arn\":" + arn + ",\"Enabled\":false,\"KeyState\":\"Disabled\"}}",
+       false},
+      {Operation::kDescribeKey, 200,
+       "{\"KeyMetadata\":{\"Arn\":" + arn + ",\"Enabled\":true,\"KeyState\":\"PendingDeletion\"}}",
+       false},
+      {Operation::kDescribeKey, 200,
+       "{\"KeyMetadata\":{\"Arn\":\"arn:aws:kms:us-east-1:111122223333:key/x\",\"Enabled\":true,"
+       "\"KeyState\":\"Enabled\"}}",
+       false},
+      {Operation::kDescribeKey, 200,
+       "{\"Arn\":" + arn + ",\"Enabled\":true,\"KeyState\":\"Enabled\"}", false},
+      {Operation::kCreateKey, 200, "{\"KeyMetadata\":{\"KeyId\":\"k\\u00e9y\"}}", true},
+      {Operation::kCreateKey, 200, "{\"KeyMetadata\":{\"KeyId\":\"\"}}", false},
+      {Operation::kCreateKey, 200, "{\"KeyMetadata\":{\"KeyId\":\"\\ud800\"}}", false},
+  };
+  int wrong = 0;
+  AnswerFields fields;
+  for (const Case& c : cases) {
+    std::string created;
+    std::string problem = CheckAnswer(c.operation, &key, c.status, c.body, fields, &created);
+    if (problem.empty() != c.correct) {
+      ++wrong;
+      std::fprintf(stderr, "self-test: %s %s judged %s (%s)\n",
+                   kOperationNames[static_cast<int>(c.operation)], c.body.c_str(),
+                   problem.empty() ? "correct" : "wrong", problem.c_str());
+    }
+    if (c.operation == Operation::kCreateKey && c.correct && created != "k\xc3\xa9y") {
+      ++wrong;
+      std::fprintf(stderr, "self-test: CreateKey read KeyId '%s'\n", created.c_str());
+    }
+  }
+
+  // The HTTP parser: answers split anywhere, chunked, interim, pipelined, closed early.
+  struct HttpCase {
+    std::string data;
+    bool peer_closed;
+    HttpAnswer::State state;
+    unsigned status;
+    std::string body;
+    bool keep_alive;
+    size_t leftover = 0;  // bytes after the answer, for the next one
+  };
+  using State = HttpAnswer::State;
+  const std::string ok = "HTTP/1.1 200 OK\r\nContent-Type: x\r\nContent-Length: 5\r\n\r\nhello";
+  const HttpCase http_cases[] = {
+      {ok, false, State::kComplete, 200, "hello", true},
+      {ok + "HTTP/1.1 500", false, State::kComplete, 200, "hello", true, 12},
+      {ok.substr(0, ok.size() - 1), false, State::kIncomplete, 0, "", true},
+      {ok.substr(0, ok.size() - 1), true, State::kMalformed, 0, "", true},
+      {ok.substr(0, 20), false, State::kIncomplete, 0, "", true},
+      {"HTTP/1.1 200 OK\r\nconnection: Close\r\ncontent-length: 2\r\n\r\nhi", false,
+       State::kComplete, 200, "hi", false},
+      {"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi", false, State::kComplete, 200, "hi", false},
+      {"HTTP/1.1 100 Continue\r\n\r\n" + ok, false, State::kComplete, 200, "hello", true},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n",
+       false, State::kComplete, 200, "hello", true},
+      {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhel\r\n2\r\nlo", false,
+       State::kIncomplete, 0, "", true},
+      {"HTTP/1.1 200 OK\r\n\r\nuntil close", true, State::kComplete, 200, "until close", false},
+      {"HTTP/1.1 200 OK\r\n\r\nuntil close", false, State::kIncomplete, 0, "", true},
+      {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nhi!", false,
+       State::kMalformed, 0, "", true},
+      {"HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nhi", false, State::kMalformed, 0, "", true},
+      {"HTTP/1.1 2x0 OK\r\nContent-Length: 2\r\n\r\nhi", false, State::kMalformed, 0, "", true},
+      {"SMTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi", false, State::kMalformed, 0, "", true},
+      {"HTTP/1.1 200 OK\r\n folded\r\nContent-Length: 2\r\n\r\nhi", false, State::kMalformed, 0, "",
+       true},
+  };
+  for (const HttpCase& c : http_cases) {
+    std::string scratch;
+    HttpAnswer answer = ParseAnswer(c.data, c.peer_closed, scratch);
+    bool right = answer.state == c.state;
+    if (right && c.state == State::kComplete) {
+      right = answer.status == c.status && answer.body == c.body &&
+              answer.keep_alive == c.keep_alive && answer.size + c.leftover == c.data.size();
+    }
+    if (!right) {
+      ++wrong;
+      std::fprintf(stderr, "self-test: HTTP answer misread (%s): %s\n", answer.malformed,
+                   c.data.c_str());
+    }
+  }
+  int total = static_cast<int>(std::size(cases) + std::size(http_cases));
+  std::printf("self-test: %d of %d judged right\n", total - wrong, total);
+  return wrong ? 1 : 0;
 }
 
 int Main(int argc, char** argv) {
   if (argc < 2) return Usage();
   std::string command = argv[1];
+  if (command == "self-test") return SelfTest();
   Options options;
   std::string endpoint;
   for (int i = 2; i < argc; ++i) {
     std::string flag = argv[i];
     if (i + 1 >= argc) return Usage();
     std::string value = argv[++i];
-    if (flag == "--endpoint") endpoint = value;
-    else if (flag == "--connections") options.connections = std::stoi(value);
-    else if (flag == "--seconds") options.seconds = std::stod(value);
-    else if (flag == "--warmup") options.warmup_seconds = std::stod(value);
-    else if (flag == "--keys") options.keys_file = value;
-    else if (flag == "--out") options.out_file = value;
-    else if (flag == "--count") options.count = std::stol(value);
-    else if (flag == "--op") options.op = value;
-    else if (flag == "--label") options.label = value;
-    else return Usage();
+    if (flag == "--endpoint")
+      endpoint = value;
+    else if (flag == "--connections")
+      options.connections = std::stoi(value);
+    else if (flag == "--threads")
+      options.threads = std::stoi(value);
+    else if (flag == "--seconds")
+      options.seconds = std::stod(value);
+    else if (flag == "--warmup")
+      options.warmup_seconds = std::stod(value);
+    else if (flag == "--keys")
+      options.keys_file = value;
+    else if (flag == "--out")
+      options.out_file = value;
+    else if (flag == "--count")
+      options.count = std::stol(value);
+    else if (flag == "--op")
+      options.op = value;
+    else if (flag == "--label")
+      options.label = value;
+    else
+      return Usage();
   }
-  if (!ParseEndpoint(endpoint, options)) return Usage();
+  if (!ParseEndpoint(endpoint, options) || options.connections < 1 || options.threads < 1) {
+    return Usage();
+  }
   const char* id = std::getenv("AWS_ACCESS_KEY_ID");
   const char* secret = std::getenv("AWS_SECRET_ACCESS_KEY");
   const char* region = std::getenv("AWS_REGION");
@@ -449,37 +1194,40 @@ int Main(int argc, char** argv) {
   options.credentials = {id, secret, ""};
   if (region && *region) options.region = region;
 
-  asio::io_context io(1);
+  asio::io_context io;
   tcp::resolver resolver(io);
   auto endpoints = resolver.resolve(options.host, options.port);
   std::vector<KeyUnderTest> keys;
 
   if (command == "create-keys") {
     if (options.count <= 0 || options.out_file.empty()) return Usage();
-    Run run{io, options, endpoints, keys, {Operation::kCreateKey}, Clock::now(), Clock::now()};
-    run.remaining = options.count;
+    Run run{options, endpoints, keys, {Operation::kCreateKey}, Clock::now(), Clock::now()};
+    run.counted = true;
+    run.limit = options.count;
     auto started = Clock::now();
-    Drive(run, static_cast<int>(std::min<long>(options.connections, options.count)));
+    Worker total;
+    Drive(run, static_cast<int>(std::min<long>(options.connections, options.count)),
+          options.threads, total);
     double elapsed = std::chrono::duration<double>(Clock::now() - started).count();
     std::ofstream out(options.out_file);
-    for (const std::string& key : run.created) out << key << "\n";
-    const Tally& tally = run.tally[static_cast<int>(Operation::kCreateKey)];
-    std::printf("created %zu keys in %.2f s (%.0f keys/s), %ld errors%s%s\n", run.created.size(),
-                elapsed, run.created.size() / elapsed, tally.errors,
+    for (const std::string& key : total.created) out << key << "\n";
+    const Tally& tally = total.tally[static_cast<int>(Operation::kCreateKey)];
+    std::printf("created %zu keys in %.2f s (%.0f keys/s), %ld errors%s%s\n", total.created.size(),
+                elapsed, total.created.size() / elapsed, tally.errors,
                 tally.errors ? ", first: " : "", tally.first_error.c_str());
-    return tally.errors || static_cast<long>(run.created.size()) != options.count ? 1 : 0;
+    return tally.errors || static_cast<long>(total.created.size()) != options.count ? 1 : 0;
   }
   if (command != "run" || options.keys_file.empty()) return Usage();
 
   std::ifstream in(options.keys_file);
   for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) keys.push_back({line, "", "", ""});
+    if (!line.empty()) keys.push_back({line});
   }
   if (keys.empty()) {
     std::fprintf(stderr, "kms_load: no keys in %s\n", options.keys_file.c_str());
     return 2;
   }
-  if (!PrepareKeys(io, options, endpoints, keys)) return 1;
+  if (!PrepareKeys(options, endpoints, keys)) return 1;
 
   std::vector<Operation> operations;
   if (options.op == "Mix") {
@@ -494,11 +1242,12 @@ int Main(int argc, char** argv) {
   auto now = Clock::now();
   auto warmup = std::chrono::duration_cast<Clock::duration>(
       std::chrono::duration<double>(options.warmup_seconds));
-  auto duration = std::chrono::duration_cast<Clock::duration>(
-      std::chrono::duration<double>(options.seconds));
-  Run run{io, options, endpoints, keys, operations, now + warmup, now + warmup + duration};
+  auto duration =
+      std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds));
+  Run run{options, endpoints, keys, operations, now + warmup, now + warmup + duration};
+  Worker total;
   auto [user_before, system_before] = CpuMicroseconds();
-  double elapsed = Drive(run, options.connections);
+  double elapsed = Drive(run, options.connections, options.threads, total);
   auto [user_after, system_after] = CpuMicroseconds();
 
   // One row per operation, plus the total for a mix: label | op | conns | ok | errors | req/s |
@@ -508,13 +1257,13 @@ int Main(int argc, char** argv) {
   std::string first_error;
   auto row = [&](const std::string& name, std::vector<uint32_t>& latencies, long errors) {
     std::sort(latencies.begin(), latencies.end());
-    std::printf("| %s | %s | %d | %zu | %ld | %.0f | %.2f | %.2f | %.2f |\n",
-                options.label.c_str(), name.c_str(), options.connections, latencies.size(),
-                errors, latencies.size() / elapsed, Percentile(latencies, 0.50),
+    std::printf("| %s | %s | %d | %zu | %ld | %.0f | %.2f | %.2f | %.2f |\n", options.label.c_str(),
+                name.c_str(), options.connections, latencies.size(), errors,
+                latencies.size() / elapsed, Percentile(latencies, 0.50),
                 Percentile(latencies, 0.99), Percentile(latencies, 0.999));
   };
   for (int i = 0; i < kMeasuredOperations; ++i) {
-    Tally& tally = run.tally[i];
+    Tally& tally = total.tally[i];
     if (tally.latencies_us.empty() && tally.errors == 0) continue;
     all.insert(all.end(), tally.latencies_us.begin(), tally.latencies_us.end());
     all_errors += tally.errors;
@@ -522,26 +1271,29 @@ int Main(int argc, char** argv) {
     if (operations.size() == 1) row(kOperationNames[i], tally.latencies_us, tally.errors);
   }
   if (operations.size() > 1) row("Mix (all four, in turn)", all, all_errors);
-  if (run.reconnections) {
+  std::fflush(stdout);
+  if (total.reconnections) {
     std::fprintf(stderr, "kms_load: %s closed the connection after %ld answers (reconnected)\n",
-                 options.label.c_str(), run.reconnections);
+                 options.label.c_str(), total.reconnections);
   }
-  if (run.connection_failures) {
-    std::fprintf(stderr, "kms_load: %ld connections failed to connect\n", run.connection_failures);
+  if (total.connection_failures) {
+    std::fprintf(stderr, "kms_load: %ld connections failed to connect\n",
+                 total.connection_failures);
   }
-  if (!first_error.empty()) std::fprintf(stderr, "kms_load: first error: %s\n", first_error.c_str());
+  if (!first_error.empty())
+    std::fprintf(stderr, "kms_load: first error: %s\n", first_error.c_str());
   // On stderr, so that the table rows on stdout stay as run_bench.sh parses them. What the load
   // generator costs matters when it shares the machine with the server it measures.
-  if (run.answers > 0) {
-    double user = (user_after - user_before) / run.answers;
-    double system = (system_after - system_before) / run.answers;
+  if (total.answers > 0) {
+    double user = (user_after - user_before) / total.answers;
+    double system = (system_after - system_before) / total.answers;
     std::fprintf(stderr,
                  "kms_load: CPU %.1f µs per request (user %.1f + system %.1f) over %ld answers, "
-                 "warm-up included\n",
-                 user + system, user, system, run.answers);
+                 "warm-up included, %d thread%s\n",
+                 user + system, user, system, total.answers, options.threads,
+                 options.threads == 1 ? "" : "s");
   }
-  std::fflush(stdout);
-  return all_errors || run.connection_failures ? 1 : 0;
+  return all_errors || total.connection_failures ? 1 : 0;
 }
 
 }  // namespace
