@@ -776,6 +776,7 @@ class Connection {
     in_used_ = 0;
     peer_closed_ = false;
     ++worker_.reconnections;
+    if (!run_.counted && Clock::now() >= run_.stop_at) return;
     Start();
   }
 
