@@ -25,6 +25,16 @@ class FaultyFileSystem : public FileSystem {
   std::atomic<bool> fail_sync{false};
   std::atomic<bool> fail_open{false};
   std::atomic<int> syncs{0};
+  // When set, the next Sync waits until release_gate() (and then fails if gate_fails).
+  std::atomic<bool> gate_next_sync{false};
+  std::atomic<bool> gate_fails{false};
+  std::atomic<bool> gate_reached{false};
+
+  void release_gate() {
+    std::lock_guard<std::mutex> lock(gate_mutex_);
+    gate_open_ = true;
+    gate_cv_.notify_all();
+  }
 
   absl::StatusOr<std::unique_ptr<AppendFile>> OpenAppend(const std::string& path) override {
     if (fail_open) return Internal("injected: no space left on device");
@@ -46,6 +56,12 @@ class FaultyFileSystem : public FileSystem {
       return real_->Append(data);
     }
     absl::Status Sync() override {
+      if (owner_->gate_next_sync.exchange(false)) {
+        owner_->gate_reached = true;
+        std::unique_lock<std::mutex> lock(owner_->gate_mutex_);
+        owner_->gate_cv_.wait(lock, [this] { return owner_->gate_open_; });
+        if (owner_->gate_fails) return Internal("injected: fdatasync failed late");
+      }
       if (owner_->fail_sync) return Internal("injected: fdatasync failed");
       ++owner_->syncs;
       return real_->Sync();
@@ -55,6 +71,10 @@ class FaultyFileSystem : public FileSystem {
     FaultyFileSystem* owner_;
     std::unique_ptr<AppendFile> real_;
   };
+
+  std::mutex gate_mutex_;
+  std::condition_variable gate_cv_;
+  bool gate_open_ = false;
 };
 
 class AuditLogTest : public ::testing::Test {
@@ -188,6 +208,63 @@ TEST_F(AuditLogTest, RecordAsyncAcknowledgesEachRecordOnceAfterItsSync) {
   log.reset();
   EXPECT_EQ(AllRecords().size(), static_cast<size_t>(kRecords));
 }
+
+// Two committers overlap fdatasyncs, but a later batch whose sync finished first is still not
+// acknowledged until the earlier batch's sync has returned, and shares its failure.
+class OverlappedSyncTest : public AuditLogTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(OverlappedSyncTest, LaterBatchWaitsForTheEarlierSyncAndSharesItsFailure) {
+  const bool first_sync_fails = GetParam();
+  auto log = Open(Options());
+  ASSERT_TRUE(RecordOne(*log).ok());  // the file exists; the next sync is the first batch's
+  file_system_.gate_fails = first_sync_fails;
+  file_system_.gate_next_sync = true;
+
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::string> order;
+  std::vector<absl::Status> statuses(2);
+  auto record = [&](int index) {
+    auto call = MakeCall(index == 0 ? "Encrypt" : "Decrypt", "{}");
+    log->RecordAsync(call.Outcome(), [&, index](absl::Status status) {
+      std::lock_guard<std::mutex> lock(mutex);
+      order.push_back(index == 0 ? "first" : "second");
+      statuses[index] = std::move(status);
+      changed.notify_all();
+    });
+  };
+  record(0);
+  while (!file_system_.gate_reached.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // The first batch is in its (held) fdatasync; the other committer writes and syncs the second.
+  record(1);
+  int syncs_before = file_system_.syncs.load();
+  for (int i = 0; i < 2000 && file_system_.syncs.load() == syncs_before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_GT(file_system_.syncs.load(), syncs_before) << "the second batch's sync did not overlap";
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    EXPECT_TRUE(order.empty()) << "acknowledged before the earlier batch's fdatasync returned";
+  }
+  file_system_.release_gate();
+  {
+    std::unique_lock<std::mutex> lock(mutex);
+    ASSERT_TRUE(changed.wait_for(lock, std::chrono::seconds(10), [&] { return order.size() == 2; }));
+  }
+  // (The two callbacks run on the two committers' threads, in either order; what matters is that
+  // neither came before the first fdatasync returned.)
+  if (first_sync_fails) {
+    EXPECT_EQ(TypeOf(statuses[0]), ErrorType::kKmsInternal);
+    EXPECT_EQ(TypeOf(statuses[1]), ErrorType::kKmsInternal) << "a later batch survived a failure";
+    EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kKmsInternal);  // latched
+  } else {
+    EXPECT_TRUE(statuses[0].ok()) << statuses[0];
+    EXPECT_TRUE(statuses[1].ok()) << statuses[1];
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(FirstSyncSucceedsOrFails, OverlappedSyncTest, ::testing::Bool());
 
 TEST_F(AuditLogTest, RecordAsyncAfterAFailureAnswersAtOnceWithTheFailure) {
   auto log = Open(Options());
