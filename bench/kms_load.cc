@@ -138,16 +138,24 @@ class JsonReader {
   // Whether the value at the cursor starts with c ('"' for a string, '{' for an object).
   bool NextIs(char c) const { return p_ < end_ && *p_ == c; }
 
-  // The string at the cursor, unescaped (UTF-8) into out.
+  // The string at the cursor, unescaped into out. Like a DOM parser, refuses control characters
+  // and malformed UTF-8.
   bool ReadString(std::string& out) {
     out.clear();
     if (!Consume('"')) return false;
     while (p_ < end_) {
       const char* run = p_;
-      while (p_ < end_ && *p_ != '"' && *p_ != '\\' && static_cast<unsigned char>(*p_) >= 0x20)
-        ++p_;
+      while (p_ < end_ && IsPlainAscii(*p_)) ++p_;
       out.append(run, p_);
-      if (p_ == end_ || static_cast<unsigned char>(*p_) < 0x20) return false;
+      if (p_ == end_) return false;
+      if (static_cast<unsigned char>(*p_) >= 0x80) {
+        size_t length = Utf8SequenceLength();
+        if (length == 0) return false;
+        out.append(p_, length);
+        p_ += length;
+        continue;
+      }
+      if (static_cast<unsigned char>(*p_) < 0x20) return false;
       if (*p_++ == '"') return true;
       if (p_ == end_) return false;
       switch (char escape = *p_++) {
@@ -255,6 +263,36 @@ class JsonReader {
     if (error != std::errc() || rest != p_ + 4) return false;
     p_ += 4;
     return true;
+  }
+  // Printable ASCII and DEL, except the quote and the backslash.
+  static bool IsPlainAscii(char c) {
+    auto byte = static_cast<unsigned char>(c);
+    return byte >= 0x20 && byte < 0x80 && c != '"' && c != '\\';
+  }
+  // The length of the well-formed UTF-8 sequence at the cursor (RFC 3629: shortest form, no
+  // surrogates, at most U+10FFFF), or 0.
+  size_t Utf8SequenceLength() const {
+    auto byte = [this](size_t i) { return static_cast<unsigned char>(p_[i]); };
+    unsigned char lead = byte(0), low = 0x80, high = 0xBF;  // the second byte's range
+    size_t length;
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      if (lead == 0xE0) low = 0xA0;
+      if (lead == 0xED) high = 0x9F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      if (lead == 0xF0) low = 0x90;
+      if (lead == 0xF4) high = 0x8F;
+    } else {
+      return 0;
+    }
+    if (static_cast<size_t>(end_ - p_) < length || byte(1) < low || byte(1) > high) return 0;
+    for (size_t i = 2; i < length; ++i) {
+      if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
+    }
+    return length;
   }
   static void AppendUtf8(std::string& out, uint32_t code) {
     if (code < 0x80) {
@@ -1055,6 +1093,8 @@ int SelfTest() {
            "\", \"CiphertextBlob\" : \"" + blob_b64 + "\", \"x\": [1, -2.5e3, {\"y\": null}]}",
        true},
       {Operation::kEncrypt, 400, "{\"__type\":\"NotFoundException\"}", false},
+      {Operation::kEncrypt, 500, "{\"CiphertextBlob\":\"" + blob_b64 + "\",\"KeyId\":" + arn + "}",
+       false},  // a right body under a wrong status
       {Operation::kEncrypt, 200,
        "{\"CiphertextBlob\":\"" + blob_b64 + "\",\"KeyId\":\"" + key.arn + "x\"}", false},
       {Operation::kEncrypt, 200, "{\"CiphertextBlob\":\"" + blob_b64 + "\"}", false},
@@ -1112,6 +1152,11 @@ int SelfTest() {
        "{\"KeyMetadata\":{\"Arn\":" + arn + ",\"Enabled\":false,\"KeyState\":\"Disabled\"}}",
        false},
       {Operation::kDescribeKey, 200,
+       "{\"KeyMetadata\":{\"Arn\":" + arn + ",\"Enabled\":false,\"KeyState\":\"Enabled\"}}", false},
+      {Operation::kDescribeKey, 200,
+       "{\"KeyMetadata\":{\"Arn\":" + arn + ",\"Enabled\":\"true\",\"KeyState\":\"Enabled\"}}",
+       false},
+      {Operation::kDescribeKey, 200,
        "{\"KeyMetadata\":{\"Arn\":" + arn + ",\"Enabled\":true,\"KeyState\":\"PendingDeletion\"}}",
        false},
       {Operation::kDescribeKey, 200,
@@ -1123,6 +1168,21 @@ int SelfTest() {
       {Operation::kCreateKey, 200, "{\"KeyMetadata\":{\"KeyId\":\"k\\u00e9y\"}}", true},
       {Operation::kCreateKey, 200, "{\"KeyMetadata\":{\"KeyId\":\"\"}}", false},
       {Operation::kCreateKey, 200, "{\"KeyMetadata\":{\"KeyId\":\"\\ud800\"}}", false},
+      // UTF-8 as a DOM parser takes it: well-formed passes, anything else is a malformed answer.
+      {Operation::kCreateKey, 200,
+       "{\"KeyMetadata\":{\"KeyId\":\"k\\u00e9y\",\"Description\":"
+       "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x94\x91\"}}",
+       true},
+      {Operation::kCreateKey, 200,
+       "{\"KeyMetadata\":{\"KeyId\":\"k\\u00e9y\",\"Description\":\"\xc0\xaf\"}}", false},
+      {Operation::kCreateKey, 200,
+       "{\"KeyMetadata\":{\"KeyId\":\"k\\u00e9y\",\"Description\":\"\xed\xa0\x80\"}}", false},
+      {Operation::kCreateKey, 200,
+       "{\"KeyMetadata\":{\"KeyId\":\"k\\u00e9y\",\"Description\":\"\xe2\x82\"}}", false},
+      {Operation::kCreateKey, 200,
+       "{\"KeyMetadata\":{\"KeyId\":\"k\\u00e9y\",\"Description\":\"\xf4\x90\x80\x80\"}}", false},
+      {Operation::kCreateKey, 200,
+       "{\"KeyMetadata\":{\"KeyId\":\"k\\u00e9y\",\"Description\":\"a\tb\"}}", false},
   };
   int wrong = 0;
   AnswerFields fields;
