@@ -222,6 +222,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (served_ == 0 || buffer_.size() > 0) {
       // A new connection or a pipelined request: the request is expected now.
       Tcp().expires_after(ReadTimeout());
+      if (buffer_.size() > 0 && ParseBuffered()) return;
       ReadHeader();
       return;
     }
@@ -234,7 +235,34 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (ec) return;  // idle too long, or the client closed
     buffer_.commit(bytes);
     Tcp().expires_after(ReadTimeout());
+    if (ParseBuffered()) return;
     ReadHeader();
+  }
+
+  // Feeds the bytes already read to the parser. A client usually sends a request in one piece,
+  // so it is often whole here and served without another asynchronous read. Returns true when
+  // the request was served or rejected; false when more must be read (or a 100-continue sent),
+  // which the asynchronous reads then do, under the same limits.
+  bool ParseBuffered() {
+    ErrorCode ec;
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) return false;
+      if (ec) {
+        OnReadError(ec);
+        return true;
+      }
+      if (used == 0) return false;
+      // A header that asks to be invited to send its body goes the asynchronous way.
+      if (parser_->is_header_done() && !parser_->is_done() &&
+          beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+        return false;
+      }
+    }
+    if (!parser_->is_done()) return false;
+    Serve();
+    return true;
   }
 
   void ReadHeader() {
