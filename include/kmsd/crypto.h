@@ -16,10 +16,10 @@ inline constexpr size_t kAes256KeySize = 32;
 inline constexpr size_t kGcmNonceSize = 12;
 inline constexpr size_t kGcmTagSize = 16;
 
-// Cryptographically secure random bytes (OpenSSL's DRBG, seeded by the OS). Fails only if the
-// CSPRNG fails. RandomSecret is for keys. RandomBytes is for values that are public once used
-// (nonces, salts, ids): small ones come from a per-thread pool of generator output, each byte
-// handed out once.
+// Cryptographically secure random bytes (OpenSSL's DRBGs, seeded by the OS). Fails only if the
+// CSPRNG fails. RandomSecret is for keys (OpenSSL's private DRBG); RandomBytes for values that
+// are public once used (nonces, salts, ids). Small requests come from a per-thread pool of
+// generator output, each byte handed out once and wiped from the pool as it goes.
 absl::StatusOr<SecretBytes> RandomSecret(size_t size);
 absl::StatusOr<std::string> RandomBytes(size_t size);
 

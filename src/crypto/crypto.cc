@@ -136,42 +136,65 @@ bool DecodeBase64Into(std::string_view text, uint8_t* out, size_t* out_size) {
 
 }  // namespace
 
+namespace {
+
+// Generator output drawn 1 KiB at a time, per thread, and handed out once: one RAND_bytes call
+// per value (a data key, a salt and nonce, two UUIDs per request) was a measurable part of a
+// request; each call pays the DRBG's fixed cost (locks, reseed checks, its AES re-key). Each
+// byte is wiped as it is handed out, and the rest when the thread ends. Holding a little output
+// ahead exposes nothing new: the DRBG's own state, in the same memory, determines it anyway.
+class RandomPool {
+ public:
+  static constexpr size_t kMaxTake = 64;
+  using Refill = int (*)(unsigned char*, int);
+
+  explicit RandomPool(Refill refill) : refill_(refill) {}
+  ~RandomPool() { OPENSSL_cleanse(bytes_, sizeof bytes_); }
+  RandomPool(const RandomPool&) = delete;
+  RandomPool& operator=(const RandomPool&) = delete;
+
+  bool Take(unsigned char* out, size_t size) {
+    if (sizeof bytes_ - used_ < size) {
+      if (refill_(bytes_, sizeof bytes_) != 1) return false;
+      used_ = 0;
+    }
+    std::memcpy(out, bytes_ + used_, size);
+    OPENSSL_cleanse(bytes_ + used_, size);
+    used_ += size;
+    return true;
+  }
+
+ private:
+  Refill refill_;
+  unsigned char bytes_[1024];
+  size_t used_ = sizeof bytes_;
+};
+
+// Small values from the thread's pool, larger ones straight from the generator.
+bool Random(RandomPool& pool, RandomPool::Refill direct, unsigned char* out, size_t size) {
+  if (size == 0) return true;
+  if (size <= RandomPool::kMaxTake) return pool.Take(out, size);
+  return size <= INT_MAX && direct(out, static_cast<int>(size)) == 1;
+}
+
+}  // namespace
+
 absl::StatusOr<SecretBytes> RandomSecret(size_t size) {
+  // Secrets come from OpenSSL's private DRBG, values that will be public from the public one.
+  thread_local RandomPool pool(&RAND_priv_bytes);
   SecretBytes bytes(size);
-  if (size > 0 && RAND_bytes(bytes.data(), static_cast<int>(size)) != 1) {
+  if (!Random(pool, &RAND_priv_bytes, bytes.data(), size)) {
     return Internal("the system random number generator failed");
   }
   return bytes;
 }
 
 absl::StatusOr<std::string> RandomBytes(size_t size) {
-  // Small requests (nonces, salts, ids: a few per request) are served from a per-thread pool
-  // refilled 1 KiB at a time, each byte handed out once: one RAND_bytes call per value was a
-  // measurable part of a request. Only for values that are public once used; secrets come from
-  // RandomSecret, straight from the generator.
-  struct Pool {
-    unsigned char bytes[1024];
-    size_t used = sizeof bytes;
-  };
-  constexpr size_t kPooledMax = 64;
+  thread_local RandomPool pool(&RAND_bytes);
   std::string out(size, '\0');
-  auto* out_bytes = reinterpret_cast<unsigned char*>(out.data());
-  if (size > kPooledMax) {
-    if (RAND_bytes(out_bytes, static_cast<int>(size)) != 1) {
-      return Internal("the system random number generator failed");
-    }
-    return out;
+  if (!Random(pool, &RAND_bytes, reinterpret_cast<unsigned char*>(out.data()), size)) {
+    return Internal("the system random number generator failed");
   }
-  thread_local Pool pool;
-  if (sizeof pool.bytes - pool.used < size) {
-    if (RAND_bytes(pool.bytes, sizeof pool.bytes) != 1) {
-      return Internal("the system random number generator failed");
-    }
-    pool.used = 0;
-  }
-  std::memcpy(out_bytes, pool.bytes + pool.used, size);
-  OPENSSL_cleanse(pool.bytes + pool.used, size);  // handed out: not kept
-  pool.used += size;
   return out;
 }
 

@@ -156,9 +156,26 @@ TEST(RandomBytes, PooledValuesNeverRepeatAcrossRefillsAndThreads) {
   }
   EXPECT_EQ(seen.size(), static_cast<size_t>(kThreads * kEach));
   EXPECT_EQ(RandomBytes(0)->size(), 0u);
+  EXPECT_EQ(RandomSecret(0)->size(), 0u);
   auto large = RandomBytes(4096);
   ASSERT_TRUE(large.ok());
   EXPECT_NE(*large, std::string(4096, '\0'));
+}
+
+// Data keys come from a per-thread pool too (RandomSecret, private DRBG): 32-byte keys never
+// repeat, and never equal what RandomBytes hands out.
+TEST(RandomSecret, PooledKeysNeverRepeat) {
+  std::set<std::string> keys;
+  for (int i = 0; i < 5000; ++i) {
+    auto key = RandomSecret(32);
+    ASSERT_TRUE(key.ok());
+    ASSERT_EQ(key->size(), 32u);
+    EXPECT_TRUE(keys.insert(std::string(key->view())).second);
+  }
+  for (int i = 0; i < 1000; ++i) EXPECT_EQ(keys.count(*RandomBytes(32)), 0u);
+  auto large = RandomSecret(100);  // above the pooled size: straight from the generator
+  ASSERT_TRUE(large.ok());
+  EXPECT_EQ(large->size(), 100u);
 }
 
 TEST(AesGcm, MatchesTheGcmSpecTestCase14) {
