@@ -38,6 +38,7 @@
 
 #include "kmsd/crypto.h"
 #include "kmsd/sigv4.h"
+#include "kmsd/strings.h"
 
 namespace {
 
@@ -191,7 +192,7 @@ class JsonReader {
           } else if (code >= 0xDC00 && code <= 0xDFFF) {
             return false;
           }
-          AppendUtf8(out, code);
+          kmsd::AppendUtf8(out, code);
           break;
         }
         default:
@@ -293,23 +294,6 @@ class JsonReader {
       if (byte(i) < 0x80 || byte(i) > 0xBF) return 0;
     }
     return length;
-  }
-  static void AppendUtf8(std::string& out, uint32_t code) {
-    if (code < 0x80) {
-      out.push_back(static_cast<char>(code));
-    } else if (code < 0x800) {
-      out.push_back(static_cast<char>(0xC0 | (code >> 6)));
-      out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-    } else if (code < 0x10000) {
-      out.push_back(static_cast<char>(0xE0 | (code >> 12)));
-      out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-    } else {
-      out.push_back(static_cast<char>(0xF0 | (code >> 18)));
-      out.push_back(static_cast<char>(0x80 | ((code >> 12) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | ((code >> 6) & 0x3F)));
-      out.push_back(static_cast<char>(0x80 | (code & 0x3F)));
-    }
   }
   bool SkipArray() {
     if (++depth_ > kMaxDepth || !Consume('[')) return false;

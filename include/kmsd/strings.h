@@ -3,6 +3,7 @@
 #pragma once
 
 #include <concepts>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -55,6 +56,26 @@ std::string StrJoin(const Container& pieces, std::string_view separator) {
     out.append(std::string_view(piece));
   }
   return out;
+}
+
+// Appends the UTF-8 encoding of a Unicode code point (the caller has checked it: at most
+// 0x10FFFF, no surrogate).
+inline void AppendUtf8(std::string& out, uint32_t codepoint) {
+  if (codepoint < 0x80) {
+    out.push_back(static_cast<char>(codepoint));
+  } else if (codepoint < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (codepoint >> 6)));
+    out.push_back(static_cast<char>(0x80 | (codepoint & 0x3F)));
+  } else if (codepoint < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (codepoint >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((codepoint >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (codepoint & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (codepoint >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((codepoint >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((codepoint >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (codepoint & 0x3F)));
+  }
 }
 
 }  // namespace kmsd

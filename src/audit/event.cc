@@ -165,24 +165,6 @@ size_t Utf8SequenceLength(const char* p, const char* end) {
   return length;
 }
 
-void AppendUtf8(std::string& out, uint32_t codepoint) {
-  if (codepoint < 0x80) {
-    out.push_back(static_cast<char>(codepoint));
-  } else if (codepoint < 0x800) {
-    out.push_back(static_cast<char>(0xC0 | (codepoint >> 6)));
-    out.push_back(static_cast<char>(0x80 | (codepoint & 0x3F)));
-  } else if (codepoint < 0x10000) {
-    out.push_back(static_cast<char>(0xE0 | (codepoint >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((codepoint >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (codepoint & 0x3F)));
-  } else {
-    out.push_back(static_cast<char>(0xF0 | (codepoint >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((codepoint >> 12) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | ((codepoint >> 6) & 0x3F)));
-    out.push_back(static_cast<char>(0x80 | (codepoint & 0x3F)));
-  }
-}
-
 // Four hex digits at p (any case), or -1.
 int32_t ReadHex4(const char* p, const char* end) {
   if (end - p < 4) return -1;

@@ -76,7 +76,9 @@ struct RunningServer {
   uint16_t port = 0;
 };
 
-RunningServer StartServer(ServerOptions options, HttpHandler handler = EchoHandler) {
+// Takes a blocking HttpHandler or an AsyncHttpHandler.
+template <typename Handler = HttpHandler>
+RunningServer StartServer(ServerOptions options, Handler handler = EchoHandler) {
   RunningServer running;
   running.server = NewHttpServer(std::move(options), std::move(handler), TestErrorResponder);
   absl::StatusOr<uint16_t> port = running.server->Start();
@@ -595,12 +597,7 @@ TEST(HttpServer, StopIsIdempotentAndClosesOpenConnections) {
 }
 
 RunningServer StartAsyncServer(ServerOptions options, AsyncHttpHandler handler) {
-  RunningServer running;
-  running.server = NewHttpServer(std::move(options), std::move(handler), TestErrorResponder);
-  absl::StatusOr<uint16_t> port = running.server->Start();
-  EXPECT_TRUE(port.ok()) << port.status();
-  running.port = port.ok() ? *port : 0;
-  return running;
+  return StartServer<AsyncHttpHandler>(std::move(options), std::move(handler));
 }
 
 HttpResponse TextResponse(std::string body) {
