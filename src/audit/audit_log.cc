@@ -1,12 +1,14 @@
 // The trail writer: Record() builds its event on the caller's thread, then one writer thread
 // chains, appends and fdatasyncs whatever records are waiting (group commit), acknowledges them,
 // rotates files and writes signed digests. The first write failure latches: fail closed.
+#include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <iterator>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -127,7 +129,12 @@ class FileAuditLog : public AuditLog {
         last_digest_hash_(end.last_digest_hash),
         last_digest_time_(Now()) {
     current_file_name_ = end.last_file;
-    for (std::thread& committer : committers_) committer = std::thread([this] { CommitterLoop(); });
+    for (size_t i = 0; i < std::size(committers_); ++i) {
+      committers_[i] = std::thread([this, i] {
+        pthread_setname_np(pthread_self(), StrCat("kmsd-audit-", i).c_str());
+        CommitterLoop();
+      });
+    }
   }
 
   ~FileAuditLog() override {

@@ -3,6 +3,7 @@
 // keeps every exception inside.
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
+#include <pthread.h>
 
 #include <algorithm>
 #include <array>
@@ -503,8 +504,12 @@ class BeastHttpServer final : public HttpServer {
         return port.status();
       }
       state_.handler_pool.emplace(std::max(1, state_.options.handler_threads));
-      for (auto& io : ios_) {
-        threads_.emplace_back([this, context = io.get()] { RunIoThread(*context); });
+      for (size_t i = 0; i < ios_.size(); ++i) {
+        threads_.emplace_back([this, context = ios_[i].get(), i] {
+          // Named for top -H, perf and gdb: "kmsd-io-0", ...
+          pthread_setname_np(pthread_self(), StrCat("kmsd-io-", i).c_str());
+          RunIoThread(*context);
+        });
       }
       phase_ = Phase::kRunning;
       return port;
