@@ -57,6 +57,11 @@ struct AuditOptions {
   // record arrived since the last one), at each rotation and at shutdown.
   uint64_t digest_every_records = 1000;
   int64_t digest_every_seconds = 60;
+  // Threads that write and fdatasync batches of records (1..8). More than one overlaps one
+  // batch's fdatasync with the next one's: shorter waits where fdatasync is slow and the CPU is
+  // not the limit, more syncs (and CPU) otherwise. On the 2-core VM of docs/BENCHMARKS.md one is
+  // best.
+  int committers = 1;
   const Clock* clock = nullptr;       // nullptr = the system clock
   FileSystem* file_system = nullptr;  // nullptr = DefaultFileSystem()
 };

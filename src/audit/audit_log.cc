@@ -5,10 +5,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
-#include <iterator>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -26,6 +26,8 @@
 
 namespace kmsd::audit {
 namespace {
+
+constexpr int kMaxCommitters = 8;
 
 using nlohmann::json;
 
@@ -129,8 +131,9 @@ class FileAuditLog : public AuditLog {
         last_digest_hash_(end.last_digest_hash),
         last_digest_time_(Now()) {
     current_file_name_ = end.last_file;
-    for (size_t i = 0; i < std::size(committers_); ++i) {
-      committers_[i] = std::thread([this, i] {
+    int committers = std::clamp(options_.committers, 1, kMaxCommitters);
+    for (int i = 0; i < committers; ++i) {
+      committers_.emplace_back([this, i] {
         pthread_setname_np(pthread_self(), StrCat("kmsd-audit-", i).c_str());
         CommitterLoop();
       });
@@ -180,9 +183,11 @@ class FileAuditLog : public AuditLog {
 
   int64_t Now() const { return options_.clock ? options_.clock->NowSeconds() : SystemNow(); }
 
-  // Two committers take turns, so that one batch's fdatasync overlaps the next batch's write and
-  // fdatasync (on this disk two concurrent fdatasyncs complete almost twice as many per second
-  // as one). The write token (writing_) serialises everything that touches the chain, the files
+  // With more than one committer (AuditOptions::committers) they take turns, so that one batch's
+  // fdatasync overlaps the next batch's write and fdatasync: on a disk where concurrent
+  // fdatasyncs complete faster than one after another, that shortens the wait; but each sync
+  // costs CPU, so where the CPU is the limit one committer with larger batches does better
+  // (docs/BENCHMARKS.md). With one, this is plain group commit. The write token (writing_) serialises everything that touches the chain, the files
   // and the digests; the fdatasync runs without it. Batches get tickets in write order and are
   // acknowledged in that order: a batch is acknowledged only after its own fdatasync, which
   // began after its write, and after every earlier batch's; once any fails, it and every later
@@ -398,7 +403,7 @@ class FileAuditLog : public AuditLog {
   std::string last_digest_hash_;
   int64_t last_digest_time_;
 
-  std::thread committers_[2];  // last: they start after everything they read is built
+  std::vector<std::thread> committers_;  // last: they start after everything they read is built
 };
 
 absl::Status MakePrivateDirectory(const std::string& path) {

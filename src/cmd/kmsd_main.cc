@@ -42,6 +42,7 @@ struct ServeFlags {
   int scheduler_interval_seconds = 10;
   bool enable_test_clock = false;
   std::string audit_dir;
+  int audit_committers = 1;
 };
 
 constexpr char kTestClockEnvironment[] = "KMSD_ALLOW_TEST_CLOCK";
@@ -282,6 +283,7 @@ int Serve(const ServeFlags& flags) {
   kmsd::audit::AuditOptions audit_options;
   audit_options.data_dir = data_dir.string();
   audit_options.audit_dir = flags.audit_dir;
+  audit_options.committers = flags.audit_committers;
   audit_options.region = flags.region;
   audit_options.account_id = flags.account_id;
   auto audit_log = kmsd::audit::OpenAuditLog(std::move(audit_options));
@@ -394,6 +396,11 @@ int main(int argc, char** argv) {
                     "Seconds between runs of due deletions and rotations")
       ->capture_default_str();
   serve->add_option("--audit-dir", flags.audit_dir, "Audit trail directory (default DATA_DIR/audit)");
+  serve
+      ->add_option("--audit-committers", flags.audit_committers,
+                   "Threads that write and fdatasync the audit trail; more than 1 overlaps "
+                   "fdatasyncs (helps slow disks with spare CPU)")
+      ->check(CLI::Range(1, 8));
   serve->add_flag("--enable-test-clock", flags.enable_test_clock,
                   "TESTS ONLY: let clients move the service clock (needs KMSD_ALLOW_TEST_CLOCK=yes "
                   "and a loopback address)");

@@ -215,7 +215,9 @@ class OverlappedSyncTest : public AuditLogTest, public ::testing::WithParamInter
 
 TEST_P(OverlappedSyncTest, LaterBatchWaitsForTheEarlierSyncAndSharesItsFailure) {
   const bool first_sync_fails = GetParam();
-  auto log = Open(Options());
+  AuditOptions options = Options();
+  options.committers = 2;
+  auto log = Open(std::move(options));
   ASSERT_TRUE(RecordOne(*log).ok());  // the file exists; the next sync is the first batch's
   file_system_.gate_fails = first_sync_fails;
   file_system_.gate_next_sync = true;
@@ -265,6 +267,35 @@ TEST_P(OverlappedSyncTest, LaterBatchWaitsForTheEarlierSyncAndSharesItsFailure) 
 }
 
 INSTANTIATE_TEST_SUITE_P(FirstSyncSucceedsOrFails, OverlappedSyncTest, ::testing::Bool());
+
+// The chain, the digests and the verifier hold with several committers as with one.
+TEST_F(AuditLogTest, SeveralCommittersKeepTheChainWhole) {
+  AuditOptions options = Options();
+  options.committers = 3;
+  options.digest_every_records = 50;
+  auto log = Open(std::move(options));
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 60;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < kPerThread; ++i) {
+        if (!RecordOne(*log).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures, 0);
+  log.reset();
+  std::vector<json> records = AllRecords();
+  ASSERT_EQ(records.size(), static_cast<size_t>(kThreads * kPerThread));
+  for (size_t i = 0; i < records.size(); ++i) EXPECT_EQ(records[i]["sequenceNumber"], i + 1);
+  VerifyReport report = Verify();
+  EXPECT_TRUE(report.ok) << FormatVerifyReport(report);
+  EXPECT_EQ(report.records, kThreads * kPerThread);
+  EXPECT_GE(report.digests, 2);
+}
 
 TEST_F(AuditLogTest, RecordAsyncAfterAFailureAnswersAtOnceWithTheFailure) {
   auto log = Open(Options());
