@@ -19,6 +19,9 @@
 namespace kmsd::audit {
 namespace {
 
+// The most requestParameters bytes recorded for a request that failed authentication.
+constexpr size_t kMaxUnauthenticatedParametersBytes = 4096;
+
 // Request members worth auditing. Anything else (Plaintext, CiphertextBlob, GrantTokens, Policy
 // and whatever a future operation adds) is left out until someone decides it is safe.
 constexpr std::array<std::string_view, 25> kRequestAllowlist = {
@@ -904,10 +907,20 @@ std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& setti
     AppendMember(out, R"(,"errorMessage":)", ToStd(outcome.status.message()));
   }
   out += R"(,"requestParameters":)";
+  size_t parameters_start = out.size();
   if (request.is_object() && request.root().size > 0) {
     request.AppendCloudTrailStyle(out);
   } else {
     out += "null";
+  }
+  // A caller who failed authentication is unknown: it may not write more than a few KiB into the
+  // trail per request (else anyone who can reach the port could fill the disk, and a full disk
+  // stops kmsd: fail closed). What was left out is counted.
+  size_t parameters_bytes = out.size() - parameters_start;
+  if (!outcome.principal && parameters_bytes > kMaxUnauthenticatedParametersBytes) {
+    out.resize(parameters_start);
+    out += R"(null,"requestParametersOmitted":)";
+    out += std::to_string(parameters_bytes);
   }
   out += R"(,"responseElements":)";
   bool record_response = outcome.status.ok() && !IsReadOnly(operation) &&

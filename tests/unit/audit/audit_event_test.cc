@@ -99,6 +99,29 @@ TEST(AuditEvent, AuthenticationFailureRecordsTheClaimedAccessKey) {
   EXPECT_EQ(event["requestParameters"]["keyId"], "alias/app");
 }
 
+// Whoever reaches the port could otherwise write up to a whole request body (256 KiB) into the
+// trail per request without any credential.
+TEST(AuditEvent, UnauthenticatedRequestParametersAreCappedAuthenticatedOnesAreNot) {
+  std::string context = R"({"KeyId":"alias/app","EncryptionContext":{)";
+  for (int i = 0; i < 400; ++i) context += StrCat(i ? "," : "", "\"key", i, "\":\"value\"");
+  context += "}}";
+  auto call = MakeCall("Encrypt", context, "", Error(ErrorType::kUnrecognizedClient, "no"));
+  json authenticated = Build(call);
+  EXPECT_EQ(authenticated["requestParameters"]["encryptionContext"].size(), 400u);
+  EXPECT_FALSE(authenticated.contains("requestParametersOmitted"));
+
+  call.principal.reset();
+  json stranger = Build(call);
+  EXPECT_TRUE(stranger["requestParameters"].is_null());
+  EXPECT_EQ(stranger["requestParametersOmitted"], authenticated["requestParameters"].dump().size());
+
+  // Small ones are still recorded for a stranger (which key was tried, with what).
+  auto small = MakeCall("Encrypt", R"({"KeyId":"alias/app"})", "",
+                        Error(ErrorType::kUnrecognizedClient, "no"));
+  small.principal.reset();
+  EXPECT_EQ(Build(small)["requestParameters"]["keyId"], "alias/app");
+}
+
 TEST(AuditEvent, FailedRequestNamesTheKeyItAskedFor) {
   auto call = MakeCall("DescribeKey", StrCat(R"({"KeyId":")", kKeyId, R"("})"), "",
                        NotFound("Key not found"));

@@ -31,10 +31,24 @@ std::string Build(const testing::Call& call) {
 TEST(AuditEventDepth, DeepArraysInAnAllowlistedMemberAreRecorded) {
   std::string nested = StrCat(std::string(kDepth, '['), std::string(kDepth, ']'));
   auto call = MakeCall("TagResource", StrCat(R"({"Tags":)", nested, "}"),
+                       Error(ErrorType::kValidation, "Tags must be a list of Tag structures"));
+  std::string event = Build(call);
+  EXPECT_NE(event.find(StrCat(R"("requestParameters":{"tags":)", nested, "},")), std::string::npos);
+}
+
+// The same from a caller who failed authentication is parsed (without overflowing the stack)
+// but not recorded: it is over the 4096-byte limit for unauthenticated requests.
+TEST(AuditEventDepth, DeepArraysFromAnUnauthenticatedCallerAreParsedButLeftOut) {
+  std::string nested = StrCat(std::string(kDepth, '['), std::string(kDepth, ']'));
+  auto call = MakeCall("TagResource", StrCat(R"({"Tags":)", nested, "}"),
                        Error(ErrorType::kUnrecognizedClient, "The security token is invalid"));
   call.principal.reset();
   std::string event = Build(call);
-  EXPECT_NE(event.find(StrCat(R"("requestParameters":{"tags":)", nested, "},")), std::string::npos);
+  EXPECT_NE(event.find(StrCat(R"("requestParameters":null,"requestParametersOmitted":)",
+                              nested.size() + 9, ",")),
+            std::string::npos)
+      << event.substr(0, 600);
+  EXPECT_LT(event.size(), 4096u);
 }
 
 TEST(AuditEventDepth, DeepObjectsAreRecordedRenamed) {
