@@ -245,9 +245,10 @@ TEST_P(OverlappedSyncTest, LaterBatchWaitsForTheEarlierSyncAndSharesItsFailure) 
   };
   record(0);
   while (!file_system_.gate_reached.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  // The first batch is in its (held) fdatasync; the other committer writes and syncs the second.
-  record(1);
+  // The first batch is in its (held) fdatasync, not yet counted; the other committer writes and
+  // syncs the second (counted before it may be acknowledged).
   int syncs_before = file_system_.syncs.load();
+  record(1);
   for (int i = 0; i < 2000 && file_system_.syncs.load() == syncs_before; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
