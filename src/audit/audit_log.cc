@@ -187,8 +187,9 @@ class FileAuditLog : public AuditLog {
   // fdatasync overlaps the next batch's write and fdatasync: on a disk where concurrent
   // fdatasyncs complete faster than one after another, that shortens the wait; but each sync
   // costs CPU, so where the CPU is the limit one committer with larger batches does better
-  // (docs/BENCHMARKS.md). With one, this is plain group commit. The write token (writing_) serialises everything that touches the chain, the files
-  // and the digests; the fdatasync runs without it. Batches get tickets in write order and are
+  // (docs/BENCHMARKS.md). With one, this is plain group commit. The write token (writing_)
+  // serialises everything that touches the chain, the files and the digests; the fdatasync runs
+  // without it. Batches get tickets in write order and are
   // acknowledged in that order: a batch is acknowledged only after its own fdatasync, which
   // began after its write, and after every earlier batch's; once any fails, it and every later
   // batch fail (a later fdatasync's success says nothing certain about pages an earlier failed
@@ -220,14 +221,16 @@ class FileAuditLog : public AuditLog {
       std::shared_ptr<AppendFile> to_sync;
       bool sign = status.ok() && DigestDue(digest_generation > digests_written_ ||
                                            (stopping && batch.empty()));
-      if (status.ok() && (sign || (!batch.empty() && RotationDue()))) {
+      // Decided once: the clock must not make AppendBatch rotate (and sign) without the wait.
+      bool rotate = !batch.empty() && RotationDue();
+      if (status.ok() && (sign || rotate)) {
         lock.lock();
         synced_.wait(lock, [&] { return synced_through_ >= earlier; });
         if (!failure_.ok()) status = failure_;
         lock.unlock();
         if (status.ok() && sign) status = SignDigest();
       }
-      if (status.ok() && !batch.empty()) status = AppendBatch(batch, to_sync);
+      if (status.ok() && !batch.empty()) status = AppendBatch(batch, rotate, to_sync);
 
       lock.lock();
       writing_ = false;
@@ -292,12 +295,13 @@ class FileAuditLog : public AuditLog {
                            "; kmsd refuses requests it cannot audit until restarted"));
   }
 
-  // Chains the batch and appends it to the current file (rotating first if due; the caller has
-  // then already waited for earlier syncs). Sets to_sync to the file to fdatasync.
-  absl::Status AppendBatch(const std::vector<Pending>& batch,
+  // Chains the batch and appends it to the current file, first starting a new file if rotate
+  // (the caller has then already waited for earlier syncs). Sets to_sync to the file to
+  // fdatasync.
+  absl::Status AppendBatch(const std::vector<Pending>& batch, bool rotate,
                            std::shared_ptr<AppendFile>& to_sync) {
     int64_t now = Now();
-    if (RotationDue()) {
+    if (rotate) {
       if (last_sequence_ > last_signed_sequence_) {
         if (auto status = SignDigest(); !status.ok()) return status;
       }
