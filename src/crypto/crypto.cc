@@ -267,15 +267,14 @@ absl::StatusOr<SecretBytes> HkdfSha256Direct(const SecretBytes& input_key, std::
   static constexpr char kZeroSalt[kSha256Size] = {};
   HmacSha256(salt.empty() ? std::string_view(kZeroSalt, sizeof kZeroSalt) : salt,
              input_key.view(), pseudo_random_key);
-  std::string_view prk(reinterpret_cast<const char*>(pseudo_random_key.data()),
-                       pseudo_random_key.size());
+  std::string_view prk = AsText(pseudo_random_key.data(), pseudo_random_key.size());
   SecretBytes output(length);
   std::string block_input;  // T(i-1) || info || i
   block_input.reserve(kSha256Size + info.size() + 1);
   std::array<uint8_t, kSha256Size> block;
   for (size_t done = 0, i = 1; done < length; ++i) {
     block_input.clear();
-    if (i > 1) block_input.append(reinterpret_cast<const char*>(block.data()), block.size());
+    if (i > 1) block_input.append(AsText(block.data(), block.size()));
     block_input.append(info);
     block_input.push_back(static_cast<char>(i));
     HmacSha256(prk, block_input, block);
