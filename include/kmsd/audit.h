@@ -8,6 +8,7 @@
 // and the Ed25519 signing key in DATA_DIR/audit-signing-key.pem (0600). docs/AUDIT.md has details.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -28,8 +29,12 @@ class AppendFile {
  public:
   virtual ~AppendFile() = default;
   virtual absl::Status Append(std::string_view data) = 0;
-  // Makes everything appended so far durable (fdatasync).
+  // Makes everything appended so far durable (fdatasync). May run while Append runs on another
+  // thread (Append itself is called by one thread at a time).
   virtual absl::Status Sync() = 0;
+  // Ends the file for good: cuts the zero padding after the last append (a file adopted from a
+  // spare) and makes that durable. Nothing may be appended after it.
+  virtual absl::Status Close() = 0;
 };
 
 // Where trail files are opened. The default is the POSIX file system; tests wrap it to fail.
@@ -40,6 +45,26 @@ class FileSystem {
   virtual absl::StatusOr<std::unique_ptr<AppendFile>> OpenAppend(const std::string& path) = 0;
   // Makes new directory entries in the directory durable.
   virtual absl::Status SyncDirectory(const std::string& path) = 0;
+
+  // Spares: a file of `bytes` zero bytes, written and fdatasynced ahead of need, later renamed
+  // to a trail file's name and written in place from its start. An fdatasync then has only data
+  // to write back, no size or extent change to commit through the file system's journal: on
+  // ext4 that is one device flush instead of a journal commit (docs/BENCHMARKS.md). Readers of
+  // the trail stop at the first NUL byte; Close cuts the padding off.
+  //
+  // Creates (replacing) `path` as a durable spare: a file of that name is always whole. Gives up,
+  // removing what it wrote, with a kCancelled status as soon as `stop` is set. kUnimplemented where
+  // spares do not pay: file systems that do not overwrite in place (btrfs, ZFS), tmpfs, network
+  // file systems.
+  virtual absl::Status CreateSpare(const std::string& path, uint64_t bytes,
+                                   const std::atomic<bool>& stop) = 0;
+  // Renames the spare to `path` and opens it for appending from its first byte; when the
+  // appends outgrow the spare, the file grows as a plain one would. The caller syncs the
+  // directory.
+  virtual absl::StatusOr<std::unique_ptr<AppendFile>> AdoptSpare(const std::string& spare,
+                                                                 const std::string& path) = 0;
+  // Removes the spare, and what an interrupted CreateSpare left, if they exist.
+  virtual absl::Status RemoveSpare(const std::string& path) = 0;
 };
 
 // The POSIX file system. Thread-safe; never destroyed.
@@ -62,6 +87,12 @@ struct AuditOptions {
   // not the limit, more syncs (and CPU) otherwise. On the 2-core VM of docs/BENCHMARKS.md one is
   // best.
   int committers = 1;
+  // Keep a zero-filled spare file of max_file_bytes (plus 1 MiB) ready in the audit dir
+  // (.trail-spare) and start each new trail file from it, so that the fdatasync behind every
+  // answer commits no metadata (FileSystem::CreateSpare). Costs that much disk twice over (the
+  // spare and the unused tail of the current file) and writes each byte of the trail twice.
+  // Ignored where the file system does not gain from it.
+  bool preallocate = false;
   const Clock* clock = nullptr;       // nullptr = the system clock
   FileSystem* file_system = nullptr;  // nullptr = DefaultFileSystem()
 };

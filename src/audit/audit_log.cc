@@ -1,11 +1,13 @@
 // The trail writer: Record() builds its event on the caller's thread, then one writer thread
 // chains, appends and fdatasyncs whatever records are waiting (group commit), acknowledges them,
 // rotates files and writes signed digests. The first write failure latches: fail closed.
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -13,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "audit/event.h"
@@ -28,6 +31,7 @@ namespace kmsd::audit {
 namespace {
 
 constexpr int kMaxCommitters = 8;
+constexpr uint64_t kMaxSpareBytes = 256 << 20;
 
 using nlohmann::json;
 
@@ -46,8 +50,19 @@ struct TrailEnd {
   std::string last_file;
 };
 
+// Cuts a file to `size` bytes, durably: what is cut was never acknowledged, and must not come
+// back after a second crash behind records written since.
+absl::Status CutFile(const std::string& path, size_t size) {
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  bool cut = fd >= 0 && ftruncate(fd, static_cast<off_t>(size)) == 0 && fsync(fd) == 0;
+  if (fd >= 0) close(fd);
+  if (!cut) return Internal(StrCat("cannot cut the unfinished end of ", path));
+  return absl::OkStatus();
+}
+
 // Reads the last record of the newest trail file. A torn last line (a write that crashed before
-// its fdatasync, so never acknowledged) is cut off so the chain continues from a whole record.
+// its fdatasync, so never acknowledged) is cut off so the chain continues from a whole record,
+// and so is the zero padding of a file begun from a spare, with whatever a crash left in it.
 absl::Status FindLastRecord(const std::string& dir, TrailEnd& end) {
   auto files = ListTrailFiles(dir);
   if (!files.ok()) return files.status();
@@ -55,16 +70,14 @@ absl::Status FindLastRecord(const std::string& dir, TrailEnd& end) {
     std::string path = StrCat(dir, "/", *file);
     auto content = ReadWholeFile(path);
     if (!content.ok()) return content.status();
-    if (content->empty()) continue;
-    size_t complete = content->rfind('\n');
+    size_t before_padding = RecordBytes(*content).size();
+    size_t complete = std::string_view(*content).substr(0, before_padding).rfind('\n');
     size_t whole = complete == std::string::npos ? 0 : complete + 1;
     if (whole != content->size()) {
-      if (truncate(path.c_str(), static_cast<off_t>(whole)) != 0) {
-        return Internal(StrCat("cannot cut the torn last line of ", path));
-      }
+      if (auto status = CutFile(path, whole); !status.ok()) return status;
       content->resize(whole);
-      if (content->empty()) continue;
     }
+    if (content->empty()) continue;
     content->pop_back();  // the newline
     size_t start = content->rfind('\n');
     std::string_view line =
@@ -96,9 +109,7 @@ absl::Status FindLastDigest(const std::string& dir, TrailEnd& end) {
   size_t whole = content->rfind('\n');
   whole = whole == std::string::npos ? 0 : whole + 1;
   if (whole != content->size()) {
-    if (truncate(path.c_str(), static_cast<off_t>(whole)) != 0) {
-      return Internal(StrCat("cannot cut the torn last line of ", path));
-    }
+    if (auto status = CutFile(path, whole); !status.ok()) return status;
     content->resize(whole);
   }
   if (content->empty()) return absl::OkStatus();
@@ -129,8 +140,16 @@ class FileAuditLog : public AuditLog {
         last_hash_(end.last_hash),
         last_signed_sequence_(end.last_signed_sequence),
         last_digest_hash_(end.last_digest_hash),
-        last_digest_time_(Now()) {
+        last_digest_time_(Now()),
+        spare_path_(StrCat(dir_, "/", kSpareFile)) {
     current_file_name_ = end.last_file;
+    if (options_.preallocate) {
+      spare_wanted_ = true;
+      spare_thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "kmsd-audit-fill");
+        SpareLoop();
+      });
+    }
     int committers = std::clamp(options_.committers, 1, kMaxCommitters);
     for (int i = 0; i < committers; ++i) {
       committers_.emplace_back([this, i] {
@@ -147,6 +166,16 @@ class FileAuditLog : public AuditLog {
     }
     work_.notify_all();
     for (std::thread& committer : committers_) committer.join();
+    if (spare_thread_.joinable()) {
+      {
+        std::lock_guard lock(spare_mutex_);
+        spare_stop_ = true;
+      }
+      spare_work_.notify_all();
+      spare_thread_.join();
+      // Disk space is not kept while kmsd is down; the next start makes a new spare.
+      (void)file_system_->RemoveSpare(spare_path_);
+    }
   }
 
   void RecordAsync(const RequestOutcome& outcome,
@@ -246,7 +275,13 @@ class FileAuditLog : public AuditLog {
           // finish, then both go.
           synced_.wait(lock, [this] { return synced_through_ == tickets_issued_; });
           stopped_ = true;
-          current_file_.reset();
+          if (current_file_) {
+            // Cuts a spare's padding. Should that fail, the next start cuts it.
+            if (auto closed = current_file_->Close(); !closed.ok() && failure_.ok()) {
+              failure_ = Fail(closed);
+            }
+            current_file_.reset();
+          }
           work_.notify_all();
           return;
         }
@@ -305,11 +340,15 @@ class FileAuditLog : public AuditLog {
       if (last_sequence_ > last_signed_sequence_) {
         if (auto status = SignDigest(); !status.ok()) return status;
       }
+      if (auto status = current_file_->Close(); !status.ok()) return Fail(status);
       current_file_.reset();
     }
     if (!current_file_) {
       current_file_name_ = TrailFileName(last_sequence_ + 1, now);
-      auto file = file_system_->OpenAppend(StrCat(dir_, "/", current_file_name_));
+      std::string path = StrCat(dir_, "/", current_file_name_);
+      auto file = TakeSpare() ? file_system_->AdoptSpare(spare_path_, path)
+                              : file_system_->OpenAppend(path);
+      WantSpare();
       if (!file.ok()) return Fail(file.status());
       if (auto status = file_system_->SyncDirectory(dir_); !status.ok()) return Fail(status);
       current_file_ = std::move(*file);
@@ -338,6 +377,39 @@ class FileAuditLog : public AuditLog {
     last_hash_ = std::move(hash);
     to_sync = current_file_;
     return absl::OkStatus();
+  }
+
+  // The spare (AuditOptions::preallocate): one thread keeps a zero-filled file ready; a new trail
+  // file takes it when it is ready and is created plain otherwise (never waits for it).
+  void SpareLoop() {
+    const uint64_t bytes = std::min<uint64_t>(options_.max_file_bytes, kMaxSpareBytes) + (1 << 20);
+    std::unique_lock lock(spare_mutex_);
+    while (true) {
+      spare_work_.wait(lock, [this] { return spare_stop_ || (spare_wanted_ && !spare_ready_); });
+      if (spare_stop_) return;
+      lock.unlock();
+      absl::Status status = file_system_->CreateSpare(spare_path_, bytes, spare_stop_);
+      lock.lock();
+      spare_wanted_ = false;
+      spare_ready_ = status.ok();
+      // Where spares do not pay, stop making them. Another failure (a full disk, say) is left
+      // to the trail's own writes to report; the next new file asks again.
+      if (absl::IsUnimplemented(status)) return;
+    }
+  }
+
+  bool TakeSpare() {
+    std::lock_guard lock(spare_mutex_);
+    return std::exchange(spare_ready_, false);
+  }
+
+  void WantSpare() {
+    if (!spare_thread_.joinable()) return;
+    {
+      std::lock_guard lock(spare_mutex_);
+      spare_wanted_ = true;
+    }
+    spare_work_.notify_one();
   }
 
   absl::Status SignDigest() {
@@ -407,6 +479,14 @@ class FileAuditLog : public AuditLog {
   std::string last_digest_hash_;
   int64_t last_digest_time_;
 
+  const std::string spare_path_;
+  std::mutex spare_mutex_;
+  std::condition_variable spare_work_;
+  std::atomic<bool> spare_stop_{false};  // set under spare_mutex_; read by CreateSpare without it
+  bool spare_wanted_ = false;  // guarded by spare_mutex_
+  bool spare_ready_ = false;   // guarded by spare_mutex_; true: spare_path_ is whole, durable
+  std::thread spare_thread_;
+
   std::vector<std::thread> committers_;  // last: they start after everything they read is built
 };
 
@@ -444,6 +524,12 @@ absl::StatusOr<std::unique_ptr<AuditLog>> OpenAuditLog(AuditOptions options) {
   if (!key.ok()) return key.status();
   auto fingerprint = PublicKeyFingerprint((*key)->PublicKeyPem());
   if (!fingerprint.ok()) return fingerprint.status();
+  // A spare left by a crash may be partly written: the thread makes a new one.
+  if (auto status = (options.file_system ? options.file_system : DefaultFileSystem())
+                        ->RemoveSpare(StrCat(dir, "/", kSpareFile));
+      !status.ok()) {
+    return status;
+  }
   TrailEnd end;
   if (auto status = FindLastRecord(dir, end); !status.ok()) return status;
   if (auto status = FindLastDigest(dir, end); !status.ok()) return status;

@@ -169,7 +169,7 @@ absl::StatusOr<int64_t> QueryTrail(const std::string& audit_dir, const QueryFilt
   for (const std::string& name : *files) {
     auto content = ReadWholeFile(StrCat(audit_dir, "/", name));
     if (!content.ok()) return content.status();
-    std::string_view rest = *content;
+    std::string_view rest = RecordBytes(*content);  // without a live file's zero padding
     while (!rest.empty()) {
       size_t end = rest.find('\n');
       std::string_view line = rest.substr(0, end);

@@ -16,6 +16,9 @@ namespace kmsd::audit {
 inline constexpr std::string_view kTrailPrefix = "trail-";
 inline constexpr std::string_view kTrailSuffix = ".jsonl";
 inline constexpr std::string_view kDigestFile = "digests.jsonl";
+// A zero-filled file kept ready for the next trail file (AuditOptions::preallocate); readers of
+// the trail never look at it (it is not named trail-*.jsonl).
+inline constexpr std::string_view kSpareFile = ".trail-spare";
 inline constexpr std::string_view kSigningKeyFile = "audit-signing-key.pem";
 inline constexpr size_t kHashSize = 32;
 
@@ -49,6 +52,12 @@ std::string DumpJson(const nlohmann::json& value);
 
 // Lower- or upper-case hex -> bytes; nullopt if not hex.
 std::optional<std::string> HexToBytes(std::string_view hex);
+
+// A trail file's records: its bytes up to the first NUL. A file begun from a spare is zero-padded
+// after its last record until it is closed; records never hold a NUL (JSON escapes it).
+inline std::string_view RecordBytes(std::string_view content) {
+  return content.substr(0, content.find('\0'));
+}
 
 // Reads a whole file; error if it cannot be opened.
 absl::StatusOr<std::string> ReadWholeFile(const std::string& path);

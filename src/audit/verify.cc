@@ -161,7 +161,7 @@ class Verifier {
       auto content = ReadWholeFile(StrCat(dir_, "/", files_[f]));
       if (!content.ok()) continue;
       bool torn = false;
-      for (std::string_view text : Lines(*content, torn)) {
+      for (std::string_view text : Lines(RecordBytes(*content), torn)) {
         json record = json::parse(text, nullptr, /*allow_exceptions=*/false);
         if (record.is_object() && SequenceOf(record) == sequence) return true;
       }
@@ -180,7 +180,8 @@ class Verifier {
       auto content = ReadWholeFile(StrCat(dir_, "/", name));
       if (!content.ok()) return content.status();
       bool torn = false;
-      std::vector<std::string_view> lines = Lines(*content, torn);
+      std::string_view records = RecordBytes(*content);
+      std::vector<std::string_view> lines = Lines(records, torn);
       for (size_t i = 0; i < lines.size(); ++i) {
         int64_t line = static_cast<int64_t>(i) + 1;
         if (torn && i + 1 == lines.size()) {
@@ -236,6 +237,17 @@ class Verifier {
         previous_line = line;
         ++expected;
         ++report_.records;
+      }
+      // The file kmsd writes is zero-padded after its last record when it began from a spare;
+      // anything else after the padding is a batch a crash cut short (kmsd cuts it off when it
+      // starts again) or a change to the file.
+      if (std::string_view(*content).substr(records.size()).find_first_not_of('\0') !=
+          std::string_view::npos) {
+        return Problem("truncated", name, static_cast<int64_t>(lines.size()) + 1,
+                       static_cast<int64_t>(expected),
+                       "bytes follow the zero padding after the last record: a write cut short "
+                       "by a crash (kmsd cuts them off at its next start), or the file was "
+                       "changed");
       }
       // kmsd signs a file before it starts the next one (and signs a crash's leftovers at
       // restart), so a closed file beyond the digests means digests were removed.

@@ -43,6 +43,7 @@ struct ServeFlags {
   bool enable_test_clock = false;
   std::string audit_dir;
   int audit_committers = 1;
+  bool audit_preallocate = true;
 };
 
 constexpr char kTestClockEnvironment[] = "KMSD_ALLOW_TEST_CLOCK";
@@ -284,6 +285,7 @@ int Serve(const ServeFlags& flags) {
   audit_options.data_dir = data_dir.string();
   audit_options.audit_dir = flags.audit_dir;
   audit_options.committers = flags.audit_committers;
+  audit_options.preallocate = flags.audit_preallocate;
   audit_options.region = flags.region;
   audit_options.account_id = flags.account_id;
   auto audit_log = kmsd::audit::OpenAuditLog(std::move(audit_options));
@@ -401,6 +403,12 @@ int main(int argc, char** argv) {
                    "Threads that write and fdatasync the audit trail; more than 1 overlaps "
                    "fdatasyncs (helps slow disks with spare CPU)")
       ->check(CLI::Range(1, 8));
+  serve
+      ->add_option("--audit-preallocate", flags.audit_preallocate,
+                   "Begin each audit trail file from a zero-filled spare so its fdatasyncs "
+                   "commit no metadata (ext4, XFS); the file being written is zero-padded until "
+                   "it is closed")
+      ->capture_default_str();
   serve->add_flag("--enable-test-clock", flags.enable_test_clock,
                   "TESTS ONLY: let clients move the service clock (needs KMSD_ALLOW_TEST_CLOCK=yes "
                   "and a loopback address)");

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -28,10 +29,13 @@ def trail_files(directory):
 
 
 def read_records(data_dir):
+    """Every record so far. The file kmsd is writing may be zero-padded after its last record
+    (begun from a zero-filled spare, docs/AUDIT.md); its records end at the first NUL."""
     records = []
     for path in trail_files(audit_dir(data_dir)):
         with open(path, encoding="utf-8") as trail:
-            records.extend(json.loads(line) for line in trail if line.strip())
+            text = trail.read().split("\0", 1)[0]
+        records.extend(json.loads(line) for line in text.splitlines() if line.strip())
     return records
 
 
@@ -245,6 +249,53 @@ class EveryOperationIsAudited(unittest.TestCase):
         table = kmsd_audit("query", "--data-dir", self.server.data_dir, "--key", key["KeyId"], "--format", "table")
         self.assertIn("EVENT", table.stdout)
         self.assertIn("CreateAlias", table.stdout)
+
+
+class LiveTrailFromASpare(unittest.TestCase):
+    """kmsd begins trail files from a zero-filled spare (--audit-preallocate, on by default):
+    while it runs, the file it writes is padded with zeros after the last record, and every
+    reader (verify, query) stops at the padding; when it stops, the file is cut to its records
+    and the spare is removed."""
+
+    SPARE_BYTES = (64 << 20) + (1 << 20)  # max_file_bytes + 1 MiB
+
+    def test_padded_while_running_exact_after(self):
+        with KmsdServer() as server:
+            audit = audit_dir(server.data_dir)
+            spare = os.path.join(audit, ".trail-spare")
+            deadline = time.monotonic() + 30
+            while not os.path.exists(spare) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not os.path.exists(spare):
+                self.skipTest("no spare: the data dir's file system does not overwrite in place")
+            self.assertEqual(os.path.getsize(spare), self.SPARE_BYTES)
+
+            kms = server.client()
+            key = kms.create_key()["KeyMetadata"]["KeyId"]
+            for i in range(5):
+                kms.encrypt(KeyId=key, Plaintext=b"record %d" % i)
+            [live] = trail_files(audit)
+            with open(live, "rb") as f:
+                content = f.read()
+            self.assertEqual(len(content), self.SPARE_BYTES, "the first file did not take the spare")
+            records, padding = content.split(b"\0", 1)
+            self.assertEqual(padding.strip(b"\0"), b"")
+            self.assertEqual(len(read_records(server.data_dir)), 6)
+
+            result = kmsd_audit("verify", "--data-dir", server.data_dir)
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+            self.assertIn("audit trail OK: 6 record(s)", result.stdout)
+            result = kmsd_audit("query", "--data-dir", server.data_dir, "--event", "Encrypt")
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertEqual(len(result.stdout.splitlines()), 5)
+            self.assertNotIn("\0", result.stdout)
+
+            server.stop()
+            with open(live, "rb") as f:
+                self.assertEqual(f.read(), records, "the closed file is not cut to its records")
+            self.assertEqual(glob.glob(os.path.join(audit, ".trail-spare*")), [])
+            result = kmsd_audit("verify", "--data-dir", server.data_dir)
+            self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
 
 
 class TamperingIsDetected(unittest.TestCase):

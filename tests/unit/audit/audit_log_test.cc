@@ -2,8 +2,13 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <functional>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "kmsd/audit.h"
@@ -24,7 +29,10 @@ class FaultyFileSystem : public FileSystem {
   std::atomic<bool> fail_append{false};
   std::atomic<bool> fail_sync{false};
   std::atomic<bool> fail_open{false};
+  std::atomic<bool> fail_spare{false};
   std::atomic<int> syncs{0};
+  std::atomic<int> spares_created{0};
+  std::atomic<int> spares_adopted{0};
   // When set, the next Sync waits until release_gate() (and then fails if gate_fails).
   std::atomic<bool> gate_next_sync{false};
   std::atomic<bool> gate_fails{false};
@@ -44,6 +52,23 @@ class FaultyFileSystem : public FileSystem {
   }
   absl::Status SyncDirectory(const std::string& path) override {
     return DefaultFileSystem()->SyncDirectory(path);
+  }
+  absl::Status CreateSpare(const std::string& path, uint64_t bytes,
+                           const std::atomic<bool>& stop) override {
+    if (fail_spare) return Internal("injected: no space left on device");
+    auto status = DefaultFileSystem()->CreateSpare(path, bytes, stop);
+    if (status.ok()) ++spares_created;
+    return status;
+  }
+  absl::StatusOr<std::unique_ptr<AppendFile>> AdoptSpare(const std::string& spare,
+                                                         const std::string& path) override {
+    auto file = DefaultFileSystem()->AdoptSpare(spare, path);
+    if (!file.ok()) return file.status();
+    ++spares_adopted;
+    return std::unique_ptr<AppendFile>(new File(this, std::move(*file)));
+  }
+  absl::Status RemoveSpare(const std::string& path) override {
+    return DefaultFileSystem()->RemoveSpare(path);
   }
 
  private:
@@ -66,6 +91,7 @@ class FaultyFileSystem : public FileSystem {
       ++owner_->syncs;
       return real_->Sync();
     }
+    absl::Status Close() override { return real_->Close(); }
 
    private:
     FaultyFileSystem* owner_;
@@ -343,6 +369,93 @@ TEST_F(AuditLogTest, RotatesBySizeAndSignsEachFile) {
   EXPECT_EQ(report.last_signed_sequence, 30);
 }
 
+// Spares need a file system that overwrites in place (ext4, XFS); elsewhere they are skipped.
+bool TempDirTakesSpares(const std::string& dir) {
+  std::atomic<bool> stop{false};
+  std::string probe = dir + "/.probe-spare";
+  absl::Status status = DefaultFileSystem()->CreateSpare(probe, 4096, stop);
+  std::filesystem::remove(probe);
+  return status.ok();
+}
+
+bool Eventually(const std::function<bool()>& condition) {
+  for (int i = 0; i < 1000 && !condition(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return condition();
+}
+
+uint64_t FileSize(const std::string& path) { return std::filesystem::file_size(path); }
+
+TEST_F(AuditLogTest, NewFilesBeginFromAZeroFilledSpareAndAreCutWhenClosed) {
+  if (!TempDirTakesSpares(dir_.path())) {
+    GTEST_SKIP() << "the temp dir's file system takes no spares";
+  }
+  AuditOptions options = Options();
+  options.max_file_bytes = 4000;
+  options.preallocate = true;
+  auto log = Open(options);
+  const std::string spare = dir_.audit() + "/.trail-spare";
+  ASSERT_TRUE(Eventually([&] { return file_system_.spares_created >= 1; }));
+  EXPECT_EQ(FileSize(spare), 4000u + (1 << 20));
+
+  ASSERT_TRUE(RecordOne(*log).ok());
+  EXPECT_EQ(file_system_.spares_adopted, 1);
+  // The live file is the spare, renamed: one record, then zeros to the spare's size. Readers
+  // stop at the padding.
+  std::string live = testing::TrailFiles(dir_.audit()).at(0);
+  std::string content = testing::ReadAll(live);
+  EXPECT_EQ(content.size(), 4000u + (1 << 20));
+  size_t end = content.find('\n') + 1;
+  EXPECT_EQ(content.find_first_not_of('\0', end), std::string::npos);
+  EXPECT_EQ(json::parse(content.substr(0, end - 1))["sequenceNumber"], 1);
+  EXPECT_TRUE(Verify().ok) << FormatVerifyReport(Verify());
+  std::ostringstream out;
+  auto matched = QueryTrail(dir_.audit(), {}, QueryFormat::kJsonLines, out);
+  ASSERT_TRUE(matched.ok()) << matched.status();
+  EXPECT_EQ(*matched, 1);
+  EXPECT_EQ(out.str(), content.substr(0, end));
+
+  // Fill the file past max_file_bytes once a second spare is ready: the next file adopts it and
+  // the first is cut to its records.
+  ASSERT_TRUE(Eventually([&] { return file_system_.spares_created >= 2; }));
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(RecordOne(*log).ok());
+  auto files = testing::TrailFiles(dir_.audit());
+  ASSERT_GE(files.size(), 2u);
+  EXPECT_EQ(file_system_.spares_adopted, 2);
+  std::string closed = testing::ReadAll(files[0]);
+  EXPECT_EQ(closed.find('\0'), std::string::npos);
+  EXPECT_EQ(closed.back(), '\n');
+
+  log.reset();
+  EXPECT_FALSE(std::filesystem::exists(spare)) << "the spare outlived the log";
+  for (const std::string& file : testing::TrailFiles(dir_.audit())) {
+    std::string bytes = testing::ReadAll(file);
+    EXPECT_EQ(bytes.find('\0'), std::string::npos) << file;
+    EXPECT_EQ(FileSize(file), bytes.size());
+  }
+  ExpectWholeChain(11);
+}
+
+TEST_F(AuditLogTest, WithoutSparesFilesArePlain) {
+  // A spare that cannot be made (full disk) leaves plain files; a stale spare is removed at
+  // start, since a crash may have left it half written.
+  std::filesystem::create_directories(dir_.audit());
+  testing::WriteLines(dir_.audit() + "/.trail-spare", {"left by a crash"});
+  testing::WriteLines(dir_.audit() + "/.trail-spare.partial", {"left by a crash"});
+  file_system_.fail_spare = true;
+  AuditOptions options = Options();
+  options.max_file_bytes = 2000;
+  options.preallocate = true;
+  auto log = Open(options);
+  EXPECT_FALSE(std::filesystem::exists(dir_.audit() + "/.trail-spare"));
+  EXPECT_FALSE(std::filesystem::exists(dir_.audit() + "/.trail-spare.partial"));
+  RecordConcurrently(std::move(log), 4, 10);
+  EXPECT_EQ(file_system_.spares_adopted, 0);
+  EXPECT_GT(testing::TrailFiles(dir_.audit()).size(), 3u);
+  ExpectWholeChain(40);
+}
+
 TEST_F(AuditLogTest, RotatesByAge) {
   AuditOptions options = Options();
   options.max_file_age_seconds = 3600;
@@ -426,6 +539,38 @@ TEST_F(AuditLogTest, RestartCutsATornUnacknowledgedLine) {
   VerifyReport report = Verify();
   EXPECT_TRUE(report.ok) << FormatVerifyReport(report);
   EXPECT_EQ(report.records, 3);
+}
+
+TEST_F(AuditLogTest, RestartCutsThePaddingAndWhatACrashLeftInIt) {
+  auto log = Open(Options());
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(RecordOne(*log).ok());
+  log.reset();
+  std::string file = testing::TrailFiles(dir_.audit())[0];
+  uint64_t records = FileSize(file);
+  // A file begun from a spare, as a crash leaves it: zero padding is only padding...
+  {
+    std::ofstream out(file, std::ios::app | std::ios::binary);
+    out << std::string(5000, '\0');
+  }
+  EXPECT_TRUE(Verify().ok) << FormatVerifyReport(Verify());
+  // ...but a batch whose pages reached the disk out of order is not: part of a record, zeros
+  // where a page never arrived, then the rest of the batch.
+  {
+    std::ofstream out(file, std::ios::binary | std::ios::in | std::ios::out);
+    out.seekp(static_cast<std::streamoff>(records));
+    out << R"({"eventVersion":"1.08","userIdent)";
+    out.seekp(static_cast<std::streamoff>(records + 4096));
+    out << R"(ity":{}},"sequenceNumber":4,"previousHash":"00"})" << '\n';
+  }
+  VerifyReport report = Verify();
+  EXPECT_FALSE(report.ok);
+  EXPECT_EQ(report.problem, "truncated") << FormatVerifyReport(report);
+
+  log = Open(Options());
+  EXPECT_EQ(FileSize(file), records);
+  ASSERT_TRUE(RecordOne(*log).ok());
+  log.reset();
+  ExpectWholeChain(3);
 }
 
 TEST_F(AuditLogTest, RestartSignsWhatACrashLeftUnsigned) {
