@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <span>
 #include <string>
 #include <string_view>
@@ -49,6 +50,9 @@ absl::StatusOr<SecretBytes> HkdfSha512(const SecretBytes& input_key, std::string
 // caller's array allocate nothing. HMAC-SHA256 leaves no key-dependent state behind.
 inline constexpr size_t kSha256Size = 32;
 std::string Sha256(std::string_view data);
+// SHA-256 of the concatenation of parts, without building it (the audit chain hashes
+// previous hash || line this way).
+std::string Sha256(std::initializer_list<std::string_view> parts);
 std::string HmacSha256(std::string_view key, std::string_view data);
 void Sha256(std::string_view data, std::span<uint8_t, kSha256Size> digest);
 void HmacSha256(std::string_view key, std::string_view data, std::span<uint8_t, kSha256Size> mac);

@@ -1,36 +1,23 @@
 // File names, the hash chain and timestamps of the audit trail.
 #include "audit/trail_format.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <memory>
 #include <sstream>
 
+#include "kmsd/crypto.h"
 #include "kmsd/errors.h"
 #include "kmsd/strings.h"
 
 namespace kmsd::audit {
 
 std::string ChainHash(std::string_view previous_hash, std::string_view line) {
-  // Incremental, so the line (up to a request body's size) is not copied to be hashed.
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(),
-                                                                  &EVP_MD_CTX_free);
-  std::string hash(kHashSize, '\0');
-  unsigned int size = 0;
-  if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1 ||
-      EVP_DigestUpdate(context.get(), previous_hash.data(), previous_hash.size()) != 1 ||
-      EVP_DigestUpdate(context.get(), line.data(), line.size()) != 1 ||
-      EVP_DigestFinal_ex(context.get(), reinterpret_cast<unsigned char*>(hash.data()), &size) !=
-          1) {
-    // SHA-256 in memory fails only when OpenSSL cannot allocate: a broken invariant.
-    std::abort();
-  }
-  return hash;
+  // In parts, so the line (up to a request body's size) is not copied to be hashed; on the
+  // thread's own digest context, so no allocation or algorithm lookup per record.
+  return crypto::Sha256({previous_hash, line});
 }
 
 std::string TrailFileName(uint64_t first_sequence, int64_t now_seconds) {

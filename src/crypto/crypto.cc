@@ -335,6 +335,12 @@ std::string Sha256(std::string_view data) {
   return digest;
 }
 
+std::string Sha256(std::initializer_list<std::string_view> parts) {
+  std::string digest(kSha256Size, '\0');
+  Sha256Of(parts, reinterpret_cast<uint8_t*>(digest.data()));
+  return digest;
+}
+
 std::string HmacSha256(std::string_view key, std::string_view data) {
   std::string mac(kSha256Size, '\0');
   HmacSha256(key, data,

@@ -267,6 +267,15 @@ TEST(Sha256AndHmac, MatchKnownValues) {
             "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
 }
 
+TEST(Sha256AndHmac, PartsHashLikeTheirConcatenation) {
+  EXPECT_EQ(HexEncode(Sha256({"a", "", "bc"})),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256({}), Sha256(""));
+  std::string previous(kSha256Size, '\x5a');
+  std::string line = R"({"eventVersion":"1.08","sequenceNumber":7})";
+  EXPECT_EQ(Sha256({previous, line}), Sha256(previous + line));
+}
+
 std::string Text(const std::array<uint8_t, kSha256Size>& bytes) {
   return std::string(reinterpret_cast<const char*>(bytes.data()), bytes.size());
 }
