@@ -318,9 +318,12 @@ class FileAuditLog : public AuditLog {
            Now() - last_digest_time_ >= options_.digest_every_seconds;
   }
 
+  // A plain file begun while no spare was ready (the first after a start) gives way to the
+  // spare as soon as it is: otherwise a lightly loaded kmsd would append for a whole day.
   bool RotationDue() {
     return current_file_ && (current_file_bytes_ >= options_.max_file_bytes ||
-                             Now() - current_file_started_ >= options_.max_file_age_seconds);
+                             Now() - current_file_started_ >= options_.max_file_age_seconds ||
+                             (current_file_plain_ && SpareReady()));
   }
 
   // Once a write or sync failed, what reached the disk is unknown, so nothing more is served
@@ -346,8 +349,10 @@ class FileAuditLog : public AuditLog {
     if (!current_file_) {
       current_file_name_ = TrailFileName(last_sequence_ + 1, now);
       std::string path = StrCat(dir_, "/", current_file_name_);
-      auto file = TakeSpare() ? file_system_->AdoptSpare(spare_path_, path)
-                              : file_system_->OpenAppend(path);
+      bool adopt = TakeSpare();
+      auto file = adopt ? file_system_->AdoptSpare(spare_path_, path)
+                        : file_system_->OpenAppend(path);
+      current_file_plain_ = !adopt;
       WantSpare();
       if (!file.ok()) return Fail(file.status());
       if (auto status = file_system_->SyncDirectory(dir_); !status.ok()) return Fail(status);
@@ -396,6 +401,12 @@ class FileAuditLog : public AuditLog {
       // to the trail's own writes to report; the next new file asks again.
       if (absl::IsUnimplemented(status)) return;
     }
+  }
+
+  bool SpareReady() {
+    if (!spare_thread_.joinable()) return false;
+    std::lock_guard lock(spare_mutex_);
+    return spare_ready_;
   }
 
   bool TakeSpare() {
@@ -470,6 +481,7 @@ class FileAuditLog : public AuditLog {
   std::shared_ptr<AppendFile> current_file_;
   std::string current_file_name_;
   uint64_t current_file_bytes_ = 0;
+  bool current_file_plain_ = false;  // not begun from a spare
   int64_t current_file_started_ = 0;
   std::unique_ptr<AppendFile> digest_file_;
   std::string batch_buffer_;

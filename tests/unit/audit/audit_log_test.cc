@@ -30,6 +30,7 @@ class FaultyFileSystem : public FileSystem {
   std::atomic<bool> fail_sync{false};
   std::atomic<bool> fail_open{false};
   std::atomic<bool> fail_spare{false};
+  std::atomic<bool> hold_spares{false};  // CreateSpare waits while set
   std::atomic<int> syncs{0};
   std::atomic<int> spares_created{0};
   std::atomic<int> spares_adopted{0};
@@ -56,6 +57,7 @@ class FaultyFileSystem : public FileSystem {
   absl::Status CreateSpare(const std::string& path, uint64_t bytes,
                            const std::atomic<bool>& stop) override {
     if (fail_spare) return Internal("injected: no space left on device");
+    while (hold_spares) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     auto status = DefaultFileSystem()->CreateSpare(path, bytes, stop);
     if (status.ok()) ++spares_created;
     return status;
@@ -435,6 +437,29 @@ TEST_F(AuditLogTest, NewFilesBeginFromAZeroFilledSpareAndAreCutWhenClosed) {
     EXPECT_EQ(FileSize(file), bytes.size());
   }
   ExpectWholeChain(11);
+}
+
+TEST_F(AuditLogTest, APlainFirstFileGivesWayToTheSpareOnceItIsReady) {
+  if (!TempDirTakesSpares(dir_.path())) {
+    GTEST_SKIP() << "the temp dir's file system takes no spares";
+  }
+  file_system_.hold_spares = true;
+  AuditOptions options = Options();
+  options.preallocate = true;
+  auto log = Open(options);
+  ASSERT_TRUE(RecordOne(*log).ok());  // no spare yet: a plain file
+  ASSERT_TRUE(RecordOne(*log).ok());
+  EXPECT_EQ(testing::TrailFiles(dir_.audit()).size(), 1u);
+  file_system_.hold_spares = false;
+  ASSERT_TRUE(Eventually([&] { return file_system_.spares_created >= 1; }));
+  ASSERT_TRUE(RecordOne(*log).ok());
+  auto files = testing::TrailFiles(dir_.audit());
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_EQ(file_system_.spares_adopted, 1);
+  EXPECT_EQ(testing::ReadLines(files[0]).size(), 2u);
+  EXPECT_GT(FileSize(files[1]), 1u << 20);  // the spare, padded
+  log.reset();
+  ExpectWholeChain(3);
 }
 
 TEST_F(AuditLogTest, WithoutSparesFilesArePlain) {
