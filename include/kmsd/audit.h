@@ -90,8 +90,9 @@ struct AuditOptions {
   // Keep a zero-filled spare file of max_file_bytes (plus 1 MiB) ready in the audit dir
   // (.trail-spare) and start each new trail file from it, so that the fdatasync behind every
   // answer commits no metadata (FileSystem::CreateSpare). Costs that much disk twice over (the
-  // spare and the unused tail of the current file) and writes each byte of the trail twice.
-  // Ignored where the file system does not gain from it.
+  // spare and the unused tail of the current file) and writes each byte of the trail twice. A
+  // trade-off that depends on the disk (docs/AUDIT.md), so off unless asked for (kmsd serve
+  // --audit-preallocate). Ignored where the file system does not gain from it.
   bool preallocate = false;
   const Clock* clock = nullptr;       // nullptr = the system clock
   FileSystem* file_system = nullptr;  // nullptr = DefaultFileSystem()

@@ -38,6 +38,8 @@ bool OverwritesInPlace(const std::string& dir) {
 // Writes all of data at offset (the file grows when that passes its end), or at the end of a file
 // opened with O_APPEND when offset is kAtEnd.
 constexpr off_t kAtEnd = -1;
+
+constexpr size_t kSparePiece = 256 << 10;
 absl::Status WriteAt(int fd, const std::string& path, std::string_view data, off_t offset) {
   while (!data.empty()) {
     ssize_t written = offset == kAtEnd ? write(fd, data.data(), data.size())
@@ -117,7 +119,10 @@ class PosixFileSystem : public FileSystem {
     if (fd < 0) return Failure("cannot create", partial);
     // Real zeros, not fallocate: writing into an allocated but unwritten extent changes the
     // extent at writeback, which is the journal commit this is meant to avoid.
-    static const std::string zeros(1 << 20, '\0');
+    // In small pieces, each written back before the next is written: a burst of 65 MiB in the
+    // device's queue would hold up every fdatasync (each ends in a cache flush) behind it.
+    // Measured: p99.9 of 16-26 ms with one burst, 7-9 ms paced, 5-10 ms without spares.
+    static const std::string zeros(kSparePiece, '\0');
     absl::Status status;
     for (uint64_t offset = 0; offset < bytes && status.ok(); offset += zeros.size()) {
       if (stop.load(std::memory_order_relaxed)) {
@@ -127,6 +132,12 @@ class PosixFileSystem : public FileSystem {
       size_t piece = static_cast<size_t>(std::min<uint64_t>(zeros.size(), bytes - offset));
       status = WriteAt(fd, partial, std::string_view(zeros).substr(0, piece),
                        static_cast<off_t>(offset));
+      if (status.ok() &&
+          sync_file_range(fd, static_cast<off_t>(offset), static_cast<off_t>(piece),
+                          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                              SYNC_FILE_RANGE_WAIT_AFTER) != 0) {
+        status = Failure("cannot write back", partial);
+      }
     }
     if (status.ok() && fdatasync(fd) != 0) status = Failure("cannot sync", partial);
     close(fd);

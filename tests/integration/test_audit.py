@@ -252,7 +252,7 @@ class EveryOperationIsAudited(unittest.TestCase):
 
 
 class LiveTrailFromASpare(unittest.TestCase):
-    """kmsd begins trail files from a zero-filled spare (--audit-preallocate, on by default):
+    """With --audit-preallocate kmsd begins trail files from a zero-filled spare:
     while it runs, the file it writes is padded with zeros after the last record, and every
     reader (verify, query) stops at the padding; when it stops, the file is cut to its records
     and the spare is removed."""
@@ -260,7 +260,7 @@ class LiveTrailFromASpare(unittest.TestCase):
     SPARE_BYTES = (64 << 20) + (1 << 20)  # max_file_bytes + 1 MiB
 
     def test_padded_while_running_exact_after(self):
-        with KmsdServer() as server:
+        with KmsdServer(extra_args=["--audit-preallocate=true"]) as server:
             audit = audit_dir(server.data_dir)
             spare = os.path.join(audit, ".trail-spare")
             deadline = time.monotonic() + 30
@@ -303,9 +303,9 @@ class TamperingIsDetected(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        # All records in one plain file, so each test can tamper with known lines: with spares
-        # on, the first file gives way to the spare once it is ready, at a moment the test does
-        # not choose (LiveTrailFromASpare covers that case; closed files are exact either way).
+        # All records in one plain file, so each test can tamper with known lines (with spares,
+        # the first file would give way to the spare once it is ready, at a moment the test does
+        # not choose; LiveTrailFromASpare covers that case, and closed files are exact either way).
         cls.server = KmsdServer(extra_args=["--audit-preallocate=false"]).__enter__()
         kms = cls.server.client()
         key = kms.create_key()["KeyMetadata"]["KeyId"]
