@@ -59,8 +59,8 @@ class FileSystem {
   virtual absl::Status CreateSpare(const std::string& path, uint64_t bytes,
                                    const std::atomic<bool>& stop) = 0;
   // Renames the spare to `path` and opens it for appending from its first byte; when the
-  // appends outgrow the spare, the file grows as a plain one would. The caller syncs the
-  // directory.
+  // appends outgrow the spare, the file grows as a plain one would. kNotFound, with nothing
+  // changed, when the spare is gone (removed by hand, say). The caller syncs the directory.
   virtual absl::StatusOr<std::unique_ptr<AppendFile>> AdoptSpare(const std::string& spare,
                                                                  const std::string& path) = 0;
   // Removes the spare, and what an interrupted CreateSpare left, if they exist.

@@ -352,6 +352,11 @@ class FileAuditLog : public AuditLog {
       bool adopt = TakeSpare();
       auto file = adopt ? file_system_->AdoptSpare(spare_path_, path)
                         : file_system_->OpenAppend(path);
+      if (adopt && absl::IsNotFound(file.status())) {
+        // Someone removed the spare: it was only ever an optimisation.
+        adopt = false;
+        file = file_system_->OpenAppend(path);
+      }
       current_file_plain_ = !adopt;
       WantSpare();
       if (!file.ok()) return Fail(file.status());

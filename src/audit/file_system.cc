@@ -151,6 +151,7 @@ class PosixFileSystem : public FileSystem {
   absl::StatusOr<std::unique_ptr<AppendFile>> AdoptSpare(const std::string& spare,
                                                          const std::string& path) override {
     if (rename(spare.c_str(), path.c_str()) != 0) {
+      if (errno == ENOENT) return absl::NotFoundError(StrCat(spare, " is gone"));
       return Failure(StrCat("cannot rename ", spare, " to"), path);
     }
     int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);

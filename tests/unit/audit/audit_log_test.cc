@@ -57,7 +57,7 @@ class FaultyFileSystem : public FileSystem {
   absl::Status CreateSpare(const std::string& path, uint64_t bytes,
                            const std::atomic<bool>& stop) override {
     if (fail_spare) return Internal("injected: no space left on device");
-    while (hold_spares) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (hold_spares && !stop) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     auto status = DefaultFileSystem()->CreateSpare(path, bytes, stop);
     if (status.ok()) ++spares_created;
     return status;
@@ -460,6 +460,27 @@ TEST_F(AuditLogTest, APlainFirstFileGivesWayToTheSpareOnceItIsReady) {
   EXPECT_GT(FileSize(files[1]), 1u << 20);  // the spare, padded
   log.reset();
   ExpectWholeChain(3);
+}
+
+TEST_F(AuditLogTest, ASpareRemovedByHandMeansAPlainFile) {
+  if (!TempDirTakesSpares(dir_.path())) {
+    GTEST_SKIP() << "the temp dir's file system takes no spares";
+  }
+  AuditOptions options = Options();
+  options.preallocate = true;
+  auto log = Open(options);
+  ASSERT_TRUE(Eventually([&] { return file_system_.spares_created >= 1; }));
+  file_system_.hold_spares = true;  // no next spare while the file's fate is checked
+  ASSERT_TRUE(std::filesystem::remove(dir_.audit() + "/.trail-spare"));
+  ASSERT_TRUE(RecordOne(*log).ok());
+  ASSERT_TRUE(RecordOne(*log).ok());
+  EXPECT_EQ(file_system_.spares_adopted, 0);
+  auto files = testing::TrailFiles(dir_.audit());
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(testing::ReadAll(files[0]).find('\0'), std::string::npos);
+  file_system_.hold_spares = false;
+  log.reset();
+  ExpectWholeChain(2);
 }
 
 TEST_F(AuditLogTest, WithoutSparesFilesArePlain) {
