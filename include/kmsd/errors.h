@@ -29,6 +29,7 @@ enum class ErrorType {
   kNotFound,
   kTag,
   kUnsupportedOperation,
+  kDryRunOperation,
   // AWS JSON protocol and authentication errors (common to every AWS service).
   kValidation,
   kSerialization,

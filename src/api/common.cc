@@ -17,16 +17,19 @@ absl::Status ReadEncryptionAlgorithm(RequestReader& request, std::string_view me
   return absl::OkStatus();
 }
 
-absl::Status ReadUnsupportedCryptoOptions(RequestReader& request) {
+absl::StatusOr<bool> ReadCryptoOptions(RequestReader& request) {
   request.GrantTokens();
-  if (request.Boolean("DryRun").value_or(false)) {
-    return Error(ErrorType::kUnsupportedOperation, "DryRun is not supported by kmsd yet");
-  }
+  bool dry_run = request.Boolean("DryRun").value_or(false);
   if (request.Has("Recipient")) {
     return Error(ErrorType::kUnsupportedOperation,
                  "Recipient (Nitro Enclaves attestation) is not supported by kmsd");
   }
-  return absl::OkStatus();
+  return dry_run;
+}
+
+absl::Status DryRunSucceeded() {
+  return Error(ErrorType::kDryRunOperation,
+               "The request would have succeeded, but the DryRun parameter was set");
 }
 
 }  // namespace kmsd::api

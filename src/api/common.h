@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "api/request_reader.h"
 
 namespace kmsd::api {
@@ -14,9 +15,13 @@ inline constexpr std::string_view kSymmetricDefault = "SYMMETRIC_DEFAULT";
 // has, anything else in the enum is InvalidKeyUsageException.
 absl::Status ReadEncryptionAlgorithm(RequestReader& request, std::string_view member);
 
-// Members the crypto operations share and kmsd does not act on: GrantTokens (validated), DryRun and
-// Recipient (refused clearly rather than ignored, since ignoring them would change what the caller
-// gets).
-absl::Status ReadUnsupportedCryptoOptions(RequestReader& request);
+// Members the crypto operations share: GrantTokens (validated), Recipient (refused clearly rather
+// than ignored, since ignoring it would change what the caller gets) and DryRun, returned.
+absl::StatusOr<bool> ReadCryptoOptions(RequestReader& request);
+
+// The answer to a DryRun request that passed every check: the operation ran (the crypto
+// operations change nothing) and its result was thrown away, as AWS does,
+// DryRunOperationException.
+absl::Status DryRunSucceeded();
 
 }  // namespace kmsd::api

@@ -11,11 +11,13 @@ absl::StatusOr<std::string> Decrypt(OperationContext& context, RequestReader& re
   if (auto status = ReadEncryptionAlgorithm(request, "EncryptionAlgorithm"); !status.ok()) {
     return status;
   }
-  if (auto status = ReadUnsupportedCryptoOptions(request); !status.ok()) return status;
+  auto dry_run = ReadCryptoOptions(request);
+  if (!dry_run.ok()) return dry_run.status();
   if (auto status = request.Finish(); !status.ok()) return status;
   auto result = context.service.Decrypt(context.call, std::string(blob->view()),
                                         encryption_context, key_id);
   if (!result.ok()) return result.status();
+  if (*dry_run) return DryRunSucceeded();  // the result (plaintext: SecretBytes) is wiped
   JsonWriter writer;
   writer.BeginObject()
       .String("KeyId", result->key_arn)

@@ -11,10 +11,12 @@ absl::StatusOr<std::string> Encrypt(OperationContext& context, RequestReader& re
   if (auto status = ReadEncryptionAlgorithm(request, "EncryptionAlgorithm"); !status.ok()) {
     return status;
   }
-  if (auto status = ReadUnsupportedCryptoOptions(request); !status.ok()) return status;
+  auto dry_run = ReadCryptoOptions(request);
+  if (!dry_run.ok()) return dry_run.status();
   if (auto status = request.Finish(); !status.ok()) return status;
   auto result = context.service.Encrypt(context.call, *key_id, *plaintext, encryption_context);
   if (!result.ok()) return result.status();
+  if (*dry_run) return DryRunSucceeded();  // the result (plaintext: SecretBytes) is wiped
   return JsonWriter()
       .BeginObject()
       .Blob("CiphertextBlob", std::string_view(result->ciphertext_blob))

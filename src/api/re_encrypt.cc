@@ -13,12 +13,14 @@ absl::StatusOr<std::string> ReEncrypt(OperationContext& context, RequestReader& 
   for (std::string_view member : {"SourceEncryptionAlgorithm", "DestinationEncryptionAlgorithm"}) {
     if (auto status = ReadEncryptionAlgorithm(request, member); !status.ok()) return status;
   }
-  if (auto status = ReadUnsupportedCryptoOptions(request); !status.ok()) return status;
+  auto dry_run = ReadCryptoOptions(request);
+  if (!dry_run.ok()) return dry_run.status();
   if (auto status = request.Finish(); !status.ok()) return status;
   auto result = context.service.ReEncrypt(context.call, std::string(blob->view()), source_context,
                                           source_key_id, *destination_key_id,
                                           destination_context);
   if (!result.ok()) return result.status();
+  if (*dry_run) return DryRunSucceeded();  // the result (plaintext: SecretBytes) is wiped
   return JsonWriter()
       .BeginObject()
       .Blob("CiphertextBlob", std::string_view(result->ciphertext_blob))

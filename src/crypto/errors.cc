@@ -50,6 +50,9 @@ constexpr std::array kTypes = {
     TypeInfo{ErrorType::kTag, "TagException", 400, absl::StatusCode::kInvalidArgument},
     TypeInfo{ErrorType::kUnsupportedOperation, "UnsupportedOperationException", 400,
              absl::StatusCode::kUnimplemented},
+    // The request would have succeeded; AWS answers DryRun with this error, HTTP 412.
+    TypeInfo{ErrorType::kDryRunOperation, "DryRunOperationException", 412,
+             absl::StatusCode::kAborted},
     TypeInfo{ErrorType::kValidation, "ValidationException", 400,
              absl::StatusCode::kInvalidArgument},
     TypeInfo{ErrorType::kSerialization, "SerializationException", 400,

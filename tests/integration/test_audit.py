@@ -251,6 +251,50 @@ class EveryOperationIsAudited(unittest.TestCase):
         self.assertIn("CreateAlias", table.stdout)
 
 
+class DryRun(unittest.TestCase):
+    """DryRun (boto3 >= 1.28): a request that would succeed is answered with
+    DryRunOperationException and nothing else; one that would fail gets its real error; both are
+    audited with the error they got."""
+
+    def test_dry_run(self):
+        with KmsdServer() as server:
+            kms = server.client()
+            key = kms.create_key()["KeyMetadata"]["KeyId"]
+            other = kms.create_key()["KeyMetadata"]["KeyId"]
+            blob = kms.encrypt(KeyId=key, Plaintext=PLAINTEXT)["CiphertextBlob"]
+            calls = {
+                "Encrypt": lambda **dry: kms.encrypt(KeyId=key, Plaintext=PLAINTEXT, **dry),
+                "Decrypt": lambda **dry: kms.decrypt(CiphertextBlob=blob, **dry),
+                "ReEncrypt": lambda **dry: kms.re_encrypt(CiphertextBlob=blob,
+                                                          DestinationKeyId=other, **dry),
+                "GenerateDataKey": lambda **dry: kms.generate_data_key(KeyId=key, KeySpec="AES_256",
+                                                                       **dry),
+                "GenerateDataKeyWithoutPlaintext": lambda **dry:
+                    kms.generate_data_key_without_plaintext(KeyId=key, KeySpec="AES_256", **dry),
+            }
+            for name, call in calls.items():
+                with self.subTest(name):
+                    with self.assertRaises(kms.exceptions.DryRunOperationException) as raised:
+                        call(DryRun=True)
+                    error = raised.exception.response
+                    self.assertEqual(error["ResponseMetadata"]["HTTPStatusCode"], 412)
+                    self.assertNotIn("Plaintext", error)
+                    self.assertNotIn("CiphertextBlob", error)
+                    call(DryRun=False)  # and without it, the real thing
+
+            # Would fail: the real error, not DryRunOperationException.
+            with self.assertRaises(kms.exceptions.InvalidCiphertextException):
+                kms.decrypt(CiphertextBlob=blob[:-1] + bytes([blob[-1] ^ 1]), DryRun=True)
+            kms.disable_key(KeyId=key)
+            with self.assertRaises(kms.exceptions.DisabledException):
+                kms.encrypt(KeyId=key, Plaintext=PLAINTEXT, DryRun=True)
+
+            records = read_records(server.data_dir)
+            dry = [r for r in records if r.get("errorCode") == "DryRunOperationException"]
+            self.assertEqual(sorted(r["eventName"] for r in dry), sorted(calls))
+            self.assertTrue(all(r["responseElements"] is None for r in dry))
+
+
 class LiveTrailFromASpare(unittest.TestCase):
     """With --audit-preallocate kmsd begins trail files from a zero-filled spare:
     while it runs, the file it writes is padded with zeros after the last record, and every

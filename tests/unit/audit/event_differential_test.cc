@@ -76,6 +76,7 @@ const std::vector<ErrorType>& ErrorTypes() {
       ErrorType::kNotFound,
       ErrorType::kTag,
       ErrorType::kUnsupportedOperation,
+      ErrorType::kDryRunOperation,
       ErrorType::kValidation,
       ErrorType::kSerialization,
       ErrorType::kUnknownOperation,

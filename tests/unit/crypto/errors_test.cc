@@ -32,6 +32,7 @@ constexpr Expected kEveryType[] = {
     {ErrorType::kNotFound, "NotFoundException", 400},
     {ErrorType::kTag, "TagException", 400},
     {ErrorType::kUnsupportedOperation, "UnsupportedOperationException", 400},
+    {ErrorType::kDryRunOperation, "DryRunOperationException", 412},
     {ErrorType::kValidation, "ValidationException", 400},
     {ErrorType::kSerialization, "SerializationException", 400},
     {ErrorType::kUnknownOperation, "UnknownOperationException", 400},
