@@ -17,7 +17,7 @@ absl::StatusOr<std::string> Decrypt(OperationContext& context, RequestReader& re
   auto result = context.service.Decrypt(context.call, std::string(blob->view()),
                                         encryption_context, key_id);
   if (!result.ok()) return result.status();
-  if (*dry_run) return DryRunSucceeded();  // the result (plaintext: SecretBytes) is wiped
+  if (*dry_run) return DryRunSucceeded();  // the result goes unsent (plaintext is SecretBytes)
   JsonWriter writer;
   writer.BeginObject()
       .String("KeyId", result->key_arn)

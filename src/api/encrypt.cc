@@ -16,7 +16,7 @@ absl::StatusOr<std::string> Encrypt(OperationContext& context, RequestReader& re
   if (auto status = request.Finish(); !status.ok()) return status;
   auto result = context.service.Encrypt(context.call, *key_id, *plaintext, encryption_context);
   if (!result.ok()) return result.status();
-  if (*dry_run) return DryRunSucceeded();  // the result (plaintext: SecretBytes) is wiped
+  if (*dry_run) return DryRunSucceeded();  // the result goes unsent (plaintext is SecretBytes)
   return JsonWriter()
       .BeginObject()
       .Blob("CiphertextBlob", std::string_view(result->ciphertext_blob))

@@ -25,7 +25,7 @@ absl::StatusOr<std::string> DataKey(OperationContext& context, RequestReader& re
   auto result = context.service.GenerateDataKey(context.call, *key_id, size, encryption_context,
                                                 with_plaintext);
   if (!result.ok()) return result.status();
-  if (*dry_run) return DryRunSucceeded();  // the result (plaintext: SecretBytes) is wiped
+  if (*dry_run) return DryRunSucceeded();  // the result goes unsent (plaintext is SecretBytes)
   JsonWriter writer;
   writer.BeginObject()
       .Blob("CiphertextBlob", std::string_view(result->ciphertext_blob))

@@ -20,7 +20,7 @@ absl::StatusOr<std::string> ReEncrypt(OperationContext& context, RequestReader& 
                                           source_key_id, *destination_key_id,
                                           destination_context);
   if (!result.ok()) return result.status();
-  if (*dry_run) return DryRunSucceeded();  // the result (plaintext: SecretBytes) is wiped
+  if (*dry_run) return DryRunSucceeded();  // the result goes unsent (plaintext is SecretBytes)
   return JsonWriter()
       .BeginObject()
       .Blob("CiphertextBlob", std::string_view(result->ciphertext_blob))

@@ -50,19 +50,25 @@ struct TrailEnd {
   std::string last_file;
 };
 
-// Cuts a file to `size` bytes, durably: what is cut was never acknowledged, and must not come
-// back after a second crash behind records written since.
-absl::Status CutFile(const std::string& path, size_t size) {
+// Cuts what follows the last whole line of a file, and `content` (its bytes) with it: a torn
+// last line (a write that crashed before its fdatasync, so never acknowledged) and, in a trail
+// file (`padded`), the zero padding of a file begun from a spare with whatever a crash left in
+// it. Durably: what is cut must not come back after a second crash behind lines written since.
+absl::Status KeepWholeLines(const std::string& path, std::string& content, bool padded) {
+  std::string_view lines = padded ? RecordBytes(content) : std::string_view(content);
+  size_t complete = lines.rfind('\n');
+  size_t whole = complete == std::string::npos ? 0 : complete + 1;
+  if (whole == content.size()) return absl::OkStatus();
   int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  bool cut = fd >= 0 && ftruncate(fd, static_cast<off_t>(size)) == 0 && fsync(fd) == 0;
+  bool cut = fd >= 0 && ftruncate(fd, static_cast<off_t>(whole)) == 0 && fsync(fd) == 0;
   if (fd >= 0) close(fd);
   if (!cut) return Internal(StrCat("cannot cut the unfinished end of ", path));
+  content.resize(whole);
   return absl::OkStatus();
 }
 
-// Reads the last record of the newest trail file. A torn last line (a write that crashed before
-// its fdatasync, so never acknowledged) is cut off so the chain continues from a whole record,
-// and so is the zero padding of a file begun from a spare, with whatever a crash left in it.
+// Reads the last record of the newest trail file, after cutting what follows its last whole line
+// (KeepWholeLines), so the chain continues from a whole record.
 absl::Status FindLastRecord(const std::string& dir, TrailEnd& end) {
   auto files = ListTrailFiles(dir);
   if (!files.ok()) return files.status();
@@ -70,12 +76,8 @@ absl::Status FindLastRecord(const std::string& dir, TrailEnd& end) {
     std::string path = StrCat(dir, "/", *file);
     auto content = ReadWholeFile(path);
     if (!content.ok()) return content.status();
-    size_t before_padding = RecordBytes(*content).size();
-    size_t complete = std::string_view(*content).substr(0, before_padding).rfind('\n');
-    size_t whole = complete == std::string::npos ? 0 : complete + 1;
-    if (whole != content->size()) {
-      if (auto status = CutFile(path, whole); !status.ok()) return status;
-      content->resize(whole);
+    if (auto status = KeepWholeLines(path, *content, /*padded=*/true); !status.ok()) {
+      return status;
     }
     if (content->empty()) continue;
     content->pop_back();  // the newline
@@ -106,11 +108,8 @@ absl::Status FindLastDigest(const std::string& dir, TrailEnd& end) {
   if (access(path.c_str(), F_OK) != 0) return absl::OkStatus();
   auto content = ReadWholeFile(path);
   if (!content.ok()) return content.status();
-  size_t whole = content->rfind('\n');
-  whole = whole == std::string::npos ? 0 : whole + 1;
-  if (whole != content->size()) {
-    if (auto status = CutFile(path, whole); !status.ok()) return status;
-    content->resize(whole);
+  if (auto status = KeepWholeLines(path, *content, /*padded=*/false); !status.ok()) {
+    return status;
   }
   if (content->empty()) return absl::OkStatus();
   content->pop_back();

@@ -2,9 +2,7 @@
 // spares that later trail files are written into in place.
 #include <fcntl.h>
 #include <linux/magic.h>
-#include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,11 +33,12 @@ bool OverwritesInPlace(const std::string& dir) {
   return info.f_type == EXT4_SUPER_MAGIC || info.f_type == XFS_SUPER_MAGIC;
 }
 
+// Spares are written in pieces of this size (CreateSpare says why).
+constexpr size_t kSparePiece = 256 << 10;
+
 // Writes all of data at offset (the file grows when that passes its end), or at the end of a file
 // opened with O_APPEND when offset is kAtEnd.
 constexpr off_t kAtEnd = -1;
-
-constexpr size_t kSparePiece = 256 << 10;
 absl::Status WriteAt(int fd, const std::string& path, std::string_view data, off_t offset) {
   while (!data.empty()) {
     ssize_t written = offset == kAtEnd ? write(fd, data.data(), data.size())
