@@ -33,8 +33,7 @@ struct Outcome {
   std::string operation;
   kmsd::HttpRequest http;
   std::optional<kmsd::Principal> principal =
-      kmsd::Principal{"Root", "111122223333", "arn:aws:iam::111122223333:root", "111122223333",
-                      "AKIAEXAMPLEROOT00001"};
+      kmsd::RootPrincipal("111122223333", "AKIAEXAMPLEROOT00001");
   absl::Status status;
   std::string response;
   std::string claimed_access_key_id;

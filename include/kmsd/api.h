@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,7 +19,7 @@ namespace kmsd {
 struct ApiCredential {
   std::string access_key_id;
   std::string secret_access_key;
-  Principal principal;
+  std::shared_ptr<const Principal> principal;
 };
 
 // What one request was and how it ended, for logs (and the audit trail).
@@ -31,6 +32,16 @@ struct RequestOutcome {
   std::string_view response_body;
   // The access key id the request claimed, when its Authorization header could be parsed.
   std::string_view claimed_access_key_id;
+  // The service the request was for, as CloudTrail's eventSource.
+  std::string_view event_source = "kms.amazonaws.com";
+  // For protocols whose bodies are not JSON (IAM and STS speak the Query protocol): the request's
+  // parameters as a JSON object, made by the codec with every secret left out. Empty: the audit
+  // reads the JSON body itself (KMS).
+  std::string_view request_parameters_json;
+  // Likewise the answer's elements worth recording, as a JSON object, never a secret (no secret
+  // access key, no session token). Empty: KMS answers are read from response_body; others record
+  // null.
+  std::string_view response_elements_json;
 };
 
 struct ApiOptions {

@@ -41,6 +41,13 @@ enum class ErrorType {
   kUnrecognizedClient,
   kRequestEntityTooLarge,
   kThrottling,
+  // Access control (issue 11). KMS names them MalformedPolicyDocumentException and
+  // ExpiredTokenException; the IAM and STS codecs map every type to their own codes
+  // (MalformedPolicyDocument, ExpiredToken, NoSuchEntity for kNotFound, ...).
+  kMalformedPolicyDocument,
+  kExpiredToken,
+  kDeleteConflict,  // IAM: DeleteConflict (an entity still has attached things)
+  kInvalidClientTokenId,  // a session token that is not one kmsd issued, or was altered
 };
 
 // Builds a status of the given type. The message is shown to the client: never put key material,

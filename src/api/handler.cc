@@ -8,7 +8,7 @@
 
 #include "kmsd/strings.h"
 #include "api/json_writer.h"
-#include "api/operations.h"
+#include "api/kms/operations.h"
 #include "kmsd/api.h"
 #include "kmsd/errors.h"
 #include "kmsd/sigv4.h"
@@ -84,7 +84,7 @@ class ApiHandler : public std::enable_shared_from_this<ApiHandler> {
                                     const Principal*& principal) const {
     auto authenticated = Authenticate(http);
     if (!authenticated.ok()) return authenticated.status();
-    principal = *authenticated;
+    principal = (*authenticated)->principal.get();
     if (http.method != "POST") {
       return Error(ErrorType::kUnknownOperation, "KMS requests must use POST");
     }
@@ -108,7 +108,7 @@ class ApiHandler : public std::enable_shared_from_this<ApiHandler> {
     }
     auto request = api::RequestReader::Parse(http.body);
     if (!request.ok()) return request.status();
-    CallContext call{*principal, http.request_id, http.remote_address, UserAgent(http)};
+    CallContext call{(*authenticated)->principal, http.request_id, http.remote_address, UserAgent(http)};
     api::OperationContext context{*service_, call};
     return operation(context, *request);
   }
@@ -129,7 +129,7 @@ class ApiHandler : public std::enable_shared_from_this<ApiHandler> {
         .Take();
   }
 
-  absl::StatusOr<const Principal*> Authenticate(const HttpRequest& http) const {
+  absl::StatusOr<const ApiCredential*> Authenticate(const HttpRequest& http) const {
     // Verified where it lies: a copy of the body would be one more copy of plaintext to wipe.
     sigv4::SignableRequestView signable{http.method, http.target, http.headers, http.body};
     const ApiCredential* matched = nullptr;
@@ -142,7 +142,7 @@ class ApiHandler : public std::enable_shared_from_this<ApiHandler> {
     auto verified = sigv4::Verify(
         signable, lookup, {options_.region, "kms", clock_->NowSeconds(), 300});
     if (!verified.ok()) return verified.status();
-    return &matched->principal;
+    return matched;
   }
 
   // "AWS4-HMAC-SHA256 Credential=AKID/..." -> AKID, for the audit of failed authentications.

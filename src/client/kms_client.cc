@@ -103,7 +103,7 @@ json ContextJson(const EncryptionContext& context) {
 // know, as for any other failure of the service.
 ErrorType TypeFromAwsName(std::string_view name) {
   for (int i = static_cast<int>(ErrorType::kNone) + 1;
-       i <= static_cast<int>(ErrorType::kThrottling); ++i) {
+       i <= static_cast<int>(ErrorType::kInvalidClientTokenId); ++i) {
     if (AwsName(static_cast<ErrorType>(i)) == name) return static_cast<ErrorType>(i);
   }
   return ErrorType::kDependencyTimeout;

@@ -296,11 +296,10 @@ int Serve(const ServeFlags& flags) {
 
   kmsd::ApiOptions api_options;
   api_options.region = flags.region;
-  kmsd::Principal root{"Root", flags.account_id,
-                       kmsd::StrCat("arn:aws:iam::", flags.account_id, ":root"),
-                       flags.account_id, credentials->access_key_id};
   api_options.credentials.push_back(
-      {credentials->access_key_id, credentials->secret_access_key, root});
+      {credentials->access_key_id, credentials->secret_access_key,
+       std::make_shared<const kmsd::Principal>(
+           kmsd::RootPrincipal(flags.account_id, credentials->access_key_id))});
   api_options.on_request = [audit = audit_log->get()](
                                const kmsd::RequestOutcome& outcome,
                                std::function<void(absl::Status)> recorded) {

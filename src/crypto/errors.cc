@@ -73,6 +73,16 @@ constexpr std::array kTypes = {
              absl::StatusCode::kOutOfRange},
     TypeInfo{ErrorType::kThrottling, "ThrottlingException", 400,
              absl::StatusCode::kResourceExhausted},
+    TypeInfo{ErrorType::kMalformedPolicyDocument, "MalformedPolicyDocumentException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kExpiredToken, "ExpiredTokenException", 400,
+             absl::StatusCode::kUnauthenticated},
+    // Not a KMS type: only IAM answers it (DeleteConflict, 409).
+    TypeInfo{ErrorType::kDeleteConflict, "DeleteConflictException", 409,
+             absl::StatusCode::kFailedPrecondition},
+    // KMS words an unusable security token as UnrecognizedClientException.
+    TypeInfo{ErrorType::kInvalidClientTokenId, "UnrecognizedClientException", 400,
+             absl::StatusCode::kUnauthenticated},
 };
 
 // The table is indexed by the enum's value; this keeps the two from drifting apart.
@@ -80,7 +90,7 @@ constexpr bool TableMatchesEnum() {
   for (size_t i = 0; i < kTypes.size(); ++i) {
     if (static_cast<size_t>(kTypes[i].type) != i) return false;
   }
-  return kTypes.back().type == ErrorType::kThrottling;
+  return kTypes.back().type == ErrorType::kInvalidClientTokenId;
 }
 static_assert(TableMatchesEnum(), "kTypes must list every ErrorType in declaration order");
 

@@ -47,9 +47,7 @@ class FakeClock : public Clock {
 struct Call {
   std::string operation;
   HttpRequest http;
-  std::optional<Principal> principal =
-      Principal{"Root", "111122223333", "arn:aws:iam::111122223333:root", "111122223333",
-                "AKIAEXAMPLEROOT00001"};
+  std::optional<Principal> principal = RootPrincipal("111122223333", "AKIAEXAMPLEROOT00001");
   absl::Status status;
   std::string response;
   std::string claimed_access_key_id;

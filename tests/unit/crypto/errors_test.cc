@@ -43,6 +43,10 @@ constexpr Expected kEveryType[] = {
     {ErrorType::kUnrecognizedClient, "UnrecognizedClientException", 400},
     {ErrorType::kRequestEntityTooLarge, "RequestEntityTooLargeException", 413},
     {ErrorType::kThrottling, "ThrottlingException", 400},
+    {ErrorType::kMalformedPolicyDocument, "MalformedPolicyDocumentException", 400},
+    {ErrorType::kExpiredToken, "ExpiredTokenException", 400},
+    {ErrorType::kDeleteConflict, "DeleteConflictException", 409},
+    {ErrorType::kInvalidClientTokenId, "UnrecognizedClientException", 400},
 };
 
 TEST(Errors, EveryTypeHasItsAwsNameAndHttpStatus) {

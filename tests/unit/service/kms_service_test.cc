@@ -53,7 +53,7 @@ class KmsServiceTest : public ::testing::Test {
   std::unique_ptr<Seal> seal_;
   std::unique_ptr<Keystore> keystore_;
   std::unique_ptr<KmsService> service_;
-  CallContext call_;
+  CallContext call_{std::make_shared<const Principal>(RootPrincipal("111122223333", "AKIAROOT"))};
   std::atomic<int64_t> now_{1'700'000'000};
 };
 

@@ -1,29 +1,29 @@
-// Decrypt: the blob names its key; KeyId, when given, must be that key.
-#include "api/common.h"
-#include "api/operations.h"
+// Encrypt: up to 4096 bytes directly under a KMS key.
+#include "api/kms/common.h"
+#include "api/kms/operations.h"
 
 namespace kmsd::api {
 
-absl::StatusOr<std::string> Decrypt(OperationContext& context, RequestReader& request) {
-  auto blob = request.Blob("CiphertextBlob", 1, 6144, /*required=*/true);
+absl::StatusOr<std::string> Encrypt(OperationContext& context, RequestReader& request) {
+  auto key_id = request.String("KeyId", kKeyIdRule, /*required=*/true);
+  auto plaintext = request.Blob("Plaintext", 1, 4096, /*required=*/true);
   EncryptionContext encryption_context = request.Context("EncryptionContext");
-  std::string key_id = request.String("KeyId", kKeyIdRule).value_or("");
   if (auto status = ReadEncryptionAlgorithm(request, "EncryptionAlgorithm"); !status.ok()) {
     return status;
   }
   auto dry_run = ReadCryptoOptions(request);
   if (!dry_run.ok()) return dry_run.status();
   if (auto status = request.Finish(); !status.ok()) return status;
-  auto result = context.service.Decrypt(context.call, std::string(blob->view()),
-                                        encryption_context, key_id);
+  auto result = context.service.Encrypt(context.call, *key_id, *plaintext, encryption_context);
   if (!result.ok()) return result.status();
   if (*dry_run) return DryRunSucceeded();  // the result goes unsent (plaintext is SecretBytes)
-  JsonWriter writer;
-  writer.BeginObject()
+  return JsonWriter()
+      .BeginObject()
+      .Blob("CiphertextBlob", std::string_view(result->ciphertext_blob))
       .String("KeyId", result->key_arn)
       .String("EncryptionAlgorithm", kSymmetricDefault)
-      .Blob("Plaintext", result->plaintext);
-  return writer.EndObject().Take();
+      .EndObject()
+      .Take();
 }
 
 }  // namespace kmsd::api

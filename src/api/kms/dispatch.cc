@@ -1,7 +1,7 @@
 // The index of the KMS operations kmsd supports. docs/API.md mirrors this table.
 #include <unordered_map>
 
-#include "api/operations.h"
+#include "api/kms/operations.h"
 
 namespace kmsd::api {
 

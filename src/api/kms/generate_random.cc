@@ -1,5 +1,5 @@
 // GenerateRandom: bytes from the OS CSPRNG.
-#include "api/operations.h"
+#include "api/kms/operations.h"
 #include "kmsd/errors.h"
 
 namespace kmsd::api {

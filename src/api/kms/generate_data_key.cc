@@ -1,7 +1,7 @@
 // GenerateDataKey and GenerateDataKeyWithoutPlaintext: a fresh data key, encrypted under a KMS key
 // (and, for the first, also in plaintext for the caller's envelope encryption).
-#include "api/common.h"
-#include "api/operations.h"
+#include "api/kms/common.h"
+#include "api/kms/operations.h"
 
 namespace kmsd::api {
 namespace {

@@ -1,6 +1,6 @@
 // EnableKey, DisableKey and UpdateKeyDescription: small changes to one key with empty answers,
 // kept in one file because they share their shape.
-#include "api/operations.h"
+#include "api/kms/operations.h"
 
 namespace kmsd::api {
 namespace {

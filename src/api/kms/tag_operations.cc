@@ -1,5 +1,5 @@
 // TagResource, UntagResource and ListResourceTags.
-#include "api/operations.h"
+#include "api/kms/operations.h"
 
 namespace kmsd::api {
 

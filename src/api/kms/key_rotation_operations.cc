@@ -1,6 +1,6 @@
 // EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus, RotateKeyOnDemand and
 // ListKeyRotations.
-#include "api/operations.h"
+#include "api/kms/operations.h"
 
 namespace kmsd::api {
 

@@ -1,5 +1,5 @@
 // ScheduleKeyDeletion and CancelKeyDeletion.
-#include "api/operations.h"
+#include "api/kms/operations.h"
 
 namespace kmsd::api {
 

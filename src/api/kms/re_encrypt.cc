@@ -1,6 +1,6 @@
 // ReEncrypt: decrypts and encrypts again under another (or the same, newest) key, inside kmsd.
-#include "api/common.h"
-#include "api/operations.h"
+#include "api/kms/common.h"
+#include "api/kms/operations.h"
 
 namespace kmsd::api {
 

@@ -1,5 +1,5 @@
 // DescribeKey: a key's metadata, by any form of key id.
-#include "api/operations.h"
+#include "api/kms/operations.h"
 
 namespace kmsd::api {
 

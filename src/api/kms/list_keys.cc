@@ -1,5 +1,5 @@
 // ListKeys: every key, paginated by Limit and Marker.
-#include "api/operations.h"
+#include "api/kms/operations.h"
 
 namespace kmsd::api {
 

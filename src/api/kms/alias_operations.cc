@@ -1,5 +1,5 @@
 // CreateAlias, UpdateAlias, DeleteAlias and ListAliases.
-#include "api/operations.h"
+#include "api/kms/operations.h"
 
 namespace kmsd::api {
 namespace {

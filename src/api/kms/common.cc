@@ -1,5 +1,5 @@
 // Shared request members of the crypto operations.
-#include "api/common.h"
+#include "api/kms/common.h"
 
 #include "kmsd/strings.h"
 #include "kmsd/errors.h"

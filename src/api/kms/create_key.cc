@@ -1,6 +1,6 @@
 // CreateKey: a new symmetric KMS key. Also the KeyMetadata writer every key operation shares.
-#include "api/common.h"
-#include "api/operations.h"
+#include "api/kms/common.h"
+#include "api/kms/operations.h"
 #include "kmsd/errors.h"
 
 namespace kmsd::api {
