@@ -65,7 +65,7 @@ std::optional<bool> ParseBool(std::string_view text) {
 
 // A policy ARN's parts, splitting at colons outside `${...}` (variable names have colons too).
 std::optional<std::array<std::string_view, 6>> SplitPolicyArn(std::string_view text,
-                                                               bool variables) {
+                                                              bool variables) {
   std::array<std::string_view, 6> parts;
   size_t part = 0;
   size_t start = 0;
@@ -151,8 +151,10 @@ Match CompareOne(const Condition& condition, const ConditionValue& policy,
                  const RequestValue& request, const RequestContext& context) {
   const Operator op = condition.op;
   if (IsString(op)) return policy.text.Matches(request.text, context);
-  if (IsNumeric(op)) return CompareOrdered(op, request.number, policy.number) ? Match::kYes : Match::kNo;
-  if (IsDate(op)) return CompareOrdered(op, request.millis, policy.millis) ? Match::kYes : Match::kNo;
+  if (IsNumeric(op))
+    return CompareOrdered(op, request.number, policy.number) ? Match::kYes : Match::kNo;
+  if (IsDate(op))
+    return CompareOrdered(op, request.millis, policy.millis) ? Match::kYes : Match::kNo;
   switch (op) {
     case Operator::kBool:
       return request.flag == policy.flag ? Match::kYes : Match::kNo;
@@ -290,7 +292,8 @@ std::optional<ConditionValue> CompileConditionValue(const Condition& condition,
     const PatternOptions options{.wildcards = true, .variables = variables};
     auto parts = SplitPolicyArn(text, variables);
     if (parts && (*parts)[0] == "arn") {
-      for (std::string_view part : *parts) value.arn_parts.push_back(Pattern::Compile(part, options));
+      for (std::string_view part : *parts)
+        value.arn_parts.push_back(Pattern::Compile(part, options));
     } else {
       value.text = Pattern::Compile(text, options);
       // Only `*` or a value made by a policy variable ("${aws:PrincipalArn}") may be other than

@@ -88,8 +88,8 @@ class StatementCompiler {
     }
     for (const auto& [name, value] : element.items()) {
       if (name != "Sid" && name != "Effect" && name != "Principal" && name != "NotPrincipal" &&
-          name != "Action" && name != "NotAction" && name != "Resource" &&
-          name != "NotResource" && name != "Condition") {
+          name != "Action" && name != "NotAction" && name != "Resource" && name != "NotResource" &&
+          name != "Condition") {
         return Problem(StrCat("unknown element ", Quote(name)));
       }
     }
@@ -122,8 +122,8 @@ class StatementCompiler {
         out.push_back(item.get<std::string>());
       }
     } else {
-      return Problem(StrCat(element, " must be a string or an array of strings, not ",
-                            TypeName(value)));
+      return Problem(
+          StrCat(element, " must be a string or an array of strings, not ", TypeName(value)));
     }
     for (const std::string& text : out) {
       if (text.empty()) return Problem(StrCat(element, " has an empty string"));
@@ -255,8 +255,8 @@ class StatementCompiler {
         if (!entry) {
           // KMS's own words first, then which one and why.
           return Problem(StrCat(
-              "Policy contains a statement with one or more invalid principals: ", name, ".",
-              type, " ", Quote(text),
+              "Policy contains a statement with one or more invalid principals: ", name, ".", type,
+              " ", Quote(text),
               " is not \"*\", an account id, or the ARN of an account root, IAM user, IAM role "
               "or assumed-role session"));
         }
@@ -267,7 +267,8 @@ class StatementCompiler {
   }
 
   absl::Status CompileConditions(const json& block, Statement& statement) const {
-    if (!block.is_object()) return Problem(StrCat("Condition must be an object, not ", TypeName(block)));
+    if (!block.is_object())
+      return Problem(StrCat("Condition must be an object, not ", TypeName(block)));
     for (const auto& [operator_name, keys] : block.items()) {
       auto parsed = internal::ParseOperatorName(operator_name);
       if (!parsed) {
@@ -359,10 +360,11 @@ absl::StatusOr<PolicyPtr> Compile(const json& root, std::string_view document, P
   }
   auto statements = root.find("Statement");
   if (statements == root.end()) return Malformed("the policy has no Statement");
-  if (statements->is_array() && statements->empty()) return Malformed("Statement is an empty array");
+  if (statements->is_array() && statements->empty())
+    return Malformed("Statement is an empty array");
   if (!statements->is_array() && !statements->is_object()) {
-    return Malformed(StrCat("Statement must be an object or an array of objects, not ",
-                            TypeName(*statements)));
+    return Malformed(
+        StrCat("Statement must be an object or an array of objects, not ", TypeName(*statements)));
   }
 
   auto policy = std::make_shared<CompiledPolicy>();
@@ -399,15 +401,13 @@ absl::StatusOr<PolicyPtr> Compile(const json& root, std::string_view document, P
 
 absl::StatusOr<PolicyPtr> Parse(std::string_view document, PolicyKind kind, size_t max_bytes) {
   if (document.size() > max_bytes) {
-    return Malformed(
-        StrCat("the policy is ", document.size(), " bytes; the limit is ", max_bytes));
+    return Malformed(StrCat("the policy is ", document.size(), " bytes; the limit is ", max_bytes));
   }
   try {
     bool too_deep = false;
     // The callback drops anything nested past the limit, so a hostile document cannot make the
     // parser build it; the flag then refuses the document.
-    json::parser_callback_t limit_depth = [&too_deep](int depth, json::parse_event_t event,
-                                                      json&) {
+    json::parser_callback_t limit_depth = [&too_deep](int depth, json::parse_event_t event, json&) {
       if ((event == json::parse_event_t::object_start ||
            event == json::parse_event_t::array_start) &&
           depth > kMaxNestingDepth) {

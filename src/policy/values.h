@@ -17,7 +17,8 @@ std::optional<double> ParseNumber(std::string_view text);
 // the epoch.
 std::optional<int64_t> ParseDate(std::string_view text);
 
-// IpAddress/NotIpAddress: an IPv4 or IPv6 address or CIDR block ("203.0.113.0/24", "2001:db8::/32").
+// IpAddress/NotIpAddress: an IPv4 or IPv6 address or CIDR block ("203.0.113.0/24",
+// "2001:db8::/32").
 struct IpNetwork {
   bool v6 = false;
   std::array<uint8_t, 16> address{};  // IPv4 uses the first 4 bytes

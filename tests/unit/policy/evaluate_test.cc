@@ -48,6 +48,8 @@ const PolicyKind kKey = PolicyKind::kResource;
 const PolicyKind kIdentity = PolicyKind::kIdentity;
 const PolicyKind kTrust = PolicyKind::kTrust;
 
+// One row a line reads as a table; clang-format would put each field on a line of its own.
+// clang-format off
 std::vector<EvaluateCase> Cases() {
   auto bob = User("bob");
   auto alice = User("alice");
@@ -437,6 +439,7 @@ std::vector<EvaluateCase> Cases() {
        Outcome::kAllow},
   };
 }
+// clang-format on
 
 class EvaluateTest : public ::testing::TestWithParam<EvaluateCase> {};
 

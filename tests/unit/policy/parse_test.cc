@@ -105,8 +105,7 @@ std::vector<MalformedCase> MalformedCases() {
        R"({"Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"sts:AssumeRole","Resource":"*"}]})",
        "Resource is not allowed in a role trust policy"},
       {"BothPrincipalAndNotPrincipal", kKey,
-       KeyStatement(R"("NotPrincipal":{"AWS":"111122223333"})"),
-       "both Principal and NotPrincipal"},
+       KeyStatement(R"("NotPrincipal":{"AWS":"111122223333"})"), "both Principal and NotPrincipal"},
       {"InvalidAwsPrincipal", kKey,
        R"({"Statement":[{"Effect":"Allow","Principal":{"AWS":"bob"},"Action":"kms:*","Resource":"*"}]})",
        "invalid principals: Principal.AWS \"bob\""},
@@ -122,12 +121,14 @@ std::vector<MalformedCase> MalformedCases() {
       {"EmptyPrincipalArray", kKey,
        R"({"Statement":[{"Effect":"Allow","Principal":{"AWS":[]},"Action":"kms:*","Resource":"*"}]})",
        "Principal.AWS is an empty array"},
-      {"UnknownConditionOperator", kKey, ConditionOf(R"({"StringEqualz":{"kms:CallerAccount":"1"}})"),
+      {"UnknownConditionOperator", kKey,
+       ConditionOf(R"({"StringEqualz":{"kms:CallerAccount":"1"}})"),
        "Condition operator \"StringEqualz\" is not supported"},
       {"OperatorNamesAreCaseSensitive", kKey,
        ConditionOf(R"({"stringequals":{"kms:CallerAccount":"1"}})"),
        "Condition operator \"stringequals\" is not supported"},
-      {"NullHasNoIfExistsForm", kKey, ConditionOf(R"({"NullIfExists":{"kms:CallerAccount":"true"}})"),
+      {"NullHasNoIfExistsForm", kKey,
+       ConditionOf(R"({"NullIfExists":{"kms:CallerAccount":"true"}})"),
        "Condition operator \"NullIfExists\" is not supported"},
       {"UnknownSetQualifier", kKey,
        ConditionOf(R"({"ForSomeValues:StringEquals":{"kms:CallerAccount":"1"}})"),
@@ -186,8 +187,7 @@ TEST_P(MalformedTest, IsRefusedNamingTheProblem) {
   ASSERT_FALSE(policy.ok());
   EXPECT_EQ(TypeOf(policy.status()), ErrorType::kMalformedPolicyDocument) << policy.status();
   EXPECT_NE(std::string(policy.status().message()).find(row.named_problem), std::string::npos)
-      << "message: " << policy.status().message() << "\nexpected to contain: "
-      << row.named_problem;
+      << "message: " << policy.status().message() << "\nexpected to contain: " << row.named_problem;
 }
 
 INSTANTIATE_TEST_SUITE_P(MalformedPolicyDocument, MalformedTest,
