@@ -2,6 +2,7 @@
 // Evaluate walks. The only file that knows nlohmann::json; its exceptions stop here.
 #include <exception>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "kmsd/errors.h"
@@ -316,6 +317,48 @@ class StatementCompiler {
   std::string where_;
 };
 
+// Watches the parser for what nlohmann::json accepts but a policy must not have: nesting past
+// the limit (dropped as it is read, so a hostile document cannot make the parser build it) and a
+// member named twice in one object (the parser would keep the last silently, so the policy would
+// not mean what a reader of its first member thinks).
+class JsonReader {
+ public:
+  json::parser_callback_t Callback() {
+    return [this](int depth, json::parse_event_t event, json& parsed) {
+      if (!problem_.empty())
+        return event != json::parse_event_t::object_start &&
+               event != json::parse_event_t::array_start;
+      switch (event) {
+        case json::parse_event_t::object_start:
+        case json::parse_event_t::array_start:
+          if (depth >= kMaxNestingDepth) {
+            problem_ = StrCat("the policy nests JSON deeper than ", kMaxNestingDepth, " levels");
+            return false;
+          }
+          if (event == json::parse_event_t::object_start) open_objects_.emplace_back();
+          return true;
+        case json::parse_event_t::object_end:
+          if (!open_objects_.empty()) open_objects_.pop_back();
+          return true;
+        case json::parse_event_t::key:
+          if (!open_objects_.empty() && parsed.is_string() &&
+              !open_objects_.back().insert(parsed.get<std::string>()).second) {
+            problem_ = StrCat("the policy names the member ", Quote(parsed.get<std::string>()),
+                              " twice in one object");
+          }
+          return true;
+        default:
+          return true;
+      }
+    };
+  }
+  const std::string& problem() const { return problem_; }
+
+ private:
+  std::vector<std::set<std::string>> open_objects_;
+  std::string problem_;
+};
+
 void ListPrincipalArns(CompiledPolicy& policy) {
   for (const Statement& statement : policy.statements_) {
     for (const PrincipalEntry& entry : statement.principals) {
@@ -404,23 +447,10 @@ absl::StatusOr<PolicyPtr> Parse(std::string_view document, PolicyKind kind, size
     return Malformed(StrCat("the policy is ", document.size(), " bytes; the limit is ", max_bytes));
   }
   try {
-    bool too_deep = false;
-    // The callback drops anything nested past the limit, so a hostile document cannot make the
-    // parser build it; the flag then refuses the document.
-    json::parser_callback_t limit_depth = [&too_deep](int depth, json::parse_event_t event, json&) {
-      if ((event == json::parse_event_t::object_start ||
-           event == json::parse_event_t::array_start) &&
-          depth > kMaxNestingDepth) {
-        too_deep = true;
-        return false;
-      }
-      return true;
-    };
-    json root = json::parse(document.begin(), document.end(), limit_depth,
+    JsonReader reader;
+    json root = json::parse(document.begin(), document.end(), reader.Callback(),
                             /*allow_exceptions=*/false);
-    if (too_deep) {
-      return Malformed(StrCat("the policy nests JSON deeper than ", kMaxNestingDepth, " levels"));
-    }
+    if (!reader.problem().empty()) return Malformed(reader.problem());
     if (root.is_discarded()) return Malformed("the policy is not valid JSON");
     return Compile(root, document, kind);
   } catch (const std::exception& error) {
