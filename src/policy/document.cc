@@ -267,9 +267,33 @@ class StatementCompiler {
     return absl::OkStatus();
   }
 
+  // KMS refuses a key policy that puts ForAllValues on a single-valued key naming one encryption
+  // context pair or tag: it would allow requests without that pair, or with others (KMS
+  // developer guide, "kms:EncryptionContext:context-key"; its words).
+  absl::Status CheckOverlyPermissive(const Condition& condition) const {
+    if (kind_ != PolicyKind::kResource ||
+        condition.qualifier != internal::SetQualifier::kForAllValues) {
+      return absl::OkStatus();
+    }
+    if (condition.key.starts_with("kms:encryptioncontext:")) {
+      return Problem(
+          "OverlyPermissiveCondition:EncryptionContext: Using the ForAllValues set operator with a "
+          "single-valued condition key matches requests without the specified encryption context "
+          "or with an unspecified encryption context. To fix, remove ForAllValues.");
+    }
+    if (condition.key.starts_with("aws:requesttag/")) {
+      return Problem(
+          "OverlyPermissiveCondition: Using the ForAllValues set operator with a single-valued "
+          "condition key matches requests without the specified tag or with an unspecified tag. "
+          "To fix, remove ForAllValues.");
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status CompileConditions(const json& block, Statement& statement) const {
-    if (!block.is_object())
+    if (!block.is_object()) {
       return Problem(StrCat("Condition must be an object, not ", TypeName(block)));
+    }
     for (const auto& [operator_name, keys] : block.items()) {
       auto parsed = internal::ParseOperatorName(operator_name);
       if (!parsed) {
@@ -287,6 +311,7 @@ class StatementCompiler {
                                 " must be prefixed by a service, such as aws: or kms:"));
         }
         condition.key = AsciiLower(key);
+        if (auto status = CheckOverlyPermissive(condition); !status.ok()) return status;
         std::string where = StrCat("Condition ", operator_name, " ", key);
         std::vector<const json*> items;
         if (values.is_array()) {

@@ -48,9 +48,27 @@ const PolicyKind kKey = PolicyKind::kResource;
 const PolicyKind kIdentity = PolicyKind::kIdentity;
 const PolicyKind kTrust = PolicyKind::kTrust;
 
+// The KMS developer guide's statements for RoleForExampleApp: one requiring AppName=ExampleApp,
+// one also forbidding other pairs, one also making the key's case count.
+std::string ExampleAppStatement(const std::string& condition) {
+  return StrCat(R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+    "Principal":{"AWS":"arn:aws:iam::111122223333:role/RoleForExampleApp"},
+    "Action":"kms:GenerateDataKey","Resource":"*","Condition":)",
+                condition, "}]}");
+}
+const std::string kExampleAppPair =
+    ExampleAppStatement(R"({"StringEquals":{"kms:EncryptionContext:AppName":"ExampleApp"}})");
+const std::string kOnlyExampleAppPair = ExampleAppStatement(
+    R"({"StringEquals":{"kms:EncryptionContext:AppName":"ExampleApp"},
+        "ForAllValues:StringEquals":{"kms:EncryptionContextKeys":["AppName"]}})");
+const std::string kCaseSensitiveExampleAppPair = ExampleAppStatement(
+    R"({"ForAnyValue:StringEquals":{"kms:EncryptionContextKeys":"AppName"},
+        "StringEquals":{"kms:EncryptionContext:AppName":"ExampleApp"}})");
+
 // One row a line reads as a table; clang-format would put each field on a line of its own.
 // clang-format off
 std::vector<EvaluateCase> Cases() {
+  auto example_app = Session("RoleForExampleApp", "app");
   auto bob = User("bob");
   auto alice = User("alice");
   auto stranger = User("mallory", kOtherAccount);
@@ -252,6 +270,40 @@ std::vector<EvaluateCase> Cases() {
       {"StringNotLikeHoldsWhenTheKeyIsAbsent", kKey,
        BobMayIf(R"({"StringNotLike":{"kms:EncryptionContext:Department":"H*"}})"), bob,
        "kms:Decrypt", {}, Outcome::kAllow},
+
+      // The KMS developer guide's encryption context examples (role RoleForExampleApp).
+      {"EncryptionContextPairIsRequired", kKey, kExampleAppPair, example_app, "kms:GenerateDataKey",
+       {{"kms:EncryptionContext:AppName", {"ExampleApp"}}, {"kms:EncryptionContext:Stage", {"Test"}}, {"kms:EncryptionContextKeys", {"AppName", "Stage"}}},
+       Outcome::kAllow},
+      {"EncryptionContextPairAloneAllowsOtherPairs", kKey, kExampleAppPair, example_app, "kms:GenerateDataKey",
+       {{"kms:EncryptionContext:AppName", {"ExampleApp"}}, {"kms:EncryptionContextKeys", {"AppName"}}},
+       Outcome::kAllow},
+      {"EncryptionContextKeysForbidOtherPairs", kKey, kOnlyExampleAppPair, example_app, "kms:GenerateDataKey",
+       {{"kms:EncryptionContext:AppName", {"ExampleApp"}}, {"kms:EncryptionContext:Stage", {"Test"}}, {"kms:EncryptionContextKeys", {"AppName", "Stage"}}},
+       Outcome::kNoStatementApplies},
+      {"EncryptionContextKeysAllowTheOnlyPair", kKey, kOnlyExampleAppPair, example_app, "kms:GenerateDataKey",
+       {{"kms:EncryptionContext:AppName", {"ExampleApp"}}, {"kms:EncryptionContextKeys", {"AppName"}}},
+       Outcome::kAllow},
+      {"EncryptionContextKeysWithThePairRequireSomeContext", kKey, kOnlyExampleAppPair, example_app, "kms:GenerateDataKey",
+       {}, Outcome::kNoStatementApplies},
+      {"EncryptionContextKeysMakeTheKeysCaseSensitive", kKey, kCaseSensitiveExampleAppPair, example_app, "kms:GenerateDataKey",
+       {{"kms:EncryptionContext:appname", {"ExampleApp"}}, {"kms:EncryptionContextKeys", {"appname"}}},
+       Outcome::kNoStatementApplies},
+      {"EncryptionContextKeysAcceptTheKeyInItsCase", kKey, kCaseSensitiveExampleAppPair, example_app, "kms:GenerateDataKey",
+       {{"kms:EncryptionContext:AppName", {"ExampleApp"}}, {"kms:EncryptionContextKeys", {"AppName"}}},
+       Outcome::kAllow},
+      {"TrustPolicyExternalIdMustMatch", kTrust,
+       R"({"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"Unique-1"}}}})",
+       stranger, "sts:AssumeRole", {{"sts:ExternalId", {"Unique-2"}}}, Outcome::kNoStatementApplies, "arn:aws:iam::111122223333:role/R"},
+      {"TrustPolicyExternalIdAllowsTheAccount", kTrust,
+       R"({"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"Unique-1"}}}})",
+       stranger, "sts:AssumeRole", {{"sts:ExternalId", {"Unique-1"}}}, Outcome::kAllowForAccount, "arn:aws:iam::111122223333:role/R"},
+      {"LockoutBypassIsRefusedWithTheNullCheck", kKey,
+       R"({"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/KeyAdmin"},"Action":["kms:CreateKey","kms:PutKeyPolicy"],"Resource":"*","Condition":{"Null":{"kms:BypassPolicyLockoutSafetyCheck":true}}}]})",
+       admin_session, "kms:PutKeyPolicy", {{"kms:BypassPolicyLockoutSafetyCheck", {"true"}}}, Outcome::kNoStatementApplies},
+      {"LockoutNullCheckAllowsARequestWithoutTheBypass", kKey,
+       R"({"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/KeyAdmin"},"Action":["kms:CreateKey","kms:PutKeyPolicy"],"Resource":"*","Condition":{"Null":{"kms:BypassPolicyLockoutSafetyCheck":true}}}]})",
+       admin_session, "kms:PutKeyPolicy", {}, Outcome::kAllow},
 
       // --- IfExists -----------------------------------------------------------------------
       {"IfExistsHoldsWhenTheKeyIsAbsent", kKey,

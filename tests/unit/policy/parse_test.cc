@@ -180,6 +180,13 @@ std::vector<MalformedCase> MalformedCases() {
       {"DuplicateConditionKey", kKey,
        ConditionOf(R"({"StringEquals":{"kms:CallerAccount":"1","kms:CallerAccount":"2"}})"),
        "names the member \"kms:CallerAccount\" twice"},
+      {"ForAllValuesOnAnEncryptionContextPairInAKeyPolicy", kKey,
+       ConditionOf(R"({"ForAllValues:StringEquals":{"kms:EncryptionContext:Department":"IT"}})"),
+       "OverlyPermissiveCondition:EncryptionContext: Using the ForAllValues set operator with a "
+       "single-valued condition key"},
+      {"ForAllValuesOnARequestTagInAKeyPolicy", kKey,
+       ConditionOf(R"({"ForAllValues:StringEquals":{"aws:RequestTag/Project":"Alpha"}})"),
+       "OverlyPermissiveCondition: Using the ForAllValues set operator"},
       {"TooDeeplyNested", kKey, Nested(13), "nests JSON deeper than 12 levels"},
       {"HostileNestingIsRefusedWithoutRecursion", kKey, Nested(15000), "nests JSON deeper than"},
   };
