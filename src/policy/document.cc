@@ -147,27 +147,40 @@ class StatementCompiler {
     return absl::OkStatus();
   }
 
-  absl::Status CompileActions(const json& element, Statement& statement) const {
-    auto action = element.find("Action");
-    auto not_action = element.find("NotAction");
-    if (action != element.end() && not_action != element.end()) {
-      return Problem("has both Action and NotAction; a statement has one of them");
+  // One of the pairs Action/NotAction, Resource/NotResource, Principal/NotPrincipal: at most
+  // one of the two is in a statement. value is nullptr when neither is.
+  struct OneOf {
+    const json* value = nullptr;
+    bool negated = false;
+    std::string_view name;
+  };
+  absl::StatusOr<OneOf> FindOneOf(const json& element, std::string_view name,
+                                  std::string_view negated_name) const {
+    auto plain = element.find(name);
+    auto negated = element.find(negated_name);
+    if (plain != element.end() && negated != element.end()) {
+      return Problem(
+          StrCat("has both ", name, " and ", negated_name, "; a statement has one of them"));
     }
-    if (action == element.end() && not_action == element.end()) {
+    if (negated != element.end()) return OneOf{&*negated, true, negated_name};
+    if (plain != element.end()) return OneOf{&*plain, false, name};
+    return OneOf{nullptr, false, name};
+  }
+
+  absl::Status CompileActions(const json& element, Statement& statement) const {
+    auto action = FindOneOf(element, "Action", "NotAction");
+    if (!action.ok()) return action.status();
+    if (action->value == nullptr) {
       return Problem("Action is missing (a statement needs Action or NotAction)");
     }
-    statement.not_action = not_action != element.end();
-    std::string_view name = statement.not_action ? "NotAction" : "Action";
+    statement.not_action = action->negated;
     std::vector<std::string> texts;
-    if (auto status = StringList(statement.not_action ? *not_action : *action, name, texts);
-        !status.ok()) {
-      return status;
-    }
+    if (auto status = StringList(*action->value, action->name, texts); !status.ok()) return status;
     for (const std::string& text : texts) {
       // AWS: "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc."
       size_t colon = text.find(':');
       if (text != "*" && (colon == std::string::npos || colon == 0 || colon + 1 == text.size())) {
-        return Problem(StrCat(name, " ", Quote(text),
+        return Problem(StrCat(action->name, " ", Quote(text),
                               " must be \"*\" or service:action, such as kms:Encrypt"));
       }
       statement.actions.push_back(Pattern::Compile(
@@ -177,26 +190,23 @@ class StatementCompiler {
   }
 
   absl::Status CompileResources(const json& element, Statement& statement) const {
-    auto resource = element.find("Resource");
-    auto not_resource = element.find("NotResource");
-    if (resource != element.end() && not_resource != element.end()) {
-      return Problem("has both Resource and NotResource; a statement has one of them");
-    }
-    const bool present = resource != element.end() || not_resource != element.end();
+    auto resource = FindOneOf(element, "Resource", "NotResource");
+    if (!resource.ok()) return resource.status();
     if (kind_ == PolicyKind::kTrust) {
       // A trust policy is about its own role: AWS refuses a Resource in one.
-      if (present) return Problem("Resource is not allowed in a role trust policy");
+      if (resource->value != nullptr) {
+        return Problem(StrCat(resource->name, " is not allowed in a role trust policy"));
+      }
       return absl::OkStatus();
     }
-    if (!present) return Problem("Resource is missing (a statement needs Resource or NotResource)");
-    statement.has_resource = true;
-    statement.not_resource = not_resource != element.end();
-    std::string_view name = statement.not_resource ? "NotResource" : "Resource";
-    std::vector<std::string> texts;
-    if (auto status = StringList(statement.not_resource ? *not_resource : *resource, name, texts);
-        !status.ok()) {
-      return status;
+    if (resource->value == nullptr) {
+      return Problem("Resource is missing (a statement needs Resource or NotResource)");
     }
+    statement.has_resource = true;
+    statement.not_resource = resource->negated;
+    std::string_view name = resource->name;
+    std::vector<std::string> texts;
+    if (auto status = StringList(*resource->value, name, texts); !status.ok()) return status;
     for (const std::string& text : texts) {
       if (text != "*" && !text.starts_with("arn:")) {
         return Problem(StrCat(name, " ", Quote(text), " must be \"*\" or an ARN"));
@@ -208,29 +218,24 @@ class StatementCompiler {
   }
 
   absl::Status CompilePrincipals(const json& element, Statement& statement) const {
-    auto principal = element.find("Principal");
-    auto not_principal = element.find("NotPrincipal");
-    const bool present = principal != element.end() || not_principal != element.end();
+    auto principal = FindOneOf(element, "Principal", "NotPrincipal");
     if (kind_ == PolicyKind::kIdentity) {
-      if (present) {
-        return Problem(StrCat(principal != element.end() ? "Principal" : "NotPrincipal",
+      if (!principal.ok() || principal->value != nullptr) {
+        return Problem(StrCat(element.contains("Principal") ? "Principal" : "NotPrincipal",
                               " is not allowed in an identity-based policy"));
       }
       return absl::OkStatus();
     }
-    if (principal != element.end() && not_principal != element.end()) {
-      return Problem("has both Principal and NotPrincipal; a statement has one of them");
-    }
-    if (!present) {
+    if (!principal.ok()) return principal.status();
+    if (principal->value == nullptr) {
       return Problem(StrCat("Principal is missing (every statement of a ",
                             kind_ == PolicyKind::kTrust ? "trust" : "resource-based",
                             " policy needs Principal or NotPrincipal)"));
     }
-    const bool negated = not_principal != element.end();
-    std::string_view name = negated ? "NotPrincipal" : "Principal";
-    const json& value = negated ? *not_principal : *principal;
-    statement.principal_mode =
-        negated ? Statement::PrincipalMode::kNotPrincipal : Statement::PrincipalMode::kPrincipal;
+    std::string_view name = principal->name;
+    const json& value = *principal->value;
+    statement.principal_mode = principal->negated ? Statement::PrincipalMode::kNotPrincipal
+                                                  : Statement::PrincipalMode::kPrincipal;
     if (value.is_string()) {
       if (value != "*") {
         return Problem(StrCat(name, " ", Quote(value.get<std::string>()),
