@@ -136,7 +136,7 @@ bool ParseRequestValue(Operator op, std::string_view text, RequestValue& value) 
   } else if (op == Operator::kIpAddress) {
     auto address = ParseIpNetwork(text);
     if (!address) return false;
-    value.address = *address;
+    value.address = address->Unmapped();
   } else if (op == Operator::kArnEquals) {
     if (auto parts = SplitArn(text)) {
       value.arn_parts = *parts;

@@ -402,6 +402,8 @@ std::vector<EvaluateCase> Cases() {
       {"IpAddressNeverMatchesAcrossFamilies", kKey,
        BobMayIf(R"({"IpAddress":{"aws:SourceIp":"0.0.0.0/0"}})"), bob, "kms:Decrypt",
        {{"aws:SourceIp", {"::1"}}}, Outcome::kNoStatementApplies},
+      {"IpAddressReadsAnIpv4MappedCallerAsIpv4", kKey, BobMayIf(R"({"IpAddress":{"aws:SourceIp":"127.0.0.0/8"}})"), bob, "kms:Decrypt",
+       {{"aws:SourceIp", {"::ffff:127.0.0.1"}}}, Outcome::kAllow},
       {"NotIpAddressHoldsOutsideTheBlock", kKey,
        BobMayIf(R"({"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}})"), bob, "kms:Decrypt",
        {{"aws:SourceIp", {"192.0.2.1"}}}, Outcome::kAllow},
