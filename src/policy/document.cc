@@ -55,6 +55,13 @@ std::string_view TypeName(const json& value) {
   }
 }
 
+bool IsAlphanumeric(std::string_view text) {
+  for (char c : text) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return false;
+  }
+  return true;
+}
+
 // A scalar condition value as text: AWS accepts numbers and booleans where strings are meant.
 std::optional<std::string> ScalarText(const json& value) {
   switch (value.type()) {
@@ -84,6 +91,11 @@ class StatementCompiler {
       if (!sid->is_string()) return Problem("Sid must be a string");
       statement.name = sid->get<std::string>();
       where_ = StrCat(where_, " (Sid ", Quote(statement.name), ")");
+      // IAM's own policies take letters and digits only; key policies also take spaces and more
+      // (AWS's default key policy's Sid is "Enable IAM User Permissions").
+      if (kind_ != PolicyKind::kResource && !IsAlphanumeric(statement.name)) {
+        return Problem("Sid must be alphanumeric (A-Z, a-z, 0-9) in an IAM policy");
+      }
     } else {
       statement.name = StrCat("Statement[", index, "]");
     }
