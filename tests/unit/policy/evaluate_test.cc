@@ -520,3 +520,59 @@ INSTANTIATE_TEST_SUITE_P(AwsExamples, EvaluateTest, ::testing::ValuesIn(Cases())
 
 }  // namespace
 }  // namespace kmsd::policy
+
+namespace kmsd::policy {
+namespace {
+
+std::string Value(const RequestContext& context, const std::string& key) {
+  const std::vector<std::string>* values = context.Find(key);
+  return values == nullptr ? "<absent>" : StrJoin(*values, ",");
+}
+
+TEST(RequestContext, FindsKeysInAnyCase) {
+  RequestContext context;
+  context.Set("kms:EncryptionContext:Department", "IT");
+  EXPECT_EQ(Value(context, "KMS:encryptioncontext:department"), "IT");
+  EXPECT_EQ(Value(context, "kms:EncryptionContext:Project"), "<absent>");
+}
+
+TEST(RequestContext, SetReplacesAndAddAppends) {
+  RequestContext context;
+  context.Add("kms:EncryptionContextKeys", "a");
+  context.Add("KMS:EncryptionContextKeys", "b");
+  EXPECT_EQ(Value(context, "kms:EncryptionContextKeys"), "a,b");
+  context.Set("kms:encryptioncontextkeys", "c");
+  EXPECT_EQ(Value(context, "kms:EncryptionContextKeys"), "c");
+}
+
+TEST(RequestContext, CallerKeysOfTheRoot) {
+  RequestContext context;
+  context.SetCaller(testing::Root());
+  EXPECT_EQ(Value(context, "aws:PrincipalType"), "Account");
+  EXPECT_EQ(Value(context, "aws:PrincipalArn"), "arn:aws:iam::111122223333:root");
+  EXPECT_EQ(Value(context, "aws:userid"), "111122223333");
+  EXPECT_EQ(Value(context, "aws:username"), "<absent>");
+  EXPECT_EQ(Value(context, "aws:PrincipalAccount"), "111122223333");
+  EXPECT_EQ(Value(context, "kms:CallerAccount"), "111122223333");
+}
+
+TEST(RequestContext, CallerKeysOfAUser) {
+  RequestContext context;
+  context.SetCaller(testing::User("bob"));
+  EXPECT_EQ(Value(context, "aws:PrincipalType"), "User");
+  EXPECT_EQ(Value(context, "aws:PrincipalArn"), "arn:aws:iam::111122223333:user/bob");
+  EXPECT_EQ(Value(context, "aws:userid"), "AIDAbob");
+  EXPECT_EQ(Value(context, "aws:username"), "bob");
+}
+
+TEST(RequestContext, CallerKeysOfARoleSession) {
+  RequestContext context;
+  context.SetCaller(testing::Session("KeyAdmin", "ops"));
+  EXPECT_EQ(Value(context, "aws:PrincipalType"), "AssumedRole");
+  EXPECT_EQ(Value(context, "aws:PrincipalArn"), "arn:aws:iam::111122223333:role/KeyAdmin");
+  EXPECT_EQ(Value(context, "aws:userid"), "AROAKeyAdmin:ops");
+  EXPECT_EQ(Value(context, "aws:username"), "<absent>");
+}
+
+}  // namespace
+}  // namespace kmsd::policy
