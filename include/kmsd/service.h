@@ -157,7 +157,7 @@ struct GrantConstraints {
 struct CreateGrantRequest {
   std::string key_id;  // key id or key ARN
   std::string grantee_principal;
-  std::string retiring_principal;  // empty = none
+  std::string retiring_principal;       // empty = none
   std::vector<std::string> operations;  // grant operation names: "Encrypt", "ReEncryptFrom", ...
   GrantConstraints constraints;
   std::string name;  // empty = none; a retry with the same name and parameters finds the grant
@@ -230,8 +230,7 @@ class KmsService {
                                                 const std::string& key_id, size_t limit,
                                                 const std::string& marker) = 0;
 
-  virtual absl::StatusOr<EncryptResult> Encrypt(const CallContext& call,
-                                                const std::string& key_id,
+  virtual absl::StatusOr<EncryptResult> Encrypt(const CallContext& call, const std::string& key_id,
                                                 const SecretBytes& plaintext,
                                                 const EncryptionContext& context,
                                                 const GrantTokens& grant_tokens) = 0;
@@ -240,20 +239,14 @@ class KmsService {
                                                 const EncryptionContext& context,
                                                 const std::string& key_id,
                                                 const GrantTokens& grant_tokens) = 0;
-  virtual absl::StatusOr<ReEncryptResult> ReEncrypt(const CallContext& call,
-                                                    const std::string& blob,
-                                                    const EncryptionContext& source_context,
-                                                    const std::string& source_key_id,
-                                                    const std::string& destination_key_id,
-                                                    const EncryptionContext& destination_context,
-                                                    const GrantTokens& grant_tokens) = 0;
+  virtual absl::StatusOr<ReEncryptResult> ReEncrypt(
+      const CallContext& call, const std::string& blob, const EncryptionContext& source_context,
+      const std::string& source_key_id, const std::string& destination_key_id,
+      const EncryptionContext& destination_context, const GrantTokens& grant_tokens) = 0;
   // number_of_bytes 1..1024; with_plaintext false = GenerateDataKeyWithoutPlaintext.
-  virtual absl::StatusOr<DataKeyResult> GenerateDataKey(const CallContext& call,
-                                                        const std::string& key_id,
-                                                        size_t number_of_bytes,
-                                                        const EncryptionContext& context,
-                                                        bool with_plaintext,
-                                                        const GrantTokens& grant_tokens) = 0;
+  virtual absl::StatusOr<DataKeyResult> GenerateDataKey(
+      const CallContext& call, const std::string& key_id, size_t number_of_bytes,
+      const EncryptionContext& context, bool with_plaintext, const GrantTokens& grant_tokens) = 0;
   virtual absl::StatusOr<SecretBytes> GenerateRandom(const CallContext& call,
                                                      size_t number_of_bytes) = 0;
 
@@ -307,8 +300,8 @@ class KmsService {
   // grant_id and grantee_principal filter when not empty. limit 1..100.
   virtual absl::StatusOr<GrantList> ListGrants(const CallContext& call, const std::string& key_id,
                                                const std::string& grant_id,
-                                               const std::string& grantee_principal,
-                                               size_t limit, const std::string& marker) = 0;
+                                               const std::string& grantee_principal, size_t limit,
+                                               const std::string& marker) = 0;
   // Every grant of every key whose retiring principal is retiring_principal. limit 1..100.
   virtual absl::StatusOr<GrantList> ListRetirableGrants(const CallContext& call,
                                                         const std::string& retiring_principal,

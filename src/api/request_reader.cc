@@ -6,9 +6,9 @@
 #include <algorithm>
 #include <cctype>
 
-#include "kmsd/strings.h"
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
+#include "kmsd/strings.h"
 
 namespace kmsd::api {
 namespace {

@@ -36,8 +36,7 @@ bool IsMarkerText(std::string_view text);
 inline constexpr StringRule kMarkerRule{1, 1024, "[\\u0020-\\u00FF]*", IsMarkerText};
 // PolicyType: U+0009, U+000A, U+000D and U+0020..U+00FF.
 bool IsPolicyText(std::string_view text);
-inline constexpr StringRule kPolicyRule{1, 131072,
-                                        "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
+inline constexpr StringRule kPolicyRule{1, 131072, "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
                                         IsPolicyText};
 bool IsPolicyNameText(std::string_view text);
 inline constexpr StringRule kPolicyNameRule{1, 128, "[\\w]+", IsPolicyNameText};

@@ -159,8 +159,8 @@ bool SameConstraints(const GrantConstraints& a, const GrantConstraints& b) {
 }
 
 std::shared_ptr<const GrantTable> GrantTable::Empty() {
-  static const auto* const kEmpty = new std::shared_ptr<const GrantTable>(
-      std::make_shared<const GrantTable>());
+  static const auto* const kEmpty =
+      new std::shared_ptr<const GrantTable>(std::make_shared<const GrantTable>());
   return *kEmpty;
 }
 
@@ -214,8 +214,7 @@ absl::StatusOr<std::string> NewGrantId() {
 }
 
 bool IsGrantId(std::string_view text) {
-  return text.size() == 2 * kGrantIdBytes &&
-         std::all_of(text.begin(), text.end(), [](char c) {
+  return text.size() == 2 * kGrantIdBytes && std::all_of(text.begin(), text.end(), [](char c) {
            return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
          });
 }

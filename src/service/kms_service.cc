@@ -143,8 +143,8 @@ absl::StatusOr<grants::OperationSet> GrantOperations(const std::vector<std::stri
   for (const std::string& name : names) {
     grants::OperationSet bit = grants::OperationBit(name);
     if ((bit & grants::kSymmetricKeyOperations) == 0) {
-      return Validation(StrCat("The grant operation ", name,
-                               " is not valid for a symmetric encryption KMS key"));
+      return Validation(
+          StrCat("The grant operation ", name, " is not valid for a symmetric encryption KMS key"));
     }
     operations |= bit;
   }
@@ -521,8 +521,7 @@ class KmsServiceImpl final : public KmsService {
   }
 
   absl::StatusOr<DecryptResult> Decrypt(const CallContext& call, const std::string& blob,
-                                        const EncryptionContext& context,
-                                        const std::string& key_id,
+                                        const EncryptionContext& context, const std::string& key_id,
                                         const GrantTokens& grant_tokens) override {
     auto header = ParseBlobHeader(blob);
     if (!header.ok()) return header.status();
@@ -600,8 +599,8 @@ class KmsServiceImpl final : public KmsService {
     auto entry = ResolveForCrypto(
         call, key_id, grant_tokens,
         {.action = with_plaintext ? "kms:GenerateDataKey" : "kms:GenerateDataKeyWithoutPlaintext",
-         .grant_operation = with_plaintext ? grants::kGenerateDataKey
-                                           : grants::kGenerateDataKeyWithoutPlaintext,
+         .grant_operation =
+             with_plaintext ? grants::kGenerateDataKey : grants::kGenerateDataKeyWithoutPlaintext,
          .encryption_context = &context});
     if (!entry.ok()) return entry.status();
     auto data_key = crypto::RandomSecret(number_of_bytes);
@@ -632,16 +631,21 @@ class KmsServiceImpl final : public KmsService {
                                " and ", kMaxPendingWindowDays, " days"));
     }
     int64_t now = clock_->NowSeconds();
-    auto entry = Mutate(call, "kms:ScheduleKeyDeletion", key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange& change) {
-      if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) return status;
-      record.metadata.state = KeyState::kPendingDeletion;
-      record.metadata.deletion_date = now + pending_window_days * kSecondsPerDay;
-      record.metadata.pending_deletion_window_days = pending_window_days;
-      change.puts.emplace_back(records::DueRecordId(*record.metadata.deletion_date,
-                                                    records::kDeleteTask, record.metadata.key_id),
-                               "");
-      return absl::OkStatus();
-    });
+    auto entry =
+        Mutate(call, "kms:ScheduleKeyDeletion", key_id, /*allow_alias=*/false,
+               [&](KeyRecord& record, KeyChange& change) {
+                 if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
+                   return status;
+                 }
+                 record.metadata.state = KeyState::kPendingDeletion;
+                 record.metadata.deletion_date = now + pending_window_days * kSecondsPerDay;
+                 record.metadata.pending_deletion_window_days = pending_window_days;
+                 change.puts.emplace_back(
+                     records::DueRecordId(*record.metadata.deletion_date, records::kDeleteTask,
+                                          record.metadata.key_id),
+                     "");
+                 return absl::OkStatus();
+               });
     if (!entry.ok()) return entry.status();
     const KeyMetadata& m = (*entry)->record.metadata;
     return ScheduleDeletionResult{KeyArn(m.key_id), *m.deletion_date, pending_window_days};
@@ -649,19 +653,20 @@ class KmsServiceImpl final : public KmsService {
 
   absl::StatusOr<std::string> CancelKeyDeletion(const CallContext& call,
                                                 const std::string& key_id) override {
-    auto entry = Mutate(call, "kms:CancelKeyDeletion", key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange& change) {
-      KeyMetadata& m = record.metadata;
-      if (m.state != KeyState::kPendingDeletion) {
-        return Error(ErrorType::kKmsInvalidState,
-                     StrCat(KeyArn(m.key_id), " is not pending deletion."));
-      }
-      change.deletes.push_back(
-          records::DueRecordId(m.deletion_date.value_or(0), records::kDeleteTask, m.key_id));
-      m.state = KeyState::kDisabled;
-      m.deletion_date.reset();
-      m.pending_deletion_window_days.reset();
-      return absl::OkStatus();
-    });
+    auto entry = Mutate(call, "kms:CancelKeyDeletion", key_id, /*allow_alias=*/false,
+                        [&](KeyRecord& record, KeyChange& change) {
+                          KeyMetadata& m = record.metadata;
+                          if (m.state != KeyState::kPendingDeletion) {
+                            return Error(ErrorType::kKmsInvalidState,
+                                         StrCat(KeyArn(m.key_id), " is not pending deletion."));
+                          }
+                          change.deletes.push_back(records::DueRecordId(
+                              m.deletion_date.value_or(0), records::kDeleteTask, m.key_id));
+                          m.state = KeyState::kDisabled;
+                          m.deletion_date.reset();
+                          m.pending_deletion_window_days.reset();
+                          return absl::OkStatus();
+                        });
     if (!entry.ok()) return entry.status();
     return KeyArn((*entry)->record.metadata.key_id);
   }
@@ -669,27 +674,29 @@ class KmsServiceImpl final : public KmsService {
   absl::Status EnableKeyRotation(const CallContext& call, const std::string& key_id,
                                  int period_days) override {
     int64_t now = clock_->NowSeconds();
-    return Mutate(call, "kms:EnableKeyRotation", key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange& change) {
-             if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
-             UnscheduleRotation(record, change);
-             record.rotation_enabled = true;
-             record.rotation_period_days = period_days;
-             record.next_rotation_date = now + period_days * kSecondsPerDay;
-             change.puts.emplace_back(records::DueRecordId(record.next_rotation_date,
-                                                           records::kRotateTask,
-                                                           record.metadata.key_id),
-                                      "");
-             return absl::OkStatus();
-           })
+    return Mutate(call, "kms:EnableKeyRotation", key_id, /*allow_alias=*/false,
+                  [&](KeyRecord& record, KeyChange& change) {
+                    if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
+                    UnscheduleRotation(record, change);
+                    record.rotation_enabled = true;
+                    record.rotation_period_days = period_days;
+                    record.next_rotation_date = now + period_days * kSecondsPerDay;
+                    change.puts.emplace_back(
+                        records::DueRecordId(record.next_rotation_date, records::kRotateTask,
+                                             record.metadata.key_id),
+                        "");
+                    return absl::OkStatus();
+                  })
         .status();
   }
 
   absl::Status DisableKeyRotation(const CallContext& call, const std::string& key_id) override {
-    return Mutate(call, "kms:DisableKeyRotation", key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange& change) {
-             if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
-             UnscheduleRotation(record, change);
-             return absl::OkStatus();
-           })
+    return Mutate(call, "kms:DisableKeyRotation", key_id, /*allow_alias=*/false,
+                  [&](KeyRecord& record, KeyChange& change) {
+                    if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
+                    UnscheduleRotation(record, change);
+                    return absl::OkStatus();
+                  })
         .status();
   }
 
@@ -697,7 +704,8 @@ class KmsServiceImpl final : public KmsService {
                                                       const std::string& key_id) override {
     auto entry = Resolve(key_id, /*allow_alias=*/false);
     if (!entry.ok()) return entry.status();
-    if (auto status = AuthorizeKey(call, **entry, {.action = "kms:GetKeyRotationStatus"}); !status.ok()) {
+    if (auto status = AuthorizeKey(call, **entry, {.action = "kms:GetKeyRotationStatus"});
+        !status.ok()) {
       return status;
     }
     const KeyRecord& record = (*entry)->record;
@@ -712,18 +720,20 @@ class KmsServiceImpl final : public KmsService {
   absl::StatusOr<std::string> RotateKeyOnDemand(const CallContext& call,
                                                 const std::string& key_id) override {
     int64_t now = clock_->NowSeconds();
-    auto entry = Mutate(call, "kms:RotateKeyOnDemand", key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange& change) {
-      if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
-      size_t on_demand = std::count_if(
-          record.rotations.begin(), record.rotations.end(),
-          [](const Rotation& rotation) { return rotation.type == RotationType::kOnDemand; });
-      if (on_demand >= kMaxOnDemandRotations) {
-        return Error(ErrorType::kLimitExceeded,
-                     StrCat(KeyArn(record.metadata.key_id), " has reached the limit of ",
-                            kMaxOnDemandRotations, " on-demand rotations"));
-      }
-      return AddRotation(record, change, now, RotationType::kOnDemand);
-    });
+    auto entry = Mutate(
+        call, "kms:RotateKeyOnDemand", key_id, /*allow_alias=*/false,
+        [&](KeyRecord& record, KeyChange& change) {
+          if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
+          size_t on_demand = std::count_if(
+              record.rotations.begin(), record.rotations.end(),
+              [](const Rotation& rotation) { return rotation.type == RotationType::kOnDemand; });
+          if (on_demand >= kMaxOnDemandRotations) {
+            return Error(ErrorType::kLimitExceeded,
+                         StrCat(KeyArn(record.metadata.key_id), " has reached the limit of ",
+                                kMaxOnDemandRotations, " on-demand rotations"));
+          }
+          return AddRotation(record, change, now, RotationType::kOnDemand);
+        });
     if (!entry.ok()) return entry.status();
     return KeyArn((*entry)->record.metadata.key_id);
   }
@@ -732,7 +742,8 @@ class KmsServiceImpl final : public KmsService {
                                                 size_t limit, const std::string& marker) override {
     auto entry = Resolve(key_id, /*allow_alias=*/false);
     if (!entry.ok()) return entry.status();
-    if (auto status = AuthorizeKey(call, **entry, {.action = "kms:ListKeyRotations"}); !status.ok()) {
+    if (auto status = AuthorizeKey(call, **entry, {.action = "kms:ListKeyRotations"});
+        !status.ok()) {
       return status;
     }
     auto page = PageByPosition((*entry)->record.rotations, limit, marker);
@@ -746,42 +757,44 @@ class KmsServiceImpl final : public KmsService {
 
   absl::Status TagResource(const CallContext& call, const std::string& key_id,
                            const std::vector<Tag>& tags) override {
-    return Mutate(call, "kms:TagResource", key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange&) {
-             if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
-               return status;
-             }
-             if (auto status = ValidateTags(tags); !status.ok()) return status;
-             for (const Tag& tag : tags) {
-               auto existing = std::find_if(record.tags.begin(), record.tags.end(),
-                                            [&](const Tag& t) { return t.key == tag.key; });
-               if (existing != record.tags.end()) {
-                 existing->value = tag.value;
-               } else {
-                 record.tags.push_back(tag);
-               }
-             }
-             return ValidateTags(record.tags);
-           })
+    return Mutate(call, "kms:TagResource", key_id, /*allow_alias=*/false,
+                  [&](KeyRecord& record, KeyChange&) {
+                    if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
+                      return status;
+                    }
+                    if (auto status = ValidateTags(tags); !status.ok()) return status;
+                    for (const Tag& tag : tags) {
+                      auto existing = std::find_if(record.tags.begin(), record.tags.end(),
+                                                   [&](const Tag& t) { return t.key == tag.key; });
+                      if (existing != record.tags.end()) {
+                        existing->value = tag.value;
+                      } else {
+                        record.tags.push_back(tag);
+                      }
+                    }
+                    return ValidateTags(record.tags);
+                  })
         .status();
   }
 
   absl::Status UntagResource(const CallContext& call, const std::string& key_id,
                              const std::vector<std::string>& tag_keys) override {
-    return Mutate(call, "kms:UntagResource", key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange&) {
-             if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
-               return status;
-             }
-             for (const std::string& tag_key : tag_keys) {
-               if (AsciiLower(tag_key).starts_with("aws:")) {
-                 return Error(ErrorType::kTag,
-                              "Tag keys beginning with 'aws:' are reserved for AWS use");
-               }
-             }
-             std::erase_if(record.tags, [&](const Tag& tag) {
-               return std::find(tag_keys.begin(), tag_keys.end(), tag.key) != tag_keys.end();
-             });
-             return absl::OkStatus();
-           })
+    return Mutate(call, "kms:UntagResource", key_id, /*allow_alias=*/false,
+                  [&](KeyRecord& record, KeyChange&) {
+                    if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
+                      return status;
+                    }
+                    for (const std::string& tag_key : tag_keys) {
+                      if (AsciiLower(tag_key).starts_with("aws:")) {
+                        return Error(ErrorType::kTag,
+                                     "Tag keys beginning with 'aws:' are reserved for AWS use");
+                      }
+                    }
+                    std::erase_if(record.tags, [&](const Tag& tag) {
+                      return std::find(tag_keys.begin(), tag_keys.end(), tag.key) != tag_keys.end();
+                    });
+                    return absl::OkStatus();
+                  })
         .status();
   }
 
@@ -789,7 +802,8 @@ class KmsServiceImpl final : public KmsService {
                                            size_t limit, const std::string& marker) override {
     auto entry = Resolve(key_id, /*allow_alias=*/false);
     if (!entry.ok()) return entry.status();
-    if (auto status = AuthorizeKey(call, **entry, {.action = "kms:ListResourceTags"}); !status.ok()) {
+    if (auto status = AuthorizeKey(call, **entry, {.action = "kms:ListResourceTags"});
+        !status.ok()) {
       return status;
     }
     auto page = PageByPosition((*entry)->record.tags, limit, marker);
@@ -843,11 +857,12 @@ class KmsServiceImpl final : public KmsService {
     if (!bypass_lockout_check) {
       if (auto status = CheckLockout(call, **current, **compiled); !status.ok()) return status;
     }
-    return MutateLocked(*current, [&](KeyRecord& record, KeyChange& change) {
-             record.policy = document;
-             change.policy = *compiled;
-             return absl::OkStatus();
-           })
+    return MutateLocked(*current,
+                        [&](KeyRecord& record, KeyChange& change) {
+                          record.policy = document;
+                          change.policy = *compiled;
+                          return absl::OkStatus();
+                        })
         .status();
   }
 
@@ -855,10 +870,9 @@ class KmsServiceImpl final : public KmsService {
                                                 const CreateGrantRequest& request) override {
     auto operations = GrantOperations(request.operations);
     if (!operations.ok()) return operations.status();
-    for (auto [name, pairs] : {std::pair{"EncryptionContextEquals",
-                                         &request.constraints.encryption_context_equals},
-                               std::pair{"EncryptionContextSubset",
-                                         &request.constraints.encryption_context_subset}}) {
+    for (auto [name, pairs] :
+         {std::pair{"EncryptionContextEquals", &request.constraints.encryption_context_equals},
+          std::pair{"EncryptionContextSubset", &request.constraints.encryption_context_subset}}) {
       if (auto status = ValidateConstraint(name, *pairs); !status.ok()) return status;
     }
     if (auto status = ValidateGrantPrincipal("GranteePrincipal", request.grantee_principal);
@@ -908,11 +922,10 @@ class KmsServiceImpl final : public KmsService {
     }
     if (entry.grants->size() >= kMaxGrantsPerKey) {
       return Error(ErrorType::kLimitExceeded,
-                   StrCat(KeyArn(entry.record.metadata.key_id), " already has ",
-                          kMaxGrantsPerKey, " grants, the most a KMS key can have"));
+                   StrCat(KeyArn(entry.record.metadata.key_id), " already has ", kMaxGrantsPerKey,
+                          " grants, the most a KMS key can have"));
     }
-    if (entry.grants->ForGrantee(request.grantee_principal).size() >=
-        kMaxGrantsPerGranteePerKey) {
+    if (entry.grants->ForGrantee(request.grantee_principal).size() >= kMaxGrantsPerGranteePerKey) {
       return Error(ErrorType::kLimitExceeded,
                    StrCat(KeyArn(entry.record.metadata.key_id), " already has ",
                           kMaxGrantsPerGranteePerKey, " grants for ", request.grantee_principal,
@@ -970,8 +983,8 @@ class KmsServiceImpl final : public KmsService {
     limit = std::min(limit, kMaxGrantsPerPage);
     const auto& by_id = (*entry)->grants->ById();
     GrantList list;
-    for (auto it = marker.empty() ? by_id.begin() : by_id.upper_bound(marker);
-         it != by_id.end(); ++it) {
+    for (auto it = marker.empty() ? by_id.begin() : by_id.upper_bound(marker); it != by_id.end();
+         ++it) {
       const GrantRecord& grant = it->second->record;
       if (!grant_id.empty() && grant.grant_id != grant_id) continue;
       if (!grantee_principal.empty() && grant.grantee_principal != grantee_principal) continue;
@@ -986,11 +999,10 @@ class KmsServiceImpl final : public KmsService {
 
   // Every key's grants are read from storage: the answer must be complete whatever is cached.
   absl::StatusOr<GrantList> ListRetirableGrants(const CallContext& call,
-                                                const std::string& retiring_principal,
-                                                size_t limit, const std::string& marker) override {
+                                                const std::string& retiring_principal, size_t limit,
+                                                const std::string& marker) override {
     // AWS: "The authorized resource in ListRetirableGrants calls is the retiring principal".
-    if (auto status =
-            AuthorizeAccountAction(call, "kms:ListRetirableGrants", retiring_principal);
+    if (auto status = AuthorizeAccountAction(call, "kms:ListRetirableGrants", retiring_principal);
         !status.ok()) {
       return status;
     }
@@ -1121,7 +1133,8 @@ class KmsServiceImpl final : public KmsService {
     KeystoreBatch batch;
     batch.deletes.push_back(due_record_id);
     batch.deletes.push_back(records::KeyRecordId(key_id));
-    for (const std::string& prefix : {records::MaterialPrefix(key_id), records::GrantPrefix(key_id)}) {
+    for (const std::string& prefix :
+         {records::MaterialPrefix(key_id), records::GrantPrefix(key_id)}) {
       auto listed = keystore_->List(prefix, "", 0);
       if (!listed.ok()) return listed.status();
       for (const KeystoreRecord& stored : *listed) batch.deletes.push_back(stored.id);
@@ -1421,8 +1434,8 @@ class KmsServiceImpl final : public KmsService {
 
   static absl::Status RequireDefaultPolicyName(const std::string& policy_name) {
     if (policy_name.empty() || policy_name == kDefaultKeyPolicyName) return absl::OkStatus();
-    return NotFound(StrCat("No key policy named '", policy_name,
-                           "': the only key policy name is \"default\""));
+    return NotFound(
+        StrCat("No key policy named '", policy_name, "': the only key policy name is \"default\""));
   }
 
   // --- Grants ---
@@ -1454,8 +1467,8 @@ class KmsServiceImpl final : public KmsService {
     if (!grants::IsGrantId(grant_id)) return InvalidGrantId(grant_id);
     const grants::Grant* grant = entry.grants->Find(grant_id);
     if (!grant) {
-      return NotFound(StrCat("Grant ", grant_id, " does not exist on ",
-                             KeyArn(entry.record.metadata.key_id)));
+      return NotFound(
+          StrCat("Grant ", grant_id, " does not exist on ", KeyArn(entry.record.metadata.key_id)));
     }
     return grant;
   }
@@ -1727,7 +1740,8 @@ class KmsServiceImpl final : public KmsService {
   std::unordered_map<std::string, EntryPtr> key_cache_;  // GUARDED_BY(cache_mutex_)
   // The alias index, complete once alias_index_loaded_.
   std::unordered_map<std::string, std::string> alias_targets_;  // GUARDED_BY(cache_mutex_)
-  std::unordered_map<std::string, std::vector<std::string>> aliases_by_key_;  // GUARDED_BY(cache_mutex_)
+  std::unordered_map<std::string, std::vector<std::string>>
+      aliases_by_key_;  // GUARDED_BY(cache_mutex_)
 };
 
 }  // namespace

@@ -17,7 +17,8 @@ absl::StatusOr<std::string> Encrypt(OperationContext& context, RequestReader& re
   auto result = context.service.Encrypt(context.call, *key_id, *plaintext, encryption_context,
                                         options->grant_tokens);
   if (!result.ok()) return result.status();
-  if (options->dry_run) return DryRunSucceeded();  // the result goes unsent (plaintext is SecretBytes)
+  // On DryRun the result goes unsent (plaintext is SecretBytes).
+  if (options->dry_run) return DryRunSucceeded();
   return JsonWriter()
       .BeginObject()
       .Blob("CiphertextBlob", std::string_view(result->ciphertext_blob))

@@ -25,7 +25,8 @@ absl::StatusOr<std::string> DataKey(OperationContext& context, RequestReader& re
   auto result = context.service.GenerateDataKey(context.call, *key_id, size, encryption_context,
                                                 with_plaintext, options->grant_tokens);
   if (!result.ok()) return result.status();
-  if (options->dry_run) return DryRunSucceeded();  // the result goes unsent (plaintext is SecretBytes)
+  // On DryRun the result goes unsent (plaintext is SecretBytes).
+  if (options->dry_run) return DryRunSucceeded();
   JsonWriter writer;
   writer.BeginObject()
       .Blob("CiphertextBlob", std::string_view(result->ciphertext_blob))

@@ -42,9 +42,7 @@ absl::StatusOr<std::string> GrantListAnswer(const absl::StatusOr<GrantList>& lis
   JsonWriter writer;
   writer.BeginObject().BeginArray("Grants");
   for (const GrantEntry& grant : list->grants) {
-    writer.BeginObject()
-        .String("KeyId", grant.key_arn)
-        .String("GrantId", grant.grant_id);
+    writer.BeginObject().String("KeyId", grant.key_arn).String("GrantId", grant.grant_id);
     if (!grant.name.empty()) writer.String("Name", grant.name);
     writer.Integer("CreationDate", grant.creation_date)
         .String("GranteePrincipal", grant.grantee_principal);
@@ -108,8 +106,7 @@ absl::StatusOr<std::string> ListGrants(OperationContext& context, RequestReader&
       context.service.ListGrants(context.call, *key_id, grant_id, grantee, limit, marker));
 }
 
-absl::StatusOr<std::string> ListRetirableGrants(OperationContext& context,
-                                                RequestReader& request) {
+absl::StatusOr<std::string> ListRetirableGrants(OperationContext& context, RequestReader& request) {
   size_t limit = GrantPageLimit(request);
   std::string marker = request.String("Marker", kMarkerRule).value_or("");
   auto retiring_principal =

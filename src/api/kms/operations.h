@@ -69,8 +69,7 @@ absl::StatusOr<std::string> PutKeyPolicy(OperationContext& context, RequestReade
 absl::StatusOr<std::string> ListKeyPolicies(OperationContext& context, RequestReader& request);
 absl::StatusOr<std::string> CreateGrant(OperationContext& context, RequestReader& request);
 absl::StatusOr<std::string> ListGrants(OperationContext& context, RequestReader& request);
-absl::StatusOr<std::string> ListRetirableGrants(OperationContext& context,
-                                                RequestReader& request);
+absl::StatusOr<std::string> ListRetirableGrants(OperationContext& context, RequestReader& request);
 absl::StatusOr<std::string> RetireGrant(OperationContext& context, RequestReader& request);
 absl::StatusOr<std::string> RevokeGrant(OperationContext& context, RequestReader& request);
 

@@ -199,7 +199,8 @@ TEST_F(KmsServiceTest, ScheduledDeletionDestroysTheKeyOnlyWhenDue) {
   EXPECT_EQ(service_->RunDueTasks()->keys_deleted, 1);
   EXPECT_EQ(service_->RunDueTasks()->keys_deleted, 0);  // exactly once
   EXPECT_EQ(TypeOf(service_->DescribeKey(call_, key_id, {}).status()), ErrorType::kNotFound);
-  EXPECT_EQ(TypeOf(service_->DescribeKey(call_, "alias/doomed", {}).status()), ErrorType::kNotFound);
+  EXPECT_EQ(TypeOf(service_->DescribeKey(call_, "alias/doomed", {}).status()),
+            ErrorType::kNotFound);
   EXPECT_EQ(TypeOf(service_->Decrypt(call_, blob->ciphertext_blob, {}, "", {}).status()),
             ErrorType::kInvalidCiphertext);
   EXPECT_TRUE(backend_->List("material/", "", 0)->empty());
@@ -225,7 +226,8 @@ TEST_F(KmsServiceTest, RotationKeepsEveryOldVersionAndRunsOncePerPeriod) {
   EXPECT_EQ(service_->RunDueTasks()->keys_rotated, 0);
   auto new_blob = service_->Encrypt(call_, key_id, SecretBytes::FromString("new"), {}, {});
   EXPECT_EQ(ParseBlobHeader(new_blob->ciphertext_blob)->backing_key_version, 2u);
-  EXPECT_EQ(service_->Decrypt(call_, old_blob->ciphertext_blob, {}, "", {})->plaintext.view(), "old");
+  EXPECT_EQ(service_->Decrypt(call_, old_blob->ciphertext_blob, {}, "", {})->plaintext.view(),
+            "old");
   auto moved = service_->ReEncrypt(call_, old_blob->ciphertext_blob, {}, "", key_id, {}, {});
   EXPECT_EQ(ParseBlobHeader(moved->ciphertext_blob)->backing_key_version, 2u);
   auto rotations = service_->ListKeyRotations(call_, key_id, 10, "");
