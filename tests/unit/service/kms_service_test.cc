@@ -3,59 +3,20 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <filesystem>
+#include <set>
 #include <thread>
 
 #include "kmsd/errors.h"
 #include "kmsd/service.h"
-#include "kmsd/strings.h"
+#include "unit/service/service_test_util.h"
 
 namespace kmsd {
 namespace {
 
-class FixedClock : public Clock {
- public:
-  explicit FixedClock(std::atomic<int64_t>* now = nullptr) : now_(now) {}
-  int64_t NowSeconds() const override { return now_ ? now_->load() : 1'700'000'000; }
+using testing::FixedClock;
+using testing::kDay;
 
- private:
-  std::atomic<int64_t>* now_;
-};
-
-constexpr int64_t kDay = 86400;
-
-class KmsServiceTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           StrCat("kmsd-service-test-", ::testing::UnitTest::GetInstance()->random_seed(), "-",
-                  reinterpret_cast<uintptr_t>(this));
-    std::filesystem::create_directories(dir_);
-    backend_ = NewMemoryBackend();
-    auto seal = OpenFileSeal((dir_ / "root.key").string());
-    ASSERT_TRUE(seal.ok()) << seal.status();
-    seal_ = std::move(*seal);
-    auto keystore = OpenKeystore(backend_.get(), seal_.get());
-    ASSERT_TRUE(keystore.ok()) << keystore.status();
-    keystore_ = std::move(*keystore);
-    service_ = NewKmsService({}, keystore_.get(), std::make_unique<FixedClock>(&now_));
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string NewKey() {
-    auto key = service_->CreateKey(call_, {});
-    EXPECT_TRUE(key.ok()) << key.status();
-    return key->key_id;
-  }
-
-  std::filesystem::path dir_;
-  std::unique_ptr<Backend> backend_;
-  std::unique_ptr<Seal> seal_;
-  std::unique_ptr<Keystore> keystore_;
-  std::unique_ptr<KmsService> service_;
-  CallContext call_{std::make_shared<const Principal>(RootPrincipal("111122223333", "AKIAROOT"))};
-  std::atomic<int64_t> now_{1'700'000'000};
-};
+class KmsServiceTest : public testing::ServiceTest {};
 
 TEST_F(KmsServiceTest, CreateKeyFillsMetadata) {
   auto key = service_->CreateKey(call_, {.description = "d"});
