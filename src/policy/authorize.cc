@@ -33,8 +33,8 @@ Decision Authorize(const AuthorizationRequest& request) {
 
   Verdict resource;
   if (request.resource_policy != nullptr) {
-    resource = EvaluateCompiled(static_cast<const CompiledPolicy&>(*request.resource_policy),
-                                context);
+    resource =
+        EvaluateCompiled(static_cast<const CompiledPolicy&>(*request.resource_policy), context);
     if (resource.explicit_deny) {
       return Denied(context, "with an explicit deny in a resource-based policy");
     }

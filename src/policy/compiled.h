@@ -65,13 +65,13 @@ enum class SetQualifier : uint8_t { kNone, kForAnyValue, kForAllValues };
 
 // One value of a condition, in the form its operator compares.
 struct ConditionValue {
-  Pattern text;                      // String operators; Arn operators on a non-ARN value
-  std::vector<Pattern> arn_parts;    // Arn operators: six patterns, one per ARN part
-  double number = 0;                 // Numeric
-  int64_t millis = 0;                // Date
-  IpNetwork network;                 // IpAddress
-  std::string base64;                // BinaryEquals: the canonical base64 of the value's bytes
-  bool flag = false;                 // Bool, Null
+  Pattern text;                    // String operators; Arn operators on a non-ARN value
+  std::vector<Pattern> arn_parts;  // Arn operators: six patterns, one per ARN part
+  double number = 0;               // Numeric
+  int64_t millis = 0;              // Date
+  IpNetwork network;               // IpAddress
+  std::string base64;              // BinaryEquals: the canonical base64 of the value's bytes
+  bool flag = false;               // Bool, Null
 };
 
 struct Condition {

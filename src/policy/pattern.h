@@ -41,7 +41,7 @@ class Pattern {
   struct Piece {
     enum class Kind : uint8_t { kLiteral, kAnyRun, kAnyCharacter, kVariable };
     Kind kind = Kind::kLiteral;
-    std::string text;  // kLiteral: the text; kVariable: the lower-cased key name
+    std::string text;                     // kLiteral: the text; kVariable: the lower-cased key name
     std::optional<std::string> fallback;  // kVariable: `${key, 'default'}`
   };
   // Common shapes get a direct comparison instead of the general matcher.

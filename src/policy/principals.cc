@@ -39,7 +39,8 @@ std::optional<PrincipalEntry> CompileAwsArn(std::string_view text) {
 std::optional<PrincipalEntry> CompilePrincipal(std::string_view type, std::string_view value) {
   if (type == "AWS") {
     if (value == "*") return PrincipalEntry{PrincipalEntry::Kind::kAnyone, ""};
-    if (IsAccountId(value)) return PrincipalEntry{PrincipalEntry::Kind::kAccount, std::string(value)};
+    if (IsAccountId(value))
+      return PrincipalEntry{PrincipalEntry::Kind::kAccount, std::string(value)};
     return CompileAwsArn(value);
   }
   if (type == "Service" || type == "Federated" || type == "CanonicalUser") {

@@ -46,8 +46,8 @@ std::optional<double> ParseNumber(std::string_view text) {
   if (text.empty() || text.size() > 64) return std::nullopt;
   if (text.front() == '+') text.remove_prefix(1);
   double value = 0;
-  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value,
-                                      std::chars_format::fixed);
+  auto [end, error] =
+      std::from_chars(text.data(), text.data() + text.size(), value, std::chars_format::fixed);
   if (error != std::errc() || end != text.data() + text.size() || !std::isfinite(value)) {
     return std::nullopt;
   }
@@ -123,6 +123,15 @@ bool IpNetwork::Contains(const IpNetwork& other) const {
   if (rest == 0) return true;
   uint8_t mask = static_cast<uint8_t>(0xFF << (8 - rest));
   return (address[whole_bytes] & mask) == (other.address[whole_bytes] & mask);
+}
+
+IpNetwork IpNetwork::Unmapped() const {
+  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+  if (!v6 || prefix_bits < 96 || std::memcmp(address.data(), kMappedPrefix, 12) != 0) return *this;
+  IpNetwork ipv4;
+  std::memcpy(ipv4.address.data(), address.data() + 12, 4);
+  ipv4.prefix_bits = prefix_bits - 96;
+  return ipv4;
 }
 
 std::optional<IpNetwork> ParseIpNetwork(std::string_view text) {

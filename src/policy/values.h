@@ -17,12 +17,16 @@ std::optional<double> ParseNumber(std::string_view text);
 // the epoch.
 std::optional<int64_t> ParseDate(std::string_view text);
 
-// IpAddress/NotIpAddress: an IPv4 or IPv6 address or CIDR block ("203.0.113.0/24", "2001:db8::/32").
+// IpAddress/NotIpAddress: an IPv4 or IPv6 address or CIDR block ("203.0.113.0/24",
+// "2001:db8::/32").
 struct IpNetwork {
   bool v6 = false;
   std::array<uint8_t, 16> address{};  // IPv4 uses the first 4 bytes
   int prefix_bits = 0;
   bool Contains(const IpNetwork& address) const;
+  // An IPv4-mapped IPv6 address (::ffff:192.0.2.1, as a dual-stack socket reports an IPv4 peer)
+  // as the IPv4 address it is; anything else unchanged.
+  IpNetwork Unmapped() const;
 };
 std::optional<IpNetwork> ParseIpNetwork(std::string_view text);  // a bare address is /32 or /128
 

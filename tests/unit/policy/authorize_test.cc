@@ -19,9 +19,9 @@ using testing::User;
 
 struct AuthorizeCase {
   std::string name;
-  std::optional<std::string> key_policy;     // nullopt: an action authorized by identity alone
+  std::optional<std::string> key_policy;  // nullopt: an action authorized by identity alone
   std::vector<std::string> identity_policies;
-  std::shared_ptr<Principal> caller;         // identity policies are attached to it
+  std::shared_ptr<Principal> caller;  // identity policies are attached to it
   std::string action;
   bool expected_allowed;
   std::string expected_message;  // the whole message, when denied
@@ -33,8 +33,8 @@ const std::string kBobArn = "arn:aws:iam::111122223333:user/bob";
 
 std::string Denial(const std::string& who, const std::string& action, const std::string& reason,
                    const std::string& resource = kKeyArn) {
-  return StrCat("User: ", who, " is not authorized to perform: ", action, " on resource: ",
-                resource, " ", reason);
+  return StrCat("User: ", who, " is not authorized to perform: ", action,
+                " on resource: ", resource, " ", reason);
 }
 
 std::string NoResourcePolicyAllows(const std::string& action) {
@@ -70,17 +70,23 @@ const std::string kKeyUsersAndAdministrators = R"({
   ]
 })";
 
-const std::string kOnlyBob = R"({"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/bob"},"Action":"kms:*","Resource":"*"}]})";
-const std::string kOnlyAlice = R"({"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"kms:*","Resource":"*"}]})";
-const std::string kAllowKmsEverywhere = R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]})";
+const std::string kOnlyBob =
+    R"({"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/bob"},"Action":"kms:*","Resource":"*"}]})";
+const std::string kOnlyAlice =
+    R"({"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/alice"},"Action":"kms:*","Resource":"*"}]})";
+const std::string kAllowKmsEverywhere =
+    R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]})";
 const std::string kAllowEncryptOnThisKey = StrCat(
     R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":")",
     kKeyArn, R"("}]})");
-const std::string kDenyDecrypt = R"({"Statement":[{"Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}]})";
+const std::string kDenyDecrypt =
+    R"({"Statement":[{"Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}]})";
 const std::string kKeyPolicyDenyingDecrypt = StrCat(
     R"({"Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"kms:*","Resource":"*"},
                      {"Effect":"Deny","Principal":"*","Action":"kms:Decrypt","Resource":"*"}]})");
 
+// One row a line reads as a table; clang-format would put each field on a line of its own.
+// clang-format off
 std::vector<AuthorizeCase> Cases() {
   auto bob = [] { return User("bob"); };
   auto mallory = [] { return User("mallory", kOtherAccount); };
@@ -154,6 +160,7 @@ std::vector<AuthorizeCase> Cases() {
        Denial(kBobArn, "kms:Decrypt", "with an explicit deny in an identity-based policy")},
   };
 }
+// clang-format on
 
 class AuthorizeTest : public ::testing::TestWithParam<AuthorizeCase> {};
 

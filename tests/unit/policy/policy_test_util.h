@@ -77,7 +77,8 @@ inline std::string DefaultKeyPolicy(const std::string& account = kAccount) {
     "Sid" : "Enable IAM User Permissions",
     "Effect" : "Allow",
     "Principal" : {
-      "AWS" : "arn:aws:iam::)", account, R"(:root"
+      "AWS" : "arn:aws:iam::)",
+                account, R"(:root"
     },
     "Action" : "kms:*",
     "Resource" : "*"
