@@ -61,6 +61,7 @@ policy::RequestContext NewContext(const CallContext& call, std::string_view acti
   if (!call.source_ip.empty()) context.Set("aws:SourceIp", call.source_ip);
   context.Set("aws:SecureTransport", call.secure_transport ? "true" : "false");
   context.Set("aws:CurrentTime", CurrentTimeText(now));
+  context.Set("aws:EpochTime", std::to_string(now));
   return context;
 }
 

@@ -23,8 +23,8 @@ namespace kmsd::authorization {
 std::string DefaultKeyPolicy(std::string_view account_id);
 
 // A context for `action` on `resource` by the call's principal, with the global condition keys a
-// call always has: the caller's (SetCaller), aws:SourceIp, aws:SecureTransport, aws:CurrentTime
-// (from now, Unix seconds).
+// call always has: the caller's (SetCaller), aws:SourceIp, aws:SecureTransport, aws:CurrentTime and
+// aws:EpochTime (from now, Unix seconds).
 policy::RequestContext NewContext(const CallContext& call, std::string_view action,
                                   std::string resource, int64_t now);
 

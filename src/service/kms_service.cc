@@ -247,8 +247,10 @@ class KmsServiceImpl final : public KmsService {
     {
       auto context = authorization::NewContext(call, "kms:CreateKey", "*", clock_->NowSeconds());
       authorization::AddKeyProperties(context, m);
-      context.Set("kms:BypassPolicyLockoutSafetyCheck",
-                  request.bypass_policy_lockout_safety_check ? "true" : "false");
+      // Present only when the request sets it, so that AWS's Null conditions on it work.
+      if (request.bypass_policy_lockout_safety_check) {
+        context.Set("kms:BypassPolicyLockoutSafetyCheck", "true");
+      }
       context.Set("kms:MultiRegion", request.multi_region ? "true" : "false");
       if (auto status = authorization::Decide(context, nullptr); !status.ok()) return status;
     }
@@ -844,7 +846,7 @@ class KmsServiceImpl final : public KmsService {
     auto current = Resolve(key_id, /*allow_alias=*/false);
     if (!current.ok()) return current.status();
     auto add_bypass = [bypass_lockout_check](policy::RequestContext& context) {
-      context.Set("kms:BypassPolicyLockoutSafetyCheck", bypass_lockout_check ? "true" : "false");
+      if (bypass_lockout_check) context.Set("kms:BypassPolicyLockoutSafetyCheck", "true");
     };
     if (auto status = AuthorizeKey(call, **current,
                                    {.action = "kms:PutKeyPolicy", .add_conditions = add_bypass});
@@ -1304,15 +1306,23 @@ class KmsServiceImpl final : public KmsService {
 
   // --- Authorization ---
 
+  // The context of action on a key: the call's keys and the key's (kms:KeySpec, kms:KeyUsage,
+  // kms:KeyOrigin, kms:ResourceAliases).
+  policy::RequestContext KeyContext(const CallContext& call, std::string_view action,
+                                    const KeyEntry& entry) const {
+    const KeyMetadata& key = entry.record.metadata;
+    auto context =
+        authorization::NewContext(call, action, KeyArn(key.key_id), clock_->NowSeconds());
+    authorization::AddKeyProperties(context, key);
+    for (const std::string& alias : entry.aliases) context.Add("kms:ResourceAliases", alias);
+    return context;
+  }
+
   // A key resource operation: the key's policy, the caller's identity policies and the key's
   // grants, with the condition keys of the key and of the request.
   absl::Status AuthorizeKey(const CallContext& call, const KeyEntry& entry,
                             const KeyRequest& request) const {
-    const KeyMetadata& key = entry.record.metadata;
-    auto context =
-        authorization::NewContext(call, request.action, KeyArn(key.key_id), clock_->NowSeconds());
-    authorization::AddKeyProperties(context, key);
-    for (const std::string& alias : entry.aliases) context.Add("kms:ResourceAliases", alias);
+    auto context = KeyContext(call, request.action, entry);
     if (!request.request_alias.empty()) {
       context.Set("kms:RequestAlias", std::string(request.request_alias));
     }
@@ -1387,11 +1397,7 @@ class KmsServiceImpl final : public KmsService {
   // policies do not take part.
   absl::Status AuthorizeRetire(const CallContext& call, const KeyEntry& entry,
                                const GrantRecord& grant) const {
-    const KeyMetadata& key = entry.record.metadata;
-    auto context = authorization::NewContext(call, "kms:RetireGrant", KeyArn(key.key_id),
-                                             clock_->NowSeconds());
-    authorization::AddKeyProperties(context, key);
-    for (const std::string& alias : entry.aliases) context.Add("kms:ResourceAliases", alias);
+    auto context = KeyContext(call, "kms:RetireGrant", entry);
     if (call.principal && !authorization::IdentityPolicyDenies(context)) {
       const Principal& caller = *call.principal;
       const grants::Grant* found = entry.grants->Find(grant.grant_id);
@@ -1421,12 +1427,7 @@ class KmsServiceImpl final : public KmsService {
   // caller call PutKeyPolicy on the key again?
   absl::Status CheckLockout(const CallContext& call, const KeyEntry& entry,
                             const policy::Policy& new_policy) const {
-    const KeyMetadata& key = entry.record.metadata;
-    auto context = authorization::NewContext(call, "kms:PutKeyPolicy", KeyArn(key.key_id),
-                                             clock_->NowSeconds());
-    authorization::AddKeyProperties(context, key);
-    for (const std::string& alias : entry.aliases) context.Add("kms:ResourceAliases", alias);
-    context.Set("kms:BypassPolicyLockoutSafetyCheck", "false");
+    auto context = KeyContext(call, "kms:PutKeyPolicy", entry);
     if (authorization::Decide(context, &new_policy).ok()) return absl::OkStatus();
     return Error(ErrorType::kMalformedPolicyDocument,
                  "The new key policy will not allow you to update the key policy in the future.");
