@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -200,6 +201,11 @@ inline constexpr std::string_view kDefaultKeyPolicyName = "default";
 struct ServiceOptions {
   std::string region = "us-east-1";
   std::string account_id = "111122223333";
+  // Whether an IAM user or role of this account exists, by ARN (the IAM service knows). When set,
+  // a key policy naming a user or role of the account that does not exist is refused, as AWS
+  // refuses it (MalformedPolicyDocumentException). Unset, such principals are not checked. Called
+  // under the service's write lock: it must not call back into the service.
+  std::function<bool(std::string_view arn)> principal_exists;
 };
 
 class KmsService {

@@ -1420,7 +1420,18 @@ class KmsServiceImpl final : public KmsService {
                    StrCat("The key policy is ", document.size(), " bytes; the limit is ",
                           policy::kMaxKeyPolicyBytes, " bytes"));
     }
-    return policy::Parse(document, policy::PolicyKind::kResource);
+    auto compiled = policy::Parse(document, policy::PolicyKind::kResource);
+    if (!compiled.ok() || !options_.principal_exists) return compiled;
+    std::string users = StrCat("arn:aws:iam::", options_.account_id, ":user/");
+    std::string roles = StrCat("arn:aws:iam::", options_.account_id, ":role/");
+    for (const std::string& arn : (*compiled)->PrincipalArns()) {
+      bool checkable = arn.starts_with(users) || arn.starts_with(roles);
+      if (checkable && !options_.principal_exists(arn)) {
+        return Error(ErrorType::kMalformedPolicyDocument,
+                     "Policy contains a statement with one or more invalid principals.");
+      }
+    }
+    return compiled;
   }
 
   // The lockout safety check: would the new policy (with the caller's identity policies) let the

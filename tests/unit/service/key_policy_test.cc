@@ -239,6 +239,29 @@ TEST_F(KeyPolicyTest, PolicyOver32KiBIsLimitExceeded) {
   EXPECT_NE(refused.message().find("32768"), std::string_view::npos);
 }
 
+TEST_F(KeyPolicyTest, PolicyNamingAUserThatDoesNotExistIsRefusedWhenIamCanTell) {
+  ServiceOptions options;
+  options.principal_exists = [](std::string_view arn) { return arn == UserArn("alice"); };
+  auto service = NewKmsService(options, keystore_.get(), std::make_unique<testing::FixedClock>());
+  auto key = service->CreateKey(call_, {});
+  ASSERT_TRUE(key.ok());
+  auto naming = [](const std::string& principal) {
+    return PolicyWith(StrCat(R"({"Effect":"Allow","Principal":{"AWS":")", principal,
+                             R"("},"Action":"kms:Encrypt","Resource":"*"})"));
+  };
+  EXPECT_TRUE(
+      service->PutKeyPolicy(call_, key->key_id, "default", naming(UserArn("alice")), false).ok());
+  absl::Status refused =
+      service->PutKeyPolicy(call_, key->key_id, "default", naming(UserArn("ghost")), false);
+  EXPECT_EQ(TypeOf(refused), ErrorType::kMalformedPolicyDocument);
+  EXPECT_EQ(refused.message(), "Policy contains a statement with one or more invalid principals.");
+  // Principals of other accounts cannot be checked here, and are not refused.
+  EXPECT_TRUE(service
+                  ->PutKeyPolicy(call_, key->key_id, "default",
+                                 naming("arn:aws:iam::444455556666:user/ghost"), false)
+                  .ok());
+}
+
 TEST_F(KeyPolicyTest, PolicyNameOtherThanDefaultIsNotFound) {
   std::string key_id = NewKey();
   EXPECT_EQ(TypeOf(service_->GetKeyPolicy(call_, key_id, "other").status()), ErrorType::kNotFound);
