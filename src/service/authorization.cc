@@ -78,6 +78,25 @@ void AddEncryptionContext(policy::RequestContext& context, const EncryptionConte
   }
 }
 
+void AddGrantConditions(policy::RequestContext& context, const CreateGrantRequest& request) {
+  for (const std::string& operation : request.operations) {
+    context.Add("kms:GrantOperations", operation);
+  }
+  context.Set("kms:GranteePrincipal", request.grantee_principal);
+  if (!request.retiring_principal.empty()) {
+    context.Set("kms:RetiringPrincipal", request.retiring_principal);
+  }
+  const GrantConstraints& constraints = request.constraints;
+  if (constraints.encryption_context_equals) {
+    context.Add("kms:GrantConstraintType", "EncryptionContextEquals");
+    AddEncryptionContext(context, *constraints.encryption_context_equals);
+  }
+  if (constraints.encryption_context_subset) {
+    context.Add("kms:GrantConstraintType", "EncryptionContextSubset");
+    AddEncryptionContext(context, *constraints.encryption_context_subset);
+  }
+}
+
 bool NamesCaller(std::string_view principal, const Principal& caller) {
   if (principal.empty()) return false;
   if (principal == caller.arn) return true;

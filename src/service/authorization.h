@@ -33,6 +33,11 @@ void AddKeyProperties(policy::RequestContext& context, const KeyMetadata& key);
 // kms:EncryptionContext:<key> for each pair and kms:EncryptionContextKeys.
 void AddEncryptionContext(policy::RequestContext& context, const EncryptionContext& pairs);
 
+// CreateGrant's: kms:GrantOperations, kms:GranteePrincipal, kms:RetiringPrincipal,
+// kms:GrantConstraintType, and the constraints' pairs as kms:EncryptionContext:* and
+// kms:EncryptionContextKeys (AWS applies those to the grant's constraints in CreateGrant).
+void AddGrantConditions(policy::RequestContext& context, const CreateGrantRequest& request);
+
 // Whether a principal as grants name it (GranteePrincipal, RetiringPrincipal) is the caller: its
 // own ARN, or for a role session the role's ARN.
 bool NamesCaller(std::string_view principal, const Principal& caller);

@@ -33,6 +33,9 @@ constexpr std::array<std::pair<std::string_view, OperationSet>, 17> kOperationNa
     {"DeriveSharedSecret", kDeriveSharedSecret},
 }};
 
+constexpr size_t kMaxConstraintPairs = 8;
+constexpr size_t kMaxConstraintValueLength = 384;
+
 constexpr uint8_t kTokenVersion = 1;
 constexpr size_t kUuidBytes = 16;
 constexpr size_t kGrantIdBytes = 32;
@@ -106,7 +109,64 @@ std::string Tag(const SecretBytes& secret, std::string_view signed_part) {
   return crypto::HmacSha256(secret.view(), StrCat(kTokenLabel, signed_part));
 }
 
+// A principal named by a grant: an IAM or STS principal ARN, or an AWS service principal.
+absl::Status ValidatePrincipal(std::string_view member, const std::string& principal) {
+  std::string_view text = principal;
+  bool service = text.ends_with(".amazonaws.com") && !text.starts_with("arn:");
+  bool iam = text.starts_with("arn:aws:iam::") || text.starts_with("arn:aws:sts::");
+  if (service || (iam && text.find(':', 13) != std::string_view::npos)) return absl::OkStatus();
+  return Error(ErrorType::kInvalidArn,
+               StrCat(member, " '", principal, "' is not a valid principal ARN"));
+}
+
+absl::Status ValidateConstraint(std::string_view name,
+                                const std::optional<EncryptionContext>& pairs) {
+  if (!pairs) return absl::OkStatus();
+  if (pairs->size() > kMaxConstraintPairs) {
+    return Validation(StrCat("The ", name, " grant constraint has ", pairs->size(),
+                             " encryption context pairs; the limit is ", kMaxConstraintPairs));
+  }
+  for (const auto& [key, value] : *pairs) {
+    if (value.size() > kMaxConstraintValueLength) {
+      return Validation(StrCat("An encryption context value in the ", name,
+                               " grant constraint is longer than ", kMaxConstraintValueLength,
+                               " characters"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::StatusOr<OperationSet> ValidateCreateGrant(const CreateGrantRequest& request) {
+  OperationSet operations = 0;
+  for (const std::string& name : request.operations) {
+    OperationSet bit = OperationBit(name);
+    if ((bit & kSymmetricKeyOperations) == 0) {
+      return Validation(
+          StrCat("The grant operation ", name, " is not valid for a symmetric encryption KMS key"));
+    }
+    operations |= bit;
+  }
+  if (operations == 0) return Validation("A grant must allow at least one operation");
+  const GrantConstraints& constraints = request.constraints;
+  for (auto [name, pairs] :
+       {std::pair{"EncryptionContextEquals", &constraints.encryption_context_equals},
+        std::pair{"EncryptionContextSubset", &constraints.encryption_context_subset}}) {
+    if (auto status = ValidateConstraint(name, *pairs); !status.ok()) return status;
+  }
+  if (auto status = ValidatePrincipal("GranteePrincipal", request.grantee_principal);
+      !status.ok()) {
+    return status;
+  }
+  if (!request.retiring_principal.empty()) {
+    if (auto status = ValidatePrincipal("RetiringPrincipal", request.retiring_principal);
+        !status.ok()) {
+      return status;
+    }
+  }
+  return operations;
+}
 
 OperationSet OperationBit(std::string_view name) {
   for (const auto& [known, bit] : kOperationNames) {

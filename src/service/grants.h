@@ -63,6 +63,12 @@ inline constexpr OperationSet kContextOperations =
 // The bit of a grant operation name ("Encrypt"), or 0 for any other name.
 OperationSet OperationBit(std::string_view name);
 
+// What the service checks of a CreateGrant request before it looks at the key: operations a
+// symmetric key can grant (ValidationException), at most 8 pairs per constraint with values of at
+// most 384 characters (ValidationException), principals that are principal ARNs or service
+// principals (InvalidArnException). Returns the operations as bits.
+absl::StatusOr<OperationSet> ValidateCreateGrant(const CreateGrantRequest& request);
+
 struct Grant {
   records::GrantRecord record;
   OperationSet operations = 0;

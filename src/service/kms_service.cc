@@ -58,12 +58,10 @@ constexpr int kMaxPendingWindowDays = 30;
 constexpr size_t kMaxOnDemandRotations = 10;
 constexpr size_t kDueTasksPerPage = 64;
 constexpr std::string_view kReservedAliasPrefix = "alias/aws/";
-// AWS's grant quotas and the limits of a grant constraint.
+// AWS's grant quotas.
 constexpr size_t kMaxGrantsPerKey = 50000;
 constexpr size_t kMaxGrantsPerGranteePerKey = 500;
 constexpr size_t kMaxGrantsPerPage = 100;
-constexpr size_t kMaxConstraintPairs = 8;
-constexpr size_t kMaxConstraintValueLength = 384;
 constexpr size_t kRetirableGrantsPerRead = 256;
 
 struct KeyEntry {
@@ -108,70 +106,6 @@ absl::Status InvalidGrantToken() {
 absl::Status DryRunSucceeded() {
   return Error(ErrorType::kDryRunOperation,
                "The request would have succeeded, but the DryRun parameter was set");
-}
-
-// A principal named by a grant: an IAM or STS principal ARN, or an AWS service principal.
-absl::Status ValidateGrantPrincipal(std::string_view member, const std::string& principal) {
-  std::string_view text = principal;
-  bool service = text.ends_with(".amazonaws.com") && !text.starts_with("arn:");
-  bool iam = text.starts_with("arn:aws:iam::") || text.starts_with("arn:aws:sts::");
-  if (service || (iam && text.find(':', 13) != std::string_view::npos)) return absl::OkStatus();
-  return Error(ErrorType::kInvalidArn,
-               StrCat(member, " '", principal, "' is not a valid principal ARN"));
-}
-
-absl::Status ValidateConstraint(std::string_view name,
-                                const std::optional<EncryptionContext>& pairs) {
-  if (!pairs) return absl::OkStatus();
-  if (pairs->size() > kMaxConstraintPairs) {
-    return Validation(StrCat("The ", name, " grant constraint has ", pairs->size(),
-                             " encryption context pairs; the limit is ", kMaxConstraintPairs));
-  }
-  for (const auto& [key, value] : *pairs) {
-    if (value.size() > kMaxConstraintValueLength) {
-      return Validation(StrCat("An encryption context value in the ", name,
-                               " grant constraint is longer than ", kMaxConstraintValueLength,
-                               " characters"));
-    }
-  }
-  return absl::OkStatus();
-}
-
-// The operations of a CreateGrant request as bits, and their names without repeats.
-absl::StatusOr<grants::OperationSet> GrantOperations(const std::vector<std::string>& names) {
-  grants::OperationSet operations = 0;
-  for (const std::string& name : names) {
-    grants::OperationSet bit = grants::OperationBit(name);
-    if ((bit & grants::kSymmetricKeyOperations) == 0) {
-      return Validation(
-          StrCat("The grant operation ", name, " is not valid for a symmetric encryption KMS key"));
-    }
-    operations |= bit;
-  }
-  if (operations == 0) return Validation("A grant must allow at least one operation");
-  return operations;
-}
-
-// CreateGrant's condition keys: kms:GrantOperations, kms:GranteePrincipal, kms:RetiringPrincipal,
-// kms:GrantConstraintType, and the constraints' pairs as kms:EncryptionContext:* and
-// kms:EncryptionContextKeys.
-void AddGrantConditions(policy::RequestContext& context, const CreateGrantRequest& request) {
-  for (const std::string& operation : request.operations) {
-    context.Add("kms:GrantOperations", operation);
-  }
-  context.Set("kms:GranteePrincipal", request.grantee_principal);
-  if (!request.retiring_principal.empty()) {
-    context.Set("kms:RetiringPrincipal", request.retiring_principal);
-  }
-  const GrantConstraints& constraints = request.constraints;
-  if (constraints.encryption_context_equals) {
-    context.Add("kms:GrantConstraintType", "EncryptionContextEquals");
-    authorization::AddEncryptionContext(context, *constraints.encryption_context_equals);
-  }
-  if (constraints.encryption_context_subset) {
-    context.Add("kms:GrantConstraintType", "EncryptionContextSubset");
-    authorization::AddEncryptionContext(context, *constraints.encryption_context_subset);
-  }
 }
 
 // A page of items addressed by position; the marker is the position of the next item.
@@ -870,23 +804,8 @@ class KmsServiceImpl final : public KmsService {
 
   absl::StatusOr<CreateGrantResult> CreateGrant(const CallContext& call,
                                                 const CreateGrantRequest& request) override {
-    auto operations = GrantOperations(request.operations);
+    auto operations = grants::ValidateCreateGrant(request);
     if (!operations.ok()) return operations.status();
-    for (auto [name, pairs] :
-         {std::pair{"EncryptionContextEquals", &request.constraints.encryption_context_equals},
-          std::pair{"EncryptionContextSubset", &request.constraints.encryption_context_subset}}) {
-      if (auto status = ValidateConstraint(name, *pairs); !status.ok()) return status;
-    }
-    if (auto status = ValidateGrantPrincipal("GranteePrincipal", request.grantee_principal);
-        !status.ok()) {
-      return status;
-    }
-    if (!request.retiring_principal.empty()) {
-      if (auto status = ValidateGrantPrincipal("RetiringPrincipal", request.retiring_principal);
-          !status.ok()) {
-        return status;
-      }
-    }
 
     std::lock_guard write_lock(write_mutex_);
     auto current = Resolve(request.key_id, /*allow_alias=*/false);
@@ -898,13 +817,14 @@ class KmsServiceImpl final : public KmsService {
       return (*operations & ~parent.operations) == 0 &&
              grants::AtLeastAsStrict(request.constraints, parent.record.constraints);
     };
-    if (auto status = AuthorizeKey(
-            call, **current,
-            {.action = "kms:CreateGrant",
-             .grant_operation = grants::kCreateGrant,
-             .add_conditions =
-                 [&](policy::RequestContext& context) { AddGrantConditions(context, request); },
-             .grant_admits = within_parent});
+    if (auto status = AuthorizeKey(call, **current,
+                                   {.action = "kms:CreateGrant",
+                                    .grant_operation = grants::kCreateGrant,
+                                    .add_conditions =
+                                        [&](policy::RequestContext& context) {
+                                          authorization::AddGrantConditions(context, request);
+                                        },
+                                    .grant_admits = within_parent});
         !status.ok()) {
       return status;
     }
