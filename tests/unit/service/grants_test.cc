@@ -3,6 +3,9 @@
 // whom the key policy lets; its tokens name it and only it; it goes with its key.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "kmsd/errors.h"
 #include "kmsd/service.h"
 #include "unit/service/service_test_util.h"
@@ -351,6 +354,30 @@ TEST_F(GrantsTest, DryRunChecksEverythingAndChangesNothing) {
 TEST_F(GrantsTest, CreateGrantOnADisabledKeyIsDisabled) {
   ASSERT_TRUE(service_->DisableKey(call_, key_id_).ok());
   EXPECT_EQ(TypeOf(Grant(UserArn("alice"), {"Encrypt"}).status()), ErrorType::kDisabled);
+}
+
+TEST_F(GrantsTest, GrantsChangeSafelyUnderConcurrentUse) {
+  ASSERT_TRUE(Grant(UserArn("alice"), {"Encrypt"}).ok());
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> users;
+  for (int t = 0; t < 3; ++t) {
+    users.emplace_back([&] {
+      CallContext alice = AsUser("alice");
+      while (!done.load()) {
+        if (!EncryptAs(alice).ok()) ++failures;
+      }
+    });
+  }
+  for (int i = 0; i < 100; ++i) {
+    auto grant = Grant(UserArn("bob"), {"Encrypt"});
+    ASSERT_TRUE(grant.ok());
+    ASSERT_TRUE(service_->RetireGrant(call_, {.grant_token = grant->grant_token}).ok());
+  }
+  done = true;
+  for (auto& user : users) user.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(service_->ListGrants(call_, key_id_, "", "", 50, "")->grants.size(), 1u);
 }
 
 }  // namespace
