@@ -55,6 +55,17 @@ std::string Echo(std::string_view value) {
   return std::string(value);
 }
 
+// A JSON object of strings as a map; nullopt when it is not one.
+std::optional<EncryptionContext> StringMap(const json& value) {
+  if (!value.is_object()) return std::nullopt;
+  EncryptionContext map;
+  for (const auto& [key, item] : value.items()) {
+    if (!item.is_string()) return std::nullopt;
+    map.emplace(key, item.get<std::string>());
+  }
+  return map;
+}
+
 std::string_view JsonTypeName(const json& value) {
   switch (value.type()) {
     case json::value_t::object:
@@ -283,21 +294,14 @@ std::optional<SecretBytes> RequestReader::Blob(std::string_view member, size_t m
 }
 
 EncryptionContext RequestReader::Context(std::string_view member) {
-  EncryptionContext context;
   const json* value = Member(member);
-  if (!value) return context;
-  if (!value->is_object()) {
+  if (!value) return {};
+  auto context = StringMap(*value);
+  if (!context) {
     TypeError(member, "a map of strings");
-    return context;
+    return {};
   }
-  for (const auto& [key, item] : value->items()) {
-    if (!item.is_string()) {
-      TypeError(member, "a map of strings");
-      return {};
-    }
-    context.emplace(key, item.get<std::string>());
-  }
-  return context;
+  return std::move(*context);
 }
 
 std::vector<std::string> RequestReader::StringList(std::string_view member,
@@ -351,19 +355,11 @@ GrantConstraints RequestReader::Constraints(std::string_view member) {
         std::pair{"EncryptionContextSubset", &constraints.encryption_context_subset}}) {
     auto found = value->find(name);
     if (found == value->end() || found->is_null()) continue;
-    if (!found->is_object()) {
+    *field = StringMap(*found);
+    if (!*field) {
       TypeError(member, "a GrantConstraints structure of string maps");
       return {};
     }
-    EncryptionContext pairs;
-    for (const auto& [key, item] : found->items()) {
-      if (!item.is_string()) {
-        TypeError(member, "a GrantConstraints structure of string maps");
-        return {};
-      }
-      pairs.emplace(key, item.get<std::string>());
-    }
-    *field = std::move(pairs);
   }
   return constraints;
 }

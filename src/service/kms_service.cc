@@ -283,40 +283,19 @@ class KmsServiceImpl final : public KmsService {
   }
 
   absl::Status EnableKey(const CallContext& call, const std::string& key_id) override {
-    return Mutate(call, "kms:EnableKey", key_id, /*allow_alias=*/true,
-                  [&](KeyRecord& record, KeyChange&) {
-                    if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
-                      return status;
-                    }
-                    record.metadata.state = KeyState::kEnabled;
-                    return absl::OkStatus();
-                  })
-        .status();
+    return ChangeUnlessPendingDeletion(call, "kms:EnableKey", key_id,
+                                       [](KeyMetadata& m) { m.state = KeyState::kEnabled; });
   }
 
   absl::Status DisableKey(const CallContext& call, const std::string& key_id) override {
-    return Mutate(call, "kms:DisableKey", key_id, /*allow_alias=*/true,
-                  [&](KeyRecord& record, KeyChange&) {
-                    if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
-                      return status;
-                    }
-                    record.metadata.state = KeyState::kDisabled;
-                    return absl::OkStatus();
-                  })
-        .status();
+    return ChangeUnlessPendingDeletion(call, "kms:DisableKey", key_id,
+                                       [](KeyMetadata& m) { m.state = KeyState::kDisabled; });
   }
 
   absl::Status UpdateKeyDescription(const CallContext& call, const std::string& key_id,
                                     const std::string& description) override {
-    return Mutate(call, "kms:UpdateKeyDescription", key_id, /*allow_alias=*/true,
-                  [&](KeyRecord& record, KeyChange&) {
-                    if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
-                      return status;
-                    }
-                    record.metadata.description = description;
-                    return absl::OkStatus();
-                  })
-        .status();
+    return ChangeUnlessPendingDeletion(call, "kms:UpdateKeyDescription", key_id,
+                                       [&](KeyMetadata& m) { m.description = description; });
   }
 
   // Alias operations are authorized as AWS does: the action on the alias (identity policies) and
@@ -1078,6 +1057,22 @@ class KmsServiceImpl final : public KmsService {
       aliases_by_key_.erase(key_id);
     }
     return keystore_->Compact();
+  }
+
+  // EnableKey, DisableKey and UpdateKeyDescription: a change to the metadata of a key (by any
+  // form of key id) that is not pending deletion.
+  template <typename Edit>
+  absl::Status ChangeUnlessPendingDeletion(const CallContext& call, std::string_view action,
+                                           const std::string& key_id, Edit edit) {
+    return Mutate(call, action, key_id, /*allow_alias=*/true,
+                  [&](KeyRecord& record, KeyChange&) {
+                    if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
+                      return status;
+                    }
+                    edit(record.metadata);
+                    return absl::OkStatus();
+                  })
+        .status();
   }
 
   static void UnscheduleRotation(KeyRecord& record, KeyChange& change) {

@@ -95,11 +95,8 @@ TEST_F(GrantsTest, AccountRootAndDelegatedUsersMayRetireButAnIdentityDenyWins) {
                                          R"("Action":"kms:RetireGrant","Resource":"*"}]})"});
   absl::Status refused =
       service_->RetireGrant(denied, {.key_id = key_id_, .grant_id = third->grant_id});
-  EXPECT_EQ(refused.message(),
-            StrCat("User: ", UserArn("denied"),
-                   " is not authorized to perform: kms:RetireGrant "
-                   "on resource: ",
-                   KeyArn(key_id_), " with an explicit deny in an identity-based policy"));
+  EXPECT_EQ(refused.message(), testing::Denial(UserArn("denied"), "kms:RetireGrant",
+                                               KeyArn(key_id_), testing::kIdentityPolicyDenies));
 }
 
 TEST_F(GrantsTest, RevokedGrantStopsWorkingAndRevokingNeedsPermission) {
@@ -108,12 +105,8 @@ TEST_F(GrantsTest, RevokedGrantStopsWorkingAndRevokingNeedsPermission) {
   CallContext alice = AsUser("alice");
   EXPECT_TRUE(EncryptAs(alice).ok());
   absl::Status refused = service_->RevokeGrant(alice, key_id_, grant->grant_id, false);
-  EXPECT_EQ(refused.message(),
-            StrCat("User: ", UserArn("alice"),
-                   " is not authorized to perform: kms:RevokeGrant on "
-                   "resource: ",
-                   KeyArn(key_id_),
-                   " because no identity-based policy allows the kms:RevokeGrant action"));
+  EXPECT_EQ(refused.message(), testing::Denial(UserArn("alice"), "kms:RevokeGrant", KeyArn(key_id_),
+                                               testing::NoIdentityPolicyAllows("kms:RevokeGrant")));
   ASSERT_TRUE(service_->RevokeGrant(call_, key_id_, grant->grant_id, false).ok());
   EXPECT_EQ(TypeOf(EncryptAs(alice)), ErrorType::kAccessDenied);
   EXPECT_EQ(TypeOf(service_->RevokeGrant(call_, key_id_, grant->grant_id, false)),
@@ -180,10 +173,8 @@ TEST_F(GrantsTest, GrantCannotOverrideAnExplicitDeny) {
   ASSERT_TRUE(service_->PutKeyPolicy(call_, key_id_, "default", deny_alice, false).ok());
   ASSERT_TRUE(Grant(UserArn("alice"), {"Encrypt"}).ok());
   EXPECT_EQ(EncryptAs(AsUser("alice")).message(),
-            StrCat("User: ", UserArn("alice"),
-                   " is not authorized to perform: kms:Encrypt on "
-                   "resource: ",
-                   KeyArn(key_id_), " with an explicit deny in a resource-based policy"));
+            testing::Denial(UserArn("alice"), "kms:Encrypt", KeyArn(key_id_),
+                            testing::kResourcePolicyDenies));
 }
 
 TEST_F(GrantsTest, GrantsGoWithTheirKey) {

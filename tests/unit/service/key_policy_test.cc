@@ -66,12 +66,9 @@ TEST_F(KeyPolicyTest, DefaultPolicyLetsUsersInThroughTheirIdentityPolicies) {
   auto blob = service_->Encrypt(call_, key_id, SecretBytes::FromString("x"), {}, {});
   auto decrypted = service_->Decrypt(alice, blob->ciphertext_blob, {}, "", {});
   EXPECT_EQ(TypeOf(decrypted.status()), ErrorType::kAccessDenied);
-  EXPECT_EQ(
-      decrypted.status().message(),
-      StrCat("User: ", UserArn("alice"),
-             " is not authorized to perform: kms:Decrypt on "
-             "resource: ",
-             KeyArn(key_id), " because no identity-based policy allows the kms:Decrypt action"));
+  EXPECT_EQ(decrypted.status().message(),
+            testing::Denial(UserArn("alice"), "kms:Decrypt", KeyArn(key_id),
+                            testing::NoIdentityPolicyAllows("kms:Decrypt")));
 }
 
 TEST_F(KeyPolicyTest, UserWithoutIdentityPoliciesIsDenied) {
@@ -94,11 +91,9 @@ TEST_F(KeyPolicyTest, UserNamedInTheKeyPolicyNeedsNoIdentityPolicy) {
   absl::Status bob = EncryptAs(AsUser("bob"), key_id);
   EXPECT_EQ(TypeOf(bob), ErrorType::kAccessDenied);
   auto data_key = service_->GenerateDataKey(AsUser("alice"), key_id, 32, {}, true, {});
-  EXPECT_EQ(
-      data_key.status().message(),
-      StrCat("User: ", UserArn("alice"),
-             " is not authorized to perform: kms:GenerateDataKey on resource: ", KeyArn(key_id),
-             " because no identity-based policy allows the kms:GenerateDataKey action"));
+  EXPECT_EQ(data_key.status().message(),
+            testing::Denial(UserArn("alice"), "kms:GenerateDataKey", KeyArn(key_id),
+                            testing::NoIdentityPolicyAllows("kms:GenerateDataKey")));
 }
 
 TEST_F(KeyPolicyTest, RoleNamedInTheKeyPolicyLetsItsSessionsIn) {
@@ -129,11 +124,8 @@ TEST_F(KeyPolicyTest, ExplicitDenyInTheKeyPolicyBeatsTheUsersAllow) {
                                R"("},"Action":"kms:Encrypt","Resource":"*"})")));
   absl::Status denied = EncryptAs(AsUser("alice", {Allow(R"("kms:*")", "*")}), key_id);
   EXPECT_EQ(TypeOf(denied), ErrorType::kAccessDenied);
-  EXPECT_EQ(denied.message(),
-            StrCat("User: ", UserArn("alice"),
-                   " is not authorized to perform: kms:Encrypt on "
-                   "resource: ",
-                   KeyArn(key_id), " with an explicit deny in a resource-based policy"));
+  EXPECT_EQ(denied.message(), testing::Denial(UserArn("alice"), "kms:Encrypt", KeyArn(key_id),
+                                              testing::kResourcePolicyDenies));
 }
 
 TEST_F(KeyPolicyTest, ExplicitDenyInAnIdentityPolicy) {
@@ -143,11 +135,8 @@ TEST_F(KeyPolicyTest, ExplicitDenyInAnIdentityPolicy) {
                 R"({"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"kms:Encrypt",)"
                 R"("Resource":"*"}]})"});
   absl::Status denied = EncryptAs(alice, key_id);
-  EXPECT_EQ(denied.message(),
-            StrCat("User: ", UserArn("alice"),
-                   " is not authorized to perform: kms:Encrypt on "
-                   "resource: ",
-                   KeyArn(key_id), " with an explicit deny in an identity-based policy"));
+  EXPECT_EQ(denied.message(), testing::Denial(UserArn("alice"), "kms:Encrypt", KeyArn(key_id),
+                                              testing::kIdentityPolicyDenies));
   EXPECT_TRUE(service_->DescribeKey(alice, key_id, {}).ok());
 }
 
@@ -308,12 +297,8 @@ TEST_F(KeyPolicyTest, AliasOperationsNeedPermissionOnTheAliasAndTheKey) {
   std::string alias_arn = StrCat("arn:aws:kms:us-east-1:", kAccount, ":alias/app");
   CallContext alias_only = AsUser("a", {Allow(R"("kms:CreateAlias")", alias_arn)});
   absl::Status denied = service_->CreateAlias(alias_only, "alias/app", key_id);
-  EXPECT_EQ(denied.message(),
-            StrCat("User: ", UserArn("a"),
-                   " is not authorized to perform: kms:CreateAlias on "
-                   "resource: ",
-                   KeyArn(key_id),
-                   " because no identity-based policy allows the kms:CreateAlias action"));
+  EXPECT_EQ(denied.message(), testing::Denial(UserArn("a"), "kms:CreateAlias", KeyArn(key_id),
+                                              testing::NoIdentityPolicyAllows("kms:CreateAlias")));
   CallContext key_only = AsUser("k", {Allow(R"("kms:CreateAlias")", KeyArn(key_id))});
   EXPECT_EQ(TypeOf(service_->CreateAlias(key_only, "alias/app", key_id)), ErrorType::kAccessDenied);
   CallContext both = AsUser("b", {Allow(R"(["kms:CreateAlias","kms:DeleteAlias"])", "*")});
@@ -371,11 +356,8 @@ TEST_F(KeyPolicyTest, ReEncryptNeedsReEncryptFromOnTheSourceAndReEncryptToOnTheD
   CallContext from_only = AsUser("f", {Allow(R"("kms:ReEncryptFrom")", KeyArn(source))});
   auto denied = service_->ReEncrypt(from_only, blob->ciphertext_blob, {}, "", destination, {}, {});
   EXPECT_EQ(denied.status().message(),
-            StrCat("User: ", UserArn("f"),
-                   " is not authorized to perform: kms:ReEncryptTo on "
-                   "resource: ",
-                   KeyArn(destination),
-                   " because no identity-based policy allows the kms:ReEncryptTo action"));
+            testing::Denial(UserArn("f"), "kms:ReEncryptTo", KeyArn(destination),
+                            testing::NoIdentityPolicyAllows("kms:ReEncryptTo")));
   CallContext both = AsUser("b", {Allow(R"("kms:ReEncrypt*")", "*")});
   EXPECT_TRUE(service_->ReEncrypt(both, blob->ciphertext_blob, {}, "", destination, {}, {}).ok());
 }

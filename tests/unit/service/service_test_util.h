@@ -106,6 +106,21 @@ inline std::string RoleArn(const std::string& name) {
   return StrCat("arn:aws:iam::", kAccount, ":role/", name);
 }
 
+// AWS's AccessDenied message, and its reasons.
+inline std::string Denial(const std::string& caller_arn, const std::string& action,
+                          const std::string& resource, const std::string& reason) {
+  return StrCat("User: ", caller_arn, " is not authorized to perform: ", action,
+                " on resource: ", resource, " ", reason);
+}
+inline std::string NoIdentityPolicyAllows(const std::string& action) {
+  return StrCat("because no identity-based policy allows the ", action, " action");
+}
+inline std::string NoResourcePolicyAllows(const std::string& action) {
+  return StrCat("because no resource-based policy allows the ", action, " action");
+}
+inline constexpr char kResourcePolicyDenies[] = "with an explicit deny in a resource-based policy";
+inline constexpr char kIdentityPolicyDenies[] = "with an explicit deny in an identity-based policy";
+
 // An identity policy allowing actions (a JSON array or string) on a resource.
 inline std::string Allow(const std::string& actions, const std::string& resource) {
   return StrCat(R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":)", actions,
