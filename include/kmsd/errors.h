@@ -48,6 +48,8 @@ enum class ErrorType {
   kExpiredToken,
   kDeleteConflict,  // IAM: DeleteConflict (an entity still has attached things)
   kInvalidClientTokenId,  // a session token that is not one kmsd issued, or was altered
+  // KMS: InvalidGrantIdException, a GrantId that is not one KMS could have issued.
+  kInvalidGrantId,
 };
 
 // Builds a status of the given type. The message is shown to the client: never put key material,

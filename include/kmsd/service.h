@@ -1,14 +1,22 @@
-// The KMS itself: keys, aliases, key states and the cryptographic operations, as typed calls.
-// Pure C++: it knows neither HTTP nor JSON. api/ validates shapes and lengths (the service model's
-// constraints) and calls in here; the service enforces meaning (states, forms of key id, rules of
-// aliases) and answers with the AWS error types. Thread-safe: every method may be called
+// The KMS itself: keys, aliases, key states, key policies, grants and the cryptographic
+// operations, as typed calls. Pure C++: it knows neither HTTP nor JSON. api/ validates shapes and
+// lengths (the service model's constraints) and calls in here; the service enforces meaning
+// (states, forms of key id, rules of aliases) and answers with the AWS error types.
+//
+// Every call is authorized as AWS KMS authorizes it: action "kms:<Operation>" on the key's ARN,
+// judged by the key's policy, the caller's identity policies (call.principal) and the key's grants
+// (include/kmsd/policy.h). The key is resolved first (an unknown key stays NotFoundException),
+// then the call is authorized (AccessDeniedException in AWS's words), then the key's state is
+// checked. A call without a principal is denied. Thread-safe: every method may be called
 // concurrently.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -78,6 +86,10 @@ struct AliasList : Page {
 };
 
 struct CreateKeyRequest {
+  // The key policy document; none = AWS's default key policy, naming the account root.
+  std::optional<std::string> policy;
+  // Skips the check that the new policy lets the caller change it again (PutKeyPolicy).
+  bool bypass_policy_lockout_safety_check = false;
   std::string description;
   std::string key_usage = "ENCRYPT_DECRYPT";
   std::string key_spec = "SYMMETRIC_DEFAULT";
@@ -133,9 +145,67 @@ struct ReEncryptResult {
   std::string key_arn;
 };
 
+// The GrantTokens member of the operations that accept it: each token must name a grant that
+// exists, else the call fails with InvalidGrantTokenException.
+using GrantTokens = std::vector<std::string>;
+
+// Encryption-context constraints of a grant; either, both or neither may be set.
+struct GrantConstraints {
+  std::optional<EncryptionContext> encryption_context_equals;
+  std::optional<EncryptionContext> encryption_context_subset;
+};
+
+struct CreateGrantRequest {
+  std::string key_id;  // key id or key ARN
+  std::string grantee_principal;
+  std::string retiring_principal;       // empty = none
+  std::vector<std::string> operations;  // grant operation names: "Encrypt", "ReEncryptFrom", ...
+  GrantConstraints constraints;
+  std::string name;  // empty = none; a retry with the same name and parameters finds the grant
+  GrantTokens grant_tokens;
+  bool dry_run = false;  // check everything, change nothing, answer DryRunOperationException
+};
+
+struct CreateGrantResult {
+  std::string grant_id;
+  std::string grant_token;
+};
+
+// A grant as ListGrants and ListRetirableGrants show it (never its token).
+struct GrantEntry {
+  std::string key_arn;
+  std::string grant_id;
+  std::string name;
+  int64_t creation_date = 0;
+  std::string grantee_principal;
+  std::string retiring_principal;
+  std::string issuing_account;  // arn:aws:iam::ACCOUNT:root
+  std::vector<std::string> operations;
+  GrantConstraints constraints;
+};
+struct GrantList : Page {
+  std::vector<GrantEntry> grants;
+};
+
+// RetireGrant names its grant by token, or by key (id or ARN) and grant id.
+struct RetireGrantRequest {
+  std::string grant_token;
+  std::string key_id;
+  std::string grant_id;
+  bool dry_run = false;
+};
+
+// The only key policy name AWS has.
+inline constexpr std::string_view kDefaultKeyPolicyName = "default";
+
 struct ServiceOptions {
   std::string region = "us-east-1";
   std::string account_id = "111122223333";
+  // Whether an IAM user or role of this account exists, by ARN (the IAM service knows). When set,
+  // a key policy naming a user or role of the account that does not exist is refused, as AWS
+  // refuses it (MalformedPolicyDocumentException). Unset, such principals are not checked. Called
+  // under the service's write lock: it must not call back into the service.
+  std::function<bool(std::string_view arn)> principal_exists;
 };
 
 class KmsService {
@@ -147,7 +217,8 @@ class KmsService {
   virtual absl::StatusOr<KeyMetadata> CreateKey(const CallContext& call,
                                                 const CreateKeyRequest& request) = 0;
   virtual absl::StatusOr<KeyMetadata> DescribeKey(const CallContext& call,
-                                                  const std::string& key_id) = 0;
+                                                  const std::string& key_id,
+                                                  const GrantTokens& grant_tokens) = 0;
   virtual absl::StatusOr<KeyList> ListKeys(const CallContext& call, size_t limit,
                                            const std::string& marker) = 0;
   virtual absl::Status EnableKey(const CallContext& call, const std::string& key_id) = 0;
@@ -165,26 +236,23 @@ class KmsService {
                                                 const std::string& key_id, size_t limit,
                                                 const std::string& marker) = 0;
 
-  virtual absl::StatusOr<EncryptResult> Encrypt(const CallContext& call,
-                                                const std::string& key_id,
+  virtual absl::StatusOr<EncryptResult> Encrypt(const CallContext& call, const std::string& key_id,
                                                 const SecretBytes& plaintext,
-                                                const EncryptionContext& context) = 0;
+                                                const EncryptionContext& context,
+                                                const GrantTokens& grant_tokens) = 0;
   // key_id empty = the key the blob names.
   virtual absl::StatusOr<DecryptResult> Decrypt(const CallContext& call, const std::string& blob,
                                                 const EncryptionContext& context,
-                                                const std::string& key_id) = 0;
-  virtual absl::StatusOr<ReEncryptResult> ReEncrypt(const CallContext& call,
-                                                    const std::string& blob,
-                                                    const EncryptionContext& source_context,
-                                                    const std::string& source_key_id,
-                                                    const std::string& destination_key_id,
-                                                    const EncryptionContext& destination_context) = 0;
+                                                const std::string& key_id,
+                                                const GrantTokens& grant_tokens) = 0;
+  virtual absl::StatusOr<ReEncryptResult> ReEncrypt(
+      const CallContext& call, const std::string& blob, const EncryptionContext& source_context,
+      const std::string& source_key_id, const std::string& destination_key_id,
+      const EncryptionContext& destination_context, const GrantTokens& grant_tokens) = 0;
   // number_of_bytes 1..1024; with_plaintext false = GenerateDataKeyWithoutPlaintext.
-  virtual absl::StatusOr<DataKeyResult> GenerateDataKey(const CallContext& call,
-                                                        const std::string& key_id,
-                                                        size_t number_of_bytes,
-                                                        const EncryptionContext& context,
-                                                        bool with_plaintext) = 0;
+  virtual absl::StatusOr<DataKeyResult> GenerateDataKey(
+      const CallContext& call, const std::string& key_id, size_t number_of_bytes,
+      const EncryptionContext& context, bool with_plaintext, const GrantTokens& grant_tokens) = 0;
   virtual absl::StatusOr<SecretBytes> GenerateRandom(const CallContext& call,
                                                      size_t number_of_bytes) = 0;
 
@@ -217,9 +285,44 @@ class KmsService {
                                                    const std::string& key_id, size_t limit,
                                                    const std::string& marker) = 0;
 
+  // Key policies (key id or key ARN only, as AWS). policy_name empty = "default", the only name.
+  // GetKeyPolicy returns the document byte for byte as it was put, or AWS's default key policy.
+  virtual absl::StatusOr<std::string> GetKeyPolicy(const CallContext& call,
+                                                   const std::string& key_id,
+                                                   const std::string& policy_name) = 0;
+  virtual absl::StatusOr<std::vector<std::string>> ListKeyPolicies(const CallContext& call,
+                                                                   const std::string& key_id) = 0;
+  // A malformed document is MalformedPolicyDocumentException naming the problem, one over 32 KB
+  // LimitExceededException; unless bypass_lockout_check, so is a policy that would not let the
+  // caller call PutKeyPolicy again. Nothing changes on any error.
+  virtual absl::Status PutKeyPolicy(const CallContext& call, const std::string& key_id,
+                                    const std::string& policy_name, const std::string& policy,
+                                    bool bypass_lockout_check) = 0;
+
+  // Grants. A grant allows its operations on its key to its grantee principal (a role ARN: every
+  // session of the role), within its constraints; it never overrides an explicit deny.
+  virtual absl::StatusOr<CreateGrantResult> CreateGrant(const CallContext& call,
+                                                        const CreateGrantRequest& request) = 0;
+  // grant_id and grantee_principal filter when not empty. limit 1..100.
+  virtual absl::StatusOr<GrantList> ListGrants(const CallContext& call, const std::string& key_id,
+                                               const std::string& grant_id,
+                                               const std::string& grantee_principal, size_t limit,
+                                               const std::string& marker) = 0;
+  // Every grant of every key whose retiring principal is retiring_principal. limit 1..100.
+  virtual absl::StatusOr<GrantList> ListRetirableGrants(const CallContext& call,
+                                                        const std::string& retiring_principal,
+                                                        size_t limit,
+                                                        const std::string& marker) = 0;
+  // By the retiring principal, the grantee when the grant allows RetireGrant, the account root,
+  // or a principal of the account that an identity policy allows kms:RetireGrant.
+  virtual absl::Status RetireGrant(const CallContext& call, const RetireGrantRequest& request) = 0;
+  virtual absl::Status RevokeGrant(const CallContext& call, const std::string& key_id,
+                                   const std::string& grant_id, bool dry_run) = 0;
+
   // Destroys keys whose deletion date has passed and rotates keys whose rotation is due, by the
-  // service's clock. Each task commits atomically with the removal of its schedule entry, so it
-  // runs exactly once, across restarts too. Safe to call from any thread at any time.
+  // service's clock (a key goes with its material, aliases and grants in one commit). Each task
+  // commits atomically with the removal of its schedule entry, so it runs exactly once, across
+  // restarts too. Safe to call from any thread at any time.
   virtual absl::StatusOr<DueTaskReport> RunDueTasks() = 0;
 };
 

@@ -3,11 +3,12 @@
 
 #include <openssl/crypto.h>
 
+#include <algorithm>
 #include <cctype>
 
-#include "kmsd/strings.h"
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
+#include "kmsd/strings.h"
 
 namespace kmsd::api {
 namespace {
@@ -54,6 +55,17 @@ std::string Echo(std::string_view value) {
   return std::string(value);
 }
 
+// A JSON object of strings as a map; nullopt when it is not one.
+std::optional<EncryptionContext> StringMap(const json& value) {
+  if (!value.is_object()) return std::nullopt;
+  EncryptionContext map;
+  for (const auto& [key, item] : value.items()) {
+    if (!item.is_string()) return std::nullopt;
+    map.emplace(key, item.get<std::string>());
+  }
+  return map;
+}
+
 std::string_view JsonTypeName(const json& value) {
   switch (value.type()) {
     case json::value_t::object:
@@ -97,6 +109,34 @@ bool IsMarkerText(std::string_view text) {
     return false;
   }
   return true;
+}
+
+bool IsPolicyText(std::string_view text) {
+  // As IsMarkerText, plus tab, line feed and carriage return.
+  for (size_t i = 0; i < text.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    if ((c >= 0x20 && c < 0x80) || c == '\t' || c == '\n' || c == '\r') continue;
+    if ((c == 0xC2 || c == 0xC3) && i + 1 < text.size()) {
+      ++i;
+      continue;
+    }
+    return false;
+  }
+  return true;
+}
+
+bool IsPolicyNameText(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
+}
+
+bool IsPrincipalIdText(std::string_view text) {
+  static constexpr std::string_view kPunctuation = "_+=,.@:/-";
+  return std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) ||
+           kPunctuation.find(c) != std::string_view::npos;
+  });
 }
 
 absl::StatusOr<RequestReader> RequestReader::Parse(std::string_view body) {
@@ -254,21 +294,14 @@ std::optional<SecretBytes> RequestReader::Blob(std::string_view member, size_t m
 }
 
 EncryptionContext RequestReader::Context(std::string_view member) {
-  EncryptionContext context;
   const json* value = Member(member);
-  if (!value) return context;
-  if (!value->is_object()) {
+  if (!value) return {};
+  auto context = StringMap(*value);
+  if (!context) {
     TypeError(member, "a map of strings");
-    return context;
+    return {};
   }
-  for (const auto& [key, item] : value->items()) {
-    if (!item.is_string()) {
-      TypeError(member, "a map of strings");
-      return {};
-    }
-    context.emplace(key, item.get<std::string>());
-  }
-  return context;
+  return std::move(*context);
 }
 
 std::vector<std::string> RequestReader::StringList(std::string_view member,
@@ -294,6 +327,43 @@ std::vector<std::string> RequestReader::StringList(std::string_view member,
   return items;
 }
 
+std::vector<std::string> RequestReader::EnumList(std::string_view member,
+                                                 const std::vector<std::string_view>& values,
+                                                 bool required) {
+  std::vector<std::string> items = StringList(member, StringRule{}, required);
+  for (const std::string& item : items) {
+    if (std::find(values.begin(), values.end(), item) == values.end()) {
+      violations_.push_back(StrCat("Value '", Echo(item), "' at '", LowerCamel(member),
+                                   "' failed to satisfy constraint: Member must satisfy enum "
+                                   "value set: [",
+                                   StrJoin(values, ", "), "]"));
+    }
+  }
+  return items;
+}
+
+GrantConstraints RequestReader::Constraints(std::string_view member) {
+  GrantConstraints constraints;
+  const json* value = Member(member);
+  if (!value) return constraints;
+  if (!value->is_object()) {
+    TypeError(member, "a GrantConstraints structure");
+    return constraints;
+  }
+  for (auto [name, field] :
+       {std::pair{"EncryptionContextEquals", &constraints.encryption_context_equals},
+        std::pair{"EncryptionContextSubset", &constraints.encryption_context_subset}}) {
+    auto found = value->find(name);
+    if (found == value->end() || found->is_null()) continue;
+    *field = StringMap(*found);
+    if (!*field) {
+      TypeError(member, "a GrantConstraints structure of string maps");
+      return {};
+    }
+  }
+  return constraints;
+}
+
 std::vector<Tag> RequestReader::Tags(std::string_view member) {
   std::vector<Tag> tags;
   const json* value = Member(member);
@@ -317,12 +387,13 @@ std::vector<Tag> RequestReader::Tags(std::string_view member) {
   return tags;
 }
 
-void RequestReader::GrantTokens() {
+kmsd::GrantTokens RequestReader::GrantTokens() {
+  kmsd::GrantTokens tokens;
   const json* value = Member("GrantTokens");
-  if (!value) return;
+  if (!value) return tokens;
   if (!value->is_array()) {
     TypeError("GrantTokens", "a list of strings");
-    return;
+    return tokens;
   }
   if (value->size() > kMaxGrantTokens) {
     violations_.push_back(StrCat(
@@ -333,11 +404,12 @@ void RequestReader::GrantTokens() {
   for (const json& token : *value) {
     if (!token.is_string()) {
       TypeError("GrantTokens", "a list of strings");
-      return;
+      return {};
     }
-    CheckString("GrantTokens.member", token.get_ref<const std::string&>(), StringRule{1, 8192},
-                /*sensitive=*/true);
+    tokens.push_back(token.get<std::string>());
+    CheckString("GrantTokens.member", tokens.back(), kGrantTokenRule, /*sensitive=*/true);
   }
+  return tokens;
 }
 
 absl::Status RequestReader::Finish() const {

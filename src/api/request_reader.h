@@ -34,6 +34,18 @@ bool IsAliasNameText(std::string_view text);
 inline constexpr StringRule kAliasNameRule{1, 256, "^[a-zA-Z0-9:/_-]+$", IsAliasNameText};
 bool IsMarkerText(std::string_view text);
 inline constexpr StringRule kMarkerRule{1, 1024, "[\\u0020-\\u00FF]*", IsMarkerText};
+// PolicyType: U+0009, U+000A, U+000D and U+0020..U+00FF.
+bool IsPolicyText(std::string_view text);
+inline constexpr StringRule kPolicyRule{1, 131072, "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+",
+                                        IsPolicyText};
+bool IsPolicyNameText(std::string_view text);
+inline constexpr StringRule kPolicyNameRule{1, 128, "[\\w]+", IsPolicyNameText};
+// PrincipalIdType (GranteePrincipal, RetiringPrincipal).
+bool IsPrincipalIdText(std::string_view text);
+inline constexpr StringRule kPrincipalIdRule{1, 256, "^[\\w+=,.@:/-]+$", IsPrincipalIdText};
+inline constexpr StringRule kGrantIdRule{1, 128};
+inline constexpr StringRule kGrantTokenRule{1, 8192};
+inline constexpr StringRule kGrantNameRule{1, 256, "^[a-zA-Z0-9:/_-]+$", IsAliasNameText};
 
 class RequestReader {
  public:
@@ -58,9 +70,15 @@ class RequestReader {
   EncryptionContext Context(std::string_view member);
   std::vector<std::string> StringList(std::string_view member, const StringRule& item_rule,
                                       bool required = false);
+  // A list of enum values; each one outside `values` is a violation.
+  std::vector<std::string> EnumList(std::string_view member,
+                                    const std::vector<std::string_view>& values,
+                                    bool required = false);
   std::vector<Tag> Tags(std::string_view member);
-  // GrantTokens: accepted and validated (0..10 tokens of 1..8192 characters), not used yet.
-  void GrantTokens();
+  // GrantTokens: 0..10 tokens of 1..8192 characters (never echoed).
+  kmsd::GrantTokens GrantTokens();
+  // A GrantConstraints structure: EncryptionContextEquals and EncryptionContextSubset.
+  GrantConstraints Constraints(std::string_view member);
 
   // Adds a violation found by the operation itself (e.g. "either KeySpec or NumberOfBytes").
   void AddViolation(std::string message);

@@ -83,6 +83,8 @@ constexpr std::array kTypes = {
     // KMS words an unusable security token as UnrecognizedClientException.
     TypeInfo{ErrorType::kInvalidClientTokenId, "UnrecognizedClientException", 400,
              absl::StatusCode::kUnauthenticated},
+    TypeInfo{ErrorType::kInvalidGrantId, "InvalidGrantIdException", 400,
+             absl::StatusCode::kInvalidArgument},
 };
 
 // The table is indexed by the enum's value; this keeps the two from drifting apart.
@@ -90,7 +92,7 @@ constexpr bool TableMatchesEnum() {
   for (size_t i = 0; i < kTypes.size(); ++i) {
     if (static_cast<size_t>(kTypes[i].type) != i) return false;
   }
-  return kTypes.back().type == ErrorType::kInvalidClientTokenId;
+  return kTypes.back().type == ErrorType::kInvalidGrantId;
 }
 static_assert(TableMatchesEnum(), "kTypes must list every ErrorType in declaration order");
 

@@ -1,21 +1,30 @@
-// The KMS service: key and alias lifecycle and the symmetric cryptographic operations.
+// The KMS service: key and alias lifecycle, key policies, grants and the symmetric cryptographic
+// operations, each authorized before it acts (service/authorization.h asks the policy engine).
 //
 // Concurrency: published key entries are immutable and shared (shared_ptr<const KeyEntry>); a
-// reader takes the cache lock briefly to copy the pointer, then works without locks. Mutations are
-// serialized by write_mutex_: read the current entry, build a changed copy, commit it to the
-// keystore, then publish it. Key material is loaded once per key and shared between versions of
-// the entry, never copied.
+// reader takes the cache lock briefly to copy the pointer, then works without locks. An entry
+// carries everything a call on its key is judged on (the compiled key policy, the key's aliases,
+// its grants), so authorizing a call on a cached key reads no storage. Mutations are serialized by
+// write_mutex_: read the current entry, build a changed copy, commit it to the keystore, then
+// publish it. Key material is loaded once per key and shared between versions of the entry, never
+// copied.
 #include <algorithm>
+#include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <unordered_map>
 
-#include "kmsd/strings.h"
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
+#include "kmsd/policy.h"
 #include "kmsd/service.h"
+#include "kmsd/strings.h"
 #include "kmsd/uuid.h"
+#include "service/authorization.h"
+#include "service/grants.h"
 #include "service/records.h"
 
 namespace kmsd {
@@ -39,6 +48,7 @@ std::string_view RotationTypeName(RotationType type) {
 namespace {
 
 using records::AliasRecord;
+using records::GrantRecord;
 using records::KeyRecord;
 
 constexpr size_t kMaxTags = 50;
@@ -48,11 +58,21 @@ constexpr int kMaxPendingWindowDays = 30;
 constexpr size_t kMaxOnDemandRotations = 10;
 constexpr size_t kDueTasksPerPage = 64;
 constexpr std::string_view kReservedAliasPrefix = "alias/aws/";
+// AWS's grant quotas.
+constexpr size_t kMaxGrantsPerKey = 50000;
+constexpr size_t kMaxGrantsPerGranteePerKey = 500;
+constexpr size_t kMaxGrantsPerPage = 100;
+constexpr size_t kRetirableGrantsPerRead = 256;
 
 struct KeyEntry {
   KeyRecord record;
   // Backing-key versions; shared between successive entries of the same key.
   std::map<uint32_t, std::shared_ptr<const SecretBytes>> versions;
+  // record.policy compiled, or the service's one compiled default key policy.
+  policy::PolicyPtr policy;
+  // The names of the key's aliases, sorted (kms:ResourceAliases).
+  std::vector<std::string> aliases;
+  std::shared_ptr<const grants::GrantTable> grants = grants::GrantTable::Empty();
 };
 using EntryPtr = std::shared_ptr<const KeyEntry>;
 
@@ -61,7 +81,32 @@ struct KeyChange {
   std::vector<std::pair<std::string, std::string>> puts;
   std::vector<std::string> deletes;
   std::map<uint32_t, SecretBytes> new_versions;
+  policy::PolicyPtr policy;  // when set, the key's new compiled policy
 };
+
+// What one call on a key is judged on, besides the key and the caller.
+struct KeyRequest {
+  std::string_view action;                   // "kms:Encrypt"
+  grants::OperationSet grant_operation = 0;  // the grant operation that allows it; 0: grants don't
+  // The request's encryption context (the cryptographic operations): its condition keys, and
+  // what grant constraints are checked against.
+  const EncryptionContext* encryption_context = nullptr;
+  std::string_view request_alias;  // the alias name the request named the key by, if it did
+  // Condition keys of the operation's own parameters (CreateGrant's, PutKeyPolicy's, ...).
+  std::function<void(policy::RequestContext&)> add_conditions;
+  // Whether a grant of the caller that has grant_operation allows the request; unset: when its
+  // constraints admit the request's encryption context.
+  std::function<bool(const grants::Grant&)> grant_admits;
+};
+
+absl::Status InvalidGrantToken() {
+  return Error(ErrorType::kInvalidGrantToken, "The grant token is not valid");
+}
+
+absl::Status DryRunSucceeded() {
+  return Error(ErrorType::kDryRunOperation,
+               "The request would have succeeded, but the DryRun parameter was set");
+}
 
 // A page of items addressed by position; the marker is the position of the next item.
 template <typename Item>
@@ -117,12 +162,32 @@ absl::Status ValidateTags(const std::vector<Tag>& tags) {
 class KmsServiceImpl final : public KmsService {
  public:
   KmsServiceImpl(ServiceOptions options, Keystore* keystore, std::unique_ptr<Clock> clock)
-      : options_(std::move(options)), keystore_(keystore), clock_(std::move(clock)) {
+      : options_(std::move(options)),
+        keystore_(keystore),
+        clock_(std::move(clock)),
+        default_policy_document_(authorization::DefaultKeyPolicy(options_.account_id)),
+        default_policy_(policy::Parse(default_policy_document_, policy::PolicyKind::kResource)) {
     arn_prefix_ = StrCat("arn:aws:kms:", options_.region, ":", options_.account_id, ":");
   }
 
-  absl::StatusOr<KeyMetadata> CreateKey(const CallContext&,
+  absl::StatusOr<KeyMetadata> CreateKey(const CallContext& call,
                                         const CreateKeyRequest& request) override {
+    auto entry = std::make_shared<KeyEntry>();
+    KeyMetadata& m = entry->record.metadata;
+    m.key_id = NewUuid();
+    m.key_usage = request.key_usage;
+    m.key_spec = request.key_spec;
+    m.origin = request.origin;
+    {
+      auto context = authorization::NewContext(call, "kms:CreateKey", "*", clock_->NowSeconds());
+      authorization::AddKeyProperties(context, m);
+      // Present only when the request sets it, so that AWS's Null conditions on it work.
+      if (request.bypass_policy_lockout_safety_check) {
+        context.Set("kms:BypassPolicyLockoutSafetyCheck", "true");
+      }
+      context.Set("kms:MultiRegion", request.multi_region ? "true" : "false");
+      if (auto status = authorization::Decide(context, nullptr); !status.ok()) return status;
+    }
     if (request.key_spec != "SYMMETRIC_DEFAULT") {
       return Error(ErrorType::kUnsupportedOperation,
                    StrCat("KeySpec ", request.key_spec,
@@ -140,18 +205,24 @@ class KmsServiceImpl final : public KmsService {
       return Error(ErrorType::kUnsupportedOperation, "Multi-Region keys are not supported yet");
     }
     if (auto status = ValidateTags(request.tags); !status.ok()) return status;
+    if (request.policy) {
+      auto compiled = CompileKeyPolicy(*request.policy);
+      if (!compiled.ok()) return compiled.status();
+      if (!request.bypass_policy_lockout_safety_check) {
+        if (auto status = CheckLockout(call, *entry, **compiled); !status.ok()) return status;
+      }
+      entry->policy = std::move(*compiled);
+      entry->record.policy = *request.policy;
+    } else {
+      if (!default_policy_.ok()) return default_policy_.status();
+      entry->policy = *default_policy_;
+    }
 
     auto material = crypto::RandomSecret(crypto::kAes256KeySize);
     if (!material.ok()) return material.status();
 
-    auto entry = std::make_shared<KeyEntry>();
-    KeyMetadata& m = entry->record.metadata;
-    m.key_id = NewUuid();
     m.creation_date = clock_->NowSeconds();
     m.description = request.description;
-    m.key_usage = request.key_usage;
-    m.key_spec = request.key_spec;
-    m.origin = request.origin;
     m.state = KeyState::kEnabled;
     entry->record.tags = request.tags;
     entry->record.current_version = 1;
@@ -169,14 +240,27 @@ class KmsServiceImpl final : public KmsService {
     return Describe(*entry);
   }
 
-  absl::StatusOr<KeyMetadata> DescribeKey(const CallContext&, const std::string& key_id) override {
-    auto entry = Resolve(key_id, /*allow_alias=*/true);
+  absl::StatusOr<KeyMetadata> DescribeKey(const CallContext& call, const std::string& key_id,
+                                          const GrantTokens& grant_tokens) override {
+    std::string request_alias;
+    auto entry = Resolve(key_id, /*allow_alias=*/true, &request_alias);
     if (!entry.ok()) return entry.status();
+    if (auto status = CheckGrantTokens(grant_tokens); !status.ok()) return status;
+    if (auto status = AuthorizeKey(call, **entry,
+                                   {.action = "kms:DescribeKey",
+                                    .grant_operation = grants::kDescribeKey,
+                                    .request_alias = request_alias});
+        !status.ok()) {
+      return status;
+    }
     return Describe(**entry);
   }
 
-  absl::StatusOr<KeyList> ListKeys(const CallContext&, size_t limit,
+  absl::StatusOr<KeyList> ListKeys(const CallContext& call, size_t limit,
                                    const std::string& marker) override {
+    if (auto status = AuthorizeAccountAction(call, "kms:ListKeys", "*"); !status.ok()) {
+      return status;
+    }
     std::string start_after;
     if (!marker.empty()) {
       if (!IsUuid(marker)) return Error(ErrorType::kInvalidMarker, "Invalid marker");
@@ -198,43 +282,43 @@ class KmsServiceImpl final : public KmsService {
     return result;
   }
 
-  absl::Status EnableKey(const CallContext&, const std::string& key_id) override {
-    return Mutate(key_id, /*allow_alias=*/true, [&](KeyRecord& record, KeyChange&) {
-      if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) return status;
-      record.metadata.state = KeyState::kEnabled;
-      return absl::OkStatus();
-    }).status();
+  absl::Status EnableKey(const CallContext& call, const std::string& key_id) override {
+    return ChangeUnlessPendingDeletion(call, "kms:EnableKey", key_id,
+                                       [](KeyMetadata& m) { m.state = KeyState::kEnabled; });
   }
 
-  absl::Status DisableKey(const CallContext&, const std::string& key_id) override {
-    return Mutate(key_id, /*allow_alias=*/true, [&](KeyRecord& record, KeyChange&) {
-      if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) return status;
-      record.metadata.state = KeyState::kDisabled;
-      return absl::OkStatus();
-    }).status();
+  absl::Status DisableKey(const CallContext& call, const std::string& key_id) override {
+    return ChangeUnlessPendingDeletion(call, "kms:DisableKey", key_id,
+                                       [](KeyMetadata& m) { m.state = KeyState::kDisabled; });
   }
 
-  absl::Status UpdateKeyDescription(const CallContext&, const std::string& key_id,
+  absl::Status UpdateKeyDescription(const CallContext& call, const std::string& key_id,
                                     const std::string& description) override {
-    return Mutate(key_id, /*allow_alias=*/true, [&](KeyRecord& record, KeyChange&) {
-      if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) return status;
-      record.metadata.description = description;
-      return absl::OkStatus();
-    }).status();
+    return ChangeUnlessPendingDeletion(call, "kms:UpdateKeyDescription", key_id,
+                                       [&](KeyMetadata& m) { m.description = description; });
   }
 
-  absl::Status CreateAlias(const CallContext&, const std::string& alias_name,
+  // Alias operations are authorized as AWS does: the action on the alias (identity policies) and
+  // on each key involved (key policy).
+  absl::Status CreateAlias(const CallContext& call, const std::string& alias_name,
                            const std::string& target_key_id) override {
     if (auto status = ValidateAliasName(alias_name); !status.ok()) return status;
     std::lock_guard write_lock(write_mutex_);
-    auto target = ResolveAliasTarget(target_key_id);
+    if (auto status = EnsureAliasIndex(); !status.ok()) return status;
+    auto target = Resolve(target_key_id, /*allow_alias=*/false);
     if (!target.ok()) return target.status();
+    if (auto status = AuthorizeAliasAction(call, "kms:CreateAlias", alias_name, {*target});
+        !status.ok()) {
+      return status;
+    }
+    if (auto status = RequireNotPendingDeletion((*target)->record.metadata); !status.ok()) {
+      return status;
+    }
     auto existing = keystore_->Get(records::AliasRecordId(alias_name));
     if (!existing.ok()) return existing.status();
     if (existing->has_value()) {
       return Error(ErrorType::kAlreadyExists,
-                   StrCat("An alias with the name ", AliasArn(alias_name),
-                                " already exists"));
+                   StrCat("An alias with the name ", AliasArn(alias_name), " already exists"));
     }
     int64_t now = clock_->NowSeconds();
     AliasRecord record{(*target)->record.metadata.key_id, now, now};
@@ -243,18 +327,30 @@ class KmsServiceImpl final : public KmsService {
         !status.ok()) {
       return status;
     }
-    StoreAliasInCache(alias_name, record.target_key_id);
+    IndexAlias(alias_name, record.target_key_id);
+    RepublishAliases(*target);
     return absl::OkStatus();
   }
 
-  absl::Status UpdateAlias(const CallContext&, const std::string& alias_name,
+  absl::Status UpdateAlias(const CallContext& call, const std::string& alias_name,
                            const std::string& target_key_id) override {
     if (auto status = ValidateAliasName(alias_name); !status.ok()) return status;
     std::lock_guard write_lock(write_mutex_);
+    if (auto status = EnsureAliasIndex(); !status.ok()) return status;
     auto record = LoadAlias(alias_name);
     if (!record.ok()) return record.status();
-    auto target = ResolveAliasTarget(target_key_id);
+    auto target = Resolve(target_key_id, /*allow_alias=*/false);
     if (!target.ok()) return target.status();
+    auto old_target = Load(record->target_key_id);
+    if (!old_target.ok()) return old_target.status();
+    if (auto status =
+            AuthorizeAliasAction(call, "kms:UpdateAlias", alias_name, {*old_target, *target});
+        !status.ok()) {
+      return status;
+    }
+    if (auto status = RequireNotPendingDeletion((*target)->record.metadata); !status.ok()) {
+      return status;
+    }
     record->target_key_id = (*target)->record.metadata.key_id;
     record->last_updated_date = clock_->NowSeconds();
     if (auto status = keystore_->Put(records::AliasRecordId(alias_name),
@@ -262,25 +358,37 @@ class KmsServiceImpl final : public KmsService {
         !status.ok()) {
       return status;
     }
-    StoreAliasInCache(alias_name, record->target_key_id);
+    IndexAlias(alias_name, record->target_key_id);
+    RepublishAliases(*old_target);
+    RepublishAliases(*target);
     return absl::OkStatus();
   }
 
-  absl::Status DeleteAlias(const CallContext&, const std::string& alias_name) override {
+  absl::Status DeleteAlias(const CallContext& call, const std::string& alias_name) override {
     if (auto status = ValidateAliasName(alias_name); !status.ok()) return status;
     std::lock_guard write_lock(write_mutex_);
+    if (auto status = EnsureAliasIndex(); !status.ok()) return status;
     auto record = LoadAlias(alias_name);
     if (!record.ok()) return record.status();
+    auto target = Load(record->target_key_id);
+    if (!target.ok()) return target.status();
+    if (auto status = AuthorizeAliasAction(call, "kms:DeleteAlias", alias_name, {*target});
+        !status.ok()) {
+      return status;
+    }
     if (auto status = keystore_->Delete(records::AliasRecordId(alias_name)); !status.ok()) {
       return status;
     }
-    std::unique_lock cache_lock(cache_mutex_);
-    alias_cache_.erase(alias_name);
+    UnindexAlias(alias_name);
+    RepublishAliases(*target);
     return absl::OkStatus();
   }
 
-  absl::StatusOr<AliasList> ListAliases(const CallContext&, const std::string& key_id,
+  absl::StatusOr<AliasList> ListAliases(const CallContext& call, const std::string& key_id,
                                         size_t limit, const std::string& marker) override {
+    if (auto status = AuthorizeAccountAction(call, "kms:ListAliases", "*"); !status.ok()) {
+      return status;
+    }
     std::string filter_key_id;
     if (!key_id.empty()) {
       // AWS accepts only a key id or key ARN here.
@@ -313,63 +421,102 @@ class KmsServiceImpl final : public KmsService {
     }
   }
 
-  absl::StatusOr<EncryptResult> Encrypt(const CallContext&, const std::string& key_id,
+  absl::StatusOr<EncryptResult> Encrypt(const CallContext& call, const std::string& key_id,
                                         const SecretBytes& plaintext,
-                                        const EncryptionContext& context) override {
-    auto entry = ResolveUsable(key_id);
+                                        const EncryptionContext& context,
+                                        const GrantTokens& grant_tokens) override {
+    auto entry = ResolveForCrypto(call, key_id, grant_tokens,
+                                  {.action = "kms:Encrypt",
+                                   .grant_operation = grants::kEncrypt,
+                                   .encryption_context = &context});
     if (!entry.ok()) return entry.status();
     auto blob = SealUnder(**entry, context, plaintext.view());
     if (!blob.ok()) return blob.status();
     return EncryptResult{std::move(*blob), KeyArn((*entry)->record.metadata.key_id)};
   }
 
-  absl::StatusOr<DecryptResult> Decrypt(const CallContext&, const std::string& blob,
-                                        const EncryptionContext& context,
-                                        const std::string& key_id) override {
+  absl::StatusOr<DecryptResult> Decrypt(const CallContext& call, const std::string& blob,
+                                        const EncryptionContext& context, const std::string& key_id,
+                                        const GrantTokens& grant_tokens) override {
     auto header = ParseBlobHeader(blob);
     if (!header.ok()) return header.status();
-    if (!key_id.empty()) {
-      auto named = Resolve(key_id, /*allow_alias=*/true);
-      if (!named.ok()) return named.status();
-      if ((*named)->record.metadata.key_id != header->key_id) {
-        return Error(ErrorType::kIncorrectKey,
-                     "The key ID in the request does not identify a KMS key that can perform "
-                     "this operation.");
-      }
-    }
-    auto entry = Load(header->key_id);
-    if (!entry.ok()) {
-      if (TypeOf(entry.status()) == ErrorType::kNotFound) return UndecryptableBlob();
-      return entry.status();
+    std::string request_alias;
+    auto entry = BlobKey(*header, key_id, &request_alias);
+    if (!entry.ok()) return entry.status();
+    if (auto status = CheckGrantTokens(grant_tokens); !status.ok()) return status;
+    if (auto status = AuthorizeKey(call, **entry,
+                                   {.action = "kms:Decrypt",
+                                    .grant_operation = grants::kDecrypt,
+                                    .encryption_context = &context,
+                                    .request_alias = request_alias});
+        !status.ok()) {
+      return status;
     }
     if (auto status = RequireUsable((*entry)->record.metadata); !status.ok()) return status;
-    auto version = (*entry)->versions.find(header->backing_key_version);
-    if (version == (*entry)->versions.end()) return UndecryptableBlob();
-    auto plaintext = OpenBlob(blob, *version->second, context);
+    auto plaintext = OpenUnder(**entry, *header, blob, context);
     if (!plaintext.ok()) return plaintext.status();
     return DecryptResult{std::move(*plaintext), KeyArn(header->key_id)};
   }
 
+  // kms:ReEncryptFrom on the key the blob names, kms:ReEncryptTo on the destination key.
   absl::StatusOr<ReEncryptResult> ReEncrypt(const CallContext& call, const std::string& blob,
                                             const EncryptionContext& source_context,
                                             const std::string& source_key_id,
                                             const std::string& destination_key_id,
-                                            const EncryptionContext& destination_context) override {
-    auto destination = ResolveUsable(destination_key_id);
+                                            const EncryptionContext& destination_context,
+                                            const GrantTokens& grant_tokens) override {
+    auto header = ParseBlobHeader(blob);
+    if (!header.ok()) return header.status();
+    std::string source_alias;
+    auto source = BlobKey(*header, source_key_id, &source_alias);
+    if (!source.ok()) return source.status();
+    std::string destination_alias;
+    auto destination = Resolve(destination_key_id, /*allow_alias=*/true, &destination_alias);
     if (!destination.ok()) return destination.status();
-    auto decrypted = Decrypt(call, blob, source_context, source_key_id);
-    if (!decrypted.ok()) return decrypted.status();
-    auto sealed = SealUnder(**destination, destination_context, decrypted->plaintext.view());
+    if (auto status = CheckGrantTokens(grant_tokens); !status.ok()) return status;
+    bool same_key = *source == *destination;
+    auto add_same_key = [same_key](policy::RequestContext& context) {
+      context.Set("kms:ReEncryptOnSameKey", same_key ? "true" : "false");
+    };
+    if (auto status = AuthorizeKey(call, **source,
+                                   {.action = "kms:ReEncryptFrom",
+                                    .grant_operation = grants::kReEncryptFrom,
+                                    .encryption_context = &source_context,
+                                    .request_alias = source_alias,
+                                    .add_conditions = add_same_key});
+        !status.ok()) {
+      return status;
+    }
+    if (auto status = AuthorizeKey(call, **destination,
+                                   {.action = "kms:ReEncryptTo",
+                                    .grant_operation = grants::kReEncryptTo,
+                                    .encryption_context = &destination_context,
+                                    .request_alias = destination_alias,
+                                    .add_conditions = add_same_key});
+        !status.ok()) {
+      return status;
+    }
+    if (auto status = RequireUsable((*destination)->record.metadata); !status.ok()) return status;
+    if (auto status = RequireUsable((*source)->record.metadata); !status.ok()) return status;
+    auto plaintext = OpenUnder(**source, *header, blob, source_context);
+    if (!plaintext.ok()) return plaintext.status();
+    auto sealed = SealUnder(**destination, destination_context, plaintext->view());
     if (!sealed.ok()) return sealed.status();
-    return ReEncryptResult{std::move(*sealed), std::move(decrypted->key_arn),
+    return ReEncryptResult{std::move(*sealed), KeyArn(header->key_id),
                            KeyArn((*destination)->record.metadata.key_id)};
   }
 
-  absl::StatusOr<DataKeyResult> GenerateDataKey(const CallContext&, const std::string& key_id,
+  absl::StatusOr<DataKeyResult> GenerateDataKey(const CallContext& call, const std::string& key_id,
                                                 size_t number_of_bytes,
                                                 const EncryptionContext& context,
-                                                bool with_plaintext) override {
-    auto entry = ResolveUsable(key_id);
+                                                bool with_plaintext,
+                                                const GrantTokens& grant_tokens) override {
+    auto entry = ResolveForCrypto(
+        call, key_id, grant_tokens,
+        {.action = with_plaintext ? "kms:GenerateDataKey" : "kms:GenerateDataKeyWithoutPlaintext",
+         .grant_operation =
+             with_plaintext ? grants::kGenerateDataKey : grants::kGenerateDataKeyWithoutPlaintext,
+         .encryption_context = &context});
     if (!entry.ok()) return entry.status();
     auto data_key = crypto::RandomSecret(number_of_bytes);
     if (!data_key.ok()) return data_key.status();
@@ -382,12 +529,15 @@ class KmsServiceImpl final : public KmsService {
     return result;
   }
 
-  absl::StatusOr<SecretBytes> GenerateRandom(const CallContext&,
+  absl::StatusOr<SecretBytes> GenerateRandom(const CallContext& call,
                                              size_t number_of_bytes) override {
+    if (auto status = AuthorizeAccountAction(call, "kms:GenerateRandom", "*"); !status.ok()) {
+      return status;
+    }
     return crypto::RandomSecret(number_of_bytes);
   }
 
-  absl::StatusOr<ScheduleDeletionResult> ScheduleKeyDeletion(const CallContext&,
+  absl::StatusOr<ScheduleDeletionResult> ScheduleKeyDeletion(const CallContext& call,
                                                              const std::string& key_id,
                                                              int pending_window_days) override {
     if (pending_window_days < kMinPendingWindowDays ||
@@ -396,71 +546,83 @@ class KmsServiceImpl final : public KmsService {
                                " and ", kMaxPendingWindowDays, " days"));
     }
     int64_t now = clock_->NowSeconds();
-    auto entry = Mutate(key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange& change) {
-      if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) return status;
-      record.metadata.state = KeyState::kPendingDeletion;
-      record.metadata.deletion_date = now + pending_window_days * kSecondsPerDay;
-      record.metadata.pending_deletion_window_days = pending_window_days;
-      change.puts.emplace_back(records::DueRecordId(*record.metadata.deletion_date,
-                                                    records::kDeleteTask, record.metadata.key_id),
-                               "");
-      return absl::OkStatus();
-    });
+    auto entry =
+        Mutate(call, "kms:ScheduleKeyDeletion", key_id, /*allow_alias=*/false,
+               [&](KeyRecord& record, KeyChange& change) {
+                 if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
+                   return status;
+                 }
+                 record.metadata.state = KeyState::kPendingDeletion;
+                 record.metadata.deletion_date = now + pending_window_days * kSecondsPerDay;
+                 record.metadata.pending_deletion_window_days = pending_window_days;
+                 change.puts.emplace_back(
+                     records::DueRecordId(*record.metadata.deletion_date, records::kDeleteTask,
+                                          record.metadata.key_id),
+                     "");
+                 return absl::OkStatus();
+               });
     if (!entry.ok()) return entry.status();
     const KeyMetadata& m = (*entry)->record.metadata;
     return ScheduleDeletionResult{KeyArn(m.key_id), *m.deletion_date, pending_window_days};
   }
 
-  absl::StatusOr<std::string> CancelKeyDeletion(const CallContext&,
+  absl::StatusOr<std::string> CancelKeyDeletion(const CallContext& call,
                                                 const std::string& key_id) override {
-    auto entry = Mutate(key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange& change) {
-      KeyMetadata& m = record.metadata;
-      if (m.state != KeyState::kPendingDeletion) {
-        return Error(ErrorType::kKmsInvalidState,
-                     StrCat(KeyArn(m.key_id), " is not pending deletion."));
-      }
-      change.deletes.push_back(
-          records::DueRecordId(m.deletion_date.value_or(0), records::kDeleteTask, m.key_id));
-      m.state = KeyState::kDisabled;
-      m.deletion_date.reset();
-      m.pending_deletion_window_days.reset();
-      return absl::OkStatus();
-    });
+    auto entry = Mutate(call, "kms:CancelKeyDeletion", key_id, /*allow_alias=*/false,
+                        [&](KeyRecord& record, KeyChange& change) {
+                          KeyMetadata& m = record.metadata;
+                          if (m.state != KeyState::kPendingDeletion) {
+                            return Error(ErrorType::kKmsInvalidState,
+                                         StrCat(KeyArn(m.key_id), " is not pending deletion."));
+                          }
+                          change.deletes.push_back(records::DueRecordId(
+                              m.deletion_date.value_or(0), records::kDeleteTask, m.key_id));
+                          m.state = KeyState::kDisabled;
+                          m.deletion_date.reset();
+                          m.pending_deletion_window_days.reset();
+                          return absl::OkStatus();
+                        });
     if (!entry.ok()) return entry.status();
     return KeyArn((*entry)->record.metadata.key_id);
   }
 
-  absl::Status EnableKeyRotation(const CallContext&, const std::string& key_id,
+  absl::Status EnableKeyRotation(const CallContext& call, const std::string& key_id,
                                  int period_days) override {
     int64_t now = clock_->NowSeconds();
-    return Mutate(key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange& change) {
-             if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
-             UnscheduleRotation(record, change);
-             record.rotation_enabled = true;
-             record.rotation_period_days = period_days;
-             record.next_rotation_date = now + period_days * kSecondsPerDay;
-             change.puts.emplace_back(records::DueRecordId(record.next_rotation_date,
-                                                           records::kRotateTask,
-                                                           record.metadata.key_id),
-                                      "");
-             return absl::OkStatus();
-           })
+    return Mutate(call, "kms:EnableKeyRotation", key_id, /*allow_alias=*/false,
+                  [&](KeyRecord& record, KeyChange& change) {
+                    if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
+                    UnscheduleRotation(record, change);
+                    record.rotation_enabled = true;
+                    record.rotation_period_days = period_days;
+                    record.next_rotation_date = now + period_days * kSecondsPerDay;
+                    change.puts.emplace_back(
+                        records::DueRecordId(record.next_rotation_date, records::kRotateTask,
+                                             record.metadata.key_id),
+                        "");
+                    return absl::OkStatus();
+                  })
         .status();
   }
 
-  absl::Status DisableKeyRotation(const CallContext&, const std::string& key_id) override {
-    return Mutate(key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange& change) {
-             if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
-             UnscheduleRotation(record, change);
-             return absl::OkStatus();
-           })
+  absl::Status DisableKeyRotation(const CallContext& call, const std::string& key_id) override {
+    return Mutate(call, "kms:DisableKeyRotation", key_id, /*allow_alias=*/false,
+                  [&](KeyRecord& record, KeyChange& change) {
+                    if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
+                    UnscheduleRotation(record, change);
+                    return absl::OkStatus();
+                  })
         .status();
   }
 
-  absl::StatusOr<RotationStatus> GetKeyRotationStatus(const CallContext&,
+  absl::StatusOr<RotationStatus> GetKeyRotationStatus(const CallContext& call,
                                                       const std::string& key_id) override {
     auto entry = Resolve(key_id, /*allow_alias=*/false);
     if (!entry.ok()) return entry.status();
+    if (auto status = AuthorizeKey(call, **entry, {.action = "kms:GetKeyRotationStatus"});
+        !status.ok()) {
+      return status;
+    }
     const KeyRecord& record = (*entry)->record;
     RotationStatus status{KeyArn(record.metadata.key_id), record.rotation_enabled};
     if (record.rotation_enabled) {
@@ -470,29 +632,35 @@ class KmsServiceImpl final : public KmsService {
     return status;
   }
 
-  absl::StatusOr<std::string> RotateKeyOnDemand(const CallContext&,
+  absl::StatusOr<std::string> RotateKeyOnDemand(const CallContext& call,
                                                 const std::string& key_id) override {
     int64_t now = clock_->NowSeconds();
-    auto entry = Mutate(key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange& change) {
-      if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
-      size_t on_demand = std::count_if(
-          record.rotations.begin(), record.rotations.end(),
-          [](const Rotation& rotation) { return rotation.type == RotationType::kOnDemand; });
-      if (on_demand >= kMaxOnDemandRotations) {
-        return Error(ErrorType::kLimitExceeded,
-                     StrCat(KeyArn(record.metadata.key_id), " has reached the limit of ",
-                            kMaxOnDemandRotations, " on-demand rotations"));
-      }
-      return AddRotation(record, change, now, RotationType::kOnDemand);
-    });
+    auto entry = Mutate(
+        call, "kms:RotateKeyOnDemand", key_id, /*allow_alias=*/false,
+        [&](KeyRecord& record, KeyChange& change) {
+          if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
+          size_t on_demand = std::count_if(
+              record.rotations.begin(), record.rotations.end(),
+              [](const Rotation& rotation) { return rotation.type == RotationType::kOnDemand; });
+          if (on_demand >= kMaxOnDemandRotations) {
+            return Error(ErrorType::kLimitExceeded,
+                         StrCat(KeyArn(record.metadata.key_id), " has reached the limit of ",
+                                kMaxOnDemandRotations, " on-demand rotations"));
+          }
+          return AddRotation(record, change, now, RotationType::kOnDemand);
+        });
     if (!entry.ok()) return entry.status();
     return KeyArn((*entry)->record.metadata.key_id);
   }
 
-  absl::StatusOr<RotationList> ListKeyRotations(const CallContext&, const std::string& key_id,
+  absl::StatusOr<RotationList> ListKeyRotations(const CallContext& call, const std::string& key_id,
                                                 size_t limit, const std::string& marker) override {
     auto entry = Resolve(key_id, /*allow_alias=*/false);
     if (!entry.ok()) return entry.status();
+    if (auto status = AuthorizeKey(call, **entry, {.action = "kms:ListKeyRotations"});
+        !status.ok()) {
+      return status;
+    }
     auto page = PageByPosition((*entry)->record.rotations, limit, marker);
     if (!page.ok()) return page.status();
     RotationList list;
@@ -502,57 +670,305 @@ class KmsServiceImpl final : public KmsService {
     return list;
   }
 
-  absl::Status TagResource(const CallContext&, const std::string& key_id,
+  absl::Status TagResource(const CallContext& call, const std::string& key_id,
                            const std::vector<Tag>& tags) override {
-    return Mutate(key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange&) {
-             if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
-               return status;
-             }
-             if (auto status = ValidateTags(tags); !status.ok()) return status;
-             for (const Tag& tag : tags) {
-               auto existing = std::find_if(record.tags.begin(), record.tags.end(),
-                                            [&](const Tag& t) { return t.key == tag.key; });
-               if (existing != record.tags.end()) {
-                 existing->value = tag.value;
-               } else {
-                 record.tags.push_back(tag);
-               }
-             }
-             return ValidateTags(record.tags);
-           })
+    return Mutate(call, "kms:TagResource", key_id, /*allow_alias=*/false,
+                  [&](KeyRecord& record, KeyChange&) {
+                    if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
+                      return status;
+                    }
+                    if (auto status = ValidateTags(tags); !status.ok()) return status;
+                    for (const Tag& tag : tags) {
+                      auto existing = std::find_if(record.tags.begin(), record.tags.end(),
+                                                   [&](const Tag& t) { return t.key == tag.key; });
+                      if (existing != record.tags.end()) {
+                        existing->value = tag.value;
+                      } else {
+                        record.tags.push_back(tag);
+                      }
+                    }
+                    return ValidateTags(record.tags);
+                  })
         .status();
   }
 
-  absl::Status UntagResource(const CallContext&, const std::string& key_id,
+  absl::Status UntagResource(const CallContext& call, const std::string& key_id,
                              const std::vector<std::string>& tag_keys) override {
-    return Mutate(key_id, /*allow_alias=*/false, [&](KeyRecord& record, KeyChange&) {
-             if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
-               return status;
-             }
-             for (const std::string& tag_key : tag_keys) {
-               if (AsciiLower(tag_key).starts_with("aws:")) {
-                 return Error(ErrorType::kTag,
-                              "Tag keys beginning with 'aws:' are reserved for AWS use");
-               }
-             }
-             std::erase_if(record.tags, [&](const Tag& tag) {
-               return std::find(tag_keys.begin(), tag_keys.end(), tag.key) != tag_keys.end();
-             });
-             return absl::OkStatus();
-           })
+    return Mutate(call, "kms:UntagResource", key_id, /*allow_alias=*/false,
+                  [&](KeyRecord& record, KeyChange&) {
+                    if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
+                      return status;
+                    }
+                    for (const std::string& tag_key : tag_keys) {
+                      if (AsciiLower(tag_key).starts_with("aws:")) {
+                        return Error(ErrorType::kTag,
+                                     "Tag keys beginning with 'aws:' are reserved for AWS use");
+                      }
+                    }
+                    std::erase_if(record.tags, [&](const Tag& tag) {
+                      return std::find(tag_keys.begin(), tag_keys.end(), tag.key) != tag_keys.end();
+                    });
+                    return absl::OkStatus();
+                  })
         .status();
   }
 
-  absl::StatusOr<TagList> ListResourceTags(const CallContext&, const std::string& key_id,
+  absl::StatusOr<TagList> ListResourceTags(const CallContext& call, const std::string& key_id,
                                            size_t limit, const std::string& marker) override {
     auto entry = Resolve(key_id, /*allow_alias=*/false);
     if (!entry.ok()) return entry.status();
+    if (auto status = AuthorizeKey(call, **entry, {.action = "kms:ListResourceTags"});
+        !status.ok()) {
+      return status;
+    }
     auto page = PageByPosition((*entry)->record.tags, limit, marker);
     if (!page.ok()) return page.status();
     TagList list;
     list.tags = std::move(page->first);
     list.next_marker = std::move(page->second);
     return list;
+  }
+
+  absl::StatusOr<std::string> GetKeyPolicy(const CallContext& call, const std::string& key_id,
+                                           const std::string& policy_name) override {
+    auto entry = Resolve(key_id, /*allow_alias=*/false);
+    if (!entry.ok()) return entry.status();
+    if (auto status = AuthorizeKey(call, **entry, {.action = "kms:GetKeyPolicy"}); !status.ok()) {
+      return status;
+    }
+    if (auto status = RequireDefaultPolicyName(policy_name); !status.ok()) return status;
+    const std::optional<std::string>& document = (*entry)->record.policy;
+    return document ? *document : default_policy_document_;
+  }
+
+  absl::StatusOr<std::vector<std::string>> ListKeyPolicies(const CallContext& call,
+                                                           const std::string& key_id) override {
+    auto entry = Resolve(key_id, /*allow_alias=*/false);
+    if (!entry.ok()) return entry.status();
+    if (auto status = AuthorizeKey(call, **entry, {.action = "kms:ListKeyPolicies"});
+        !status.ok()) {
+      return status;
+    }
+    return std::vector<std::string>{std::string(kDefaultKeyPolicyName)};
+  }
+
+  absl::Status PutKeyPolicy(const CallContext& call, const std::string& key_id,
+                            const std::string& policy_name, const std::string& document,
+                            bool bypass_lockout_check) override {
+    std::lock_guard write_lock(write_mutex_);
+    auto current = Resolve(key_id, /*allow_alias=*/false);
+    if (!current.ok()) return current.status();
+    auto add_bypass = [bypass_lockout_check](policy::RequestContext& context) {
+      if (bypass_lockout_check) context.Set("kms:BypassPolicyLockoutSafetyCheck", "true");
+    };
+    if (auto status = AuthorizeKey(call, **current,
+                                   {.action = "kms:PutKeyPolicy", .add_conditions = add_bypass});
+        !status.ok()) {
+      return status;
+    }
+    if (auto status = RequireDefaultPolicyName(policy_name); !status.ok()) return status;
+    auto compiled = CompileKeyPolicy(document);
+    if (!compiled.ok()) return compiled.status();
+    if (!bypass_lockout_check) {
+      if (auto status = CheckLockout(call, **current, **compiled); !status.ok()) return status;
+    }
+    return MutateLocked(*current,
+                        [&](KeyRecord& record, KeyChange& change) {
+                          record.policy = document;
+                          change.policy = *compiled;
+                          return absl::OkStatus();
+                        })
+        .status();
+  }
+
+  absl::StatusOr<CreateGrantResult> CreateGrant(const CallContext& call,
+                                                const CreateGrantRequest& request) override {
+    auto operations = grants::ValidateCreateGrant(request);
+    if (!operations.ok()) return operations.status();
+
+    std::lock_guard write_lock(write_mutex_);
+    auto current = Resolve(request.key_id, /*allow_alias=*/false);
+    if (!current.ok()) return current.status();
+    if (auto status = CheckGrantTokens(request.grant_tokens); !status.ok()) return status;
+    // A grant that allows CreateGrant lets its grantee make only grants that allow a subset of
+    // its operations, with constraints at least as strict.
+    auto within_parent = [&](const grants::Grant& parent) {
+      return (*operations & ~parent.operations) == 0 &&
+             grants::AtLeastAsStrict(request.constraints, parent.record.constraints);
+    };
+    if (auto status = AuthorizeKey(call, **current,
+                                   {.action = "kms:CreateGrant",
+                                    .grant_operation = grants::kCreateGrant,
+                                    .add_conditions =
+                                        [&](policy::RequestContext& context) {
+                                          authorization::AddGrantConditions(context, request);
+                                        },
+                                    .grant_admits = within_parent});
+        !status.ok()) {
+      return status;
+    }
+    const KeyEntry& entry = **current;
+    if (auto status = RequireUsable(entry.record.metadata); !status.ok()) return status;
+
+    // A retry of a named request finds the grant it made; AWS answers it with a new token.
+    if (!request.name.empty()) {
+      for (const auto& [grant_id, grant] : entry.grants->ById()) {
+        if (SameGrant(grant->record, *operations, grant->operations, request)) {
+          if (request.dry_run) return DryRunSucceeded();
+          auto token = grants::MakeToken(grant->record);
+          if (!token.ok()) return token.status();
+          return CreateGrantResult{grant_id, std::move(*token)};
+        }
+      }
+    }
+    if (entry.grants->size() >= kMaxGrantsPerKey) {
+      return Error(ErrorType::kLimitExceeded,
+                   StrCat(KeyArn(entry.record.metadata.key_id), " already has ", kMaxGrantsPerKey,
+                          " grants, the most a KMS key can have"));
+    }
+    if (entry.grants->ForGrantee(request.grantee_principal).size() >= kMaxGrantsPerGranteePerKey) {
+      return Error(ErrorType::kLimitExceeded,
+                   StrCat(KeyArn(entry.record.metadata.key_id), " already has ",
+                          kMaxGrantsPerGranteePerKey, " grants for ", request.grantee_principal,
+                          ", the most one principal can have on a KMS key"));
+    }
+    if (request.dry_run) return DryRunSucceeded();
+
+    GrantRecord record;
+    record.key_id = entry.record.metadata.key_id;
+    auto grant_id = grants::NewGrantId();
+    if (!grant_id.ok()) return grant_id.status();
+    record.grant_id = std::move(*grant_id);
+    auto secret = grants::NewTokenSecret();
+    if (!secret.ok()) return secret.status();
+    record.token_secret = std::move(*secret);
+    record.name = request.name;
+    record.creation_date = clock_->NowSeconds();
+    record.grantee_principal = request.grantee_principal;
+    record.retiring_principal = request.retiring_principal;
+    for (const std::string& operation : request.operations) {
+      if (std::find(record.operations.begin(), record.operations.end(), operation) ==
+          record.operations.end()) {
+        record.operations.push_back(operation);
+      }
+    }
+    record.constraints = request.constraints;
+    auto token = grants::MakeToken(record);
+    if (!token.ok()) return token.status();
+
+    SecretBytes encoded = records::EncodeGrantRecord(record);
+    KeystoreBatch batch;
+    std::string record_id = records::GrantRecordId(record.key_id, record.grant_id);
+    batch.puts.emplace_back(record_id, encoded.view());
+    if (auto status = keystore_->Commit(batch); !status.ok()) return status;
+    CreateGrantResult result{record.grant_id, std::move(*token)};
+    auto changed = std::make_shared<KeyEntry>(entry);
+    changed->grants = entry.grants->With(grants::FromRecord(std::move(record)));
+    Publish(std::move(changed));
+    return result;
+  }
+
+  absl::StatusOr<GrantList> ListGrants(const CallContext& call, const std::string& key_id,
+                                       const std::string& grant_id,
+                                       const std::string& grantee_principal, size_t limit,
+                                       const std::string& marker) override {
+    auto entry = Resolve(key_id, /*allow_alias=*/false);
+    if (!entry.ok()) return entry.status();
+    if (auto status = AuthorizeKey(call, **entry, {.action = "kms:ListGrants"}); !status.ok()) {
+      return status;
+    }
+    if (!grant_id.empty() && !grants::IsGrantId(grant_id)) return InvalidGrantId(grant_id);
+    if (!marker.empty() && !grants::IsGrantId(marker)) {
+      return Error(ErrorType::kInvalidMarker, "Invalid marker");
+    }
+    limit = std::min(limit, kMaxGrantsPerPage);
+    const auto& by_id = (*entry)->grants->ById();
+    GrantList list;
+    for (auto it = marker.empty() ? by_id.begin() : by_id.upper_bound(marker); it != by_id.end();
+         ++it) {
+      const GrantRecord& grant = it->second->record;
+      if (!grant_id.empty() && grant.grant_id != grant_id) continue;
+      if (!grantee_principal.empty() && grant.grantee_principal != grantee_principal) continue;
+      if (list.grants.size() == limit) {
+        list.next_marker = list.grants.back().grant_id;
+        break;
+      }
+      list.grants.push_back(ToEntry(grant));
+    }
+    return list;
+  }
+
+  // Every key's grants are read from storage: the answer must be complete whatever is cached.
+  absl::StatusOr<GrantList> ListRetirableGrants(const CallContext& call,
+                                                const std::string& retiring_principal, size_t limit,
+                                                const std::string& marker) override {
+    // AWS: "The authorized resource in ListRetirableGrants calls is the retiring principal".
+    if (auto status = AuthorizeAccountAction(call, "kms:ListRetirableGrants", retiring_principal);
+        !status.ok()) {
+      return status;
+    }
+    if (!marker.empty() && !std::string_view(marker).starts_with(records::kGrantPrefix)) {
+      return Error(ErrorType::kInvalidMarker, "Invalid marker");
+    }
+    limit = std::min(limit, kMaxGrantsPerPage);
+    GrantList list;
+    std::string start_after = marker;
+    std::string last_listed;  // the record id of the last grant in the page: the next marker
+    while (true) {
+      auto listed = keystore_->List(records::kGrantPrefix, start_after, kRetirableGrantsPerRead);
+      if (!listed.ok()) return listed.status();
+      for (const KeystoreRecord& stored : *listed) {
+        auto record = records::DecodeGrantRecord(stored.value.view());
+        if (!record.ok()) return record.status();
+        if (record->retiring_principal != retiring_principal) continue;
+        if (list.grants.size() == limit) {
+          list.next_marker = last_listed;
+          return list;
+        }
+        list.grants.push_back(ToEntry(*record));
+        last_listed = stored.id;
+      }
+      if (listed->size() < kRetirableGrantsPerRead) return list;
+      start_after = listed->back().id;
+    }
+  }
+
+  absl::Status RetireGrant(const CallContext& call, const RetireGrantRequest& request) override {
+    std::lock_guard write_lock(write_mutex_);
+    EntryPtr entry;
+    const grants::Grant* grant = nullptr;
+    if (!request.grant_token.empty()) {
+      auto found = GrantOfToken(request.grant_token);
+      if (!found.ok()) return found.status();
+      std::tie(entry, grant) = *found;
+    } else {
+      if (request.key_id.empty() || request.grant_id.empty()) {
+        return Validation("Specify either GrantToken, or both KeyId and GrantId");
+      }
+      auto current = Resolve(request.key_id, /*allow_alias=*/false);
+      if (!current.ok()) return current.status();
+      entry = *current;
+      auto found = FindGrant(*entry, request.grant_id);
+      if (!found.ok()) return found.status();
+      grant = *found;
+    }
+    if (auto status = AuthorizeRetire(call, *entry, grant->record); !status.ok()) return status;
+    if (request.dry_run) return DryRunSucceeded();
+    return RemoveGrant(entry, grant->record.grant_id);
+  }
+
+  absl::Status RevokeGrant(const CallContext& call, const std::string& key_id,
+                           const std::string& grant_id, bool dry_run) override {
+    std::lock_guard write_lock(write_mutex_);
+    auto entry = Resolve(key_id, /*allow_alias=*/false);
+    if (!entry.ok()) return entry.status();
+    if (auto status = AuthorizeKey(call, **entry, {.action = "kms:RevokeGrant"}); !status.ok()) {
+      return status;
+    }
+    auto grant = FindGrant(**entry, grant_id);
+    if (!grant.ok()) return grant.status();
+    if (dry_run) return DryRunSucceeded();
+    return RemoveGrant(*entry, grant_id);
   }
 
   absl::StatusOr<DueTaskReport> RunDueTasks() override {
@@ -610,38 +1026,53 @@ class KmsServiceImpl final : public KmsService {
     return keystore_->Delete(due_record_id);  // cancelled or superseded
   }
 
-  // Crypto-shredding: the key's record, every backing-key version, its aliases and its schedule
-  // go in one commit; after it nothing can decrypt a blob made under the key.
+  // Crypto-shredding: the key's record, every backing-key version, its aliases, its grants and its
+  // schedule go in one commit; after it nothing can decrypt a blob made under the key.
   absl::Status DestroyKey(const KeyRecord& record, const std::string& due_record_id) {
     const std::string& key_id = record.metadata.key_id;
+    if (auto status = EnsureAliasIndex(); !status.ok()) return status;
     KeystoreBatch batch;
     batch.deletes.push_back(due_record_id);
     batch.deletes.push_back(records::KeyRecordId(key_id));
-    auto materials = keystore_->List(records::MaterialPrefix(key_id), "", 0);
-    if (!materials.ok()) return materials.status();
-    for (const KeystoreRecord& material : *materials) batch.deletes.push_back(material.id);
+    for (const std::string& prefix :
+         {records::MaterialPrefix(key_id), records::GrantPrefix(key_id)}) {
+      auto listed = keystore_->List(prefix, "", 0);
+      if (!listed.ok()) return listed.status();
+      for (const KeystoreRecord& stored : *listed) batch.deletes.push_back(stored.id);
+    }
     if (record.rotation_enabled) {
       batch.deletes.push_back(
           records::DueRecordId(record.next_rotation_date, records::kRotateTask, key_id));
     }
-    auto aliases = keystore_->List(records::kAliasPrefix, "", 0);
-    if (!aliases.ok()) return aliases.status();
-    std::vector<std::string> alias_names;
-    for (const KeystoreRecord& alias : *aliases) {
-      auto decoded = records::DecodeAliasRecord(alias.value.view());
-      if (decoded.ok() && decoded->target_key_id == key_id) {
-        batch.deletes.push_back(alias.id);
-        alias_names.push_back(alias.id);
-      }
+    std::vector<std::string> alias_names = AliasesOf(key_id);
+    for (const std::string& name : alias_names) {
+      batch.deletes.push_back(records::AliasRecordId(name));
     }
     {
       std::unique_lock destroy_lock(destroy_mutex_);
       if (auto status = keystore_->Commit(batch); !status.ok()) return status;
       std::unique_lock cache_lock(cache_mutex_);
       key_cache_.erase(key_id);
-      for (const std::string& name : alias_names) alias_cache_.erase(name);
+      for (const std::string& name : alias_names) alias_targets_.erase(name);
+      aliases_by_key_.erase(key_id);
     }
     return keystore_->Compact();
+  }
+
+  // EnableKey, DisableKey and UpdateKeyDescription: a change to the metadata of a key (by any
+  // form of key id) that is not pending deletion.
+  template <typename Edit>
+  absl::Status ChangeUnlessPendingDeletion(const CallContext& call, std::string_view action,
+                                           const std::string& key_id, Edit edit) {
+    return Mutate(call, action, key_id, /*allow_alias=*/true,
+                  [&](KeyRecord& record, KeyChange&) {
+                    if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
+                      return status;
+                    }
+                    edit(record.metadata);
+                    return absl::OkStatus();
+                  })
+        .status();
   }
 
   static void UnscheduleRotation(KeyRecord& record, KeyChange& change) {
@@ -730,7 +1161,10 @@ class KmsServiceImpl final : public KmsService {
     return KeyReference{KeyReference::kKeyId, AsciiLower(ref)};
   }
 
-  absl::StatusOr<EntryPtr> Resolve(const std::string& ref, bool allow_alias) {
+  // The key a reference names. request_alias, when given, receives the alias name if the
+  // reference was an alias name or alias ARN (kms:RequestAlias).
+  absl::StatusOr<EntryPtr> Resolve(const std::string& ref, bool allow_alias,
+                                   std::string* request_alias = nullptr) {
     auto parsed = ParseReference(ref);
     if (!parsed.ok()) return parsed.status();
     if (parsed->kind == KeyReference::kAliasName) {
@@ -740,27 +1174,268 @@ class KmsServiceImpl final : public KmsService {
       }
       auto target = AliasTarget(parsed->value);
       if (!target.ok()) return target.status();
+      if (request_alias) *request_alias = parsed->value;
       return Load(*target);
     }
     return Load(parsed->value);
   }
 
-  absl::StatusOr<EntryPtr> ResolveUsable(const std::string& ref) {
-    auto entry = Resolve(ref, /*allow_alias=*/true);
+  // Resolve, grant tokens, authorization, key state: the road of Encrypt and GenerateDataKey.
+  absl::StatusOr<EntryPtr> ResolveForCrypto(const CallContext& call, const std::string& ref,
+                                            const GrantTokens& grant_tokens, KeyRequest request) {
+    std::string request_alias;
+    auto entry = Resolve(ref, /*allow_alias=*/true, &request_alias);
     if (!entry.ok()) return entry.status();
+    if (auto status = CheckGrantTokens(grant_tokens); !status.ok()) return status;
+    request.request_alias = request_alias;
+    if (auto status = AuthorizeKey(call, **entry, request); !status.ok()) return status;
     if (auto status = RequireUsable((*entry)->record.metadata); !status.ok()) return status;
     return entry;
   }
 
-  // Alias targets must be named by key id or key ARN, and may not be pending deletion.
-  absl::StatusOr<EntryPtr> ResolveAliasTarget(const std::string& ref) {
-    auto entry = Resolve(ref, /*allow_alias=*/false);
-    if (!entry.ok()) return entry.status();
-    if (auto status = RequireNotPendingDeletion((*entry)->record.metadata); !status.ok()) {
-      return status;
+  // The key a blob names. key_ref, when not empty, must name the same key (IncorrectKey); a key
+  // that no longer exists makes the blob undecryptable.
+  absl::StatusOr<EntryPtr> BlobKey(const BlobHeader& header, const std::string& key_ref,
+                                   std::string* request_alias) {
+    if (!key_ref.empty()) {
+      auto named = Resolve(key_ref, /*allow_alias=*/true, request_alias);
+      if (!named.ok()) return named.status();
+      if ((*named)->record.metadata.key_id != header.key_id) {
+        return Error(ErrorType::kIncorrectKey,
+                     "The key ID in the request does not identify a KMS key that can perform "
+                     "this operation.");
+      }
     }
+    auto entry = Load(header.key_id);
+    if (!entry.ok() && TypeOf(entry.status()) == ErrorType::kNotFound) return UndecryptableBlob();
     return entry;
   }
+
+  static absl::StatusOr<SecretBytes> OpenUnder(const KeyEntry& entry, const BlobHeader& header,
+                                               const std::string& blob,
+                                               const EncryptionContext& context) {
+    auto version = entry.versions.find(header.backing_key_version);
+    if (version == entry.versions.end()) return UndecryptableBlob();
+    return OpenBlob(blob, *version->second, context);
+  }
+
+  // --- Authorization ---
+
+  // The context of action on a key: the call's keys and the key's (kms:KeySpec, kms:KeyUsage,
+  // kms:KeyOrigin, kms:ResourceAliases).
+  policy::RequestContext KeyContext(const CallContext& call, std::string_view action,
+                                    const KeyEntry& entry) const {
+    const KeyMetadata& key = entry.record.metadata;
+    auto context =
+        authorization::NewContext(call, action, KeyArn(key.key_id), clock_->NowSeconds());
+    authorization::AddKeyProperties(context, key);
+    for (const std::string& alias : entry.aliases) context.Add("kms:ResourceAliases", alias);
+    return context;
+  }
+
+  // A key resource operation: the key's policy, the caller's identity policies and the key's
+  // grants, with the condition keys of the key and of the request.
+  absl::Status AuthorizeKey(const CallContext& call, const KeyEntry& entry,
+                            const KeyRequest& request) const {
+    auto context = KeyContext(call, request.action, entry);
+    if (!request.request_alias.empty()) {
+      context.Set("kms:RequestAlias", std::string(request.request_alias));
+    }
+    if (request.encryption_context) {
+      context.Set("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
+      authorization::AddEncryptionContext(context, *request.encryption_context);
+    }
+    if (request.add_conditions) request.add_conditions(context);
+    if (request.grant_operation == 0) {
+      return authorization::Decide(context, entry.policy.get());
+    }
+    struct GrantQuestion {
+      const KeyEntry* entry;
+      const Principal* caller;
+      const KeyRequest* request;
+    } question{&entry, call.principal.get(), &request};
+    return authorization::Decide(context, entry.policy.get(), [q = &question] {
+      return GrantAllows(*q->entry, q->caller, *q->request);
+    });
+  }
+
+  // Whether a grant of the key whose grantee is the caller (or, for a role session, its role)
+  // allows the request.
+  static bool GrantAllows(const KeyEntry& entry, const Principal* caller,
+                          const KeyRequest& request) {
+    if (!caller) return false;
+    auto any_admits = [&](std::span<const grants::GrantPtr> candidates) {
+      for (const grants::GrantPtr& grant : candidates) {
+        if ((grant->operations & request.grant_operation) == 0) continue;
+        if (request.grant_admits) {
+          if (request.grant_admits(*grant)) return true;
+        } else if (!request.encryption_context ||
+                   (request.grant_operation & grants::kContextOperations) == 0 ||
+                   grants::ConstraintsAdmit(grant->record.constraints,
+                                            *request.encryption_context)) {
+          return true;
+        }
+      }
+      return false;
+    };
+    if (any_admits(entry.grants->ForGrantee(caller->arn))) return true;
+    return caller->kind == PrincipalType::kAssumedRole && !caller->role_arn.empty() &&
+           any_admits(entry.grants->ForGrantee(caller->role_arn));
+  }
+
+  // An action authorized by identity policies alone (CreateKey, ListKeys, ListAliases,
+  // GenerateRandom, ListRetirableGrants, and the alias half of the alias operations).
+  absl::Status AuthorizeAccountAction(const CallContext& call, std::string_view action,
+                                      std::string resource) const {
+    auto context =
+        authorization::NewContext(call, action, std::move(resource), clock_->NowSeconds());
+    return authorization::Decide(context, nullptr);
+  }
+
+  // AWS authorizes an alias operation on the alias (identity policies) and on every key it
+  // touches (their key policies).
+  absl::Status AuthorizeAliasAction(const CallContext& call, std::string_view action,
+                                    const std::string& alias_name,
+                                    std::initializer_list<EntryPtr> keys) const {
+    if (auto status = AuthorizeAccountAction(call, action, AliasArn(alias_name)); !status.ok()) {
+      return status;
+    }
+    for (const EntryPtr& key : keys) {
+      if (auto status = AuthorizeKey(call, *key, {.action = action}); !status.ok()) return status;
+    }
+    return absl::OkStatus();
+  }
+
+  // RetireGrant: "the grant determines who can retire it": its retiring principal, its grantee
+  // when it allows RetireGrant, the account (the root, and principals an identity policy allows
+  // kms:RetireGrant). An explicit deny of kms:RetireGrant in an identity policy still wins. Key
+  // policies do not take part.
+  absl::Status AuthorizeRetire(const CallContext& call, const KeyEntry& entry,
+                               const GrantRecord& grant) const {
+    auto context = KeyContext(call, "kms:RetireGrant", entry);
+    if (call.principal && !authorization::IdentityPolicyDenies(context)) {
+      const Principal& caller = *call.principal;
+      const grants::Grant* found = entry.grants->Find(grant.grant_id);
+      bool grantee_may = found && (found->operations & grants::kRetireGrant) != 0 &&
+                         authorization::NamesCaller(grant.grantee_principal, caller);
+      if (grantee_may || authorization::NamesCaller(grant.retiring_principal, caller)) {
+        return absl::OkStatus();
+      }
+    }
+    return authorization::Decide(context, nullptr);
+  }
+
+  // --- Key policies ---
+
+  absl::StatusOr<policy::PolicyPtr> CompileKeyPolicy(const std::string& document) const {
+    // AWS: "If the key policy exceeds the length constraint, KMS returns a
+    // LimitExceededException."
+    if (document.size() > policy::kMaxKeyPolicyBytes) {
+      return Error(ErrorType::kLimitExceeded,
+                   StrCat("The key policy is ", document.size(), " bytes; the limit is ",
+                          policy::kMaxKeyPolicyBytes, " bytes"));
+    }
+    auto compiled = policy::Parse(document, policy::PolicyKind::kResource);
+    if (!compiled.ok() || !options_.principal_exists) return compiled;
+    std::string users = StrCat("arn:aws:iam::", options_.account_id, ":user/");
+    std::string roles = StrCat("arn:aws:iam::", options_.account_id, ":role/");
+    for (const std::string& arn : (*compiled)->PrincipalArns()) {
+      bool checkable = arn.starts_with(users) || arn.starts_with(roles);
+      if (checkable && !options_.principal_exists(arn)) {
+        return Error(ErrorType::kMalformedPolicyDocument,
+                     "Policy contains a statement with one or more invalid principals.");
+      }
+    }
+    return compiled;
+  }
+
+  // The lockout safety check: would the new policy (with the caller's identity policies) let the
+  // caller call PutKeyPolicy on the key again?
+  absl::Status CheckLockout(const CallContext& call, const KeyEntry& entry,
+                            const policy::Policy& new_policy) const {
+    auto context = KeyContext(call, "kms:PutKeyPolicy", entry);
+    if (authorization::Decide(context, &new_policy).ok()) return absl::OkStatus();
+    return Error(ErrorType::kMalformedPolicyDocument,
+                 "The new key policy will not allow you to update the key policy in the future.");
+  }
+
+  static absl::Status RequireDefaultPolicyName(const std::string& policy_name) {
+    if (policy_name.empty() || policy_name == kDefaultKeyPolicyName) return absl::OkStatus();
+    return NotFound(
+        StrCat("No key policy named '", policy_name, "': the only key policy name is \"default\""));
+  }
+
+  // --- Grants ---
+
+  // Every token must name a grant that exists and be one that grant's secret made.
+  absl::Status CheckGrantTokens(const GrantTokens& tokens) {
+    for (const std::string& token : tokens) {
+      auto grant = GrantOfToken(token);
+      if (!grant.ok()) return grant.status();
+    }
+    return absl::OkStatus();
+  }
+
+  // The key entry and grant a token names (the grant lives as long as the entry).
+  absl::StatusOr<std::pair<EntryPtr, const grants::Grant*>> GrantOfToken(const std::string& token) {
+    auto claim = grants::ParseToken(token);
+    if (!claim) return InvalidGrantToken();
+    auto entry = Load(claim->key_id);
+    if (!entry.ok()) {
+      return TypeOf(entry.status()) == ErrorType::kNotFound ? InvalidGrantToken() : entry.status();
+    }
+    const grants::Grant* grant = (*entry)->grants->Find(claim->grant_id);
+    if (!grant || !grants::TokenMatches(*claim, grant->record)) return InvalidGrantToken();
+    return std::make_pair(*entry, grant);
+  }
+
+  absl::StatusOr<const grants::Grant*> FindGrant(const KeyEntry& entry,
+                                                 const std::string& grant_id) const {
+    if (!grants::IsGrantId(grant_id)) return InvalidGrantId(grant_id);
+    const grants::Grant* grant = entry.grants->Find(grant_id);
+    if (!grant) {
+      return NotFound(
+          StrCat("Grant ", grant_id, " does not exist on ", KeyArn(entry.record.metadata.key_id)));
+    }
+    return grant;
+  }
+
+  static absl::Status InvalidGrantId(const std::string& grant_id) {
+    return Error(ErrorType::kInvalidGrantId, StrCat("Invalid grant ID '", grant_id, "'"));
+  }
+
+  absl::Status RemoveGrant(const EntryPtr& entry, const std::string& grant_id) {
+    KeystoreBatch batch;
+    batch.deletes.push_back(records::GrantRecordId(entry->record.metadata.key_id, grant_id));
+    if (auto status = keystore_->Commit(batch); !status.ok()) return status;
+    auto changed = std::make_shared<KeyEntry>(*entry);
+    changed->grants = entry->grants->Without(grant_id);
+    Publish(std::move(changed));
+    return absl::OkStatus();
+  }
+
+  // Whether an existing grant is what a named CreateGrant request would make.
+  static bool SameGrant(const GrantRecord& grant, grants::OperationSet requested_operations,
+                        grants::OperationSet grant_operations, const CreateGrantRequest& request) {
+    return grant.name == request.name && grant.grantee_principal == request.grantee_principal &&
+           grant.retiring_principal == request.retiring_principal &&
+           grant_operations == requested_operations &&
+           grants::SameConstraints(grant.constraints, request.constraints);
+  }
+
+  GrantEntry ToEntry(const GrantRecord& grant) const {
+    return GrantEntry{KeyArn(grant.key_id),
+                      grant.grant_id,
+                      grant.name,
+                      grant.creation_date,
+                      grant.grantee_principal,
+                      grant.retiring_principal,
+                      StrCat("arn:aws:iam::", options_.account_id, ":root"),
+                      grant.operations,
+                      grant.constraints};
+  }
+
+  // --- Aliases ---
 
   absl::Status ValidateAliasName(const std::string& alias_name) const {
     if (!std::string_view(alias_name).starts_with(records::kAliasPrefix)) {
@@ -786,21 +1461,77 @@ class KmsServiceImpl final : public KmsService {
   }
 
   absl::StatusOr<std::string> AliasTarget(const std::string& alias_name) {
-    {
-      std::shared_lock cache_lock(cache_mutex_);
-      auto it = alias_cache_.find(alias_name);
-      if (it != alias_cache_.end()) return it->second;
+    if (auto status = EnsureAliasIndex(); !status.ok()) return status;
+    std::shared_lock cache_lock(cache_mutex_);
+    auto it = alias_targets_.find(alias_name);
+    if (it == alias_targets_.end()) {
+      return NotFound(StrCat("Alias ", AliasArn(alias_name), " is not found."));
     }
-    auto record = LoadAlias(alias_name);
-    if (!record.ok()) return record.status();
-    StoreAliasInCache(alias_name, record->target_key_id);
-    return record->target_key_id;
+    return it->second;
   }
 
-  void StoreAliasInCache(const std::string& alias_name, const std::string& key_id) {
-    std::unique_lock cache_lock(cache_mutex_);
-    alias_cache_[alias_name] = key_id;
+  // The alias index (every alias's key, every key's aliases) is read from storage once, on first
+  // need, and kept current by the alias operations and DestroyKey, which write aliases only
+  // under write_mutex_ and after this has returned.
+  absl::Status EnsureAliasIndex() {
+    if (alias_index_loaded_.load(std::memory_order_acquire)) return absl::OkStatus();
+    std::lock_guard index_lock(alias_index_mutex_);
+    if (alias_index_loaded_.load(std::memory_order_relaxed)) return absl::OkStatus();
+    auto listed = keystore_->List(records::kAliasPrefix, "", 0);
+    if (!listed.ok()) return listed.status();
+    std::unordered_map<std::string, std::string> targets;
+    std::unordered_map<std::string, std::vector<std::string>> by_key;
+    for (const KeystoreRecord& stored : *listed) {
+      auto record = records::DecodeAliasRecord(stored.value.view());
+      if (!record.ok()) return record.status();
+      targets[stored.id] = record->target_key_id;
+      by_key[record->target_key_id].push_back(stored.id);  // listed in name order
+    }
+    {
+      std::unique_lock cache_lock(cache_mutex_);
+      alias_targets_ = std::move(targets);
+      aliases_by_key_ = std::move(by_key);
+    }
+    alias_index_loaded_.store(true, std::memory_order_release);
+    return absl::OkStatus();
   }
+
+  void IndexAlias(const std::string& alias_name, const std::string& key_id) {
+    UnindexAlias(alias_name);
+    std::unique_lock cache_lock(cache_mutex_);
+    alias_targets_[alias_name] = key_id;
+    std::vector<std::string>& names = aliases_by_key_[key_id];
+    names.insert(std::upper_bound(names.begin(), names.end(), alias_name), alias_name);
+  }
+
+  void UnindexAlias(const std::string& alias_name) {
+    std::unique_lock cache_lock(cache_mutex_);
+    auto target = alias_targets_.find(alias_name);
+    if (target == alias_targets_.end()) return;
+    auto names = aliases_by_key_.find(target->second);
+    if (names != aliases_by_key_.end()) {
+      std::erase(names->second, alias_name);
+      if (names->second.empty()) aliases_by_key_.erase(names);
+    }
+    alias_targets_.erase(target);
+  }
+
+  std::vector<std::string> AliasesOf(const std::string& key_id) {
+    std::shared_lock cache_lock(cache_mutex_);
+    auto names = aliases_by_key_.find(key_id);
+    return names == aliases_by_key_.end() ? std::vector<std::string>() : names->second;
+  }
+
+  // Publishes the key's entry again with its aliases as the index has them now. Always
+  // publishing (not only when cached) keeps a concurrent first load from caching stale aliases:
+  // a load inserts only where nothing is published yet.
+  void RepublishAliases(const EntryPtr& entry) {
+    auto changed = std::make_shared<KeyEntry>(*entry);
+    changed->aliases = AliasesOf(entry->record.metadata.key_id);
+    Publish(std::move(changed));
+  }
+
+  // --- The key cache ---
 
   // The entry for a key id (lower-case UUID): from the cache, else from the keystore.
   absl::StatusOr<EntryPtr> Load(const std::string& key_id) {
@@ -809,6 +1540,7 @@ class KmsServiceImpl final : public KmsService {
       auto it = key_cache_.find(key_id);
       if (it != key_cache_.end()) return it->second;
     }
+    if (auto status = EnsureAliasIndex(); !status.ok()) return status;
     // Shared with DestroyKey's exclusive hold, so a load that read the keystore just before a
     // key was destroyed cannot put the destroyed key back into the cache.
     std::shared_lock destroy_lock(destroy_mutex_);
@@ -842,6 +1574,26 @@ class KmsServiceImpl final : public KmsService {
     if (!entry->versions.contains(entry->record.current_version)) {
       return Internal("stored key is missing its current key material");
     }
+    if (entry->record.policy) {
+      // A stored policy that no longer compiles leaves the key unusable rather than open.
+      auto compiled = policy::Parse(*entry->record.policy, policy::PolicyKind::kResource);
+      if (!compiled.ok()) return Internal("the stored key policy does not compile");
+      entry->policy = std::move(*compiled);
+    } else {
+      if (!default_policy_.ok()) return default_policy_.status();
+      entry->policy = *default_policy_;
+    }
+    entry->aliases = AliasesOf(key_id);
+    auto stored_grants = keystore_->List(records::GrantPrefix(key_id), "", 0);
+    if (!stored_grants.ok()) return stored_grants.status();
+    std::vector<grants::GrantPtr> key_grants;
+    key_grants.reserve(stored_grants->size());
+    for (const KeystoreRecord& stored_grant : *stored_grants) {
+      auto grant = records::DecodeGrantRecord(stored_grant.value.view());
+      if (!grant.ok()) return grant.status();
+      key_grants.push_back(grants::FromRecord(std::move(*grant)));
+    }
+    entry->grants = grants::GrantTable::From(std::move(key_grants));
     return EntryPtr(std::move(entry));
   }
 
@@ -850,21 +1602,23 @@ class KmsServiceImpl final : public KmsService {
     key_cache_[entry->record.metadata.key_id] = std::move(entry);
   }
 
-  // Applies change to a copy of the key's record, commits the record with the change's other
-  // records in one batch, and publishes the new entry.
+  // Authorizes action on the key, applies change to a copy of the key's record, commits the
+  // record with the change's other records in one batch, and publishes the new entry.
   template <typename Change>
-  absl::StatusOr<EntryPtr> Mutate(const std::string& key_ref, bool allow_alias, Change change) {
+  absl::StatusOr<EntryPtr> Mutate(const CallContext& call, std::string_view action,
+                                  const std::string& key_ref, bool allow_alias, Change change) {
     std::lock_guard write_lock(write_mutex_);
     auto current = Resolve(key_ref, allow_alias);
     if (!current.ok()) return current.status();
+    if (auto status = AuthorizeKey(call, **current, {.action = action}); !status.ok()) {
+      return status;
+    }
     return MutateLocked(*current, change);
   }
 
   template <typename Change>
   absl::StatusOr<EntryPtr> MutateLocked(const EntryPtr& current, Change change) {
-    auto changed = std::make_shared<KeyEntry>();
-    changed->record = current->record;
-    changed->versions = current->versions;
+    auto changed = std::make_shared<KeyEntry>(*current);
     KeyChange extra;
     if (absl::Status status = change(changed->record, extra); !status.ok()) return status;
     const std::string& key_id = changed->record.metadata.key_id;
@@ -883,6 +1637,7 @@ class KmsServiceImpl final : public KmsService {
     for (auto& [version, material] : extra.new_versions) {
       changed->versions[version] = std::make_shared<const SecretBytes>(std::move(material));
     }
+    if (extra.policy) changed->policy = std::move(extra.policy);
     EntryPtr published = changed;
     Publish(published);
     return published;
@@ -899,12 +1654,21 @@ class KmsServiceImpl final : public KmsService {
   Keystore* const keystore_;
   const std::unique_ptr<Clock> clock_;
   std::string arn_prefix_;
+  // AWS's default key policy for this account, as text and compiled once for every key that has
+  // no policy of its own.
+  const std::string default_policy_document_;
+  const absl::StatusOr<policy::PolicyPtr> default_policy_;
 
-  std::mutex write_mutex_;  // serializes every change to keys and aliases
+  std::mutex write_mutex_;  // serializes every change to keys, aliases, policies and grants
   std::shared_mutex destroy_mutex_;  // see Load and DestroyKey
+  std::mutex alias_index_mutex_;     // one reading of the alias index (EnsureAliasIndex)
+  std::atomic<bool> alias_index_loaded_{false};
   std::shared_mutex cache_mutex_;
-  std::unordered_map<std::string, EntryPtr> key_cache_;         // GUARDED_BY(cache_mutex_)
-  std::unordered_map<std::string, std::string> alias_cache_;    // GUARDED_BY(cache_mutex_)
+  std::unordered_map<std::string, EntryPtr> key_cache_;  // GUARDED_BY(cache_mutex_)
+  // The alias index, complete once alias_index_loaded_.
+  std::unordered_map<std::string, std::string> alias_targets_;  // GUARDED_BY(cache_mutex_)
+  std::unordered_map<std::string, std::vector<std::string>>
+      aliases_by_key_;  // GUARDED_BY(cache_mutex_)
 };
 
 }  // namespace

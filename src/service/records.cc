@@ -2,9 +2,12 @@
 // field); key material is stored as raw bytes in its own record and never passes through here.
 #include "service/records.h"
 
+#include <openssl/crypto.h>
+
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "kmsd/crypto.h"
 #include "kmsd/errors.h"
 
 namespace kmsd::records {
@@ -19,6 +22,18 @@ absl::StatusOr<KeyState> ParseState(std::string_view name) {
     if (KeyStateName(state) == name) return state;
   }
   return Internal("stored key record has an unknown state");
+}
+
+json ContextJson(const EncryptionContext& context) {
+  json object = json::object();
+  for (const auto& [key, value] : context) object[key] = value;
+  return object;
+}
+
+EncryptionContext ContextFromJson(const json& object) {
+  EncryptionContext context;
+  for (const auto& [key, value] : object.items()) context.emplace(key, value.get<std::string>());
+  return context;
 }
 
 }  // namespace
@@ -49,6 +64,14 @@ uint32_t MaterialVersion(std::string_view record_id) {
     version = version * 16 + static_cast<uint32_t>(digit);
   }
   return version;
+}
+
+std::string GrantPrefix(std::string_view key_id) {
+  return std::string(kGrantPrefix) + std::string(key_id) + "/";
+}
+
+std::string GrantRecordId(std::string_view key_id, std::string_view grant_id) {
+  return GrantPrefix(key_id) + std::string(grant_id);
 }
 
 std::string DueRecordId(int64_t due, std::string_view task, std::string_view key_id) {
@@ -98,6 +121,7 @@ std::string EncodeKeyRecord(const KeyRecord& record) {
   j["rotations"] = std::move(rotations);
   if (m.deletion_date) j["deletion_date"] = *m.deletion_date;
   if (m.pending_deletion_window_days) j["pending_window"] = *m.pending_deletion_window_days;
+  if (record.policy) j["policy"] = *record.policy;
   return j.dump();
 }
 
@@ -134,6 +158,7 @@ absl::StatusOr<KeyRecord> DecodeKeyRecord(std::string_view bytes) {
       record.rotations.push_back(
           {rotation.at(0).get<uint32_t>(), rotation.at(1).get<int64_t>(), type});
     }
+    if (j.contains("policy")) record.policy = j["policy"].get<std::string>();
     return record;
   } catch (const json::exception&) {
     return Internal("stored key record is malformed");
@@ -156,6 +181,62 @@ absl::StatusOr<AliasRecord> DecodeAliasRecord(std::string_view bytes) {
                        j.at("updated").get<int64_t>()};
   } catch (const json::exception&) {
     return Internal("stored alias record is malformed");
+  }
+}
+
+SecretBytes EncodeGrantRecord(const GrantRecord& record) {
+  std::string secret = crypto::Base64Encode(record.token_secret.view());
+  json j = {{"v", kRecordVersion},
+            {"key", record.key_id},
+            {"id", record.grant_id},
+            {"created", record.creation_date},
+            {"grantee", record.grantee_principal},
+            {"operations", record.operations},
+            {"secret", secret}};
+  OPENSSL_cleanse(secret.data(), secret.size());
+  if (!record.name.empty()) j["name"] = record.name;
+  if (!record.retiring_principal.empty()) j["retiring"] = record.retiring_principal;
+  const GrantConstraints& constraints = record.constraints;
+  if (constraints.encryption_context_equals) {
+    j["context_equals"] = ContextJson(*constraints.encryption_context_equals);
+  }
+  if (constraints.encryption_context_subset) {
+    j["context_subset"] = ContextJson(*constraints.encryption_context_subset);
+  }
+  std::string encoded = j.dump();
+  std::string& copied = j["secret"].get_ref<std::string&>();
+  OPENSSL_cleanse(copied.data(), copied.size());
+  SecretBytes result = SecretBytes::FromString(encoded);
+  OPENSSL_cleanse(encoded.data(), encoded.size());
+  return result;
+}
+
+absl::StatusOr<GrantRecord> DecodeGrantRecord(std::string_view bytes) {
+  try {
+    json j = json::parse(bytes);
+    if (j.at("v").get<int>() != kRecordVersion) return Internal("unsupported grant record version");
+    GrantRecord record;
+    record.key_id = j.at("key").get<std::string>();
+    record.grant_id = j.at("id").get<std::string>();
+    record.creation_date = j.at("created").get<int64_t>();
+    record.grantee_principal = j.at("grantee").get<std::string>();
+    record.operations = j.at("operations").get<std::vector<std::string>>();
+    record.name = j.value("name", "");
+    record.retiring_principal = j.value("retiring", "");
+    if (j.contains("context_equals")) {
+      record.constraints.encryption_context_equals = ContextFromJson(j["context_equals"]);
+    }
+    if (j.contains("context_subset")) {
+      record.constraints.encryption_context_subset = ContextFromJson(j["context_subset"]);
+    }
+    std::string& secret = j.at("secret").get_ref<std::string&>();
+    auto decoded = crypto::Base64DecodeSecret(secret);
+    OPENSSL_cleanse(secret.data(), secret.size());
+    if (!decoded.ok()) return Internal("stored grant record is malformed");
+    record.token_secret = std::move(*decoded);
+    return record;
+  } catch (const json::exception&) {
+    return Internal("stored grant record is malformed");
   }
 }
 

@@ -4,6 +4,8 @@
 //   alias/<name>                    alias target and dates (JSON); the name keeps its "alias/"
 //   due/<epoch:012d>/<task>/<uuid>  a scheduled deletion or rotation (empty); listing "due/" in
 //                                   order gives the tasks in the order they fall due
+//   grant/<uuid>/<grant id>         one grant of the key (JSON), with the secret its tokens are
+//                                   made with; listing "grant/<uuid>/" gives the key's grants
 // The keystore seals every record, so none of this is ever on disk in the clear.
 #pragma once
 
@@ -22,6 +24,7 @@ inline constexpr std::string_view kKeyPrefix = "key/";
 inline constexpr std::string_view kMaterialPrefix = "material/";
 inline constexpr std::string_view kAliasPrefix = "alias/";
 inline constexpr std::string_view kDuePrefix = "due/";
+inline constexpr std::string_view kGrantPrefix = "grant/";
 inline constexpr std::string_view kDeleteTask = "delete";
 inline constexpr std::string_view kRotateTask = "rotate";
 
@@ -34,6 +37,9 @@ struct KeyRecord {
   int rotation_period_days = 0;
   int64_t next_rotation_date = 0;  // when rotation_enabled
   std::vector<Rotation> rotations;  // oldest first; the first material is not a rotation
+  // The key policy document byte for byte as it was given; none = AWS's default key policy
+  // (keys stored before key policies existed have none too).
+  std::optional<std::string> policy;
 };
 
 // A scheduled task, as its record id says.
@@ -49,11 +55,27 @@ struct AliasRecord {
   int64_t last_updated_date = 0;
 };
 
+// One grant. Its key ARN and issuing account are not stored; the service knows them.
+struct GrantRecord {
+  std::string key_id;
+  std::string grant_id;
+  std::string name;
+  int64_t creation_date = 0;
+  std::string grantee_principal;
+  std::string retiring_principal;
+  std::vector<std::string> operations;
+  GrantConstraints constraints;
+  SecretBytes token_secret;  // the HMAC key that makes and checks the grant's tokens
+};
+
 std::string KeyRecordId(std::string_view key_id);
 std::string MaterialRecordId(std::string_view key_id, uint32_t version);
 std::string MaterialPrefix(std::string_view key_id);
 // "alias/foo" -> "alias/foo" record id is the alias name itself (it already has the prefix).
 std::string AliasRecordId(std::string_view alias_name);
+
+std::string GrantRecordId(std::string_view key_id, std::string_view grant_id);
+std::string GrantPrefix(std::string_view key_id);
 
 std::string DueRecordId(int64_t due, std::string_view task, std::string_view key_id);
 // Parses a due record id; nullopt when malformed.
@@ -64,6 +86,9 @@ std::string EncodeKeyRecord(const KeyRecord& record);
 absl::StatusOr<KeyRecord> DecodeKeyRecord(std::string_view bytes);
 std::string EncodeAliasRecord(const AliasRecord& record);
 absl::StatusOr<AliasRecord> DecodeAliasRecord(std::string_view bytes);
+// The encoding holds the token secret, hence SecretBytes.
+SecretBytes EncodeGrantRecord(const GrantRecord& record);
+absl::StatusOr<GrantRecord> DecodeGrantRecord(std::string_view bytes);
 // The version from a material record id; 0 when malformed.
 uint32_t MaterialVersion(std::string_view record_id);
 

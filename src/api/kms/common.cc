@@ -17,19 +17,25 @@ absl::Status ReadEncryptionAlgorithm(RequestReader& request, std::string_view me
   return absl::OkStatus();
 }
 
-absl::StatusOr<bool> ReadCryptoOptions(RequestReader& request) {
-  request.GrantTokens();
-  bool dry_run = request.Boolean("DryRun").value_or(false);
+absl::StatusOr<CryptoOptions> ReadCryptoOptions(RequestReader& request) {
+  CryptoOptions options;
+  options.grant_tokens = request.GrantTokens();
+  options.dry_run = request.Boolean("DryRun").value_or(false);
   if (request.Has("Recipient")) {
     return Error(ErrorType::kUnsupportedOperation,
                  "Recipient (Nitro Enclaves attestation) is not supported by kmsd");
   }
-  return dry_run;
+  return options;
 }
 
 absl::Status DryRunSucceeded() {
   return Error(ErrorType::kDryRunOperation,
                "The request would have succeeded, but the DryRun parameter was set");
+}
+
+absl::StatusOr<std::string> EmptyAnswer(const absl::Status& status) {
+  if (!status.ok()) return status;
+  return std::string("{}");
 }
 
 }  // namespace kmsd::api

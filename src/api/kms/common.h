@@ -15,13 +15,20 @@ inline constexpr std::string_view kSymmetricDefault = "SYMMETRIC_DEFAULT";
 // has, anything else in the enum is InvalidKeyUsageException.
 absl::Status ReadEncryptionAlgorithm(RequestReader& request, std::string_view member);
 
-// Members the crypto operations share: GrantTokens (validated), Recipient (refused clearly rather
-// than ignored, since ignoring it would change what the caller gets) and DryRun, returned.
-absl::StatusOr<bool> ReadCryptoOptions(RequestReader& request);
+// Members the crypto operations share: GrantTokens and DryRun, returned, and Recipient (refused
+// clearly rather than ignored, since ignoring it would change what the caller gets).
+struct CryptoOptions {
+  GrantTokens grant_tokens;
+  bool dry_run = false;
+};
+absl::StatusOr<CryptoOptions> ReadCryptoOptions(RequestReader& request);
 
 // The answer to a DryRun request that passed every check: the operation ran (the crypto
 // operations change nothing) and its result was thrown away, as AWS does,
 // DryRunOperationException.
 absl::Status DryRunSucceeded();
+
+// The empty answer of operations that return nothing, or the service's error.
+absl::StatusOr<std::string> EmptyAnswer(const absl::Status& status);
 
 }  // namespace kmsd::api

@@ -1,4 +1,5 @@
-// CreateKey: a new symmetric KMS key. Also the KeyMetadata writer every key operation shares.
+// CreateKey: a new symmetric KMS key, with its key policy (or AWS's default). Also the KeyMetadata
+// writer every key operation shares.
 #include "api/kms/common.h"
 #include "api/kms/operations.h"
 #include "kmsd/errors.h"
@@ -45,7 +46,7 @@ absl::StatusOr<std::string> CreateKey(OperationContext& context, RequestReader& 
       "HMAC_384",      "HMAC_512",      "SM2",             "ML_DSA_44",     "ML_DSA_65",
       "ML_DSA_87",     "ECC_NIST_EDWARDS25519"};
   CreateKeyRequest create;
-  request.String("Policy", StringRule{1, 131072});
+  create.policy = request.String("Policy", kPolicyRule);
   create.description = request.String("Description", kDescriptionRule).value_or("");
   create.key_usage =
       request
@@ -60,7 +61,8 @@ absl::StatusOr<std::string> CreateKey(OperationContext& context, RequestReader& 
   create.origin = request.Enum("Origin", {"AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM",
                                           "EXTERNAL_KEY_STORE"})
                       .value_or("AWS_KMS");
-  request.Boolean("BypassPolicyLockoutSafetyCheck");
+  create.bypass_policy_lockout_safety_check =
+      request.Boolean("BypassPolicyLockoutSafetyCheck").value_or(false);
   create.multi_region = request.Boolean("MultiRegion").value_or(false);
   create.tags = request.Tags("Tags");
   bool custom_store = request.String("CustomKeyStoreId", StringRule{1, 64}).has_value();

@@ -11,13 +11,14 @@ absl::StatusOr<std::string> Decrypt(OperationContext& context, RequestReader& re
   if (auto status = ReadEncryptionAlgorithm(request, "EncryptionAlgorithm"); !status.ok()) {
     return status;
   }
-  auto dry_run = ReadCryptoOptions(request);
-  if (!dry_run.ok()) return dry_run.status();
+  auto options = ReadCryptoOptions(request);
+  if (!options.ok()) return options.status();
   if (auto status = request.Finish(); !status.ok()) return status;
-  auto result = context.service.Decrypt(context.call, std::string(blob->view()),
-                                        encryption_context, key_id);
+  auto result = context.service.Decrypt(context.call, std::string(blob->view()), encryption_context,
+                                        key_id, options->grant_tokens);
   if (!result.ok()) return result.status();
-  if (*dry_run) return DryRunSucceeded();  // the result goes unsent (plaintext is SecretBytes)
+  // On DryRun the result goes unsent (plaintext is SecretBytes).
+  if (options->dry_run) return DryRunSucceeded();
   JsonWriter writer;
   writer.BeginObject()
       .String("KeyId", result->key_arn)

@@ -5,9 +5,9 @@ namespace kmsd::api {
 
 absl::StatusOr<std::string> DescribeKey(OperationContext& context, RequestReader& request) {
   auto key_id = request.String("KeyId", kKeyIdRule, /*required=*/true);
-  request.GrantTokens();
+  GrantTokens grant_tokens = request.GrantTokens();
   if (auto status = request.Finish(); !status.ok()) return status;
-  return KeyMetadataAnswer(context.service.DescribeKey(context.call, *key_id));
+  return KeyMetadataAnswer(context.service.DescribeKey(context.call, *key_id, grant_tokens));
 }
 
 }  // namespace kmsd::api

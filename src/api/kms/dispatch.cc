@@ -33,6 +33,14 @@ Operation FindOperation(std::string_view name) {
       {"TagResource", &TagResource},
       {"UntagResource", &UntagResource},
       {"ListResourceTags", &ListResourceTags},
+      {"GetKeyPolicy", &GetKeyPolicy},
+      {"PutKeyPolicy", &PutKeyPolicy},
+      {"ListKeyPolicies", &ListKeyPolicies},
+      {"CreateGrant", &CreateGrant},
+      {"ListGrants", &ListGrants},
+      {"ListRetirableGrants", &ListRetirableGrants},
+      {"RetireGrant", &RetireGrant},
+      {"RevokeGrant", &RevokeGrant},
   };
   auto it = kOperations->find(name);
   return it == kOperations->end() ? nullptr : it->second;
@@ -48,6 +56,9 @@ bool MayBlock(std::string_view name) {
       "GenerateRandom",
       "DescribeKey",
       "GetKeyRotationStatus",
+      "GetKeyPolicy",
+      "ListKeyPolicies",
+      "ListGrants",
   };
   for (std::string_view read_only : kReadOnly) {
     if (name == read_only) return false;

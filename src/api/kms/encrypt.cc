@@ -11,12 +11,14 @@ absl::StatusOr<std::string> Encrypt(OperationContext& context, RequestReader& re
   if (auto status = ReadEncryptionAlgorithm(request, "EncryptionAlgorithm"); !status.ok()) {
     return status;
   }
-  auto dry_run = ReadCryptoOptions(request);
-  if (!dry_run.ok()) return dry_run.status();
+  auto options = ReadCryptoOptions(request);
+  if (!options.ok()) return options.status();
   if (auto status = request.Finish(); !status.ok()) return status;
-  auto result = context.service.Encrypt(context.call, *key_id, *plaintext, encryption_context);
+  auto result = context.service.Encrypt(context.call, *key_id, *plaintext, encryption_context,
+                                        options->grant_tokens);
   if (!result.ok()) return result.status();
-  if (*dry_run) return DryRunSucceeded();  // the result goes unsent (plaintext is SecretBytes)
+  // On DryRun the result goes unsent (plaintext is SecretBytes).
+  if (options->dry_run) return DryRunSucceeded();
   return JsonWriter()
       .BeginObject()
       .Blob("CiphertextBlob", std::string_view(result->ciphertext_blob))

@@ -17,15 +17,16 @@ absl::StatusOr<std::string> DataKey(OperationContext& context, RequestReader& re
   if (has_size == has_spec) {
     request.AddViolation("Please specify either KeySpec or NumberOfBytes, but not both");
   }
-  auto dry_run = ReadCryptoOptions(request);
-  if (!dry_run.ok()) return dry_run.status();
+  auto options = ReadCryptoOptions(request);
+  if (!options.ok()) return options.status();
   if (auto status = request.Finish(); !status.ok()) return status;
   size_t size = number_of_bytes ? static_cast<size_t>(*number_of_bytes)
                                 : (*key_spec == "AES_128" ? 16 : 32);
   auto result = context.service.GenerateDataKey(context.call, *key_id, size, encryption_context,
-                                                with_plaintext);
+                                                with_plaintext, options->grant_tokens);
   if (!result.ok()) return result.status();
-  if (*dry_run) return DryRunSucceeded();  // the result goes unsent (plaintext is SecretBytes)
+  // On DryRun the result goes unsent (plaintext is SecretBytes).
+  if (options->dry_run) return DryRunSucceeded();
   JsonWriter writer;
   writer.BeginObject()
       .Blob("CiphertextBlob", std::string_view(result->ciphertext_blob))

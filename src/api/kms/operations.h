@@ -64,5 +64,13 @@ absl::StatusOr<std::string> ListKeyRotations(OperationContext& context, RequestR
 absl::StatusOr<std::string> TagResource(OperationContext& context, RequestReader& request);
 absl::StatusOr<std::string> UntagResource(OperationContext& context, RequestReader& request);
 absl::StatusOr<std::string> ListResourceTags(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> GetKeyPolicy(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> PutKeyPolicy(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> ListKeyPolicies(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> CreateGrant(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> ListGrants(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> ListRetirableGrants(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> RetireGrant(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> RevokeGrant(OperationContext& context, RequestReader& request);
 
 }  // namespace kmsd::api

@@ -13,14 +13,15 @@ absl::StatusOr<std::string> ReEncrypt(OperationContext& context, RequestReader& 
   for (std::string_view member : {"SourceEncryptionAlgorithm", "DestinationEncryptionAlgorithm"}) {
     if (auto status = ReadEncryptionAlgorithm(request, member); !status.ok()) return status;
   }
-  auto dry_run = ReadCryptoOptions(request);
-  if (!dry_run.ok()) return dry_run.status();
+  auto options = ReadCryptoOptions(request);
+  if (!options.ok()) return options.status();
   if (auto status = request.Finish(); !status.ok()) return status;
   auto result = context.service.ReEncrypt(context.call, std::string(blob->view()), source_context,
-                                          source_key_id, *destination_key_id,
-                                          destination_context);
+                                          source_key_id, *destination_key_id, destination_context,
+                                          options->grant_tokens);
   if (!result.ok()) return result.status();
-  if (*dry_run) return DryRunSucceeded();  // the result goes unsent (plaintext is SecretBytes)
+  // On DryRun the result goes unsent (plaintext is SecretBytes).
+  if (options->dry_run) return DryRunSucceeded();
   return JsonWriter()
       .BeginObject()
       .Blob("CiphertextBlob", std::string_view(result->ciphertext_blob))

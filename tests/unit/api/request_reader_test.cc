@@ -111,6 +111,51 @@ TEST(RequestReader, TagsAreReadAndChecked) {
   EXPECT_EQ(TypeOf(reader.Finish()), ErrorType::kValidation);
 }
 
+TEST(RequestReader, GrantTokensAreReturnedAndCheckedWithoutEcho) {
+  RequestReader reader = Read(R"({"GrantTokens":["a","b"]})");
+  EXPECT_EQ(reader.GrantTokens(), (GrantTokens{"a", "b"}));
+  EXPECT_TRUE(reader.Finish().ok());
+  RequestReader empty_token = Read(R"({"GrantTokens":[""]})");
+  empty_token.GrantTokens();
+  EXPECT_EQ(TypeOf(empty_token.Finish()), ErrorType::kValidation);
+  RequestReader eleven = Read(R"({"GrantTokens":["1","2","3","4","5","6","7","8","9","10","11"]})");
+  eleven.GrantTokens();
+  EXPECT_EQ(TypeOf(eleven.Finish()), ErrorType::kValidation);
+}
+
+TEST(RequestReader, GrantConstraintsAreTwoOptionalStringMaps) {
+  RequestReader reader =
+      Read(R"({"Constraints":{"EncryptionContextSubset":{"a":"1"},"EncryptionContextEquals":{}}})");
+  GrantConstraints constraints = reader.Constraints("Constraints");
+  EXPECT_TRUE(reader.Finish().ok());
+  EXPECT_EQ(constraints.encryption_context_subset, (EncryptionContext{{"a", "1"}}));
+  EXPECT_EQ(constraints.encryption_context_equals, EncryptionContext{});
+  RequestReader none = Read("{}");
+  EXPECT_FALSE(none.Constraints("Constraints").encryption_context_subset.has_value());
+  RequestReader wrong = Read(R"({"Constraints":{"EncryptionContextSubset":{"a":1}}})");
+  wrong.Constraints("Constraints");
+  EXPECT_EQ(TypeOf(wrong.Finish()), ErrorType::kSerialization);
+}
+
+TEST(RequestReader, EnumListReportsEachValueOutsideTheEnum) {
+  RequestReader reader = Read(R"({"Operations":["Encrypt","Fly"]})");
+  EXPECT_EQ(reader.EnumList("Operations", {"Encrypt", "Decrypt"}),
+            (std::vector<std::string>{"Encrypt", "Fly"}));
+  absl::Status status = reader.Finish();
+  EXPECT_EQ(TypeOf(status), ErrorType::kValidation);
+  EXPECT_NE(status.message().find("Value 'Fly' at 'operations'"), std::string_view::npos);
+}
+
+TEST(RequestReader, PolicyTextIsTabNewlineReturnAndU0020ToU00FF) {
+  EXPECT_TRUE(IsPolicyText("{\n\t\"a\" : \"\xc3\xa9\"\r\n}"));
+  EXPECT_FALSE(IsPolicyText("\x01"));
+  EXPECT_FALSE(IsPolicyText("\xe2\x82\xac"));  // U+20AC is past U+00FF
+  EXPECT_TRUE(IsPolicyNameText("default"));
+  EXPECT_FALSE(IsPolicyNameText("de-fault"));
+  EXPECT_TRUE(IsPrincipalIdText("arn:aws:iam::111122223333:user/a.b+c=d,e@f_g-h"));
+  EXPECT_FALSE(IsPrincipalIdText("arn aws"));
+}
+
 TEST(JsonWriter, WritesEscapedStringsNumbersAndBase64) {
   SecretBytes secret = SecretBytes::FromString("hi!");
   std::string json = JsonWriter()

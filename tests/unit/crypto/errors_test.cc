@@ -47,6 +47,7 @@ constexpr Expected kEveryType[] = {
     {ErrorType::kExpiredToken, "ExpiredTokenException", 400},
     {ErrorType::kDeleteConflict, "DeleteConflictException", 409},
     {ErrorType::kInvalidClientTokenId, "UnrecognizedClientException", 400},
+    {ErrorType::kInvalidGrantId, "InvalidGrantIdException", 400},
 };
 
 TEST(Errors, EveryTypeHasItsAwsNameAndHttpStatus) {

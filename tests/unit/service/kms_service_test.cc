@@ -3,59 +3,20 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-#include <filesystem>
+#include <set>
 #include <thread>
 
 #include "kmsd/errors.h"
 #include "kmsd/service.h"
-#include "kmsd/strings.h"
+#include "unit/service/service_test_util.h"
 
 namespace kmsd {
 namespace {
 
-class FixedClock : public Clock {
- public:
-  explicit FixedClock(std::atomic<int64_t>* now = nullptr) : now_(now) {}
-  int64_t NowSeconds() const override { return now_ ? now_->load() : 1'700'000'000; }
+using testing::FixedClock;
+using testing::kDay;
 
- private:
-  std::atomic<int64_t>* now_;
-};
-
-constexpr int64_t kDay = 86400;
-
-class KmsServiceTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           StrCat("kmsd-service-test-", ::testing::UnitTest::GetInstance()->random_seed(), "-",
-                  reinterpret_cast<uintptr_t>(this));
-    std::filesystem::create_directories(dir_);
-    backend_ = NewMemoryBackend();
-    auto seal = OpenFileSeal((dir_ / "root.key").string());
-    ASSERT_TRUE(seal.ok()) << seal.status();
-    seal_ = std::move(*seal);
-    auto keystore = OpenKeystore(backend_.get(), seal_.get());
-    ASSERT_TRUE(keystore.ok()) << keystore.status();
-    keystore_ = std::move(*keystore);
-    service_ = NewKmsService({}, keystore_.get(), std::make_unique<FixedClock>(&now_));
-  }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
-  std::string NewKey() {
-    auto key = service_->CreateKey(call_, {});
-    EXPECT_TRUE(key.ok()) << key.status();
-    return key->key_id;
-  }
-
-  std::filesystem::path dir_;
-  std::unique_ptr<Backend> backend_;
-  std::unique_ptr<Seal> seal_;
-  std::unique_ptr<Keystore> keystore_;
-  std::unique_ptr<KmsService> service_;
-  CallContext call_{std::make_shared<const Principal>(RootPrincipal("111122223333", "AKIAROOT"))};
-  std::atomic<int64_t> now_{1'700'000'000};
-};
+class KmsServiceTest : public testing::ServiceTest {};
 
 TEST_F(KmsServiceTest, CreateKeyFillsMetadata) {
   auto key = service_->CreateKey(call_, {.description = "d"});
@@ -69,36 +30,36 @@ TEST_F(KmsServiceTest, CreateKeyFillsMetadata) {
 TEST_F(KmsServiceTest, EncryptDecryptRoundTripWithContext) {
   std::string key_id = NewKey();
   EncryptionContext context{{"purpose", "test"}};
-  auto encrypted = service_->Encrypt(call_, key_id, SecretBytes::FromString("hello"), context);
+  auto encrypted = service_->Encrypt(call_, key_id, SecretBytes::FromString("hello"), context, {});
   ASSERT_TRUE(encrypted.ok()) << encrypted.status();
-  auto decrypted = service_->Decrypt(call_, encrypted->ciphertext_blob, context, "");
+  auto decrypted = service_->Decrypt(call_, encrypted->ciphertext_blob, context, "", {});
   ASSERT_TRUE(decrypted.ok()) << decrypted.status();
   EXPECT_EQ(decrypted->plaintext.view(), "hello");
-  auto wrong = service_->Decrypt(call_, encrypted->ciphertext_blob, {}, "");
+  auto wrong = service_->Decrypt(call_, encrypted->ciphertext_blob, {}, "", {});
   EXPECT_EQ(TypeOf(wrong.status()), ErrorType::kInvalidCiphertext);
 }
 
 TEST_F(KmsServiceTest, DecryptNamingAnotherKeyIsIncorrectKey) {
   std::string key_id = NewKey();
   std::string other = NewKey();
-  auto encrypted = service_->Encrypt(call_, key_id, SecretBytes::FromString("x"), {});
+  auto encrypted = service_->Encrypt(call_, key_id, SecretBytes::FromString("x"), {}, {});
   ASSERT_TRUE(encrypted.ok());
-  EXPECT_EQ(TypeOf(service_->Decrypt(call_, encrypted->ciphertext_blob, {}, other).status()),
+  EXPECT_EQ(TypeOf(service_->Decrypt(call_, encrypted->ciphertext_blob, {}, other, {}).status()),
             ErrorType::kIncorrectKey);
 }
 
 TEST_F(KmsServiceTest, DisabledKeyRefusesCryptoUntilEnabled) {
   std::string key_id = NewKey();
-  auto encrypted = service_->Encrypt(call_, key_id, SecretBytes::FromString("x"), {});
+  auto encrypted = service_->Encrypt(call_, key_id, SecretBytes::FromString("x"), {}, {});
   ASSERT_TRUE(service_->DisableKey(call_, key_id).ok());
-  EXPECT_EQ(TypeOf(service_->Encrypt(call_, key_id, SecretBytes::FromString("x"), {}).status()),
+  EXPECT_EQ(TypeOf(service_->Encrypt(call_, key_id, SecretBytes::FromString("x"), {}, {}).status()),
             ErrorType::kDisabled);
-  EXPECT_EQ(TypeOf(service_->Decrypt(call_, encrypted->ciphertext_blob, {}, "").status()),
+  EXPECT_EQ(TypeOf(service_->Decrypt(call_, encrypted->ciphertext_blob, {}, "", {}).status()),
             ErrorType::kDisabled);
-  EXPECT_EQ(TypeOf(service_->GenerateDataKey(call_, key_id, 32, {}, true).status()),
+  EXPECT_EQ(TypeOf(service_->GenerateDataKey(call_, key_id, 32, {}, true, {}).status()),
             ErrorType::kDisabled);
   ASSERT_TRUE(service_->EnableKey(call_, key_id).ok());
-  EXPECT_TRUE(service_->Decrypt(call_, encrypted->ciphertext_blob, {}, "").ok());
+  EXPECT_TRUE(service_->Decrypt(call_, encrypted->ciphertext_blob, {}, "", {}).ok());
 }
 
 TEST_F(KmsServiceTest, EveryKeyReferenceFormResolves) {
@@ -107,7 +68,7 @@ TEST_F(KmsServiceTest, EveryKeyReferenceFormResolves) {
   for (const std::string& ref :
        {key_id, "arn:aws:kms:us-east-1:111122223333:key/" + key_id, std::string("alias/forms"),
         std::string("arn:aws:kms:us-east-1:111122223333:alias/forms")}) {
-    auto described = service_->DescribeKey(call_, ref);
+    auto described = service_->DescribeKey(call_, ref, {});
     ASSERT_TRUE(described.ok()) << ref << ": " << described.status();
     EXPECT_EQ(described->key_id, key_id);
   }
@@ -118,9 +79,9 @@ TEST_F(KmsServiceTest, UnknownReferencesAreNotFound) {
        {std::string("00000000-0000-4000-8000-000000000000"), std::string("alias/none"),
         std::string("junk"),
         std::string("arn:aws:kms:eu-west-1:111122223333:key/00000000-0000-4000-8000-000000000000")}) {
-    EXPECT_EQ(TypeOf(service_->DescribeKey(call_, ref).status()), ErrorType::kNotFound) << ref;
+    EXPECT_EQ(TypeOf(service_->DescribeKey(call_, ref, {}).status()), ErrorType::kNotFound) << ref;
   }
-  EXPECT_EQ(TypeOf(service_->DescribeKey(call_, "arn:x").status()), ErrorType::kInvalidArn);
+  EXPECT_EQ(TypeOf(service_->DescribeKey(call_, "arn:x", {}).status()), ErrorType::kInvalidArn);
 }
 
 TEST_F(KmsServiceTest, AliasRules) {
@@ -154,10 +115,10 @@ TEST_F(KmsServiceTest, ListKeysPaginatesWithoutRepeats) {
 
 TEST_F(KmsServiceTest, BlobsSurviveANewServiceOverTheSameKeystore) {
   std::string key_id = NewKey();
-  auto encrypted = service_->Encrypt(call_, key_id, SecretBytes::FromString("kept"), {});
+  auto encrypted = service_->Encrypt(call_, key_id, SecretBytes::FromString("kept"), {}, {});
   ASSERT_TRUE(encrypted.ok());
   auto fresh = NewKmsService({}, keystore_.get(), std::make_unique<FixedClock>(&now_));
-  auto decrypted = fresh->Decrypt(call_, encrypted->ciphertext_blob, {}, "");
+  auto decrypted = fresh->Decrypt(call_, encrypted->ciphertext_blob, {}, "", {});
   ASSERT_TRUE(decrypted.ok()) << decrypted.status();
   EXPECT_EQ(decrypted->plaintext.view(), "kept");
 }
@@ -169,9 +130,9 @@ TEST_F(KmsServiceTest, ConcurrentCryptoAndStateChangesAreSafe) {
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int i = 0; i < 200; ++i) {
-        auto data_key = service_->GenerateDataKey(call_, key_id, 32, {}, true);
+        auto data_key = service_->GenerateDataKey(call_, key_id, 32, {}, true, {});
         if (!data_key.ok()) continue;  // the key may be disabled at that moment
-        auto decrypted = service_->Decrypt(call_, data_key->ciphertext_blob, {}, "");
+        auto decrypted = service_->Decrypt(call_, data_key->ciphertext_blob, {}, "", {});
         if (decrypted.ok() && decrypted->plaintext.view() != data_key->plaintext.view()) ++failures;
       }
     });
@@ -187,20 +148,21 @@ TEST_F(KmsServiceTest, ConcurrentCryptoAndStateChangesAreSafe) {
 TEST_F(KmsServiceTest, ScheduledDeletionDestroysTheKeyOnlyWhenDue) {
   std::string key_id = NewKey();
   ASSERT_TRUE(service_->CreateAlias(call_, "alias/doomed", key_id).ok());
-  auto blob = service_->Encrypt(call_, key_id, SecretBytes::FromString("x"), {});
+  auto blob = service_->Encrypt(call_, key_id, SecretBytes::FromString("x"), {}, {});
   auto scheduled = service_->ScheduleKeyDeletion(call_, key_id, 7);
   ASSERT_TRUE(scheduled.ok()) << scheduled.status();
   EXPECT_EQ(scheduled->deletion_date, now_ + 7 * kDay);
-  EXPECT_EQ(TypeOf(service_->Decrypt(call_, blob->ciphertext_blob, {}, "").status()),
+  EXPECT_EQ(TypeOf(service_->Decrypt(call_, blob->ciphertext_blob, {}, "", {}).status()),
             ErrorType::kKmsInvalidState);
   now_ += 7 * kDay - 1;
   EXPECT_EQ(service_->RunDueTasks()->keys_deleted, 0);
   now_ += 1;
   EXPECT_EQ(service_->RunDueTasks()->keys_deleted, 1);
   EXPECT_EQ(service_->RunDueTasks()->keys_deleted, 0);  // exactly once
-  EXPECT_EQ(TypeOf(service_->DescribeKey(call_, key_id).status()), ErrorType::kNotFound);
-  EXPECT_EQ(TypeOf(service_->DescribeKey(call_, "alias/doomed").status()), ErrorType::kNotFound);
-  EXPECT_EQ(TypeOf(service_->Decrypt(call_, blob->ciphertext_blob, {}, "").status()),
+  EXPECT_EQ(TypeOf(service_->DescribeKey(call_, key_id, {}).status()), ErrorType::kNotFound);
+  EXPECT_EQ(TypeOf(service_->DescribeKey(call_, "alias/doomed", {}).status()),
+            ErrorType::kNotFound);
+  EXPECT_EQ(TypeOf(service_->Decrypt(call_, blob->ciphertext_blob, {}, "", {}).status()),
             ErrorType::kInvalidCiphertext);
   EXPECT_TRUE(backend_->List("material/", "", 0)->empty());
   EXPECT_TRUE(backend_->List("due/", "", 0)->empty());
@@ -210,23 +172,24 @@ TEST_F(KmsServiceTest, CancelledDeletionNeverHappens) {
   std::string key_id = NewKey();
   ASSERT_TRUE(service_->ScheduleKeyDeletion(call_, key_id, 7).ok());
   ASSERT_TRUE(service_->CancelKeyDeletion(call_, key_id).ok());
-  EXPECT_EQ(service_->DescribeKey(call_, key_id)->state, KeyState::kDisabled);
+  EXPECT_EQ(service_->DescribeKey(call_, key_id, {})->state, KeyState::kDisabled);
   now_ += 30 * kDay;
   EXPECT_EQ(service_->RunDueTasks()->keys_deleted, 0);
-  EXPECT_TRUE(service_->DescribeKey(call_, key_id).ok());
+  EXPECT_TRUE(service_->DescribeKey(call_, key_id, {}).ok());
 }
 
 TEST_F(KmsServiceTest, RotationKeepsEveryOldVersionAndRunsOncePerPeriod) {
   std::string key_id = NewKey();
-  auto old_blob = service_->Encrypt(call_, key_id, SecretBytes::FromString("old"), {});
+  auto old_blob = service_->Encrypt(call_, key_id, SecretBytes::FromString("old"), {}, {});
   ASSERT_TRUE(service_->EnableKeyRotation(call_, key_id, 90).ok());
   now_ += 90 * kDay;
   EXPECT_EQ(service_->RunDueTasks()->keys_rotated, 1);
   EXPECT_EQ(service_->RunDueTasks()->keys_rotated, 0);
-  auto new_blob = service_->Encrypt(call_, key_id, SecretBytes::FromString("new"), {});
+  auto new_blob = service_->Encrypt(call_, key_id, SecretBytes::FromString("new"), {}, {});
   EXPECT_EQ(ParseBlobHeader(new_blob->ciphertext_blob)->backing_key_version, 2u);
-  EXPECT_EQ(service_->Decrypt(call_, old_blob->ciphertext_blob, {}, "")->plaintext.view(), "old");
-  auto moved = service_->ReEncrypt(call_, old_blob->ciphertext_blob, {}, "", key_id, {});
+  EXPECT_EQ(service_->Decrypt(call_, old_blob->ciphertext_blob, {}, "", {})->plaintext.view(),
+            "old");
+  auto moved = service_->ReEncrypt(call_, old_blob->ciphertext_blob, {}, "", key_id, {}, {});
   EXPECT_EQ(ParseBlobHeader(moved->ciphertext_blob)->backing_key_version, 2u);
   auto rotations = service_->ListKeyRotations(call_, key_id, 10, "");
   ASSERT_EQ(rotations->rotations.size(), 1u);
