@@ -1,6 +1,7 @@
 // Microbenchmark (not a test): nanoseconds per audit::BuildEvent, the CloudTrail-shaped record
 // kmsd writes for every request, for typical outcomes (Encrypt, Decrypt, GenerateDataKey,
-// DescribeKey, CreateKey, a failed authentication). Each is also measured on the reference copy
+// DescribeKey, CreateKey, a failed authentication; Encrypt by an IAM user and by a role session;
+// IAM CreateUser and STS AssumeRole). Each is also measured on the reference copy
 // of the nlohmann-based implementation the differential test compares with (Reference/...), so
 // one run on a loaded machine shows both.
 // Usage: audit_event_bench [Google Benchmark flags, e.g. --benchmark_repetitions=5].
@@ -37,6 +38,9 @@ struct Outcome {
   absl::Status status;
   std::string response;
   std::string claimed_access_key_id;
+  std::string event_source = "kms.amazonaws.com";
+  std::string request_parameters_json;
+  std::string response_elements_json;
 
   Outcome(std::string name, std::string body, std::string answer)
       : operation(std::move(name)), response(std::move(answer)) {
@@ -49,8 +53,15 @@ struct Outcome {
     http.request_id = "11111111-2222-4333-8444-555555555555";
   }
   kmsd::RequestOutcome View() const {
-    return {operation, http,     principal ? &*principal : nullptr,
-            status,    response, claimed_access_key_id};
+    return {operation,
+            http,
+            principal ? &*principal : nullptr,
+            status,
+            response,
+            claimed_access_key_id,
+            event_source,
+            request_parameters_json,
+            response_elements_json};
   }
 };
 
@@ -105,6 +116,68 @@ Outcome FailedAuthentication() {
   return outcome;
 }
 
+kmsd::Principal IamUser() {
+  kmsd::Principal user;
+  user.kind = kmsd::PrincipalType::kIamUser;
+  user.type = "IAMUser";
+  user.principal_id = "AIDAEXAMPLEALICE0001";
+  user.arn = "arn:aws:iam::111122223333:user/alice";
+  user.account_id = "111122223333";
+  user.access_key_id = "AKIAEXAMPLEALICE0001";
+  user.user_name = "alice";
+  return user;
+}
+
+kmsd::Principal RoleSession() {
+  kmsd::Principal session;
+  session.kind = kmsd::PrincipalType::kAssumedRole;
+  session.type = "AssumedRole";
+  session.principal_id = "AROAEXAMPLEDEPLOYER1:build-42";
+  session.arn = "arn:aws:sts::111122223333:assumed-role/deployer/build-42";
+  session.account_id = "111122223333";
+  session.access_key_id = "ASIAEXAMPLESESSION01";
+  session.role_arn = "arn:aws:iam::111122223333:role/deployer";
+  session.role_id = "AROAEXAMPLEDEPLOYER1";
+  session.role_name = "deployer";
+  session.session_name = "build-42";
+  session.session_created = 1714555800;
+  return session;
+}
+
+Outcome EncryptByIamUser() {
+  Outcome outcome = Encrypt();
+  outcome.principal = IamUser();
+  return outcome;
+}
+
+Outcome EncryptByRoleSession() {
+  Outcome outcome = Encrypt();
+  outcome.principal = RoleSession();
+  return outcome;
+}
+
+Outcome IamCreateUser() {
+  Outcome outcome("CreateUser", "Action=CreateUser&Version=2010-05-08&UserName=bob&Path=%2F",
+                  "<CreateUserResponse>...</CreateUserResponse>");
+  outcome.event_source = "iam.amazonaws.com";
+  outcome.request_parameters_json = R"({"UserName":"bob","Path":"/"})";
+  outcome.response_elements_json =
+      R"({"User":{"Path":"/","UserName":"bob","UserId":"AIDAEXAMPLEBOB000001","Arn":"arn:aws:iam::111122223333:user/bob","CreateDate":"2024-05-01T10:00:00Z"}})";
+  return outcome;
+}
+
+Outcome StsAssumeRole() {
+  Outcome outcome("AssumeRole", "Action=AssumeRole&Version=2011-06-15&RoleSessionName=build-42",
+                  "<AssumeRoleResponse>...</AssumeRoleResponse>");
+  outcome.principal = IamUser();
+  outcome.event_source = "sts.amazonaws.com";
+  outcome.request_parameters_json =
+      R"({"RoleArn":"arn:aws:iam::111122223333:role/deployer","RoleSessionName":"build-42","DurationSeconds":3600})";
+  outcome.response_elements_json =
+      R"({"Credentials":{"AccessKeyId":"ASIAEXAMPLESESSION01","Expiration":"2024-05-01T11:00:00Z"},"AssumedRoleUser":{"AssumedRoleId":"AROAEXAMPLEDEPLOYER1:build-42","Arn":"arn:aws:sts::111122223333:assumed-role/deployer/build-42"}})";
+  return outcome;
+}
+
 const EventSettings kSettings{"us-east-1", "111122223333"};
 constexpr int64_t kNow = 1714557600;
 const std::string kEventId = "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee";
@@ -138,6 +211,10 @@ KMSD_EVENT_BENCHMARKS(GenerateDataKey);
 KMSD_EVENT_BENCHMARKS(DescribeKey);
 KMSD_EVENT_BENCHMARKS(CreateKey);
 KMSD_EVENT_BENCHMARKS(FailedAuthentication);
+KMSD_EVENT_BENCHMARKS(EncryptByIamUser);
+KMSD_EVENT_BENCHMARKS(EncryptByRoleSession);
+KMSD_EVENT_BENCHMARKS(IamCreateUser);
+KMSD_EVENT_BENCHMARKS(StsAssumeRole);
 
 }  // namespace
 
