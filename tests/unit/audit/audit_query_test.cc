@@ -22,15 +22,42 @@ std::string Arn(std::string_view id) {
   return StrCat("arn:aws:kms:us-east-1:111122223333:key/", id);
 }
 
-class AuditQueryTest : public ::testing::Test {
+// A trail in a temporary data dir, written by each fixture's SetUp; queries return the matching
+// records' sequence numbers.
+class QueryFixture : public ::testing::Test {
  protected:
-  void SetUp() override {
+  std::unique_ptr<AuditLog> OpenLog() {
     AuditOptions options;
     options.data_dir = dir_.path();
     options.clock = &clock_;
     auto log = OpenAuditLog(options);
-    ASSERT_TRUE(log.ok());
-    auto record = [&](testing::Call call) { ASSERT_TRUE((*log)->Record(call.Outcome()).ok()); };
+    EXPECT_TRUE(log.ok()) << log.status();
+    return log.ok() ? std::move(*log) : nullptr;
+  }
+
+  std::vector<int> Query(const QueryFilter& filter, std::string_view event_source = "") {
+    std::ostringstream out;
+    auto matched = QueryTrail(dir_.audit(), filter, event_source, QueryFormat::kJsonLines, out);
+    EXPECT_TRUE(matched.ok()) << matched.status();
+    std::vector<int> sequences;
+    std::istringstream lines(out.str());
+    for (std::string line; std::getline(lines, line);) {
+      sequences.push_back(json::parse(line)["sequenceNumber"].get<int>());
+    }
+    EXPECT_EQ(static_cast<int64_t>(sequences.size()), *matched);
+    return sequences;
+  }
+
+  testing::TempDir dir_;
+  testing::FakeClock clock_;
+};
+
+class AuditQueryTest : public QueryFixture {
+ protected:
+  void SetUp() override {
+    auto log = OpenLog();
+    ASSERT_NE(log, nullptr);
+    auto record = [&](testing::Call call) { ASSERT_TRUE(log->Record(call.Outcome()).ok()); };
     // 1: Encrypt with key A by id, at 10:00.
     record(MakeCall("Encrypt", StrCat(R"({"KeyId":")", kKeyA, R"(","Plaintext":"eA=="})"),
                     StrCat(R"({"KeyId":")", Arn(kKeyA), R"("})")));
@@ -52,22 +79,6 @@ class AuditQueryTest : public ::testing::Test {
     record(MakeCall("DescribeKey", StrCat(R"({"KeyId":")", Arn(kKeyA), R"("})"), "",
                     NotFound("gone")));
   }
-
-  std::vector<int> Query(const QueryFilter& filter) {
-    std::ostringstream out;
-    auto matched = QueryTrail(dir_.audit(), filter, QueryFormat::kJsonLines, out);
-    EXPECT_TRUE(matched.ok()) << matched.status();
-    std::vector<int> sequences;
-    std::istringstream lines(out.str());
-    for (std::string line; std::getline(lines, line);) {
-      sequences.push_back(json::parse(line)["sequenceNumber"].get<int>());
-    }
-    EXPECT_EQ(static_cast<int64_t>(sequences.size()), *matched);
-    return sequences;
-  }
-
-  testing::TempDir dir_;
-  testing::FakeClock clock_;
 };
 
 TEST_F(AuditQueryTest, NoFilterReturnsEverythingInOrder) {
@@ -110,27 +121,15 @@ TEST_F(AuditQueryTest, TableIsReadable) {
   EXPECT_NE(table.find(kKeyA), std::string::npos);
 }
 
-std::vector<int> Sequences(const std::string& lines_text) {
-  std::vector<int> sequences;
-  std::istringstream lines(lines_text);
-  for (std::string line; std::getline(lines, line);) {
-    sequences.push_back(json::parse(line)["sequenceNumber"].get<int>());
-  }
-  return sequences;
-}
-
 // KMS, IAM and STS calls by the root, the IAM user alice and two sessions of the role deployer.
-class AuditQueryIdentityTest : public ::testing::Test {
+class AuditQueryIdentityTest : public QueryFixture {
  protected:
   void SetUp() override {
-    AuditOptions options;
-    options.data_dir = dir_.path();
-    options.clock = &clock_;
-    auto log = OpenAuditLog(options);
-    ASSERT_TRUE(log.ok());
+    auto log = OpenLog();
+    ASSERT_NE(log, nullptr);
     auto record = [&](testing::Call call, std::optional<Principal> principal) {
       call.principal = std::move(principal);
-      ASSERT_TRUE((*log)->Record(call.Outcome()).ok());
+      ASSERT_TRUE(log->Record(call.Outcome()).ok());
     };
     Principal other_session = testing::AssumedRole();
     other_session.principal_id = "AROAEXAMPLEDEPLOYER1:build-43";
@@ -155,18 +154,6 @@ class AuditQueryIdentityTest : public ::testing::Test {
     record(MakeCall("Decrypt", encrypt, "", Error(ErrorType::kAccessDenied, "not authorized")),
            other_session);
   }
-
-  std::vector<int> Query(const QueryFilter& filter, std::string_view event_source = "") {
-    std::ostringstream out;
-    auto matched = QueryTrail(dir_.audit(), filter, event_source, QueryFormat::kJsonLines, out);
-    EXPECT_TRUE(matched.ok()) << matched.status();
-    std::vector<int> sequences = Sequences(out.str());
-    EXPECT_EQ(static_cast<int64_t>(sequences.size()), *matched);
-    return sequences;
-  }
-
-  testing::TempDir dir_;
-  testing::FakeClock clock_;
 };
 
 TEST_F(AuditQueryIdentityTest, PrincipalMatchesAUserByNameArnIdOrAccessKey) {
