@@ -1034,9 +1034,13 @@ std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& setti
     }
   }
   AppendMember(out, R"(},"eventTime":)", EventTime(now_seconds));
-  AppendMember(out, R"(,"eventSource":)", source);
-  AppendMember(out, R"(,"eventName":)",
-               operation.empty() ? std::string_view("Unknown") : operation);
+  std::string_view name = operation.empty() ? std::string_view("Unknown") : operation;
+  if (kms) {  // most records: the source needs no escaping, and one append writes it
+    AppendMember(out, R"(,"eventSource":"kms.amazonaws.com","eventName":)", name);
+  } else {
+    AppendMember(out, R"(,"eventSource":)", source);
+    AppendMember(out, R"(,"eventName":)", name);
+  }
   AppendMember(out, R"(,"awsRegion":)", settings.region);
   AppendMember(out, R"(,"sourceIPAddress":)", outcome.http.remote_address);
   AppendMember(out, R"(,"userAgent":)", UserAgent(outcome.http));
