@@ -224,10 +224,10 @@ bool FitsInteger(std::string_view token) {
 // A request or an answer as nlohmann::json::parse with ParseAllowlisted's (or ParseWithout's)
 // callback built it: a top-level object holding only its allowlisted members (or every member but
 // the denied names, at any depth), every object's members in std::map order (by name, bytewise)
-// with the last of duplicate names kept. Anything nlohmann would refuse
-// (bad syntax, invalid UTF-8, lone surrogates, numbers that overflow a double, trailing bytes other
-// than after a NUL) leaves no object. Dropped members are validated and forgotten, so secrets
-// never land in the tree. Iterative, so nesting depth costs heap, not stack.
+// with the last of duplicate names kept. Anything nlohmann would refuse (bad syntax, invalid
+// UTF-8, lone surrogates, numbers that overflow a double, trailing bytes other than after a NUL)
+// leaves no object. Dropped members are validated and forgotten, so secrets never land in the
+// tree. Iterative, so nesting depth costs heap, not stack.
 class AllowlistedJson {
  public:
   enum class Kind : uint8_t { kNull, kTrue, kFalse, kNumber, kString, kArray, kObject };
