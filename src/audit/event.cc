@@ -1,8 +1,9 @@
-// CloudTrail's shape for KMS events, filled from a RequestOutcome through allowlists and written
-// straight into one string. The request and the answer are read by AllowlistedJson, a parser that
-// accepts exactly what nlohmann::json::parse accepts and keeps only allowlisted members; values are
+// CloudTrail's shape for KMS, IAM and STS events, filled from a RequestOutcome through allowlists
+// and written straight into one string. The request and the answer are read by AllowlistedJson, a
+// parser that accepts exactly what nlohmann::json::parse accepts and keeps only allowlisted members
+// (KMS bodies) or every member but the secret ones (the IAM and STS codecs' JSON); values are
 // written exactly as nlohmann's dump wrote them, so the bytes are those of the nlohmann-based
-// implementation this replaced (tests/unit/audit/event_reference.h; it cost ~20 us a request).
+// reference implementation (tests/unit/audit/event_reference.h; it costs ~15 us a request).
 #include "audit/event.h"
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 
 #include "audit/trail_format.h"
 #include "kmsd/errors.h"
+#include "kmsd/principal.h"
 #include "kmsd/strings.h"
 #include "kmsd/uuid.h"
 
@@ -21,6 +23,8 @@ namespace {
 
 // The most requestParameters bytes recorded for a request that failed authentication.
 constexpr size_t kMaxUnauthenticatedParametersBytes = 4096;
+
+constexpr std::string_view kKmsEventSource = "kms.amazonaws.com";
 
 // Request members worth auditing. Anything else (Plaintext, CiphertextBlob, GrantTokens, Policy
 // and whatever a future operation adds) is left out until someone decides it is safe.
@@ -76,6 +80,13 @@ constexpr std::array<std::string_view, 4> kRequestKeyMembers = {"KeyId", "Source
 constexpr std::array<std::string_view, 3> kVerbatimMaps = {
     "EncryptionContext", "SourceEncryptionContext", "DestinationEncryptionContext"};
 
+// Member names never recorded from a codec's request parameters or answer elements (IAM, STS), at
+// any depth and in any letter case. The codecs leave secrets out; this holds even if one does not.
+constexpr std::array<std::string_view, 10> kSecretNames = {
+    "secretaccesskey", "sessiontoken", "securitytoken",    "password",      "oldpassword",
+    "newpassword",     "privatekey",   "webidentitytoken", "samlassertion", "plaintext",
+};
+
 // Operations whose answers carry key material, ciphertext or random bytes: AWS records null.
 constexpr std::array<std::string_view, 13> kCryptographicOperations = {
     "Encrypt",
@@ -96,6 +107,17 @@ constexpr std::array<std::string_view, 13> kCryptographicOperations = {
 bool Contains(std::span<const std::string_view> list, std::string_view name) {
   for (std::string_view item : list) {
     if (item == name) return true;
+  }
+  return false;
+}
+
+// Whether name, in any ASCII letter case, is one of the lower-case names in list.
+bool ContainsIgnoringCase(std::span<const std::string_view> list, std::string_view name) {
+  for (std::string_view item : list) {
+    if (item.size() != name.size()) continue;
+    size_t i = 0;
+    while (i < name.size() && (name[i] | 0x20) == item[i]) ++i;
+    if (i == name.size()) return true;
   }
   return false;
 }
@@ -199,12 +221,13 @@ bool FitsInteger(std::string_view token) {
   return digits <= limit;
 }
 
-// A request or an answer as nlohmann::json::parse with ParseAllowlisted's callback built it: a
-// top-level object holding only its allowlisted members, every object's members in std::map
-// order (by name, bytewise) with the last of duplicate names kept. Anything nlohmann would refuse
-// (bad syntax, invalid UTF-8, lone surrogates, numbers that overflow a double, trailing bytes other
-// than after a NUL) leaves no object. Dropped members are validated and forgotten, so secrets
-// never land in the tree. Iterative, so nesting depth costs heap, not stack.
+// A request or an answer as nlohmann::json::parse with ParseAllowlisted's (or ParseWithout's)
+// callback built it: a top-level object holding only its allowlisted members (or every member but
+// the denied names, at any depth), every object's members in std::map order (by name, bytewise)
+// with the last of duplicate names kept. Anything nlohmann would refuse (bad syntax, invalid
+// UTF-8, lone surrogates, numbers that overflow a double, trailing bytes other than after a NUL)
+// leaves no object. Dropped members are validated and forgotten, so secrets never land in the
+// tree. Iterative, so nesting depth costs heap, not stack.
 class AllowlistedJson {
  public:
   enum class Kind : uint8_t { kNull, kTrue, kFalse, kNumber, kString, kArray, kObject };
@@ -219,7 +242,15 @@ class AllowlistedJson {
   };
 
   // False when text is not a JSON object nlohmann would parse: the event then records null.
-  bool Parse(std::string_view text, std::span<const std::string_view> allowlist);
+  // Keeps the top-level members named in allowlist, and everything inside them.
+  bool Parse(std::string_view text, std::span<const std::string_view> allowlist) {
+    return Parse(text, allowlist, {});
+  }
+  // Keeps every member, at any depth, except those whose name is in denylist (lower-case letters;
+  // matched in any letter case).
+  bool ParseWithout(std::string_view text, std::span<const std::string_view> denylist) {
+    return Parse(text, {}, denylist);
+  }
 
   bool is_object() const { return parsed_; }
   // The top-level object; valid when is_object().
@@ -262,6 +293,8 @@ class AllowlistedJson {
     size_t value;
   };
 
+  bool Parse(std::string_view text, std::span<const std::string_view> allowlist,
+             std::span<const std::string_view> denylist);
   void Clear();
   size_t AddNode(Kind kind, bool in_scratch = false, size_t begin = 0, size_t size = 0);
   bool SkipWhitespace();
@@ -269,11 +302,14 @@ class AllowlistedJson {
   bool ReadNumber(bool keep, size_t* node);
   bool ReadLiteral(std::string_view literal);
   // After '{' or ',' in an object: reads `"name" :`, sets keep_value for the value that follows.
-  bool ReadName(std::span<const std::string_view> allowlist, bool* keep_value);
+  bool ReadName(bool* keep_value);
   size_t CloseContainer();
   void SortMembers(Node& object, size_t base);
 
   std::string_view input_;
+  // What Parse keeps: with no denylist, the allowlisted top-level members; else all but denied.
+  std::span<const std::string_view> allowlist_;
+  std::span<const std::string_view> denylist_;
   const char* p_ = nullptr;
   const char* end_ = nullptr;
   bool parsed_ = false;
@@ -459,15 +495,20 @@ bool AllowlistedJson::ReadLiteral(std::string_view literal) {
   return true;
 }
 
-bool AllowlistedJson::ReadName(std::span<const std::string_view> allowlist, bool* keep_value) {
+bool AllowlistedJson::ReadName(bool* keep_value) {
   const Frame& frame = frames_.back();
   if (!SkipWhitespace() || *p_ != '"') return false;
   Node name{Kind::kString};
   if (!ReadString(frame.keep, &name)) return false;
   if (!SkipWhitespace() || *p_ != ':') return false;
   ++p_;
-  // Only the top-level object's names are filtered, as ParseAllowlisted's callback did (depth 1).
-  *keep_value = frame.keep && (frames_.size() != 1 || Contains(allowlist, Text(name)));
+  // An allowlist filters only the top-level object's names, as ParseAllowlisted's callback did
+  // (depth 1); a denylist filters names at every depth, as ParseWithout's callback does.
+  if (denylist_.empty()) {
+    *keep_value = frame.keep && (frames_.size() != 1 || Contains(allowlist_, Text(name)));
+  } else {
+    *keep_value = frame.keep && !ContainsIgnoringCase(denylist_, Text(name));
+  }
   if (*keep_value) {
     nodes_.push_back(name);
     pending_.push_back(nodes_.size() - 1);
@@ -526,9 +567,12 @@ size_t AllowlistedJson::CloseContainer() {
   return frame.node;
 }
 
-bool AllowlistedJson::Parse(std::string_view text, std::span<const std::string_view> allowlist) {
+bool AllowlistedJson::Parse(std::string_view text, std::span<const std::string_view> allowlist,
+                            std::span<const std::string_view> denylist) {
   Clear();
   input_ = text;
+  allowlist_ = allowlist;
+  denylist_ = denylist;
   p_ = text.data();
   end_ = p_ + text.size();
   // nlohmann skips a UTF-8 byte order mark at the very start, and refuses a partial one.
@@ -560,7 +604,7 @@ bool AllowlistedJson::Parse(std::string_view text, std::span<const std::string_v
           value = CloseContainer();
           break;
         }
-        if (is_object && !ReadName(allowlist, &keep)) return false;
+        if (is_object && !ReadName(&keep)) return false;
         continue;  // to the first member's or element's value
       }
       case '"': {
@@ -600,7 +644,7 @@ bool AllowlistedJson::Parse(std::string_view text, std::span<const std::string_v
       if (*p_ == ',') {
         ++p_;
         if (frame.is_object) {
-          if (!ReadName(allowlist, &keep)) return false;
+          if (!ReadName(&keep)) return false;
         } else {
           keep = frame.keep;
         }
@@ -785,26 +829,114 @@ bool IsReadOnly(std::string_view operation) {
          operation.starts_with("Get");
 }
 
-// FormatTime once a second per thread: records of one second share their eventTime.
-const std::string& EventTime(int64_t now_seconds) {
-  struct Cache {
-    bool valid = false;
-    int64_t seconds = 0;
-    std::string text;
-  };
-  thread_local Cache cache;
-  if (!cache.valid || cache.seconds != now_seconds) {
-    cache.text = FormatTime(now_seconds);
-    cache.seconds = now_seconds;
-    cache.valid = true;
+// FormatTime, remembering the last time it wrote: one cache per thread for eventTime (records of
+// one second share it) and one for a role session's creationDate (a session's requests share it).
+class TimeText {
+ public:
+  const std::string& Format(int64_t seconds) {
+    if (!valid_ || seconds_ != seconds) {
+      text_ = FormatTime(seconds);
+      seconds_ = seconds;
+      valid_ = true;
+    }
+    return text_;
   }
-  return cache.text;
+
+ private:
+  bool valid_ = false;
+  int64_t seconds_ = 0;
+  std::string text_;
+};
+
+const std::string& EventTime(int64_t now_seconds) {
+  thread_local TimeText cache;
+  return cache.Format(now_seconds);
+}
+
+const std::string& SessionCreationTime(int64_t created_seconds) {
+  thread_local TimeText cache;
+  return cache.Format(created_seconds);
 }
 
 // Writes `"name":` and the value as a JSON string; prefix holds the punctuation before the name.
 void AppendMember(std::string& out, std::string_view prefix_and_name, std::string_view value) {
   out += prefix_and_name;
   AppendJsonString(out, value);
+}
+
+// userIdentity's members after "type" for an authenticated caller, as CloudTrail writes them for
+// the account root, an IAM user and a role session (with the role as the session's issuer).
+void AppendIdentity(std::string& out, const Principal& principal) {
+  AppendJsonString(out, principal.type);
+  AppendMember(out, R"(,"principalId":)", principal.principal_id);
+  AppendMember(out, R"(,"arn":)", principal.arn);
+  AppendMember(out, R"(,"accountId":)", principal.account_id);
+  AppendMember(out, R"(,"accessKeyId":)", principal.access_key_id);
+  switch (principal.kind) {
+    case PrincipalType::kRoot:
+      break;
+    case PrincipalType::kIamUser:
+      AppendMember(out, R"(,"userName":)", principal.user_name);
+      break;
+    case PrincipalType::kAssumedRole:
+      AppendMember(out, R"(,"sessionContext":{"sessionIssuer":{"type":"Role","principalId":)",
+                   principal.role_id);
+      AppendMember(out, R"(,"arn":)", principal.role_arn);
+      AppendMember(out, R"(,"accountId":)", principal.account_id);
+      AppendMember(out, R"(,"userName":)", principal.role_name);
+      AppendMember(out, R"(},"attributes":{"creationDate":)",
+                   SessionCreationTime(principal.session_created));
+      out += R"(,"mfaAuthenticated":"false"}})";
+      break;
+  }
+}
+
+// CloudTrail's errorCode: KMS's exception names; for IAM and STS, the names CloudTrail gives their
+// errors where they differ from KMS's (a denial there is "AccessDenied", without "Exception").
+std::string_view ErrorCode(const absl::Status& status, bool kms) {
+  ErrorType type = TypeOf(status);
+  if (!kms) {
+    switch (type) {
+      case ErrorType::kAccessDenied:
+        return "AccessDenied";
+      case ErrorType::kNotFound:
+        return "NoSuchEntityException";
+      case ErrorType::kAlreadyExists:
+        return "EntityAlreadyExistsException";
+      case ErrorType::kUnrecognizedClient:
+      case ErrorType::kInvalidClientTokenId:
+        return "InvalidClientTokenId";
+      case ErrorType::kInvalidSignature:
+        return "SignatureDoesNotMatch";
+      default:
+        break;
+    }
+  }
+  return AwsName(type);
+}
+
+// The role an AssumeRole request names, for its resources as CloudTrail lists them; empty when
+// the parameters hold no role ARN. roleArn before RoleArn: the record keeps the later twin.
+std::string_view AssumedRoleArn(std::string_view operation, const AllowlistedJson& request) {
+  if (operation != "AssumeRole" || !request.is_object()) return "";
+  for (std::string_view name : {"roleArn", "RoleArn"}) {
+    const AllowlistedJson::Node* arn = request.Member(request.root(), name);
+    if (arn == nullptr) continue;
+    if (arn->kind != AllowlistedJson::Kind::kString) return "";
+    std::string_view text = request.Text(*arn);
+    return text.starts_with("arn:") && text.find(":role/") != std::string_view::npos
+               ? text
+               : std::string_view();
+  }
+  return "";
+}
+
+// One element of resources.
+void AppendResource(std::string& out, bool first, std::string_view account,
+                    std::string_view type_and_arn_prefix, std::string_view arn) {
+  AppendMember(out, first ? R"({"accountId":)" : R"(,{"accountId":)", account);
+  AppendMember(out, type_and_arn_prefix, arn);
+  out += '}';
 }
 
 }  // namespace
@@ -872,23 +1004,28 @@ std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& setti
   thread_local AllowlistedJson request;
   thread_local AllowlistedJson response;
   std::string_view operation = outcome.operation;
-  request.Parse(outcome.http.body, kRequestAllowlist);
-  // Key names for resources are read even from a cryptographic operation's answer; nothing else.
-  if (outcome.status.ok()) {
-    response.Parse(outcome.response_body, kResponseAllowlist);
+  std::string_view source = outcome.event_source.empty() ? kKmsEventSource : outcome.event_source;
+  bool kms = source == kKmsEventSource;
+  // IAM's and STS's bodies are forms, their answers XML: their codecs hand over JSON instead.
+  if (outcome.request_parameters_json.empty()) {
+    request.Parse(outcome.http.body, kRequestAllowlist);
   } else {
+    request.ParseWithout(outcome.request_parameters_json, kSecretNames);
+  }
+  // Key names for resources are read even from a cryptographic operation's answer; nothing else.
+  if (!outcome.status.ok()) {
     response.Parse("", kResponseAllowlist);
+  } else if (!outcome.response_elements_json.empty()) {
+    response.ParseWithout(outcome.response_elements_json, kSecretNames);
+  } else {
+    response.Parse(kms ? outcome.response_body : std::string_view(), kResponseAllowlist);
   }
 
   std::string out;
   out.reserve(1024);
   out += R"({"eventVersion":"1.08","userIdentity":{"type":)";
   if (outcome.principal) {
-    AppendJsonString(out, outcome.principal->type);
-    AppendMember(out, R"(,"principalId":)", outcome.principal->principal_id);
-    AppendMember(out, R"(,"arn":)", outcome.principal->arn);
-    AppendMember(out, R"(,"accountId":)", outcome.principal->account_id);
-    AppendMember(out, R"(,"accessKeyId":)", outcome.principal->access_key_id);
+    AppendIdentity(out, *outcome.principal);
   } else {
     // Authentication failed: all we know is who the caller claimed to be.
     out += R"("Unknown")";
@@ -897,13 +1034,18 @@ std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& setti
     }
   }
   AppendMember(out, R"(},"eventTime":)", EventTime(now_seconds));
-  AppendMember(out, R"(,"eventSource":"kms.amazonaws.com","eventName":)",
-               operation.empty() ? std::string_view("Unknown") : operation);
+  std::string_view name = operation.empty() ? std::string_view("Unknown") : operation;
+  if (kms) {  // most records: the source needs no escaping, and one append writes it
+    AppendMember(out, R"(,"eventSource":"kms.amazonaws.com","eventName":)", name);
+  } else {
+    AppendMember(out, R"(,"eventSource":)", source);
+    AppendMember(out, R"(,"eventName":)", name);
+  }
   AppendMember(out, R"(,"awsRegion":)", settings.region);
   AppendMember(out, R"(,"sourceIPAddress":)", outcome.http.remote_address);
   AppendMember(out, R"(,"userAgent":)", UserAgent(outcome.http));
   if (!outcome.status.ok()) {
-    AppendMember(out, R"(,"errorCode":)", AwsName(TypeOf(outcome.status)));
+    AppendMember(out, R"(,"errorCode":)", ErrorCode(outcome.status, kms));
     AppendMember(out, R"(,"errorMessage":)", ToStd(outcome.status.message()));
   }
   out += R"(,"requestParameters":)";
@@ -935,15 +1077,19 @@ std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& setti
   AppendMember(out, R"(,"eventID":)", event_id);
   out += IsReadOnly(operation) ? R"(,"readOnly":true,"resources":[)"
                                : R"(,"readOnly":false,"resources":[)";
-  TouchedKeys touched(request, response, settings);
-  bool first = true;
-  for (std::string_view arn : touched.arns()) {
+  auto account_of = [&settings](std::string_view arn) {
     std::string_view account = ArnAccount(arn);
-    AppendMember(out, first ? R"({"accountId":)" : R"(,{"accountId":)",
-                 account.empty() ? std::string_view(settings.account_id) : account);
-    AppendMember(out, R"(,"type":"AWS::KMS::Key","ARN":)", arn);
-    out += '}';
-    first = false;
+    return account.empty() ? std::string_view(settings.account_id) : account;
+  };
+  if (kms) {
+    TouchedKeys touched(request, response, settings);
+    bool first = true;
+    for (std::string_view arn : touched.arns()) {
+      AppendResource(out, first, account_of(arn), R"(,"type":"AWS::KMS::Key","ARN":)", arn);
+      first = false;
+    }
+  } else if (std::string_view role = AssumedRoleArn(operation, request); !role.empty()) {
+    AppendResource(out, true, account_of(role), R"(,"type":"AWS::IAM::Role","ARN":)", role);
   }
   AppendMember(out, R"(],"eventType":"AwsApiCall","managementEvent":true,"recipientAccountId":)",
                settings.account_id);

@@ -1,6 +1,8 @@
-// Builds one CloudTrail-shaped event from a request's outcome. Only allowlisted members of the
-// request and the answer are copied, so plaintext, data keys, ciphertext blobs, grant tokens and
-// signatures never reach the trail.
+// Builds one CloudTrail-shaped event from a request's outcome, for KMS, IAM and STS calls. Only
+// allowlisted members of a KMS request and answer are copied, so plaintext, data keys, ciphertext
+// blobs, grant tokens and signatures never reach the trail; IAM's and STS's come as JSON from
+// their codecs (RequestOutcome::request_parameters_json, response_elements_json), from which
+// secret access keys, session tokens and passwords are dropped at any depth all the same.
 #pragma once
 
 #include <cstdint>
@@ -16,9 +18,9 @@ struct EventSettings {
   std::string account_id;
 };
 
-// The event's JSON object text, without the sequence number and previous hash the writer adds.
-// Its bytes are those the first, nlohmann-based implementation wrote (the hash chain covers them):
-// tests/unit/audit/event_reference.h keeps that implementation, event_differential_test compares.
+// The event's JSON object text, one line, without the sequence number and previous hash the writer
+// adds. Its bytes are those the nlohmann-based reference implementation writes (the hash chain
+// covers them): tests/unit/audit/event_reference.h keeps it, event_differential_test compares.
 std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& settings,
                        int64_t now_seconds, const std::string& event_id);
 

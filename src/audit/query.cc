@@ -1,5 +1,7 @@
 // The query tool: reads the trail files in order and prints the records that match a filter, as
 // JSON lines or as a table for people.
+#include "audit/query.h"
+
 #include <cstdio>
 
 #include "audit/trail_format.h"
@@ -73,17 +75,42 @@ std::string StringAt(const json& record, std::string_view member) {
   return it != record.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
-bool MatchesPrincipal(const json& record, const std::string& principal) {
-  auto identity = record.find("userIdentity");
-  if (identity == record.end() || !identity->is_object()) return false;
-  return StringAt(*identity, "accessKeyId") == principal ||
-         StringAt(*identity, "arn") == principal || StringAt(*identity, "principalId") == principal;
+// The object at record[outer][inner], or nullptr.
+const json* ObjectAt(const json& record, std::string_view outer, std::string_view inner = "") {
+  auto it = record.find(outer);
+  if (it == record.end() || !it->is_object()) return nullptr;
+  return inner.empty() ? &*it : ObjectAt(*it, inner);
 }
 
-bool Matches(const json& record, const QueryFilter& filter, const std::optional<KeyMatcher>& key) {
+// The caller by its access key id, principal id, ARN or user name; a role session also by the
+// role that issued it (its ARN, id or name), so that one filter finds all a role's sessions did.
+bool MatchesPrincipal(const json& record, const std::string& principal) {
+  const json* identity = ObjectAt(record, "userIdentity");
+  if (identity == nullptr) return false;
+  for (std::string_view member : {"accessKeyId", "principalId", "arn", "userName"}) {
+    if (StringAt(*identity, member) == principal) return true;
+  }
+  const json* issuer = ObjectAt(*identity, "sessionContext", "sessionIssuer");
+  if (issuer == nullptr) return false;
+  for (std::string_view member : {"principalId", "arn", "userName"}) {
+    if (StringAt(*issuer, member) == principal) return true;
+  }
+  return false;
+}
+
+// "kms", "IAM", "sts.amazonaws.com" -> the eventSource records carry.
+std::string FullEventSource(std::string_view name) {
+  std::string source = AsciiLower(name);
+  if (!source.empty() && source.find('.') == std::string::npos) source += ".amazonaws.com";
+  return source;
+}
+
+bool Matches(const json& record, const QueryFilter& filter, const std::string& event_source,
+             const std::optional<KeyMatcher>& key) {
   if (!filter.event_name.empty() && StringAt(record, "eventName") != filter.event_name) {
     return false;
   }
+  if (!event_source.empty() && StringAt(record, "eventSource") != event_source) return false;
   if (filter.errors_only && !record.contains("errorCode")) return false;
   if (!filter.principal.empty() && !MatchesPrincipal(record, filter.principal)) return false;
   if (filter.start_seconds || filter.end_seconds) {
@@ -95,10 +122,11 @@ bool Matches(const json& record, const QueryFilter& filter, const std::optional<
   return !key || key->Matches(record);
 }
 
-// The key a record is about, short: the first resource's key id, else the requested key.
+// The key a record is about, short: the first key resource's key id, else the requested key.
 std::string KeyColumn(const json& record) {
   auto resources = record.find("resources");
-  if (resources != record.end() && resources->is_array() && !resources->empty()) {
+  if (resources != record.end() && resources->is_array() && !resources->empty() &&
+      StringAt((*resources)[0], "type") == "AWS::KMS::Key") {
     std::string arn = StringAt((*resources)[0], "ARN");
     size_t slash = arn.rfind('/');
     return slash == std::string::npos ? arn : arn.substr(slash + 1);
@@ -127,13 +155,27 @@ void PrintRow(std::ostream& out, const std::string& sequence, const std::string&
       << '\n';
 }
 
-void PrintTableRow(std::ostream& out, const json& record) {
-  auto identity = record.find("userIdentity");
-  std::string principal = "-";
-  if (identity != record.end() && identity->is_object()) {
-    principal = StringAt(*identity, "accessKeyId");
-    if (principal.empty()) principal = StringAt(*identity, "arn");
+// Who called, short: an IAM user's name, a role session's name, else the access key id (the
+// root's, or the one a caller who failed authentication claimed) or ARN.
+std::string PrincipalColumn(const json& record) {
+  const json* identity = ObjectAt(record, "userIdentity");
+  if (identity == nullptr) return "-";
+  std::string type = StringAt(*identity, "type");
+  if (type == "IAMUser") {
+    std::string user = StringAt(*identity, "userName");
+    if (!user.empty()) return user;
+  } else if (type == "AssumedRole") {
+    std::string id = StringAt(*identity, "principalId");  // ROLE-ID:SESSION-NAME
+    size_t colon = id.find(':');
+    if (colon != std::string::npos) return id.substr(colon + 1);
   }
+  std::string principal = StringAt(*identity, "accessKeyId");
+  if (principal.empty()) principal = StringAt(*identity, "arn");
+  return principal.empty() ? "-" : principal;
+}
+
+void PrintTableRow(std::ostream& out, const json& record) {
+  std::string principal = PrincipalColumn(record);
   auto sequence = record.find(kSequenceMember);
   std::string error = StringAt(record, "errorCode");
   PrintRow(out, sequence != record.end() ? sequence->dump() : "?", StringAt(record, "eventTime"),
@@ -158,6 +200,13 @@ absl::StatusOr<int64_t> ParseTime(std::string_view text) {
 
 absl::StatusOr<int64_t> QueryTrail(const std::string& audit_dir, const QueryFilter& filter,
                                    QueryFormat format, std::ostream& out) {
+  return QueryTrail(audit_dir, filter, "", format, out);
+}
+
+absl::StatusOr<int64_t> QueryTrail(const std::string& audit_dir, const QueryFilter& filter,
+                                   std::string_view event_source, QueryFormat format,
+                                   std::ostream& out) {
+  std::string source = FullEventSource(event_source);
   auto files = ListTrailFiles(audit_dir);
   if (!files.ok()) return files.status();
   std::optional<KeyMatcher> key;
@@ -176,7 +225,7 @@ absl::StatusOr<int64_t> QueryTrail(const std::string& audit_dir, const QueryFilt
       rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 1);
       // Unreadable lines are the verifier's business; a query shows what it can read.
       json record = json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (!record.is_object() || !Matches(record, filter, key)) continue;
+      if (!record.is_object() || !Matches(record, filter, source, key)) continue;
       ++matched;
       if (format == QueryFormat::kJsonLines) {
         out << line << '\n';

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "audit/query.h"
 #include "kmsd/audit.h"
 #include "kmsd/strings.h"
 
@@ -17,6 +18,7 @@ struct AuditFlags {
   std::string public_key_file;
   std::string key;
   std::string event_name;
+  std::string event_source;
   std::string principal;
   std::string start;
   std::string end;
@@ -89,7 +91,7 @@ int Query() {
   }
   auto format =
       flags.format == "table" ? audit::QueryFormat::kTable : audit::QueryFormat::kJsonLines;
-  auto matched = audit::QueryTrail(AuditDir(), filter, format, std::cout);
+  auto matched = audit::QueryTrail(AuditDir(), filter, flags.event_source, format, std::cout);
   if (!matched.ok()) return Fail(matched.status());
   if (format == audit::QueryFormat::kTable) std::cout << *matched << " record(s)\n";
   return 0;
@@ -128,7 +130,11 @@ void AddAuditCommands(CLI::App& app) {
   AddDirectoryFlags(commands.query);
   commands.query->add_option("--key", flags.key, "Key id, key ARN, alias name or alias ARN");
   commands.query->add_option("--event", flags.event_name, "Event name, e.g. Decrypt");
-  commands.query->add_option("--principal", flags.principal, "Access key id or principal ARN");
+  commands.query->add_option("--event-source", flags.event_source,
+                             "Service: kms, iam, sts, or a full eventSource (iam.amazonaws.com)");
+  commands.query->add_option("--principal", flags.principal,
+                             "Access key id, principal id, ARN or user name of the caller, or the "
+                             "ARN or name of the role whose sessions called");
   commands.query->add_option("--start", flags.start,
                              "From this time (2024-05-01, 2024-05-01T10:00:00Z or epoch seconds)");
   commands.query->add_option("--end", flags.end, "Before this time");

@@ -55,6 +55,76 @@ TEST(AuditEvent, EncryptHasCloudTrailShape) {
   EXPECT_FALSE(event.contains("errorCode"));
 }
 
+TEST(AuditEvent, RootIdentityHasNoUserNameOrSessionContext) {
+  json identity = Build(MakeCall("ListKeys", "{}"))["userIdentity"];
+  EXPECT_EQ(identity.size(), 5u);
+  EXPECT_EQ(identity["type"], "Root");
+  EXPECT_EQ(identity["principalId"], "111122223333");
+  EXPECT_EQ(identity["arn"], "arn:aws:iam::111122223333:root");
+  EXPECT_EQ(identity["accountId"], "111122223333");
+  EXPECT_EQ(identity["accessKeyId"], "AKIAEXAMPLEROOT00001");
+}
+
+TEST(AuditEvent, IamUserIdentityNamesTheUser) {
+  auto call = MakeCall("ListKeys", "{}");
+  call.principal = testing::IamUser();
+  json identity = Build(call)["userIdentity"];
+  EXPECT_EQ(identity.size(), 6u);
+  EXPECT_EQ(identity["type"], "IAMUser");
+  EXPECT_EQ(identity["principalId"], "AIDAEXAMPLEALICE0001");
+  EXPECT_EQ(identity["arn"], "arn:aws:iam::111122223333:user/team/alice");
+  EXPECT_EQ(identity["accountId"], "111122223333");
+  EXPECT_EQ(identity["accessKeyId"], "AKIAEXAMPLEALICE0001");
+  EXPECT_EQ(identity["userName"], "alice");
+}
+
+TEST(AuditEvent, AssumedRoleIdentityNamesTheSessionAndTheRoleThatIssuedIt) {
+  auto call = MakeCall("ListKeys", "{}");
+  call.principal = testing::AssumedRole();
+  json identity = Build(call)["userIdentity"];
+  EXPECT_EQ(identity.size(), 6u);
+  EXPECT_EQ(identity["type"], "AssumedRole");
+  EXPECT_EQ(identity["principalId"], "AROAEXAMPLEDEPLOYER1:build-42");
+  EXPECT_EQ(identity["arn"], "arn:aws:sts::111122223333:assumed-role/deployer/build-42");
+  EXPECT_EQ(identity["accountId"], "111122223333");
+  EXPECT_EQ(identity["accessKeyId"], "ASIAEXAMPLESESSION01");
+  EXPECT_FALSE(identity.contains("userName"));
+  json context = identity["sessionContext"];
+  EXPECT_EQ(context.size(), 2u);
+  json issuer = context["sessionIssuer"];
+  EXPECT_EQ(issuer.size(), 5u);
+  EXPECT_EQ(issuer["type"], "Role");
+  EXPECT_EQ(issuer["principalId"], "AROAEXAMPLEDEPLOYER1");
+  EXPECT_EQ(issuer["arn"], "arn:aws:iam::111122223333:role/ci/deployer");
+  EXPECT_EQ(issuer["accountId"], "111122223333");
+  EXPECT_EQ(issuer["userName"], "deployer");
+  json attributes = context["attributes"];
+  EXPECT_EQ(attributes.size(), 2u);
+  EXPECT_EQ(attributes["creationDate"], "2024-05-01T09:30:00Z");
+  EXPECT_EQ(attributes["mfaAuthenticated"], "false");
+}
+
+TEST(AuditEvent, KmsIsTheEventSourceWhenTheOutcomeNamesNone) {
+  auto call = MakeCall("Encrypt", R"({"KeyId":"alias/app"})");
+  call.event_source = "";
+  EXPECT_EQ(Build(call)["eventSource"], "kms.amazonaws.com");
+}
+
+TEST(AuditEvent, DeniedKmsCallIsRecordedAsAccessDeniedException) {
+  constexpr char kMessage[] =
+      "User: arn:aws:iam::111122223333:user/team/alice is not authorized to perform: kms:Decrypt "
+      "on resource: arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab "
+      "because no resource-based policy allows the kms:Decrypt action";
+  auto call = MakeCall("Decrypt", StrCat(R"({"KeyId":")", kKeyId, R"(","CiphertextBlob":"AA=="})"),
+                       "", Error(ErrorType::kAccessDenied, kMessage));
+  call.principal = testing::IamUser();
+  json event = Build(call);
+  EXPECT_EQ(event["errorCode"], "AccessDeniedException");
+  EXPECT_EQ(event["errorMessage"], kMessage);
+  EXPECT_EQ(event["userIdentity"]["userName"], "alice");
+  EXPECT_EQ(event["resources"][0]["ARN"], kKeyArn);
+}
+
 TEST(AuditEvent, NeverRecordsPlaintextBlobsGrantTokensOrSignatures) {
   const std::vector<testing::Call> calls = {
       MakeCall(

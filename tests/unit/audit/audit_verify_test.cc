@@ -275,5 +275,58 @@ TEST_F(AuditVerifyTest, FormatNamesThePlace) {
       << text;
 }
 
+// Records of IAM and STS calls by users and role sessions: one line each, chained and signed like
+// any other, and the verifier reads them.
+class AuditVerifyIdentitiesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    AuditOptions options;
+    options.data_dir = dir_.path();
+    options.clock = &clock_;
+    auto log = OpenAuditLog(options);
+    ASSERT_TRUE(log.ok()) << log.status();
+    auto user_call =
+        testing::MakeQueryCall("iam", "CreateUser", "Action=CreateUser&UserName=bob",
+                               R"({"UserName":"bob"})", "<xml/>", R"({"User":{"UserName":"bob"}})");
+    user_call.principal = testing::IamUser();
+    auto session_call = MakeCall("Encrypt", R"({"KeyId":"alias/app","Plaintext":"eA=="})");
+    session_call.principal = testing::AssumedRole();
+    auto denied = testing::MakeQueryCall(
+        "sts", "AssumeRole", "", R"({"RoleArn":"arn:aws:iam::111122223333:role/ci/deployer"})", "",
+        "", Error(ErrorType::kAccessDenied, "User: alice is not authorized"));
+    for (const testing::Call* call : {&user_call, &session_call, &denied}) {
+      ASSERT_TRUE((*log)->Record(call->Outcome()).ok());
+    }
+    log->reset();
+    key_ = *AuditPublicKeyPem(dir_.path());
+  }
+
+  testing::TempDir dir_;
+  testing::FakeClock clock_;
+  std::string key_;
+};
+
+TEST_F(AuditVerifyIdentitiesTest, IamStsAndRoleSessionRecordsVerify) {
+  auto report = VerifyTrail(dir_.audit(), key_);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << FormatVerifyReport(*report);
+  EXPECT_EQ(report->records, 3);
+  EXPECT_EQ(report->last_signed_sequence, 3);
+}
+
+TEST_F(AuditVerifyIdentitiesTest, AChangedSessionIssuerIsCaught) {
+  std::string file = testing::TrailFiles(dir_.audit())[0];
+  auto lines = ReadLines(file);
+  ASSERT_EQ(lines.size(), 3u);
+  size_t at = lines[1].find(R"("userName":"deployer")");
+  ASSERT_NE(at, std::string::npos);
+  lines[1].replace(at, 21, R"("userName":"someone!")");
+  WriteLines(file, lines);
+  auto report = VerifyTrail(dir_.audit(), key_);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->problem, "modified");
+  EXPECT_EQ(report->sequence, 2);
+}
+
 }  // namespace
 }  // namespace kmsd::audit

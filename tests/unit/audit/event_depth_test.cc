@@ -74,5 +74,24 @@ TEST(AuditEventDepth, DeepDroppedMembersAreValidatedAndLeftOut) {
   EXPECT_NE(event.find(R"("requestParameters":null)"), std::string::npos);
 }
 
+// IAM's and STS's codecs hand over JSON that the audit filters at every depth: as deep as that
+// goes, it costs no stack either, and a secret at the bottom is still dropped.
+TEST(AuditEventDepth, DeepCodecJsonIsFilteredAtEveryLevel) {
+  std::string body;
+  std::string expected = R"("requestParameters":)";
+  for (int i = 0; i < kDepth / 8; ++i) {
+    body += R"({"A":)";
+    expected += R"({"a":)";
+  }
+  body += StrCat(R"({"SessionToken":"deep-secret","Kept":1})", std::string(kDepth / 8, '}'));
+  expected += StrCat(R"({"kept":1})", std::string(kDepth / 8, '}'), ",");
+  auto call = MakeCall("AssumeRole", "");
+  call.event_source = "sts.amazonaws.com";
+  call.request_parameters_json = body;
+  std::string event = Build(call);
+  EXPECT_NE(event.find(expected), std::string::npos);
+  EXPECT_EQ(event.find("deep-secret"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace kmsd::audit

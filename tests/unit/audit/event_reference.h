@@ -1,5 +1,7 @@
-// Test only: BuildEvent as it was before the streaming writer (commit 1825985), kept verbatim as
-// the reference the differential test compares the fast implementation with, byte for byte.
+// Test only: BuildEvent written plainly with nlohmann::json, the reference the differential test
+// compares the fast implementation with, byte for byte. It is the implementation from before the
+// streaming writer (commit 1825985), extended in step with it for IAM and STS events and the IAM
+// user and role session identities: change both together.
 #pragma once
 
 #include <array>
@@ -72,6 +74,12 @@ constexpr std::array<std::string_view, 4> kRequestKeyMembers = {"KeyId", "Source
 constexpr std::array<std::string_view, 3> kVerbatimMaps = {
     "EncryptionContext", "SourceEncryptionContext", "DestinationEncryptionContext"};
 
+// Member names never recorded from a codec's JSON (IAM, STS), at any depth, in any letter case.
+constexpr std::array<std::string_view, 10> kSecretNames = {
+    "secretaccesskey", "sessiontoken", "securitytoken",    "password",      "oldpassword",
+    "newpassword",     "privatekey",   "webidentitytoken", "samlassertion", "plaintext",
+};
+
 // Operations whose answers carry key material, ciphertext or random bytes: AWS records null.
 constexpr std::array<std::string_view, 13> kCryptographicOperations = {
     "Encrypt",
@@ -107,6 +115,24 @@ json ParseAllowlisted(std::string_view text, const std::array<std::string_view, 
       [&allowlist](int depth, json::parse_event_t event, json& value) {
         if (event == json::parse_event_t::key && depth == 1) {
           return value.is_string() && Contains(allowlist, value.get_ref<const std::string&>());
+        }
+        return true;
+      },
+      /*allow_exceptions=*/false);
+  if (!parsed.is_object()) return json();
+  return parsed;
+}
+
+// Parses a JSON object keeping every member except those whose name, lower-cased, is in
+// denylist, at any depth: the callback drops them as they are read.
+template <size_t N>
+json ParseWithout(std::string_view text, const std::array<std::string_view, N>& denylist) {
+  json parsed = json::parse(
+      text.begin(), text.end(),
+      [&denylist](int /*depth*/, json::parse_event_t event, json& value) {
+        if (event == json::parse_event_t::key) {
+          return !(value.is_string() &&
+                   Contains(denylist, AsciiLower(value.get_ref<const std::string&>())));
         }
         return true;
       },
@@ -209,25 +235,82 @@ bool IsReadOnly(std::string_view operation) {
          operation.starts_with("Get");
 }
 
+ordered_json Identity(const Principal& principal) {
+  ordered_json identity = ordered_json::object();
+  identity["type"] = principal.type;
+  identity["principalId"] = principal.principal_id;
+  identity["arn"] = principal.arn;
+  identity["accountId"] = principal.account_id;
+  identity["accessKeyId"] = principal.access_key_id;
+  if (principal.kind == PrincipalType::kIamUser) {
+    identity["userName"] = principal.user_name;
+  } else if (principal.kind == PrincipalType::kAssumedRole) {
+    ordered_json issuer = ordered_json::object();
+    issuer["type"] = "Role";
+    issuer["principalId"] = principal.role_id;
+    issuer["arn"] = principal.role_arn;
+    issuer["accountId"] = principal.account_id;
+    issuer["userName"] = principal.role_name;
+    ordered_json attributes = ordered_json::object();
+    attributes["creationDate"] = FormatTime(principal.session_created);
+    attributes["mfaAuthenticated"] = "false";
+    identity["sessionContext"]["sessionIssuer"] = std::move(issuer);
+    identity["sessionContext"]["attributes"] = std::move(attributes);
+  }
+  return identity;
+}
+
+std::string ErrorCode(const absl::Status& status, bool kms) {
+  ErrorType type = TypeOf(status);
+  if (!kms) {
+    if (type == ErrorType::kAccessDenied) return "AccessDenied";
+    if (type == ErrorType::kNotFound) return "NoSuchEntityException";
+    if (type == ErrorType::kAlreadyExists) return "EntityAlreadyExistsException";
+    if (type == ErrorType::kUnrecognizedClient || type == ErrorType::kInvalidClientTokenId) {
+      return "InvalidClientTokenId";
+    }
+    if (type == ErrorType::kInvalidSignature) return "SignatureDoesNotMatch";
+  }
+  return std::string(AwsName(type));
+}
+
+// AssumeRole's role ARN from its parameters (the record's roleArn: the later of the twins).
+std::string AssumedRoleArn(std::string_view operation, const json& request) {
+  if (operation != "AssumeRole" || !request.is_object()) return "";
+  for (const char* name : {"roleArn", "RoleArn"}) {
+    auto it = request.find(name);
+    if (it == request.end()) continue;
+    if (!it->is_string()) return "";
+    const std::string& arn = it->get_ref<const std::string&>();
+    return arn.starts_with("arn:") && arn.find(":role/") != std::string::npos ? arn : "";
+  }
+  return "";
+}
+
 }  // namespace
 
 inline std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& settings,
                               int64_t now_seconds, const std::string& event_id) {
   std::string_view operation = outcome.operation;
-  json request = ParseAllowlisted(outcome.http.body, kRequestAllowlist);
+  std::string source =
+      outcome.event_source.empty() ? "kms.amazonaws.com" : std::string(outcome.event_source);
+  bool kms = source == "kms.amazonaws.com";
+  json request = outcome.request_parameters_json.empty()
+                     ? ParseAllowlisted(outcome.http.body, kRequestAllowlist)
+                     : ParseWithout(outcome.request_parameters_json, kSecretNames);
   // Key names for resources are read even from a cryptographic operation's answer; nothing else.
-  json response =
-      outcome.status.ok() ? ParseAllowlisted(outcome.response_body, kResponseAllowlist) : json();
+  json response;
+  if (outcome.status.ok() && !outcome.response_elements_json.empty()) {
+    response = ParseWithout(outcome.response_elements_json, kSecretNames);
+  } else if (outcome.status.ok() && kms) {
+    response = ParseAllowlisted(outcome.response_body, kResponseAllowlist);
+  }
 
   ordered_json event = ordered_json::object();
   event["eventVersion"] = "1.08";
   ordered_json identity = ordered_json::object();
   if (outcome.principal) {
-    identity["type"] = outcome.principal->type;
-    identity["principalId"] = outcome.principal->principal_id;
-    identity["arn"] = outcome.principal->arn;
-    identity["accountId"] = outcome.principal->account_id;
-    identity["accessKeyId"] = outcome.principal->access_key_id;
+    identity = Identity(*outcome.principal);
   } else {
     // Authentication failed: all we know is who the caller claimed to be.
     identity["type"] = "Unknown";
@@ -237,13 +320,13 @@ inline std::string BuildEvent(const RequestOutcome& outcome, const EventSettings
   }
   event["userIdentity"] = std::move(identity);
   event["eventTime"] = FormatTime(now_seconds);
-  event["eventSource"] = "kms.amazonaws.com";
+  event["eventSource"] = source;
   event["eventName"] = operation.empty() ? std::string("Unknown") : std::string(operation);
   event["awsRegion"] = settings.region;
   event["sourceIPAddress"] = outcome.http.remote_address;
   event["userAgent"] = UserAgent(outcome.http);
   if (!outcome.status.ok()) {
-    event["errorCode"] = std::string(AwsName(TypeOf(outcome.status)));
+    event["errorCode"] = ErrorCode(outcome.status, kms);
     event["errorMessage"] = std::string(ToStd(outcome.status.message()));
   }
   event["requestParameters"] =
@@ -256,10 +339,18 @@ inline std::string BuildEvent(const RequestOutcome& outcome, const EventSettings
   event["eventID"] = event_id;
   event["readOnly"] = IsReadOnly(operation);
   ordered_json resources = ordered_json::array();
-  for (const std::string& arn : TouchedKeys(request, response, settings)) {
+  std::vector<std::string> arns;
+  std::string type = "AWS::KMS::Key";
+  if (kms) {
+    arns = TouchedKeys(request, response, settings);
+  } else if (std::string role = AssumedRoleArn(operation, request); !role.empty()) {
+    arns.push_back(role);
+    type = "AWS::IAM::Role";
+  }
+  for (const std::string& arn : arns) {
     std::string account = ArnAccount(arn);
     resources.push_back(ordered_json{{"accountId", account.empty() ? settings.account_id : account},
-                                     {"type", "AWS::KMS::Key"},
+                                     {"type", type},
                                      {"ARN", arn}});
   }
   event["resources"] = std::move(resources);
