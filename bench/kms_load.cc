@@ -78,6 +78,8 @@ struct Options {
   long count = 0;
   std::string op = "Encrypt";
   std::string label;  // printed in the result row, e.g. "kmsd" or "moto"
+  // KEY=VALUE pairs sent as the EncryptionContext of Encrypt, Decrypt and GenerateDataKey.
+  std::vector<std::pair<std::string, std::string>> encryption_context;
 };
 
 // ---- JSON: writing the few request bodies, reading answers without a DOM.
@@ -464,13 +466,15 @@ struct KeyUnderTest {
   std::string plaintext_b64;  // the only encoding of plaintext that Base64DecodedSize accepts
   std::string ciphertext_b64;
   std::string encrypt_body_prefix;                        // {"KeyId":...,"Plaintext":"
+  // ,"EncryptionContext":{...} in every Encrypt, Decrypt and GenerateDataKey body, or empty.
+  std::string context_member;
   std::array<std::string, kOperationCount> fixed_bodies;  // bodies that do not change per request
 };
 
 void PrepareBodies(KeyUnderTest& key) {
   std::string key_id;
   AppendJsonString(key_id, key.id);
-  key.encrypt_body_prefix = "{\"KeyId\":" + key_id + ",\"Plaintext\":\"";
+  key.encrypt_body_prefix = "{\"KeyId\":" + key_id + key.context_member + ",\"Plaintext\":\"";
   key.plaintext_b64 = kmsd::crypto::Base64Encode(key.plaintext);
   auto& bodies = key.fixed_bodies;
   bodies[static_cast<int>(Operation::kPrepareKey)] =
@@ -478,9 +482,9 @@ void PrepareBodies(KeyUnderTest& key) {
   std::string ciphertext;
   AppendJsonString(ciphertext, key.ciphertext_b64);
   bodies[static_cast<int>(Operation::kDecrypt)] =
-      "{\"CiphertextBlob\":" + ciphertext + ",\"KeyId\":" + key_id + "}";
+      "{\"CiphertextBlob\":" + ciphertext + ",\"KeyId\":" + key_id + key.context_member + "}";
   bodies[static_cast<int>(Operation::kGenerateDataKey)] =
-      "{\"KeyId\":" + key_id + ",\"KeySpec\":\"AES_256\"}";
+      "{\"KeyId\":" + key_id + key.context_member + ",\"KeySpec\":\"AES_256\"}";
   bodies[static_cast<int>(Operation::kDescribeKey)] = "{\"KeyId\":" + key_id + "}";
 }
 
@@ -1004,9 +1008,10 @@ int Usage() {
                "       kms_load run --endpoint http://HOST:PORT --keys FILE --op "
                "Encrypt|Decrypt|GenerateDataKey|DescribeKey|Mix\n"
                "                [--connections 64] [--seconds 10] [--warmup 1] [--threads 1]\n"
-               "                [--label NAME]\n"
+               "                [--label NAME] [--encryption-context KEY=VALUE ...]\n"
                "       kms_load self-test\n"
-               "credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY; AWS_REGION (us-east-1)\n");
+               "credentials: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN); "
+               "AWS_REGION (us-east-1)\n");
   return 2;
 }
 
@@ -1285,6 +1290,9 @@ int Main(int argc, char** argv) {
       options.op = value;
     else if (flag == "--label")
       options.label = value;
+    else if (flag == "--encryption-context" && value.find('=') != std::string::npos)
+      options.encryption_context.emplace_back(value.substr(0, value.find('=')),
+                                              value.substr(value.find('=') + 1));
     else
       return Usage();
   }
@@ -1295,7 +1303,8 @@ int Main(int argc, char** argv) {
   const char* secret = std::getenv("AWS_SECRET_ACCESS_KEY");
   const char* region = std::getenv("AWS_REGION");
   if (!id || !secret) return Usage();
-  options.credentials = {id, secret, ""};
+  const char* token = std::getenv("AWS_SESSION_TOKEN");
+  options.credentials = {id, secret, token ? token : ""};
   if (region && *region) options.region = region;
 
   asio::io_context io;
@@ -1326,6 +1335,17 @@ int Main(int argc, char** argv) {
   std::ifstream in(options.keys_file);
   for (std::string line; std::getline(in, line);) {
     if (!line.empty()) keys.push_back({line});
+  }
+  std::string context_member;
+  for (const auto& [name, value] : options.encryption_context) {
+    context_member += context_member.empty() ? ",\"EncryptionContext\":{" : ",";
+    AppendJsonString(context_member, name);
+    context_member += ':';
+    AppendJsonString(context_member, value);
+  }
+  if (!context_member.empty()) context_member += '}';
+  for (KeyUnderTest& key : keys) {
+    key.context_member = context_member;
   }
   if (keys.empty()) {
     std::fprintf(stderr, "kms_load: no keys in %s\n", options.keys_file.c_str());

@@ -1,5 +1,7 @@
-// The AWS KMS JSON 1.1 protocol over the service: authenticates each request (SigV4), dispatches
-// on X-Amz-Target, and answers in AWS's shapes, errors included. Thread-safe.
+// kmsd's API endpoint: routes each request to the service its SigV4 credential scope names (KMS
+// over AWS JSON 1.1; IAM and STS over the Query protocol when configured), authenticates the
+// caller once for all of them through the credential store, and answers in that service's
+// shapes, errors included. Thread-safe.
 #pragma once
 
 #include <functional>
@@ -10,17 +12,16 @@
 
 #include "absl/status/status.h"
 #include "kmsd/clock.h"
+#include "kmsd/credentials.h"
 #include "kmsd/http.h"
 #include "kmsd/principal.h"
 #include "kmsd/service.h"
 
 namespace kmsd {
 
-struct ApiCredential {
-  std::string access_key_id;
-  std::string secret_access_key;
-  std::shared_ptr<const Principal> principal;
-};
+namespace api {
+class ServiceCodec;  // src/api/codec.h
+}
 
 // What one request was and how it ended, for logs (and the audit trail).
 struct RequestOutcome {
@@ -46,7 +47,11 @@ struct RequestOutcome {
 
 struct ApiOptions {
   std::string region = "us-east-1";
-  std::vector<ApiCredential> credentials;
+  // Who may call (not owned; must outlive the handler). Required.
+  const CredentialStore* credentials = nullptr;
+  // Services served beside KMS at the same endpoint (IAM, STS), each picked by its SigV4 signing
+  // name.
+  std::vector<std::shared_ptr<const api::ServiceCodec>> other_services;
   // Called once per request, after the operation and before the answer is sent; must be
   // thread-safe and must not block. It calls `recorded` exactly once, from any thread, when the
   // outcome is recorded (kmsd: durable in the audit trail); the answer waits for it, and a non-OK
@@ -55,9 +60,9 @@ struct ApiOptions {
   std::function<void(const RequestOutcome&, std::function<void(absl::Status)> recorded)>
       on_request;
 
-  // Test mode only (kmsd serve --enable-test-clock, refused in any normal start): an
-  // authenticated request with X-Amz-Target "KmsdTest.AdvanceClock" and body {"Seconds": N} moves
-  // this clock forward, then runs after_clock_advance (the scheduler) before answering.
+  // Test mode only (kmsd serve --enable-test-clock, refused in any normal start): a request by
+  // the root with X-Amz-Target "KmsdTest.AdvanceClock" and body {"Seconds": N} moves this clock
+  // forward, then runs after_clock_advance (the scheduler) before answering.
   AdvancingClock* test_clock = nullptr;
   std::function<absl::Status()> after_clock_advance;
 };

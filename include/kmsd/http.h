@@ -23,6 +23,7 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string remote_address;  // peer IP, for audit
+  bool secure = false;         // arrived over TLS (aws:SecureTransport)
   std::string request_id;      // a fresh UUID per request, sent back as x-amzn-RequestId
 
   // The first value of a header (name lower-case), or nullptr.

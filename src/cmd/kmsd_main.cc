@@ -19,6 +19,7 @@
 #include "cmd/audit_commands.h"
 #include "kmsd/api.h"
 #include "kmsd/audit.h"
+#include "kmsd/credentials.h"
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
 #include "kmsd/http.h"
@@ -296,10 +297,9 @@ int Serve(const ServeFlags& flags) {
 
   kmsd::ApiOptions api_options;
   api_options.region = flags.region;
-  api_options.credentials.push_back(
-      {credentials->access_key_id, credentials->secret_access_key,
-       std::make_shared<const kmsd::Principal>(
-           kmsd::RootPrincipal(flags.account_id, credentials->access_key_id))});
+  std::unique_ptr<kmsd::CredentialStore> credential_store = kmsd::NewRootOnlyCredentialStore(
+      flags.account_id, credentials->access_key_id, credentials->secret_access_key);
+  api_options.credentials = credential_store.get();
   api_options.on_request = [audit = audit_log->get()](
                                const kmsd::RequestOutcome& outcome,
                                std::function<void(absl::Status)> recorded) {

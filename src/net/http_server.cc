@@ -388,6 +388,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     request.body = std::move(message.body());
     request.remote_address = remote_address_;
+    request.secure = kTls;
     request.request_id = NewUuid();
     ++served_;
     try {

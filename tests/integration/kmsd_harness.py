@@ -115,14 +115,45 @@ class KmsdServer:
             raise AssertionError(f"advance clock failed: {status} {body}")
         return body["Now"]
 
-    def client(self, access_key=None, secret_key=None, validate=True):
-        """A boto3 KMS client; validate=False skips botocore's own checks so the server's are tested."""
+    def client(self, access_key=None, secret_key=None, validate=True, service="kms",
+               session_token=None):
+        """A boto3 client (KMS unless service says iam or sts); validate=False skips botocore's own
+        checks so the server's are tested."""
         return boto3.client(
-            "kms", endpoint_url=self.endpoint, region_name=self.region,
+            service, endpoint_url=self.endpoint, region_name=self.region,
             aws_access_key_id=access_key or self.access_key,
             aws_secret_access_key=secret_key or self.secret_key,
+            aws_session_token=session_token,
             config=botocore.config.Config(retries={"max_attempts": 1},
                                           parameter_validation=validate))
+
+    def aws_profiles(self, profiles, *args, profile=None, check=True, cli=AWS_CLI):
+        """Runs `aws ARGS` (any service) with a credentials file holding `profiles`
+        ({name: (access_key, secret_key[, session_token])}, plus "default" = the root) and
+        --profile when given. Returns the parsed JSON output, or with check=False
+        (returncode, stdout, stderr)."""
+        home = tempfile.mkdtemp(prefix="aws-home-")
+        try:
+            os.makedirs(os.path.join(home, ".aws"))
+            every = {"default": (self.access_key, self.secret_key), **profiles}
+            with open(os.path.join(home, ".aws", "credentials"), "w") as out:
+                for name, keys in every.items():
+                    out.write(f"[{name}]\naws_access_key_id = {keys[0]}\naws_secret_access_key = {keys[1]}\n")
+                    if len(keys) > 2:
+                        out.write(f"aws_session_token = {keys[2]}\n")
+            env = {"PATH": "/usr/bin:/bin", "HOME": home, "AWS_DEFAULT_REGION": self.region,
+                   "AWS_PAGER": "", "AWS_MAX_ATTEMPTS": "1"}
+            command = [cli, *args, "--endpoint-url", self.endpoint, "--output", "json"]
+            if profile:
+                command += ["--profile", profile]
+            result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+        finally:
+            shutil.rmtree(home, ignore_errors=True)
+        if not check:
+            return result.returncode, result.stdout, result.stderr
+        if result.returncode != 0:
+            raise AssertionError(f"aws {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+        return json.loads(result.stdout) if result.stdout.strip() else None
 
     def aws(self, *args, secret_key=None, check=True, stdin=None, cli=AWS_CLI):
         """Runs `aws kms ARGS` and returns the parsed JSON output (or None when there is none).

@@ -1,0 +1,135 @@
+// The KMS codec: AWS JSON 1.1 with X-Amz-Target "TrentService.<Operation>", answers and errors
+// as KMS sends them ({"__type": ..., "message": ...}).
+#include "api/kms/codec.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "api/json_writer.h"
+#include "api/kms/operations.h"
+#include "kmsd/api.h"
+#include "kmsd/errors.h"
+#include "kmsd/strings.h"
+
+namespace kmsd::api {
+namespace {
+
+constexpr std::string_view kTargetPrefix = "TrentService.";
+constexpr std::string_view kJsonContentType = "application/x-amz-json-1.1";
+constexpr std::string_view kAdvanceClockTarget = "KmsdTest.AdvanceClock";
+constexpr int64_t kMaxClockAdvanceSeconds = 20LL * 365 * 86400;
+
+class KmsCodec final : public ServiceCodec {
+ public:
+  KmsCodec(KmsService* service, KmsTestHooks test_hooks)
+      : service_(service), test_hooks_(std::move(test_hooks)) {}
+
+  std::string_view SigningName() const override { return "kms"; }
+  std::string_view EventSource() const override { return "kms.amazonaws.com"; }
+
+  std::string OperationName(const HttpRequest& http) const override {
+    const std::string* target = http.Header("x-amz-target");
+    if (!target || !std::string_view(*target).starts_with(kTargetPrefix)) return {};
+    return target->substr(kTargetPrefix.size());
+  }
+
+  bool MayBlock(std::string_view operation) const override { return api::MayBlock(operation); }
+
+  absl::StatusOr<ServedAnswer> Serve(const HttpRequest& http, std::string_view operation_name,
+                                     const CallContext& call) const override {
+    if (http.method != "POST") {
+      return Error(ErrorType::kUnknownOperation, "KMS requests must use POST");
+    }
+    if (test_hooks_.clock) {
+      const std::string* target = http.Header("x-amz-target");
+      if (target && *target == kAdvanceClockTarget) return AdvanceClock(http, call);
+    }
+    if (operation_name.empty()) {
+      return Error(ErrorType::kUnknownOperation,
+                   "The X-Amz-Target header must name a KMS operation: TrentService.<Operation>");
+    }
+    Operation operation = FindOperation(operation_name);
+    if (!operation) {
+      // Echo the name only when it is plainly a name: the header is hostile input.
+      bool printable = operation_name.size() <= 64 &&
+                       std::all_of(operation_name.begin(), operation_name.end(), [](char c) {
+                         return std::isalnum(static_cast<unsigned char>(c));
+                       });
+      return Error(ErrorType::kUnknownOperation,
+                   StrCat("Operation ", printable ? operation_name : "(unprintable)",
+                          " is not supported by kmsd"));
+    }
+    auto request = RequestReader::Parse(http.body);
+    if (!request.ok()) return request.status();
+    OperationContext context{*service_, call};
+    auto body = operation(context, *request);
+    if (!body.ok()) return body.status();
+    return ServedAnswer{std::move(*body), {}};
+  }
+
+  HttpResponse Success(std::string body) const override {
+    HttpResponse answer;
+    answer.headers.emplace_back("Content-Type", kJsonContentType);
+    answer.body = std::move(body);
+    return answer;
+  }
+
+  HttpResponse Failure(const absl::Status& status, const std::string& request_id) const override {
+    return ErrorResponse(status, request_id);
+  }
+
+ private:
+  absl::StatusOr<ServedAnswer> AdvanceClock(const HttpRequest& http,
+                                            const CallContext& call) const {
+    // Moving the clock deletes and rotates keys at will: only the root may, even in test mode.
+    if (!call.principal || !call.principal->IsRoot()) {
+      return Error(ErrorType::kAccessDenied, "Only the account root may move the test clock");
+    }
+    auto request = RequestReader::Parse(http.body);
+    if (!request.ok()) return request.status();
+    auto seconds = request->Integer("Seconds", 1, kMaxClockAdvanceSeconds, /*required=*/true);
+    if (auto status = request->Finish(); !status.ok()) return status;
+    test_hooks_.clock->Advance(*seconds);
+    if (test_hooks_.after_clock_advance) {
+      if (auto status = test_hooks_.after_clock_advance(); !status.ok()) return status;
+    }
+    return ServedAnswer{
+        JsonWriter().BeginObject().Integer("Now", test_hooks_.clock->NowSeconds()).EndObject().Take(),
+        {}};
+  }
+
+  KmsService* const service_;
+  const KmsTestHooks test_hooks_;
+};
+
+}  // namespace
+
+std::unique_ptr<ServiceCodec> NewKmsCodec(KmsService* service, KmsTestHooks test_hooks) {
+  return std::make_unique<KmsCodec>(service, std::move(test_hooks));
+}
+
+}  // namespace kmsd::api
+
+namespace kmsd {
+
+HttpResponse ErrorResponse(const absl::Status& status, const std::string& request_id) {
+  ErrorType type = TypeOf(status);
+  std::string_view message = ToStd(status.message());
+  if (type == ErrorType::kKmsInternal) {
+    message = "kmsd could not complete the request because of an internal error";
+  }
+  HttpResponse response;
+  response.status = HttpStatus(type);
+  response.headers.emplace_back("Content-Type", api::kJsonContentType);
+  response.headers.emplace_back("x-amzn-ErrorType", std::string(AwsName(type)));
+  response.body = api::JsonWriter()
+                      .BeginObject()
+                      .String("__type", AwsName(type))
+                      .String("message", message)
+                      .EndObject()
+                      .Take();
+  (void)request_id;  // the net layer sends it as x-amzn-RequestId
+  return response;
+}
+
+}  // namespace kmsd

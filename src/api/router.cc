@@ -1,0 +1,197 @@
+// The request road: HTTP request -> the service its SigV4 scope names -> authenticate (SigV4 and,
+// for temporary credentials, the session token) -> that service's codec -> answer, recorded
+// before it is sent.
+#include <openssl/crypto.h>
+
+#include <memory>
+#include <optional>
+
+#include "api/codec.h"
+#include "api/kms/codec.h"
+#include "kmsd/api.h"
+#include "kmsd/errors.h"
+#include "kmsd/sigv4.h"
+#include "kmsd/strings.h"
+
+namespace kmsd {
+namespace {
+
+constexpr std::string_view kSecurityTokenHeader = "x-amz-security-token";
+
+// What the Authorization header claims, read without trusting it: "AWS4-HMAC-SHA256
+// Credential=AKID/DATE/REGION/SERVICE/aws4_request, ...".
+struct ClaimedScope {
+  std::string_view access_key_id;
+  std::string_view service;
+};
+
+ClaimedScope ReadClaimedScope(const HttpRequest& http) {
+  const std::string* authorization = http.Header("authorization");
+  if (!authorization) return {};
+  std::string_view text = *authorization;
+  size_t start = text.find("Credential=");
+  if (start == std::string_view::npos) return {};
+  text.remove_prefix(start + 11);
+  text = text.substr(0, std::min(text.find_first_of(", "), text.size()));
+  ClaimedScope claimed;
+  size_t slash = text.find('/');
+  if (slash == std::string_view::npos || slash > 128) return {};
+  claimed.access_key_id = text.substr(0, slash);
+  // DATE/REGION/SERVICE/aws4_request: the service is the third part after the key id.
+  std::string_view rest = text.substr(slash + 1);
+  for (int part = 0; part < 2; ++part) {
+    size_t next = rest.find('/');
+    if (next == std::string_view::npos) return claimed;
+    rest.remove_prefix(next + 1);
+  }
+  claimed.service = rest.substr(0, rest.find('/'));
+  return claimed;
+}
+
+// Query-protocol requests name their API version in the form body; with no signature to tell
+// the service, it tells which shape an error should take.
+bool BodyHasVersion(const HttpRequest& http, std::string_view version) {
+  std::string_view body = http.body;
+  size_t at = body.find(StrCat("Version=", version));
+  return at != std::string_view::npos && (at == 0 || body[at - 1] == '&');
+}
+
+class Router : public std::enable_shared_from_this<Router> {
+ public:
+  Router(ApiOptions options, KmsService* service, const Clock* clock)
+      : options_(std::move(options)), clock_(clock) {
+    kms_ = api::NewKmsCodec(service, {options_.test_clock, options_.after_clock_advance});
+  }
+
+  void Handle(std::shared_ptr<HttpExchange> exchange) const {
+    const HttpRequest& http = exchange->Request();
+    ClaimedScope claimed = ReadClaimedScope(http);
+    const api::ServiceCodec* codec = CodecFor(http, claimed);
+    std::string operation = codec->OperationName(http);
+    if (codec->MayBlock(operation)) {
+      exchange->Offload([self = shared_from_this(), exchange, codec, operation] {
+        self->Answer(exchange, *codec, operation);
+      });
+      return;
+    }
+    Answer(std::move(exchange), *codec, operation);
+  }
+
+ private:
+  // The codec of the service the signature's scope names. Unsigned requests, and scopes naming
+  // a service kmsd does not serve, are answered by the service the request looks like (KMS
+  // unless it is a Query request for IAM or STS); authentication then refuses them in its shape.
+  const api::ServiceCodec* CodecFor(const HttpRequest& http, const ClaimedScope& claimed) const {
+    if (!claimed.service.empty()) {
+      if (claimed.service == kms_->SigningName()) return kms_.get();
+      for (const auto& other : options_.other_services) {
+        if (claimed.service == other->SigningName()) return other.get();
+      }
+    }
+    if (http.Header("x-amz-target")) return kms_.get();
+    for (const auto& other : options_.other_services) {
+      if ((other->SigningName() == "sts" && BodyHasVersion(http, "2011-06-15")) ||
+          (other->SigningName() == "iam" && BodyHasVersion(http, "2010-05-08"))) {
+        return other.get();
+      }
+    }
+    return kms_.get();
+  }
+
+  void Answer(std::shared_ptr<HttpExchange> exchange, const api::ServiceCodec& codec,
+              const std::string& operation) const {
+    const HttpRequest& http = exchange->Request();
+    std::shared_ptr<const Credential> credential;
+    absl::StatusOr<api::ServedAnswer> served = Serve(http, codec, operation, credential);
+    if (!options_.on_request) {
+      exchange->Reply(MakeAnswer(codec, std::move(served), http.request_id));
+      return;
+    }
+    absl::Status status = served.ok() ? absl::OkStatus() : served.status();
+    std::string_view body = served.ok() ? std::string_view(served->body) : std::string_view();
+    std::string parameters = codec.AuditRequestParameters(http);
+    RequestOutcome outcome{operation,
+                           http,
+                           credential ? credential->principal.get() : nullptr,
+                           status,
+                           body,
+                           ReadClaimedScope(http).access_key_id,
+                           codec.EventSource(),
+                           parameters,
+                           served.ok() ? std::string_view(served->audit_response_elements)
+                                       : std::string_view()};
+    // The answer waits until the outcome is recorded; a failure to record replaces it.
+    auto answer = std::make_shared<absl::StatusOr<api::ServedAnswer>>(std::move(served));
+    options_.on_request(outcome, [exchange, answer, &codec](absl::Status recorded) {
+      if (!recorded.ok()) {
+        if (answer->ok()) OPENSSL_cleanse((*answer)->body.data(), (*answer)->body.size());
+        exchange->Reply(codec.Failure(recorded, exchange->Request().request_id));
+        return;
+      }
+      exchange->Reply(MakeAnswer(codec, std::move(*answer), exchange->Request().request_id));
+    });
+  }
+
+  static HttpResponse MakeAnswer(const api::ServiceCodec& codec,
+                                 absl::StatusOr<api::ServedAnswer> served,
+                                 const std::string& request_id) {
+    if (!served.ok()) return codec.Failure(served.status(), request_id);
+    return codec.Success(std::move(served->body));
+  }
+
+  absl::StatusOr<api::ServedAnswer> Serve(const HttpRequest& http, const api::ServiceCodec& codec,
+                                          const std::string& operation,
+                                          std::shared_ptr<const Credential>& credential) const {
+    auto authenticated = Authenticate(http, codec.SigningName());
+    if (!authenticated.ok()) return authenticated.status();
+    credential = std::move(*authenticated);
+    CallContext call{credential->principal, http.request_id, http.remote_address, UserAgent(http),
+                     http.secure};
+    return codec.Serve(http, operation, call);
+  }
+
+  absl::StatusOr<std::shared_ptr<const Credential>> Authenticate(const HttpRequest& http,
+                                                                 std::string_view service) const {
+    if (!options_.credentials) return Internal("kmsd has no credential store");
+    const std::string* token = http.Header(kSecurityTokenHeader);
+    std::string_view session_token = token ? std::string_view(*token) : std::string_view();
+    // The store's own refusal (an expired or altered session token) is the answer, not the
+    // generic "unrecognized client" sigv4::Verify gives for a key it cannot look up.
+    absl::Status refused;
+    std::shared_ptr<const Credential> found;
+    int64_t now = clock_->NowSeconds();
+    auto lookup = [&](std::string_view access_key_id) -> std::optional<std::string> {
+      auto credential = options_.credentials->Find(access_key_id, session_token, now);
+      if (!credential.ok()) {
+        refused = credential.status();
+        return std::nullopt;
+      }
+      found = std::move(*credential);
+      return std::string(found->secret_access_key.view());
+    };
+    // Verified where it lies: a copy of the body would be one more copy of plaintext to wipe.
+    sigv4::SignableRequestView signable{http.method, http.target, http.headers, http.body};
+    auto verified = sigv4::Verify(signable, lookup,
+                                  {options_.region, std::string(service), now, 300});
+    if (!verified.ok()) return refused.ok() ? verified.status() : refused;
+    return found;
+  }
+
+  static std::string UserAgent(const HttpRequest& http) {
+    const std::string* agent = http.Header("user-agent");
+    return agent ? *agent : "";
+  }
+
+  const ApiOptions options_;
+  const Clock* const clock_;
+  std::unique_ptr<api::ServiceCodec> kms_;
+};
+
+}  // namespace
+
+AsyncHttpHandler NewApiHandler(ApiOptions options, KmsService* service, const Clock* clock) {
+  auto router = std::make_shared<const Router>(std::move(options), service, clock);
+  return [router](std::shared_ptr<HttpExchange> exchange) { router->Handle(std::move(exchange)); };
+}
+
+}  // namespace kmsd
