@@ -1,7 +1,6 @@
 // The identity service: opening and loading, authorization of IAM actions, and the principals
 // its credentials prove. See include/kmsd/iam.h and iam_service_impl.h.
 #include <algorithm>
-#include <ctime>
 
 #include "iam/iam_service_impl.h"
 #include "iam/records.h"
@@ -29,15 +28,6 @@ bool IsIamName(std::string_view text) {
 
 namespace iam {
 namespace {
-
-std::string Iso8601(int64_t seconds) {
-  std::time_t time = static_cast<std::time_t>(seconds);
-  std::tm parts{};
-  gmtime_r(&time, &parts);
-  char text[32];
-  size_t size = std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &parts);
-  return std::string(text, size);
-}
 
 // The part of a policy record id after its prefix: "<entity>/<policy>".
 bool SplitPolicyRecordId(std::string_view rest, std::string& entity_key) {
