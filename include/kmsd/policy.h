@@ -46,6 +46,13 @@ class Policy {
   virtual ~Policy() = default;
   // The document as given (kept so that GetKeyPolicy returns it byte for byte).
   virtual const std::string& Document() const = 0;
+  // The kind it was parsed as.
+  virtual PolicyKind Kind() const = 0;
+  // The AWS principals its Principal and NotPrincipal elements name, in document order without
+  // repeats: ARNs as written, a bare account id as "arn:aws:iam::ACCOUNT:root", "*" left out. For
+  // checks AWS makes when a policy is set (KMS refuses a key policy naming a user or role that
+  // does not exist).
+  virtual const std::vector<std::string>& PrincipalArns() const = 0;
 };
 using PolicyPtr = std::shared_ptr<const Policy>;
 
