@@ -3,10 +3,11 @@
 #include <algorithm>
 
 #include "iam/iam_service_impl.h"
+#include "iam/identifiers.h"
 #include "iam/records.h"
 #include "kmsd/crypto.h"
-#include "kmsd/strings.h"
 #include "iam/session_token.h"
+#include "kmsd/strings.h"
 
 namespace kmsd {
 

@@ -15,6 +15,7 @@
 #include "api/codec.h"
 #include "api/query/node.h"
 #include "api/query/query_reader.h"
+#include "kmsd/errors.h"
 #include "kmsd/iam.h"
 
 namespace kmsd::api::query {
