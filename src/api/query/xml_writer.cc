@@ -38,7 +38,7 @@ void AppendXmlEscaped(std::string& out, std::string_view text) {
     size_t length = DecodeUtf8(text, codepoint);
     if (length == 0 || !IsXmlChar(codepoint)) {
       out.append(kReplacement);
-      text.remove_prefix(1);
+      text.remove_prefix(length == 0 ? 1 : length);  // a stray byte, or a whole character
       continue;
     }
     out.append(text.substr(0, length));
