@@ -13,6 +13,7 @@
 
 #include "kmsd/policy.h"
 #include "kmsd/principal.h"
+#include "unit/policy/policy_test_util.h"
 
 // Counting every allocation of the process is the simplest way to show that evaluation makes
 // none; the counter is read around the timed loop only.
@@ -38,23 +39,7 @@ using kmsd::policy::AuthorizationRequest;
 using kmsd::policy::PolicyKind;
 using kmsd::policy::PolicyPtr;
 using kmsd::policy::RequestContext;
-
-constexpr char kKeyArn[] =
-    "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
-
-constexpr char kDefaultKeyPolicy[] = R"({
-  "Version" : "2012-10-17",
-  "Id" : "key-default-1",
-  "Statement" : [ {
-    "Sid" : "Enable IAM User Permissions",
-    "Effect" : "Allow",
-    "Principal" : {
-      "AWS" : "arn:aws:iam::111122223333:root"
-    },
-    "Action" : "kms:*",
-    "Resource" : "*"
-  } ]
-})";
+namespace testing = kmsd::policy::testing;
 
 // The default statement, then one for the application user, as an operator would write it.
 constexpr char kEncryptionContextKeyPolicy[] = R"({
@@ -72,20 +57,14 @@ constexpr char kEncryptionContextKeyPolicy[] = R"({
 constexpr char kUserIdentityPolicy[] =
     R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["kms:Encrypt","kms:Decrypt","kms:GenerateDataKey*"],"Resource":"arn:aws:kms:*:111122223333:key/*"}]})";
 
-PolicyPtr MustParse(const char* document, PolicyKind kind) {
+PolicyPtr MustParse(const std::string& document, PolicyKind kind) {
   auto policy = kmsd::policy::Parse(document, kind);
   if (!policy.ok()) std::abort();
   return *policy;
 }
 
 std::shared_ptr<kmsd::Principal> AppUser(bool with_identity_policy) {
-  auto user = std::make_shared<kmsd::Principal>();
-  user->kind = kmsd::PrincipalType::kIamUser;
-  user->type = "IAMUser";
-  user->principal_id = "AIDAEXAMPLEAPPUSER01";
-  user->arn = "arn:aws:iam::111122223333:user/app";
-  user->account_id = "111122223333";
-  user->user_name = "app";
+  auto user = testing::User("app");
   if (with_identity_policy) {
     user->identity_policies.push_back(MustParse(kUserIdentityPolicy, PolicyKind::kIdentity));
   }
@@ -94,20 +73,16 @@ std::shared_ptr<kmsd::Principal> AppUser(bool with_identity_policy) {
 
 // The context a GenerateDataKey request carries: the caller's keys, the request's.
 RequestContext GenerateDataKeyContext(std::shared_ptr<const kmsd::Principal> caller) {
-  RequestContext context;
-  context.action = "kms:GenerateDataKey";
-  context.resource = kKeyArn;
-  context.SetCaller(std::move(caller));
-  context.Set("aws:SourceIp", "127.0.0.1");
-  context.Set("aws:SecureTransport", "false");
-  context.Set("aws:CurrentTime", "2024-05-01T12:00:00Z");
-  context.Set("aws:EpochTime", "1714564800");
-  context.Set("kms:EncryptionContext:Department", "Records");
-  context.Add("kms:EncryptionContextKeys", "Department");
-  context.Set("kms:KeySpec", "SYMMETRIC_DEFAULT");
-  context.Set("kms:KeyUsage", "ENCRYPT_DECRYPT");
-  context.Set("kms:KeyOrigin", "AWS_KMS");
-  return context;
+  return testing::Context(std::move(caller), "kms:GenerateDataKey", testing::kKeyArn,
+                          {{"aws:SourceIp", {"127.0.0.1"}},
+                           {"aws:SecureTransport", {"false"}},
+                           {"aws:CurrentTime", {"2024-05-01T12:00:00Z"}},
+                           {"aws:EpochTime", {"1714564800"}},
+                           {"kms:EncryptionContext:Department", {"Records"}},
+                           {"kms:EncryptionContextKeys", {"Department"}},
+                           {"kms:KeySpec", {"SYMMETRIC_DEFAULT"}},
+                           {"kms:KeyUsage", {"ENCRYPT_DECRYPT"}},
+                           {"kms:KeyOrigin", {"AWS_KMS"}}});
 }
 
 void ReportAllocations(benchmark::State& state, uint64_t before) {
@@ -115,7 +90,7 @@ void ReportAllocations(benchmark::State& state, uint64_t before) {
       static_cast<double>(allocations.load() - before) / static_cast<double>(state.iterations()));
 }
 
-void EvaluateLoop(benchmark::State& state, const char* document, bool expect_direct_allow) {
+void EvaluateLoop(benchmark::State& state, const std::string& document, bool expect_direct_allow) {
   PolicyPtr policy = MustParse(document, PolicyKind::kResource);
   RequestContext context = GenerateDataKeyContext(AppUser(false));
   uint64_t before = allocations.load();
@@ -127,7 +102,8 @@ void EvaluateLoop(benchmark::State& state, const char* document, bool expect_dir
   ReportAllocations(state, before);
 }
 
-void AuthorizeLoop(benchmark::State& state, const char* document, bool with_identity_policy) {
+void AuthorizeLoop(benchmark::State& state, const std::string& document,
+                   bool with_identity_policy) {
   PolicyPtr policy = MustParse(document, PolicyKind::kResource);
   RequestContext context = GenerateDataKeyContext(AppUser(with_identity_policy));
   AuthorizationRequest request{&context, policy.get(), nullptr};
@@ -143,7 +119,7 @@ void AuthorizeLoop(benchmark::State& state, const char* document, bool with_iden
 // Evaluate alone. Its Result names the deciding statement, a string: one allocation when the Sid
 // is longer than the small-string buffer (15 bytes), as both Sids here are.
 void BM_EvaluateDefaultKeyPolicy(benchmark::State& state) {
-  EvaluateLoop(state, kDefaultKeyPolicy, false);
+  EvaluateLoop(state, testing::DefaultKeyPolicy(), false);
 }
 BENCHMARK(BM_EvaluateDefaultKeyPolicy);
 
@@ -154,7 +130,7 @@ BENCHMARK(BM_EvaluateEncryptionContextCondition);
 
 // What the service calls per request: key policy, the caller's identity policies, the decision.
 void BM_AuthorizeDefaultKeyPolicyWithIdentityPolicy(benchmark::State& state) {
-  AuthorizeLoop(state, kDefaultKeyPolicy, true);
+  AuthorizeLoop(state, testing::DefaultKeyPolicy(), true);
 }
 BENCHMARK(BM_AuthorizeDefaultKeyPolicyWithIdentityPolicy);
 

@@ -64,8 +64,19 @@ absl::StatusOr<PolicyPtr> Parse(std::string_view document, PolicyKind kind,
                                 size_t max_bytes = kMaxKeyPolicyBytes);
 
 // Everything a request is judged on. Condition key names are case-insensitive, as in AWS; the
-// part after "kms:EncryptionContext:" is compared as AWS documents it. Values are strings: the
-// engine converts them for the Numeric, Date, Bool, IpAddress and Arn operators.
+// part after "kms:EncryptionContext:" is compared as AWS documents it (not case-sensitive: the
+// whole key name is not; to make a context key's case count, policies use
+// kms:EncryptionContextKeys). Values are strings: the engine converts them for the Numeric, Date,
+// Bool, IpAddress and Arn operators.
+//
+// How callers fill it, so that AWS's policies mean here what they mean there:
+//   Set("kms:EncryptionContext:" + key, value) for each pair, and Add("kms:EncryptionContextKeys",
+//   key) for each key (multi-valued: ForAnyValue/ForAllValues read it; leave it unset when there
+//   is no encryption context, which ForAllValues reads as the empty set);
+//   Add("kms:GrantOperations", op) per operation; Set("aws:CurrentTime", "2024-05-01T12:00:00Z")
+//   (ISO 8601, UTC) and Set("aws:EpochTime", "1714564800"); Set("aws:SecureTransport",
+//   "true"|"false"); Set("aws:SourceIp", "203.0.113.7") (an IPv4-mapped IPv6 address is read as
+//   IPv4); Set("kms:BypassPolicyLockoutSafetyCheck", "true") only when the request says so.
 class RequestContext {
  public:
   std::string action;    // "kms:Encrypt", "iam:CreateUser", "sts:AssumeRole"
@@ -103,6 +114,10 @@ struct Result {
   std::string deciding_statement;
 };
 
+// A statement applies when its Action, Principal (resource and trust policies), Resource and every
+// Condition match. A policy variable the request has no value for (and no default) makes its
+// statement not apply, whatever its Effect, as AWS documents. Evaluate allocates only to name the
+// deciding statement (a Sid longer than std::string's inline buffer); Authorize does not.
 Result Evaluate(const Policy& policy, const RequestContext& context);
 
 // The policies of one request, combined as AWS does (an explicit Deny anywhere wins; otherwise

@@ -136,7 +136,7 @@ bool ParseRequestValue(Operator op, std::string_view text, RequestValue& value) 
   } else if (op == Operator::kIpAddress) {
     auto address = ParseIpNetwork(text);
     if (!address) return false;
-    value.address = *address;
+    value.address = address->Unmapped();
   } else if (op == Operator::kArnEquals) {
     if (auto parts = SplitArn(text)) {
       value.arn_parts = *parts;
@@ -196,22 +196,16 @@ Match ValueSatisfies(const Condition& condition, std::string_view text,
   return matched != condition.negated ? Match::kYes : Match::kNo;
 }
 
-Match AllSatisfy(const Condition& condition, const std::vector<std::string>& values,
-                 const RequestContext& context) {
+// Every request value must satisfy the condition (`all`), or one must. The first value that
+// decides, or leaves a policy variable unresolved, ends the walk.
+Match Quantify(const Condition& condition, const std::vector<std::string>& values,
+               const RequestContext& context, bool all) {
+  const Match decisive = all ? Match::kNo : Match::kYes;
   for (const std::string& value : values) {
     Match match = ValueSatisfies(condition, value, context);
-    if (match != Match::kYes) return match;
+    if (match == decisive || match == Match::kUnresolved) return match;
   }
-  return Match::kYes;
-}
-
-Match AnySatisfies(const Condition& condition, const std::vector<std::string>& values,
-                   const RequestContext& context) {
-  for (const std::string& value : values) {
-    Match match = ValueSatisfies(condition, value, context);
-    if (match != Match::kNo) return match;
-  }
-  return Match::kNo;
+  return all ? Match::kYes : Match::kNo;
 }
 
 }  // namespace
@@ -320,10 +314,10 @@ Match EvaluateCondition(const Condition& condition, const RequestContext& contex
   switch (condition.qualifier) {
     case SetQualifier::kForAllValues:
       // Every request value must satisfy it: true of an absent key or an empty set.
-      return present ? AllSatisfy(condition, *values, context) : Match::kYes;
+      return present ? Quantify(condition, *values, context, /*all=*/true) : Match::kYes;
     case SetQualifier::kForAnyValue:
       // At least one request value must: never true of an absent key.
-      return present ? AnySatisfies(condition, *values, context) : Match::kNo;
+      return present ? Quantify(condition, *values, context, /*all=*/false) : Match::kNo;
     case SetQualifier::kNone:
       break;
   }
@@ -331,8 +325,7 @@ Match EvaluateCondition(const Condition& condition, const RequestContext& contex
   if (!present) return condition.if_exists || condition.negated ? Match::kYes : Match::kNo;
   // A multi-valued key without a qualifier: some value must match a positive operator, and no
   // value may match a negated one.
-  return condition.negated ? AllSatisfy(condition, *values, context)
-                           : AnySatisfies(condition, *values, context);
+  return Quantify(condition, *values, context, /*all=*/condition.negated);
 }
 
 }  // namespace kmsd::policy::internal

@@ -2,6 +2,7 @@
 // Evaluate walks. The only file that knows nlohmann::json; its exceptions stop here.
 #include <exception>
 #include <map>
+#include <set>
 #include <utility>
 
 #include "kmsd/errors.h"
@@ -54,6 +55,13 @@ std::string_view TypeName(const json& value) {
   }
 }
 
+bool IsAlphanumeric(std::string_view text) {
+  for (char c : text) {
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return false;
+  }
+  return true;
+}
+
 // A scalar condition value as text: AWS accepts numbers and booleans where strings are meant.
 std::optional<std::string> ScalarText(const json& value) {
   switch (value.type()) {
@@ -83,6 +91,11 @@ class StatementCompiler {
       if (!sid->is_string()) return Problem("Sid must be a string");
       statement.name = sid->get<std::string>();
       where_ = StrCat(where_, " (Sid ", Quote(statement.name), ")");
+      // IAM's own policies take letters and digits only; key policies also take spaces and more
+      // (AWS's default key policy's Sid is "Enable IAM User Permissions").
+      if (kind_ != PolicyKind::kResource && !IsAlphanumeric(statement.name)) {
+        return Problem("Sid must be alphanumeric (A-Z, a-z, 0-9) in an IAM policy");
+      }
     } else {
       statement.name = StrCat("Statement[", index, "]");
     }
@@ -146,27 +159,40 @@ class StatementCompiler {
     return absl::OkStatus();
   }
 
-  absl::Status CompileActions(const json& element, Statement& statement) const {
-    auto action = element.find("Action");
-    auto not_action = element.find("NotAction");
-    if (action != element.end() && not_action != element.end()) {
-      return Problem("has both Action and NotAction; a statement has one of them");
+  // One of the pairs Action/NotAction, Resource/NotResource, Principal/NotPrincipal: at most
+  // one of the two is in a statement. value is nullptr when neither is.
+  struct OneOf {
+    const json* value = nullptr;
+    bool negated = false;
+    std::string_view name;
+  };
+  absl::StatusOr<OneOf> FindOneOf(const json& element, std::string_view name,
+                                  std::string_view negated_name) const {
+    auto plain = element.find(name);
+    auto negated = element.find(negated_name);
+    if (plain != element.end() && negated != element.end()) {
+      return Problem(
+          StrCat("has both ", name, " and ", negated_name, "; a statement has one of them"));
     }
-    if (action == element.end() && not_action == element.end()) {
+    if (negated != element.end()) return OneOf{&*negated, true, negated_name};
+    if (plain != element.end()) return OneOf{&*plain, false, name};
+    return OneOf{nullptr, false, name};
+  }
+
+  absl::Status CompileActions(const json& element, Statement& statement) const {
+    auto action = FindOneOf(element, "Action", "NotAction");
+    if (!action.ok()) return action.status();
+    if (action->value == nullptr) {
       return Problem("Action is missing (a statement needs Action or NotAction)");
     }
-    statement.not_action = not_action != element.end();
-    std::string_view name = statement.not_action ? "NotAction" : "Action";
+    statement.not_action = action->negated;
     std::vector<std::string> texts;
-    if (auto status = StringList(statement.not_action ? *not_action : *action, name, texts);
-        !status.ok()) {
-      return status;
-    }
+    if (auto status = StringList(*action->value, action->name, texts); !status.ok()) return status;
     for (const std::string& text : texts) {
       // AWS: "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc."
       size_t colon = text.find(':');
       if (text != "*" && (colon == std::string::npos || colon == 0 || colon + 1 == text.size())) {
-        return Problem(StrCat(name, " ", Quote(text),
+        return Problem(StrCat(action->name, " ", Quote(text),
                               " must be \"*\" or service:action, such as kms:Encrypt"));
       }
       statement.actions.push_back(Pattern::Compile(
@@ -176,26 +202,23 @@ class StatementCompiler {
   }
 
   absl::Status CompileResources(const json& element, Statement& statement) const {
-    auto resource = element.find("Resource");
-    auto not_resource = element.find("NotResource");
-    if (resource != element.end() && not_resource != element.end()) {
-      return Problem("has both Resource and NotResource; a statement has one of them");
-    }
-    const bool present = resource != element.end() || not_resource != element.end();
+    auto resource = FindOneOf(element, "Resource", "NotResource");
+    if (!resource.ok()) return resource.status();
     if (kind_ == PolicyKind::kTrust) {
       // A trust policy is about its own role: AWS refuses a Resource in one.
-      if (present) return Problem("Resource is not allowed in a role trust policy");
+      if (resource->value != nullptr) {
+        return Problem(StrCat(resource->name, " is not allowed in a role trust policy"));
+      }
       return absl::OkStatus();
     }
-    if (!present) return Problem("Resource is missing (a statement needs Resource or NotResource)");
-    statement.has_resource = true;
-    statement.not_resource = not_resource != element.end();
-    std::string_view name = statement.not_resource ? "NotResource" : "Resource";
-    std::vector<std::string> texts;
-    if (auto status = StringList(statement.not_resource ? *not_resource : *resource, name, texts);
-        !status.ok()) {
-      return status;
+    if (resource->value == nullptr) {
+      return Problem("Resource is missing (a statement needs Resource or NotResource)");
     }
+    statement.has_resource = true;
+    statement.not_resource = resource->negated;
+    std::string_view name = resource->name;
+    std::vector<std::string> texts;
+    if (auto status = StringList(*resource->value, name, texts); !status.ok()) return status;
     for (const std::string& text : texts) {
       if (text != "*" && !text.starts_with("arn:")) {
         return Problem(StrCat(name, " ", Quote(text), " must be \"*\" or an ARN"));
@@ -207,29 +230,24 @@ class StatementCompiler {
   }
 
   absl::Status CompilePrincipals(const json& element, Statement& statement) const {
-    auto principal = element.find("Principal");
-    auto not_principal = element.find("NotPrincipal");
-    const bool present = principal != element.end() || not_principal != element.end();
+    auto principal = FindOneOf(element, "Principal", "NotPrincipal");
     if (kind_ == PolicyKind::kIdentity) {
-      if (present) {
-        return Problem(StrCat(principal != element.end() ? "Principal" : "NotPrincipal",
+      if (!principal.ok() || principal->value != nullptr) {
+        return Problem(StrCat(element.contains("Principal") ? "Principal" : "NotPrincipal",
                               " is not allowed in an identity-based policy"));
       }
       return absl::OkStatus();
     }
-    if (principal != element.end() && not_principal != element.end()) {
-      return Problem("has both Principal and NotPrincipal; a statement has one of them");
-    }
-    if (!present) {
+    if (!principal.ok()) return principal.status();
+    if (principal->value == nullptr) {
       return Problem(StrCat("Principal is missing (every statement of a ",
                             kind_ == PolicyKind::kTrust ? "trust" : "resource-based",
                             " policy needs Principal or NotPrincipal)"));
     }
-    const bool negated = not_principal != element.end();
-    std::string_view name = negated ? "NotPrincipal" : "Principal";
-    const json& value = negated ? *not_principal : *principal;
-    statement.principal_mode =
-        negated ? Statement::PrincipalMode::kNotPrincipal : Statement::PrincipalMode::kPrincipal;
+    std::string_view name = principal->name;
+    const json& value = *principal->value;
+    statement.principal_mode = principal->negated ? Statement::PrincipalMode::kNotPrincipal
+                                                  : Statement::PrincipalMode::kPrincipal;
     if (value.is_string()) {
       if (value != "*") {
         return Problem(StrCat(name, " ", Quote(value.get<std::string>()),
@@ -266,9 +284,33 @@ class StatementCompiler {
     return absl::OkStatus();
   }
 
+  // KMS refuses a key policy that puts ForAllValues on a single-valued key naming one encryption
+  // context pair or tag: it would allow requests without that pair, or with others (KMS
+  // developer guide, "kms:EncryptionContext:context-key"; its words).
+  absl::Status CheckOverlyPermissive(const Condition& condition) const {
+    if (kind_ != PolicyKind::kResource ||
+        condition.qualifier != internal::SetQualifier::kForAllValues) {
+      return absl::OkStatus();
+    }
+    if (condition.key.starts_with("kms:encryptioncontext:")) {
+      return Problem(
+          "OverlyPermissiveCondition:EncryptionContext: Using the ForAllValues set operator with a "
+          "single-valued condition key matches requests without the specified encryption context "
+          "or with an unspecified encryption context. To fix, remove ForAllValues.");
+    }
+    if (condition.key.starts_with("aws:requesttag/")) {
+      return Problem(
+          "OverlyPermissiveCondition: Using the ForAllValues set operator with a single-valued "
+          "condition key matches requests without the specified tag or with an unspecified tag. "
+          "To fix, remove ForAllValues.");
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status CompileConditions(const json& block, Statement& statement) const {
-    if (!block.is_object())
+    if (!block.is_object()) {
       return Problem(StrCat("Condition must be an object, not ", TypeName(block)));
+    }
     for (const auto& [operator_name, keys] : block.items()) {
       auto parsed = internal::ParseOperatorName(operator_name);
       if (!parsed) {
@@ -286,6 +328,7 @@ class StatementCompiler {
                                 " must be prefixed by a service, such as aws: or kms:"));
         }
         condition.key = AsciiLower(key);
+        if (auto status = CheckOverlyPermissive(condition); !status.ok()) return status;
         std::string where = StrCat("Condition ", operator_name, " ", key);
         std::vector<const json*> items;
         if (values.is_array()) {
@@ -314,6 +357,48 @@ class StatementCompiler {
   PolicyKind kind_;
   bool variables_;
   std::string where_;
+};
+
+// Watches the parser for what nlohmann::json accepts but a policy must not have: nesting past
+// the limit (dropped as it is read, so a hostile document cannot make the parser build it) and a
+// member named twice in one object (the parser would keep the last silently, so the policy would
+// not mean what a reader of its first member thinks).
+class JsonReader {
+ public:
+  json::parser_callback_t Callback() {
+    return [this](int depth, json::parse_event_t event, json& parsed) {
+      if (!problem_.empty())
+        return event != json::parse_event_t::object_start &&
+               event != json::parse_event_t::array_start;
+      switch (event) {
+        case json::parse_event_t::object_start:
+        case json::parse_event_t::array_start:
+          if (depth >= kMaxNestingDepth) {
+            problem_ = StrCat("the policy nests JSON deeper than ", kMaxNestingDepth, " levels");
+            return false;
+          }
+          if (event == json::parse_event_t::object_start) open_objects_.emplace_back();
+          return true;
+        case json::parse_event_t::object_end:
+          if (!open_objects_.empty()) open_objects_.pop_back();
+          return true;
+        case json::parse_event_t::key:
+          if (!open_objects_.empty() && parsed.is_string() &&
+              !open_objects_.back().insert(parsed.get<std::string>()).second) {
+            problem_ = StrCat("the policy names the member ", Quote(parsed.get<std::string>()),
+                              " twice in one object");
+          }
+          return true;
+        default:
+          return true;
+      }
+    };
+  }
+  const std::string& problem() const { return problem_; }
+
+ private:
+  std::vector<std::set<std::string>> open_objects_;
+  std::string problem_;
 };
 
 void ListPrincipalArns(CompiledPolicy& policy) {
@@ -404,23 +489,10 @@ absl::StatusOr<PolicyPtr> Parse(std::string_view document, PolicyKind kind, size
     return Malformed(StrCat("the policy is ", document.size(), " bytes; the limit is ", max_bytes));
   }
   try {
-    bool too_deep = false;
-    // The callback drops anything nested past the limit, so a hostile document cannot make the
-    // parser build it; the flag then refuses the document.
-    json::parser_callback_t limit_depth = [&too_deep](int depth, json::parse_event_t event, json&) {
-      if ((event == json::parse_event_t::object_start ||
-           event == json::parse_event_t::array_start) &&
-          depth > kMaxNestingDepth) {
-        too_deep = true;
-        return false;
-      }
-      return true;
-    };
-    json root = json::parse(document.begin(), document.end(), limit_depth,
+    JsonReader reader;
+    json root = json::parse(document.begin(), document.end(), reader.Callback(),
                             /*allow_exceptions=*/false);
-    if (too_deep) {
-      return Malformed(StrCat("the policy nests JSON deeper than ", kMaxNestingDepth, " levels"));
-    }
+    if (!reader.problem().empty()) return Malformed(reader.problem());
     if (root.is_discarded()) return Malformed("the policy is not valid JSON");
     return Compile(root, document, kind);
   } catch (const std::exception& error) {

@@ -125,6 +125,15 @@ bool IpNetwork::Contains(const IpNetwork& other) const {
   return (address[whole_bytes] & mask) == (other.address[whole_bytes] & mask);
 }
 
+IpNetwork IpNetwork::Unmapped() const {
+  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
+  if (!v6 || prefix_bits < 96 || std::memcmp(address.data(), kMappedPrefix, 12) != 0) return *this;
+  IpNetwork ipv4;
+  std::memcpy(ipv4.address.data(), address.data() + 12, 4);
+  ipv4.prefix_bits = prefix_bits - 96;
+  return ipv4;
+}
+
 std::optional<IpNetwork> ParseIpNetwork(std::string_view text) {
   size_t slash = text.find('/');
   std::string_view host = text.substr(0, slash);

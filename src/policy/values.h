@@ -24,6 +24,9 @@ struct IpNetwork {
   std::array<uint8_t, 16> address{};  // IPv4 uses the first 4 bytes
   int prefix_bits = 0;
   bool Contains(const IpNetwork& address) const;
+  // An IPv4-mapped IPv6 address (::ffff:192.0.2.1, as a dual-stack socket reports an IPv4 peer)
+  // as the IPv4 address it is; anything else unchanged.
+  IpNetwork Unmapped() const;
 };
 std::optional<IpNetwork> ParseIpNetwork(std::string_view text);  // a bare address is /32 or /128
 

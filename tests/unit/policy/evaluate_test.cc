@@ -48,9 +48,27 @@ const PolicyKind kKey = PolicyKind::kResource;
 const PolicyKind kIdentity = PolicyKind::kIdentity;
 const PolicyKind kTrust = PolicyKind::kTrust;
 
+// The KMS developer guide's statements for RoleForExampleApp: one requiring AppName=ExampleApp,
+// one also forbidding other pairs, one also making the key's case count.
+std::string ExampleAppStatement(const std::string& condition) {
+  return StrCat(R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+    "Principal":{"AWS":"arn:aws:iam::111122223333:role/RoleForExampleApp"},
+    "Action":"kms:GenerateDataKey","Resource":"*","Condition":)",
+                condition, "}]}");
+}
+const std::string kExampleAppPair =
+    ExampleAppStatement(R"({"StringEquals":{"kms:EncryptionContext:AppName":"ExampleApp"}})");
+const std::string kOnlyExampleAppPair = ExampleAppStatement(
+    R"({"StringEquals":{"kms:EncryptionContext:AppName":"ExampleApp"},
+        "ForAllValues:StringEquals":{"kms:EncryptionContextKeys":["AppName"]}})");
+const std::string kCaseSensitiveExampleAppPair = ExampleAppStatement(
+    R"({"ForAnyValue:StringEquals":{"kms:EncryptionContextKeys":"AppName"},
+        "StringEquals":{"kms:EncryptionContext:AppName":"ExampleApp"}})");
+
 // One row a line reads as a table; clang-format would put each field on a line of its own.
 // clang-format off
 std::vector<EvaluateCase> Cases() {
+  auto example_app = Session("RoleForExampleApp", "app");
   auto bob = User("bob");
   auto alice = User("alice");
   auto stranger = User("mallory", kOtherAccount);
@@ -253,6 +271,40 @@ std::vector<EvaluateCase> Cases() {
        BobMayIf(R"({"StringNotLike":{"kms:EncryptionContext:Department":"H*"}})"), bob,
        "kms:Decrypt", {}, Outcome::kAllow},
 
+      // The KMS developer guide's encryption context examples (role RoleForExampleApp).
+      {"EncryptionContextPairIsRequired", kKey, kExampleAppPair, example_app, "kms:GenerateDataKey",
+       {{"kms:EncryptionContext:AppName", {"ExampleApp"}}, {"kms:EncryptionContext:Stage", {"Test"}}, {"kms:EncryptionContextKeys", {"AppName", "Stage"}}},
+       Outcome::kAllow},
+      {"EncryptionContextPairAloneAllowsOtherPairs", kKey, kExampleAppPair, example_app, "kms:GenerateDataKey",
+       {{"kms:EncryptionContext:AppName", {"ExampleApp"}}, {"kms:EncryptionContextKeys", {"AppName"}}},
+       Outcome::kAllow},
+      {"EncryptionContextKeysForbidOtherPairs", kKey, kOnlyExampleAppPair, example_app, "kms:GenerateDataKey",
+       {{"kms:EncryptionContext:AppName", {"ExampleApp"}}, {"kms:EncryptionContext:Stage", {"Test"}}, {"kms:EncryptionContextKeys", {"AppName", "Stage"}}},
+       Outcome::kNoStatementApplies},
+      {"EncryptionContextKeysAllowTheOnlyPair", kKey, kOnlyExampleAppPair, example_app, "kms:GenerateDataKey",
+       {{"kms:EncryptionContext:AppName", {"ExampleApp"}}, {"kms:EncryptionContextKeys", {"AppName"}}},
+       Outcome::kAllow},
+      {"EncryptionContextKeysWithThePairRequireSomeContext", kKey, kOnlyExampleAppPair, example_app, "kms:GenerateDataKey",
+       {}, Outcome::kNoStatementApplies},
+      {"EncryptionContextKeysMakeTheKeysCaseSensitive", kKey, kCaseSensitiveExampleAppPair, example_app, "kms:GenerateDataKey",
+       {{"kms:EncryptionContext:appname", {"ExampleApp"}}, {"kms:EncryptionContextKeys", {"appname"}}},
+       Outcome::kNoStatementApplies},
+      {"EncryptionContextKeysAcceptTheKeyInItsCase", kKey, kCaseSensitiveExampleAppPair, example_app, "kms:GenerateDataKey",
+       {{"kms:EncryptionContext:AppName", {"ExampleApp"}}, {"kms:EncryptionContextKeys", {"AppName"}}},
+       Outcome::kAllow},
+      {"TrustPolicyExternalIdMustMatch", kTrust,
+       R"({"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"Unique-1"}}}})",
+       stranger, "sts:AssumeRole", {{"sts:ExternalId", {"Unique-2"}}}, Outcome::kNoStatementApplies, "arn:aws:iam::111122223333:role/R"},
+      {"TrustPolicyExternalIdAllowsTheAccount", kTrust,
+       R"({"Version":"2012-10-17","Statement":{"Effect":"Allow","Principal":{"AWS":"444455556666"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"sts:ExternalId":"Unique-1"}}}})",
+       stranger, "sts:AssumeRole", {{"sts:ExternalId", {"Unique-1"}}}, Outcome::kAllowForAccount, "arn:aws:iam::111122223333:role/R"},
+      {"LockoutBypassIsRefusedWithTheNullCheck", kKey,
+       R"({"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/KeyAdmin"},"Action":["kms:CreateKey","kms:PutKeyPolicy"],"Resource":"*","Condition":{"Null":{"kms:BypassPolicyLockoutSafetyCheck":true}}}]})",
+       admin_session, "kms:PutKeyPolicy", {{"kms:BypassPolicyLockoutSafetyCheck", {"true"}}}, Outcome::kNoStatementApplies},
+      {"LockoutNullCheckAllowsARequestWithoutTheBypass", kKey,
+       R"({"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/KeyAdmin"},"Action":["kms:CreateKey","kms:PutKeyPolicy"],"Resource":"*","Condition":{"Null":{"kms:BypassPolicyLockoutSafetyCheck":true}}}]})",
+       admin_session, "kms:PutKeyPolicy", {}, Outcome::kAllow},
+
       // --- IfExists -----------------------------------------------------------------------
       {"IfExistsHoldsWhenTheKeyIsAbsent", kKey,
        BobMayIf(R"({"StringEqualsIfExists":{"kms:EncryptionContext:Department":"IT"}})"), bob,
@@ -350,6 +402,8 @@ std::vector<EvaluateCase> Cases() {
       {"IpAddressNeverMatchesAcrossFamilies", kKey,
        BobMayIf(R"({"IpAddress":{"aws:SourceIp":"0.0.0.0/0"}})"), bob, "kms:Decrypt",
        {{"aws:SourceIp", {"::1"}}}, Outcome::kNoStatementApplies},
+      {"IpAddressReadsAnIpv4MappedCallerAsIpv4", kKey, BobMayIf(R"({"IpAddress":{"aws:SourceIp":"127.0.0.0/8"}})"), bob, "kms:Decrypt",
+       {{"aws:SourceIp", {"::ffff:127.0.0.1"}}}, Outcome::kAllow},
       {"NotIpAddressHoldsOutsideTheBlock", kKey,
        BobMayIf(R"({"NotIpAddress":{"aws:SourceIp":"10.0.0.0/8"}})"), bob, "kms:Decrypt",
        {{"aws:SourceIp", {"192.0.2.1"}}}, Outcome::kAllow},
@@ -463,6 +517,62 @@ TEST_P(EvaluateTest, Decides) {
 
 INSTANTIATE_TEST_SUITE_P(AwsExamples, EvaluateTest, ::testing::ValuesIn(Cases()),
                          [](const auto& info) { return info.param.name; });
+
+}  // namespace
+}  // namespace kmsd::policy
+
+namespace kmsd::policy {
+namespace {
+
+std::string Value(const RequestContext& context, const std::string& key) {
+  const std::vector<std::string>* values = context.Find(key);
+  return values == nullptr ? "<absent>" : StrJoin(*values, ",");
+}
+
+TEST(RequestContext, FindsKeysInAnyCase) {
+  RequestContext context;
+  context.Set("kms:EncryptionContext:Department", "IT");
+  EXPECT_EQ(Value(context, "KMS:encryptioncontext:department"), "IT");
+  EXPECT_EQ(Value(context, "kms:EncryptionContext:Project"), "<absent>");
+}
+
+TEST(RequestContext, SetReplacesAndAddAppends) {
+  RequestContext context;
+  context.Add("kms:EncryptionContextKeys", "a");
+  context.Add("KMS:EncryptionContextKeys", "b");
+  EXPECT_EQ(Value(context, "kms:EncryptionContextKeys"), "a,b");
+  context.Set("kms:encryptioncontextkeys", "c");
+  EXPECT_EQ(Value(context, "kms:EncryptionContextKeys"), "c");
+}
+
+TEST(RequestContext, CallerKeysOfTheRoot) {
+  RequestContext context;
+  context.SetCaller(testing::Root());
+  EXPECT_EQ(Value(context, "aws:PrincipalType"), "Account");
+  EXPECT_EQ(Value(context, "aws:PrincipalArn"), "arn:aws:iam::111122223333:root");
+  EXPECT_EQ(Value(context, "aws:userid"), "111122223333");
+  EXPECT_EQ(Value(context, "aws:username"), "<absent>");
+  EXPECT_EQ(Value(context, "aws:PrincipalAccount"), "111122223333");
+  EXPECT_EQ(Value(context, "kms:CallerAccount"), "111122223333");
+}
+
+TEST(RequestContext, CallerKeysOfAUser) {
+  RequestContext context;
+  context.SetCaller(testing::User("bob"));
+  EXPECT_EQ(Value(context, "aws:PrincipalType"), "User");
+  EXPECT_EQ(Value(context, "aws:PrincipalArn"), "arn:aws:iam::111122223333:user/bob");
+  EXPECT_EQ(Value(context, "aws:userid"), "AIDAbob");
+  EXPECT_EQ(Value(context, "aws:username"), "bob");
+}
+
+TEST(RequestContext, CallerKeysOfARoleSession) {
+  RequestContext context;
+  context.SetCaller(testing::Session("KeyAdmin", "ops"));
+  EXPECT_EQ(Value(context, "aws:PrincipalType"), "AssumedRole");
+  EXPECT_EQ(Value(context, "aws:PrincipalArn"), "arn:aws:iam::111122223333:role/KeyAdmin");
+  EXPECT_EQ(Value(context, "aws:userid"), "AROAKeyAdmin:ops");
+  EXPECT_EQ(Value(context, "aws:username"), "<absent>");
+}
 
 }  // namespace
 }  // namespace kmsd::policy

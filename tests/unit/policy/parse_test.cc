@@ -169,12 +169,31 @@ std::vector<MalformedCase> MalformedCases() {
       {"DuplicateSids", kIdentity,
        R"({"Statement":[{"Sid":"Same","Effect":"Allow","Action":"kms:*","Resource":"*"},{"Sid":"Same","Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}]})",
        "Statement[1]: Sid \"Same\" is also the Sid of Statement[0]"},
+      {"SidWithSpacesInAnIamPolicy", kIdentity,
+       R"({"Statement":[{"Sid":"Allow all","Effect":"Allow","Action":"kms:*","Resource":"*"}]})",
+       "Sid must be alphanumeric"},
+      {"SidWithPunctuationInATrustPolicy", kTrust,
+       R"({"Statement":[{"Sid":"trust-me","Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"sts:AssumeRole"}]})",
+       "Sid must be alphanumeric"},
       {"SidIsNotAString", kIdentity,
        R"({"Statement":[{"Sid":1,"Effect":"Allow","Action":"kms:*","Resource":"*"}]})",
        "Sid must be a string"},
       {"StatementIsNotAnObject", kIdentity, R"({"Statement":["Allow"]})",
        "Statement[0]: is a string, not an object"},
-      {"TooDeeplyNested", kKey, Nested(100), "nests JSON deeper than"},
+      {"DuplicateStatementMember", kIdentity,
+       R"({"Statement":[{"Effect":"Deny","Effect":"Allow","Action":"kms:*","Resource":"*"}]})",
+       "names the member \"Effect\" twice in one object"},
+      {"DuplicateConditionKey", kKey,
+       ConditionOf(R"({"StringEquals":{"kms:CallerAccount":"1","kms:CallerAccount":"2"}})"),
+       "names the member \"kms:CallerAccount\" twice"},
+      {"ForAllValuesOnAnEncryptionContextPairInAKeyPolicy", kKey,
+       ConditionOf(R"({"ForAllValues:StringEquals":{"kms:EncryptionContext:Department":"IT"}})"),
+       "OverlyPermissiveCondition:EncryptionContext: Using the ForAllValues set operator with a "
+       "single-valued condition key"},
+      {"ForAllValuesOnARequestTagInAKeyPolicy", kKey,
+       ConditionOf(R"({"ForAllValues:StringEquals":{"aws:RequestTag/Project":"Alpha"}})"),
+       "OverlyPermissiveCondition: Using the ForAllValues set operator"},
+      {"TooDeeplyNested", kKey, Nested(13), "nests JSON deeper than 12 levels"},
       {"HostileNestingIsRefusedWithoutRecursion", kKey, Nested(15000), "nests JSON deeper than"},
   };
 }
@@ -222,6 +241,14 @@ TEST(Parse, KeepsTheDocumentByteForByte) {
   EXPECT_EQ((*policy)->Kind(), PolicyKind::kResource);
 }
 
+TEST(Parse, AcceptsNestingUpToTheLimit) {
+  // Nested(11) is the Statement's 11 arrays inside the document's object: 12 levels.
+  auto policy = Parse(Nested(11), PolicyKind::kResource);
+  ASSERT_FALSE(policy.ok());
+  EXPECT_EQ(std::string(policy.status().message()).find("deeper"), std::string::npos)
+      << policy.status();
+}
+
 TEST(Parse, AcceptsAStatementObjectInsteadOfAnArray) {
   EXPECT_TRUE(Parse(R"({"Statement":{"Effect":"Allow","Action":"kms:*","Resource":"*"}})",
                     PolicyKind::kIdentity)
@@ -257,6 +284,55 @@ TEST(Parse, SurvivesEveryTruncationOfAPolicy) {
     auto policy = Parse(document.substr(0, size), PolicyKind::kResource);
     EXPECT_FALSE(policy.ok()) << size;
   }
+}
+
+TEST(Parse, SurvivesRandomDamageToPolicies) {
+  // Bytes deleted, inserted and repeated at random (fixed seed) in policies that use every
+  // element: each result is refused cleanly or parses and evaluates, and nothing crashes.
+  const std::vector<std::string> originals = {
+      testing::DefaultKeyPolicy(),
+      R"({"Version":"2012-10-17","Statement":[{"Sid":"A","Effect":"Deny","NotPrincipal":{"AWS":["arn:aws:iam::111122223333:user/bob","111122223333"]},"NotAction":["kms:Encrypt","kms:Gen*"],"NotResource":"arn:aws:kms:*:111122223333:key/${aws:username, 'x'}","Condition":{"ForAllValues:StringLikeIfExists":{"kms:EncryptionContextKeys":["a*","${*}b"]},"NumericLessThan":{"kms:NumberOfBytes":64},"DateGreaterThan":{"aws:CurrentTime":"2024-01-01T00:00:00Z"},"IpAddress":{"aws:SourceIp":["10.0.0.0/8","2001:db8::/32"]},"ArnLike":{"aws:PrincipalArn":"arn:aws:iam::*:role/*"},"Bool":{"aws:SecureTransport":true},"Null":{"kms:GranteePrincipal":"false"},"BinaryEquals":{"kms:X":"QUJD"}}}]})",
+  };
+  const std::string alphabet = "{}[]\":,*?${}'0123456789aAzZ \\\x01\xff";
+  uint64_t state = 0x9E3779B97F4A7C15u;
+  auto next = [&state](uint64_t bound) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    return bound == 0 ? 0 : state % bound;
+  };
+  RequestContext context = testing::Context(testing::User("bob"), "kms:Decrypt", testing::kKeyArn,
+                                            {{"kms:EncryptionContextKeys", {"ab", "${*}b"}},
+                                             {"kms:NumberOfBytes", {"32"}},
+                                             {"aws:SourceIp", {"10.1.2.3"}}});
+  int parsed = 0;
+  for (int round = 0; round < 3000; ++round) {
+    std::string document = originals[round % originals.size()];
+    for (uint64_t edits = 1 + next(3); edits > 0; --edits) {
+      size_t at = next(document.size());
+      switch (next(3)) {
+        case 0:
+          document.erase(at, 1 + next(4));
+          break;
+        case 1:
+          document.insert(at, 1, alphabet[next(alphabet.size())]);
+          break;
+        default:
+          document.insert(at, document.substr(at, next(16)));
+          break;
+      }
+    }
+    for (PolicyKind kind : {PolicyKind::kResource, PolicyKind::kIdentity, PolicyKind::kTrust}) {
+      auto policy = Parse(document, kind);
+      if (!policy.ok()) {
+        EXPECT_EQ(TypeOf(policy.status()), ErrorType::kMalformedPolicyDocument);
+        continue;
+      }
+      ++parsed;
+      Evaluate(**policy, context);
+    }
+  }
+  EXPECT_GT(parsed, 0);  // some damage leaves a valid policy, and those are evaluated too
 }
 
 }  // namespace
