@@ -156,7 +156,7 @@ struct SessionCredentials {
   std::string access_key_id;  // ASIA...
   SecretBytes secret_access_key;
   std::string session_token;
-  int64_t expiration = 0;  // Unix seconds
+  int64_t expiration = 0;        // Unix seconds
   std::string assumed_role_id;   // AROA...:session-name
   std::string assumed_role_arn;  // arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION
 };
@@ -176,8 +176,7 @@ class IamService : public CredentialStore {
                                              const CreateUserRequest& request) = 0;
   virtual absl::StatusOr<IamUser> GetUser(const CallContext& call,
                                           const std::optional<std::string>& user_name) = 0;
-  virtual absl::StatusOr<UserList> ListUsers(const CallContext& call,
-                                             const PageRequest& page) = 0;
+  virtual absl::StatusOr<UserList> ListUsers(const CallContext& call, const PageRequest& page) = 0;
   // kDeleteConflict while the user has access keys or inline policies.
   virtual absl::Status DeleteUser(const CallContext& call, const std::string& user_name) = 0;
 
@@ -201,12 +200,10 @@ class IamService : public CredentialStore {
                                              const CreateRoleRequest& request) = 0;
   virtual absl::StatusOr<IamRole> GetRole(const CallContext& call,
                                           const std::string& role_name) = 0;
-  virtual absl::StatusOr<RoleList> ListRoles(const CallContext& call,
-                                             const PageRequest& page) = 0;
+  virtual absl::StatusOr<RoleList> ListRoles(const CallContext& call, const PageRequest& page) = 0;
   // kDeleteConflict while the role has inline policies. Its sessions stop working at once.
   virtual absl::Status DeleteRole(const CallContext& call, const std::string& role_name) = 0;
-  virtual absl::Status UpdateAssumeRolePolicy(const CallContext& call,
-                                              const std::string& role_name,
+  virtual absl::Status UpdateAssumeRolePolicy(const CallContext& call, const std::string& role_name,
                                               const std::string& document) = 0;
 
   // Inline policies of a user or a role (PutUserPolicy, PutRolePolicy, ...). A new or replaced

@@ -1,7 +1,7 @@
 // The identity service as kmsd's CredentialStore: the root credential, users' access keys and
 // STS sessions, answered from memory on every request.
-#include "iam/identifiers.h"
 #include "iam/iam_service_impl.h"
+#include "iam/identifiers.h"
 #include "iam/session_token.h"
 #include "kmsd/crypto.h"
 #include "kmsd/strings.h"

@@ -5,8 +5,8 @@
 #include "iam/iam_service_impl.h"
 #include "iam/identifiers.h"
 #include "iam/records.h"
-#include "kmsd/crypto.h"
 #include "iam/session_token.h"
+#include "kmsd/crypto.h"
 #include "kmsd/strings.h"
 
 namespace kmsd {
@@ -18,8 +18,8 @@ std::string_view AccessKeyStatusName(AccessKeyStatus status) {
 bool IsIamName(std::string_view text) {
   if (text.empty()) return false;
   for (char c : text) {
-    bool word = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '_';
+    bool word =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
     if (!word && c != '+' && c != '=' && c != ',' && c != '.' && c != '@' && c != '-') {
       return false;
     }
@@ -45,11 +45,13 @@ absl::Status ValidateNewEntity(std::string_view name, std::string_view path,
   if (!IsIamName(name) || name.size() > 64) {
     return Validation(StrCat("The specified value for name is invalid: ", name));
   }
-  bool path_printable = std::all_of(path.begin(), path.end(), [](char c) { return c > 0x20 && c < 0x7F; });
+  bool path_printable =
+      std::all_of(path.begin(), path.end(), [](char c) { return c > 0x20 && c < 0x7F; });
   if (path.empty() || path.front() != '/' || path.back() != '/' || path.size() > 512 ||
       !path_printable) {
-    return Validation("The specified value for path is invalid. It must begin and end with / "
-                      "and contain only alphanumeric characters and/or / characters.");
+    return Validation(
+        "The specified value for path is invalid. It must begin and end with / "
+        "and contain only alphanumeric characters and/or / characters.");
   }
   std::vector<std::string> keys;
   for (const Tag& tag : tags) {
@@ -92,8 +94,7 @@ std::string NotAuthorizedMessage(const Principal& caller, std::string_view actio
                 " on resource: ", resource);
 }
 
-IamServiceImpl::IamServiceImpl(IamOptions options, Keystore* keystore,
-                               std::unique_ptr<Clock> clock)
+IamServiceImpl::IamServiceImpl(IamOptions options, Keystore* keystore, std::unique_ptr<Clock> clock)
     : options_(std::move(options)), keystore_(keystore), clock_(std::move(clock)) {
   auto root = std::make_shared<Credential>();
   root->secret_access_key = options_.root_secret_access_key.Clone();
@@ -179,8 +180,8 @@ absl::Status IamServiceImpl::Load() {
       }
       auto stored = records::DecodePolicy(record.value.view());
       if (!stored.ok()) return stored.status();
-      auto compiled = policy::Parse(stored->document, policy::PolicyKind::kIdentity,
-                                    kMaxPolicyDocumentLength);
+      auto compiled =
+          policy::Parse(stored->document, policy::PolicyKind::kIdentity, kMaxPolicyDocumentLength);
       if (!compiled.ok()) {
         return Internal(StrCat("the stored inline policy ", stored->policy_name,
                                " no longer parses: ", ToStd(compiled.status().message())));
@@ -221,8 +222,7 @@ absl::Status IamServiceImpl::Load() {
   return absl::OkStatus();
 }
 
-policy::RequestContext IamServiceImpl::ContextFor(const CallContext& call,
-                                                  std::string_view action,
+policy::RequestContext IamServiceImpl::ContextFor(const CallContext& call, std::string_view action,
                                                   std::string_view resource) const {
   policy::RequestContext context;
   context.action = std::string(action);
@@ -244,9 +244,9 @@ absl::Status IamServiceImpl::Authorize(const CallContext& call, std::string_view
   policy::RequestContext context = ContextFor(call, action, resource);
   policy::Decision decision = policy::Authorize({&context, nullptr, {}});
   if (decision.allowed) return absl::OkStatus();
-  return Error(ErrorType::kAccessDenied,
-               decision.message.empty() ? NotAuthorizedMessage(caller, action, resource)
-                                        : decision.message);
+  return Error(ErrorType::kAccessDenied, decision.message.empty()
+                                             ? NotAuthorizedMessage(caller, action, resource)
+                                             : decision.message);
 }
 
 absl::StatusOr<UserPtr> IamServiceImpl::FindUser(std::string_view user_name) const {

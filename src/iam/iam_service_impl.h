@@ -57,6 +57,14 @@ struct AccessKeyEntry {
 };
 using AccessKeyPtr = std::shared_ptr<const AccessKeyEntry>;
 
+// The user or the role that owns inline policies (one of the two is set).
+struct PolicyOwner {
+  UserPtr user;
+  RolePtr role;
+  const PolicyMap& policies() const { return user ? user->policies : role->policies; }
+  const std::string& name() const { return user ? user->user.user_name : role->role.role_name; }
+};
+
 // A session seen before: its token, and the credential built for it from the role as it was.
 struct SessionEntry {
   std::string token;
@@ -89,12 +97,9 @@ class IamServiceImpl final : public IamService {
   absl::StatusOr<AccessKeyList> ListAccessKeys(const CallContext& call,
                                                const std::optional<std::string>& user_name,
                                                const PageRequest& page) override;
-  absl::Status UpdateAccessKey(const CallContext& call,
-                               const std::optional<std::string>& user_name,
-                               const std::string& access_key_id,
-                               AccessKeyStatus status) override;
-  absl::Status DeleteAccessKey(const CallContext& call,
-                               const std::optional<std::string>& user_name,
+  absl::Status UpdateAccessKey(const CallContext& call, const std::optional<std::string>& user_name,
+                               const std::string& access_key_id, AccessKeyStatus status) override;
+  absl::Status DeleteAccessKey(const CallContext& call, const std::optional<std::string>& user_name,
                                const std::string& access_key_id) override;
 
   // Roles (roles.cc).
@@ -162,16 +167,23 @@ class IamServiceImpl final : public IamService {
   // Users (users.cc): the user a call's optional UserName means (the calling user when absent).
   absl::StatusOr<std::string> TargetUserName(const CallContext& call,
                                              const std::optional<std::string>& user_name) const;
+  // The user whose access key a call changes, authorized for action; the root's own key is
+  // refused (it is kmsd's configuration), any other key of "the root" is not found.
+  absl::StatusOr<std::string> KeyOwnerName(const CallContext& call,
+                                           const std::optional<std::string>& user_name,
+                                           std::string_view access_key_id,
+                                           std::string_view action) const;
   absl::StatusOr<AccessKeyPtr> FindUsersAccessKey(const UserEntry& user,
                                                   std::string_view access_key_id) const;
 
   // Inline policies (inline_policies.cc).
-  // The policies of the user or the role (whichever entity names, set in user or role).
-  absl::StatusOr<const PolicyMap*> PoliciesOf(const IamEntity& entity, UserPtr& user,
-                                              RolePtr& role) const;
-  std::string EntityResource(const IamEntity& entity) const;
-  // Publishes the user or role (whichever is set) with its policies changed.
-  void PublishPolicies(const UserPtr& user, const RolePtr& role, PolicyMap policies);
+  absl::StatusOr<PolicyOwner> FindPolicyOwner(const IamEntity& entity) const;
+  // Allows iam:<verb>UserPolicy (or RolePolicy, or <verb>UserPolicies with noun "Policies") on
+  // the entity's ARN.
+  absl::Status AuthorizePolicyAction(const CallContext& call, const IamEntity& entity,
+                                     std::string_view verb, std::string_view noun) const;
+  // Publishes the owner with its policies changed.
+  void PublishPolicies(const PolicyOwner& owner, PolicyMap policies);
 
   // Sessions (credentials.cc).
   absl::StatusOr<std::shared_ptr<const Credential>> FindSession(std::string_view access_key_id,
@@ -213,8 +225,8 @@ template <typename Map, typename Keep, typename Add>
 Page PageOf(const Map& map, const PageRequest& page, Keep keep, Add add) {
   Page result;
   size_t taken = 0;
-  for (auto it = page.marker.empty() ? map.begin() : map.lower_bound(page.marker);
-       it != map.end(); ++it) {
+  for (auto it = page.marker.empty() ? map.begin() : map.lower_bound(page.marker); it != map.end();
+       ++it) {
     if (!keep(it->second)) continue;
     if (taken == page.max_items) {
       result.next_marker = it->first;

@@ -73,12 +73,8 @@ std::string SecretRecordId(std::string_view access_key_id) {
 }
 
 std::string EncodeUser(const IamUser& user) {
-  return json{{"v", kRecordVersion},
-              {"path", user.path},
-              {"name", user.user_name},
-              {"id", user.user_id},
-              {"created", user.create_date},
-              {"tags", TagsJson(user.tags)}}
+  return json{{"v", kRecordVersion}, {"path", user.path},           {"name", user.user_name},
+              {"id", user.user_id},  {"created", user.create_date}, {"tags", TagsJson(user.tags)}}
       .dump();
 }
 
@@ -162,8 +158,7 @@ std::string EncodeAccount(int64_t create_date) {
 }
 
 absl::StatusOr<int64_t> DecodeAccount(std::string_view bytes) {
-  return DecodeJson(bytes, "account",
-                    [](const json& j) { return j.at("created").get<int64_t>(); });
+  return DecodeJson(bytes, "account", [](const json& j) { return j.at("created").get<int64_t>(); });
 }
 
 }  // namespace kmsd::iam::records

@@ -1,6 +1,6 @@
 // IAM roles and their trust policies.
-#include "iam/identifiers.h"
 #include "iam/iam_service_impl.h"
+#include "iam/identifiers.h"
 #include "iam/records.h"
 #include "kmsd/strings.h"
 
@@ -40,8 +40,8 @@ absl::StatusOr<IamRole> IamServiceImpl::CreateRole(const CallContext& call,
     return Error(ErrorType::kAlreadyExists,
                  StrCat("Role with name ", request.role_name, " already exists."));
   }
-  auto status = keystore_->Put(records::RoleRecordId(request.role_name),
-                               records::EncodeRole(entry->role));
+  auto status =
+      keystore_->Put(records::RoleRecordId(request.role_name), records::EncodeRole(entry->role));
   if (!status.ok()) return status;
   PublishRole(entry);
   return entry->role;

@@ -33,7 +33,8 @@ class ClaimsWriter {
     for (char c : bytes) out_.data()[at_++] = static_cast<uint8_t>(c);
   }
   void Put(uint64_t value, int bytes) {
-    for (int i = bytes - 1; i >= 0; --i) out_.data()[at_++] = static_cast<uint8_t>(value >> (8 * i));
+    for (int i = bytes - 1; i >= 0; --i)
+      out_.data()[at_++] = static_cast<uint8_t>(value >> (8 * i));
   }
   SecretBytes Take() { return std::move(out_); }
 
@@ -105,9 +106,9 @@ absl::StatusOr<SessionClaims> OpenSessionToken(const SecretBytes& key,
       static_cast<uint8_t>(bytes[0]) != kTokenVersion) {
     return InvalidToken();
   }
-  auto plaintext = crypto::AesGcmOpen(key, bytes.substr(1, crypto::kGcmNonceSize),
-                                      AssociatedData(access_key_id),
-                                      bytes.substr(1 + crypto::kGcmNonceSize));
+  auto plaintext =
+      crypto::AesGcmOpen(key, bytes.substr(1, crypto::kGcmNonceSize), AssociatedData(access_key_id),
+                         bytes.substr(1 + crypto::kGcmNonceSize));
   if (!plaintext.ok()) return InvalidToken();
 
   ClaimsReader reader(plaintext->view());

@@ -1,7 +1,7 @@
 // STS: GetCallerIdentity and AssumeRole. Sessions are not stored: AssumeRole seals what a session
 // is into its token (session_token.h), and Find opens it (credentials.cc).
-#include "iam/identifiers.h"
 #include "iam/iam_service_impl.h"
+#include "iam/identifiers.h"
 #include "iam/session_token.h"
 #include "kmsd/strings.h"
 
@@ -61,8 +61,7 @@ absl::StatusOr<SessionCredentials> IamServiceImpl::AssumeRole(const CallContext&
                              "have value greater than or equal to ",
                              kMinSessionDurationSeconds));
   }
-  if (caller.kind == PrincipalType::kAssumedRole &&
-      duration > kMaxChainedSessionDurationSeconds) {
+  if (caller.kind == PrincipalType::kAssumedRole && duration > kMaxChainedSessionDurationSeconds) {
     return Validation(
         "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role "
         "chaining.");

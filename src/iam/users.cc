@@ -1,8 +1,8 @@
 // IAM users and their access keys.
 #include <algorithm>
 
-#include "iam/identifiers.h"
 #include "iam/iam_service_impl.h"
+#include "iam/identifiers.h"
 #include "iam/records.h"
 #include "kmsd/strings.h"
 
@@ -37,6 +37,19 @@ absl::StatusOr<std::string> IamServiceImpl::TargetUserName(
   return Validation("Must specify userName when calling with non-User credentials");
 }
 
+absl::StatusOr<std::string> IamServiceImpl::KeyOwnerName(
+    const CallContext& call, const std::optional<std::string>& user_name,
+    std::string_view access_key_id, std::string_view action) const {
+  auto name = TargetUserName(call, user_name);
+  if (!name.ok()) return name.status();
+  if (name->empty()) {
+    return access_key_id == options_.root_access_key_id ? RootKeyIsConfigured()
+                                                        : AccessKeyNotFound(access_key_id);
+  }
+  if (auto allowed = Authorize(call, action, UserResource(*name)); !allowed.ok()) return allowed;
+  return name;
+}
+
 absl::StatusOr<AccessKeyPtr> IamServiceImpl::FindUsersAccessKey(
     const UserEntry& user, std::string_view access_key_id) const {
   std::shared_lock lock(index_mutex_);
@@ -59,15 +72,15 @@ absl::StatusOr<IamUser> IamServiceImpl::CreateUser(const CallContext& call,
   if (!id.ok()) return id.status();
 
   auto entry = std::make_shared<UserEntry>();
-  entry->user = IamUser{request.path, request.user_name, *id, arn, clock_->NowSeconds(),
-                        request.tags};
+  entry->user =
+      IamUser{request.path, request.user_name, *id, arn, clock_->NowSeconds(), request.tags};
   std::lock_guard write_lock(write_mutex_);
   if (FindUser(request.user_name).ok()) {
     return Error(ErrorType::kAlreadyExists,
                  StrCat("User with name ", request.user_name, " already exists."));
   }
-  auto status = keystore_->Put(records::UserRecordId(request.user_name),
-                               records::EncodeUser(entry->user));
+  auto status =
+      keystore_->Put(records::UserRecordId(request.user_name), records::EncodeUser(entry->user));
   if (!status.ok()) return status;
   PublishUser(entry);
   return entry->user;
@@ -152,9 +165,9 @@ absl::StatusOr<CreatedAccessKey> IamServiceImpl::CreateAccessKey(
   auto secret = NewSecretAccessKey();
   if (!secret.ok()) return secret.status();
 
-  records::AccessKeyRecord record{AsciiLower((*user)->user.user_name),
-                                  {(*user)->user.user_name, *id, AccessKeyStatus::kActive,
-                                   clock_->NowSeconds()}};
+  records::AccessKeyRecord record{
+      AsciiLower((*user)->user.user_name),
+      {(*user)->user.user_name, *id, AccessKeyStatus::kActive, clock_->NowSeconds()}};
   std::string encoded = records::EncodeAccessKey(record);
   KeystoreBatch batch;
   batch.puts.emplace_back(records::AccessKeyRecordId(*id), encoded);
@@ -173,8 +186,7 @@ absl::StatusOr<CreatedAccessKey> IamServiceImpl::CreateAccessKey(
 }
 
 absl::StatusOr<AccessKeyList> IamServiceImpl::ListAccessKeys(
-    const CallContext& call, const std::optional<std::string>& user_name,
-    const PageRequest& page) {
+    const CallContext& call, const std::optional<std::string>& user_name, const PageRequest& page) {
   auto name = TargetUserName(call, user_name);
   if (!name.ok()) return name.status();
   AccessKeyList list;
@@ -202,15 +214,8 @@ absl::Status IamServiceImpl::UpdateAccessKey(const CallContext& call,
                                              const std::optional<std::string>& user_name,
                                              const std::string& access_key_id,
                                              AccessKeyStatus status) {
-  auto name = TargetUserName(call, user_name);
+  auto name = KeyOwnerName(call, user_name, access_key_id, "iam:UpdateAccessKey");
   if (!name.ok()) return name.status();
-  if (name->empty()) {
-    return access_key_id == options_.root_access_key_id ? RootKeyIsConfigured()
-                                                        : AccessKeyNotFound(access_key_id);
-  }
-  if (auto allowed = Authorize(call, "iam:UpdateAccessKey", UserResource(*name)); !allowed.ok()) {
-    return allowed;
-  }
   std::lock_guard write_lock(write_mutex_);
   auto user = FindUser(*name);
   if (!user.ok()) return user.status();
@@ -230,15 +235,8 @@ absl::Status IamServiceImpl::UpdateAccessKey(const CallContext& call,
 absl::Status IamServiceImpl::DeleteAccessKey(const CallContext& call,
                                              const std::optional<std::string>& user_name,
                                              const std::string& access_key_id) {
-  auto name = TargetUserName(call, user_name);
+  auto name = KeyOwnerName(call, user_name, access_key_id, "iam:DeleteAccessKey");
   if (!name.ok()) return name.status();
-  if (name->empty()) {
-    return access_key_id == options_.root_access_key_id ? RootKeyIsConfigured()
-                                                        : AccessKeyNotFound(access_key_id);
-  }
-  if (auto allowed = Authorize(call, "iam:DeleteAccessKey", UserResource(*name)); !allowed.ok()) {
-    return allowed;
-  }
   std::lock_guard write_lock(write_mutex_);
   auto user = FindUser(*name);
   if (!user.ok()) return user.status();

@@ -1,6 +1,5 @@
 // Shapes the IAM operations share: paging, User, Role, Tags.
 #include "api/iam/operations.h"
-
 #include "kmsd/errors.h"
 #include "kmsd/strings.h"
 
@@ -24,9 +23,9 @@ PageRequest ReadPage(QueryReader& request, bool with_path_prefix) {
   if (with_path_prefix) {
     page.path_prefix = request.String("PathPrefix", query::kPathPrefixRule).value_or("/");
   }
-  page.marker = request.String("Marker", query::kMarkerRule).value_or("");
-  page.max_items = static_cast<size_t>(
-      request.Integer("MaxItems", 1, query::kMaxItemsLimit).value_or(100));
+  page.marker = request.String("Marker", query::kIamMarkerRule).value_or("");
+  page.max_items =
+      static_cast<size_t>(request.Integer("MaxItems", 1, query::kMaxItemsLimit).value_or(100));
   return page;
 }
 

@@ -62,10 +62,10 @@ const OperationEntry* Find(std::string_view action) {
 }  // namespace iam
 
 std::unique_ptr<ServiceCodec> NewIamCodec(IamService* service) {
-  return query::NewQueryCodec({"iam", "iam.amazonaws.com", "2010-05-08",
-                               "https://iam.amazonaws.com/doc/2010-05-08/", "ServiceFailure",
-                               &iam::Find},
-                              service);
+  return query::NewQueryCodec(
+      {"iam", "iam.amazonaws.com", "2010-05-08", "https://iam.amazonaws.com/doc/2010-05-08/",
+       "ServiceFailure", &iam::Find},
+      service);
 }
 
 }  // namespace kmsd::api

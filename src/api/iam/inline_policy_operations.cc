@@ -8,7 +8,7 @@ namespace {
 struct Owner {
   IamEntityKind kind;
   std::string_view member;  // "UserName" or "RoleName"
-  const query::TextRule* rule;
+  const StringRule* rule;
 };
 constexpr Owner kUser{IamEntityKind::kUser, "UserName", &query::kExistingUserNameRule};
 constexpr Owner kRole{IamEntityKind::kRole, "RoleName", &query::kRoleNameRule};
@@ -20,8 +20,7 @@ IamEntity ReadOwner(const Owner& owner, QueryReader& request) {
 absl::Status PutPolicy(const Owner& owner, OperationContext& context, QueryReader& request) {
   IamEntity entity = ReadOwner(owner, request);
   auto name = request.String("PolicyName", query::kPolicyNameRule, /*required=*/true);
-  auto document =
-      request.String("PolicyDocument", query::kPolicyDocumentRule, /*required=*/true);
+  auto document = request.String("PolicyDocument", query::kPolicyDocumentRule, /*required=*/true);
   if (auto status = request.Finish(); !status.ok()) return status;
   return context.service.PutInlinePolicy(context.call, entity, *name, *document);
 }

@@ -44,8 +44,7 @@ absl::Status CreateRole(OperationContext& context, QueryReader& request, Node& r
 absl::Status GetRole(OperationContext& context, QueryReader& request, Node& result);
 absl::Status ListRoles(OperationContext& context, QueryReader& request, Node& result);
 absl::Status DeleteRole(OperationContext& context, QueryReader& request, Node& result);
-absl::Status UpdateAssumeRolePolicy(OperationContext& context, QueryReader& request,
-                                    Node& result);
+absl::Status UpdateAssumeRolePolicy(OperationContext& context, QueryReader& request, Node& result);
 
 absl::Status PutUserPolicy(OperationContext& context, QueryReader& request, Node& result);
 absl::Status GetUserPolicy(OperationContext& context, QueryReader& request, Node& result);

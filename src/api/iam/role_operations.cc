@@ -10,8 +10,8 @@ absl::Status CreateRole(OperationContext& context, QueryReader& request, Node& r
   auto trust = request.String("AssumeRolePolicyDocument", query::kPolicyDocumentRule,
                               /*required=*/true);
   auto description = request.String("Description", query::kRoleDescriptionRule);
-  auto max_session = request.Integer("MaxSessionDuration", kMinRoleMaxSessionDuration,
-                                     kMaxRoleMaxSessionDuration);
+  auto max_session =
+      request.Integer("MaxSessionDuration", kMinRoleMaxSessionDuration, kMaxRoleMaxSessionDuration);
   create.tags = request.Tags("Tags", kMaxTags);
   if (request.HasAny("PermissionsBoundary")) return Unsupported("PermissionsBoundary");
   if (auto status = request.Finish(); !status.ok()) return status;
@@ -56,8 +56,7 @@ absl::Status DeleteRole(OperationContext& context, QueryReader& request, Node&) 
 
 absl::Status UpdateAssumeRolePolicy(OperationContext& context, QueryReader& request, Node&) {
   auto name = request.String("RoleName", query::kRoleNameRule, /*required=*/true);
-  auto document =
-      request.String("PolicyDocument", query::kPolicyDocumentRule, /*required=*/true);
+  auto document = request.String("PolicyDocument", query::kPolicyDocumentRule, /*required=*/true);
   if (auto status = request.Finish(); !status.ok()) return status;
   return context.service.UpdateAssumeRolePolicy(context.call, *name, *document);
 }

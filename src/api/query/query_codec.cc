@@ -53,8 +53,7 @@ json AuditValue(std::string_view member, const std::string& value) {
 
 // Places value at the path "member.1.Key" (already split) under node; false when the path
 // collides with a value already there.
-bool Place(json* node, std::string_view path, const std::string& value,
-           std::string_view member) {
+bool Place(json* node, std::string_view path, const std::string& value, std::string_view member) {
   while (!path.empty()) {
     size_t dot = path.find('.');
     std::string_view segment = path.substr(0, dot);
@@ -116,11 +115,9 @@ class QueryCodec final : public ServiceCodec {
     }
     const OperationEntry* entry = service_.find(operation);
     auto version = request->parameters().find("Version");
-    if (!entry ||
-        (version != request->parameters().end() && version->second != service_.version)) {
-      return Error(ErrorType::kUnknownOperation,
-                   StrCat("Could not find operation ", operation, " for version ",
-                          service_.version));
+    if (!entry || (version != request->parameters().end() && version->second != service_.version)) {
+      return Error(ErrorType::kUnknownOperation, StrCat("Could not find operation ", operation,
+                                                        " for version ", service_.version));
     }
     Node result = Node::Struct(StrCat(operation, "Result"));
     OperationContext context{*iam_, call};

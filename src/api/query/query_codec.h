@@ -40,10 +40,10 @@ struct OperationEntry {
 };
 
 struct QueryService {
-  std::string_view signing_name;   // "iam"
-  std::string_view event_source;   // "iam.amazonaws.com"
-  std::string_view version;        // "2010-05-08"
-  std::string_view xml_namespace;  // "https://iam.amazonaws.com/doc/2010-05-08/"
+  std::string_view signing_name;         // "iam"
+  std::string_view event_source;         // "iam.amazonaws.com"
+  std::string_view version;              // "2010-05-08"
+  std::string_view xml_namespace;        // "https://iam.amazonaws.com/doc/2010-05-08/"
   std::string_view internal_error_code;  // IAM: "ServiceFailure"; STS: "InternalFailure"
   // The operation named, or nullptr when kmsd does not serve it.
   const OperationEntry* (*find)(std::string_view action);

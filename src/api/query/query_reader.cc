@@ -82,10 +82,6 @@ bool IsDescriptionText(std::string_view text) {
   });
 }
 
-bool IsMarkerText(std::string_view text) {
-  return EachCodepoint(text, [](uint32_t c) { return c >= 0x20 && c <= 0xFF; });
-}
-
 bool IsTagText(std::string_view text) {
   // \p{L}, \p{Z} and \p{N} beyond ASCII are taken as every printable code point from U+00A0
   // (no Unicode tables here); ASCII is exact.
@@ -124,7 +120,7 @@ bool QueryReader::HasAny(std::string_view member) const {
 }
 
 void QueryReader::CheckText(std::string_view member_path, std::string_view value,
-                            const TextRule& rule) {
+                            const StringRule& rule) {
   std::string prefix = StrCat("Value '", Echo(value), "' at '", member_path,
                               "' failed to satisfy constraint: Member must ");
   size_t length = Characters(value);
@@ -139,7 +135,7 @@ void QueryReader::CheckText(std::string_view member_path, std::string_view value
   }
 }
 
-std::optional<std::string> QueryReader::String(std::string_view member, const TextRule& rule,
+std::optional<std::string> QueryReader::String(std::string_view member, const StringRule& rule,
                                                bool required) {
   auto it = parameters_.find(member);
   if (it == parameters_.end()) {
@@ -158,7 +154,7 @@ std::optional<std::string> QueryReader::String(std::string_view member, const Te
 std::optional<std::string> QueryReader::Enum(std::string_view member,
                                              const std::vector<std::string_view>& values,
                                              bool required) {
-  auto text = String(member, TextRule{}, required);
+  auto text = String(member, StringRule{}, required);
   if (!text) return std::nullopt;
   for (std::string_view allowed : values) {
     if (*text == allowed) return text;
@@ -172,7 +168,7 @@ std::optional<std::string> QueryReader::Enum(std::string_view member,
 
 std::optional<int64_t> QueryReader::Integer(std::string_view member, int64_t min, int64_t max,
                                             bool required) {
-  auto text = String(member, TextRule{}, required);
+  auto text = String(member, StringRule{}, required);
   if (!text) return std::nullopt;
   std::string prefix = StrCat("Value '", Echo(*text), "' at '", LowerCamel(member),
                               "' failed to satisfy constraint: Member must ");
@@ -214,8 +210,8 @@ std::vector<Tag> QueryReader::Tags(std::string_view member, size_t max_tags) {
                    index_text.find_first_not_of("0123456789") == std::string_view::npos;
     if (numeric) index = std::stoul(std::string(index_text));
     if (!numeric || index == 0 || index > kMaxListIndex || (field != "Key" && field != "Value")) {
-      violations_.push_back(StrCat("Parameter '", Echo(it->first), "' is not a member of ",
-                                   LowerCamel(member)));
+      violations_.push_back(
+          StrCat("Parameter '", Echo(it->first), "' is not a member of ", LowerCamel(member)));
       continue;
     }
     auto& slot = by_index[index];
@@ -229,12 +225,11 @@ std::vector<Tag> QueryReader::Tags(std::string_view member, size_t max_tags) {
                                  max_tags));
     return tags;
   }
-  static constexpr TextRule kTagKeyRule{1, 128, "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+", IsTagText};
-  static constexpr TextRule kTagValueRule{0, 256, "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*", IsTagText};
+  static constexpr StringRule kTagKeyRule{1, 128, "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]+", IsTagText};
+  static constexpr StringRule kTagValueRule{0, 256, "[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*", IsTagText};
   for (const auto& [index, fields] : by_index) {
-    for (auto [field, value, rule] :
-         {std::tuple{"Key", fields.first, &kTagKeyRule},
-          std::tuple{"Value", fields.second, &kTagValueRule}}) {
+    for (auto [field, value, rule] : {std::tuple{"Key", fields.first, &kTagKeyRule},
+                                      std::tuple{"Value", fields.second, &kTagValueRule}}) {
       if (!value) {
         violations_.push_back(StrCat("Value null at '", MessagePath(member, index, field),
                                      "' failed to satisfy constraint: Member must not be null"));
@@ -250,8 +245,8 @@ std::vector<Tag> QueryReader::Tags(std::string_view member, size_t max_tags) {
 absl::Status QueryReader::Finish() const {
   if (violations_.empty()) return absl::OkStatus();
   return Validation(StrCat(violations_.size(), " validation error",
-                           violations_.size() == 1 ? "" : "s", " detected: ",
-                           StrJoin(violations_, "; ")));
+                           violations_.size() == 1 ? "" : "s",
+                           " detected: ", StrJoin(violations_, "; ")));
 }
 
 }  // namespace kmsd::api::query

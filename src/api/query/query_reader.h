@@ -3,6 +3,7 @@
 // collected and reported together as one ValidationError in AWS's words ("2 validation errors
 // detected: Value 'a b' at 'userName' failed to satisfy constraint: Member must satisfy regular
 // expression pattern: [\w+=,.@-]+; ..."). Lists use the Query encoding: Tags.member.1.Key.
+// StringRule lengths are counted here in characters (code points), as IAM and STS count them.
 #pragma once
 
 #include <cstdint>
@@ -13,17 +14,11 @@
 
 #include "absl/status/statusor.h"
 #include "api/query/form.h"
+#include "api/request_reader.h"  // StringRule
 #include "kmsd/http.h"
 #include "kmsd/service.h"
 
 namespace kmsd::api::query {
-
-struct TextRule {
-  size_t min = 0;
-  size_t max = SIZE_MAX;  // in characters (code points)
-  std::string_view pattern;  // the model's, for the message
-  bool (*matches)(std::string_view) = nullptr;
-};
 
 class QueryReader {
  public:
@@ -35,7 +30,7 @@ class QueryReader {
   // True when any parameter is member or within it (member.…): for lists and structures.
   bool HasAny(std::string_view member) const;
 
-  std::optional<std::string> String(std::string_view member, const TextRule& rule,
+  std::optional<std::string> String(std::string_view member, const StringRule& rule,
                                     bool required = false);
   std::optional<std::string> Enum(std::string_view member,
                                   const std::vector<std::string_view>& values,
@@ -52,39 +47,39 @@ class QueryReader {
   const FormParameters& parameters() const { return parameters_; }
 
  private:
-  void CheckText(std::string_view member_path, std::string_view value, const TextRule& rule);
+  void CheckText(std::string_view member_path, std::string_view value, const StringRule& rule);
 
   FormParameters parameters_;
   std::vector<std::string> violations_;
 };
 
 // The model's patterns used by IAM and STS shapes.
-bool IsIamNameText(std::string_view text);            // [\w+=,.@-]+
-bool IsPathText(std::string_view text);               // (\u002F)|(\u002F[\u0021-\u007E]+\u002F)
-bool IsPathPrefixText(std::string_view text);         // \u002F[\u0021-\u007F]*
-bool IsPolicyDocumentText(std::string_view text);     // [\u0009\u000A\u000D\u0020-\u00FF]+
+bool IsIamNameText(std::string_view text);         // [\w+=,.@-]+
+bool IsPathText(std::string_view text);            // (\u002F)|(\u002F[\u0021-\u007E]+\u002F)
+bool IsPathPrefixText(std::string_view text);      // \u002F[\u0021-\u007F]*
+bool IsPolicyDocumentText(std::string_view text);  // [\u0009\u000A\u000D\u0020-\u00FF]+
 bool IsDescriptionText(std::string_view text);  // [\u0009\u000A\u000D\u0020-\u007E\u00A1-\u00FF]*
-bool IsMarkerText(std::string_view text);             // [\u0020-\u00FF]+
-bool IsTagText(std::string_view text);                // [\p{L}\p{Z}\p{N}_.:/=+\-@]*
-bool IsExternalIdText(std::string_view text);         // [\w+=,.@:\/-]*
-bool IsAccessKeyIdText(std::string_view text);        // [\w]+
+bool IsTagText(std::string_view text);          // [\p{L}\p{Z}\p{N}_.:/=+\-@]*
+bool IsExternalIdText(std::string_view text);   // [\w+=,.@:\/-]*
+bool IsAccessKeyIdText(std::string_view text);  // [\w]+
 
-inline constexpr TextRule kUserNameRule{1, 64, "[\\w+=,.@-]+", IsIamNameText};
-inline constexpr TextRule kExistingUserNameRule{1, 128, "[\\w+=,.@-]+", IsIamNameText};
-inline constexpr TextRule kRoleNameRule{1, 64, "[\\w+=,.@-]+", IsIamNameText};
-inline constexpr TextRule kPolicyNameRule{1, 128, "[\\w+=,.@-]+", IsIamNameText};
-inline constexpr TextRule kPathRule{1, 512, "(\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F)",
-                                    IsPathText};
-inline constexpr TextRule kPathPrefixRule{1, 512, "\\u002F[\\u0021-\\u007F]*", IsPathPrefixText};
-inline constexpr TextRule kPolicyDocumentRule{
+inline constexpr StringRule kUserNameRule{1, 64, "[\\w+=,.@-]+", IsIamNameText};
+inline constexpr StringRule kExistingUserNameRule{1, 128, "[\\w+=,.@-]+", IsIamNameText};
+inline constexpr StringRule kRoleNameRule{1, 64, "[\\w+=,.@-]+", IsIamNameText};
+inline constexpr StringRule kPolicyNameRule{1, 128, "[\\w+=,.@-]+", IsIamNameText};
+inline constexpr StringRule kPathRule{1, 512, "(\\u002F)|(\\u002F[\\u0021-\\u007E]+\\u002F)",
+                                      IsPathText};
+inline constexpr StringRule kPathPrefixRule{1, 512, "\\u002F[\\u0021-\\u007F]*", IsPathPrefixText};
+inline constexpr StringRule kPolicyDocumentRule{
     1, 131072, "[\\u0009\\u000A\\u000D\\u0020-\\u00FF]+", IsPolicyDocumentText};
-inline constexpr TextRule kRoleDescriptionRule{
+inline constexpr StringRule kRoleDescriptionRule{
     0, 1000, "[\\u0009\\u000A\\u000D\\u0020-\\u007E\\u00A1-\\u00FF]*", IsDescriptionText};
-inline constexpr TextRule kMarkerRule{1, 320, "[\\u0020-\\u00FF]+", IsMarkerText};
-inline constexpr TextRule kAccessKeyIdRule{16, 128, "[\\w]+", IsAccessKeyIdText};
-inline constexpr TextRule kArnRule{20, 2048};
-inline constexpr TextRule kRoleSessionNameRule{2, 64, "[\\w+=,.@-]*", IsIamNameText};
-inline constexpr TextRule kExternalIdRule{2, 1224, "[\\w+=,.@:\\/-]*", IsExternalIdText};
+// IAM's markerType (KMS's is longer; the characters are the same).
+inline constexpr StringRule kIamMarkerRule{1, 320, "[\\u0020-\\u00FF]+", api::IsMarkerText};
+inline constexpr StringRule kAccessKeyIdRule{16, 128, "[\\w]+", IsAccessKeyIdText};
+inline constexpr StringRule kArnRule{20, 2048};
+inline constexpr StringRule kRoleSessionNameRule{2, 64, "[\\w+=,.@-]*", IsIamNameText};
+inline constexpr StringRule kExternalIdRule{2, 1224, "[\\w+=,.@:\\/-]*", IsExternalIdText};
 inline constexpr int64_t kMaxItemsLimit = 1000;
 
 }  // namespace kmsd::api::query

@@ -12,8 +12,11 @@ namespace kmsd::api::query {
 inline size_t DecodeUtf8(std::string_view text, uint32_t& codepoint) {
   if (text.empty()) return 0;
   auto lead = static_cast<uint8_t>(text[0]);
-  size_t length = lead < 0x80 ? 1 : (lead >> 5) == 0x6 ? 2 : (lead >> 4) == 0xE ? 3
-                               : (lead >> 3) == 0x1E ? 4 : 0;
+  size_t length = lead < 0x80           ? 1
+                  : (lead >> 5) == 0x6  ? 2
+                  : (lead >> 4) == 0xE  ? 3
+                  : (lead >> 3) == 0x1E ? 4
+                                        : 0;
   if (length == 0 || text.size() < length) return 0;
   static constexpr uint8_t kLeadMask[] = {0, 0x7F, 0x1F, 0x0F, 0x07};
   static constexpr uint32_t kMinimum[] = {0, 0, 0x80, 0x800, 0x10000};

@@ -15,8 +15,8 @@ const query::OperationEntry* Find(std::string_view action) {
           {"GetCallerIdentity", {&GetCallerIdentity, {}, false, true, false}},
           {"AssumeRole",
            {&AssumeRole,
-            {"RoleArn", "RoleSessionName", "DurationSeconds", "ExternalId", "Policy",
-             "PolicyArns", "Tags", "TransitiveTagKeys", "SerialNumber", "SourceIdentity"},
+            {"RoleArn", "RoleSessionName", "DurationSeconds", "ExternalId", "Policy", "PolicyArns",
+             "Tags", "TransitiveTagKeys", "SerialNumber", "SourceIdentity"},
             false,
             true,
             true}},
@@ -29,10 +29,10 @@ const query::OperationEntry* Find(std::string_view action) {
 }  // namespace sts
 
 std::unique_ptr<ServiceCodec> NewStsCodec(IamService* service) {
-  return query::NewQueryCodec({"sts", "sts.amazonaws.com", "2011-06-15",
-                               "https://sts.amazonaws.com/doc/2011-06-15/", "InternalFailure",
-                               &sts::Find},
-                              service);
+  return query::NewQueryCodec(
+      {"sts", "sts.amazonaws.com", "2011-06-15", "https://sts.amazonaws.com/doc/2011-06-15/",
+       "InternalFailure", &sts::Find},
+      service);
 }
 
 }  // namespace kmsd::api

@@ -60,8 +60,9 @@ class IamCodecTest : public IamFixture {
 };
 
 TEST_F(IamCodecTest, CreateUserAnswersInIamsShape) {
-  auto served = Iam("Action=CreateUser&UserName=bob&Path=%2Fops%2F&Tags.member.1.Key=team"
-                    "&Tags.member.1.Value=blue");
+  auto served =
+      Iam("Action=CreateUser&UserName=bob&Path=%2Fops%2F&Tags.member.1.Key=team"
+          "&Tags.member.1.Value=blue");
   ASSERT_TRUE(served.ok()) << served.status();
   auto user = service_->GetUser(root_, std::string("bob"));
   ASSERT_TRUE(user.ok());
@@ -132,9 +133,10 @@ TEST_F(IamCodecTest, UpdateAccessKeyReadsTheStatusEnum) {
                   .ok());
   EXPECT_EQ(TypeOf(service_->Find(key->metadata.access_key_id, "", now_).status()),
             ErrorType::kUnrecognizedClient);
-  HttpResponse bad = IamFailure(StrCat("Action=UpdateAccessKey&UserName=bob&Status=Off"
-                                       "&AccessKeyId=",
-                                       key->metadata.access_key_id));
+  HttpResponse bad =
+      IamFailure(StrCat("Action=UpdateAccessKey&UserName=bob&Status=Off"
+                        "&AccessKeyId=",
+                        key->metadata.access_key_id));
   EXPECT_EQ(bad.status, 400);
   EXPECT_EQ(ElementText(bad.body, "Code"), "ValidationError");
 }
@@ -156,9 +158,10 @@ TEST_F(IamCodecTest, PolicyDocumentsGoBackUrlEncoded) {
 
 TEST_F(IamCodecTest, RoleAnswersCarryTheTrustPolicyAndMaxSessionDuration) {
   std::string trust = TrustPolicy("arn:aws:iam::111122223333:root");
-  auto served = Iam(StrCat("Action=CreateRole&RoleName=app&MaxSessionDuration=7200"
-                           "&Description=for+app&AssumeRolePolicyDocument=",
-                           api::query::PercentEncode(trust)));
+  auto served =
+      Iam(StrCat("Action=CreateRole&RoleName=app&MaxSessionDuration=7200"
+                 "&Description=for+app&AssumeRolePolicyDocument=",
+                 api::query::PercentEncode(trust)));
   ASSERT_TRUE(served.ok()) << served.status();
   EXPECT_EQ(ElementText(served->body, "AssumeRolePolicyDocument"),
             api::query::PercentEncode(trust));
@@ -168,9 +171,9 @@ TEST_F(IamCodecTest, RoleAnswersCarryTheTrustPolicyAndMaxSessionDuration) {
   auto listed = Iam("Action=ListRoles");
   ASSERT_TRUE(listed.ok());
   EXPECT_EQ(ElementText(listed->body, "RoleName"), "app");
-  HttpResponse short_session = IamFailure(StrCat(
-      "Action=CreateRole&RoleName=x&MaxSessionDuration=60&AssumeRolePolicyDocument=",
-      api::query::PercentEncode(trust)));
+  HttpResponse short_session = IamFailure(
+      StrCat("Action=CreateRole&RoleName=x&MaxSessionDuration=60&AssumeRolePolicyDocument=",
+             api::query::PercentEncode(trust)));
   EXPECT_EQ(ElementText(short_session.body, "Code"), "ValidationError");
 }
 
@@ -287,9 +290,10 @@ TEST_F(IamCodecTest, WritesMayBlockAndReadsDoNot) {
 }
 
 TEST_F(IamCodecTest, AuditParametersAreTheOperationsMembersOnly) {
-  HttpRequest http = Post(StrCat("Action=PutUserPolicy&Version=2010-05-08&UserName=bob"
-                                 "&PolicyName=p&Extra=ignored&PolicyDocument=",
-                                 api::query::PercentEncode(R"({"a":1})")));
+  HttpRequest http =
+      Post(StrCat("Action=PutUserPolicy&Version=2010-05-08&UserName=bob"
+                  "&PolicyName=p&Extra=ignored&PolicyDocument=",
+                  api::query::PercentEncode(R"({"a":1})")));
   EXPECT_EQ(iam_->AuditRequestParameters(http),
             R"({"policyDocument":"{\"a\":1}","policyName":"p","userName":"bob"})");
   EXPECT_EQ(iam_->AuditRequestParameters(Post("Action=Nope&X=1")), "null");
@@ -326,9 +330,10 @@ TEST_F(StsCodecTest, GetCallerIdentityAnswersInStsShape) {
 TEST_F(StsCodecTest, AssumeRoleAnswersCredentialsThatTheAuditNeverSees) {
   MakeRole("app", TrustPolicy("arn:aws:iam::111122223333:user/alice"));
   CallContext alice = MakeUserCall("alice");
-  std::string body = StrCat("Action=AssumeRole&Version=2011-06-15&RoleSessionName=s1"
-                            "&DurationSeconds=900&ExternalId=ext-1&RoleArn=",
-                            api::query::PercentEncode(RoleArnOf("app")));
+  std::string body = StrCat(
+      "Action=AssumeRole&Version=2011-06-15&RoleSessionName=s1"
+      "&DurationSeconds=900&ExternalId=ext-1&RoleArn=",
+      api::query::PercentEncode(RoleArnOf("app")));
   auto served = Serve(*sts_, body, alice);
   ASSERT_TRUE(served.ok()) << served.status();
   auto secret = ElementText(served->body, "SecretAccessKey");

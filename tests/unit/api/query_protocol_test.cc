@@ -87,8 +87,7 @@ TEST(Form, FindFormValueReadsOneParameterOnly) {
 }
 
 TEST(Form, PercentEncodeKeepsOnlyUnreserved) {
-  EXPECT_EQ(PercentEncode(R"({"a": "b~c-d_e.f/*"})"),
-            "%7B%22a%22%3A%20%22b~c-d_e.f%2F%2A%22%7D");
+  EXPECT_EQ(PercentEncode(R"({"a": "b~c-d_e.f/*"})"), "%7B%22a%22%3A%20%22b~c-d_e.f%2F%2A%22%7D");
   EXPECT_EQ(PercentEncode("\xE2\x82\xAC"), "%E2%82%AC");
 }
 
@@ -115,7 +114,7 @@ TEST(QueryReader, CountsLengthsInCharacters) {
     sixty_four[i + 1] = '\xA9';
   }
   QueryReader request(FormParameters{{"Tag", sixty_four}});
-  EXPECT_TRUE(request.String("Tag", TextRule{1, 64, "", IsTagText}).has_value());
+  EXPECT_TRUE(request.String("Tag", StringRule{1, 64, "", IsTagText}).has_value());
   EXPECT_TRUE(request.Finish().ok());
 }
 
@@ -139,8 +138,9 @@ TEST(QueryReader, IntegersMustBeDigitsWithinTheRange) {
 }
 
 TEST(QueryReader, ReadsTagsFromTheQueryListEncoding) {
-  QueryReader request(Form("Tags.member.2.Key=b&Tags.member.2.Value=2&Tags.member.1.Key=a"
-                           "&Tags.member.1.Value=1&Tags.member.10.Key=c&Tags.member.10.Value="));
+  QueryReader request(
+      Form("Tags.member.2.Key=b&Tags.member.2.Value=2&Tags.member.1.Key=a"
+           "&Tags.member.1.Value=1&Tags.member.10.Key=c&Tags.member.10.Value="));
   std::vector<Tag> tags = request.Tags("Tags", 50);
   ASSERT_TRUE(request.Finish().ok()) << request.Finish();
   ASSERT_EQ(tags.size(), 3u);
@@ -153,8 +153,7 @@ TEST(QueryReader, ReadsTagsFromTheQueryListEncoding) {
 TEST(QueryReader, RefusesHostileTagIndexesAndFields) {
   for (std::string_view text :
        {"Tags.member.0.Key=a&Tags.member.0.Value=b", "Tags.member.99999.Key=a",
-        "Tags.member.x.Key=a", "Tags.member.1.Other=a", "Tags.member.1=a",
-        "Tags.member.1.Key=a"}) {
+        "Tags.member.x.Key=a", "Tags.member.1.Other=a", "Tags.member.1=a", "Tags.member.1.Key=a"}) {
     QueryReader request(Form(text));
     request.Tags("Tags", 50);
     EXPECT_EQ(TypeOf(request.Finish()), ErrorType::kValidation) << text;
@@ -185,17 +184,20 @@ TEST(XmlEscaping, KeepsTabsAndNewlinesAndReferencesCarriageReturns) {
 }
 
 TEST(XmlEscaping, ReplacesWhatXmlCannotCarry) {
-  EXPECT_EQ(Escaped(std::string("a\0b", 3)), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(Escaped(std::string("a\0b", 3)),
+            "a\xEF\xBF\xBD"
+            "b");
   EXPECT_EQ(Escaped("\x01\x1F"), "\xEF\xBF\xBD\xEF\xBF\xBD");
-  EXPECT_EQ(Escaped("\xFF"), "\xEF\xBF\xBD");              // not UTF-8
-  EXPECT_EQ(Escaped("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong '/'
+  EXPECT_EQ(Escaped("\xFF"), "\xEF\xBF\xBD");                                  // not UTF-8
+  EXPECT_EQ(Escaped("\xC0\xAF"), "\xEF\xBF\xBD\xEF\xBF\xBD");                  // overlong '/'
   EXPECT_EQ(Escaped("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // a surrogate
-  EXPECT_EQ(Escaped("\xEF\xBF\xBE"), "\xEF\xBF\xBD");      // U+FFFE
-  EXPECT_EQ(Escaped("\xE2\x82"), "\xEF\xBF\xBD\xEF\xBF\xBD");  // truncated
+  EXPECT_EQ(Escaped("\xEF\xBF\xBE"), "\xEF\xBF\xBD");                          // U+FFFE
+  EXPECT_EQ(Escaped("\xE2\x82"), "\xEF\xBF\xBD\xEF\xBF\xBD");                  // truncated
 }
 
 TEST(XmlEscaping, KeepsValidUtf8) {
-  EXPECT_EQ(Escaped("\xC3\xA9\xE2\x82\xAC\xF0\x9F\x94\x91"), "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x94\x91");
+  EXPECT_EQ(Escaped("\xC3\xA9\xE2\x82\xAC\xF0\x9F\x94\x91"),
+            "\xC3\xA9\xE2\x82\xAC\xF0\x9F\x94\x91");
 }
 
 TEST(XmlWriter, WritesNestedElementsWithANamespace) {
@@ -259,9 +261,9 @@ TEST(AuditParameters, IsNullWhenThereIsNothingToRecord) {
 }
 
 TEST(AuditParameters, SurvivesCollidingAndHostileShapes) {
-  FormParameters form =
-      Form("Tags=x&Tags.member.1.Key=a&Tags.member.99999999.Key=b&Tags.member..Key=c"
-           "&Tags.member.1=d&UserName=%FF");
+  FormParameters form = Form(
+      "Tags=x&Tags.member.1.Key=a&Tags.member.99999999.Key=b&Tags.member..Key=c"
+      "&Tags.member.1=d&UserName=%FF");
   std::string audit = AuditParameters(form, {"Tags", "UserName"});
   EXPECT_EQ(audit, "{\"tags\":\"x\",\"userName\":\"\xEF\xBF\xBD\"}") << audit;
 }

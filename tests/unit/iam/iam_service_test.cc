@@ -279,8 +279,8 @@ TEST_F(IamServiceTest, AMalformedPolicyIsRefusedAndChangesNothing) {
 
 TEST_F(IamServiceTest, AnInlinePolicyWithAPrincipalIsMalformed) {
   MakeUser("alice");
-  absl::Status status = service_->PutInlinePolicy(
-      root_, {IamEntityKind::kUser, "alice"}, "p", TrustPolicy("arn:aws:iam::111122223333:root"));
+  absl::Status status = service_->PutInlinePolicy(root_, {IamEntityKind::kUser, "alice"}, "p",
+                                                  TrustPolicy("arn:aws:iam::111122223333:root"));
   EXPECT_EQ(TypeOf(status), ErrorType::kMalformedPolicyDocument);
 }
 
@@ -302,7 +302,8 @@ TEST_F(IamServiceTest, WhiteSpaceDoesNotCountTowardsThePolicyQuota) {
   MakeUser("alice");
   std::string document = IdentityPolicy("Allow", "kms:Encrypt");
   document.insert(1, std::string(5000, ' '));
-  EXPECT_TRUE(service_->PutInlinePolicy(root_, {IamEntityKind::kUser, "alice"}, "p", document).ok());
+  EXPECT_TRUE(
+      service_->PutInlinePolicy(root_, {IamEntityKind::kUser, "alice"}, "p", document).ok());
 }
 
 TEST_F(IamServiceTest, APutPolicyBindsTheUsersKeysFromTheNextFind) {
@@ -421,10 +422,11 @@ TEST_F(IamServiceTest, FindIsSafeWhilePoliciesChange) {
     }
   });
   for (int i = 0; i < 200; ++i) {
-    ASSERT_TRUE(service_
-                    ->PutInlinePolicy(root_, {IamEntityKind::kUser, "alice"}, "p",
-                                      IdentityPolicy("Allow", StrCat("kms:Encrypt", i % 2 ? "" : "*")))
-                    .ok());
+    ASSERT_TRUE(
+        service_
+            ->PutInlinePolicy(root_, {IamEntityKind::kUser, "alice"}, "p",
+                              IdentityPolicy("Allow", StrCat("kms:Encrypt", i % 2 ? "" : "*")))
+            .ok());
   }
   stop = true;
   reader.join();

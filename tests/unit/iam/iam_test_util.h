@@ -42,8 +42,8 @@ inline std::string TrustPolicy(std::string_view principal_arn, std::string_view 
 // An identity policy with one statement.
 inline std::string IdentityPolicy(std::string_view effect, std::string_view action,
                                   std::string_view resource = "*") {
-  return StrCat(R"({"Version":"2012-10-17","Statement":[{"Effect":")", effect,
-                R"(","Action":")", action, R"(","Resource":")", resource, R"("}]})");
+  return StrCat(R"({"Version":"2012-10-17","Statement":[{"Effect":")", effect, R"(","Action":")",
+                action, R"(","Resource":")", resource, R"("}]})");
 }
 
 class IamFixture : public ::testing::Test {
@@ -71,8 +71,8 @@ class IamFixture : public ::testing::Test {
     options.account_id = kAccountId;
     options.root_access_key_id = kRootKeyId;
     options.root_secret_access_key = SecretBytes::FromString(kRootSecret);
-    auto service = OpenIamService(std::move(options), keystore_.get(),
-                                  std::make_unique<MovableClock>(&now_));
+    auto service =
+        OpenIamService(std::move(options), keystore_.get(), std::make_unique<MovableClock>(&now_));
     ASSERT_TRUE(service.ok()) << service.status();
     service_ = std::move(*service);
   }
@@ -98,8 +98,9 @@ class IamFixture : public ::testing::Test {
   CallContext MakeUserCall(std::string_view name, std::string_view policy = "") {
     MakeUser(name);
     if (!policy.empty()) {
-      EXPECT_TRUE(service_->PutInlinePolicy(root_, {IamEntityKind::kUser, std::string(name)},
-                                            "policy", std::string(policy))
+      EXPECT_TRUE(service_
+                      ->PutInlinePolicy(root_, {IamEntityKind::kUser, std::string(name)}, "policy",
+                                        std::string(policy))
                       .ok());
     }
     auto key = service_->CreateAccessKey(root_, std::string(name));

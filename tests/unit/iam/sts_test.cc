@@ -173,10 +173,10 @@ TEST_F(StsTest, TheRootMayNotAssumeRoles) {
 }
 
 TEST_F(StsTest, ExternalIdIsCheckedByTheTrustPolicy) {
-  MakeRole("app", TrustPolicy(kAlice, R"(,"Condition":{"StringEquals":{"sts:ExternalId":"x-42"}})"));
+  MakeRole("app",
+           TrustPolicy(kAlice, R"(,"Condition":{"StringEquals":{"sts:ExternalId":"x-42"}})"));
   EXPECT_EQ(TypeOf(Assume(alice_, "app").status()), ErrorType::kAccessDenied);
-  EXPECT_EQ(TypeOf(Assume(alice_, "app", std::nullopt, "x-41").status()),
-            ErrorType::kAccessDenied);
+  EXPECT_EQ(TypeOf(Assume(alice_, "app", std::nullopt, "x-41").status()), ErrorType::kAccessDenied);
   EXPECT_TRUE(Assume(alice_, "app", std::nullopt, "x-42").ok());
 }
 
