@@ -38,7 +38,7 @@ absl::StatusOr<std::shared_ptr<const Credential>> IamServiceImpl::Find(
     credential = root_credential_;
   } else {
     std::shared_lock lock(index_mutex_);
-    auto it = access_keys_.find(std::string(access_key_id));
+    auto it = access_keys_.find(access_key_id);
     if (it == access_keys_.end() || it->second->metadata.status != AccessKeyStatus::kActive) {
       return UnrecognizedKey();
     }
@@ -52,11 +52,10 @@ absl::StatusOr<std::shared_ptr<const Credential>> IamServiceImpl::Find(
 absl::StatusOr<std::shared_ptr<const Credential>> IamServiceImpl::FindSession(
     std::string_view access_key_id, std::string_view session_token, int64_t now_seconds) const {
   if (session_token.empty()) return UnrecognizedKey();
-  std::string key(access_key_id);
   std::shared_ptr<const SessionEntry> seen;
   {
     std::shared_lock lock(sessions_mutex_);
-    auto it = sessions_.find(key);
+    auto it = sessions_.find(access_key_id);
     if (it != sessions_.end() && crypto::ConstantTimeEquals(it->second->token, session_token)) {
       seen = it->second;
     }
@@ -102,7 +101,7 @@ absl::StatusOr<std::shared_ptr<const Credential>> IamServiceImpl::FindSession(
   }
   std::unique_lock lock(sessions_mutex_);
   if (sessions_.size() >= kMaxRememberedSessions) sessions_.clear();
-  sessions_[key] = entry;
+  sessions_.insert_or_assign(std::string(access_key_id), entry);
   return entry->credential;
 }
 

@@ -73,6 +73,15 @@ struct SessionEntry {
   std::shared_ptr<const Credential> credential;
 };
 
+// Lets the maps that Find reads be searched with the string_view a request carries, without
+// building a std::string per request.
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view text) const { return std::hash<std::string_view>{}(text); }
+};
+template <typename Value>
+using StringMap = std::unordered_map<std::string, Value, StringHash, std::equal_to<>>;
+
 class IamServiceImpl final : public IamService {
  public:
   IamServiceImpl(IamOptions options, Keystore* keystore, std::unique_ptr<Clock> clock);
@@ -201,11 +210,11 @@ class IamServiceImpl final : public IamService {
   mutable std::shared_mutex index_mutex_;
   std::map<std::string, UserPtr> users_;  // by lower-cased name
   std::map<std::string, RolePtr> roles_;  // by lower-cased name
-  std::unordered_map<std::string, AccessKeyPtr> access_keys_;
+  StringMap<AccessKeyPtr> access_keys_;
 
   // Sessions are not stored; this only saves opening a token on every request. Bounded.
   mutable std::shared_mutex sessions_mutex_;
-  mutable std::unordered_map<std::string, std::shared_ptr<const SessionEntry>> sessions_;
+  mutable StringMap<std::shared_ptr<const SessionEntry>> sessions_;
 };
 
 // A new user's or role's name and path, defensively (the codec checks the model's patterns), and

@@ -53,7 +53,7 @@ absl::StatusOr<std::string> IamServiceImpl::KeyOwnerName(
 absl::StatusOr<AccessKeyPtr> IamServiceImpl::FindUsersAccessKey(
     const UserEntry& user, std::string_view access_key_id) const {
   std::shared_lock lock(index_mutex_);
-  auto it = access_keys_.find(std::string(access_key_id));
+  auto it = access_keys_.find(access_key_id);
   if (it == access_keys_.end() || it->second->user_key != AsciiLower(user.user.user_name)) {
     return AccessKeyNotFound(access_key_id);
   }

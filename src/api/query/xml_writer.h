@@ -13,6 +13,9 @@ namespace kmsd::api::query {
 
 class XmlWriter {
  public:
+  // Room for any answer that carries a secret (CreateAccessKey, AssumeRole: under 2 KiB), so the
+  // buffer is never reallocated with a secret in it, leaving a copy behind in freed memory.
+  XmlWriter() { out_.reserve(4096); }
   // <name> or <name xmlns="...">.
   XmlWriter& Open(std::string_view name, std::string_view xmlns = {});
   XmlWriter& Close(std::string_view name);
