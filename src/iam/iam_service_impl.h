@@ -173,6 +173,10 @@ class IamServiceImpl final : public IamService {
   void PublishUser(UserPtr user, AccessKeyPtr added = nullptr, std::string_view removed = {});
   void PublishRole(RolePtr role);
 
+  // Roles (roles.cc): AWS refuses a trust policy that names a user or role of the account that
+  // does not exist (kMalformedPolicyDocument, "Invalid principal in policy").
+  absl::Status CheckTrustPrincipals(const policy::Policy& trust) const;
+
   // Users (users.cc): the user a call's optional UserName means (the calling user when absent).
   absl::StatusOr<std::string> TargetUserName(const CallContext& call,
                                              const std::optional<std::string>& user_name) const;

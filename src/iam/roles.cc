@@ -6,6 +6,29 @@
 
 namespace kmsd::iam {
 
+absl::Status IamServiceImpl::CheckTrustPrincipals(const policy::Policy& trust) const {
+  std::string user_prefix = StrCat("arn:aws:iam::", options_.account_id, ":user/");
+  std::string role_prefix = StrCat("arn:aws:iam::", options_.account_id, ":role/");
+  for (const std::string& arn : trust.PrincipalArns()) {
+    bool user = arn.starts_with(user_prefix);
+    if (!user && !arn.starts_with(role_prefix)) continue;  // the account, or another account
+    std::string_view name = std::string_view(arn).substr(arn.rfind('/') + 1);
+    bool exists = false;
+    if (user) {
+      auto found = FindUser(name);
+      exists = found.ok() && AsciiLower((*found)->user.arn) == AsciiLower(arn);
+    } else {
+      auto found = FindRole(name);
+      exists = found.ok() && AsciiLower((*found)->role.arn) == AsciiLower(arn);
+    }
+    if (!exists) {
+      return Error(ErrorType::kMalformedPolicyDocument,
+                   StrCat("Invalid principal in policy: \"AWS\":\"", arn, "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<IamRole> IamServiceImpl::CreateRole(const CallContext& call,
                                                    const CreateRoleRequest& request) {
   if (auto status = ValidateNewEntity(request.role_name, request.path, request.tags);
@@ -21,6 +44,7 @@ absl::StatusOr<IamRole> IamServiceImpl::CreateRole(const CallContext& call,
   if (auto status = Authorize(call, "iam:CreateRole", arn); !status.ok()) return status;
   auto trust = ParseTrustPolicy(request.assume_role_policy_document);
   if (!trust.ok()) return trust.status();
+  if (auto status = CheckTrustPrincipals(**trust); !status.ok()) return status;
   auto id = NewUniqueId(kRoleIdPrefix);
   if (!id.ok()) return id.status();
 
@@ -96,6 +120,7 @@ absl::Status IamServiceImpl::UpdateAssumeRolePolicy(const CallContext& call,
   if (!status.ok()) return status;
   auto trust = ParseTrustPolicy(document);
   if (!trust.ok()) return trust.status();
+  if (status = CheckTrustPrincipals(**trust); !status.ok()) return status;
   std::lock_guard write_lock(write_mutex_);
   auto role = FindRole(role_name);
   if (!role.ok()) return role.status();

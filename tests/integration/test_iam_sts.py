@@ -160,6 +160,9 @@ class IamAndSts(KmsdTestCase):
 
     def test_a_trust_policy_that_names_someone_else_denies(self):
         keys = self.new_user("outsider", allow("sts:AssumeRole"))
+        self.assertAwsError("MalformedPolicyDocument", self.iam.create_role, RoleName="nobodys",
+                            AssumeRolePolicyDocument=TRUST_ACCOUNT.replace(":root", ":user/nobody"))
+        self.iam.create_user(UserName="someone-else")
         trust = TRUST_ACCOUNT.replace(":root", ":user/someone-else")
         role = self.iam.create_role(RoleName="private", AssumeRolePolicyDocument=trust)["Role"]
         error = self.assertAwsError("AccessDenied", self.as_user(keys, "sts").assume_role,

@@ -328,8 +328,8 @@ TEST_F(StsCodecTest, GetCallerIdentityAnswersInStsShape) {
 }
 
 TEST_F(StsCodecTest, AssumeRoleAnswersCredentialsThatTheAuditNeverSees) {
-  MakeRole("app", TrustPolicy("arn:aws:iam::111122223333:user/alice"));
   CallContext alice = MakeUserCall("alice");
+  MakeRole("app", TrustPolicy("arn:aws:iam::111122223333:user/alice"));
   std::string body = StrCat(
       "Action=AssumeRole&Version=2011-06-15&RoleSessionName=s1"
       "&DurationSeconds=900&ExternalId=ext-1&RoleArn=",
@@ -360,8 +360,8 @@ TEST_F(StsCodecTest, AssumeRoleAnswersCredentialsThatTheAuditNeverSees) {
 }
 
 TEST_F(StsCodecTest, AssumeRoleRefusesSessionPolicies) {
-  MakeRole("app", TrustPolicy("arn:aws:iam::111122223333:user/alice"));
   CallContext alice = MakeUserCall("alice");
+  MakeRole("app", TrustPolicy("arn:aws:iam::111122223333:user/alice"));
   auto served = Serve(*sts_,
                       StrCat("Action=AssumeRole&RoleSessionName=s1&Policy=%7B%7D&RoleArn=",
                              api::query::PercentEncode(RoleArnOf("app"))),

@@ -66,6 +66,23 @@ TEST_F(StsTest, ATrustPolicyWithoutAPrincipalIsMalformed) {
   EXPECT_EQ(TypeOf(service_->GetRole(root_, "app").status()), ErrorType::kNotFound);
 }
 
+TEST_F(StsTest, ATrustPolicyNamingAMissingUserOrRoleIsMalformed) {
+  for (std::string_view missing :
+       {"arn:aws:iam::111122223333:user/nobody", "arn:aws:iam::111122223333:role/nothing"}) {
+    CreateRoleRequest request;
+    request.role_name = "app";
+    request.assume_role_policy_document = TrustPolicy(missing);
+    auto role = service_->CreateRole(root_, request);
+    EXPECT_EQ(TypeOf(role.status()), ErrorType::kMalformedPolicyDocument) << missing;
+    EXPECT_EQ(role.status().message(),
+              StrCat("Invalid principal in policy: \"AWS\":\"", missing, "\""));
+  }
+  MakeRole("other", TrustPolicy(kAlice));
+  MakeRole("app", TrustPolicy(RoleArnOf("other")));
+  EXPECT_EQ(TypeOf(service_->UpdateAssumeRolePolicy(root_, "app", TrustPolicy(RoleArnOf("gone")))),
+            ErrorType::kMalformedPolicyDocument);
+}
+
 TEST_F(StsTest, ATrustPolicyOver2048CharactersIsLimitExceeded) {
   CreateRoleRequest request;
   request.role_name = "app";
@@ -147,6 +164,7 @@ TEST_F(StsTest, ATrustPolicyNamingTheAccountDelegatesToIdentityPolicies) {
 }
 
 TEST_F(StsTest, AssumeRoleDeniedByTheTrustPolicyIsAccessDenied) {
+  MakeUser("bob");
   MakeRole("app", TrustPolicy("arn:aws:iam::111122223333:user/bob"));
   auto denied = Assume(alice_, "app");
   EXPECT_EQ(TypeOf(denied.status()), ErrorType::kAccessDenied);
@@ -293,6 +311,7 @@ TEST_F(StsTest, ARolePolicyChangeReachesItsSessions) {
 }
 
 TEST_F(StsTest, UpdateAssumeRolePolicyChangesWhoMayAssume) {
+  MakeUser("bob");
   MakeRole("app", TrustPolicy("arn:aws:iam::111122223333:user/bob"));
   EXPECT_EQ(TypeOf(Assume(alice_, "app").status()), ErrorType::kAccessDenied);
   ASSERT_TRUE(service_->UpdateAssumeRolePolicy(root_, "app", TrustPolicy(kAlice)).ok());
