@@ -35,6 +35,15 @@ inline constexpr StringRule kAliasNameRule{1, 256, "^[a-zA-Z0-9:/_-]+$", IsAlias
 bool IsMarkerText(std::string_view text);
 inline constexpr StringRule kMarkerRule{1, 1024, "[\\u0020-\\u00FF]*", IsMarkerText};
 
+// The words of validation messages, shared by the JSON and Query request readers.
+// "KeyId" -> "keyId": how AWS names members in messages (and CloudTrail in its records).
+std::string LowerCamel(std::string_view member);
+// A value as a message shows it: at most 256 bytes, then "...".
+std::string EchoValue(std::string_view value);
+// "Value 'x' at 'member' failed to satisfy constraint: Member must satisfy enum value set: [...]".
+std::string EnumViolation(std::string_view member, std::string_view value,
+                          const std::vector<std::string_view>& values);
+
 class RequestReader {
  public:
   // Parses the body (empty = {}); malformed JSON, a non-object, or nesting deeper than a KMS

@@ -2,15 +2,10 @@
 #include "api/query/node.h"
 
 #include "api/query/form.h"
+#include "api/request_reader.h"  // LowerCamel
 #include "kmsd/clock.h"
 
 namespace kmsd::api::query {
-
-std::string LowerCamel(std::string_view name) {
-  std::string out(name);
-  if (!out.empty() && out[0] >= 'A' && out[0] <= 'Z') out[0] = static_cast<char>(out[0] + 32);
-  return out;
-}
 
 Node Node::Text(std::string_view name, std::string value) {
   Node node(Kind::kText, name);

@@ -54,7 +54,4 @@ class Node {
   std::vector<Node> children_;
 };
 
-// "UserName" -> "userName": CloudTrail's and validation messages' member names.
-std::string LowerCamel(std::string_view name);
-
 }  // namespace kmsd::api::query

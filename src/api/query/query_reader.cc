@@ -11,7 +11,6 @@
 namespace kmsd::api::query {
 namespace {
 
-constexpr size_t kMaxEchoedValue = 256;
 constexpr size_t kMaxListIndex = 1000;
 
 // Decodes text as UTF-8, calling accept(code point) for each; false when the text is not valid
@@ -40,11 +39,6 @@ bool IsWord(uint32_t c) {
 
 bool IsOneOf(uint32_t c, std::string_view set) {
   return c < 0x80 && set.find(static_cast<char>(c)) != std::string_view::npos;
-}
-
-std::string Echo(std::string_view value) {
-  if (value.size() > kMaxEchoedValue) return StrCat(value.substr(0, kMaxEchoedValue), "...");
-  return std::string(value);
 }
 
 // "Tags.member.3.Key" -> "tags.3.member.key": how AWS names a list element's member in messages.
@@ -121,7 +115,7 @@ bool QueryReader::HasAny(std::string_view member) const {
 
 void QueryReader::CheckText(std::string_view member_path, std::string_view value,
                             const StringRule& rule) {
-  std::string prefix = StrCat("Value '", Echo(value), "' at '", member_path,
+  std::string prefix = StrCat("Value '", EchoValue(value), "' at '", member_path,
                               "' failed to satisfy constraint: Member must ");
   size_t length = Characters(value);
   if (length == SIZE_MAX) {
@@ -159,10 +153,7 @@ std::optional<std::string> QueryReader::Enum(std::string_view member,
   for (std::string_view allowed : values) {
     if (*text == allowed) return text;
   }
-  violations_.push_back(StrCat("Value '", Echo(*text), "' at '", LowerCamel(member),
-                               "' failed to satisfy constraint: Member must satisfy enum value "
-                               "set: [",
-                               StrJoin(values, ", "), "]"));
+  violations_.push_back(EnumViolation(member, *text, values));
   return std::nullopt;
 }
 
@@ -170,7 +161,7 @@ std::optional<int64_t> QueryReader::Integer(std::string_view member, int64_t min
                                             bool required) {
   auto text = String(member, StringRule{}, required);
   if (!text) return std::nullopt;
-  std::string prefix = StrCat("Value '", Echo(*text), "' at '", LowerCamel(member),
+  std::string prefix = StrCat("Value '", EchoValue(*text), "' at '", LowerCamel(member),
                               "' failed to satisfy constraint: Member must ");
   // Digits only, optionally signed; more than 18 digits is out of any range we accept.
   std::string_view digits = *text;
@@ -211,7 +202,7 @@ std::vector<Tag> QueryReader::Tags(std::string_view member, size_t max_tags) {
     if (numeric) index = std::stoul(std::string(index_text));
     if (!numeric || index == 0 || index > kMaxListIndex || (field != "Key" && field != "Value")) {
       violations_.push_back(
-          StrCat("Parameter '", Echo(it->first), "' is not a member of ", LowerCamel(member)));
+          StrCat("Parameter '", EchoValue(it->first), "' is not a member of ", LowerCamel(member)));
       continue;
     }
     auto& slot = by_index[index];
