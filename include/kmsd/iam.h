@@ -220,6 +220,12 @@ class IamService : public CredentialStore {
   virtual absl::Status DeleteInlinePolicy(const CallContext& call, const IamEntity& entity,
                                           const std::string& policy_name) = 0;
 
+  // Whether arn names an IAM user or role of this account that exists (the name in any case, the
+  // path as created). For the checks AWS makes when a policy names principals (trust policies
+  // here; key policies in KMS: ServiceOptions::principal_exists). Takes only the index's shared
+  // lock: safe to call from under another service's lock.
+  virtual bool PrincipalExists(std::string_view arn) const = 0;
+
   // STS.
   virtual CallerIdentity GetCallerIdentity(const CallContext& call) const = 0;
   // Issues temporary credentials for the role if its trust policy (with the caller's identity

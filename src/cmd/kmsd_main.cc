@@ -268,6 +268,19 @@ int Serve(const ServeFlags& flags) {
     return 1;
   }
 
+  // The identity service answers for every caller: the root credential, IAM users' access keys
+  // and STS sessions. It keeps real time (the clock Find is asked with), never the test clock.
+  kmsd::IamOptions iam_options;
+  iam_options.account_id = flags.account_id;
+  iam_options.root_access_key_id = credentials->access_key_id;
+  iam_options.root_secret_access_key =
+      kmsd::SecretBytes::FromString(credentials->secret_access_key);
+  auto iam = kmsd::OpenIamService(std::move(iam_options), keystore->get(), kmsd::NewSystemClock());
+  if (!iam.ok()) {
+    spdlog::error("iam: {}", kmsd::ToStd(iam.status().message()));
+    return 1;
+  }
+
   // SigV4 always checks dates against the real clock; only the service's clock can be moved.
   std::unique_ptr<kmsd::Clock> api_clock = kmsd::NewSystemClock();
   kmsd::AdvancingClock* test_clock = nullptr;
@@ -298,18 +311,6 @@ int Serve(const ServeFlags& flags) {
 
   kmsd::ApiOptions api_options;
   api_options.region = flags.region;
-  // The identity service answers for every caller: the root credential, IAM users' access keys
-  // and STS sessions. It keeps real time (the clock Find is asked with), never the test clock.
-  kmsd::IamOptions iam_options;
-  iam_options.account_id = flags.account_id;
-  iam_options.root_access_key_id = credentials->access_key_id;
-  iam_options.root_secret_access_key =
-      kmsd::SecretBytes::FromString(credentials->secret_access_key);
-  auto iam = kmsd::OpenIamService(std::move(iam_options), keystore->get(), kmsd::NewSystemClock());
-  if (!iam.ok()) {
-    spdlog::error("iam: {}", kmsd::ToStd(iam.status().message()));
-    return 1;
-  }
   api_options.credentials = iam->get();
   api_options.other_services.push_back(kmsd::api::NewIamCodec(iam->get()));
   api_options.other_services.push_back(kmsd::api::NewStsCodec(iam->get()));

@@ -132,6 +132,8 @@ class IamServiceImpl final : public IamService {
   absl::Status DeleteInlinePolicy(const CallContext& call, const IamEntity& entity,
                                   const std::string& policy_name) override;
 
+  bool PrincipalExists(std::string_view arn) const override;  // roles.cc
+
   // STS (sts.cc).
   CallerIdentity GetCallerIdentity(const CallContext& call) const override;
   absl::StatusOr<SessionCredentials> AssumeRole(const CallContext& call,

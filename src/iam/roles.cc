@@ -1,4 +1,6 @@
 // IAM roles and their trust policies.
+#include <algorithm>
+
 #include "iam/iam_service_impl.h"
 #include "iam/identifiers.h"
 #include "iam/records.h"
@@ -6,22 +8,30 @@
 
 namespace kmsd::iam {
 
+bool IamServiceImpl::PrincipalExists(std::string_view arn) const {
+  std::string prefix = StrCat("arn:aws:iam::", options_.account_id, ":");
+  if (!arn.starts_with(prefix)) return false;
+  std::string_view name = arn.substr(arn.rfind('/') + 1);
+  std::string lower_arn = AsciiLower(arn);
+  if (arn.substr(prefix.size()).starts_with("user/")) {
+    auto user = FindUser(name);
+    return user.ok() && AsciiLower((*user)->user.arn) == lower_arn;
+  }
+  if (arn.substr(prefix.size()).starts_with("role/")) {
+    auto role = FindRole(name);
+    return role.ok() && AsciiLower((*role)->role.arn) == lower_arn;
+  }
+  return false;
+}
+
 absl::Status IamServiceImpl::CheckTrustPrincipals(const policy::Policy& trust) const {
-  std::string user_prefix = StrCat("arn:aws:iam::", options_.account_id, ":user/");
-  std::string role_prefix = StrCat("arn:aws:iam::", options_.account_id, ":role/");
+  std::string prefix = StrCat("arn:aws:iam::", options_.account_id, ":");
   for (const std::string& arn : trust.PrincipalArns()) {
-    bool user = arn.starts_with(user_prefix);
-    if (!user && !arn.starts_with(role_prefix)) continue;  // the account, or another account
-    std::string_view name = std::string_view(arn).substr(arn.rfind('/') + 1);
-    bool exists = false;
-    if (user) {
-      auto found = FindUser(name);
-      exists = found.ok() && AsciiLower((*found)->user.arn) == AsciiLower(arn);
-    } else {
-      auto found = FindRole(name);
-      exists = found.ok() && AsciiLower((*found)->role.arn) == AsciiLower(arn);
-    }
-    if (!exists) {
+    std::string_view kind = std::string_view(arn).substr(std::min(arn.size(), prefix.size()));
+    bool names_entity =
+        arn.starts_with(prefix) && (kind.starts_with("user/") || kind.starts_with("role/"));
+    // The account itself, or another account's principals, are not ours to check.
+    if (names_entity && !PrincipalExists(arn)) {
       return Error(ErrorType::kMalformedPolicyDocument,
                    StrCat("Invalid principal in policy: \"AWS\":\"", arn, "\""));
     }

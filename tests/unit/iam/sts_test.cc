@@ -83,6 +83,19 @@ TEST_F(StsTest, ATrustPolicyNamingAMissingUserOrRoleIsMalformed) {
             ErrorType::kMalformedPolicyDocument);
 }
 
+TEST_F(StsTest, PrincipalExistsKnowsTheAccountsUsersAndRoles) {
+  MakeUser("ops-user", "/ops/");
+  MakeRole("app", TrustPolicy(kAlice));
+  EXPECT_TRUE(service_->PrincipalExists(kAlice));
+  EXPECT_TRUE(service_->PrincipalExists("arn:aws:iam::111122223333:user/ALICE"));
+  EXPECT_TRUE(service_->PrincipalExists("arn:aws:iam::111122223333:user/ops/ops-user"));
+  EXPECT_FALSE(service_->PrincipalExists("arn:aws:iam::111122223333:user/ops-user"));
+  EXPECT_TRUE(service_->PrincipalExists(RoleArnOf("app")));
+  EXPECT_FALSE(service_->PrincipalExists(RoleArnOf("nothing")));
+  EXPECT_FALSE(service_->PrincipalExists("arn:aws:iam::444455556666:user/alice"));
+  EXPECT_FALSE(service_->PrincipalExists(kAccountRoot));
+}
+
 TEST_F(StsTest, ATrustPolicyOver2048CharactersIsLimitExceeded) {
   CreateRoleRequest request;
   request.role_name = "app";
