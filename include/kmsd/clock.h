@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <string>
 
 namespace kmsd {
 
@@ -16,6 +17,10 @@ class Clock {
 
 // The system clock.
 std::unique_ptr<Clock> NewSystemClock();
+
+// ISO 8601 in UTC, to the second, as AWS's XML APIs and condition keys write dates:
+// "2024-05-01T12:00:00Z".
+std::string Iso8601(int64_t unix_seconds);
 
 // The system clock plus an offset that only moves forward: for tests that must see days pass
 // (scheduled deletion, rotation). kmsd uses it only when started in its guarded test mode.

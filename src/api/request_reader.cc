@@ -43,18 +43,6 @@ bool NestingWithinLimit(std::string_view body) {
   return true;
 }
 
-// AWS names members in validation messages in lower camel case ("keyId").
-std::string LowerCamel(std::string_view member) {
-  std::string name(member);
-  if (!name.empty()) name[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[0])));
-  return name;
-}
-
-std::string Echo(std::string_view value) {
-  if (value.size() > kMaxEchoedValue) return StrCat(value.substr(0, kMaxEchoedValue), "...");
-  return std::string(value);
-}
-
 // A JSON object of strings as a map; nullopt when it is not one.
 std::optional<EncryptionContext> StringMap(const json& value) {
   if (!value.is_object()) return std::nullopt;
@@ -86,6 +74,24 @@ std::string_view JsonTypeName(const json& value) {
 }
 
 }  // namespace
+
+std::string LowerCamel(std::string_view member) {
+  std::string name(member);
+  if (!name.empty()) name[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(name[0])));
+  return name;
+}
+
+std::string EchoValue(std::string_view value) {
+  if (value.size() > kMaxEchoedValue) return StrCat(value.substr(0, kMaxEchoedValue), "...");
+  return std::string(value);
+}
+
+std::string EnumViolation(std::string_view member, std::string_view value,
+                          const std::vector<std::string_view>& values) {
+  return StrCat("Value '", EchoValue(value), "' at '", LowerCamel(member),
+                "' failed to satisfy constraint: Member must satisfy enum value set: [",
+                StrJoin(values, ", "), "]");
+}
 
 bool IsAliasNameText(std::string_view text) {
   for (char c : text) {
@@ -184,7 +190,7 @@ void RequestReader::AddViolation(std::string message) { violations_.push_back(st
 
 void RequestReader::CheckString(std::string_view member, std::string_view value,
                                 const StringRule& rule, bool sensitive) {
-  std::string shown = sensitive ? "" : StrCat("'", Echo(value), "' ");
+  std::string shown = sensitive ? "" : StrCat("'", EchoValue(value), "' ");
   std::string prefix = StrCat("Value ", shown, "at '", LowerCamel(member),
                                     "' failed to satisfy constraint: Member must ");
   if (value.size() < rule.min) {
@@ -222,10 +228,7 @@ std::optional<std::string> RequestReader::Enum(std::string_view member,
   for (std::string_view allowed : values) {
     if (*text == allowed) return text;
   }
-  violations_.push_back(StrCat("Value '", Echo(*text), "' at '", LowerCamel(member),
-                                     "' failed to satisfy constraint: Member must satisfy enum "
-                                     "value set: [",
-                                     StrJoin(values, ", "), "]"));
+  violations_.push_back(EnumViolation(member, *text, values));
   return std::nullopt;
 }
 
@@ -333,7 +336,7 @@ std::vector<std::string> RequestReader::EnumList(std::string_view member,
   std::vector<std::string> items = StringList(member, StringRule{}, required);
   for (const std::string& item : items) {
     if (std::find(values.begin(), values.end(), item) == values.end()) {
-      violations_.push_back(StrCat("Value '", Echo(item), "' at '", LowerCamel(member),
+      violations_.push_back(StrCat("Value '", EchoValue(item), "' at '", LowerCamel(member),
                                    "' failed to satisfy constraint: Member must satisfy enum "
                                    "value set: [",
                                    StrJoin(values, ", "), "]"));

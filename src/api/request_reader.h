@@ -47,6 +47,15 @@ inline constexpr StringRule kGrantIdRule{1, 128};
 inline constexpr StringRule kGrantTokenRule{1, 8192};
 inline constexpr StringRule kGrantNameRule{1, 256, "^[a-zA-Z0-9:/_-]+$", IsAliasNameText};
 
+// The words of validation messages, shared by the JSON and Query request readers.
+// "KeyId" -> "keyId": how AWS names members in messages (and CloudTrail in its records).
+std::string LowerCamel(std::string_view member);
+// A value as a message shows it: at most 256 bytes, then "...".
+std::string EchoValue(std::string_view value);
+// "Value 'x' at 'member' failed to satisfy constraint: Member must satisfy enum value set: [...]".
+std::string EnumViolation(std::string_view member, std::string_view value,
+                          const std::vector<std::string_view>& values);
+
 class RequestReader {
  public:
   // Parses the body (empty = {}); malformed JSON, a non-object, or nesting deeper than a KMS

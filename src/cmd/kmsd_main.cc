@@ -16,13 +16,14 @@
 #include <spdlog/spdlog.h>
 
 #include "kmsd/strings.h"
+#include "api/query/codecs.h"
 #include "cmd/audit_commands.h"
 #include "kmsd/api.h"
 #include "kmsd/audit.h"
-#include "kmsd/credentials.h"
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
 #include "kmsd/http.h"
+#include "kmsd/iam.h"
 #include "kmsd/keystore.h"
 #include "kmsd/seal.h"
 #include "kmsd/service.h"
@@ -267,6 +268,19 @@ int Serve(const ServeFlags& flags) {
     return 1;
   }
 
+  // The identity service answers for every caller: the root credential, IAM users' access keys
+  // and STS sessions. It keeps real time (the clock Find is asked with), never the test clock.
+  kmsd::IamOptions iam_options;
+  iam_options.account_id = flags.account_id;
+  iam_options.root_access_key_id = credentials->access_key_id;
+  iam_options.root_secret_access_key =
+      kmsd::SecretBytes::FromString(credentials->secret_access_key);
+  auto iam = kmsd::OpenIamService(std::move(iam_options), keystore->get(), kmsd::NewSystemClock());
+  if (!iam.ok()) {
+    spdlog::error("iam: {}", kmsd::ToStd(iam.status().message()));
+    return 1;
+  }
+
   // SigV4 always checks dates against the real clock; only the service's clock can be moved.
   std::unique_ptr<kmsd::Clock> api_clock = kmsd::NewSystemClock();
   kmsd::AdvancingClock* test_clock = nullptr;
@@ -297,9 +311,9 @@ int Serve(const ServeFlags& flags) {
 
   kmsd::ApiOptions api_options;
   api_options.region = flags.region;
-  std::unique_ptr<kmsd::CredentialStore> credential_store = kmsd::NewRootOnlyCredentialStore(
-      flags.account_id, credentials->access_key_id, credentials->secret_access_key);
-  api_options.credentials = credential_store.get();
+  api_options.credentials = iam->get();
+  api_options.other_services.push_back(kmsd::api::NewIamCodec(iam->get()));
+  api_options.other_services.push_back(kmsd::api::NewStsCodec(iam->get()));
   api_options.on_request = [audit = audit_log->get()](
                                const kmsd::RequestOutcome& outcome,
                                std::function<void(absl::Status)> recorded) {

@@ -15,6 +15,15 @@ class SystemClock final : public Clock {
 
 std::unique_ptr<Clock> NewSystemClock() { return std::make_unique<SystemClock>(); }
 
+std::string Iso8601(int64_t unix_seconds) {
+  std::time_t time = static_cast<std::time_t>(unix_seconds);
+  std::tm utc{};
+  gmtime_r(&time, &utc);
+  char text[32];
+  size_t size = std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return std::string(text, size);
+}
+
 int64_t AdvancingClock::NowSeconds() const {
   return static_cast<int64_t>(std::time(nullptr)) + offset_.load(std::memory_order_relaxed);
 }
