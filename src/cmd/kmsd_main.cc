@@ -290,8 +290,12 @@ int Serve(const ServeFlags& flags) {
     test_clock = advancing.get();
     service_clock = std::move(advancing);
   }
-  auto service = kmsd::NewKmsService({flags.region, flags.account_id}, keystore->get(),
-                                     std::move(service_clock));
+  kmsd::ServiceOptions service_options{flags.region, flags.account_id};
+  service_options.principal_exists = [identities = iam->get()](std::string_view arn) {
+    return identities->PrincipalExists(arn);
+  };
+  auto service =
+      kmsd::NewKmsService(std::move(service_options), keystore->get(), std::move(service_clock));
   Scheduler scheduler(service.get(), flags.scheduler_interval_seconds);
 
   // The audit log outlives the server (declared first, destroyed last) so that its shutdown
