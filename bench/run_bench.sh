@@ -68,6 +68,32 @@ start_kmsd "$work/kmsd"
 run_suite kmsd "$endpoint" "$work/keys10" | tee -a "$results"
 stop_server
 
+# Access control on the hot path: GenerateDataKey by the root, and by an IAM user whose only
+# access is a key-policy statement with an encryption-context condition, same keys, same run.
+{
+  echo
+  echo "### Authorization: GenerateDataKey, root vs an IAM user allowed by a key policy with an encryption-context condition (10 keys, $connections connections)"
+  echo
+  echo "$header"
+} >> "$results"
+mkdir -p "$work/access"
+start_kmsd "$work/access"
+"$load" create-keys --endpoint "$endpoint" --count 10 --out "$work/access-keys" > /dev/null
+user_credentials=$(/usr/bin/python3 "$repo/bench/access_setup.py" "$endpoint" "$work/access-keys")
+for round in 1 2; do
+  "$load" run --endpoint "$endpoint" --keys "$work/access-keys" --op GenerateDataKey \
+    --connections "$connections" --seconds "$seconds" --label "kmsd root" \
+    --encryption-context purpose=bench | tee -a "$results"
+  (export AWS_ACCESS_KEY_ID=${user_credentials%% *} AWS_SECRET_ACCESS_KEY=${user_credentials#* }
+   "$load" run --endpoint "$endpoint" --keys "$work/access-keys" --op GenerateDataKey \
+     --connections "$connections" --seconds "$seconds" --label "kmsd IAM user" \
+     --encryption-context purpose=bench) | tee -a "$results"
+done
+stop_server
+awk -F'|' '$2 ~ /kmsd (root|IAM user)/ { gsub(/^ +| +$/, "", $2); sum[$2] += $7; n[$2]++ }
+  END { if (n["kmsd root"] && n["kmsd IAM user"]) printf "\nIAM user / root, mean of the rounds: %.1f%%\n", 100 * (sum["kmsd IAM user"] / n["kmsd IAM user"]) / (sum["kmsd root"] / n["kmsd root"]) }' \
+  "$results" | tee -a "$results"
+
 # moto_server, same load.
 if command -v moto_server > /dev/null; then
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
