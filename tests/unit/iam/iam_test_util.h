@@ -16,21 +16,13 @@
 #include "kmsd/seal.h"
 #include "kmsd/storage.h"
 #include "kmsd/strings.h"
+#include "unit/keystore_fixture.h"
 
 namespace kmsd::testing {
 
 inline constexpr char kAccountId[] = "111122223333";
 inline constexpr char kRootKeyId[] = "AKIAROOTROOTROOTROOT";
 inline constexpr char kRootSecret[] = "root-secret-root-secret-root-secret-0000";
-
-class MovableClock : public Clock {
- public:
-  explicit MovableClock(std::atomic<int64_t>* now) : now_(now) {}
-  int64_t NowSeconds() const override { return now_->load(); }
-
- private:
-  std::atomic<int64_t>* now_;
-};
 
 // A trust policy that lets `principal_arn` assume the role, with optional extra JSON members of
 // the statement (e.g. a Condition).
@@ -46,23 +38,13 @@ inline std::string IdentityPolicy(std::string_view effect, std::string_view acti
                 action, R"(","Resource":")", resource, R"("}]})");
 }
 
-class IamFixture : public ::testing::Test {
+class IamFixture : public KeystoreFixture {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           StrCat("kmsd-iam-test-", ::testing::UnitTest::GetInstance()->random_seed(), "-",
-                  reinterpret_cast<uintptr_t>(this));
-    std::filesystem::create_directories(dir_);
-    backend_ = NewMemoryBackend();
-    auto seal = OpenFileSeal((dir_ / "root.key").string());
-    ASSERT_TRUE(seal.ok()) << seal.status();
-    seal_ = std::move(*seal);
-    auto keystore = OpenKeystore(backend_.get(), seal_.get());
-    ASSERT_TRUE(keystore.ok()) << keystore.status();
-    keystore_ = std::move(*keystore);
+    KeystoreFixture::SetUp();
+    if (HasFatalFailure()) return;
     Reopen();
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
 
   // A new service over the same keystore, as after a restart.
   void Reopen() {
@@ -72,7 +54,7 @@ class IamFixture : public ::testing::Test {
     options.root_access_key_id = kRootKeyId;
     options.root_secret_access_key = SecretBytes::FromString(kRootSecret);
     auto service =
-        OpenIamService(std::move(options), keystore_.get(), std::make_unique<MovableClock>(&now_));
+        OpenIamService(std::move(options), keystore_.get(), std::make_unique<FixedClock>(&now_));
     ASSERT_TRUE(service.ok()) << service.status();
     service_ = std::move(*service);
   }
@@ -123,11 +105,6 @@ class IamFixture : public ::testing::Test {
     return StrCat("arn:aws:iam::", kAccountId, ":role/", name);
   }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<Backend> backend_;
-  std::unique_ptr<Seal> seal_;
-  std::unique_ptr<Keystore> keystore_;
-  std::atomic<int64_t> now_{1'700'000'000};
   std::unique_ptr<IamService> service_;
   CallContext root_{std::make_shared<const Principal>(RootPrincipal(kAccountId, kRootKeyId)),
                     "request-1"};

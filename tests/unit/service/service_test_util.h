@@ -17,6 +17,7 @@
 #include "kmsd/service.h"
 #include "kmsd/storage.h"
 #include "kmsd/strings.h"
+#include "unit/keystore_fixture.h"
 #include "unit/policy/policy_test_util.h"
 
 namespace kmsd::testing {
@@ -24,33 +25,13 @@ namespace kmsd::testing {
 inline constexpr int64_t kDay = 86400;
 inline constexpr char kAccount[] = "111122223333";
 
-class FixedClock : public Clock {
- public:
-  explicit FixedClock(std::atomic<int64_t>* now = nullptr) : now_(now) {}
-  int64_t NowSeconds() const override { return now_ ? now_->load() : 1'700'000'000; }
-
- private:
-  std::atomic<int64_t>* now_;
-};
-
-class ServiceTest : public ::testing::Test {
+class ServiceTest : public KeystoreFixture {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           StrCat("kmsd-service-test-", ::testing::UnitTest::GetInstance()->random_seed(), "-",
-                  reinterpret_cast<uintptr_t>(this));
-    std::filesystem::create_directories(dir_);
-    backend_ = NewMemoryBackend();
-    auto seal = OpenFileSeal((dir_ / "root.key").string());
-    ASSERT_TRUE(seal.ok()) << seal.status();
-    seal_ = std::move(*seal);
-    auto keystore = OpenKeystore(backend_.get(), seal_.get());
-    ASSERT_TRUE(keystore.ok()) << keystore.status();
-    keystore_ = std::move(*keystore);
+    KeystoreFixture::SetUp();
+    if (HasFatalFailure()) return;
     service_ = NewKmsService({}, keystore_.get(), std::make_unique<FixedClock>(&now_));
   }
-  void TearDown() override { std::filesystem::remove_all(dir_); }
-
   // A new key made by the root, with the default key policy or the one given.
   std::string NewKey(std::optional<std::string> policy = std::nullopt) {
     CreateKeyRequest request;
@@ -64,13 +45,8 @@ class ServiceTest : public ::testing::Test {
     return StrCat("arn:aws:kms:us-east-1:", kAccount, ":key/", key_id);
   }
 
-  std::filesystem::path dir_;
-  std::unique_ptr<Backend> backend_;
-  std::unique_ptr<Seal> seal_;
-  std::unique_ptr<Keystore> keystore_;
   std::unique_ptr<KmsService> service_;
   CallContext call_{std::make_shared<const Principal>(RootPrincipal(kAccount, "AKIAROOT"))};
-  std::atomic<int64_t> now_{1'700'000'000};
 };
 
 // A compiled identity policy, for Principal::identity_policies.
