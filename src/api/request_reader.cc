@@ -86,11 +86,17 @@ std::string EchoValue(std::string_view value) {
   return std::string(value);
 }
 
-std::string EnumViolation(std::string_view member, std::string_view value,
-                          const std::vector<std::string_view>& values) {
-  return StrCat("Value '", EchoValue(value), "' at '", LowerCamel(member),
-                "' failed to satisfy constraint: Member must satisfy enum value set: [",
-                StrJoin(values, ", "), "]");
+std::optional<std::string> OneOf(std::string_view member, std::optional<std::string> value,
+                                 const std::vector<std::string_view>& values,
+                                 std::vector<std::string>& violations) {
+  if (!value) return std::nullopt;
+  for (std::string_view allowed : values) {
+    if (*value == allowed) return value;
+  }
+  violations.push_back(StrCat("Value '", EchoValue(*value), "' at '", LowerCamel(member),
+                              "' failed to satisfy constraint: Member must satisfy enum value set: [",
+                              StrJoin(values, ", "), "]"));
+  return std::nullopt;
 }
 
 bool IsAliasNameText(std::string_view text) {
@@ -223,13 +229,7 @@ std::optional<std::string> RequestReader::String(std::string_view member, const 
 std::optional<std::string> RequestReader::Enum(std::string_view member,
                                                const std::vector<std::string_view>& values,
                                                bool required) {
-  auto text = String(member, StringRule{}, required);
-  if (!text) return std::nullopt;
-  for (std::string_view allowed : values) {
-    if (*text == allowed) return text;
-  }
-  violations_.push_back(EnumViolation(member, *text, values));
-  return std::nullopt;
+  return OneOf(member, String(member, StringRule{}, required), values, violations_);
 }
 
 std::optional<int64_t> RequestReader::Integer(std::string_view member, int64_t min, int64_t max,

@@ -52,9 +52,12 @@ inline constexpr StringRule kGrantNameRule{1, 256, "^[a-zA-Z0-9:/_-]+$", IsAlias
 std::string LowerCamel(std::string_view member);
 // A value as a message shows it: at most 256 bytes, then "...".
 std::string EchoValue(std::string_view value);
-// "Value 'x' at 'member' failed to satisfy constraint: Member must satisfy enum value set: [...]".
-std::string EnumViolation(std::string_view member, std::string_view value,
-                          const std::vector<std::string_view>& values);
+// The value read for an enum member when it is one of values (nullopt stays nullopt); else
+// nullopt, with "Value 'x' at 'member' failed to satisfy constraint: Member must satisfy enum
+// value set: [...]" added to violations.
+std::optional<std::string> OneOf(std::string_view member, std::optional<std::string> value,
+                                 const std::vector<std::string_view>& values,
+                                 std::vector<std::string>& violations);
 
 class RequestReader {
  public:

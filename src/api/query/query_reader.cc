@@ -148,13 +148,7 @@ std::optional<std::string> QueryReader::String(std::string_view member, const St
 std::optional<std::string> QueryReader::Enum(std::string_view member,
                                              const std::vector<std::string_view>& values,
                                              bool required) {
-  auto text = String(member, StringRule{}, required);
-  if (!text) return std::nullopt;
-  for (std::string_view allowed : values) {
-    if (*text == allowed) return text;
-  }
-  violations_.push_back(EnumViolation(member, *text, values));
-  return std::nullopt;
+  return OneOf(member, String(member, StringRule{}, required), values, violations_);
 }
 
 std::optional<int64_t> QueryReader::Integer(std::string_view member, int64_t min, int64_t max,
