@@ -33,9 +33,4 @@ class CredentialStore {
                                                                  int64_t now_seconds) const = 0;
 };
 
-// Only the root credential: what kmsd had before IAM, kept for tests of the layers below.
-std::unique_ptr<CredentialStore> NewRootOnlyCredentialStore(std::string account_id,
-                                                            std::string access_key_id,
-                                                            std::string secret_access_key);
-
 }  // namespace kmsd

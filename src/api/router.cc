@@ -69,12 +69,12 @@ class Router : public std::enable_shared_from_this<Router> {
     const api::ServiceCodec* codec = CodecFor(http, claimed);
     std::string operation = codec->OperationName(http);
     if (codec->MayBlock(operation)) {
-      exchange->Offload([self = shared_from_this(), exchange, codec, operation] {
-        self->Answer(exchange, *codec, operation);
+      exchange->Offload([self = shared_from_this(), exchange, codec, operation, claimed] {
+        self->Answer(exchange, *codec, operation, claimed);
       });
       return;
     }
-    Answer(std::move(exchange), *codec, operation);
+    Answer(std::move(exchange), *codec, operation, claimed);
   }
 
  private:
@@ -98,8 +98,9 @@ class Router : public std::enable_shared_from_this<Router> {
     return kms_.get();
   }
 
+  // `claimed` views the request's Authorization header, which lives as long as the exchange.
   void Answer(std::shared_ptr<HttpExchange> exchange, const api::ServiceCodec& codec,
-              const std::string& operation) const {
+              const std::string& operation, ClaimedScope claimed) const {
     const HttpRequest& http = exchange->Request();
     std::shared_ptr<const Credential> credential;
     absl::StatusOr<api::ServedAnswer> served = Serve(http, codec, operation, credential);
@@ -115,7 +116,7 @@ class Router : public std::enable_shared_from_this<Router> {
                            credential ? credential->principal.get() : nullptr,
                            status,
                            body,
-                           ReadClaimedScope(http).access_key_id,
+                           claimed.access_key_id,
                            codec.EventSource(),
                            parameters,
                            served.ok() ? std::string_view(served->audit_response_elements)
