@@ -149,10 +149,15 @@ struct QueryFilter {
   // and key parameters; alias forms match requestParameters.keyId and aliasName.
   std::string key;
   std::string event_name;
-  std::string principal;                 // access key id, principal id or ARN
+  // Access key id, principal id, ARN or user name; or the issuing role's ARN, id or name (all
+  // of that role's sessions).
+  std::string principal;
   std::optional<int64_t> start_seconds;  // inclusive, seconds since the epoch
   std::optional<int64_t> end_seconds;    // exclusive
   bool errors_only = false;
+  // One service's records: its short name ("kms", "iam", "sts") or its full eventSource
+  // ("iam.amazonaws.com"), in any letter case; empty = every service.
+  std::string event_source;
 };
 
 enum class QueryFormat { kJsonLines, kTable };

@@ -1,7 +1,5 @@
 // The query tool: reads the trail files in order and prints the records that match a filter, as
 // JSON lines or as a table for people.
-#include "audit/query.h"
-
 #include <cstdio>
 
 #include "audit/trail_format.h"
@@ -200,13 +198,7 @@ absl::StatusOr<int64_t> ParseTime(std::string_view text) {
 
 absl::StatusOr<int64_t> QueryTrail(const std::string& audit_dir, const QueryFilter& filter,
                                    QueryFormat format, std::ostream& out) {
-  return QueryTrail(audit_dir, filter, "", format, out);
-}
-
-absl::StatusOr<int64_t> QueryTrail(const std::string& audit_dir, const QueryFilter& filter,
-                                   std::string_view event_source, QueryFormat format,
-                                   std::ostream& out) {
-  std::string source = FullEventSource(event_source);
+  std::string source = FullEventSource(filter.event_source);
   auto files = ListTrailFiles(audit_dir);
   if (!files.ok()) return files.status();
   std::optional<KeyMatcher> key;

@@ -5,7 +5,6 @@
 #include <iostream>
 #include <sstream>
 
-#include "audit/query.h"
 #include "kmsd/audit.h"
 #include "kmsd/strings.h"
 
@@ -79,6 +78,7 @@ int Query() {
   filter.event_name = flags.event_name;
   filter.principal = flags.principal;
   filter.errors_only = flags.errors_only;
+  filter.event_source = flags.event_source;
   if (!flags.start.empty()) {
     auto start = audit::ParseTime(flags.start);
     if (!start.ok()) return Fail(start.status());
@@ -91,7 +91,7 @@ int Query() {
   }
   auto format =
       flags.format == "table" ? audit::QueryFormat::kTable : audit::QueryFormat::kJsonLines;
-  auto matched = audit::QueryTrail(AuditDir(), filter, flags.event_source, format, std::cout);
+  auto matched = audit::QueryTrail(AuditDir(), filter, format, std::cout);
   if (!matched.ok()) return Fail(matched.status());
   if (format == audit::QueryFormat::kTable) std::cout << *matched << " record(s)\n";
   return 0;

@@ -4,7 +4,6 @@
 
 #include <sstream>
 
-#include "audit/query.h"
 #include "kmsd/audit.h"
 #include "nlohmann/json.hpp"
 #include "unit/audit/audit_test_util.h"
@@ -35,9 +34,10 @@ class QueryFixture : public ::testing::Test {
     return log.ok() ? std::move(*log) : nullptr;
   }
 
-  std::vector<int> Query(const QueryFilter& filter, std::string_view event_source = "") {
+  std::vector<int> Query(QueryFilter filter, std::string_view event_source = "") {
+    filter.event_source = std::string(event_source);
     std::ostringstream out;
-    auto matched = QueryTrail(dir_.audit(), filter, event_source, QueryFormat::kJsonLines, out);
+    auto matched = QueryTrail(dir_.audit(), filter, QueryFormat::kJsonLines, out);
     EXPECT_TRUE(matched.ok()) << matched.status();
     std::vector<int> sequences;
     std::istringstream lines(out.str());
