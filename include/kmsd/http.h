@@ -80,7 +80,11 @@ struct ServerOptions {
 class HttpServer {
  public:
   virtual ~HttpServer() = default;
-  // Binds and starts serving on background threads; returns the bound port.
+  // Binds the listening socket without accepting: connections wait in the kernel's backlog
+  // until Start. Lets a program claim its port before it writes anything (kmsd binds before it
+  // opens the audit trail). Returns the bound port.
+  virtual absl::StatusOr<uint16_t> Bind() = 0;
+  // Binds (unless Bind did) and starts serving on background threads; returns the bound port.
   virtual absl::StatusOr<uint16_t> Start() = 0;
   // Stops accepting, closes connections and joins the threads. Idempotent.
   virtual void Stop() = 0;
