@@ -3,6 +3,7 @@
 // the I/O threads and must be thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -25,6 +26,9 @@ struct HttpRequest {
   std::string remote_address;  // peer IP, for audit
   bool secure = false;         // arrived over TLS (aws:SecureTransport)
   std::string request_id;      // a fresh UUID per request, sent back as x-amzn-RequestId
+  // When the whole request had been read and was handed to the handler (latency is measured
+  // from here).
+  std::chrono::steady_clock::time_point received_at;
 
   // The first value of a header (name lower-case), or nullptr.
   const std::string* Header(std::string_view lower_case_name) const;

@@ -390,6 +390,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     request.remote_address = remote_address_;
     request.secure = kTls;
     request.request_id = NewUuid();
+    request.received_at = std::chrono::steady_clock::now();
     ++served_;
     try {
       state_.handler(exchange);
