@@ -393,33 +393,24 @@ std::string SummaryValue(const json& record, SummaryColumn column) {
   return "-";
 }
 
-// Header and JSON member of each column.
-std::string_view SummaryHeader(SummaryColumn column) {
-  switch (column) {
-    case SummaryColumn::kKey:
-      return "KEY";
-    case SummaryColumn::kPrincipal:
-      return "PRINCIPAL";
-    case SummaryColumn::kEvent:
-      return "EVENT";
-    case SummaryColumn::kOutcome:
-      return "RESULT";
-  }
-  return "?";
-}
+// Each column's name (for --by and as a JSON member) and table header.
+struct SummaryColumnName {
+  SummaryColumn column;
+  std::string_view name;
+  std::string_view header;
+};
+constexpr SummaryColumnName kSummaryColumnNames[] = {
+    {SummaryColumn::kKey, "key", "KEY"},
+    {SummaryColumn::kPrincipal, "principal", "PRINCIPAL"},
+    {SummaryColumn::kEvent, "event", "EVENT"},
+    {SummaryColumn::kOutcome, "outcome", "RESULT"},
+};
 
-std::string_view SummaryMember(SummaryColumn column) {
-  switch (column) {
-    case SummaryColumn::kKey:
-      return "key";
-    case SummaryColumn::kPrincipal:
-      return "principal";
-    case SummaryColumn::kEvent:
-      return "event";
-    case SummaryColumn::kOutcome:
-      return "outcome";
+const SummaryColumnName& NameOf(SummaryColumn column) {
+  for (const SummaryColumnName& name : kSummaryColumnNames) {
+    if (name.column == column) return name;
   }
-  return "?";
+  return kSummaryColumnNames[0];  // unreachable: every column is in the table
 }
 
 struct SummaryGroup {
@@ -435,7 +426,7 @@ void WriteSummaryTable(std::ostream& out, const std::vector<SummaryColumn>& grou
   bool errors_column =
       std::find(group_by.begin(), group_by.end(), SummaryColumn::kOutcome) == group_by.end();
   std::vector<std::string> headers;
-  for (SummaryColumn column : group_by) headers.emplace_back(SummaryHeader(column));
+  for (SummaryColumn column : group_by) headers.emplace_back(NameOf(column).header);
   headers.emplace_back("COUNT");
   if (errors_column) headers.emplace_back("ERRORS");
   headers.emplace_back("FIRST");
@@ -473,7 +464,7 @@ void WriteSummaryJsonLines(std::ostream& out, const std::vector<SummaryColumn>& 
   for (const SummaryGroup* group : rows) {
     nlohmann::ordered_json row;
     for (size_t i = 0; i < group_by.size(); ++i) {
-      row[std::string(SummaryMember(group_by[i]))] = group->values[i];
+      row[std::string(NameOf(group_by[i]).name)] = group->values[i];
     }
     row["count"] = group->count;
     row["errors"] = group->errors;
@@ -538,9 +529,8 @@ absl::StatusOr<int64_t> QueryTrail(const std::string& audit_dir, const QueryFilt
 }
 
 std::optional<SummaryColumn> ParseSummaryColumn(std::string_view name) {
-  for (SummaryColumn column : {SummaryColumn::kKey, SummaryColumn::kPrincipal,
-                               SummaryColumn::kEvent, SummaryColumn::kOutcome}) {
-    if (name == SummaryMember(column)) return column;
+  for (const SummaryColumnName& column : kSummaryColumnNames) {
+    if (name == column.name) return column.column;
   }
   return std::nullopt;
 }

@@ -234,9 +234,10 @@ class AuditQueryAliasTest : public QueryFixture {
     return MakeCall("Decrypt", R"({"CiphertextBlob":"AA=="})", Answer(key));
   }
   static testing::Call PointAlias(std::string operation, std::string_view alias,
-                                  std::string_view key) {
+                                  std::string_view key, absl::Status status = absl::OkStatus()) {
     return MakeCall(std::move(operation),
-                    StrCat(R"({"AliasName":")", alias, R"(","TargetKeyId":")", key, R"("})"));
+                    StrCat(R"({"AliasName":")", alias, R"(","TargetKeyId":")", key, R"("})"), "{}",
+                    std::move(status));
   }
   static testing::Call EncryptThrough(std::string_view alias, std::string_view resolved) {
     return MakeCall("Encrypt", StrCat(R"({"KeyId":")", alias, R"(","Plaintext":"eA=="})"),
@@ -310,12 +311,11 @@ TEST_F(AuditQueryAliasTest, UseThatRacedARecordedChangeDoesNotMoveTheAlias) {
 
 TEST_F(AuditQueryAliasTest, FailedAliasChangesChangeNothing) {
   Write({
-      PointAlias("CreateAlias", "alias/app", kKeyA),  // 1
-      MakeCall("UpdateAlias", StrCat(R"({"AliasName":"alias/app","TargetKeyId":")", kKeyB, R"("})"),
-               "", Error(ErrorType::kAccessDenied, "no")),                          // 2
-      MakeCall("DeleteAlias", R"({"AliasName":"alias/app"})", "", NotFound("no")),  // 3
-      DecryptWith(kKeyA),                                                           // 4
-      DecryptWith(kKeyB),                                                           // 5
+      PointAlias("CreateAlias", "alias/app", kKeyA),                                         // 1
+      PointAlias("UpdateAlias", "alias/app", kKeyB, Error(ErrorType::kAccessDenied, "no")),  // 2
+      MakeCall("DeleteAlias", R"({"AliasName":"alias/app"})", "", NotFound("no")),           // 3
+      DecryptWith(kKeyA),                                                                    // 4
+      DecryptWith(kKeyB),                                                                    // 5
   });
   EXPECT_EQ(Query({.key = "alias/app"}), (std::vector<int>{1, 2, 3, 4}));
 }
