@@ -52,7 +52,14 @@ std::string AuditDir() {
   return flags.audit_dir.empty() ? StrCat(flags.data_dir, "/audit") : flags.audit_dir;
 }
 
+// Exit codes: 1 when the work failed (a trail that cannot be read), 2 for a usage error (a filter
+// that cannot be parsed), as CLI users expect.
 int Fail(const absl::Status& status) {
+  std::cerr << "kmsd audit: " << ToStd(status.message()) << "\n";
+  return 1;
+}
+
+int Usage(const absl::Status& status) {
   std::cerr << "kmsd audit: " << ToStd(status.message()) << "\n";
   return 2;
 }
@@ -101,7 +108,7 @@ absl::StatusOr<audit::QueryFilter> Filter() {
 
 int Query() {
   auto filter = Filter();
-  if (!filter.ok()) return Fail(filter.status());
+  if (!filter.ok()) return Usage(filter.status());
   auto format =
       Flags().format == "table" ? audit::QueryFormat::kTable : audit::QueryFormat::kJsonLines;
   auto matched = audit::QueryTrail(AuditDir(), *filter, format, std::cout);
@@ -112,7 +119,7 @@ int Query() {
 
 int Summary() {
   auto filter = Filter();
-  if (!filter.ok()) return Fail(filter.status());
+  if (!filter.ok()) return Usage(filter.status());
   std::vector<audit::SummaryColumn> group_by;
   for (const std::string& name : Flags().group_by) {
     group_by.push_back(*audit::ParseSummaryColumn(name));  // CLI11 checked the names
