@@ -513,8 +513,7 @@ absl::Status CheckScope(const ParsedAuthorization& parsed, const RequestTime& ti
     return InvalidSignature(StrCat(
         "Credential should be scoped to a valid region. This endpoint serves region '",
         options.region, "'", region_like ? StrCat(", not '", parsed.region, "'") : "",
-        ": sign for it (e.g. --region ", options.region, " or AWS_REGION=", options.region,
-        ")."));
+        ": sign for it (e.g. --region ", options.region, " or AWS_REGION=", options.region, ")."));
   }
   if (parsed.service != options.service) {
     return InvalidSignature(

@@ -39,7 +39,8 @@ absl::Status RequireKeyArn(std::string_view key_id) {
       "' is ", what,
       ": the message records the key ARN of each encrypted data key, and --key-id is compared "
       "with it. `aws kms describe-key --key-id ",
-      key_id, "` shows the key's ARN (KeyMetadata.Arn); or leave --key-id out to let any key "
+      key_id,
+      "` shows the key's ARN (KeyMetadata.Arn); or leave --key-id out to let any key "
       "that encrypted a data key of the message open it."));
 }
 

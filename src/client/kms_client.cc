@@ -294,11 +294,11 @@ class HttpKmsClient final : public KmsClient {
       return std::make_pair(static_cast<int>(response.result_int()),
                             std::string(response.body().data(), response.body().size()));
     } catch (const std::exception& e) {
-      return Error(ErrorType::kDependencyTimeout,
-                   StrCat("cannot reach KMS at ", settings_.endpoint_url,
-                          settings_.endpoint_source.empty() ? "" : " (from ",
-                          settings_.endpoint_source, settings_.endpoint_source.empty() ? "" : ")",
-                          ": ", e.what()));
+      return Error(
+          ErrorType::kDependencyTimeout,
+          StrCat("cannot reach KMS at ", settings_.endpoint_url,
+                 settings_.endpoint_source.empty() ? "" : " (from ", settings_.endpoint_source,
+                 settings_.endpoint_source.empty() ? "" : ")", ": ", e.what()));
     }
   }
 

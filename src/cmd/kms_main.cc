@@ -47,7 +47,7 @@ class ProgressMeter {
       threshold_ = UINT64_MAX;
     } else {
       // A large file shows its bar at once; a stream once it has passed the threshold.
-      threshold_ = !total                                     ? kmsd::client::kProgressThreshold
+      threshold_ = !total                                      ? kmsd::client::kProgressThreshold
                    : *total > kmsd::client::kProgressThreshold ? 0
                                                                : UINT64_MAX;
     }

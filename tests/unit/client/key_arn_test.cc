@@ -36,8 +36,7 @@ TEST(RequireKeyArn, RefusesAnAliasNameSayingAKeyArnIsRequired) {
 TEST(RequireKeyArn, NamesAliasArnsKeyIdsAndOtherArns) {
   EXPECT_NE(Refusal("arn:aws:kms:us-east-1:111122223333:alias/x").find("is an alias ARN"),
             std::string::npos);
-  EXPECT_NE(Refusal("1234abcd-12ab-34cd-56ef-1234567890ab").find("is a key id"),
-            std::string::npos);
+  EXPECT_NE(Refusal("1234abcd-12ab-34cd-56ef-1234567890ab").find("is a key id"), std::string::npos);
   EXPECT_NE(Refusal("arn:aws:s3:::bucket").find("is not a KMS key ARN"), std::string::npos);
   EXPECT_NE(Refusal("arn:aws:kms:us-east-1:111122223333:key/").find("is not a KMS key ARN"),
             std::string::npos);
