@@ -26,10 +26,13 @@ print_subcommands() {
     echo
     # help2man makes a section of a line "*Name*"; the description and usage are indented into it,
     # the options follow without the ubiquitous --help. CLI11 leaves a single space between a long
-    # option and its description ("--scheduler-interval INT=10 Seconds ..."); help2man needs two.
+    # option and its default and its description ("--scheduler-interval INT=10 Seconds ..."); help2man
+    # needs two. A positional without a description ("  INPUT TEXT REQUIRED   ") is a paragraph.
     echo "*Command $name${*:+ $*} $sub*"
     help_of "$@" "$sub" | grep -v -e '^ *-h,--help' -e '^Options:$' -e '^Subcommands:$' |
-      sed -e '/^[^ ]/{s/^/  /;s/$/\n/}' -e 's/^\(  --[^ ]* [^ ]*\) \([A-Z]\)/\1  \2/' | cat -s
+      sed -e '/^[^ ].*[^:]$/{s/^/  /;s/$/\n/}' \
+          -e 's/^\(  --[^ ]* [^ ]*=[^ ]*\) \([A-Z]\)/\1  \2/' \
+          -e '/^  [A-Z].* $/{s/ *$//;s/$/\n/}' | cat -s
     print_subcommands "$@" "$sub"
   done
 }
