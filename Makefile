@@ -5,7 +5,7 @@ JOBS ?= 2
 LISTEN ?= 127.0.0.1:7600
 DATA_DIR ?= ./var/kmsd
 
-.PHONY: all deps configure build run test unit-test integration-test bench clean
+.PHONY: all deps configure build run test unit-test integration-test bench package clean
 
 all: build
 
@@ -37,6 +37,11 @@ bench: deps
 	@cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=Release >/dev/null
 	@cmake --build $(BUILD_DIR) -j$(JOBS) --target kmsd kms_load
 	bench/run_bench.sh $(BUILD_DIR)
+
+# The Debian package (packaging/, docs/PACKAGING.md): $(BUILD_DIR)/kmsd_VERSION-1_ARCH.deb.
+package: configure
+	@cmake --build $(BUILD_DIR) -j$(JOBS) --target kmsd kms man-pages
+	@cd $(BUILD_DIR) && cpack -G DEB
 
 clean:
 	rm -rf $(BUILD_DIR)

@@ -31,7 +31,8 @@ ACCOUNT_ID = "111122223333"
 class KmsdServer:
     """`with KmsdServer() as server:` runs kmsd until the block ends."""
 
-    def __init__(self, data_dir=None, extra_args=(), env=None, access_key=None, secret_key=None):
+    def __init__(self, data_dir=None, extra_args=(), env=None, access_key=None, secret_key=None,
+                 binary=None, popen_options=None):
         self._own_dir = data_dir is None
         self.data_dir = data_dir or tempfile.mkdtemp(prefix="kmsd-test-")
         self.extra_args = list(extra_args)
@@ -39,6 +40,9 @@ class KmsdServer:
         self.secret_key = secret_key or secrets.token_urlsafe(30)
         self.region = REGION
         self.extra_env = env or {}
+        # Another kmsd (an installed one) and Popen options (user= to run it as another user).
+        self.binary = binary or KMSD_BINARY
+        self.popen_options = popen_options or {}
         self.process = None
         self._reader = None
         self.endpoint = None
@@ -50,9 +54,10 @@ class KmsdServer:
         env["KMSD_ROOT_ACCESS_KEY_ID"] = self.access_key
         env["KMSD_ROOT_SECRET_ACCESS_KEY"] = self.secret_key
         self.process = subprocess.Popen(
-            [KMSD_BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
+            [self.binary, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.data_dir,
              "--region", self.region] + self.extra_args,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+            **self.popen_options)
         while True:
             line = self.process.stdout.readline()
             if not line:
