@@ -1,5 +1,7 @@
 #include "cmd/logging.h"
 
+#include <spdlog/async.h>
+#include <spdlog/async_logger.h>
 #include <spdlog/pattern_formatter.h>
 #include <spdlog/spdlog.h>
 
@@ -95,8 +97,13 @@ absl::Status ConfigureLogging(LogFormat format, std::string_view level) {
 }
 
 AccessLog::AccessLog(LogFormat format) : format_(format) {
+  // The lines are written by a thread of their own: an I/O thread only formats and queues its
+  // line, never waits for stdout (a pipe to journald can be slow). A full queue makes requests
+  // wait rather than lose lines.
+  pool_ = std::make_shared<spdlog::details::thread_pool>(8192, 1);
   auto& sinks = spdlog::default_logger()->sinks();
-  logger_ = std::make_shared<spdlog::logger>("access", sinks.begin(), sinks.end());
+  logger_ = std::make_shared<spdlog::async_logger>("access", sinks.begin(), sinks.end(), pool_,
+                                                   spdlog::async_overflow_policy::block);
   logger_->set_level(spdlog::default_logger()->level());
   if (format == LogFormat::kJson) {
     logger_->set_formatter(std::make_unique<JsonFormatter>());

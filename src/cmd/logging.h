@@ -12,6 +12,9 @@
 
 namespace spdlog {
 class logger;
+namespace details {
+class thread_pool;
+}
 }
 
 namespace kmsd::cmd {
@@ -46,6 +49,7 @@ class AccessLog {
 
  private:
   LogFormat format_;
+  std::shared_ptr<spdlog::details::thread_pool> pool_;
   std::shared_ptr<spdlog::logger> logger_;
 };
 
