@@ -18,6 +18,7 @@
 #include "kmsd/strings.h"
 #include "api/query/codecs.h"
 #include "cmd/audit_commands.h"
+#include "cmd/backup_commands.h"
 #include "kmsd/api.h"
 #include "kmsd/audit.h"
 #include "kmsd/crypto.h"
@@ -430,7 +431,9 @@ int main(int argc, char** argv) {
                   "TESTS ONLY: let clients move the service clock (needs KMSD_ALLOW_TEST_CLOCK=yes "
                   "and a loopback address)");
   kmsd::cmd::AddAuditCommands(app);
+  kmsd::cmd::AddBackupCommands(app);
   CLI11_PARSE(app, argc, argv);
   if (serve->parsed()) return Serve(flags);
+  if (kmsd::cmd::BackupCommandParsed()) return kmsd::cmd::RunBackupCommands();
   return kmsd::cmd::RunAuditCommands();
 }
