@@ -13,7 +13,7 @@ work=$(mktemp -d /dev/shm/kms-bench.XXXXXX)
 server=
 trap '[[ -n $server ]] && kill $server 2>/dev/null; rm -rf "$work"' EXIT
 
-export AWS_ACCESS_KEY_ID=AKIABENCHMARK0000000 AWS_SECRET_ACCESS_KEY=bench-secret AWS_REGION=us-east-1
+export AWS_ACCESS_KEY_ID=AKIABENCHMARK0000000 AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_REGION=us-east-1
 KMSD_ROOT_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID KMSD_ROOT_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
   "$build/kmsd" serve --listen 127.0.0.1:0 --data-dir "$work/kmsd" > "$work/kmsd.log" 2>&1 &
 server=$!

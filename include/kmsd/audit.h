@@ -16,6 +16,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -145,10 +146,12 @@ absl::StatusOr<VerifyReport> VerifyTrail(const std::string& audit_dir,
 std::string FormatVerifyReport(const VerifyReport& report);
 
 struct QueryFilter {
-  // Key id, key ARN, alias name (alias/x) or alias ARN. Key forms match the records' resources
-  // and key parameters; alias forms match requestParameters.keyId and aliasName.
+  // Key id, key ARN, alias name (alias/x) or alias ARN. A key id or ARN matches the records'
+  // resources and key parameters. An alias matches the records that name it and, read from the
+  // trail itself, the records of the key it pointed to at each record's place in the trail
+  // (docs/AUDIT.md, "Aliases in queries"): no root key or database is needed.
   std::string key;
-  std::string event_name;
+  std::string event_name;  // in any letter case
   // Access key id, principal id, ARN or user name; or the issuing role's ARN, id or name (all
   // of that role's sessions).
   std::string principal;
@@ -166,7 +169,31 @@ enum class QueryFormat { kJsonLines, kTable };
 absl::StatusOr<int64_t> QueryTrail(const std::string& audit_dir, const QueryFilter& filter,
                                    QueryFormat format, std::ostream& out);
 
-// "2024-05-01", "2024-05-01T10:00:00Z" or seconds since the epoch -> seconds since the epoch.
-absl::StatusOr<int64_t> ParseTime(std::string_view text);
+// What `kmsd audit summary` groups the matching records by.
+enum class SummaryColumn {
+  kKey,        // the key a record is about (its first key resource, else the key it asked for)
+  kPrincipal,  // an IAM user's name, else the caller's ARN, else the access key it claimed
+  kEvent,      // eventName
+  kOutcome,    // "OK" or the errorCode
+};
+
+// "key", "principal", "event", "outcome" -> the column; nullopt for anything else.
+std::optional<SummaryColumn> ParseSummaryColumn(std::string_view name);
+
+// The columns a summary groups by when none are given: who did what with what outcome when the
+// filter names a key, else one row per key.
+std::vector<SummaryColumn> DefaultSummaryColumns(const QueryFilter& filter);
+
+// Counts the matching records by the values of `group_by` and writes one row per group, the
+// most frequent first, with its count, errors, and first and last time: a table for people, or
+// JSON lines ({"principal":…,"event":…,"count":…,"errors":…,"firstTime":…,"lastTime":…}).
+// Returns how many records matched.
+absl::StatusOr<int64_t> SummarizeTrail(const std::string& audit_dir, const QueryFilter& filter,
+                                       const std::vector<SummaryColumn>& group_by,
+                                       QueryFormat format, std::ostream& out);
+
+// A time for the filter, in seconds since the epoch: "2024-05-01", "2024-05-01T10:00:00Z",
+// seconds since the epoch, or that long before now_seconds: "90s", "30m", "1h", "2d", "1w".
+absl::StatusOr<int64_t> ParseTime(std::string_view text, int64_t now_seconds);
 
 }  // namespace kmsd::audit

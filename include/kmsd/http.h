@@ -3,6 +3,7 @@
 // the I/O threads and must be thread-safe.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -25,6 +26,9 @@ struct HttpRequest {
   std::string remote_address;  // peer IP, for audit
   bool secure = false;         // arrived over TLS (aws:SecureTransport)
   std::string request_id;      // a fresh UUID per request, sent back as x-amzn-RequestId
+  // When the whole request had been read and was handed to the handler (latency is measured
+  // from here).
+  std::chrono::steady_clock::time_point received_at;
 
   // The first value of a header (name lower-case), or nullptr.
   const std::string* Header(std::string_view lower_case_name) const;
@@ -80,7 +84,11 @@ struct ServerOptions {
 class HttpServer {
  public:
   virtual ~HttpServer() = default;
-  // Binds and starts serving on background threads; returns the bound port.
+  // Binds the listening socket without accepting: connections wait in the kernel's backlog
+  // until Start. Lets a program claim its port before it writes anything (kmsd binds before it
+  // opens the audit trail). Returns the bound port.
+  virtual absl::StatusOr<uint16_t> Bind() = 0;
+  // Binds (unless Bind did) and starts serving on background threads; returns the bound port.
   virtual absl::StatusOr<uint16_t> Start() = 0;
   // Stops accepting, closes connections and joins the threads. Idempotent.
   virtual void Stop() = 0;

@@ -505,7 +505,15 @@ absl::Status CheckScope(const ParsedAuthorization& parsed, const RequestTime& ti
                parsed.date, "' != '", request_day, "', from '", time.amz_date, "'."));
   }
   if (parsed.region != options.region) {
-    return InvalidSignature("Credential should be scoped to a valid region.");
+    // AWS's words, then the fix: the region this server signs for (its own setting, safe to
+    // show); the claimed one is echoed only when it looks like a region name.
+    bool region_like = std::all_of(parsed.region.begin(), parsed.region.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    });
+    return InvalidSignature(StrCat(
+        "Credential should be scoped to a valid region. This endpoint serves region '",
+        options.region, "'", region_like ? StrCat(", not '", parsed.region, "'") : "",
+        ": sign for it (e.g. --region ", options.region, " or AWS_REGION=", options.region, ")."));
   }
   if (parsed.service != options.service) {
     return InvalidSignature(

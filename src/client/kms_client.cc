@@ -262,6 +262,7 @@ class HttpKmsClient final : public KmsClient {
     try {
       http::request<WipedBody> message{http::verb::post, "/", 11};
       for (const auto& [name, value] : signed_request.headers) message.set(name, value);
+      message.set(http::field::user_agent, user_agent_);  // not signed, as the AWS tools
       message.body().assign(signed_request.body.data(), signed_request.body.size());
       message.prepare_payload();
       http::response_parser<WipedBody> parser;
@@ -293,13 +294,17 @@ class HttpKmsClient final : public KmsClient {
       return std::make_pair(static_cast<int>(response.result_int()),
                             std::string(response.body().data(), response.body().size()));
     } catch (const std::exception& e) {
-      return Error(ErrorType::kDependencyTimeout,
-                   StrCat("cannot reach KMS at ", settings_.endpoint_url, ": ", e.what()));
+      return Error(
+          ErrorType::kDependencyTimeout,
+          StrCat("cannot reach KMS at ", settings_.endpoint_url,
+                 settings_.endpoint_source.empty() ? "" : " (from ", settings_.endpoint_source,
+                 settings_.endpoint_source.empty() ? "" : ")", ": ", e.what()));
     }
   }
 
   ClientSettings settings_;
   Endpoint endpoint_;
+  std::string user_agent_ = UserAgent();
   asio::io_context io_;
   std::optional<asio::ssl::context> tls_context_;  // https endpoints only
 };

@@ -2,6 +2,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <vector>
 
 #include "kmsd/errors.h"
 #include "kmsd/kms_client.h"
@@ -24,22 +25,34 @@ std::string Trim(std::string_view text) {
   return std::string(text.substr(begin, end - begin + 1));
 }
 
-// An INI file of the ~/.aws kind; a missing file is an empty one.
+// An INI file of the ~/.aws kind; a missing file is an empty one. A key with no value followed by
+// indented lines is a sub-section, as in a [services NAME] section:
+//   kms =
+//     endpoint_url = http://127.0.0.1:7600
+// whose settings are stored as "kms.endpoint_url".
 IniFile ReadIni(const std::string& path) {
   IniFile sections;
   std::ifstream in(path);
-  std::string line, section;
+  std::string line, section, parent;
   while (std::getline(in, line)) {
     std::string text = Trim(line);
     if (text.empty() || text[0] == '#' || text[0] == ';') continue;
     if (text.front() == '[' && text.back() == ']') {
       section = Trim(std::string_view(text).substr(1, text.size() - 2));
+      parent.clear();
       continue;
     }
     size_t equals = text.find('=');
     if (equals == std::string::npos) continue;
-    sections[section][Trim(std::string_view(text).substr(0, equals))] =
-        Trim(std::string_view(text).substr(equals + 1));
+    std::string key = Trim(std::string_view(text).substr(0, equals));
+    std::string value = Trim(std::string_view(text).substr(equals + 1));
+    bool indented = line[0] == ' ' || line[0] == '\t';
+    if (indented && !parent.empty()) {
+      sections[section][StrCat(parent, ".", key)] = value;
+      continue;
+    }
+    parent = value.empty() ? key : "";
+    sections[section][key] = value;
   }
   return sections;
 }
@@ -55,6 +68,40 @@ std::string Lookup(const IniFile& file, const std::string& section, const std::s
   if (s == file.end()) return "";
   auto k = s->second.find(key);
   return k == s->second.end() ? "" : k->second;
+}
+
+bool IsTrue(const std::string& value) { return AsciiLower(value) == "true"; }
+
+// The endpoint, in the order AWS documents for service-specific endpoints: the flag, the
+// service's variable, the global variable, the profile's services section, the profile's own
+// endpoint_url, then AWS's endpoint for the region. AWS_IGNORE_CONFIGURED_ENDPOINT_URLS (or the
+// profile's ignore_configured_endpoint_urls) skips everything configured but the flag.
+void ResolveEndpoint(const ClientFlags& flags, const IniFile& config,
+                     const std::string& config_section, ClientSettings& settings) {
+  std::string ignore = Env("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+  if (ignore.empty()) ignore = Lookup(config, config_section, "ignore_configured_endpoint_urls");
+  std::vector<std::pair<std::string, std::string>> candidates = {
+      {flags.endpoint_url, "--endpoint-url"}};
+  if (!IsTrue(ignore)) {
+    std::string services = Lookup(config, config_section, "services");
+    candidates.insert(
+        candidates.end(),
+        {{Env("AWS_ENDPOINT_URL_KMS"), "AWS_ENDPOINT_URL_KMS"},
+         {Env("AWS_ENDPOINT_URL"), "AWS_ENDPOINT_URL"},
+         {services.empty() ? "" : Lookup(config, "services " + services, "kms.endpoint_url"),
+          StrCat("kms endpoint_url in [services ", services, "]")},
+         {Lookup(config, config_section, "endpoint_url"),
+          StrCat("endpoint_url in [", config_section, "]")}});
+  }
+  candidates.push_back({StrCat("https://kms.", settings.region, ".amazonaws.com"),
+                        StrCat("AWS's endpoint for region ", settings.region)});
+  for (auto& [url, source] : candidates) {
+    if (!url.empty()) {
+      settings.endpoint_url = std::move(url);
+      settings.endpoint_source = std::move(source);
+      return;
+    }
+  }
 }
 
 }  // namespace
@@ -77,14 +124,7 @@ absl::StatusOr<ClientSettings> ResolveSettings(const ClientFlags& flags) {
   if (settings.region.empty()) {
     return Validation("no region: give --region or set AWS_REGION");
   }
-  for (const std::string& candidate :
-       {flags.endpoint_url, Env("AWS_ENDPOINT_URL_KMS"), Env("AWS_ENDPOINT_URL"),
-        StrCat("https://kms.", settings.region, ".amazonaws.com")}) {
-    if (!candidate.empty()) {
-      settings.endpoint_url = candidate;
-      break;
-    }
-  }
+  ResolveEndpoint(flags, config, config_section, settings);
 
   // Environment credentials win unless a profile was asked for on the command line.
   if (flags.profile.empty() && !Env("AWS_ACCESS_KEY_ID").empty() &&

@@ -1,10 +1,12 @@
 // The audit subcommands: flags in, calls into kmsd::audit, report out.
 #include "cmd/audit_commands.h"
 
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 
+#include "absl/status/statusor.h"
 #include "kmsd/audit.h"
 #include "kmsd/strings.h"
 
@@ -23,6 +25,8 @@ struct AuditFlags {
   std::string end;
   bool errors_only = false;
   std::string format = "json";
+  std::string summary_format = "table";
+  std::vector<std::string> group_by;
 };
 
 AuditFlags& Flags() {
@@ -34,6 +38,7 @@ struct Subcommands {
   CLI::App* audit = nullptr;
   CLI::App* verify = nullptr;
   CLI::App* query = nullptr;
+  CLI::App* summary = nullptr;
   CLI::App* public_key = nullptr;
 };
 
@@ -47,7 +52,14 @@ std::string AuditDir() {
   return flags.audit_dir.empty() ? StrCat(flags.data_dir, "/audit") : flags.audit_dir;
 }
 
+// Exit codes: 1 when the work failed (a trail that cannot be read), 2 for a usage error (a filter
+// that cannot be parsed), as CLI users expect.
 int Fail(const absl::Status& status) {
+  std::cerr << "kmsd audit: " << ToStd(status.message()) << "\n";
+  return 1;
+}
+
+int Usage(const absl::Status& status) {
   std::cerr << "kmsd audit: " << ToStd(status.message()) << "\n";
   return 2;
 }
@@ -71,7 +83,8 @@ int Verify() {
   return report->ok ? 0 : 1;
 }
 
-int Query() {
+// The filter the query and summary flags describe; relative times count back from now.
+absl::StatusOr<audit::QueryFilter> Filter() {
   const AuditFlags& flags = Flags();
   audit::QueryFilter filter;
   filter.key = flags.key;
@@ -79,19 +92,42 @@ int Query() {
   filter.principal = flags.principal;
   filter.errors_only = flags.errors_only;
   filter.event_source = flags.event_source;
+  int64_t now = std::time(nullptr);
   if (!flags.start.empty()) {
-    auto start = audit::ParseTime(flags.start);
-    if (!start.ok()) return Fail(start.status());
+    auto start = audit::ParseTime(flags.start, now);
+    if (!start.ok()) return start.status();
     filter.start_seconds = *start;
   }
   if (!flags.end.empty()) {
-    auto end = audit::ParseTime(flags.end);
-    if (!end.ok()) return Fail(end.status());
+    auto end = audit::ParseTime(flags.end, now);
+    if (!end.ok()) return end.status();
     filter.end_seconds = *end;
   }
+  return filter;
+}
+
+int Query() {
+  auto filter = Filter();
+  if (!filter.ok()) return Usage(filter.status());
   auto format =
-      flags.format == "table" ? audit::QueryFormat::kTable : audit::QueryFormat::kJsonLines;
-  auto matched = audit::QueryTrail(AuditDir(), filter, format, std::cout);
+      Flags().format == "table" ? audit::QueryFormat::kTable : audit::QueryFormat::kJsonLines;
+  auto matched = audit::QueryTrail(AuditDir(), *filter, format, std::cout);
+  if (!matched.ok()) return Fail(matched.status());
+  if (format == audit::QueryFormat::kTable) std::cout << *matched << " record(s)\n";
+  return 0;
+}
+
+int Summary() {
+  auto filter = Filter();
+  if (!filter.ok()) return Usage(filter.status());
+  std::vector<audit::SummaryColumn> group_by;
+  for (const std::string& name : Flags().group_by) {
+    group_by.push_back(*audit::ParseSummaryColumn(name));  // CLI11 checked the names
+  }
+  if (group_by.empty()) group_by = audit::DefaultSummaryColumns(*filter);
+  auto format = Flags().summary_format == "json" ? audit::QueryFormat::kJsonLines
+                                                 : audit::QueryFormat::kTable;
+  auto matched = audit::SummarizeTrail(AuditDir(), *filter, group_by, format, std::cout);
   if (!matched.ok()) return Fail(matched.status());
   if (format == audit::QueryFormat::kTable) std::cout << *matched << " record(s)\n";
   return 0;
@@ -107,6 +143,25 @@ int PublicKey() {
 void AddDirectoryFlags(CLI::App* command) {
   command->add_option("--data-dir", Flags().data_dir, "kmsd's data dir")->capture_default_str();
   command->add_option("--audit-dir", Flags().audit_dir, "Audit trail dir (default DATA_DIR/audit)");
+}
+
+// The filter flags that query and summary share.
+void AddFilterFlags(CLI::App* command) {
+  AuditFlags& flags = Flags();
+  command->add_option("--key", flags.key,
+                      "Key id, key ARN, alias name or alias ARN (an alias also finds the records "
+                      "of the key it pointed to at the time, as the trail shows)");
+  command->add_option("--event", flags.event_name, "Event name in any case, e.g. Decrypt");
+  command->add_option("--event-source", flags.event_source,
+                      "Service: kms, iam, sts, or a full eventSource (iam.amazonaws.com)");
+  command->add_option("--principal", flags.principal,
+                      "Access key id, principal id, ARN or user name of the caller, or the ARN or "
+                      "name of the role whose sessions called");
+  command->add_option("--since,--start", flags.start,
+                      "From this time on: 2024-05-01, 2024-05-01T10:00:00Z, epoch seconds, or a "
+                      "time ago such as 30m, 1h, 2d (units s, m, h, d, w)");
+  command->add_option("--until,--end", flags.end, "Before this time (same forms as --since)");
+  command->add_flag("--errors-only", flags.errors_only, "Only failed requests");
 }
 
 }  // namespace
@@ -128,18 +183,24 @@ void AddAuditCommands(CLI::App& app) {
 
   commands.query = commands.audit->add_subcommand("query", "Print the records that match");
   AddDirectoryFlags(commands.query);
-  commands.query->add_option("--key", flags.key, "Key id, key ARN, alias name or alias ARN");
-  commands.query->add_option("--event", flags.event_name, "Event name, e.g. Decrypt");
-  commands.query->add_option("--event-source", flags.event_source,
-                             "Service: kms, iam, sts, or a full eventSource (iam.amazonaws.com)");
-  commands.query->add_option("--principal", flags.principal,
-                             "Access key id, principal id, ARN or user name of the caller, or the "
-                             "ARN or name of the role whose sessions called");
-  commands.query->add_option("--start", flags.start,
-                             "From this time (2024-05-01, 2024-05-01T10:00:00Z or epoch seconds)");
-  commands.query->add_option("--end", flags.end, "Before this time");
-  commands.query->add_flag("--errors-only", flags.errors_only, "Only failed requests");
+  AddFilterFlags(commands.query);
   commands.query->add_option("--format", flags.format, "json (JSON lines) or table")
+      ->check(CLI::IsMember({"json", "table"}))
+      ->capture_default_str();
+
+  commands.summary = commands.audit->add_subcommand(
+      "summary",
+      "Count the records that match: who used a key, how often, with what outcome (with --key), "
+      "or how much each key was used");
+  AddDirectoryFlags(commands.summary);
+  AddFilterFlags(commands.summary);
+  commands.summary
+      ->add_option("--by", flags.group_by,
+                   "Group by these, comma-separated: key, principal, event, outcome (default: "
+                   "principal,event,outcome with --key, else key)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"key", "principal", "event", "outcome"}));
+  commands.summary->add_option("--format", flags.summary_format, "table or json (JSON lines)")
       ->check(CLI::IsMember({"json", "table"}))
       ->capture_default_str();
 
@@ -157,6 +218,7 @@ int RunAuditCommands() {
   }
   if (commands.verify->parsed()) return Verify();
   if (commands.query->parsed()) return Query();
+  if (commands.summary->parsed()) return Summary();
   return PublicKey();
 }
 

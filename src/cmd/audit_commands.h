@@ -1,11 +1,12 @@
-// `kmsd audit verify|query|public-key`: the audit trail's reading tools on the kmsd command line.
+// `kmsd audit verify|query|summary|public-key`: the audit trail's reading tools on the kmsd
+// command line.
 #pragma once
 
 #include <CLI/CLI.hpp>
 
 namespace kmsd::cmd {
 
-// Adds the `audit` subcommand (and its verify, query and public-key subcommands) to app.
+// Adds the `audit` subcommand (and its verify, query, summary and public-key subcommands) to app.
 void AddAuditCommands(CLI::App& app);
 
 // Runs the audit subcommand that was parsed and returns the exit status: 0 success (verify: the

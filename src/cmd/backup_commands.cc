@@ -6,6 +6,7 @@
 
 #include "kmsd/backup.h"
 #include "kmsd/strings.h"
+#include "kmsd/version.h"
 
 namespace kmsd::cmd {
 namespace {
@@ -41,7 +42,7 @@ void PrintFiles(const backup::Manifest& manifest) {
 
 int Backup() {
   const BackupFlags& flags = Commands().backup_flags;
-  auto manifest = backup::CreateBackup({flags.data_dir, flags.file, KMSD_VERSION});
+  auto manifest = backup::CreateBackup({flags.data_dir, flags.file, kVersion});
   if (!manifest.ok()) return Fail("backup", manifest.status());
   std::printf("kmsd backup: wrote %s (format %u, kmsd %s, %s, from %s:%s)\n", flags.file.c_str(),
               manifest->format_version, manifest->kmsd_version.c_str(),

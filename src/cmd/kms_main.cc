@@ -6,11 +6,13 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 
+#include "kmsd/client_progress.h"
 #include "kmsd/envelope.h"
 #include "kmsd/errors.h"
 #include "kmsd/kms_client.h"
@@ -26,14 +28,90 @@ constexpr int kExitKms = 3;      // KMS refused the call or could not be reached
 constexpr int kExitIo = 4;       // reading the input or writing the output failed
 
 constexpr size_t kIoBuffer = 1 << 20;
+constexpr auto kProgressInterval = std::chrono::milliseconds(100);
 constexpr size_t kMapWindow = 8 << 20;
+
+enum class ProgressMode { kAuto, kOn, kOff };
+
+// The progress line on stderr: by default only when stderr is a terminal and the input is large
+// (over kProgressThreshold, or of unknown size once that much has passed); --progress draws it
+// always, --no-progress never. Redrawn in place (carriage return) at most every 100 ms; only the
+// calling thread, which reads the input, draws it.
+class ProgressMeter {
+ public:
+  ProgressMeter(ProgressMode mode, std::optional<uint64_t> total)
+      : total_(total), start_(std::chrono::steady_clock::now()) {
+    if (mode == ProgressMode::kOn) {
+      threshold_ = 0;
+    } else if (mode == ProgressMode::kOff || !isatty(STDERR_FILENO)) {
+      threshold_ = UINT64_MAX;
+    } else {
+      // A large file shows its bar at once; a stream once it has passed the threshold.
+      threshold_ = !total                                      ? kmsd::client::kProgressThreshold
+                   : *total > kmsd::client::kProgressThreshold ? 0
+                                                               : UINT64_MAX;
+    }
+    if (threshold_ == 0) Draw(start_);
+  }
+
+  void Advance(size_t bytes) {
+    done_ += bytes;
+    if (done_ < threshold_ && !drawn_) return;
+    auto now = std::chrono::steady_clock::now();
+    if (drawn_ && now - last_draw_ < kProgressInterval) return;
+    Draw(now);
+  }
+
+  // The last state and a line end, so what follows (an error, the shell's prompt) starts on a
+  // line of its own; a failed run keeps the line where it stopped.
+  void Finish(bool ok) {
+    if (!drawn_) return;
+    if (ok) {
+      if (total_ && done_ < *total_) done_ = *total_;  // the input ended early: nothing missing
+      Draw(std::chrono::steady_clock::now());
+    }
+    Write("\n");
+  }
+
+ private:
+  void Draw(std::chrono::steady_clock::time_point now) {
+    double seconds = std::chrono::duration<double>(now - start_).count();
+    std::string line = kmsd::client::RenderProgress(done_, total_, seconds);
+    size_t width = line.size();
+    if (width < width_) line.append(width_ - width, ' ');  // wipe the longer line before
+    width_ = width;
+    Write("\r" + line);
+    drawn_ = true;
+    last_draw_ = now;
+  }
+  static void Write(const std::string& text) {
+    (void)!::write(STDERR_FILENO, text.data(), text.size());
+  }
+
+  std::optional<uint64_t> total_;
+  uint64_t done_ = 0;
+  uint64_t threshold_;
+  bool drawn_ = false;
+  size_t width_ = 0;
+  std::chrono::steady_clock::time_point start_;
+  std::chrono::steady_clock::time_point last_draw_;
+};
+
+// The bytes left in fd when it is a regular file; none for a pipe, terminal or device.
+std::optional<uint64_t> InputSize(int fd) {
+  struct stat status;
+  if (fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) return std::nullopt;
+  off_t offset = lseek(fd, 0, SEEK_CUR);
+  if (offset < 0 || offset > status.st_size) return std::nullopt;
+  return static_cast<uint64_t>(status.st_size - offset);
+}
 
 // Reads in large blocks, so small reads (frame headers) cost no system call of their own and
 // block-sized reads go straight into the caller's buffer. A regular file also lends its blocks
 // in place, mapped from the page cache, which spares a copy of every byte.
 class FdInput final : public kmsd::envelope::Input {
  public:
-  explicit FdInput(int fd) : fd_(fd), buffer_(kIoBuffer) {
+  FdInput(int fd, ProgressMeter& progress) : fd_(fd), buffer_(kIoBuffer), progress_(progress) {
     struct stat status;
     if (fstat(fd, &status) == 0 && S_ISREG(status.st_mode)) {
       off_t offset = lseek(fd, 0, SEEK_CUR);
@@ -81,12 +159,17 @@ class FdInput final : public kmsd::envelope::Input {
     view.owner = window_;  // the window stays mapped while a view of it lives
     offset_ += size;
     if (lseek(fd_, static_cast<off_t>(offset_), SEEK_SET) < 0) mappable_ = false;
+    progress_.Advance(size);
     return view;
   }
 
   absl::StatusOr<size_t> Read(uint8_t* out, size_t size) override {
     if (position_ == filled_) {
-      if (size >= buffer_.size()) return ReadFd(out, size);
+      if (size >= buffer_.size()) {
+        auto got = ReadFd(out, size);
+        if (got.ok()) progress_.Advance(*got);
+        return got;
+      }
       auto got = ReadFd(buffer_.data(), buffer_.size());
       if (!got.ok()) return got.status();
       position_ = 0;
@@ -96,6 +179,7 @@ class FdInput final : public kmsd::envelope::Input {
     size_t n = std::min(size, filled_ - position_);
     std::memcpy(out, buffer_.data() + position_, n);
     position_ += n;
+    progress_.Advance(n);
     return n;
   }
   bool failed() const { return failed_; }
@@ -115,6 +199,7 @@ class FdInput final : public kmsd::envelope::Input {
   }
   int fd_;
   std::vector<uint8_t> buffer_;
+  ProgressMeter& progress_;
   size_t position_ = 0;
   size_t filled_ = 0;
   bool failed_ = false;
@@ -231,7 +316,8 @@ int ExitCodeFor(const absl::Status& status) {
 using Body = std::function<absl::Status(kmsd::envelope::Input&, kmsd::envelope::Output&)>;
 
 // Runs body with the input and output opened, and cleans up after a failure.
-int Run(const std::string& input, const std::string& output, const Body& body) {
+int Run(const std::string& input, const std::string& output, ProgressMode progress_mode,
+        const Body& body) {
   int in_fd = input == "-" ? STDIN_FILENO : open(input.c_str(), O_RDONLY | O_CLOEXEC);
   if (in_fd < 0) {
     std::cerr << "kms: cannot open " << input << ": " << strerror(errno) << "\n";
@@ -246,7 +332,8 @@ int Run(const std::string& input, const std::string& output, const Body& body) {
     std::signal(signal_number, RemovePartialAndExit);
   }
   std::signal(SIGBUS, InputVanished);
-  FdInput in(in_fd);
+  ProgressMeter progress(progress_mode, InputSize(in_fd));
+  FdInput in(in_fd, progress);
   FdOutput out(target->fd);
   absl::Status status = body(in, out);
   if (status.ok()) status = out.Flush();
@@ -268,6 +355,7 @@ int Run(const std::string& input, const std::string& output, const Body& body) {
     if (!status.ok()) unlink(target->temporary.c_str());
     g_partial_path[0] = '\0';
   }
+  progress.Finish(status.ok());
   if (status.ok()) return kExitOk;
   std::cerr << "kms: " << kmsd::ToStd(status.message()) << "\n";
   if (target->path.empty()) {
@@ -300,16 +388,29 @@ int Fail(const absl::Status& status) {
 int main(int argc, char** argv) {
   CLI::App app{
       "kms: envelope encryption of files and streams with a KMS (AWS Encryption SDK "
-      "message format). Exit codes: 0 ok, 1 message refused, 2 usage or configuration, "
-      "3 KMS error, 4 I/O error."};
+      "message format). Global options go before or after the subcommand."};
+  app.footer(
+      "Endpoint: --endpoint-url, AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, the profile's services\n"
+      "section, the profile's endpoint_url (AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true: only the\n"
+      "flag). Credentials and region as the aws CLI. See docs/ENVELOPE.md.\n"
+      "Exit codes: 0 done; 1 message refused (invalid, tampered with, wrong context or key);\n"
+      "2 usage or configuration (bad flags, no region or credentials); 3 KMS refused the call\n"
+      "or could not be reached; 4 reading the input or writing the output failed.");
+  app.set_version_flag("--version", "kms " + std::string(kmsd::client::Version()));
   app.require_subcommand(1);
   kmsd::client::ClientFlags client_flags;
   int threads = kmsd::envelope::kAutoThreads;
+  bool progress = false, no_progress = false;
   app.add_option("--endpoint-url", client_flags.endpoint_url, "KMS endpoint URL");
   app.add_option("--region", client_flags.region, "AWS region");
   app.add_option("--profile", client_flags.profile, "Profile in ~/.aws/credentials and config");
   app.add_option("--threads", threads,
                  "Worker threads (default: one per core, at most 4; 0: none)");
+  CLI::Option* progress_flag = app.add_flag(
+      "--progress", progress,
+      "Progress line on stderr even when it is not a terminal or the input is small (default: "
+      "on a terminal, for inputs over 8 MiB or streams past 8 MiB)");
+  app.add_flag("--no-progress", no_progress, "No progress line")->excludes(progress_flag);
 
   kmsd::envelope::EncryptOptions encrypt_options;
   std::vector<std::string> encrypt_context, decrypt_context;
@@ -347,7 +448,13 @@ int main(int argc, char** argv) {
       ->add_option("--key-id", decrypt_options.key_arns,
                    "Only use data keys encrypted under this key ARN (repeatable; default: any)")
       ->expected(1)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
+      ->check(CLI::Validator(
+          [](std::string& key_id) {
+            absl::Status status = kmsd::client::RequireKeyArn(key_id);
+            return status.ok() ? std::string() : std::string(kmsd::ToStd(status.message()));
+          },
+          "KEY_ARN"));
   decrypt
       ->add_option("--max-encrypted-data-keys", decrypt_options.max_encrypted_data_keys,
                    "Refuse messages with more encrypted data keys")
@@ -355,6 +462,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(size_t{1}, size_t{65535}));
   decrypt->add_option("INPUT", input)->required();
   decrypt->add_option("OUTPUT", output)->required();
+  // The global options are also taken after the subcommand, as the aws CLI takes them.
+  encrypt->fallthrough();
+  decrypt->fallthrough();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& error) {
@@ -362,6 +472,9 @@ int main(int argc, char** argv) {
     return app.exit(error) == 0 ? kExitOk : kExitUsage;
   }
 
+  ProgressMode progress_mode = progress      ? ProgressMode::kOn
+                               : no_progress ? ProgressMode::kOff
+                                             : ProgressMode::kAuto;
   auto settings = kmsd::client::ResolveSettings(client_flags);
   if (!settings.ok()) return Fail(settings.status());
   auto kms = kmsd::client::NewKmsClient(*settings);
@@ -374,7 +487,7 @@ int main(int argc, char** argv) {
     if (algorithm == "AES_256_GCM_HKDF_SHA512_COMMIT_KEY") {
       encrypt_options.algorithm_suite = kmsd::envelope::kCommitKey;
     }
-    return Run(input, output, [&](auto& in, auto& out) {
+    return Run(input, output, progress_mode, [&](auto& in, auto& out) {
       return kmsd::envelope::Encrypt(**kms, encrypt_options, in, out);
     });
   }
@@ -382,7 +495,7 @@ int main(int argc, char** argv) {
   if (!context.ok()) return Fail(context.status());
   decrypt_options.required_context = *context;
   decrypt_options.worker_threads = threads;
-  return Run(input, output, [&](auto& in, auto& out) {
+  return Run(input, output, progress_mode, [&](auto& in, auto& out) {
     return kmsd::envelope::Decrypt(**kms, decrypt_options, in, out);
   });
 }

@@ -9,16 +9,20 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <spdlog/spdlog.h>
 
-#include "kmsd/strings.h"
 #include "api/query/codecs.h"
 #include "cmd/audit_commands.h"
 #include "cmd/backup_commands.h"
+#include "cmd/config_file.h"
+#include "cmd/data_dir_lock.h"
+#include "cmd/logging.h"
+#include "cmd/root_credentials.h"
 #include "kmsd/api.h"
 #include "kmsd/audit.h"
 #include "kmsd/crypto.h"
@@ -29,6 +33,8 @@
 #include "kmsd/seal.h"
 #include "kmsd/service.h"
 #include "kmsd/storage.h"
+#include "kmsd/strings.h"
+#include "kmsd/version.h"
 
 namespace {
 
@@ -42,6 +48,9 @@ struct ServeFlags {
   bool insecure_http = false;
   int threads = 0;
   std::string log_level = "info";
+  std::string log_format = "text";
+  bool access_log = true;
+  std::string config_file;
   int scheduler_interval_seconds = 10;
   bool enable_test_clock = false;
   std::string audit_dir;
@@ -102,14 +111,6 @@ class Scheduler {
   std::thread thread_;
 };
 
-struct RootCredentials {
-  std::string access_key_id;
-  std::string secret_access_key;
-  bool generated = false;
-};
-
-constexpr char kCredentialsFile[] = "root-credentials";
-
 absl::StatusOr<std::pair<std::string, uint16_t>> ParseListen(const std::string& listen) {
   size_t colon = listen.rfind(':');
   if (colon == std::string::npos || colon + 1 == listen.size()) {
@@ -137,71 +138,17 @@ bool IsLoopback(const std::string& host) {
   return false;
 }
 
-// Characters safe in environment variables and shell lines without quoting.
-std::string RandomToken(size_t length, std::string_view alphabet) {
-  auto bytes = kmsd::crypto::RandomSecret(length);
-  if (!bytes.ok()) {
-    std::cerr << "kmsd: the system random number generator failed\n";
-    std::exit(1);
-  }
-  std::string token;
-  // 256 is a multiple of neither alphabet size, so reject bytes past the largest multiple to keep
-  // every character equally likely.
-  size_t limit = 256 - 256 % alphabet.size();
-  while (token.size() < length) {
-    for (size_t i = 0; i < bytes->size() && token.size() < length; ++i) {
-      if (bytes->data()[i] < limit) token.push_back(alphabet[bytes->data()[i] % alphabet.size()]);
-    }
-    bytes = kmsd::crypto::RandomSecret(length);
-  }
-  return token;
-}
-
-absl::StatusOr<RootCredentials> LoadOrCreateCredentials(const std::filesystem::path& data_dir) {
-  RootCredentials credentials;
-  const char* env_id = std::getenv("KMSD_ROOT_ACCESS_KEY_ID");
-  const char* env_secret = std::getenv("KMSD_ROOT_SECRET_ACCESS_KEY");
-  if (env_id && env_secret && *env_id && *env_secret) {
-    credentials.access_key_id = env_id;
-    credentials.secret_access_key = env_secret;
-    return credentials;
-  }
-  if ((env_id && *env_id) != (env_secret && *env_secret)) {
-    return kmsd::Validation(
-        "set both KMSD_ROOT_ACCESS_KEY_ID and KMSD_ROOT_SECRET_ACCESS_KEY, or neither");
-  }
-  std::filesystem::path path = data_dir / kCredentialsFile;
-  std::ifstream in(path);
-  if (in) {
-    struct stat st;
-    if (stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-      return kmsd::Validation(kmsd::StrCat(path.string(),
-                                           " is readable by group or others; chmod 600 it"));
-    }
-    if (!std::getline(in, credentials.access_key_id) ||
-        !std::getline(in, credentials.secret_access_key) || credentials.access_key_id.empty() ||
-        credentials.secret_access_key.empty()) {
-      return kmsd::Validation(kmsd::StrCat(path.string(), " is malformed"));
-    }
-    return credentials;
-  }
-  credentials.access_key_id = "AKIA" + RandomToken(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567");
-  credentials.secret_access_key = RandomToken(
-      40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
-  credentials.generated = true;
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return kmsd::Internal(kmsd::StrCat("cannot create ", path.string()));
-  std::string content =
-      kmsd::StrCat(credentials.access_key_id, "\n", credentials.secret_access_key, "\n");
-  bool written = write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
-  written = fsync(fd) == 0 && written;
-  close(fd);
-  if (!written) return kmsd::Internal(kmsd::StrCat("cannot write ", path.string()));
-  return credentials;
-}
-
+// Exit codes: 0 after a clean shutdown, 1 when kmsd cannot run (a resource failed), 2 when the
+// flags or the config file are wrong.
 int Serve(const ServeFlags& flags) {
-  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+  auto log_format = kmsd::cmd::ParseLogFormat(flags.log_format);
+  absl::Status logging = log_format.ok()
+                             ? kmsd::cmd::ConfigureLogging(*log_format, flags.log_level)
+                             : log_format.status();
+  if (!logging.ok()) {
+    spdlog::error("{}", kmsd::ToStd(logging.message()));
+    return 2;
+  }
   auto listen = ParseListen(flags.listen);
   if (!listen.ok()) {
     spdlog::error("{}", kmsd::ToStd(listen.status().message()));
@@ -248,6 +195,54 @@ int Serve(const ServeFlags& flags) {
   std::filesystem::permissions(data_dir, std::filesystem::perms::owner_all,
                                std::filesystem::perm_options::replace, ec);
 
+  // One owner per data dir, checked before anything in it is written. The audit dir, when it is
+  // elsewhere, is locked too: two servers appending to one trail would break its chain.
+  auto lock = kmsd::cmd::DataDirLock::Acquire(data_dir.string());
+  if (!lock.ok()) {
+    spdlog::error("{}", kmsd::ToStd(lock.status().message()));
+    return 1;
+  }
+  std::optional<kmsd::cmd::DataDirLock> audit_lock;
+  if (!flags.audit_dir.empty()) {
+    std::filesystem::create_directories(flags.audit_dir, ec);
+    auto locked = kmsd::cmd::DataDirLock::Acquire(flags.audit_dir);
+    if (ec || !locked.ok()) {
+      spdlog::error("audit dir: {}", ec ? ec.message() : kmsd::ToStd(locked.status().message()));
+      return 1;
+    }
+    audit_lock.emplace(std::move(*locked));
+  }
+
+  // Signals are waited for in this thread; block them before the server's threads start.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  // Claim the port before the keystore, the credentials or the audit trail are touched: a start
+  // that cannot listen must change nothing. Connections wait in the backlog until Start; the
+  // handler is installed before then. Every path past Start stops the server explicitly before
+  // the parts its handler uses go away.
+  kmsd::ServerOptions server_options;
+  server_options.host = host;
+  server_options.port = port;
+  server_options.threads = flags.threads;
+  server_options.tls_cert_file = flags.tls_cert;
+  server_options.tls_key_file = flags.tls_key;
+  auto api_handler = std::make_shared<kmsd::AsyncHttpHandler>();
+  auto server = kmsd::NewHttpServer(
+      server_options,
+      [api_handler](std::shared_ptr<kmsd::HttpExchange> exchange) {
+        (*api_handler)(std::move(exchange));
+      },
+      &kmsd::ErrorResponse);
+  auto bound = server->Bind();
+  if (!bound.ok()) {
+    spdlog::error("cannot listen on {}: {}", flags.listen, kmsd::ToStd(bound.status().message()));
+    return 1;
+  }
+
   auto seal = kmsd::OpenFileSeal((data_dir / "root.key").string());
   if (!seal.ok()) {
     spdlog::error("root key: {}", kmsd::ToStd(seal.status().message()));
@@ -263,7 +258,7 @@ int Serve(const ServeFlags& flags) {
     spdlog::error("keystore: {}", kmsd::ToStd(keystore.status().message()));
     return 1;
   }
-  auto credentials = LoadOrCreateCredentials(data_dir);
+  auto credentials = kmsd::cmd::LoadOrCreateRootCredentials(data_dir);
   if (!credentials.ok()) {
     spdlog::error("credentials: {}", kmsd::ToStd(credentials.status().message()));
     return 1;
@@ -319,66 +314,59 @@ int Serve(const ServeFlags& flags) {
   api_options.credentials = iam->get();
   api_options.other_services.push_back(kmsd::api::NewIamCodec(iam->get()));
   api_options.other_services.push_back(kmsd::api::NewStsCodec(iam->get()));
-  api_options.on_request = [audit = audit_log->get()](
+  std::optional<kmsd::cmd::AccessLog> access_log;
+  if (flags.access_log) access_log.emplace(*log_format);
+  api_options.on_request = [audit = audit_log->get(), access = access_log ? &*access_log : nullptr](
                                const kmsd::RequestOutcome& outcome,
                                std::function<void(absl::Status)> recorded) {
     if (kmsd::TypeOf(outcome.status) == kmsd::ErrorType::kKmsInternal) {
       spdlog::error("request {} {} failed: {}", outcome.http.request_id, outcome.operation,
                     kmsd::ToStd(outcome.status.message()));
-    } else if (spdlog::should_log(spdlog::level::debug)) {
-      spdlog::debug("request {} {} from {}: {}", outcome.http.request_id, outcome.operation,
-                    outcome.http.remote_address,
-                    outcome.status.ok() ? "OK" : kmsd::AwsName(kmsd::TypeOf(outcome.status)));
     }
+    std::optional<kmsd::cmd::AccessLog::Entry> entry;
+    if (access) entry = access->Begin(outcome);
     // Fail closed: a request that cannot be audited is refused (the API layer answers with the
     // error it is given).
-    audit->RecordAsync(outcome, [request_id = outcome.http.request_id,
-                                 recorded = std::move(recorded)](absl::Status status) {
-      if (!status.ok()) {
+    audit->RecordAsync(outcome, [request_id = outcome.http.request_id, access,
+                                 entry = std::move(entry), status = outcome.status,
+                                 recorded = std::move(recorded)](absl::Status audited) {
+      if (!audited.ok()) {
         spdlog::error("request {} refused, not audited: {}", request_id,
-                      kmsd::ToStd(status.message()));
+                      kmsd::ToStd(audited.message()));
       }
-      recorded(std::move(status));
+      if (entry) access->Write(*entry, audited.ok() ? status : audited);
+      recorded(std::move(audited));
     });
   };
   api_options.test_clock = test_clock;
   api_options.after_clock_advance = [&scheduler] { return scheduler.RunOnce(); };
-  kmsd::AsyncHttpHandler handler =
-      kmsd::NewApiHandler(std::move(api_options), service.get(), api_clock.get());
+  *api_handler = kmsd::NewApiHandler(std::move(api_options), service.get(), api_clock.get());
 
-  kmsd::ServerOptions server_options;
-  server_options.host = host;
-  server_options.port = port;
-  server_options.threads = flags.threads;
-  server_options.tls_cert_file = flags.tls_cert;
-  server_options.tls_key_file = flags.tls_key;
-
-  // Signals are waited for in this thread; block them before the server's threads start.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  auto server = kmsd::NewHttpServer(server_options, handler, &kmsd::ErrorResponse);
-  auto bound = server->Start();
-  if (!bound.ok()) {
-    spdlog::error("cannot listen on {}: {}", flags.listen, kmsd::ToStd(bound.status().message()));
+  auto started = server->Start();
+  if (!started.ok()) {
+    spdlog::error("cannot serve on {}: {}", flags.listen, kmsd::ToStd(started.status().message()));
     return 1;
   }
   std::string scheme = tls ? "https" : "http";
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  std::string endpoint = kmsd::StrCat(scheme, "://", shown_host, ":", *bound);
+  std::string endpoint = kmsd::StrCat(scheme, "://", shown_host, ":", *started);
   std::printf("kmsd listening on %s (region %s, account %s, data in %s)\n", endpoint.c_str(),
               flags.region.c_str(), flags.account_id.c_str(), data_dir.string().c_str());
+  // Shown only now that the server listens: a start that failed earlier showed nothing it could
+  // not keep, and every start says where the credentials are.
   if (credentials->generated) {
     std::printf(
         "\nGenerated root credentials (shown once; kept in %s, mode 0600):\n"
         "  export AWS_ACCESS_KEY_ID=%s\n  export AWS_SECRET_ACCESS_KEY=%s\n",
-        (data_dir / kCredentialsFile).string().c_str(), credentials->access_key_id.c_str(),
-        credentials->secret_access_key.c_str());
+        (data_dir / kmsd::cmd::kCredentialsFile).string().c_str(),
+        credentials->access_key_id.c_str(), credentials->secret_access_key.c_str());
+  } else if (credentials->from_environment) {
+    std::printf("root access key id: %s (from KMSD_ROOT_ACCESS_KEY_ID)\n",
+                credentials->access_key_id.c_str());
   } else {
-    std::printf("root access key id: %s\n", credentials->access_key_id.c_str());
+    std::printf("root access key id: %s (its secret is in %s)\n",
+                credentials->access_key_id.c_str(),
+                (data_dir / kmsd::cmd::kCredentialsFile).string().c_str());
   }
   std::printf("\nTry:\n  aws kms create-key --endpoint-url %s --region %s\n", endpoint.c_str(),
               flags.region.c_str());
@@ -395,6 +383,7 @@ int Serve(const ServeFlags& flags) {
 
 int main(int argc, char** argv) {
   CLI::App app{"kmsd: a key management service that speaks the AWS KMS API"};
+  app.set_version_flag("--version", kmsd::StrCat("kmsd ", kmsd::kVersion));
   app.require_subcommand(1);
   ServeFlags flags;
   CLI::App* serve = app.add_subcommand("serve", "Run the KMS server");
@@ -410,8 +399,16 @@ int main(int argc, char** argv) {
   serve->add_flag("--insecure-http", flags.insecure_http,
                   "Allow plain HTTP on a non-loopback address");
   serve->add_option("--threads", flags.threads, "I/O threads (0 = one per core)");
-  serve->add_option("--log-level", flags.log_level, "trace, debug, info, warn, error")
+  serve->add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, off")
       ->capture_default_str();
+  serve->add_option("--log-format", flags.log_format, "text or json (one JSON object per line)")
+      ->capture_default_str();
+  serve->add_flag("--access-log,!--no-access-log", flags.access_log,
+                  "One info line per request: id, principal, operation, status, error, latency, "
+                  "client (on by default)");
+  serve->add_option("--config", flags.config_file,
+                    "TOML file of settings: each key a flag's name without dashes (data-dir = "
+                    "\"/var/lib/kmsd\"); flags on the command line win");
   serve->add_option("--scheduler-interval", flags.scheduler_interval_seconds,
                     "Seconds between runs of due deletions and rotations")
       ->capture_default_str();
@@ -432,8 +429,29 @@ int main(int argc, char** argv) {
                   "and a loopback address)");
   kmsd::cmd::AddAuditCommands(app);
   kmsd::cmd::AddBackupCommands(app);
-  CLI11_PARSE(app, argc, argv);
-  if (serve->parsed()) return Serve(flags);
+  // Exit codes as CLI users expect: 0 for --help and --version, 2 for a usage error.
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    app.exit(e);
+    return 2;
+  }
+  if (serve->parsed()) {
+    if (!flags.config_file.empty()) {
+      absl::Status applied = kmsd::cmd::ApplyConfigFile(*serve, flags.config_file);
+      if (!applied.ok()) {
+        std::cerr << "kmsd: " << kmsd::ToStd(applied.message()) << "\n";
+        return 2;
+      }
+    }
+    return Serve(flags);
+  }
   if (kmsd::cmd::BackupCommandParsed()) return kmsd::cmd::RunBackupCommands();
   return kmsd::cmd::RunAuditCommands();
 }

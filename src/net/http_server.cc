@@ -390,6 +390,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     request.remote_address = remote_address_;
     request.secure = kTls;
     request.request_id = NewUuid();
+    request.received_at = std::chrono::steady_clock::now();
     ++served_;
     try {
       state_.handler(exchange);
@@ -493,17 +494,26 @@ class BeastHttpServer final : public HttpServer {
       : state_{std::move(options), std::move(handler), std::move(error_responder)} {}
   ~BeastHttpServer() override { Stop(); }
 
-  absl::StatusOr<uint16_t> Start() override {
+  absl::StatusOr<uint16_t> Bind() override {
     std::lock_guard<std::mutex> lock(mutex_);
     if (phase_ != Phase::kNew) {
+      return absl::FailedPreconditionError("the HTTP server can be bound only once");
+    }
+    return BindLocked();
+  }
+
+  absl::StatusOr<uint16_t> Start() override {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (phase_ == Phase::kNew) {
+      absl::StatusOr<uint16_t> bound = BindLocked();
+      if (!bound.ok()) return bound.status();
+    }
+    if (phase_ != Phase::kBound) {
       return absl::FailedPreconditionError("the HTTP server can be started only once");
     }
     try {
-      absl::StatusOr<uint16_t> port = Listen();
-      if (!port.ok()) {
-        acceptor_.reset();
-        return port.status();
-      }
+      uint16_t port = bound_port_;
+      Accept();
       state_.handler_pool.emplace(std::max(1, state_.options.handler_threads));
       for (size_t i = 0; i < ios_.size(); ++i) {
         threads_.emplace_back([this, context = ios_[i].get(), i] {
@@ -528,15 +538,41 @@ class BeastHttpServer final : public HttpServer {
   }
 
  private:
-  enum class Phase { kNew, kRunning, kStopped };
+  enum class Phase { kNew, kBound, kRunning, kStopped };
 
   int ThreadCount() const {
     if (state_.options.threads > 0) return state_.options.threads;
     return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   }
 
+  absl::StatusOr<uint16_t> BindLocked() {
+    try {
+      absl::StatusOr<uint16_t> port = Listen();
+      if (!port.ok()) {
+        acceptor_.reset();
+        phase_ = Phase::kStopped;
+        return port.status();
+      }
+      bound_port_ = *port;
+      phase_ = Phase::kBound;
+      return port;
+    } catch (const std::exception& e) {
+      acceptor_.reset();
+      phase_ = Phase::kStopped;
+      return absl::InternalError(StrCat("cannot bind the HTTP server: ", e.what()));
+    }
+  }
+
   // Must not run on an I/O thread (it joins them): the handler may not call Stop.
   void StopLocked() {
+    if (phase_ == Phase::kBound) {  // bound, never started: only the socket to close
+      phase_ = Phase::kStopped;
+      accept_retry_.reset();
+      acceptor_.reset();
+      work_.clear();
+      ios_.clear();
+      return;
+    }
     if (phase_ != Phase::kRunning) {
       phase_ = Phase::kStopped;
       return;
@@ -600,7 +636,6 @@ class BeastHttpServer final : public HttpServer {
     uint16_t port = acceptor_->local_endpoint(ec).port();
     if (ec) return absl::UnavailableError(StrCat("cannot read the bound port: ", ec.message()));
     accept_retry_.emplace(io);
-    Accept();
     return port;
   }
 
@@ -708,6 +743,7 @@ class BeastHttpServer final : public HttpServer {
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work_;
   size_t next_io_ = 0;  // used only by the accept handler
   std::optional<tcp::acceptor> acceptor_;
+  uint16_t bound_port_ = 0;
   std::optional<asio::steady_timer> accept_retry_;
   std::vector<std::thread> threads_;
   std::mutex mutex_;  // serialises Start and Stop

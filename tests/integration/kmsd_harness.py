@@ -13,6 +13,7 @@ import sys
 import signal
 import subprocess
 import tempfile
+import threading
 import unittest
 
 import boto3
@@ -39,6 +40,7 @@ class KmsdServer:
         self.region = REGION
         self.extra_env = env or {}
         self.process = None
+        self._reader = None
         self.endpoint = None
         self.output = []
 
@@ -60,7 +62,20 @@ class KmsdServer:
             match = re.search(r"listening on (\S+)", line)
             if match:
                 self.endpoint = match.group(1)
+                # kmsd goes on writing (its access log): keep reading, or it would block on a
+                # full pipe.
+                self._reader = threading.Thread(target=self._drain, args=(self.process.stdout,),
+                                                daemon=True)
+                self._reader.start()
                 return self
+
+    def _drain(self, stream):
+        for line in stream:
+            self.output.append(line)
+
+    def log_lines(self):
+        """What kmsd has written so far (stdout and stderr), as lines."""
+        return "".join(self.output).splitlines()
 
     def stop(self):
         if self.process and self.process.poll() is None:
@@ -71,7 +86,11 @@ class KmsdServer:
                 self.process.kill()
                 self.process.wait()
         if self.process:
-            self.output.append(self.process.stdout.read())
+            if self._reader:
+                self._reader.join(timeout=15)
+                self._reader = None
+            else:
+                self.output.append(self.process.stdout.read())
             self.process.stdout.close()
         self.process = None
 

@@ -1,10 +1,15 @@
 """The kms envelope tool end to end against the real kmsd: round trips of every shape, streams,
 several keys, where it finds endpoint and credentials, and how it fails (exit code, message, no
 partial output left behind). EnvelopeCase is shared with test_envelope_interop.py."""
+import json
 import os
+import pty
+import re
+import select
 import stat
 import subprocess
 import tempfile
+import time
 import unittest
 
 from kmsd_harness import KmsdServer
@@ -203,6 +208,166 @@ class EnvelopeCli(EnvelopeCase):
                  stdin=b"e", env=dict(self.env, AWS_ENDPOINT_URL_KMS=dead))
         self.assertRefused(self.kms("encrypt", "--key-id", self.key_arn, "-", "-", stdin=b"e", check=False,
                                     env=dict(self.env, AWS_ENDPOINT_URL=dead)), KMS_ERROR, "cannot reach")
+
+
+class KmsCommandLine(EnvelopeCase):
+    """The command line as the aws CLI's users expect it: --version, exit codes, global options
+    anywhere, endpoints from the profile, a User-Agent, errors that name the fix, progress."""
+
+    def bare_env(self, *drop):
+        return {k: v for k, v in self.env.items() if k not in drop}
+
+    def test_version_help_and_usage_exit_codes(self):
+        with open(os.path.join(os.path.dirname(__file__), "../../CMakeLists.txt")) as f:
+            version = re.search(r"project\(kmsd VERSION (\S+)", f.read()).group(1)
+        result = self.kms("--version")
+        self.assertEqual(result.stdout.decode().strip(), f"kms {version}")
+        helped = self.kms("--help")
+        self.assertIn(b"Exit codes: 0 done", helped.stdout)
+        self.assertIn(b"before or after the subcommand", helped.stdout)
+        for args in (["frobnicate"], [], ["encrypt", "--no-such-flag", "-", "-"], ["--progress", "--no-progress",
+                                                                                    "decrypt", "-", "-"]):
+            self.assertEqual(self.kms(*args, check=False, stdin=b"").returncode, USAGE, args)
+
+    def test_global_options_after_the_subcommand(self):
+        env = self.bare_env("AWS_ENDPOINT_URL", "AWS_REGION")
+        place = ["--endpoint-url", self.server.endpoint, "--region", self.server.region, "--threads", "1"]
+        sealed = self.kms("encrypt", "--key-id", self.key_arn, *place, "-", "-", stdin=b"anywhere", env=env)
+        opened = self.kms("decrypt", "-", "-", *place, stdin=sealed.stdout, env=env)
+        self.assertEqual(opened.stdout, b"anywhere")
+        # Before the subcommand still works, and a flag after it wins like one before it.
+        self.kms(*place, "decrypt", "-", "-", stdin=sealed.stdout, env=env)
+        self.assertRefused(self.kms("decrypt", "--endpoint-url", "http://127.0.0.1:9", "-", "-",
+                                    stdin=sealed.stdout, check=False), KMS_ERROR,
+                           "cannot reach KMS at http://127.0.0.1:9 (from --endpoint-url)")
+
+    def write_config(self, text):
+        os.makedirs(self.path(".aws"), exist_ok=True)
+        with open(self.path(".aws/config"), "w") as f:
+            f.write(text)
+
+    def test_endpoint_from_the_profile_and_its_services_section(self):
+        env = self.bare_env("AWS_ENDPOINT_URL")
+        dead = "http://127.0.0.1:9"
+        try:
+            self.write_config(f"[default]\nendpoint_url = {self.server.endpoint}\n")
+            self.kms("encrypt", "--key-id", self.key_arn, "-", "-", stdin=b"p", env=env)
+            # The services section's kms endpoint wins over the profile's own.
+            self.write_config(f"[profile local]\nendpoint_url = {dead}\nservices = kmsd\n"
+                              f"[services kmsd]\nkms =\n  endpoint_url = {self.server.endpoint}\n")
+            local = dict(env, AWS_PROFILE="local")  # the keys stay the environment's
+            self.kms("encrypt", "--key-id", self.key_arn, "-", "-", stdin=b"p", env=local)
+            # The environment wins over the profile, and the message says where the endpoint came from.
+            self.assertRefused(self.kms("encrypt", "--key-id", self.key_arn, "-", "-", stdin=b"p", check=False,
+                                        env=dict(local, AWS_ENDPOINT_URL=dead)),
+                               KMS_ERROR, "(from AWS_ENDPOINT_URL)")
+            self.write_config(f"[default]\nendpoint_url = {dead}\n")
+            self.assertRefused(self.kms("encrypt", "--key-id", self.key_arn, "-", "-", stdin=b"p", check=False,
+                                        env=env), KMS_ERROR, "(from endpoint_url in [default])")
+            # Ignoring configured endpoints leaves the flag (never AWS itself in a test).
+            self.kms("encrypt", "--key-id", self.key_arn, "--endpoint-url", self.server.endpoint, "-", "-",
+                     stdin=b"p", env=dict(env, AWS_IGNORE_CONFIGURED_ENDPOINT_URLS="true",
+                                          AWS_ENDPOINT_URL_KMS=dead))
+        finally:
+            os.remove(self.path(".aws/config"))
+
+    def test_every_request_names_kms_and_its_version(self):
+        self.kms("encrypt", "--key-id", self.key_arn, "-", "-", stdin=b"agent")
+        version = self.kms("--version").stdout.decode().split()[1]
+        agents = set()
+        audit_dir = os.path.join(self.server.data_dir, "audit")
+        deadline = time.monotonic() + 10
+        while f"kms/{version}" not in agents and time.monotonic() < deadline:
+            for name in os.listdir(audit_dir):
+                if name.endswith(".jsonl") or name.endswith(".json"):
+                    with open(os.path.join(audit_dir, name)) as f:
+                        agents |= {json.loads(line).get("userAgent") for line in f if line.strip()}
+            time.sleep(0.05)
+        self.assertIn(f"kms/{version}", agents)
+
+    def test_a_wrong_region_names_the_servers_region(self):
+        result = self.kms("encrypt", "--key-id", self.key_arn, "--region", "eu-west-1", "-", "-", stdin=b"x",
+                          check=False)
+        self.assertRefused(result, KMS_ERROR, "InvalidSignatureException")
+        self.assertIn(b"This endpoint serves region 'us-east-1', not 'eu-west-1'", result.stderr)
+        # The aws CLI shows the same message.
+        code, _, stderr = self.server.aws_profiles({}, "kms", "list-keys", "--region", "eu-west-1", check=False)
+        self.assertNotEqual(code, 0)
+        self.assertIn("This endpoint serves region 'us-east-1'", stderr)
+
+    def test_decrypt_key_id_must_be_a_key_arn(self):
+        key_id = self.key_arn.split("/")[-1]
+        self.server.client().create_alias(AliasName="alias/cli-decrypt", TargetKeyId=key_id)
+        sealed = self.kms("encrypt", "--key-id", "alias/cli-decrypt", "-", "-", stdin=b"by alias").stdout
+        for given, what in (("alias/cli-decrypt", "an alias name"), (key_id, "a key id"),
+                            (self.key_arn.replace(f"key/{key_id}", "alias/cli-decrypt"), "an alias ARN")):
+            result = self.kms("decrypt", "--key-id", given, "-", "-", stdin=sealed, check=False)
+            self.assertRefused(result, USAGE, "wants a key ARN (arn:aws:kms:REGION:ACCOUNT:key/KEY_ID)")
+            self.assertIn(f"'{given}' is {what}".encode(), result.stderr)
+            self.assertEqual(result.stdout, b"")
+        # The ARN that describe-key shows, as the message says, opens it.
+        arn = self.server.client().describe_key(KeyId="alias/cli-decrypt")["KeyMetadata"]["Arn"]
+        self.assertEqual(self.kms("decrypt", "--key-id", arn, "-", "-", stdin=sealed).stdout, b"by alias")
+
+    def test_progress_is_off_when_stderr_is_not_a_terminal(self):
+        data = os.urandom(9 * MIB)
+        sealed = self.kms("encrypt", "--key-id", self.key_arn, self.write("big", data), "-")
+        self.assertEqual(sealed.stderr, b"")
+        opened = self.kms("decrypt", "-", "-", stdin=sealed.stdout)
+        self.assertEqual(opened.stderr, b"")
+        self.assertEqual(opened.stdout, data)
+
+    def test_progress_forced_reaches_one_hundred_percent_and_leaves_stdout_alone(self):
+        data = os.urandom(9 * MIB)
+        sealed = self.kms("--progress", "encrypt", "--key-id", self.key_arn, self.write("big", data), "-")
+        self.assertRegex(sealed.stderr, rb"\r\[#{20}\] 100%  9\.0 MiB / 9\.0 MiB.*\n$")
+        opened = self.kms("decrypt", "--progress", "-", "-", stdin=sealed.stdout)  # a pipe: size unknown
+        self.assertEqual(opened.stdout, data)
+        self.assertRegex(opened.stderr, rb"\r9\.\d MiB .*/s *\n$")
+        small = self.kms("decrypt", "--progress", self.write("small.enc", self.kms(
+            "encrypt", "--key-id", self.key_arn, "-", "-", stdin=b"tiny").stdout), "-")
+        self.assertEqual(small.stdout, b"tiny")
+        self.assertIn(b"100%", small.stderr)
+
+    def run_on_terminal(self, *args):
+        """Runs kms with stderr on a pseudo-terminal; returns (exit code, stdout, what the terminal showed)."""
+        main, secondary = pty.openpty()
+        try:
+            process = subprocess.Popen([KMS, *args], env=self.env, stdin=subprocess.DEVNULL,
+                                       stdout=subprocess.PIPE, stderr=secondary)
+            os.close(secondary)
+            shown = b""
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([main], [], [], 0.5)
+                if ready:
+                    try:
+                        chunk = os.read(main, 65536)
+                    except OSError:  # the terminal closed: kms is done
+                        break
+                    if not chunk:
+                        break
+                    shown += chunk
+                elif process.poll() is not None:
+                    break
+            stdout = process.stdout.read()
+            process.stdout.close()
+            return process.wait(timeout=60), stdout, shown
+        finally:
+            os.close(main)
+
+    def test_progress_on_a_terminal_for_large_inputs_only(self):
+        big = self.write("big", os.urandom(12 * MIB))
+        code, stdout, shown = self.run_on_terminal("encrypt", "--key-id", self.key_arn, big, self.path("big.enc"))
+        self.assertEqual(code, 0, shown)
+        self.assertEqual(stdout, b"")
+        self.assertIn(b"100%  12.0 MiB / 12.0 MiB", shown)
+        code, _, shown = self.run_on_terminal("--no-progress", "decrypt", self.path("big.enc"), self.path("big.out"))
+        self.assertEqual((code, shown), (0, b""))
+        self.assertEqual(self.read("big.out"), self.read("big"))
+        small = self.write("small", b"small")
+        code, _, shown = self.run_on_terminal("encrypt", "--key-id", self.key_arn, small, self.path("small.enc"))
+        self.assertEqual((code, shown), (0, b""))
 
 
 class EnvelopeOverHttps(unittest.TestCase):

@@ -1,6 +1,10 @@
-"""The envelope-encryption walkthrough from the README, done with the real aws CLI."""
+"""The envelope-encryption walkthrough from the README, done with the real aws CLI; and the
+README's quick start itself, extracted and run as written."""
 import base64
 import os
+import re
+import shlex
+import subprocess
 import tempfile
 import unittest
 
@@ -80,6 +84,54 @@ class EnvelopeWalkthrough(KmsdTestCase):
         code, _, stderr = self.server.aws("list-keys", secret_key="wrong-secret", check=False)
         self.assertNotEqual(code, 0)
         self.assertIn("(InvalidSignatureException)", stderr)
+
+
+REPO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../..")
+KMS = os.path.abspath(os.environ.get("KMS_BINARY", os.path.join(REPO, "build/kms")))
+
+
+def quick_start_blocks():
+    """The ```sh blocks the README marks with <!-- quick-start -->, in order."""
+    with open(os.path.join(REPO, "README.md")) as f:
+        readme = f.read()
+    return re.findall(r"<!-- quick-start -->\n```sh\n(.*?)```", readme, re.S)
+
+
+class ReadmeQuickStart(KmsdTestCase):
+    def test_every_aws_command_names_the_endpoint(self):
+        blocks = quick_start_blocks()
+        self.assertGreaterEqual(len(blocks), 4)
+        commands = [c for c in re.sub(r"\\\n", " ", "".join(blocks)).splitlines() if re.search(r"\baws kms ", c)]
+        self.assertGreaterEqual(len(commands), 5)
+        for command in commands:
+            self.assertIn("--endpoint-url $KMS", command)
+        for operation in ("create-key", "create-alias", "encrypt", "decrypt", "generate-data-key"):
+            self.assertTrue(any(f"aws kms {operation} " in c for c in commands), operation)
+
+    def test_the_quick_start_runs_as_written(self):
+        script = "".join(quick_start_blocks())
+        for placeholder in ("AWS_ACCESS_KEY_ID=...", "AWS_SECRET_ACCESS_KEY=...", "http://127.0.0.1:7600",
+                            "build/kms "):
+            self.assertIn(placeholder, script)
+        script = (script.replace("AWS_ACCESS_KEY_ID=...", "AWS_ACCESS_KEY_ID=" + shlex.quote(self.server.access_key))
+                  .replace("AWS_SECRET_ACCESS_KEY=...",
+                           "AWS_SECRET_ACCESS_KEY=" + shlex.quote(self.server.secret_key))
+                  .replace("http://127.0.0.1:7600", self.server.endpoint)
+                  .replace("build/kms ", shlex.quote(KMS) + " "))
+        with tempfile.TemporaryDirectory() as work:
+            # Debian's aws CLI v2 first on PATH, a home of its own, nothing from the caller's AWS setup.
+            env = {"PATH": "/usr/bin:/bin", "HOME": work, "AWS_PAGER": "", "AWS_MAX_ATTEMPTS": "1"}
+            result = subprocess.run(["bash", "-euo", "pipefail", "-c", script], cwd=work, env=env,
+                                    capture_output=True, text=True, timeout=180)
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertEqual(result.stdout.splitlines(), ["hunter2", "data key round trip OK", "kms round trip OK"],
+                             result.stderr)
+            # Nothing of the data key was left on disk in plaintext: only its encrypted blob.
+            self.assertEqual(sorted(os.listdir(work)),
+                             ["data.key.enc", "data.txt", "data.txt.dec", "data.txt.enc", "data.txt.kms",
+                              "data.txt.out", "secret.enc"])
+        aliases = self.kms.list_aliases()["Aliases"]
+        self.assertIn("alias/app", [a["AliasName"] for a in aliases])
 
 
 if __name__ == "__main__":

@@ -826,7 +826,17 @@ TEST(Verify, RejectsTheWrongRegion) {
   SignableRequest request = KmsRequest();
   Sign(request, SuiteCredentials(), "eu-west-1", "kms", kSuiteTime);
   ExpectError(Verify(request, SuiteLookup(), KmsOptions()), ErrorType::kInvalidSignature,
-              "Credential should be scoped to a valid region.");
+              "Credential should be scoped to a valid region. This endpoint serves region "
+              "'us-east-1', not 'eu-west-1': sign for it (e.g. --region us-east-1 or "
+              "AWS_REGION=us-east-1).");
+}
+
+TEST(Verify, TheWrongRegionIsEchoedOnlyWhenItLooksLikeARegion) {
+  SignableRequest request = KmsRequest();
+  Sign(request, SuiteCredentials(), "<Evil\"Region>", "kms", kSuiteTime);
+  ExpectError(Verify(request, SuiteLookup(), KmsOptions()), ErrorType::kInvalidSignature,
+              "Credential should be scoped to a valid region. This endpoint serves region "
+              "'us-east-1': sign for it (e.g. --region us-east-1 or AWS_REGION=us-east-1).");
 }
 
 TEST(Verify, RejectsTheWrongService) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <string>
 #include <thread>
 
@@ -144,6 +145,7 @@ TEST_F(KmsClientTest, GenerateDataKeySendsASignedJsonRequestAndReadsTheAnswer) {
   sigv4::SignableRequest request = Parse(fake_.TakeRequest());
   EXPECT_EQ(Header(request, "X-Amz-Target"), "TrentService.GenerateDataKey");
   EXPECT_EQ(Header(request, "Content-Type"), "application/x-amz-json-1.1");
+  EXPECT_EQ(Header(request, "User-Agent"), "kms/" + std::string(Version()));
   json body = json::parse(request.body);
   EXPECT_EQ(body["KeyId"], "alias/x");
   EXPECT_EQ(body["NumberOfBytes"], 32);
@@ -167,6 +169,21 @@ TEST_F(KmsClientTest, DecryptSendsTheBlobContextAndKey) {
   EXPECT_EQ(body["CiphertextBlob"], crypto::Base64Encode("blob"));
   EXPECT_EQ(body["KeyId"], "arn:key");
   EXPECT_FALSE(body.contains("EncryptionContext"));
+}
+
+TEST(Version, IsTheProjectVersion) {
+  EXPECT_TRUE(std::regex_match(std::string(Version()), std::regex(R"(\d+\.\d+\.\d+)")))
+      << Version();
+  EXPECT_EQ(UserAgent(), "kms/" + std::string(Version()));
+}
+
+TEST(Unreachable, TheErrorSaysWhereTheEndpointCameFrom) {
+  ClientSettings settings{"http://127.0.0.1:9", "us-east-1", {"a", "b", ""}, "AWS_ENDPOINT_URL"};
+  auto failed = (*NewKmsClient(settings))->Decrypt("blob", {}, "");
+  std::string message(failed.status().message());
+  EXPECT_NE(message.find("cannot reach KMS at http://127.0.0.1:9 (from AWS_ENDPOINT_URL)"),
+            std::string::npos)
+      << message;
 }
 
 TEST_F(KmsClientTest, AwsErrorsKeepTheirTypeAndMessage) {

@@ -16,8 +16,9 @@ class SettingsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     for (const char* name :
-         {"AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION",
-          "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"}) {
+         {"AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+          "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+          "AWS_SESSION_TOKEN", "AWS_PROFILE"}) {
       unsetenv(name);
     }
     char pattern[] = "/tmp/kms-settings-XXXXXX";
@@ -59,6 +60,70 @@ TEST_F(SettingsTest, EndpointPrecedenceFlagThenServiceVariableThenGlobalVariable
   setenv("AWS_ENDPOINT_URL_KMS", "http://kms-only:2", 1);
   EXPECT_EQ(ResolveSettings({})->endpoint_url, "http://kms-only:2");
   EXPECT_EQ(ResolveSettings({.endpoint_url = "http://flag:3"})->endpoint_url, "http://flag:3");
+}
+
+// AWS's order for service-specific endpoints: flag, AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL, the
+// profile's services section, the profile's endpoint_url; each step is removed in turn.
+TEST_F(SettingsTest, EndpointPrecedenceAsAwsDocumentsIt) {
+  setenv("AWS_ACCESS_KEY_ID", "AKIAENV", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "env-secret", 1);
+  setenv("AWS_REGION", "us-east-1", 1);
+  WriteFile("config",
+            "[default]\nendpoint_url = http://profile-global:5\nservices = local\n"
+            "[services local]\ns3 =\n  endpoint_url = http://s3-only:9\n"
+            "kms =\n  endpoint_url = http://profile-kms:4\n");
+  setenv("AWS_ENDPOINT_URL", "http://env-global:3", 1);
+  setenv("AWS_ENDPOINT_URL_KMS", "http://env-kms:2", 1);
+  auto Resolved = [](ClientFlags flags = {}) {
+    auto settings = ResolveSettings(flags);
+    return settings.ok() ? settings->endpoint_url + " from " + settings->endpoint_source
+                         : std::string(settings.status().message());
+  };
+  EXPECT_EQ(Resolved({.endpoint_url = "http://flag:1"}), "http://flag:1 from --endpoint-url");
+  EXPECT_EQ(Resolved(), "http://env-kms:2 from AWS_ENDPOINT_URL_KMS");
+  unsetenv("AWS_ENDPOINT_URL_KMS");
+  EXPECT_EQ(Resolved(), "http://env-global:3 from AWS_ENDPOINT_URL");
+  unsetenv("AWS_ENDPOINT_URL");
+  EXPECT_EQ(Resolved(), "http://profile-kms:4 from kms endpoint_url in [services local]");
+  WriteFile("config", "[default]\nendpoint_url = http://profile-global:5\nservices = local\n");
+  EXPECT_EQ(Resolved(), "http://profile-global:5 from endpoint_url in [default]");
+  WriteFile("config", "");
+  EXPECT_EQ(Resolved(),
+            "https://kms.us-east-1.amazonaws.com from AWS's endpoint for region us-east-1");
+}
+
+TEST_F(SettingsTest, NamedProfileEndpointAndItsServicesSection) {
+  WriteFile("credentials",
+            "[default]\naws_access_key_id = AKIADEFAULT\naws_secret_access_key = d\n"
+            "[dev]\naws_access_key_id = AKIADEV\naws_secret_access_key = s\n");
+  WriteFile("config",
+            "[default]\nregion = us-east-1\nendpoint_url = http://default:1\n"
+            "[profile dev]\nregion = eu-west-1\nservices = dev-services\n"
+            "[services dev-services]\nkms =\n\tendpoint_url = http://dev-kms:2\n");
+  EXPECT_EQ(ResolveSettings({})->endpoint_url, "http://default:1");
+  EXPECT_EQ(ResolveSettings({.profile = "dev"})->endpoint_url, "http://dev-kms:2");
+  setenv("AWS_PROFILE", "dev", 1);
+  EXPECT_EQ(ResolveSettings({})->endpoint_url, "http://dev-kms:2");
+}
+
+TEST_F(SettingsTest, IgnoreConfiguredEndpointUrlsKeepsOnlyTheFlag) {
+  setenv("AWS_ACCESS_KEY_ID", "AKIAENV", 1);
+  setenv("AWS_SECRET_ACCESS_KEY", "env-secret", 1);
+  setenv("AWS_REGION", "eu-west-1", 1);
+  setenv("AWS_ENDPOINT_URL_KMS", "http://env-kms:2", 1);
+  setenv("AWS_ENDPOINT_URL", "http://env-global:3", 1);
+  WriteFile("config", "[default]\nendpoint_url = http://profile:5\n");
+  setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "TRUE", 1);
+  EXPECT_EQ(ResolveSettings({})->endpoint_url, "https://kms.eu-west-1.amazonaws.com");
+  EXPECT_EQ(ResolveSettings({.endpoint_url = "http://flag:1"})->endpoint_url, "http://flag:1");
+  // The variable wins over the profile's setting, either way.
+  WriteFile("config",
+            "[default]\nendpoint_url = http://profile:5\nignore_configured_endpoint_urls = true\n");
+  EXPECT_EQ(ResolveSettings({})->endpoint_url, "https://kms.eu-west-1.amazonaws.com");
+  setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "false", 1);
+  EXPECT_EQ(ResolveSettings({})->endpoint_url, "http://env-kms:2");
+  unsetenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+  EXPECT_EQ(ResolveSettings({})->endpoint_url, "https://kms.eu-west-1.amazonaws.com");
 }
 
 TEST_F(SettingsTest, RegionPrecedence) {

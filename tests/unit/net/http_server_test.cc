@@ -602,6 +602,44 @@ TEST(HttpServer, StartFailsWithOnlyACertificateOrOnlyAKey) {
   EXPECT_EQ(server->Start().status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+// Bind claims the port and nothing else: a second server cannot have it, a client's connection
+// waits in the backlog without an answer, and Start then serves it.
+TEST(HttpServer, BindClaimsThePortBeforeStartServes) {
+  auto server = NewHttpServer(TestOptions(), EchoHandler, TestErrorResponder);
+  absl::StatusOr<uint16_t> port = server->Bind();
+  ASSERT_TRUE(port.ok()) << port.status();
+  ServerOptions same_port = TestOptions();
+  same_port.port = *port;
+  auto rival = NewHttpServer(same_port, EchoHandler, TestErrorResponder);
+  EXPECT_EQ(rival->Bind().status().code(), absl::StatusCode::kUnavailable);
+
+  std::atomic<int> status{0};
+  std::thread client([&] {
+    Client early(*port);
+    status = early.RoundTrip(Post("/", "early")).result_int();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(status.load(), 0) << "answered before Start";
+  absl::StatusOr<uint16_t> started = server->Start();
+  ASSERT_TRUE(started.ok()) << started.status();
+  EXPECT_EQ(*started, *port);
+  client.join();
+  EXPECT_EQ(status.load(), 200);
+  EXPECT_EQ(server->Bind().status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// A server bound and never started closes its socket when stopped.
+TEST(HttpServer, StopAfterBindReleasesThePort) {
+  auto server = NewHttpServer(TestOptions(), EchoHandler, TestErrorResponder);
+  absl::StatusOr<uint16_t> port = server->Bind();
+  ASSERT_TRUE(port.ok()) << port.status();
+  server->Stop();
+  ServerOptions same_port = TestOptions();
+  same_port.port = *port;
+  auto next = NewHttpServer(same_port, EchoHandler, TestErrorResponder);
+  EXPECT_TRUE(next->Start().ok());
+}
+
 TEST(HttpServer, StartFailsCleanlyOnABusyPort) {
   RunningServer running = StartServer(TestOptions());
   ServerOptions options = TestOptions();
