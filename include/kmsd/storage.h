@@ -50,4 +50,18 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenSqliteBackend(const std::string& pa
 // In memory, for tests.
 std::unique_ptr<Backend> NewMemoryBackend();
 
+// Online backup of the SQLite database at `source` into `destination` (a new or empty file),
+// through SQLite's backup API from a read-only connection of its own: safe while a server writes to
+// source. Every page comes from one read transaction, so the copy holds each commit (WAL
+// included) wholly or not at all, and the server's writers are never blocked (WAL readers do not
+// block writers). The copy is a self-contained file: rollback-journal mode, nothing beside it;
+// the server switches it back to WAL when it opens it. Gives up with kDependencyTimeout if the
+// source stays locked (a WAL recovery, say) for longer than a few seconds.
+absl::Status SnapshotSqliteDatabase(const std::string& source, const std::string& destination);
+
+// SQLite's integrity check (PRAGMA integrity_check) of the database file at path, opened
+// read-only: OK, or kKmsInternal with SQLite's first complaint. Also fails when the file is not a
+// SQLite database or lacks kmsd's kv table.
+absl::Status CheckSqliteIntegrity(const std::string& path);
+
 }  // namespace kmsd

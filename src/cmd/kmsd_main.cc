@@ -18,6 +18,7 @@
 
 #include "api/query/codecs.h"
 #include "cmd/audit_commands.h"
+#include "cmd/backup_commands.h"
 #include "cmd/config_file.h"
 #include "cmd/data_dir_lock.h"
 #include "cmd/logging.h"
@@ -427,6 +428,7 @@ int main(int argc, char** argv) {
                   "TESTS ONLY: let clients move the service clock (needs KMSD_ALLOW_TEST_CLOCK=yes "
                   "and a loopback address)");
   kmsd::cmd::AddAuditCommands(app);
+  kmsd::cmd::AddBackupCommands(app);
   // Exit codes as CLI users expect: 0 for --help and --version, 2 for a usage error.
   try {
     app.parse(argc, argv);
@@ -450,5 +452,6 @@ int main(int argc, char** argv) {
     }
     return Serve(flags);
   }
+  if (kmsd::cmd::BackupCommandParsed()) return kmsd::cmd::RunBackupCommands();
   return kmsd::cmd::RunAuditCommands();
 }

@@ -12,6 +12,7 @@
 #include "kmsd/errors.h"
 #include "kmsd/storage.h"
 #include "kmsd/strings.h"
+#include "storage/sqlite_status.h"
 
 namespace kmsd {
 namespace {
@@ -184,14 +185,7 @@ class Connection {
     return absl::OkStatus();
   }
 
-  absl::Status Failure(std::string_view what) const {
-    int code = db_ ? sqlite3_errcode(db_) : SQLITE_CANTOPEN;
-    std::string message = StrCat("sqlite: ", what, ": ", db_ ? sqlite3_errmsg(db_) : "");
-    if (code == SQLITE_BUSY || code == SQLITE_LOCKED) {
-      return Error(ErrorType::kDependencyTimeout, message);
-    }
-    return Internal(message);
-  }
+  absl::Status Failure(std::string_view what) const { return SqliteFailure(db_, what); }
 
   sqlite3* db_ = nullptr;
   Statement get_, list_from_, list_after_;  // readers
