@@ -31,6 +31,7 @@
 #include "kmsd/iam.h"
 #include "kmsd/keystore.h"
 #include "kmsd/seal.h"
+#include "kmsd/seal_config.h"
 #include "kmsd/service.h"
 #include "kmsd/storage.h"
 #include "kmsd/strings.h"
@@ -243,6 +244,17 @@ int Serve(const ServeFlags& flags) {
     return 1;
   }
 
+  // The data dir says which seal protects it; never guess (a file seal would make a new root.key).
+  auto seal_config = kmsd::ReadSealConfig(data_dir.string());
+  if (!seal_config.ok()) {
+    spdlog::error("seal: {}", kmsd::ToStd(seal_config.status().message()));
+    return 1;
+  }
+  if (seal_config->type != "file") {
+    spdlog::error("seal: {} is sealed with the {} seal, which this kmsd cannot open",
+                  data_dir.string(), seal_config->type);
+    return 1;
+  }
   auto seal = kmsd::OpenFileSeal((data_dir / "root.key").string());
   if (!seal.ok()) {
     spdlog::error("root key: {}", kmsd::ToStd(seal.status().message()));
