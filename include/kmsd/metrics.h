@@ -133,6 +133,11 @@ class Registry {
   std::vector<std::unique_ptr<Entry>> entries_;  // GUARDED_BY(mutex_)
 };
 
+// kmsd_build_info{version="<CMake project version>"} 1 and process_start_time_seconds.
+void AddProcessMetrics(Registry& registry);
+// The CMake project version kmsd was built as.
+std::string_view BuildVersion();
+
 // The Content-Type of Render()'s output.
 inline constexpr std::string_view kTextContentType = "text/plain; version=0.0.4; charset=utf-8";
 

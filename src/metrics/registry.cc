@@ -241,7 +241,8 @@ std::string FormatValue(double value) {
     auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, static_cast<int64_t>(value));
     return std::string(buffer, end);
   }
-  auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, value);
+  // General form, as Go's strconv 'g' writes it (Prometheus's own clients): 0.0001, 1e-05.
+  auto [end, error] = std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::general);
   return std::string(buffer, end);
 }
 

@@ -52,6 +52,8 @@ TEST(MetricsFormat, ValuesAreIntegersInfinitiesNaNOrShortestDecimals) {
   EXPECT_EQ(FormatValue(-3), "-3");
   EXPECT_EQ(FormatValue(0.25), "0.25");
   EXPECT_EQ(FormatValue(0.1), "0.1");
+  EXPECT_EQ(FormatValue(0.0001), "0.0001");
+  EXPECT_EQ(FormatValue(0.00025), "0.00025");
   EXPECT_EQ(FormatValue(1.0 / 0.0), "+Inf");
   EXPECT_EQ(FormatValue(-1.0 / 0.0), "-Inf");
   EXPECT_EQ(FormatValue(0.0 / 0.0), "NaN");
