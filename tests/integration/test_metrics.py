@@ -10,7 +10,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import unittest
 import urllib.error
@@ -71,23 +70,17 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def read_line_matching(stream, pattern, timeout=10):
-    """The first match of pattern in the next lines of a server's output, waiting at most timeout."""
-    found = []
-
-    def reader():
-        for line in stream:
+def output_matching(server, pattern, timeout=10):
+    """The first match of pattern in the server's output (the harness collects it), waiting at
+    most timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for line in list(server.output):
             match = re.search(pattern, line)
             if match:
-                found.append(match.group(1))
-                return
-
-    thread = threading.Thread(target=reader, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if not found:
-        raise AssertionError(f"no line matching {pattern!r} within {timeout}s")
-    return found[0]
+                return match.group(1)
+        time.sleep(0.05)
+    raise AssertionError(f"no line matching {pattern!r} within {timeout}s")
 
 
 class ProbesAndMetrics(unittest.TestCase):
@@ -213,8 +206,7 @@ class ProbesAndMetrics(unittest.TestCase):
 class MetricsListener(unittest.TestCase):
     def test_metrics_move_to_their_own_listener(self):
         with KmsdServer(extra_args=["--metrics-listen", "127.0.0.1:0"]) as server:
-            metrics = read_line_matching(server.process.stdout,
-                                         r"metrics, health and readiness on (\S+)")
+            metrics = output_matching(server, r"metrics, health and readiness on (\S+)")
             status, headers, text = get(metrics + "/metrics")
             self.assertEqual(status, 200)
             self.assertEqual(headers["Content-Type"], CONTENT_TYPE)
