@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,6 +15,8 @@
 #include "kmsd/clock.h"
 #include "kmsd/credentials.h"
 #include "kmsd/http.h"
+#include "kmsd/metrics.h"
+#include "kmsd/ops.h"
 #include "kmsd/principal.h"
 #include "kmsd/service.h"
 
@@ -59,6 +62,13 @@ struct ApiOptions {
   // the call.
   std::function<void(const RequestOutcome&, std::function<void(absl::Status)> recorded)>
       on_request;
+
+  // GET/HEAD /health, /ready and /metrics, answered before authentication and never passed to
+  // on_request (include/kmsd/ops.h). Unset: those paths take the road of every request.
+  std::optional<OpsOptions> ops;
+  // Where the router counts requests by service, operation and error type, and their latency
+  // (docs/METRICS.md). Not owned; must outlive the handler. nullptr: not counted.
+  metrics::Registry* metrics = nullptr;
 
   // Test mode only (kmsd serve --enable-test-clock, refused in any normal start): a request by
   // the root with X-Amz-Target "KmsdTest.AdvanceClock" and body {"Seconds": N} moves this clock

@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "kmsd/api.h"
 #include "kmsd/clock.h"
+#include "kmsd/metrics.h"
 
 namespace kmsd::audit {
 
@@ -97,6 +98,9 @@ struct AuditOptions {
   bool preallocate = false;
   const Clock* clock = nullptr;       // nullptr = the system clock
   FileSystem* file_system = nullptr;  // nullptr = DefaultFileSystem()
+  // Where the committers report each trail fdatasync's latency (kmsd_audit_fsync_seconds) and
+  // each batch's record count (kmsd_audit_batch_records). Not owned; must outlive the log.
+  metrics::Registry* metrics = nullptr;
 };
 
 class AuditLog {
@@ -117,6 +121,10 @@ class AuditLog {
 
   // Writes a signed digest now if any record arrived since the last one.
   virtual absl::Status WriteDigest() = 0;
+
+  // OK while the trail can be written; after a write or sync failed, that latched failure (every
+  // record is refused from then on). For readiness probes; cheap.
+  virtual absl::Status Failure() = 0;
 };
 
 // Opens the trail (continuing an existing one) and creates the signing key on first start.

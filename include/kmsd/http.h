@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "kmsd/metrics.h"
 
 namespace kmsd {
 
@@ -79,6 +80,9 @@ struct ServerOptions {
   size_t max_connections = 10000;
   std::string tls_cert_file;  // both set = HTTPS
   std::string tls_key_file;
+  // Follows the number of open connections (kmsd_http_connections_open); not owned, must
+  // outlive the server. nullptr: not followed.
+  metrics::Gauge* open_connections = nullptr;
 };
 
 class HttpServer {

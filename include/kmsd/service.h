@@ -208,6 +208,18 @@ struct ServiceOptions {
   std::function<bool(std::string_view arn)> principal_exists;
 };
 
+// For metrics (not KMS operations: no caller, not authorized, not audited).
+struct KeyStateCounts {
+  int64_t enabled = 0;
+  int64_t disabled = 0;
+  int64_t pending_deletion = 0;
+};
+struct KeyCacheStats {
+  uint64_t hits = 0;    // look-ups of a key answered from memory
+  uint64_t misses = 0;  // look-ups that read the key from the keystore
+  size_t entries = 0;   // keys in memory now
+};
+
 class KmsService {
  public:
   virtual ~KmsService() = default;
@@ -324,6 +336,12 @@ class KmsService {
   // commits atomically with the removal of its schedule entry, so it runs exactly once, across
   // restarts too. Safe to call from any thread at any time.
   virtual absl::StatusOr<DueTaskReport> RunDueTasks() = 0;
+
+  // Every key by state, read from the keystore (complete whatever the cache holds; each key
+  // record is unsealed, so a metrics scrape costs one List over the keys). Any thread.
+  virtual absl::StatusOr<KeyStateCounts> CountKeysByState() = 0;
+  // The key cache's counts so far. Cheap: atomic loads and a shared lock.
+  virtual KeyCacheStats CacheStats() = 0;
 };
 
 // The service over a keystore (not owned; must outlive it) and a clock (owned).

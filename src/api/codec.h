@@ -39,6 +39,12 @@ class ServiceCodec {
   // True when the operation may block (it writes storage): the router then runs it on the
   // server's pool for blocking work, not on an I/O thread. True for unknown names.
   virtual bool MayBlock(std::string_view operation) const = 0;
+  // True when the codec serves an operation of that name. Metrics label requests by operation
+  // only for these (a bounded set); every other name counts as "Unknown".
+  virtual bool Serves(std::string_view operation) const {
+    (void)operation;
+    return false;
+  }
 
   // For codecs whose bodies are not JSON: the request's parameters as a JSON object for the
   // audit trail, secrets left out (RequestOutcome::request_parameters_json). Empty = the audit

@@ -3,11 +3,13 @@
 // before it is sent.
 #include <openssl/crypto.h>
 
+#include <chrono>
 #include <memory>
 #include <optional>
 
 #include "api/codec.h"
 #include "api/kms/codec.h"
+#include "api/request_metrics.h"
 #include "kmsd/api.h"
 #include "kmsd/errors.h"
 #include "kmsd/sigv4.h"
@@ -57,24 +59,35 @@ bool BodyHasVersion(const HttpRequest& http, std::string_view version) {
 }
 
 class Router : public std::enable_shared_from_this<Router> {
+  using SteadyClock = std::chrono::steady_clock;
+
  public:
   Router(ApiOptions options, KmsService* service, const Clock* clock)
       : options_(std::move(options)), clock_(clock) {
     kms_ = api::NewKmsCodec(service, {options_.test_clock, options_.after_clock_advance});
+    if (options_.metrics) {
+      request_metrics_ = std::make_unique<api::RequestMetrics>(*options_.metrics);
+    }
   }
 
   void Handle(std::shared_ptr<HttpExchange> exchange) const {
     const HttpRequest& http = exchange->Request();
+    // Probes and scrapes: no SigV4, no audit, no request metrics (include/kmsd/ops.h).
+    if (options_.ops && IsOpsRequest(http)) {
+      ServeOpsRequest(std::move(exchange));
+      return;
+    }
+    SteadyClock::time_point started = SteadyClock::now();
     ClaimedScope claimed = ReadClaimedScope(http);
     const api::ServiceCodec* codec = CodecFor(http, claimed);
     std::string operation = codec->OperationName(http);
     if (codec->MayBlock(operation)) {
-      exchange->Offload([self = shared_from_this(), exchange, codec, operation, claimed] {
-        self->Answer(exchange, *codec, operation, claimed);
+      exchange->Offload([self = shared_from_this(), exchange, codec, operation, claimed, started] {
+        self->Answer(exchange, *codec, operation, claimed, started);
       });
       return;
     }
-    Answer(std::move(exchange), *codec, operation, claimed);
+    Answer(std::move(exchange), *codec, operation, claimed, started);
   }
 
  private:
@@ -98,13 +111,33 @@ class Router : public std::enable_shared_from_this<Router> {
     return kms_.get();
   }
 
+  // /health at once; /ready and /metrics run checks and collectors that may read storage.
+  void ServeOpsRequest(std::shared_ptr<HttpExchange> exchange) const {
+    if (exchange->Request().target == "/health") {
+      exchange->Reply(*ServeOps(*options_.ops, exchange->Request()));
+      return;
+    }
+    exchange->Offload([self = shared_from_this(), exchange] {
+      exchange->Reply(*ServeOps(*self->options_.ops, exchange->Request()));
+    });
+  }
+
+  void Count(const api::ServiceCodec& codec, std::string_view operation,
+             const absl::Status& status, SteadyClock::time_point started) const {
+    if (!request_metrics_) return;
+    std::chrono::duration<double> elapsed = SteadyClock::now() - started;
+    request_metrics_->Record(codec, operation, status, elapsed.count());
+  }
+
   // `claimed` views the request's Authorization header, which lives as long as the exchange.
   void Answer(std::shared_ptr<HttpExchange> exchange, const api::ServiceCodec& codec,
-              const std::string& operation, ClaimedScope claimed) const {
+              const std::string& operation, ClaimedScope claimed,
+              SteadyClock::time_point started) const {
     const HttpRequest& http = exchange->Request();
     std::shared_ptr<const Credential> credential;
     absl::StatusOr<api::ServedAnswer> served = Serve(http, codec, operation, credential);
     if (!options_.on_request) {
+      Count(codec, operation, served.status(), started);
       exchange->Reply(MakeAnswer(codec, std::move(served), http.request_id));
       return;
     }
@@ -123,12 +156,15 @@ class Router : public std::enable_shared_from_this<Router> {
                                        : std::string_view()};
     // The answer waits until the outcome is recorded; a failure to record replaces it.
     auto answer = std::make_shared<absl::StatusOr<api::ServedAnswer>>(std::move(served));
-    options_.on_request(outcome, [exchange, answer, &codec](absl::Status recorded) {
+    options_.on_request(outcome, [self = shared_from_this(), exchange, answer, &codec, operation,
+                                  started](absl::Status recorded) {
       if (!recorded.ok()) {
         if (answer->ok()) OPENSSL_cleanse((*answer)->body.data(), (*answer)->body.size());
+        self->Count(codec, operation, recorded, started);
         exchange->Reply(codec.Failure(recorded, exchange->Request().request_id));
         return;
       }
+      self->Count(codec, operation, answer->status(), started);
       exchange->Reply(MakeAnswer(codec, std::move(*answer), exchange->Request().request_id));
     });
   }
@@ -186,6 +222,7 @@ class Router : public std::enable_shared_from_this<Router> {
   const ApiOptions options_;
   const Clock* const clock_;
   std::unique_ptr<api::ServiceCodec> kms_;
+  std::unique_ptr<api::RequestMetrics> request_metrics_;  // when options_.metrics
 };
 
 }  // namespace

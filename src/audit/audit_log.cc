@@ -142,6 +142,20 @@ class FileAuditLog : public AuditLog {
         last_digest_time_(Now()),
         spare_path_(StrCat(dir_, "/", kSpareFile)) {
     current_file_name_ = end.last_file;
+    if (options_.metrics) {
+      fsync_seconds_ =
+          &options_.metrics
+               ->AddHistogram("kmsd_audit_fsync_seconds",
+                              "Latency of each fdatasync of the audit trail (one per batch).", {},
+                              metrics::LatencyBounds())
+               .Get();
+      batch_records_ =
+          &options_.metrics
+               ->AddHistogram("kmsd_audit_batch_records",
+                              "Records per audit commit batch (written with one fdatasync).", {},
+                              metrics::ExponentialBounds(1, 2, 11))
+               .Get();
+    }
     if (options_.preallocate) {
       spare_wanted_ = true;
       spare_thread_ = std::thread([this] {
@@ -191,6 +205,11 @@ class FileAuditLog : public AuditLog {
     // Committers sleep only when they found nothing to do; while they write or sync, records
     // just queue up for the next batch, with no wake-up.
     if (idle_committers_ > 0 && !writing_) work_.notify_one();
+  }
+
+  absl::Status Failure() override {
+    std::lock_guard lock(mutex_);
+    return failure_;
   }
 
   absl::Status WriteDigest() override {
@@ -289,7 +308,13 @@ class FileAuditLog : public AuditLog {
       lock.unlock();
 
       if (status.ok()) {
+        auto sync_started = std::chrono::steady_clock::now();
         if (auto synced = to_sync->Sync(); !synced.ok()) status = Fail(synced);
+        if (fsync_seconds_) {
+          std::chrono::duration<double> took = std::chrono::steady_clock::now() - sync_started;
+          fsync_seconds_->Observe(took.count());
+          batch_records_->Observe(static_cast<double>(batch.size()));
+        }
       }
 
       lock.lock();
@@ -464,6 +489,8 @@ class FileAuditLog : public AuditLog {
   const std::unique_ptr<SigningKey> key_;
   const std::string key_fingerprint_;
   const EventSettings settings_;
+  metrics::Histogram* fsync_seconds_ = nullptr;  // when options_.metrics
+  metrics::Histogram* batch_records_ = nullptr;
 
   std::mutex mutex_;
   std::condition_variable work_;    // committers wait here for records (and the token)

@@ -30,6 +30,8 @@
 #include "kmsd/http.h"
 #include "kmsd/iam.h"
 #include "kmsd/keystore.h"
+#include "kmsd/metrics.h"
+#include "kmsd/ops.h"
 #include "kmsd/seal.h"
 #include "kmsd/seal_config.h"
 #include "kmsd/service.h"
@@ -57,6 +59,7 @@ struct ServeFlags {
   std::string audit_dir;
   int audit_committers = 1;
   bool audit_preallocate = false;
+  std::string metrics_listen;  // empty: /metrics on the API listener
 };
 
 constexpr char kTestClockEnvironment[] = "KMSD_ALLOW_TEST_CLOCK";
@@ -225,12 +228,22 @@ int Serve(const ServeFlags& flags) {
   // that cannot listen must change nothing. Connections wait in the backlog until Start; the
   // handler is installed before then. Every path past Start stops the server explicitly before
   // the parts its handler uses go away.
+  // ---- metrics (docs/METRICS.md): declared before the servers and the audit log, which report
+  // to the registry until they are destroyed.
+  kmsd::metrics::Registry metrics_registry;
+  kmsd::metrics::AddProcessMetrics(metrics_registry);
+  auto& open_connections = metrics_registry.AddGauge(
+      "kmsd_http_connections_open", "HTTP connections open, by listener (api, metrics).",
+      {"listener"});
+  // ---- end metrics
+
   kmsd::ServerOptions server_options;
   server_options.host = host;
   server_options.port = port;
   server_options.threads = flags.threads;
   server_options.tls_cert_file = flags.tls_cert;
   server_options.tls_key_file = flags.tls_key;
+  server_options.open_connections = &open_connections.WithLabels({"api"});  // metrics
   auto api_handler = std::make_shared<kmsd::AsyncHttpHandler>();
   auto server = kmsd::NewHttpServer(
       server_options,
@@ -306,6 +319,8 @@ int Serve(const ServeFlags& flags) {
       kmsd::NewKmsService(std::move(service_options), keystore->get(), std::move(service_clock));
   Scheduler scheduler(service.get(), flags.scheduler_interval_seconds);
 
+  kmsd::AddServiceMetrics(metrics_registry, service.get());  // metrics (docs/METRICS.md)
+
   // The audit log outlives the server (declared first, destroyed last) so that its shutdown
   // digest covers every request. It keeps real time, never the test clock.
   kmsd::audit::AuditOptions audit_options;
@@ -315,6 +330,7 @@ int Serve(const ServeFlags& flags) {
   audit_options.preallocate = flags.audit_preallocate;
   audit_options.region = flags.region;
   audit_options.account_id = flags.account_id;
+  audit_options.metrics = &metrics_registry;
   auto audit_log = kmsd::audit::OpenAuditLog(std::move(audit_options));
   if (!audit_log.ok()) {
     spdlog::error("audit: {}", kmsd::ToStd(audit_log.status().message()));
@@ -350,6 +366,33 @@ int Serve(const ServeFlags& flags) {
       recorded(std::move(audited));
     });
   };
+  // ---- metrics and operational endpoints: /health, /ready (each check a short reason when it
+  // fails), /metrics here unless --metrics-listen moves it to a listener of its own.
+  kmsd::OpsOptions ops_options;
+  ops_options.readiness_checks = {
+      {"storage",
+       [backend = backend->get()] {
+         return backend->Get("core/keyring").ok() ? absl::OkStatus()
+                                                  : absl::UnavailableError("storage unreachable");
+       }},
+      {"audit",
+       [audit = audit_log->get()] {
+         return audit->Failure().ok() ? absl::OkStatus()
+                                      : absl::UnavailableError("audit trail not writable");
+       }},
+      // Opening the keystore unsealed it, and the file seal cannot seal again while kmsd runs; a
+      // seal that can (an HSM whose session ends) reports here.
+      {"keystore",
+       [keystore = keystore->get()] {
+         return keystore ? absl::OkStatus() : absl::UnavailableError("keystore sealed");
+       }},
+  };
+  ops_options.metrics = &metrics_registry;
+  kmsd::OpsOptions api_ops_options = ops_options;
+  if (!flags.metrics_listen.empty()) api_ops_options.metrics = nullptr;
+  api_options.ops = std::move(api_ops_options);
+  api_options.metrics = &metrics_registry;
+  // ---- end metrics
   api_options.test_clock = test_clock;
   api_options.after_clock_advance = [&scheduler] { return scheduler.RunOnce(); };
   *api_handler = kmsd::NewApiHandler(std::move(api_options), service.get(), api_clock.get());
@@ -359,6 +402,38 @@ int Serve(const ServeFlags& flags) {
     spdlog::error("cannot serve on {}: {}", flags.listen, kmsd::ToStd(started.status().message()));
     return 1;
   }
+  // ---- metrics listener (--metrics-listen): /health, /ready and /metrics only, plain HTTP (they
+  // carry no key data).
+  std::unique_ptr<kmsd::HttpServer> metrics_server;
+  std::string metrics_endpoint;
+  if (!flags.metrics_listen.empty()) {
+    auto metrics_listen = ParseListen(flags.metrics_listen);
+    if (!metrics_listen.ok()) {
+      spdlog::error("--metrics-listen: {}", kmsd::ToStd(metrics_listen.status().message()));
+      server->Stop();
+      return 2;
+    }
+    kmsd::ServerOptions metrics_options;
+    metrics_options.host = metrics_listen->first;
+    metrics_options.port = metrics_listen->second;
+    metrics_options.threads = 1;
+    metrics_options.handler_threads = 2;
+    metrics_options.open_connections = &open_connections.WithLabels({"metrics"});
+    metrics_server = kmsd::NewHttpServer(metrics_options, kmsd::NewOpsHandler(ops_options),
+                                         &kmsd::ErrorResponse);
+    auto metrics_bound = metrics_server->Start();
+    if (!metrics_bound.ok()) {
+      spdlog::error("cannot listen on {}: {}", flags.metrics_listen,
+                    kmsd::ToStd(metrics_bound.status().message()));
+      server->Stop();
+      return 1;
+    }
+    std::string shown = metrics_listen->first.find(':') != std::string::npos
+                            ? "[" + metrics_listen->first + "]"
+                            : metrics_listen->first;
+    metrics_endpoint = kmsd::StrCat("http://", shown, ":", *metrics_bound);
+  }
+  // ---- end metrics listener
   std::string scheme = tls ? "https" : "http";
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::string endpoint = kmsd::StrCat(scheme, "://", shown_host, ":", *started);
@@ -380,6 +455,10 @@ int Serve(const ServeFlags& flags) {
                 credentials->access_key_id.c_str(),
                 (data_dir / kmsd::cmd::kCredentialsFile).string().c_str());
   }
+  if (!metrics_endpoint.empty()) {
+    std::printf("metrics, health and readiness on %s (/metrics, /health, /ready)\n",
+                metrics_endpoint.c_str());
+  }
   std::printf("\nTry:\n  aws kms create-key --endpoint-url %s --region %s\n", endpoint.c_str(),
               flags.region.c_str());
   std::fflush(stdout);
@@ -388,6 +467,7 @@ int Serve(const ServeFlags& flags) {
   sigwait(&signals, &signal_number);
   spdlog::info("signal {}: shutting down", signal_number);
   server->Stop();
+  if (metrics_server) metrics_server->Stop();
   return 0;
 }
 
@@ -436,6 +516,9 @@ int main(int argc, char** argv) {
                    "commit no metadata (ext4, XFS): shorter syncs on a journaled file system, "
                    "the trail written twice, the live file zero-padded (docs/AUDIT.md)")
       ->capture_default_str();
+  serve->add_option("--metrics-listen", flags.metrics_listen,
+                    "HOST:PORT of a second, plain-HTTP listener serving only /health, /ready and "
+                    "/metrics; /metrics then leaves the API listener (docs/METRICS.md)");
   serve->add_flag("--enable-test-clock", flags.enable_test_clock,
                   "TESTS ONLY: let clients move the service clock (needs KMSD_ALLOW_TEST_CLOCK=yes "
                   "and a loopback address)");

@@ -176,11 +176,15 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   explicit Session(ServerState& state, StreamArgs&&... stream_args)
       : state_(state), stream_(std::forward<StreamArgs>(stream_args)...) {
     ++state_.connections;
+    if (state_.options.open_connections) state_.options.open_connections->Add(1);
     ErrorCode ec;
     tcp::endpoint peer = Tcp().socket().remote_endpoint(ec);
     if (!ec) remote_address_ = peer.address().to_string();
   }
-  ~Session() { --state_.connections; }
+  ~Session() {
+    --state_.connections;
+    if (state_.options.open_connections) state_.options.open_connections->Add(-1);
+  }
 
   void Run() {
     // The accept handler may run on another I/O thread; step onto this connection's first.

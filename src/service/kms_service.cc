@@ -1531,6 +1531,39 @@ class KmsServiceImpl final : public KmsService {
     Publish(std::move(changed));
   }
 
+  // --- Metrics ---
+
+  absl::StatusOr<KeyStateCounts> CountKeysByState() override {
+    auto listed = keystore_->List(records::kKeyPrefix, "", 0);
+    if (!listed.ok()) return listed.status();
+    KeyStateCounts counts;
+    for (const KeystoreRecord& stored : *listed) {
+      auto record = records::DecodeKeyRecord(stored.value.view());
+      if (!record.ok()) return record.status();
+      switch (record->metadata.state) {
+        case KeyState::kEnabled:
+          ++counts.enabled;
+          break;
+        case KeyState::kDisabled:
+          ++counts.disabled;
+          break;
+        case KeyState::kPendingDeletion:
+          ++counts.pending_deletion;
+          break;
+      }
+    }
+    return counts;
+  }
+
+  KeyCacheStats CacheStats() override {
+    KeyCacheStats stats;
+    stats.hits = cache_hits_.load(std::memory_order_relaxed);
+    stats.misses = cache_misses_.load(std::memory_order_relaxed);
+    std::shared_lock cache_lock(cache_mutex_);
+    stats.entries = key_cache_.size();
+    return stats;
+  }
+
   // --- The key cache ---
 
   // The entry for a key id (lower-case UUID): from the cache, else from the keystore.
@@ -1538,8 +1571,12 @@ class KmsServiceImpl final : public KmsService {
     {
       std::shared_lock cache_lock(cache_mutex_);
       auto it = key_cache_.find(key_id);
-      if (it != key_cache_.end()) return it->second;
+      if (it != key_cache_.end()) {
+        cache_hits_.fetch_add(1, std::memory_order_relaxed);
+        return it->second;
+      }
     }
+    cache_misses_.fetch_add(1, std::memory_order_relaxed);
     if (auto status = EnsureAliasIndex(); !status.ok()) return status;
     // Shared with DestroyKey's exclusive hold, so a load that read the keystore just before a
     // key was destroyed cannot put the destroyed key back into the cache.
@@ -1665,6 +1702,8 @@ class KmsServiceImpl final : public KmsService {
   std::atomic<bool> alias_index_loaded_{false};
   std::shared_mutex cache_mutex_;
   std::unordered_map<std::string, EntryPtr> key_cache_;  // GUARDED_BY(cache_mutex_)
+  std::atomic<uint64_t> cache_hits_{0};
+  std::atomic<uint64_t> cache_misses_{0};
   // The alias index, complete once alias_index_loaded_.
   std::unordered_map<std::string, std::string> alias_targets_;  // GUARDED_BY(cache_mutex_)
   std::unordered_map<std::string, std::vector<std::string>>

@@ -34,6 +34,9 @@ class KmsCodec final : public ServiceCodec {
   }
 
   bool MayBlock(std::string_view operation) const override { return api::MayBlock(operation); }
+  bool Serves(std::string_view operation) const override {
+    return FindOperation(operation) != nullptr;
+  }
 
   absl::StatusOr<ServedAnswer> Serve(const HttpRequest& http, std::string_view operation_name,
                                      const CallContext& call) const override {

@@ -99,6 +99,10 @@ class QueryCodec final : public ServiceCodec {
     return !entry || entry->writes;
   }
 
+  bool Serves(std::string_view operation) const override {
+    return service_.find(operation) != nullptr;
+  }
+
   std::string AuditRequestParameters(const HttpRequest& http) const override {
     const OperationEntry* entry = service_.find(OperationName(http));
     auto request = QueryReader::Parse(http);

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "kmsd/audit.h"
+#include "kmsd/metrics.h"
 #include "nlohmann/json.hpp"
 #include "unit/audit/audit_test_util.h"
 
@@ -348,6 +349,31 @@ TEST_F(AuditLogTest, SyncFailureRefusesRequests) {
   EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kKmsInternal);
   file_system_.fail_sync = false;
   EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kKmsInternal);
+}
+
+TEST_F(AuditLogTest, FailureIsOkUntilASyncFailsThenLatched) {
+  auto log = Open(Options());
+  ASSERT_TRUE(RecordOne(*log).ok());
+  EXPECT_TRUE(log->Failure().ok());
+  file_system_.fail_sync = true;
+  EXPECT_FALSE(RecordOne(*log).ok());
+  file_system_.fail_sync = false;
+  EXPECT_EQ(TypeOf(log->Failure()), ErrorType::kKmsInternal);
+}
+
+TEST_F(AuditLogTest, ReportsEachFsyncAndBatchToTheMetrics) {
+  metrics::Registry registry;
+  AuditOptions options = Options();
+  options.metrics = &registry;
+  auto log = Open(std::move(options));
+  ASSERT_TRUE(RecordOne(*log).ok());
+  ASSERT_TRUE(RecordOne(*log).ok());
+  std::string text = registry.Render();
+  // One record per batch here: each Record waits for its own fdatasync.
+  EXPECT_NE(text.find("kmsd_audit_fsync_seconds_count 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("kmsd_audit_batch_records_bucket{le=\"1\"} 2\n"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("kmsd_audit_batch_records_sum 2\n"), std::string::npos) << text;
 }
 
 TEST_F(AuditLogTest, FileThatCannotBeCreatedRefusesRequests) {

@@ -62,6 +62,30 @@ TEST_F(KmsServiceTest, DisabledKeyRefusesCryptoUntilEnabled) {
   EXPECT_TRUE(service_->Decrypt(call_, encrypted->ciphertext_blob, {}, "", {}).ok());
 }
 
+TEST_F(KmsServiceTest, CountKeysByStateCountsEveryStoredKey) {
+  std::string enabled = NewKey();
+  std::string disabled = NewKey();
+  std::string deleting = NewKey();
+  ASSERT_TRUE(service_->DisableKey(call_, disabled).ok());
+  ASSERT_TRUE(service_->ScheduleKeyDeletion(call_, deleting, 7).ok());
+  auto counts = service_->CountKeysByState();
+  ASSERT_TRUE(counts.ok()) << counts.status();
+  EXPECT_EQ(counts->enabled, 1);
+  EXPECT_EQ(counts->disabled, 1);
+  EXPECT_EQ(counts->pending_deletion, 1);
+}
+
+TEST_F(KmsServiceTest, CacheStatsCountHitsAfterTheFirstLookUp) {
+  std::string key_id = NewKey();
+  KeyCacheStats before = service_->CacheStats();
+  ASSERT_TRUE(service_->Encrypt(call_, key_id, SecretBytes::FromString("x"), {}, {}).ok());
+  ASSERT_TRUE(service_->Encrypt(call_, key_id, SecretBytes::FromString("x"), {}, {}).ok());
+  KeyCacheStats after = service_->CacheStats();
+  EXPECT_EQ(after.hits - before.hits, 2u);  // CreateKey published the key: no miss
+  EXPECT_EQ(after.misses, before.misses);
+  EXPECT_GE(after.entries, 1u);
+}
+
 TEST_F(KmsServiceTest, EveryKeyReferenceFormResolves) {
   std::string key_id = NewKey();
   ASSERT_TRUE(service_->CreateAlias(call_, "alias/forms", key_id).ok());
