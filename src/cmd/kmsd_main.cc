@@ -159,6 +159,15 @@ int Serve(const ServeFlags& flags) {
     return 2;
   }
   auto [host, port] = *listen;
+  std::optional<std::pair<std::string, uint16_t>> metrics_listen;
+  if (!flags.metrics_listen.empty()) {
+    auto parsed = ParseListen(flags.metrics_listen);
+    if (!parsed.ok()) {
+      spdlog::error("--metrics-listen: {}", kmsd::ToStd(parsed.status().message()));
+      return 2;
+    }
+    metrics_listen = *parsed;
+  }
   bool tls = !flags.tls_cert.empty() || !flags.tls_key.empty();
   if (tls && (flags.tls_cert.empty() || flags.tls_key.empty())) {
     spdlog::error("TLS needs both --tls-cert and --tls-key");
@@ -256,6 +265,36 @@ int Serve(const ServeFlags& flags) {
     spdlog::error("cannot listen on {}: {}", flags.listen, kmsd::ToStd(bound.status().message()));
     return 1;
   }
+  // ---- metrics listener (--metrics-listen): /health, /ready and /metrics only, plain HTTP (they
+  // carry no key data); bound now like the API's, its handler installed before it starts.
+  std::unique_ptr<kmsd::HttpServer> metrics_server;
+  auto ops_handler = std::make_shared<kmsd::AsyncHttpHandler>();
+  std::string metrics_endpoint;
+  if (metrics_listen) {
+    kmsd::ServerOptions metrics_options;
+    metrics_options.host = metrics_listen->first;
+    metrics_options.port = metrics_listen->second;
+    metrics_options.threads = 1;
+    metrics_options.handler_threads = 2;
+    metrics_options.open_connections = &open_connections.WithLabels({"metrics"});
+    metrics_server = kmsd::NewHttpServer(
+        metrics_options,
+        [ops_handler](std::shared_ptr<kmsd::HttpExchange> exchange) {
+          (*ops_handler)(std::move(exchange));
+        },
+        &kmsd::ErrorResponse);
+    auto metrics_bound = metrics_server->Bind();
+    if (!metrics_bound.ok()) {
+      spdlog::error("cannot listen on {}: {}", flags.metrics_listen,
+                    kmsd::ToStd(metrics_bound.status().message()));
+      return 1;
+    }
+    std::string shown = metrics_listen->first.find(':') != std::string::npos
+                            ? "[" + metrics_listen->first + "]"
+                            : metrics_listen->first;
+    metrics_endpoint = kmsd::StrCat("http://", shown, ":", *metrics_bound);
+  }
+  // ---- end metrics listener
 
   // The data dir says which seal protects it; never guess (a file seal would make a new root.key).
   auto seal_config = kmsd::ReadSealConfig(data_dir.string());
@@ -391,6 +430,7 @@ int Serve(const ServeFlags& flags) {
   kmsd::OpsOptions api_ops_options = ops_options;
   if (!flags.metrics_listen.empty()) api_ops_options.metrics = nullptr;
   api_options.ops = std::move(api_ops_options);
+  *ops_handler = kmsd::NewOpsHandler(ops_options);
   api_options.metrics = &metrics_registry;
   // ---- end metrics
   api_options.test_clock = test_clock;
@@ -402,38 +442,15 @@ int Serve(const ServeFlags& flags) {
     spdlog::error("cannot serve on {}: {}", flags.listen, kmsd::ToStd(started.status().message()));
     return 1;
   }
-  // ---- metrics listener (--metrics-listen): /health, /ready and /metrics only, plain HTTP (they
-  // carry no key data).
-  std::unique_ptr<kmsd::HttpServer> metrics_server;
-  std::string metrics_endpoint;
-  if (!flags.metrics_listen.empty()) {
-    auto metrics_listen = ParseListen(flags.metrics_listen);
-    if (!metrics_listen.ok()) {
-      spdlog::error("--metrics-listen: {}", kmsd::ToStd(metrics_listen.status().message()));
-      server->Stop();
-      return 2;
-    }
-    kmsd::ServerOptions metrics_options;
-    metrics_options.host = metrics_listen->first;
-    metrics_options.port = metrics_listen->second;
-    metrics_options.threads = 1;
-    metrics_options.handler_threads = 2;
-    metrics_options.open_connections = &open_connections.WithLabels({"metrics"});
-    metrics_server = kmsd::NewHttpServer(metrics_options, kmsd::NewOpsHandler(ops_options),
-                                         &kmsd::ErrorResponse);
-    auto metrics_bound = metrics_server->Start();
-    if (!metrics_bound.ok()) {
-      spdlog::error("cannot listen on {}: {}", flags.metrics_listen,
-                    kmsd::ToStd(metrics_bound.status().message()));
+  if (metrics_server) {
+    auto metrics_started = metrics_server->Start();
+    if (!metrics_started.ok()) {
+      spdlog::error("cannot serve on {}: {}", flags.metrics_listen,
+                    kmsd::ToStd(metrics_started.status().message()));
       server->Stop();
       return 1;
     }
-    std::string shown = metrics_listen->first.find(':') != std::string::npos
-                            ? "[" + metrics_listen->first + "]"
-                            : metrics_listen->first;
-    metrics_endpoint = kmsd::StrCat("http://", shown, ":", *metrics_bound);
   }
-  // ---- end metrics listener
   std::string scheme = tls ? "https" : "http";
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::string endpoint = kmsd::StrCat(scheme, "://", shown_host, ":", *started);

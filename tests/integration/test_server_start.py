@@ -104,6 +104,22 @@ class PortBeforeAnythingIsWritten(unittest.TestCase):
                 shutil.rmtree(data_dir, ignore_errors=True)
 
 
+    def test_a_busy_metrics_port_fails_the_start_before_any_file_is_made(self):
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", 0))
+            busy.listen(1)
+            port = busy.getsockname()[1]
+            data_dir = tempfile.mkdtemp(prefix="kmsd-test-")
+            try:
+                code, output = run_kmsd(["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir,
+                                         "--metrics-listen", f"127.0.0.1:{port}"])
+                self.assertEqual(code, 1, output)
+                self.assertIn(f"cannot listen on 127.0.0.1:{port}", output)
+                self.assertEqual(sorted(os.listdir(data_dir)), ["kmsd.lock"])
+            finally:
+                shutil.rmtree(data_dir, ignore_errors=True)
+
+
 class RootCredentials(unittest.TestCase):
     def test_generated_credentials_are_shown_after_the_listening_line(self):
         server = KmsdServer()
