@@ -54,12 +54,12 @@ class RefusalAudit {
   AuditLog* const log_;
   const RefusalAuditOptions options_;
   mutable std::mutex mutex_;
-  int64_t window_ = 0;                                   // guarded by mutex_
-  int recorded_in_window_ = 0;                           // guarded by mutex_
-  std::unordered_map<std::string, int> per_client_;      // guarded by mutex_; this window's
-  uint64_t unrecorded_since_record_ = 0;                 // guarded by mutex_
-  uint64_t unrecorded_unreported_ = 0;                   // guarded by mutex_
-  uint64_t unrecorded_total_ = 0;                        // guarded by mutex_
+  int64_t window_ = 0;                               // guarded by mutex_
+  int recorded_in_window_ = 0;                       // guarded by mutex_
+  std::unordered_map<std::string, int> per_client_;  // guarded by mutex_; this window's
+  uint64_t unrecorded_since_record_ = 0;             // guarded by mutex_
+  uint64_t unrecorded_unreported_ = 0;               // guarded by mutex_
+  uint64_t unrecorded_total_ = 0;                    // guarded by mutex_
 };
 
 }  // namespace kmsd::audit

@@ -138,7 +138,7 @@ class ConnectionTable {
  private:
   std::mutex mutex_;
   std::unordered_map<std::string, size_t> per_client_;  // guarded by mutex_
-  std::list<Connection*> idle_;                          // guarded by mutex_; oldest first
+  std::list<Connection*> idle_;                         // guarded by mutex_; oldest first
 };
 
 // A connection's place in its client's count, given back when the connection goes.

@@ -25,8 +25,7 @@ using testing::TempDir;
 // Renders each record as the real log would, and keeps it.
 class CapturingLog : public AuditLog {
  public:
-  void RecordAsync(const RequestOutcome& outcome,
-                   std::function<void(absl::Status)> done) override {
+  void RecordAsync(const RequestOutcome& outcome, std::function<void(absl::Status)> done) override {
     std::string event = BuildEvent(outcome, {"us-east-1", "111122223333"}, 1714557600, "id");
     {
       std::lock_guard lock(mutex_);
