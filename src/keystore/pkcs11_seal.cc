@@ -262,7 +262,8 @@ absl::StatusOr<CK_SLOT_ID> FindToken(CK_FUNCTION_LIST_PTR f, const Pkcs11SealOpt
   std::vector<CK_SLOT_ID> matches;
   for (CK_SLOT_ID slot : slots) {
     CK_TOKEN_INFO info;
-    if (f->C_GetTokenInfo(slot, &info) != CKR_OK) continue;
+    // An uninitialized token (SoftHSM's free slot) has no label to offer.
+    if (f->C_GetTokenInfo(slot, &info) != CKR_OK || !(info.flags & CKF_TOKEN_INITIALIZED)) continue;
     std::string label = TrimLabel(info.label, sizeof info.label);
     if (label == options.token_label) matches.push_back(slot);
     labels.push_back(StrCat("\"", label, "\""));
