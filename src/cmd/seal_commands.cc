@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "cmd/data_dir_lock.h"
+#include "kmsd/clock.h"
 #include "kmsd/errors.h"
 #include "kmsd/keystore.h"
 #include "kmsd/pkcs11_seal.h"
@@ -176,7 +177,8 @@ ServeSeal::~ServeSeal() {
   std::error_code ec;
   for (std::string name : {std::string(kSealConfigFile), std::string(kDatabaseFile),
                            StrCat(kDatabaseFile, "-wal"), StrCat(kDatabaseFile, "-shm")}) {
-    fs::remove(fs::path(data_dir_) / name, ec);
+    fs::path path = fs::path(data_dir_) / name;
+    if (fs::is_regular_file(path, ec)) fs::remove(path, ec);
   }
 }
 
@@ -236,13 +238,11 @@ Subcommands& Commands() {
   return *commands;
 }
 
+// Now in UTC for a file name: 20240501T120000Z.
 std::string UtcStamp() {
-  std::time_t now = std::time(nullptr);
-  std::tm utc;
-  gmtime_r(&now, &utc);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y%m%dT%H%M%SZ", &utc);
-  return text;
+  std::string stamp = Iso8601(std::time(nullptr));
+  std::erase_if(stamp, [](char c) { return c == '-' || c == ':'; });
+  return stamp;
 }
 
 std::string Describe(const SealConfig& config) {
