@@ -91,11 +91,11 @@ void AddSealFlags(CLI::App& command, SealFlags& flags, bool with_seal_type) {
                      "PKCS#11 module (.so) of the HSM, e.g. /usr/lib/softhsm/libsofthsm2.so");
   command.add_option("--pkcs11-token-label", flags.pkcs11_token_label,
                      "Label of the PKCS#11 token holding the root key");
-  command.add_option("--pkcs11-key-label", flags.pkcs11_key_label,
-                     kmsd::StrCat("Label of the AES-256 root key in the token. Default \"",
-                                  kDefaultPkcs11KeyLabel,
-                                  "\", generated in the token when absent; a label given here "
-                                  "must name an existing key unless --pkcs11-create-key"));
+  command.add_option(
+      "--pkcs11-key-label", flags.pkcs11_key_label,
+      kmsd::StrCat("Label of the AES-256 root key in the token. Default \"", kDefaultPkcs11KeyLabel,
+                   "\", generated in the token when absent; a label given here "
+                   "must name an existing key unless --pkcs11-create-key"));
   command.add_option("--pkcs11-pin-file", flags.pkcs11_pin_file,
                      "File holding the token's user PIN (mode 0600 or stricter; one trailing "
                      "newline ignored)");
@@ -140,9 +140,9 @@ absl::StatusOr<std::unique_ptr<Seal>> OpenSealOfType(const SealConfig& config,
     return OpenFileSeal(path);
   }
   if (config.type == "pkcs11") {
-    for (auto [parameter, flag] : {std::pair{"module", "--pkcs11-module"},
-                                   std::pair{"token_label", "--pkcs11-token-label"},
-                                   std::pair{"key_label", "--pkcs11-key-label"}}) {
+    for (auto [parameter, flag] :
+         {std::pair{"module", "--pkcs11-module"}, std::pair{"token_label", "--pkcs11-token-label"},
+          std::pair{"key_label", "--pkcs11-key-label"}}) {
       if (Parameter(config, parameter).empty()) {
         return Validation(StrCat("the pkcs11 seal has no ", parameter, " (", flag, ")"));
       }
@@ -202,7 +202,8 @@ absl::StatusOr<std::unique_ptr<ServeSeal>> OpenServeSeal(const std::string& data
   }
   if (wanted != recorded->type) {
     return Validation(StrCat(data_dir, " is sealed by ", SealedBy(*recorded), ", not by the ",
-                             wanted, " seal; to change it, stop kmsd and run kmsd seal migrate "
+                             wanted,
+                             " seal; to change it, stop kmsd and run kmsd seal migrate "
                              "(docs/SEAL.md)"));
   }
   if (recorded->type == "file" && flags.AnyPkcs11()) {
@@ -266,7 +267,8 @@ absl::Status Migrate(const MigrateFlags& flags) {
     return Validation(StrCat(dir, " is already sealed by ", SealedBy(*current_config)));
   }
   if (!Exists(dir, kDatabaseFile)) {
-    return NotFound(StrCat(dir, " has no ", kDatabaseFile, ": nothing to migrate (a new data dir "
+    return NotFound(StrCat(dir, " has no ", kDatabaseFile,
+                           ": nothing to migrate (a new data dir "
                            "takes its seal from kmsd serve --seal)"));
   }
   auto target_config = SealConfigFromFlags(flags.to, flags.to == "file" ? SealFlags{} : flags.seal);
@@ -337,11 +339,11 @@ absl::Status Migrate(const MigrateFlags& flags) {
     undo.puts.push_back({std::string(kKeyringRecordId), old_wrapped});
     absl::Status restored = resumed ? absl::OkStatus() : (*backend)->Commit(undo);
     if (restored.ok()) undo_root_key();
-    return Internal(StrCat(
-        "cannot write seal.json: ", ToStd(written.message()),
-        restored.ok() ? "; the keyring key was put back: nothing changed"
-                      : StrCat("; and putting the old keyring key back failed too (",
-                               ToStd(restored.message()), "): run the same command again")));
+    return Internal(
+        StrCat("cannot write seal.json: ", ToStd(written.message()),
+               restored.ok() ? "; the keyring key was put back: nothing changed"
+                             : StrCat("; and putting the old keyring key back failed too (",
+                                      ToStd(restored.message()), "): run the same command again")));
   }
 
   std::printf("kmsd seal migrate: %s is now sealed by %s (was %s)%s.\n", dir.c_str(),
@@ -372,7 +374,8 @@ absl::Status Migrate(const MigrateFlags& flags) {
   if (current_config->type == "pkcs11") {
     std::printf(
         "The key \"%s\" in token \"%s\" no longer protects this dir. Once kmsd has started with\n"
-        "the new seal and old ciphertexts decrypt, you may destroy it in the token (unless another\n"
+        "the new seal and old ciphertexts decrypt, you may destroy it in the token (unless "
+        "another\n"
         "data dir or a backup still needs it).\n",
         Parameter(*current_config, "key_label").c_str(),
         Parameter(*current_config, "token_label").c_str());

@@ -4,18 +4,17 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <p11-kit/pkcs11.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <optional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <vector>
-
-#include <p11-kit/pkcs11.h>
 
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
@@ -31,31 +30,56 @@ constexpr size_t kMaxPinSize = 256;
 
 std::string RvName(CK_RV rv) {
   switch (rv) {
-    case CKR_OK: return "CKR_OK";
-    case CKR_GENERAL_ERROR: return "CKR_GENERAL_ERROR";
-    case CKR_FUNCTION_FAILED: return "CKR_FUNCTION_FAILED";
-    case CKR_ARGUMENTS_BAD: return "CKR_ARGUMENTS_BAD";
-    case CKR_ATTRIBUTE_TYPE_INVALID: return "CKR_ATTRIBUTE_TYPE_INVALID";
-    case CKR_ATTRIBUTE_VALUE_INVALID: return "CKR_ATTRIBUTE_VALUE_INVALID";
-    case CKR_DEVICE_ERROR: return "CKR_DEVICE_ERROR";
-    case CKR_DEVICE_REMOVED: return "CKR_DEVICE_REMOVED";
-    case CKR_ENCRYPTED_DATA_INVALID: return "CKR_ENCRYPTED_DATA_INVALID";
-    case CKR_ENCRYPTED_DATA_LEN_RANGE: return "CKR_ENCRYPTED_DATA_LEN_RANGE";
-    case CKR_KEY_TYPE_INCONSISTENT: return "CKR_KEY_TYPE_INCONSISTENT";
-    case CKR_KEY_FUNCTION_NOT_PERMITTED: return "CKR_KEY_FUNCTION_NOT_PERMITTED";
-    case CKR_MECHANISM_INVALID: return "CKR_MECHANISM_INVALID";
-    case CKR_MECHANISM_PARAM_INVALID: return "CKR_MECHANISM_PARAM_INVALID";
-    case CKR_PIN_INCORRECT: return "CKR_PIN_INCORRECT";
-    case CKR_PIN_LOCKED: return "CKR_PIN_LOCKED";
-    case CKR_PIN_EXPIRED: return "CKR_PIN_EXPIRED";
-    case CKR_SESSION_HANDLE_INVALID: return "CKR_SESSION_HANDLE_INVALID";
-    case CKR_TEMPLATE_INCONSISTENT: return "CKR_TEMPLATE_INCONSISTENT";
-    case CKR_TOKEN_NOT_PRESENT: return "CKR_TOKEN_NOT_PRESENT";
-    case CKR_TOKEN_WRITE_PROTECTED: return "CKR_TOKEN_WRITE_PROTECTED";
-    case CKR_USER_NOT_LOGGED_IN: return "CKR_USER_NOT_LOGGED_IN";
-    case CKR_USER_PIN_NOT_INITIALIZED: return "CKR_USER_PIN_NOT_INITIALIZED";
-    case CKR_BUFFER_TOO_SMALL: return "CKR_BUFFER_TOO_SMALL";
-    case CKR_CRYPTOKI_NOT_INITIALIZED: return "CKR_CRYPTOKI_NOT_INITIALIZED";
+    case CKR_OK:
+      return "CKR_OK";
+    case CKR_GENERAL_ERROR:
+      return "CKR_GENERAL_ERROR";
+    case CKR_FUNCTION_FAILED:
+      return "CKR_FUNCTION_FAILED";
+    case CKR_ARGUMENTS_BAD:
+      return "CKR_ARGUMENTS_BAD";
+    case CKR_ATTRIBUTE_TYPE_INVALID:
+      return "CKR_ATTRIBUTE_TYPE_INVALID";
+    case CKR_ATTRIBUTE_VALUE_INVALID:
+      return "CKR_ATTRIBUTE_VALUE_INVALID";
+    case CKR_DEVICE_ERROR:
+      return "CKR_DEVICE_ERROR";
+    case CKR_DEVICE_REMOVED:
+      return "CKR_DEVICE_REMOVED";
+    case CKR_ENCRYPTED_DATA_INVALID:
+      return "CKR_ENCRYPTED_DATA_INVALID";
+    case CKR_ENCRYPTED_DATA_LEN_RANGE:
+      return "CKR_ENCRYPTED_DATA_LEN_RANGE";
+    case CKR_KEY_TYPE_INCONSISTENT:
+      return "CKR_KEY_TYPE_INCONSISTENT";
+    case CKR_KEY_FUNCTION_NOT_PERMITTED:
+      return "CKR_KEY_FUNCTION_NOT_PERMITTED";
+    case CKR_MECHANISM_INVALID:
+      return "CKR_MECHANISM_INVALID";
+    case CKR_MECHANISM_PARAM_INVALID:
+      return "CKR_MECHANISM_PARAM_INVALID";
+    case CKR_PIN_INCORRECT:
+      return "CKR_PIN_INCORRECT";
+    case CKR_PIN_LOCKED:
+      return "CKR_PIN_LOCKED";
+    case CKR_PIN_EXPIRED:
+      return "CKR_PIN_EXPIRED";
+    case CKR_SESSION_HANDLE_INVALID:
+      return "CKR_SESSION_HANDLE_INVALID";
+    case CKR_TEMPLATE_INCONSISTENT:
+      return "CKR_TEMPLATE_INCONSISTENT";
+    case CKR_TOKEN_NOT_PRESENT:
+      return "CKR_TOKEN_NOT_PRESENT";
+    case CKR_TOKEN_WRITE_PROTECTED:
+      return "CKR_TOKEN_WRITE_PROTECTED";
+    case CKR_USER_NOT_LOGGED_IN:
+      return "CKR_USER_NOT_LOGGED_IN";
+    case CKR_USER_PIN_NOT_INITIALIZED:
+      return "CKR_USER_PIN_NOT_INITIALIZED";
+    case CKR_BUFFER_TOO_SMALL:
+      return "CKR_BUFFER_TOO_SMALL";
+    case CKR_CRYPTOKI_NOT_INITIALIZED:
+      return "CKR_CRYPTOKI_NOT_INITIALIZED";
     default: {
       char hex[32];
       std::snprintf(hex, sizeof hex, "CKR 0x%lx", static_cast<unsigned long>(rv));
@@ -79,8 +103,8 @@ class Module {
     void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle == nullptr) {
       const char* reason = dlerror();
-      return Internal(StrCat("pkcs11: cannot load the module ", path, ": ",
-                             reason ? reason : "dlopen failed"));
+      return Internal(
+          StrCat("pkcs11: cannot load the module ", path, ": ", reason ? reason : "dlopen failed"));
     }
     auto get_function_list =
         reinterpret_cast<CK_C_GetFunctionList>(dlsym(handle, "C_GetFunctionList"));
@@ -130,8 +154,8 @@ absl::StatusOr<SecretBytes> ReadPin(const std::string& path) {
   if (path.empty()) return Validation("pkcs11: no PIN file (--pkcs11-pin-file)");
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
-    return Validation(StrCat("pkcs11: cannot open the PIN file ", path, ": ",
-                             std::strerror(errno)));
+    return Validation(
+        StrCat("pkcs11: cannot open the PIN file ", path, ": ", std::strerror(errno)));
   }
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -157,8 +181,8 @@ absl::StatusOr<SecretBytes> ReadPin(const std::string& path) {
   }
   close(fd);
   if (filled > kMaxPinSize) {
-    return Validation(StrCat("pkcs11: the PIN file ", path, " is longer than ", kMaxPinSize,
-                             " bytes"));
+    return Validation(
+        StrCat("pkcs11: the PIN file ", path, " is longer than ", kMaxPinSize, " bytes"));
   }
   if (filled > 0 && buffer.data()[filled - 1] == '\n') --filled;
   if (filled > 0 && buffer.data()[filled - 1] == '\r') --filled;
@@ -204,7 +228,8 @@ class Pkcs11Seal final : public Seal {
 
   absl::StatusOr<SecretBytes> Unwrap(std::string_view wrapped,
                                      std::string_view associated_data) override {
-    if (wrapped.size() < 1 + kIvSize + kTagSize || static_cast<uint8_t>(wrapped[0]) != kWrapVersion) {
+    if (wrapped.size() < 1 + kIvSize + kTagSize ||
+        static_cast<uint8_t>(wrapped[0]) != kWrapVersion) {
       return Error(ErrorType::kInvalidCiphertext, "wrapped key is malformed");
     }
     std::string iv(wrapped.substr(1, kIvSize));
@@ -243,7 +268,7 @@ class Pkcs11Seal final : public Seal {
 
   const std::shared_ptr<Module> module_;
   const CK_FUNCTION_LIST_PTR f_;
-  std::mutex mutex_;  // a PKCS#11 session runs one operation at a time
+  std::mutex mutex_;                 // a PKCS#11 session runs one operation at a time
   const CK_SESSION_HANDLE session_;  // GUARDED_BY(mutex_)
   const CK_OBJECT_HANDLE key_;
 };
@@ -274,9 +299,9 @@ absl::StatusOr<CK_SLOT_ID> FindToken(CK_FUNCTION_LIST_PTR f, const Pkcs11SealOpt
                              options.token_label, "\" in ", options.module_path,
                              "; give each token a unique label"));
   }
-  return NotFound(StrCat("pkcs11: no token labeled \"", options.token_label, "\" in ",
-                         options.module_path, " (tokens found: ",
-                         labels.empty() ? std::string("none") : StrJoin(labels, ", "), ")"));
+  return NotFound(StrCat(
+      "pkcs11: no token labeled \"", options.token_label, "\" in ", options.module_path,
+      " (tokens found: ", labels.empty() ? std::string("none") : StrJoin(labels, ", "), ")"));
 }
 
 // Finds the secret keys labeled label; more than one is an error (which would we use?).
@@ -343,23 +368,28 @@ absl::Status CheckKey(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE session, CK_OBJE
   CK_ULONG size = 0;
   CK_BBOOL encrypt = CK_FALSE, decrypt = CK_FALSE, sensitive = CK_FALSE, extractable = CK_TRUE;
   CK_ATTRIBUTE attributes[] = {
-      {CKA_KEY_TYPE, &type, sizeof type},       {CKA_VALUE_LEN, &size, sizeof size},
-      {CKA_ENCRYPT, &encrypt, sizeof encrypt},  {CKA_DECRYPT, &decrypt, sizeof decrypt},
+      {CKA_KEY_TYPE, &type, sizeof type},
+      {CKA_VALUE_LEN, &size, sizeof size},
+      {CKA_ENCRYPT, &encrypt, sizeof encrypt},
+      {CKA_DECRYPT, &decrypt, sizeof decrypt},
       {CKA_SENSITIVE, &sensitive, sizeof sensitive},
       {CKA_EXTRACTABLE, &extractable, sizeof extractable},
   };
-  CK_RV rv = f->C_GetAttributeValue(session, key, attributes,
-                                    sizeof attributes / sizeof attributes[0]);
+  CK_RV rv =
+      f->C_GetAttributeValue(session, key, attributes, sizeof attributes / sizeof attributes[0]);
   std::string unusable = StrCat("pkcs11: the key \"", label, "\" is not usable: ");
   if (rv != CKR_OK) return Internal(StrCat(unusable, "C_GetAttributeValue: ", RvName(rv)));
-  if (type != CKK_AES || size != 32) return Validation(StrCat(unusable, "it is not an AES-256 key"));
+  if (type != CKK_AES || size != 32)
+    return Validation(StrCat(unusable, "it is not an AES-256 key"));
   if (!encrypt || !decrypt) {
-    return Validation(StrCat(unusable, "it is not allowed to encrypt and decrypt (CKA_ENCRYPT, "
-                                       "CKA_DECRYPT)"));
+    return Validation(StrCat(unusable,
+                             "it is not allowed to encrypt and decrypt (CKA_ENCRYPT, "
+                             "CKA_DECRYPT)"));
   }
   if (!sensitive || extractable) {
-    return Validation(StrCat(unusable, "its value could leave the token (it must be CKA_SENSITIVE "
-                                       "and not CKA_EXTRACTABLE)"));
+    return Validation(StrCat(unusable,
+                             "its value could leave the token (it must be CKA_SENSITIVE "
+                             "and not CKA_EXTRACTABLE)"));
   }
   return absl::OkStatus();
 }
@@ -368,7 +398,8 @@ absl::Status CheckKey(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE session, CK_OBJE
 
 absl::StatusOr<std::unique_ptr<Seal>> OpenPkcs11Seal(const Pkcs11SealOptions& options) {
   if (options.module_path.empty()) return Validation("pkcs11: no module (--pkcs11-module)");
-  if (options.token_label.empty()) return Validation("pkcs11: no token label (--pkcs11-token-label)");
+  if (options.token_label.empty())
+    return Validation("pkcs11: no token label (--pkcs11-token-label)");
   if (options.key_label.empty()) return Validation("pkcs11: no key label (--pkcs11-key-label)");
   // The PIN file is checked before the module runs: a bad file is the operator's to fix first.
   auto pin = ReadPin(options.pin_file);
@@ -380,10 +411,11 @@ absl::StatusOr<std::unique_ptr<Seal>> OpenPkcs11Seal(const Pkcs11SealOptions& op
   if (!slot.ok()) return slot.status();
 
   CK_SESSION_HANDLE session = CK_INVALID_HANDLE;
-  CK_RV rv = f->C_OpenSession(*slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr,
-                              &session);
+  CK_RV rv =
+      f->C_OpenSession(*slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr, &session);
   if (rv != CKR_OK) {
-    return Pkcs11Error(StrCat("cannot open a session with token \"", options.token_label, "\""), rv);
+    return Pkcs11Error(StrCat("cannot open a session with token \"", options.token_label, "\""),
+                       rv);
   }
   auto fail = [&](absl::Status status) -> absl::StatusOr<std::unique_ptr<Seal>> {
     f->C_CloseSession(session);

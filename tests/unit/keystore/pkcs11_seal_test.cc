@@ -1,7 +1,10 @@
 // The PKCS#11 seal against SoftHSM2 (Debian's softhsm2, scripts/install-deps): a fresh token in a
 // temp dir per test; the test inspects the token with PKCS#11 calls of its own.
+#include "kmsd/pkcs11_seal.h"
+
 #include <dlfcn.h>
 #include <gtest/gtest.h>
+#include <p11-kit/pkcs11.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,11 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include <p11-kit/pkcs11.h>
-
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
-#include "kmsd/pkcs11_seal.h"
 #include "kmsd/strings.h"
 
 namespace kmsd {
@@ -44,16 +44,17 @@ class TokenInspector {
     for (CK_ULONG i = 0; i < count; ++i) {
       CK_TOKEN_INFO info;
       f_->C_GetTokenInfo(slots[i], &info);
-      if (std::string(reinterpret_cast<char*>(info.label), sizeof info.label).rfind(kToken, 0) == 0) {
-        EXPECT_EQ(f_->C_OpenSession(slots[i], CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr,
-                                    nullptr, &session_),
+      if (std::string(reinterpret_cast<char*>(info.label), sizeof info.label).rfind(kToken, 0) ==
+          0) {
+        EXPECT_EQ(f_->C_OpenSession(slots[i], CKF_SERIAL_SESSION | CKF_RW_SESSION, nullptr, nullptr,
+                                    &session_),
                   CKR_OK);
       }
     }
     std::string pin = kPin;
-    EXPECT_EQ(f_->C_Login(session_, CKU_USER, reinterpret_cast<CK_UTF8CHAR*>(pin.data()),
-                          pin.size()),
-              CKR_OK);
+    EXPECT_EQ(
+        f_->C_Login(session_, CKU_USER, reinterpret_cast<CK_UTF8CHAR*>(pin.data()), pin.size()),
+        CKR_OK);
   }
   ~TokenInspector() {
     f_->C_CloseSession(session_);
@@ -91,11 +92,14 @@ class TokenInspector {
     CK_ULONG size = 32;
     CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
     CK_ATTRIBUTE key_template[] = {
-        {CKA_CLASS, &secret_key, sizeof secret_key}, {CKA_KEY_TYPE, &aes, sizeof aes},
+        {CKA_CLASS, &secret_key, sizeof secret_key},
+        {CKA_KEY_TYPE, &aes, sizeof aes},
         {CKA_VALUE_LEN, &size, sizeof size},
         {CKA_LABEL, const_cast<char*>(label.data()), label.size()},
-        {CKA_TOKEN, &yes, sizeof yes},  {CKA_SENSITIVE, &no, sizeof no},
-        {CKA_EXTRACTABLE, &yes, sizeof yes}, {CKA_ENCRYPT, &yes, sizeof yes},
+        {CKA_TOKEN, &yes, sizeof yes},
+        {CKA_SENSITIVE, &no, sizeof no},
+        {CKA_EXTRACTABLE, &yes, sizeof yes},
+        {CKA_ENCRYPT, &yes, sizeof yes},
         {CKA_DECRYPT, &yes, sizeof yes},
     };
     CK_MECHANISM mechanism{CKM_AES_KEY_GEN, nullptr, 0};
@@ -118,9 +122,8 @@ class Pkcs11SealTest : public ::testing::Test {
                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_ / "tokens");
-    std::ofstream(dir_ / "softhsm2.conf")
-        << "directories.tokendir = " << (dir_ / "tokens").string()
-        << "\nobjectstore.backend = file\nlog.level = ERROR\n";
+    std::ofstream(dir_ / "softhsm2.conf") << "directories.tokendir = " << (dir_ / "tokens").string()
+                                          << "\nobjectstore.backend = file\nlog.level = ERROR\n";
     setenv("SOFTHSM2_CONF", (dir_ / "softhsm2.conf").c_str(), 1);
     std::string init = StrCat("softhsm2-util --init-token --free --label ", kToken, " --pin ", kPin,
                               " --so-pin 5678-so-pin >/dev/null");
@@ -211,8 +214,7 @@ TEST_F(Pkcs11SealTest, PinFileReadableByOthersIsRefused) {
   WritePin(PinFile(), kPin, 0644);
   auto seal = OpenPkcs11Seal(Options());
   ASSERT_FALSE(seal.ok());
-  EXPECT_NE(seal.status().message().find("chmod 600"), absl::string_view::npos)
-      << seal.status();
+  EXPECT_NE(seal.status().message().find("chmod 600"), absl::string_view::npos) << seal.status();
 }
 
 TEST_F(Pkcs11SealTest, PinWithoutTrailingNewlineWorksToo) {
