@@ -17,6 +17,10 @@
 
 namespace kmsd {
 
+// The reserved record holding the keyring key wrapped by the Seal (what `kmsd seal migrate`
+// rewraps; no other record depends on the seal).
+inline constexpr std::string_view kKeyringRecordId = "core/keyring";
+
 struct KeystoreRecord {
   std::string id;
   SecretBytes value;

@@ -23,6 +23,7 @@
 #include "cmd/data_dir_lock.h"
 #include "cmd/logging.h"
 #include "cmd/root_credentials.h"
+#include "cmd/seal_commands.h"
 #include "kmsd/api.h"
 #include "kmsd/audit.h"
 #include "kmsd/audit_refusals.h"
@@ -67,6 +68,7 @@ struct ServeFlags {
   int header_timeout_seconds = 10;
   std::string tls_min_version = "1.2";
   // ---- end network limits
+  kmsd::cmd::SealFlags seal;  // --seal, --pkcs11-* (cmd/seal_commands.h)
 };
 
 constexpr char kTestClockEnvironment[] = "KMSD_ALLOW_TEST_CLOCK";
@@ -313,32 +315,26 @@ int Serve(const ServeFlags& flags) {
   }
   // ---- end metrics listener
 
-  // The data dir says which seal protects it; never guess (a file seal would make a new root.key).
-  auto seal_config = kmsd::ReadSealConfig(data_dir.string());
-  if (!seal_config.ok()) {
-    spdlog::error("seal: {}", kmsd::ToStd(seal_config.status().message()));
-    return 1;
-  }
-  if (seal_config->type != "file") {
-    spdlog::error("seal: {} is sealed with the {} seal, which this kmsd cannot open",
-                  data_dir.string(), seal_config->type);
-    return 1;
-  }
-  auto seal = kmsd::OpenFileSeal((data_dir / "root.key").string());
+  // ---- seal (docs/SEAL.md): seal.json says which seal protects the data dir (never guess: a file
+  // seal would make a new root.key); a fresh dir takes the one --seal names. Declared before the
+  // backend: a refused first start removes the seal.json and database it began.
+  auto seal = kmsd::cmd::OpenServeSeal(data_dir.string(), flags.seal);
   if (!seal.ok()) {
-    spdlog::error("root key: {}", kmsd::ToStd(seal.status().message()));
-    return 1;
+    spdlog::error("seal: {}", kmsd::ToStd(seal.status().message()));
+    return kmsd::TypeOf(seal.status()) == kmsd::ErrorType::kValidation ? 2 : 1;
   }
+  // ---- end seal
   auto backend = kmsd::OpenSqliteBackend((data_dir / "kmsd.db").string());
   if (!backend.ok()) {
     spdlog::error("storage: {}", kmsd::ToStd(backend.status().message()));
     return 1;
   }
-  auto keystore = kmsd::OpenKeystore(backend->get(), seal->get());
+  auto keystore = kmsd::OpenKeystore(backend->get(), (*seal)->get());
   if (!keystore.ok()) {
     spdlog::error("keystore: {}", kmsd::ToStd(keystore.status().message()));
     return 1;
   }
+  (*seal)->Keep();  // seal: the keyring is stored, wrapped by this seal
   auto credentials = kmsd::cmd::LoadOrCreateRootCredentials(data_dir);
   if (!credentials.ok()) {
     spdlog::error("credentials: {}", kmsd::ToStd(credentials.status().message()));
@@ -587,8 +583,10 @@ int main(int argc, char** argv) {
   serve->add_flag("--enable-test-clock", flags.enable_test_clock,
                   "TESTS ONLY: let clients move the service clock (needs KMSD_ALLOW_TEST_CLOCK=yes "
                   "and a loopback address)");
+  kmsd::cmd::AddSealFlags(*serve, flags.seal, /*with_seal_type=*/true);
   kmsd::cmd::AddAuditCommands(app);
   kmsd::cmd::AddBackupCommands(app);
+  kmsd::cmd::AddSealCommands(app);
   // Exit codes as CLI users expect: 0 for --help and --version, 2 for a usage error.
   try {
     app.parse(argc, argv);
@@ -613,5 +611,6 @@ int main(int argc, char** argv) {
     return Serve(flags);
   }
   if (kmsd::cmd::BackupCommandParsed()) return kmsd::cmd::RunBackupCommands();
+  if (kmsd::cmd::SealCommandParsed()) return kmsd::cmd::RunSealCommands();
   return kmsd::cmd::RunAuditCommands();
 }
