@@ -23,6 +23,9 @@
 #include "cmd/data_dir_lock.h"
 #include "cmd/logging.h"
 #include "cmd/root_credentials.h"
+#include "cmd/seal_commands.h"
+#include "cmd/sealed_start.h"
+#include "cmd/shares_commands.h"
 #include "kmsd/api.h"
 #include "kmsd/audit.h"
 #include "kmsd/crypto.h"
@@ -244,7 +247,7 @@ int Serve(const ServeFlags& flags) {
   server_options.tls_cert_file = flags.tls_cert;
   server_options.tls_key_file = flags.tls_key;
   server_options.open_connections = &open_connections.WithLabels({"api"});  // metrics
-  auto api_handler = std::make_shared<kmsd::AsyncHttpHandler>();
+  auto api_handler = std::make_shared<kmsd::cmd::HandlerSlot>();  // swapped when unsealed
   auto server = kmsd::NewHttpServer(
       server_options,
       [api_handler](std::shared_ptr<kmsd::HttpExchange> exchange) {
@@ -263,14 +266,9 @@ int Serve(const ServeFlags& flags) {
     spdlog::error("seal: {}", kmsd::ToStd(seal_config.status().message()));
     return 1;
   }
-  if (seal_config->type != "file") {
+  if (seal_config->type != "file" && seal_config->type != "shares") {
     spdlog::error("seal: {} is sealed with the {} seal, which this kmsd cannot open",
                   data_dir.string(), seal_config->type);
-    return 1;
-  }
-  auto seal = kmsd::OpenFileSeal((data_dir / "root.key").string());
-  if (!seal.ok()) {
-    spdlog::error("root key: {}", kmsd::ToStd(seal.status().message()));
     return 1;
   }
   auto backend = kmsd::OpenSqliteBackend((data_dir / "kmsd.db").string());
@@ -278,7 +276,127 @@ int Serve(const ServeFlags& flags) {
     spdlog::error("storage: {}", kmsd::ToStd(backend.status().message()));
     return 1;
   }
-  auto keystore = kmsd::OpenKeystore(backend->get(), seal->get());
+
+  // The audit log outlives the server (declared first, destroyed last) so that its shutdown
+  // digest covers every request. It keeps real time, never the test clock. It needs no root key
+  // (its signing key is its own): a sealed start audits the requests it refuses.
+  kmsd::audit::AuditOptions audit_options;
+  audit_options.data_dir = data_dir.string();
+  audit_options.audit_dir = flags.audit_dir;
+  audit_options.committers = flags.audit_committers;
+  audit_options.preallocate = flags.audit_preallocate;
+  audit_options.region = flags.region;
+  audit_options.account_id = flags.account_id;
+  audit_options.metrics = &metrics_registry;
+  auto audit_log = kmsd::audit::OpenAuditLog(std::move(audit_options));
+  if (!audit_log.ok()) {
+    spdlog::error("audit: {}", kmsd::ToStd(audit_log.status().message()));
+    return 1;
+  }
+  // Whatever way Serve returns, the server stops before the parts its handler uses go away.
+  struct StopServer {
+    kmsd::HttpServer* server;
+    ~StopServer() { server->Stop(); }
+  } stop_server{server.get()};
+  std::optional<kmsd::cmd::AccessLog> access_log;
+  if (flags.access_log) access_log.emplace(*log_format);
+  auto on_request = [audit = audit_log->get(), access = access_log ? &*access_log : nullptr](
+                        const kmsd::RequestOutcome& outcome,
+                        std::function<void(absl::Status)> recorded) {
+    if (kmsd::TypeOf(outcome.status) == kmsd::ErrorType::kKmsInternal) {
+      spdlog::error("request {} {} failed: {}", outcome.http.request_id, outcome.operation,
+                    kmsd::ToStd(outcome.status.message()));
+    }
+    std::optional<kmsd::cmd::AccessLog::Entry> entry;
+    if (access) entry = access->Begin(outcome);
+    // Fail closed: a request that cannot be audited is refused (the API layer answers with the
+    // error it is given).
+    audit->RecordAsync(outcome, [request_id = outcome.http.request_id, access,
+                                 entry = std::move(entry), status = outcome.status,
+                                 recorded = std::move(recorded)](absl::Status audited) {
+      if (!audited.ok()) {
+        spdlog::error("request {} refused, not audited: {}", request_id,
+                      kmsd::ToStd(audited.message()));
+      }
+      if (entry) access->Write(*entry, audited.ok() ? status : audited);
+      recorded(std::move(audited));
+    });
+  };
+  kmsd::ReadinessCheck storage_ready{
+      "storage", [backend = backend->get()] {
+        return backend->Get("core/keyring").ok() ? absl::OkStatus()
+                                                 : absl::UnavailableError("storage unreachable");
+      }};
+  kmsd::ReadinessCheck audit_ready{
+      "audit", [audit = audit_log->get()] {
+        return audit->Failure().ok() ? absl::OkStatus()
+                                     : absl::UnavailableError("audit trail not writable");
+      }};
+  // SigV4 always checks dates against the real clock; only the service's clock can be moved.
+  std::unique_ptr<kmsd::Clock> api_clock = kmsd::NewSystemClock();
+
+  // ---- shares seal (docs/SEAL.md, "Shamir shares"): a shares data dir starts sealed. kmsd
+  // serves at once, refusing every KMS, IAM and STS request with DependencyTimeoutException
+  // "kmsd is sealed" (audited) and /ready 503, until `kmsd unseal` has given the threshold of
+  // shares over DATA_DIR/unseal.sock; the start then goes on with the recombined root key and
+  // swaps the real handler in.
+  std::unique_ptr<kmsd::Seal> seal;
+  std::unique_ptr<kmsd::cmd::SealedStart> sealed_start;
+  std::optional<uint16_t> sealed_port;
+  if (seal_config->type == "shares") {
+    auto opened = kmsd::cmd::SealedStart::Open(data_dir.string(), *seal_config, backend->get());
+    if (!opened.ok()) {
+      spdlog::error("seal: {}", kmsd::ToStd(opened.status().message()));
+      return 1;
+    }
+    sealed_start = std::move(*opened);
+    kmsd::ApiOptions sealed_options;
+    sealed_options.region = flags.region;
+    sealed_options.credentials = sealed_start->credentials();
+    // The codecs only shape the refusals: authentication refuses every request first.
+    sealed_options.other_services.push_back(kmsd::api::NewIamCodec(nullptr));
+    sealed_options.other_services.push_back(kmsd::api::NewStsCodec(nullptr));
+    sealed_options.on_request = on_request;
+    kmsd::OpsOptions sealed_ops;
+    sealed_ops.readiness_checks = {
+        storage_ready, audit_ready,
+        {"keystore", [sealed = sealed_start.get()] { return sealed->Readiness(); }}};
+    if (flags.metrics_listen.empty()) sealed_ops.metrics = &metrics_registry;
+    sealed_options.ops = std::move(sealed_ops);
+    api_handler->Install(kmsd::NewApiHandler(std::move(sealed_options), nullptr, api_clock.get()));
+    auto sealed_started = server->Start();
+    if (!sealed_started.ok()) {
+      spdlog::error("cannot serve on {}: {}", flags.listen,
+                    kmsd::ToStd(sealed_started.status().message()));
+      return 1;
+    }
+    sealed_port = *sealed_started;
+    std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    std::printf(
+        "kmsd listening on %s://%s:%u (SEALED: give %d of the %d shares with kmsd unseal "
+        "--data-dir %s)\n",
+        tls ? "https" : "http", shown.c_str(), *sealed_port,
+        sealed_start->parameters().threshold, sealed_start->parameters().shares,
+        data_dir.string().c_str());
+    std::fflush(stdout);
+    spdlog::info("sealed: waiting for {} unseal shares", sealed_start->parameters().threshold);
+    int signal_number = 0;
+    seal = sealed_start->WaitForUnseal(signals, &signal_number);
+    if (!seal) {
+      spdlog::info("signal {}: shutting down (still sealed)", signal_number);
+      return 0;
+    }
+    spdlog::info("unsealed: opening the keystore");
+  } else {
+    auto file_seal = kmsd::OpenFileSeal((data_dir / "root.key").string());
+    if (!file_seal.ok()) {
+      spdlog::error("root key: {}", kmsd::ToStd(file_seal.status().message()));
+      return 1;
+    }
+    seal = std::move(*file_seal);
+  }
+  // ---- end shares seal
+  auto keystore = kmsd::OpenKeystore(backend->get(), seal.get());
   if (!keystore.ok()) {
     spdlog::error("keystore: {}", kmsd::ToStd(keystore.status().message()));
     return 1;
@@ -302,8 +420,6 @@ int Serve(const ServeFlags& flags) {
     return 1;
   }
 
-  // SigV4 always checks dates against the real clock; only the service's clock can be moved.
-  std::unique_ptr<kmsd::Clock> api_clock = kmsd::NewSystemClock();
   kmsd::AdvancingClock* test_clock = nullptr;
   std::unique_ptr<kmsd::Clock> service_clock = kmsd::NewSystemClock();
   if (flags.enable_test_clock) {
@@ -321,65 +437,18 @@ int Serve(const ServeFlags& flags) {
 
   kmsd::AddServiceMetrics(metrics_registry, service.get());  // metrics (docs/METRICS.md)
 
-  // The audit log outlives the server (declared first, destroyed last) so that its shutdown
-  // digest covers every request. It keeps real time, never the test clock.
-  kmsd::audit::AuditOptions audit_options;
-  audit_options.data_dir = data_dir.string();
-  audit_options.audit_dir = flags.audit_dir;
-  audit_options.committers = flags.audit_committers;
-  audit_options.preallocate = flags.audit_preallocate;
-  audit_options.region = flags.region;
-  audit_options.account_id = flags.account_id;
-  audit_options.metrics = &metrics_registry;
-  auto audit_log = kmsd::audit::OpenAuditLog(std::move(audit_options));
-  if (!audit_log.ok()) {
-    spdlog::error("audit: {}", kmsd::ToStd(audit_log.status().message()));
-    return 1;
-  }
-
   kmsd::ApiOptions api_options;
   api_options.region = flags.region;
   api_options.credentials = iam->get();
   api_options.other_services.push_back(kmsd::api::NewIamCodec(iam->get()));
   api_options.other_services.push_back(kmsd::api::NewStsCodec(iam->get()));
-  std::optional<kmsd::cmd::AccessLog> access_log;
-  if (flags.access_log) access_log.emplace(*log_format);
-  api_options.on_request = [audit = audit_log->get(), access = access_log ? &*access_log : nullptr](
-                               const kmsd::RequestOutcome& outcome,
-                               std::function<void(absl::Status)> recorded) {
-    if (kmsd::TypeOf(outcome.status) == kmsd::ErrorType::kKmsInternal) {
-      spdlog::error("request {} {} failed: {}", outcome.http.request_id, outcome.operation,
-                    kmsd::ToStd(outcome.status.message()));
-    }
-    std::optional<kmsd::cmd::AccessLog::Entry> entry;
-    if (access) entry = access->Begin(outcome);
-    // Fail closed: a request that cannot be audited is refused (the API layer answers with the
-    // error it is given).
-    audit->RecordAsync(outcome, [request_id = outcome.http.request_id, access,
-                                 entry = std::move(entry), status = outcome.status,
-                                 recorded = std::move(recorded)](absl::Status audited) {
-      if (!audited.ok()) {
-        spdlog::error("request {} refused, not audited: {}", request_id,
-                      kmsd::ToStd(audited.message()));
-      }
-      if (entry) access->Write(*entry, audited.ok() ? status : audited);
-      recorded(std::move(audited));
-    });
-  };
+  api_options.on_request = on_request;
   // ---- metrics and operational endpoints: /health, /ready (each check a short reason when it
   // fails), /metrics here unless --metrics-listen moves it to a listener of its own.
   kmsd::OpsOptions ops_options;
   ops_options.readiness_checks = {
-      {"storage",
-       [backend = backend->get()] {
-         return backend->Get("core/keyring").ok() ? absl::OkStatus()
-                                                  : absl::UnavailableError("storage unreachable");
-       }},
-      {"audit",
-       [audit = audit_log->get()] {
-         return audit->Failure().ok() ? absl::OkStatus()
-                                      : absl::UnavailableError("audit trail not writable");
-       }},
+      storage_ready,
+      audit_ready,
       // Opening the keystore unsealed it, and the file seal cannot seal again while kmsd runs; a
       // seal that can (an HSM whose session ends) reports here.
       {"keystore",
@@ -395,12 +464,17 @@ int Serve(const ServeFlags& flags) {
   // ---- end metrics
   api_options.test_clock = test_clock;
   api_options.after_clock_advance = [&scheduler] { return scheduler.RunOnce(); };
-  *api_handler = kmsd::NewApiHandler(std::move(api_options), service.get(), api_clock.get());
+  api_handler->Install(
+      kmsd::NewApiHandler(std::move(api_options), service.get(), api_clock.get()));
 
-  auto started = server->Start();
+  auto started = sealed_port ? absl::StatusOr<uint16_t>(*sealed_port) : server->Start();
   if (!started.ok()) {
     spdlog::error("cannot serve on {}: {}", flags.listen, kmsd::ToStd(started.status().message()));
     return 1;
+  }
+  if (sealed_start) {  // shares seal: the `kmsd unseal` that gave the last share hears it now
+    sealed_start->Finish(absl::OkStatus());
+    spdlog::info("unsealed: serving");
   }
   // ---- metrics listener (--metrics-listen): /health, /ready and /metrics only, plain HTTP (they
   // carry no key data).
@@ -524,6 +598,8 @@ int main(int argc, char** argv) {
                   "and a loopback address)");
   kmsd::cmd::AddAuditCommands(app);
   kmsd::cmd::AddBackupCommands(app);
+  kmsd::cmd::AddSharesCommands(app);  // shares seal: init, unseal
+  kmsd::cmd::AddSealCommands(app);    // seal migrate
   // Exit codes as CLI users expect: 0 for --help and --version, 2 for a usage error.
   try {
     app.parse(argc, argv);
@@ -548,5 +624,7 @@ int main(int argc, char** argv) {
     return Serve(flags);
   }
   if (kmsd::cmd::BackupCommandParsed()) return kmsd::cmd::RunBackupCommands();
+  if (kmsd::cmd::SharesCommandParsed()) return kmsd::cmd::RunSharesCommands();
+  if (kmsd::cmd::SealCommandParsed()) return kmsd::cmd::RunSealCommands();
   return kmsd::cmd::RunAuditCommands();
 }

@@ -125,18 +125,18 @@ class SocketUnsealListener final : public UnsealListener {
   void Serve(int fd) {
     ucred peer{};
     socklen_t size = sizeof(peer);
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &size) != 0 ||
-        !PeerMayUnseal(peer.uid, geteuid())) {
-      WriteAll(fd, ReplyLine(Error(ErrorType::kAccessDenied,
-                                   "only the user kmsd runs as, or root, may unseal it")));
-      return;
-    }
+    bool allowed = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &peer, &size) == 0 &&
+                   PeerMayUnseal(peer.uid, geteuid());
     SetTimeouts(fd);
+    // Read even a refused peer's request: closing with it unread would reset the connection
+    // before the peer reads why.
     std::string line;
     bool complete = ReadLine(fd, line, kMaxRequestBytes);
     absl::StatusOr<UnsealProgress> result = Validation("malformed unseal request");
     std::string_view request(line);
-    if (!complete) {
+    if (!allowed) {
+      result = Error(ErrorType::kAccessDenied, "only the user kmsd runs as, or root, may unseal it");
+    } else if (!complete) {
       result = Validation("the unseal request was too long or did not arrive in time");
     } else if (request == "STATUS") {
       result = unsealer_->Progress();
@@ -201,10 +201,11 @@ absl::StatusOr<UnsealReply> SendUnsealRequest(const std::string& path, std::stri
   timeval timeout{60, 0};
   setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
   std::string request = share.empty() ? std::string("STATUS\n") : StrCat("UNSEAL ", share, "\n");
-  bool sent = WriteAll(fd, request);
+  WriteAll(fd, request);
   OPENSSL_cleanse(request.data(), request.size());
   std::string line;
-  bool read = sent && ReadLine(fd, line, 64 * 1024);
+  // Read the answer even when sending failed: the server may have refused and said why.
+  bool read = ReadLine(fd, line, 64 * 1024);
   close(fd);
   if (!read || line.empty()) return Internal("kmsd did not answer the unseal request");
   nlohmann::json reply = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
