@@ -24,6 +24,8 @@
 #include "cmd/logging.h"
 #include "cmd/root_credentials.h"
 #include "cmd/seal_commands.h"
+#include "cmd/sealed_start.h"
+#include "cmd/shares_commands.h"
 #include "kmsd/api.h"
 #include "kmsd/audit.h"
 #include "kmsd/audit_refusals.h"
@@ -272,7 +274,7 @@ int Serve(const ServeFlags& flags) {
     if (*refusal_observer) (*refusal_observer)(refusal);
   };
   // ---- end network limits
-  auto api_handler = std::make_shared<kmsd::AsyncHttpHandler>();
+  auto api_handler = std::make_shared<kmsd::cmd::HandlerSlot>();  // swapped when unsealed
   auto server = kmsd::NewHttpServer(
       server_options,
       [api_handler](std::shared_ptr<kmsd::HttpExchange> exchange) {
@@ -316,12 +318,29 @@ int Serve(const ServeFlags& flags) {
   // ---- end metrics listener
 
   // ---- seal (docs/SEAL.md): seal.json says which seal protects the data dir (never guess: a file
-  // seal would make a new root.key); a fresh dir takes the one --seal names. Declared before the
-  // backend: a refused first start removes the seal.json and database it began.
-  auto seal = kmsd::cmd::OpenServeSeal(data_dir.string(), flags.seal);
-  if (!seal.ok()) {
-    spdlog::error("seal: {}", kmsd::ToStd(seal.status().message()));
-    return kmsd::TypeOf(seal.status()) == kmsd::ErrorType::kValidation ? 2 : 1;
+  // seal would make a new root.key); a fresh dir takes the one --seal names. The file and pkcs11
+  // seals open before the backend: a refused first start removes the seal.json and database it
+  // began. A shares dir opens its seal later, once unsealed.
+  auto seal_config = kmsd::ReadSealConfig(data_dir.string());
+  if (!seal_config.ok()) {
+    spdlog::error("seal: {}", kmsd::ToStd(seal_config.status().message()));
+    return 1;
+  }
+  const bool shares_sealed = seal_config->type == "shares";
+  if (shares_sealed && (!flags.seal.seal.empty() || flags.seal.AnyPkcs11())) {
+    spdlog::error("seal: {} is sealed by Shamir shares (seal.json); the --seal and --pkcs11-* "
+                  "flags do not apply (kmsd seal migrate changes a seal; docs/SEAL.md)",
+                  data_dir.string());
+    return 2;
+  }
+  std::unique_ptr<kmsd::cmd::ServeSeal> serve_seal;  // the file or pkcs11 seal
+  if (!shares_sealed) {
+    auto opened = kmsd::cmd::OpenServeSeal(data_dir.string(), flags.seal);
+    if (!opened.ok()) {
+      spdlog::error("seal: {}", kmsd::ToStd(opened.status().message()));
+      return kmsd::TypeOf(opened.status()) == kmsd::ErrorType::kValidation ? 2 : 1;
+    }
+    serve_seal = std::move(*opened);
   }
   // ---- end seal
   auto backend = kmsd::OpenSqliteBackend((data_dir / "kmsd.db").string());
@@ -329,52 +348,10 @@ int Serve(const ServeFlags& flags) {
     spdlog::error("storage: {}", kmsd::ToStd(backend.status().message()));
     return 1;
   }
-  auto keystore = kmsd::OpenKeystore(backend->get(), (*seal)->get());
-  if (!keystore.ok()) {
-    spdlog::error("keystore: {}", kmsd::ToStd(keystore.status().message()));
-    return 1;
-  }
-  (*seal)->Keep();  // seal: the keyring is stored, wrapped by this seal
-  auto credentials = kmsd::cmd::LoadOrCreateRootCredentials(data_dir);
-  if (!credentials.ok()) {
-    spdlog::error("credentials: {}", kmsd::ToStd(credentials.status().message()));
-    return 1;
-  }
-
-  // The identity service answers for every caller: the root credential, IAM users' access keys
-  // and STS sessions. It keeps real time (the clock Find is asked with), never the test clock.
-  kmsd::IamOptions iam_options;
-  iam_options.account_id = flags.account_id;
-  iam_options.root_access_key_id = credentials->access_key_id;
-  iam_options.root_secret_access_key =
-      kmsd::SecretBytes::FromString(credentials->secret_access_key);
-  auto iam = kmsd::OpenIamService(std::move(iam_options), keystore->get(), kmsd::NewSystemClock());
-  if (!iam.ok()) {
-    spdlog::error("iam: {}", kmsd::ToStd(iam.status().message()));
-    return 1;
-  }
-
-  // SigV4 always checks dates against the real clock; only the service's clock can be moved.
-  std::unique_ptr<kmsd::Clock> api_clock = kmsd::NewSystemClock();
-  kmsd::AdvancingClock* test_clock = nullptr;
-  std::unique_ptr<kmsd::Clock> service_clock = kmsd::NewSystemClock();
-  if (flags.enable_test_clock) {
-    auto advancing = std::make_unique<kmsd::AdvancingClock>();
-    test_clock = advancing.get();
-    service_clock = std::move(advancing);
-  }
-  kmsd::ServiceOptions service_options{flags.region, flags.account_id};
-  service_options.principal_exists = [identities = iam->get()](std::string_view arn) {
-    return identities->PrincipalExists(arn);
-  };
-  auto service =
-      kmsd::NewKmsService(std::move(service_options), keystore->get(), std::move(service_clock));
-  Scheduler scheduler(service.get(), flags.scheduler_interval_seconds);
-
-  kmsd::AddServiceMetrics(metrics_registry, service.get());  // metrics (docs/METRICS.md)
 
   // The audit log outlives the server (declared first, destroyed last) so that its shutdown
-  // digest covers every request. It keeps real time, never the test clock.
+  // digest covers every request. It keeps real time, never the test clock. It needs no root key
+  // (its signing key is its own): a sealed start audits the requests it refuses.
   kmsd::audit::AuditOptions audit_options;
   audit_options.data_dir = data_dir.string();
   audit_options.audit_dir = flags.audit_dir;
@@ -388,6 +365,11 @@ int Serve(const ServeFlags& flags) {
     spdlog::error("audit: {}", kmsd::ToStd(audit_log.status().message()));
     return 1;
   }
+  // Whatever way Serve returns, the server stops before the parts its handler uses go away.
+  struct StopServer {
+    kmsd::HttpServer* server;
+    ~StopServer() { server->Stop(); }
+  } stop_server{server.get()};
 
   // ---- refused requests in the audit trail (docs/SECURITY.md, "Network"): set before Start
   kmsd::audit::RefusalAuditOptions refusal_options;
@@ -401,16 +383,11 @@ int Serve(const ServeFlags& flags) {
   };
   // ---- end refused requests
 
-  kmsd::ApiOptions api_options;
-  api_options.region = flags.region;
-  api_options.credentials = iam->get();
-  api_options.other_services.push_back(kmsd::api::NewIamCodec(iam->get()));
-  api_options.other_services.push_back(kmsd::api::NewStsCodec(iam->get()));
   std::optional<kmsd::cmd::AccessLog> access_log;
   if (flags.access_log) access_log.emplace(*log_format);
-  api_options.on_request = [audit = audit_log->get(), access = access_log ? &*access_log : nullptr](
-                               const kmsd::RequestOutcome& outcome,
-                               std::function<void(absl::Status)> recorded) {
+  auto on_request = [audit = audit_log->get(), access = access_log ? &*access_log : nullptr](
+                        const kmsd::RequestOutcome& outcome,
+                        std::function<void(absl::Status)> recorded) {
     if (kmsd::TypeOf(outcome.status) == kmsd::ErrorType::kKmsInternal) {
       spdlog::error("request {} {} failed: {}", outcome.http.request_id, outcome.operation,
                     kmsd::ToStd(outcome.status.message()));
@@ -430,20 +407,128 @@ int Serve(const ServeFlags& flags) {
       recorded(std::move(audited));
     });
   };
+  kmsd::ReadinessCheck storage_ready{
+      "storage", [backend = backend->get()] {
+        return backend->Get("core/keyring").ok() ? absl::OkStatus()
+                                                 : absl::UnavailableError("storage unreachable");
+      }};
+  kmsd::ReadinessCheck audit_ready{
+      "audit", [audit = audit_log->get()] {
+        return audit->Failure().ok() ? absl::OkStatus()
+                                     : absl::UnavailableError("audit trail not writable");
+      }};
+  // SigV4 always checks dates against the real clock; only the service's clock can be moved.
+  std::unique_ptr<kmsd::Clock> api_clock = kmsd::NewSystemClock();
+
+  // ---- shares seal (docs/SEAL.md, "Shamir shares"): a shares data dir starts sealed. kmsd
+  // serves at once, refusing every KMS, IAM and STS request with DependencyTimeoutException
+  // "kmsd is sealed" (audited) and /ready 503, until `kmsd unseal` has given the threshold of
+  // shares over DATA_DIR/unseal.sock; the start then goes on with the recombined root key and
+  // swaps the real handler in.
+  std::unique_ptr<kmsd::Seal> shares_seal;
+  std::unique_ptr<kmsd::cmd::SealedStart> sealed_start;
+  std::optional<uint16_t> sealed_port;
+  if (shares_sealed) {
+    auto opened = kmsd::cmd::SealedStart::Open(data_dir.string(), *seal_config, backend->get());
+    if (!opened.ok()) {
+      spdlog::error("seal: {}", kmsd::ToStd(opened.status().message()));
+      return 1;
+    }
+    sealed_start = std::move(*opened);
+    kmsd::ApiOptions sealed_options;
+    sealed_options.region = flags.region;
+    sealed_options.credentials = sealed_start->credentials();
+    // The codecs only shape the refusals: authentication refuses every request first.
+    sealed_options.other_services.push_back(kmsd::api::NewIamCodec(nullptr));
+    sealed_options.other_services.push_back(kmsd::api::NewStsCodec(nullptr));
+    sealed_options.on_request = on_request;
+    kmsd::OpsOptions sealed_ops;
+    sealed_ops.readiness_checks = {
+        storage_ready, audit_ready,
+        {"keystore", [sealed = sealed_start.get()] { return sealed->Readiness(); }}};
+    if (flags.metrics_listen.empty()) sealed_ops.metrics = &metrics_registry;
+    sealed_options.ops = std::move(sealed_ops);
+    api_handler->Install(kmsd::NewApiHandler(std::move(sealed_options), nullptr, api_clock.get()));
+    auto sealed_started = server->Start();
+    if (!sealed_started.ok()) {
+      spdlog::error("cannot serve on {}: {}", flags.listen,
+                    kmsd::ToStd(sealed_started.status().message()));
+      return 1;
+    }
+    sealed_port = *sealed_started;
+    std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    std::printf(
+        "kmsd listening on %s://%s:%u (SEALED: give %d of the %d shares with kmsd unseal "
+        "--data-dir %s)\n",
+        tls ? "https" : "http", shown.c_str(), *sealed_port,
+        sealed_start->parameters().threshold, sealed_start->parameters().shares,
+        data_dir.string().c_str());
+    std::fflush(stdout);
+    spdlog::info("sealed: waiting for {} unseal shares", sealed_start->parameters().threshold);
+    int signal_number = 0;
+    shares_seal = sealed_start->WaitForUnseal(signals, &signal_number);
+    if (!shares_seal) {
+      spdlog::info("signal {}: shutting down (still sealed)", signal_number);
+      return 0;
+    }
+    spdlog::info("unsealed: opening the keystore");
+  }
+  // ---- end shares seal
+  auto keystore = kmsd::OpenKeystore(backend->get(),
+                                     shares_sealed ? shares_seal.get() : serve_seal->get());
+  if (!keystore.ok()) {
+    spdlog::error("keystore: {}", kmsd::ToStd(keystore.status().message()));
+    return 1;
+  }
+  if (serve_seal) serve_seal->Keep();  // seal: the keyring is stored, wrapped by this seal
+  auto credentials = kmsd::cmd::LoadOrCreateRootCredentials(data_dir);
+  if (!credentials.ok()) {
+    spdlog::error("credentials: {}", kmsd::ToStd(credentials.status().message()));
+    return 1;
+  }
+
+  // The identity service answers for every caller: the root credential, IAM users' access keys
+  // and STS sessions. It keeps real time (the clock Find is asked with), never the test clock.
+  kmsd::IamOptions iam_options;
+  iam_options.account_id = flags.account_id;
+  iam_options.root_access_key_id = credentials->access_key_id;
+  iam_options.root_secret_access_key =
+      kmsd::SecretBytes::FromString(credentials->secret_access_key);
+  auto iam = kmsd::OpenIamService(std::move(iam_options), keystore->get(), kmsd::NewSystemClock());
+  if (!iam.ok()) {
+    spdlog::error("iam: {}", kmsd::ToStd(iam.status().message()));
+    return 1;
+  }
+
+  kmsd::AdvancingClock* test_clock = nullptr;
+  std::unique_ptr<kmsd::Clock> service_clock = kmsd::NewSystemClock();
+  if (flags.enable_test_clock) {
+    auto advancing = std::make_unique<kmsd::AdvancingClock>();
+    test_clock = advancing.get();
+    service_clock = std::move(advancing);
+  }
+  kmsd::ServiceOptions service_options{flags.region, flags.account_id};
+  service_options.principal_exists = [identities = iam->get()](std::string_view arn) {
+    return identities->PrincipalExists(arn);
+  };
+  auto service =
+      kmsd::NewKmsService(std::move(service_options), keystore->get(), std::move(service_clock));
+  Scheduler scheduler(service.get(), flags.scheduler_interval_seconds);
+
+  kmsd::AddServiceMetrics(metrics_registry, service.get());  // metrics (docs/METRICS.md)
+
+  kmsd::ApiOptions api_options;
+  api_options.region = flags.region;
+  api_options.credentials = iam->get();
+  api_options.other_services.push_back(kmsd::api::NewIamCodec(iam->get()));
+  api_options.other_services.push_back(kmsd::api::NewStsCodec(iam->get()));
+  api_options.on_request = on_request;
   // ---- metrics and operational endpoints: /health, /ready (each check a short reason when it
   // fails), /metrics here unless --metrics-listen moves it to a listener of its own.
   kmsd::OpsOptions ops_options;
   ops_options.readiness_checks = {
-      {"storage",
-       [backend = backend->get()] {
-         return backend->Get("core/keyring").ok() ? absl::OkStatus()
-                                                  : absl::UnavailableError("storage unreachable");
-       }},
-      {"audit",
-       [audit = audit_log->get()] {
-         return audit->Failure().ok() ? absl::OkStatus()
-                                      : absl::UnavailableError("audit trail not writable");
-       }},
+      storage_ready,
+      audit_ready,
       // Opening the keystore unsealed it, and the file seal cannot seal again while kmsd runs; a
       // seal that can (an HSM whose session ends) reports here.
       {"keystore",
@@ -460,12 +545,17 @@ int Serve(const ServeFlags& flags) {
   // ---- end metrics
   api_options.test_clock = test_clock;
   api_options.after_clock_advance = [&scheduler] { return scheduler.RunOnce(); };
-  *api_handler = kmsd::NewApiHandler(std::move(api_options), service.get(), api_clock.get());
+  api_handler->Install(
+      kmsd::NewApiHandler(std::move(api_options), service.get(), api_clock.get()));
 
-  auto started = server->Start();
+  auto started = sealed_port ? absl::StatusOr<uint16_t>(*sealed_port) : server->Start();
   if (!started.ok()) {
     spdlog::error("cannot serve on {}: {}", flags.listen, kmsd::ToStd(started.status().message()));
     return 1;
+  }
+  if (sealed_start) {  // shares seal: the `kmsd unseal` that gave the last share hears it now
+    sealed_start->Finish(absl::OkStatus());
+    spdlog::info("unsealed: serving");
   }
   if (metrics_server) {
     auto metrics_started = metrics_server->Start();
@@ -586,7 +676,8 @@ int main(int argc, char** argv) {
   kmsd::cmd::AddSealFlags(*serve, flags.seal, /*with_seal_type=*/true);
   kmsd::cmd::AddAuditCommands(app);
   kmsd::cmd::AddBackupCommands(app);
-  kmsd::cmd::AddSealCommands(app);
+  kmsd::cmd::AddSharesCommands(app);  // shares seal: init, unseal
+  kmsd::cmd::AddSealCommands(app);    // seal migrate
   // Exit codes as CLI users expect: 0 for --help and --version, 2 for a usage error.
   try {
     app.parse(argc, argv);
@@ -611,6 +702,7 @@ int main(int argc, char** argv) {
     return Serve(flags);
   }
   if (kmsd::cmd::BackupCommandParsed()) return kmsd::cmd::RunBackupCommands();
+  if (kmsd::cmd::SharesCommandParsed()) return kmsd::cmd::RunSharesCommands();
   if (kmsd::cmd::SealCommandParsed()) return kmsd::cmd::RunSealCommands();
   return kmsd::cmd::RunAuditCommands();
 }
