@@ -192,6 +192,8 @@ TEST_F(AuditVerifyTest, SignedLastRecordCutMidLineIsTruncation) {
   VerifyReport report = Verify();
   EXPECT_FALSE(report.ok);
   EXPECT_EQ(report.problem, "truncated");
+  EXPECT_EQ(report.line, static_cast<int64_t>(ReadLines(files_.back()).size()));
+  EXPECT_EQ(report.sequence, 24);
 }
 
 // A complete record changed is tampering even at the very end of the trail.
