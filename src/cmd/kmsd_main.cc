@@ -25,6 +25,7 @@
 #include "cmd/root_credentials.h"
 #include "kmsd/api.h"
 #include "kmsd/audit.h"
+#include "kmsd/audit_refusals.h"
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
 #include "kmsd/http.h"
@@ -60,6 +61,12 @@ struct ServeFlags {
   int audit_committers = 1;
   bool audit_preallocate = false;
   std::string metrics_listen;  // empty: /metrics on the API listener
+  // ---- network limits (docs/SECURITY.md, "Network")
+  size_t max_connections = 10000;
+  size_t max_connections_per_client = 256;
+  int header_timeout_seconds = 10;
+  std::string tls_min_version = "1.2";
+  // ---- end network limits
 };
 
 constexpr char kTestClockEnvironment[] = "KMSD_ALLOW_TEST_CLOCK";
@@ -253,6 +260,16 @@ int Serve(const ServeFlags& flags) {
   server_options.tls_cert_file = flags.tls_cert;
   server_options.tls_key_file = flags.tls_key;
   server_options.open_connections = &open_connections.WithLabels({"api"});  // metrics
+  // ---- network limits and refused requests in the audit trail (docs/SECURITY.md, "Network")
+  server_options.max_connections = flags.max_connections;
+  server_options.max_connections_per_client = flags.max_connections_per_client;
+  server_options.header_timeout_seconds = flags.header_timeout_seconds;
+  server_options.tls_min_version = flags.tls_min_version;
+  auto refusal_observer = std::make_shared<kmsd::HttpRefusalObserver>();  // set with the audit
+  server_options.on_refusal = [refusal_observer](const kmsd::HttpRefusal& refusal) {
+    if (*refusal_observer) (*refusal_observer)(refusal);
+  };
+  // ---- end network limits
   auto api_handler = std::make_shared<kmsd::AsyncHttpHandler>();
   auto server = kmsd::NewHttpServer(
       server_options,
@@ -384,6 +401,18 @@ int Serve(const ServeFlags& flags) {
     spdlog::error("audit: {}", kmsd::ToStd(audit_log.status().message()));
     return 1;
   }
+
+  // ---- refused requests in the audit trail (docs/SECURITY.md, "Network"): set before Start
+  kmsd::audit::RefusalAuditOptions refusal_options;
+  refusal_options.on_unrecorded = [](uint64_t unrecorded) {
+    spdlog::warn("audit: {} refused HTTP request(s) not recorded (over the rate limit)", unrecorded);
+  };
+  auto refusal_audit =
+      std::make_shared<kmsd::audit::RefusalAudit>(audit_log->get(), std::move(refusal_options));
+  *refusal_observer = [refusal_audit](const kmsd::HttpRefusal& refusal) {
+    refusal_audit->Record(refusal);
+  };
+  // ---- end refused requests
 
   kmsd::ApiOptions api_options;
   api_options.region = flags.region;
@@ -545,6 +574,25 @@ int main(int argc, char** argv) {
   serve->add_option("--metrics-listen", flags.metrics_listen,
                     "HOST:PORT of a second, plain-HTTP listener serving only /health, /ready and "
                     "/metrics; /metrics then leaves the API listener (docs/METRICS.md)");
+  // ---- network limits (docs/SECURITY.md, "Network")
+  serve->add_option("--max-connections", flags.max_connections,
+                    "Open connections at most; at the cap a newcomer closes the connection idle "
+                    "the longest")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1000000}));
+  serve->add_option("--max-connections-per-client", flags.max_connections_per_client,
+                    "Open connections at most from one IPv4 address or IPv6 /64 (0 = no limit)")
+      ->capture_default_str();
+  serve->add_option("--header-timeout-seconds", flags.header_timeout_seconds,
+                    "Seconds a connection has to send a whole request head (and finish TLS)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  serve->add_option("--tls-min-version", flags.tls_min_version,
+                    "Oldest TLS version accepted: 1.2 (ECDHE with AES-GCM or ChaCha20-Poly1305 "
+                    "only) or 1.3")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"1.2", "1.3"}));
+  // ---- end network limits
   serve->add_flag("--enable-test-clock", flags.enable_test_clock,
                   "TESTS ONLY: let clients move the service clock (needs KMSD_ALLOW_TEST_CLOCK=yes "
                   "and a loopback address)");
