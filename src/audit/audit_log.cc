@@ -10,11 +10,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <cstring>
 #include <chrono>
 #include <condition_variable>
-#include <functional>
+#include <cstring>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -158,12 +158,12 @@ absl::Status CutBack(const std::string& dir, const std::string& name, uint64_t b
   if (fstat(fd, &info) != 0) {
     status = Internal(StrCat("cannot stat ", path, ": ", std::strerror(errno)));
   } else if (static_cast<uint64_t>(info.st_size) < bytes) {
-    status = absl::DataLossError(StrCat(path, " holds ", info.st_size, " bytes, ", bytes,
-                                        " were acknowledged"));
+    status = absl::DataLossError(
+        StrCat(path, " holds ", info.st_size, " bytes, ", bytes, " were acknowledged"));
   } else if (static_cast<uint64_t>(info.st_size) > bytes &&
              (ftruncate(fd, static_cast<off_t>(bytes)) != 0 || fsync(fd) != 0)) {
-    status = Internal(StrCat("cannot cut the unacknowledged end of ", path, ": ",
-                             std::strerror(errno)));
+    status =
+        Internal(StrCat("cannot cut the unacknowledged end of ", path, ": ", std::strerror(errno)));
   }
   close(fd);
   if (!status.ok() || bytes > 0 || !remove_if_empty) return status;
@@ -435,7 +435,7 @@ class FileAuditLog : public AuditLog {
   // What clients are told: no paths, no system detail.
   static absl::Status Refusal(const absl::Status& failure) {
     return Error(TypeOf(failure) == ErrorType::kDependencyTimeout ? ErrorType::kDependencyTimeout
-                                                                   : ErrorType::kKmsInternal,
+                                                                  : ErrorType::kKmsInternal,
                  kRefusal);
   }
 

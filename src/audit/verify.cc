@@ -316,9 +316,10 @@ std::string FormatVerifyReport(const VerifyReport& report) {
                      " record(s) are chained but not yet covered by a signed digest");
     }
     if (!report.torn_tail.empty()) {
-      text += StrCat("; ends in a torn line, a write cut short by a crash (not counted; kmsd cuts "
-                     "it off when it starts): ",
-                     report.torn_tail);
+      text += StrCat(
+          "; ends in a torn line, a write cut short by a crash (not counted; kmsd cuts "
+          "it off when it starts): ",
+          report.torn_tail);
     }
     return text;
   }

@@ -8,12 +8,10 @@ request has its record in the trail (answers wait for their record); after the r
 acknowledged key exists, every acknowledged alias resolves to its key, every acknowledged
 ciphertext decrypts to its plaintext, every acknowledged tag is there, and the trail verifies.
 """
-import json
 import os
 import random
 import secrets
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -23,15 +21,12 @@ import boto3
 import botocore.config
 import botocore.exceptions
 
-from kmsd_harness import KMSD_BINARY, KmsdServer
+from kmsd_harness import KmsdServer, audited_request_ids, kmsd_audit
 
 ROUNDS = 5
 THREADS = 6
 SEED = int(os.environ.get("KMSD_CRASH_SEED", str(random.randrange(1 << 30))))
 
-
-def kmsd_audit(*args):
-    return subprocess.run([KMSD_BINARY, "audit", *args], capture_output=True, text=True, timeout=60)
 
 
 class Promises:
@@ -115,17 +110,6 @@ class CrashRecovery(unittest.TestCase):
                     return  # killed: this request was never acknowledged
                 raise
 
-    def audited_request_ids(self):
-        audit_dir = os.path.join(self.data_dir, "audit")
-        ids = set()
-        for name in sorted(os.listdir(audit_dir)):
-            if not name.startswith("trail-"):
-                continue
-            with open(os.path.join(audit_dir, name), "rb") as trail:
-                for line in trail.read().split(b"\0")[0].split(b"\n"):
-                    if line.endswith(b"}"):
-                        ids.add(json.loads(line).get("requestID"))
-        return ids
 
     def assert_trail_verifies(self, when):
         result = kmsd_audit("verify", "--data-dir", self.data_dir)
@@ -168,7 +152,8 @@ class CrashRecovery(unittest.TestCase):
             # The stopped server's trail, as the kill left it.
             report = self.assert_trail_verifies(f"round {round_number}, after kill -9")
             torn_seen += "torn line" in report
-            missing = set(promises.request_ids) - self.audited_request_ids()
+            audited = audited_request_ids(os.path.join(self.data_dir, "audit"))
+            missing = set(promises.request_ids) - audited
             self.assertEqual(missing, set(), f"round {round_number}: answered but not audited")
             promises.request_ids = []
 

@@ -21,7 +21,7 @@ import unittest
 import urllib.error
 import urllib.request
 
-from kmsd_harness import KMSD_BINARY, KmsdServer
+from kmsd_harness import KmsdServer, audited_request_ids, kmsd_audit
 
 TMPFS_BYTES = 4 << 20
 
@@ -56,9 +56,6 @@ def fill(path):
                 if error.errno != errno.ENOSPC:
                     raise
 
-
-def kmsd_audit(*args):
-    return subprocess.run([KMSD_BINARY, "audit", *args], capture_output=True, text=True, timeout=60)
 
 
 def http_get(url):
@@ -102,15 +99,6 @@ class FullDiskUnderTheAuditTrail(unittest.TestCase):
                 return error.response
         self.fail("kmsd answered 20 requests it could not have audited on a full disk")
 
-    def audited_request_ids(self):
-        ids = set()
-        for name in sorted(os.listdir(self.audit_dir)):
-            if name.startswith("trail-"):
-                with open(os.path.join(self.audit_dir, name), "rb") as trail:
-                    for line in trail.read().split(b"\0")[0].splitlines():
-                        if line.endswith(b"}"):
-                            ids.add(json.loads(line).get("requestID"))
-        return ids
 
     def test_refuses_with_503_while_full_and_recovers_without_a_restart(self):
         key_id = self.kms.create_key()["KeyMetadata"]["KeyId"]
@@ -147,7 +135,7 @@ class FullDiskUnderTheAuditTrail(unittest.TestCase):
             time.sleep(0.1)
         answer = self.kms.decrypt(CiphertextBlob=blob)
         self.assertEqual(answer["Plaintext"], b"before")
-        self.assertIn(answer["ResponseMetadata"]["RequestId"], self.audited_request_ids())
+        self.assertIn(answer["ResponseMetadata"]["RequestId"], audited_request_ids(self.audit_dir))
         logs = "\n".join(self.server.log_lines())
         self.assertIn("the trail is writable again", logs)
 

@@ -716,7 +716,6 @@ TEST_F(AuditLogTest, PublicKeyIsStableAcrossStarts) {
   EXPECT_FALSE(AuditPublicKeyPem(other.path()).ok());
 }
 
-
 // ---- A full disk (issue 16): refuse with 503 while the trail cannot be written, keep what is on
 // disk verifiable, and recover by itself once the disk takes data again.
 
@@ -733,12 +732,18 @@ enum class FaultPoint {
 
 std::string FaultPointName(const ::testing::TestParamInfo<FaultPoint>& info) {
   switch (info.param) {
-    case FaultPoint::kTrailAppendTorn: return "TrailAppendTorn";
-    case FaultPoint::kTrailSync: return "TrailSync";
-    case FaultPoint::kTrailFileCreation: return "TrailFileCreation";
-    case FaultPoint::kDigestAppendTorn: return "DigestAppendTorn";
-    case FaultPoint::kDigestSync: return "DigestSync";
-    case FaultPoint::kDirectorySync: return "DirectorySync";
+    case FaultPoint::kTrailAppendTorn:
+      return "TrailAppendTorn";
+    case FaultPoint::kTrailSync:
+      return "TrailSync";
+    case FaultPoint::kTrailFileCreation:
+      return "TrailFileCreation";
+    case FaultPoint::kDigestAppendTorn:
+      return "DigestAppendTorn";
+    case FaultPoint::kDigestSync:
+      return "DigestSync";
+    case FaultPoint::kDirectorySync:
+      return "DirectorySync";
   }
   return "";
 }
