@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -101,6 +102,13 @@ struct AuditOptions {
   // Where the committers report each trail fdatasync's latency (kmsd_audit_fsync_seconds) and
   // each batch's record count (kmsd_audit_batch_records). Not owned; must outlive the log.
   metrics::Registry* metrics = nullptr;
+  // While the trail cannot be written (a full disk, say), how often the log tries again
+  // (AuditLog::RecordAsync says how). Tests shorten it.
+  std::chrono::milliseconds retry_interval{1000};
+  // Told when writing fails (the cause, with the file and the system's reason: for the server
+  // log, not for clients) and when it works again (OK). Called from a committer thread, with the
+  // log's lock held: it must not block or call into the log. May be empty.
+  std::function<void(const absl::Status&)> on_writable_change;
 };
 
 class AuditLog {
@@ -111,8 +119,16 @@ class AuditLog {
   // Records one request: builds its record from the outcome before returning (the outcome may go
   // once this returns), then calls `done` exactly once when the record is on disk, from the
   // writer thread (concurrent records share one write and one fdatasync), or at once from this
-  // thread if the log has already failed. Once a write fails, this and every later record fail
-  // with a KMSInternal error: kmsd refuses to serve what it cannot audit. `done` must not block.
+  // thread if the log cannot write. `done` must not block.
+  //
+  // Fail closed: once a write, fdatasync or file creation fails, this and every later record
+  // fail with DependencyTimeout (HTTP 503, retryable: kmsd refuses to serve what it cannot audit)
+  // until the log has recovered by itself. Every retry_interval it drops its open files, cuts the
+  // trail and the digests back to what was acknowledged (a torn or unacknowledged tail goes),
+  // checks that the trail on disk ends where the chain in memory does, proves with a test write
+  // and fdatasync that the disk takes data again, signs the records not yet covered by a digest,
+  // and continues the chain in a new file. Should the check find the trail on disk shorter or
+  // other than what was acknowledged, the failure is KMSInternal and stays until a restart.
   virtual void RecordAsync(const RequestOutcome& outcome,
                            std::function<void(absl::Status)> done) = 0;
 
@@ -122,8 +138,9 @@ class AuditLog {
   // Writes a signed digest now if any record arrived since the last one.
   virtual absl::Status WriteDigest() = 0;
 
-  // OK while the trail can be written; after a write or sync failed, that latched failure (every
-  // record is refused from then on). For readiness probes; cheap.
+  // OK while the trail can be written; after a write or sync failed, that failure (naming the
+  // file and the system's reason) until the log has recovered (RecordAsync). For readiness
+  // probes; cheap.
   virtual absl::Status Failure() = 0;
 };
 
@@ -145,6 +162,10 @@ struct VerifyReport {
   int64_t records = 0;               // records checked
   int64_t digests = 0;               // digests checked
   int64_t last_signed_sequence = 0;  // records after this one are not yet covered by a digest
+  // Not tampering: the newest trail file (or digests.jsonl) ends in a line without its newline,
+  // what a crash leaves of a write it cut short (never acknowledged; kmsd cuts it off at its
+  // next start). Names the file and the bytes; empty when there is none.
+  std::string torn_tail;
 };
 
 // Checks every trail file, the chain and every digest's signature against public_key_pem.

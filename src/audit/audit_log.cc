@@ -1,6 +1,7 @@
 // The trail writer: Record() builds its event on the caller's thread, then one writer thread
 // chains, appends and fdatasyncs whatever records are waiting (group commit), acknowledges them,
-// rotates files and writes signed digests. The first write failure latches: fail closed.
+// rotates files and writes signed digests. A write failure refuses every record (fail closed)
+// until the log has cut the trail back to what was acknowledged and can write again.
 #include <fcntl.h>
 #include <pthread.h>
 #include <sys/stat.h>
@@ -8,10 +9,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
-#include <functional>
+#include <cstring>
 #include <filesystem>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -32,6 +35,15 @@ namespace {
 
 constexpr int kMaxCommitters = 8;
 constexpr uint64_t kMaxSpareBytes = 256 << 20;
+// Recovery proves that the disk takes data again by writing and syncing this much (then removes
+// it): room for a few batches, so that one freed block does not make kmsd flap.
+constexpr size_t kProbeBytes = 1 << 20;
+constexpr std::string_view kProbeFile = ".write-probe";
+// What a client refused for want of an audit record is told (the cause, with paths, is for the
+// server log: AuditOptions::on_writable_change).
+constexpr std::string_view kRefusal =
+    "kmsd cannot write its audit trail and refuses requests it cannot audit until it can; "
+    "retry later";
 
 using nlohmann::json;
 
@@ -48,6 +60,8 @@ struct TrailEnd {
   uint64_t last_signed_sequence = 0;
   std::string last_digest_hash = GenesisHash();
   std::string last_file;
+  uint64_t last_file_bytes = 0;  // whole lines of last_file
+  uint64_t digest_bytes = 0;     // whole lines of the digest file
 };
 
 // Cuts what follows the last whole line of a file, and `content` (its bytes) with it: a torn
@@ -98,6 +112,7 @@ absl::Status FindLastRecord(const std::string& dir, TrailEnd& end) {
     end.last_sequence = record[std::string(kSequenceMember)].get<uint64_t>();
     end.last_hash = ChainHash(*previous, line);
     end.last_file = *file;
+    end.last_file_bytes = content->size() + 1;  // with the newline
     return absl::OkStatus();
   }
   return absl::OkStatus();
@@ -112,6 +127,7 @@ absl::Status FindLastDigest(const std::string& dir, TrailEnd& end) {
     return status;
   }
   if (content->empty()) return absl::OkStatus();
+  end.digest_bytes = content->size();
   content->pop_back();
   size_t start = content->rfind('\n');
   std::string_view line =
@@ -125,6 +141,38 @@ absl::Status FindLastDigest(const std::string& dir, TrailEnd& end) {
   return absl::OkStatus();
 }
 
+// Cuts a file the log was writing back to the `bytes` it had acknowledged (what a failed write or
+// fdatasync left after them, torn or whole, was never acknowledged), durably. A file with nothing
+// acknowledged is removed when `remove_if_empty`. kDataLoss when acknowledged bytes are missing.
+absl::Status CutBack(const std::string& dir, const std::string& name, uint64_t bytes,
+                     bool remove_if_empty) {
+  std::string path = StrCat(dir, "/", name);
+  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    if (bytes == 0) return absl::OkStatus();
+    return absl::DataLossError(StrCat(path, " is gone"));
+  }
+  if (fd < 0) return Internal(StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  struct stat info {};
+  absl::Status status;
+  if (fstat(fd, &info) != 0) {
+    status = Internal(StrCat("cannot stat ", path, ": ", std::strerror(errno)));
+  } else if (static_cast<uint64_t>(info.st_size) < bytes) {
+    status = absl::DataLossError(
+        StrCat(path, " holds ", info.st_size, " bytes, ", bytes, " were acknowledged"));
+  } else if (static_cast<uint64_t>(info.st_size) > bytes &&
+             (ftruncate(fd, static_cast<off_t>(bytes)) != 0 || fsync(fd) != 0)) {
+    status =
+        Internal(StrCat("cannot cut the unacknowledged end of ", path, ": ", std::strerror(errno)));
+  }
+  close(fd);
+  if (!status.ok() || bytes > 0 || !remove_if_empty) return status;
+  if (unlink(path.c_str()) != 0) {
+    return Internal(StrCat("cannot remove ", path, ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
 class FileAuditLog : public AuditLog {
  public:
   FileAuditLog(AuditOptions options, std::string dir, std::unique_ptr<SigningKey> key,
@@ -135,11 +183,15 @@ class FileAuditLog : public AuditLog {
         key_(std::move(key)),
         key_fingerprint_(std::move(key_fingerprint)),
         settings_{options_.region, options_.account_id},
+        acked_sequence_(end.last_sequence),
+        acked_hash_(end.last_hash),
+        acked_file_bytes_(end.last_file_bytes),
         last_sequence_(end.last_sequence),
         last_hash_(end.last_hash),
         last_signed_sequence_(end.last_signed_sequence),
         last_digest_hash_(end.last_digest_hash),
         last_digest_time_(Now()),
+        digest_file_bytes_(end.digest_bytes),
         spare_path_(StrCat(dir_, "/", kSpareFile)) {
     current_file_name_ = end.last_file;
     if (options_.metrics) {
@@ -196,9 +248,9 @@ class FileAuditLog : public AuditLog {
     Pending pending{BuildEvent(outcome, settings_, Now(), NewUuid()), std::move(done)};
     std::unique_lock lock(mutex_);
     if (!failure_.ok()) {
-      absl::Status failure = failure_;
+      absl::Status refusal = Refusal(failure_);
       lock.unlock();
-      pending.done(std::move(failure));
+      pending.done(std::move(refusal));
       return;
     }
     queue_.push_back(std::move(pending));
@@ -244,16 +296,30 @@ class FileAuditLog : public AuditLog {
   void CommitterLoop() {
     std::unique_lock lock(mutex_);
     while (true) {
-      auto periodic = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      auto wake = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+      if (RecoveryPending()) wake = std::min(wake, next_recovery_);
       ++idle_committers_;
-      work_.wait_until(lock, periodic, [this] {
+      work_.wait_until(lock, wake, [this] {
         return stopped_ || (!writing_ && (stopping_ || digests_requested_ > digests_written_ ||
-                                          !queue_.empty()));
+                                          !queue_.empty() || RecoveryDue()));
       });
       --idle_committers_;
       if (stopped_) return;
       if (writing_) continue;  // woke by the clock while the other committer holds the token
       writing_ = true;
+      // Before the batch: records queued while the log could not write go into the trail as soon
+      // as it can. And at shutdown one last try, so that what is left on disk verifies.
+      if (RecoveryDue() || (stopping_ && RecoveryPending() && !tried_at_shutdown_)) {
+        tried_at_shutdown_ = stopping_;
+        synced_.wait(lock, [this] { return synced_through_ == tickets_issued_; });
+        lock.unlock();
+        absl::Status recovered = Recover();
+        lock.lock();
+        writing_ = false;
+        Recovered(recovered);
+        work_.notify_all();
+        continue;
+      }
       std::vector<Pending> batch;
       batch.swap(queue_);
       bool stopping = stopping_;
@@ -278,10 +344,14 @@ class FileAuditLog : public AuditLog {
         if (status.ok() && sign) status = SignDigest();
       }
       if (status.ok() && !batch.empty()) status = AppendBatch(batch, rotate, to_sync);
+      // Where the chain and the file will stand once this batch is acknowledged.
+      const uint64_t batch_sequence = last_sequence_;
+      const std::string batch_hash = status.ok() && !batch.empty() ? last_hash_ : std::string();
+      const uint64_t batch_file_bytes = current_file_bytes_;
 
       lock.lock();
       writing_ = false;
-      if (!status.ok() && failure_.ok() && batch.empty()) failure_ = status;
+      if (!status.ok() && batch.empty()) SetFailure(status);
       if (digest_generation > digests_written_ && (sign || !status.ok() || !DigestDue(true))) {
         digests_written_ = digest_generation;
         done_.notify_all();
@@ -295,9 +365,7 @@ class FileAuditLog : public AuditLog {
           stopped_ = true;
           if (current_file_) {
             // Cuts a spare's padding. Should that fail, the next start cuts it.
-            if (auto closed = current_file_->Close(); !closed.ok() && failure_.ok()) {
-              failure_ = Fail(closed);
-            }
+            if (auto closed = current_file_->Close(); !closed.ok()) SetFailure(Fail(closed));
             current_file_.reset();
           }
           work_.notify_all();
@@ -322,13 +390,17 @@ class FileAuditLog : public AuditLog {
       if (!failure_.ok()) {
         status = failure_;
       } else if (!status.ok()) {
-        failure_ = status;
-        done_.notify_all();
+        SetFailure(status);
+      } else {
+        acked_sequence_ = batch_sequence;
+        acked_hash_ = batch_hash;
+        acked_file_bytes_ = batch_file_bytes;
       }
       synced_through_ = ticket;
       synced_.notify_all();
+      absl::Status answer = status.ok() ? status : Refusal(status);
       lock.unlock();
-      for (Pending& pending : batch) pending.done(status);
+      for (Pending& pending : batch) pending.done(answer);
       batch.clear();
       lock.lock();
     }
@@ -350,11 +422,125 @@ class FileAuditLog : public AuditLog {
                              (current_file_plain_ && SpareReady()));
   }
 
-  // Once a write or sync failed, what reached the disk is unknown, so nothing more is served
-  // until an operator has looked (the caller latches the returned status in failure_).
+  // Once a write or sync failed, what reached the disk after the acknowledged records is
+  // unknown: nothing more is served until Recover has cut it off and the disk takes data again
+  // (the caller keeps the returned status in failure_). 503: the client may retry.
   absl::Status Fail(const absl::Status& cause) {
-    return Internal(StrCat("cannot write the audit log: ", ToStd(cause.message()),
-                           "; kmsd refuses requests it cannot audit until restarted"));
+    return Error(ErrorType::kDependencyTimeout,
+                 StrCat("cannot write the audit trail: ", ToStd(cause.message()),
+                        "; refusing requests until it can (tried again every ",
+                        options_.retry_interval.count(), " ms)"));
+  }
+
+  // What clients are told: no paths, no system detail.
+  static absl::Status Refusal(const absl::Status& failure) {
+    return Error(TypeOf(failure) == ErrorType::kDependencyTimeout ? ErrorType::kDependencyTimeout
+                                                                  : ErrorType::kKmsInternal,
+                 kRefusal);
+  }
+
+  // With mutex_. Keeps the first failure; the first try to recover comes one interval later.
+  void SetFailure(const absl::Status& failure) {
+    if (!failure_.ok()) return;
+    failure_ = failure;
+    next_recovery_ = std::chrono::steady_clock::now() + options_.retry_interval;
+    if (options_.on_writable_change) options_.on_writable_change(failure_);
+    done_.notify_all();
+    work_.notify_all();
+  }
+
+  // With mutex_.
+  bool RecoveryPending() const { return !failure_.ok() && !failure_permanent_; }
+  bool RecoveryDue() const {
+    return RecoveryPending() && std::chrono::steady_clock::now() >= next_recovery_;
+  }
+
+  // With mutex_: the outcome of Recover.
+  void Recovered(const absl::Status& recovered) {
+    if (recovered.ok()) {
+      failure_ = absl::OkStatus();
+      if (options_.on_writable_change) options_.on_writable_change(failure_);
+    } else if (absl::IsDataLoss(recovered)) {
+      failure_permanent_ = true;
+      failure_ = Internal(StrCat("the audit trail on disk is not what kmsd acknowledged (",
+                                 ToStd(recovered.message()),
+                                 "); refusing every request until restarted: run `kmsd audit "
+                                 "verify`, keep the trail as evidence"));
+      if (options_.on_writable_change) options_.on_writable_change(failure_);
+    } else {
+      failure_ = recovered;  // the latest reason, still retried
+      next_recovery_ = std::chrono::steady_clock::now() + options_.retry_interval;
+    }
+    done_.notify_all();
+  }
+
+  // With the write token, no batch in flight (every ticket acknowledged or failed). Brings the
+  // trail back to a state a start would leave: the files cut back to what was acknowledged, the
+  // disk shown to take data, the chain's end re-read from disk and checked against memory, the
+  // unsigned records signed, the next batch in a new file. kDataLoss: acknowledged records are
+  // not on disk as acknowledged (no retry); any other error: try again later (each step may be
+  // repeated).
+  absl::Status Recover() {
+    // What a failed write or sync left behind the file offsets is unknown: let go of the files.
+    current_file_.reset();
+    digest_file_.reset();
+    uint64_t acked_sequence;
+    std::string acked_hash;
+    uint64_t acked_file_bytes;
+    {
+      std::lock_guard lock(mutex_);
+      acked_sequence = acked_sequence_;
+      acked_hash = acked_hash_;
+      acked_file_bytes = acked_file_bytes_;
+    }
+    // 1. Cut: needs no free space, so a torn tail goes at the first try, even on a full disk.
+    if (!current_file_name_.empty()) {
+      if (auto status = CutBack(dir_, current_file_name_, acked_file_bytes,
+                                /*remove_if_empty=*/true);
+          !status.ok()) {
+        return absl::IsDataLoss(status) ? status : Fail(status);
+      }
+    }
+    if (auto status = CutBack(dir_, std::string(kDigestFile), digest_file_bytes_,
+                              /*remove_if_empty=*/false);
+        !status.ok()) {
+      return absl::IsDataLoss(status) ? status : Fail(status);
+    }
+    if (auto status = file_system_->SyncDirectory(dir_); !status.ok()) return Fail(status);
+    // 2. Probe: the disk takes data again.
+    if (auto status = ProbeWrite(); !status.ok()) return Fail(status);
+    // 3. Check: the trail on disk ends with the last acknowledged record.
+    TrailEnd end;
+    if (auto status = FindLastRecord(dir_, end); !status.ok()) return Fail(status);
+    if (end.last_sequence != acked_sequence || end.last_hash != acked_hash) {
+      return absl::DataLossError(StrCat("it ends at record ", end.last_sequence,
+                                        end.last_sequence == acked_sequence ? " (another one)" : "",
+                                        ", the last acknowledged is ", acked_sequence));
+    }
+    current_file_name_ = end.last_file;
+    {
+      std::lock_guard lock(mutex_);
+      acked_file_bytes_ = end.last_file_bytes;
+    }
+    last_sequence_ = acked_sequence;
+    last_hash_ = std::move(acked_hash);
+    // 4. Seal: a digest covers every record so far, so the file closed by the failure is signed
+    // like any file before the next one (current_file_ stays empty: the next batch begins one).
+    if (last_sequence_ > last_signed_sequence_) return SignDigest();
+    return absl::OkStatus();
+  }
+
+  absl::Status ProbeWrite() {
+    std::string path = StrCat(dir_, "/", kProbeFile);
+    unlink(path.c_str());
+    auto file = file_system_->OpenAppend(path);
+    if (!file.ok()) return file.status();
+    static const std::string zeros(kProbeBytes, '\0');
+    absl::Status status = (*file)->Append(zeros);
+    if (status.ok()) status = (*file)->Sync();
+    file->reset();
+    unlink(path.c_str());
+    return status;
   }
 
   // Chains the batch and appends it to the current file, first starting a new file if rotate
@@ -372,6 +558,11 @@ class FileAuditLog : public AuditLog {
     }
     if (!current_file_) {
       current_file_name_ = TrailFileName(last_sequence_ + 1, now);
+      {
+        // Nothing is in flight (a first file, or a rotation after the earlier syncs).
+        std::lock_guard lock(mutex_);
+        acked_file_bytes_ = 0;
+      }
       std::string path = StrCat(dir_, "/", current_file_name_);
       bool adopt = TakeSpare();
       auto file = adopt ? file_system_->AdoptSpare(spare_path_, path)
@@ -477,6 +668,7 @@ class FileAuditLog : public AuditLog {
     }
     if (auto status = digest_file_->Append(StrCat(line, "\n")); !status.ok()) return Fail(status);
     if (auto status = digest_file_->Sync(); !status.ok()) return Fail(status);
+    digest_file_bytes_ += line.size() + 1;
     last_signed_sequence_ = last_sequence_;
     last_digest_hash_ = crypto::Sha256(line);
     last_digest_time_ = now;
@@ -506,7 +698,17 @@ class FileAuditLog : public AuditLog {
   uint64_t digests_written_ = 0;
   bool stopping_ = false;
   bool stopped_ = false;
-  absl::Status failure_;  // set once, never cleared
+  // A write failed: refusing records until Recover succeeds (tried at next_recovery_, and once
+  // at shutdown), or for good when permanent.
+  absl::Status failure_;
+  bool failure_permanent_ = false;
+  bool tried_at_shutdown_ = false;
+  std::chrono::steady_clock::time_point next_recovery_;
+  // The end of the acknowledged records: the last one's sequence and chain hash, and the bytes
+  // of current_file_name_ up to it. Set in acknowledgment order.
+  uint64_t acked_sequence_;
+  std::string acked_hash_;
+  uint64_t acked_file_bytes_;
 
   // Owned by the write token (and read by the constructor before the committers start).
   std::shared_ptr<AppendFile> current_file_;
@@ -521,6 +723,7 @@ class FileAuditLog : public AuditLog {
   uint64_t last_signed_sequence_;
   std::string last_digest_hash_;
   int64_t last_digest_time_;
+  uint64_t digest_file_bytes_;  // durable (synced) bytes of the digest file
 
   const std::string spare_path_;
   std::mutex spare_mutex_;

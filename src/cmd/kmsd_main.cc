@@ -360,6 +360,15 @@ int Serve(const ServeFlags& flags) {
   audit_options.region = flags.region;
   audit_options.account_id = flags.account_id;
   audit_options.metrics = &metrics_registry;
+  // ---- audit trail that cannot be written (docs/AUDIT.md, "Failure handling"): the cause once,
+  // then once more when kmsd serves again by itself.
+  audit_options.on_writable_change = [](const absl::Status& status) {
+    if (status.ok()) {
+      spdlog::warn("audit: the trail is writable again; serving requests");
+    } else {
+      spdlog::error("audit: {}", kmsd::ToStd(status.message()));
+    }
+  };
   auto audit_log = kmsd::audit::OpenAuditLog(std::move(audit_options));
   if (!audit_log.ok()) {
     spdlog::error("audit: {}", kmsd::ToStd(audit_log.status().message()));

@@ -235,3 +235,22 @@ class KmsdTestCase(unittest.TestCase):
         self.assertNotEqual(code, 0)
         self.assertIn(f"({error_code})", stderr)
         return stderr
+
+
+def kmsd_audit(*args):
+    """Runs `kmsd audit ARGS` (verify, query, ...); returns the CompletedProcess."""
+    return subprocess.run([KMSD_BINARY, "audit", *args], capture_output=True, text=True, timeout=60)
+
+
+def audited_request_ids(audit_dir):
+    """The requestID of every whole record in the trail files of audit_dir (a torn last line and
+    a spare's zero padding are skipped)."""
+    ids = set()
+    for name in sorted(os.listdir(audit_dir)):
+        if not (name.startswith("trail-") and name.endswith(".jsonl")):
+            continue
+        with open(os.path.join(audit_dir, name), "rb") as trail:
+            for line in trail.read().split(b"\0")[0].split(b"\n"):
+                if line.endswith(b"}"):
+                    ids.add(json.loads(line).get("requestID"))
+    return ids

@@ -30,6 +30,12 @@ class FaultyFileSystem : public FileSystem {
   std::atomic<bool> fail_append{false};
   std::atomic<bool> fail_sync{false};
   std::atomic<bool> fail_open{false};
+  std::atomic<bool> fail_directory_sync{false};
+  // A full disk: an append writes the first half of its data, then fails (ENOSPC's torn write).
+  std::atomic<bool> tear_append{false};
+  // When not empty (set before a fault is armed), the faults above hit only files whose path
+  // holds this, and the audit log's write probe (a full disk refuses every new byte).
+  std::string only_path;
   std::atomic<bool> fail_spare{false};
   std::atomic<bool> hold_spares{false};  // CreateSpare waits while set
   std::atomic<int> syncs{0};
@@ -46,13 +52,18 @@ class FaultyFileSystem : public FileSystem {
     gate_cv_.notify_all();
   }
 
+  bool Hits(const std::string& path) const {
+    return only_path.empty() || path.find(only_path) != std::string::npos ||
+           path.find(".write-probe") != std::string::npos;
+  }
   absl::StatusOr<std::unique_ptr<AppendFile>> OpenAppend(const std::string& path) override {
-    if (fail_open) return Internal("injected: no space left on device");
+    if (fail_open && Hits(path)) return Internal("injected: no space left on device");
     auto file = DefaultFileSystem()->OpenAppend(path);
     if (!file.ok()) return file.status();
-    return std::unique_ptr<AppendFile>(new File(this, std::move(*file)));
+    return std::unique_ptr<AppendFile>(new File(this, std::move(*file), path));
   }
   absl::Status SyncDirectory(const std::string& path) override {
+    if (fail_directory_sync) return Internal("injected: cannot sync the directory");
     return DefaultFileSystem()->SyncDirectory(path);
   }
   absl::Status CreateSpare(const std::string& path, uint64_t bytes,
@@ -68,7 +79,7 @@ class FaultyFileSystem : public FileSystem {
     auto file = DefaultFileSystem()->AdoptSpare(spare, path);
     if (!file.ok()) return file.status();
     ++spares_adopted;
-    return std::unique_ptr<AppendFile>(new File(this, std::move(*file)));
+    return std::unique_ptr<AppendFile>(new File(this, std::move(*file), path));
   }
   absl::Status RemoveSpare(const std::string& path) override {
     return DefaultFileSystem()->RemoveSpare(path);
@@ -77,10 +88,14 @@ class FaultyFileSystem : public FileSystem {
  private:
   class File : public AppendFile {
    public:
-    File(FaultyFileSystem* owner, std::unique_ptr<AppendFile> real)
-        : owner_(owner), real_(std::move(real)) {}
+    File(FaultyFileSystem* owner, std::unique_ptr<AppendFile> real, std::string path)
+        : owner_(owner), real_(std::move(real)), path_(std::move(path)) {}
     absl::Status Append(std::string_view data) override {
-      if (owner_->fail_append) return Internal("injected: I/O error");
+      if (owner_->fail_append && owner_->Hits(path_)) return Internal("injected: I/O error");
+      if (owner_->tear_append && owner_->Hits(path_)) {
+        (void)real_->Append(data.substr(0, data.size() / 2));
+        return Internal("injected: no space left on device");
+      }
       return real_->Append(data);
     }
     absl::Status Sync() override {
@@ -90,7 +105,7 @@ class FaultyFileSystem : public FileSystem {
         owner_->gate_cv_.wait(lock, [this] { return owner_->gate_open_; });
         if (owner_->gate_fails) return Internal("injected: fdatasync failed late");
       }
-      if (owner_->fail_sync) return Internal("injected: fdatasync failed");
+      if (owner_->fail_sync && owner_->Hits(path_)) return Internal("injected: fdatasync failed");
       ++owner_->syncs;
       return real_->Sync();
     }
@@ -99,6 +114,7 @@ class FaultyFileSystem : public FileSystem {
    private:
     FaultyFileSystem* owner_;
     std::unique_ptr<AppendFile> real_;
+    const std::string path_;
   };
 
   std::mutex gate_mutex_;
@@ -113,6 +129,8 @@ class AuditLogTest : public ::testing::Test {
     options.data_dir = dir_.path();
     options.clock = &clock_;
     options.file_system = &file_system_;
+    // No recovery during a test unless it asks for one (RecoveryOptions).
+    options.retry_interval = std::chrono::hours(1);
     return options;
   }
 
@@ -295,9 +313,10 @@ TEST_P(OverlappedSyncTest, LaterBatchWaitsForTheEarlierSyncAndSharesItsFailure) 
   // (The two callbacks run on the two committers' threads, in either order; what matters is that
   // neither came before the first fdatasync returned.)
   if (first_sync_fails) {
-    EXPECT_EQ(TypeOf(statuses[0]), ErrorType::kKmsInternal);
-    EXPECT_EQ(TypeOf(statuses[1]), ErrorType::kKmsInternal) << "a later batch survived a failure";
-    EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kKmsInternal);  // latched
+    EXPECT_EQ(TypeOf(statuses[0]), ErrorType::kDependencyTimeout);
+    EXPECT_EQ(TypeOf(statuses[1]), ErrorType::kDependencyTimeout)
+        << "a later batch survived a failure";
+    EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kDependencyTimeout);  // until recovered
   } else {
     EXPECT_TRUE(statuses[0].ok()) << statuses[0];
     EXPECT_TRUE(statuses[1].ok()) << statuses[1];
@@ -318,7 +337,7 @@ TEST_F(AuditLogTest, SeveralCommittersKeepTheChainWhole) {
 TEST_F(AuditLogTest, RecordAsyncAfterAFailureAnswersAtOnceWithTheFailure) {
   auto log = Open(Options());
   file_system_.fail_sync = true;
-  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kKmsInternal);
+  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kDependencyTimeout);
   file_system_.fail_sync = false;
   std::thread::id caller = std::this_thread::get_id();
   std::thread::id called_on;
@@ -329,36 +348,50 @@ TEST_F(AuditLogTest, RecordAsyncAfterAFailureAnswersAtOnceWithTheFailure) {
     seen = std::move(status);
   });
   EXPECT_EQ(called_on, caller);
-  EXPECT_EQ(TypeOf(seen), ErrorType::kKmsInternal);
+  EXPECT_EQ(TypeOf(seen), ErrorType::kDependencyTimeout);
 }
 
-TEST_F(AuditLogTest, WriteFailureRefusesThisAndEveryLaterRequest) {
+TEST_F(AuditLogTest, WriteFailureRefusesThisAndLaterRequestsUntilTheLogHasRecovered) {
   auto log = Open(Options());
   ASSERT_TRUE(RecordOne(*log).ok());
   file_system_.fail_append = true;
   absl::Status failed = RecordOne(*log);
-  EXPECT_EQ(TypeOf(failed), ErrorType::kKmsInternal);
-  file_system_.fail_append = false;  // even once the disk recovers: latched
-  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kKmsInternal);
-  EXPECT_EQ(TypeOf(log->WriteDigest()), ErrorType::kKmsInternal);
+  EXPECT_EQ(TypeOf(failed), ErrorType::kDependencyTimeout);
+  file_system_.fail_append = false;  // the disk is back, but the log has not tried again yet
+  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kDependencyTimeout);
+  EXPECT_EQ(TypeOf(log->WriteDigest()), ErrorType::kDependencyTimeout);
 }
 
 TEST_F(AuditLogTest, SyncFailureRefusesRequests) {
   auto log = Open(Options());
   file_system_.fail_sync = true;
-  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kKmsInternal);
+  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kDependencyTimeout);
   file_system_.fail_sync = false;
-  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kKmsInternal);
+  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kDependencyTimeout);
 }
 
-TEST_F(AuditLogTest, FailureIsOkUntilASyncFailsThenLatched) {
+// Clients learn that kmsd cannot audit, not where its files are or what the system said; the
+// server's Failure() (for its log and /ready) keeps the cause.
+TEST_F(AuditLogTest, RefusalsNameNoCauseButFailureDoes) {
+  auto log = Open(Options());
+  ASSERT_TRUE(RecordOne(*log).ok());
+  file_system_.fail_sync = true;
+  absl::Status refused = RecordOne(*log);
+  EXPECT_EQ(ToStd(refused.message()).find(dir_.path()), std::string::npos) << refused;
+  EXPECT_NE(ToStd(refused.message()).find("audit trail"), std::string::npos) << refused;
+  EXPECT_EQ(ToStd(refused.message()).find("injected"), std::string::npos) << refused;
+  EXPECT_NE(ToStd(log->Failure().message()).find("injected: fdatasync failed"), std::string::npos)
+      << log->Failure();
+}
+
+TEST_F(AuditLogTest, FailureIsOkUntilASyncFailsThenHeldUntilRecovered) {
   auto log = Open(Options());
   ASSERT_TRUE(RecordOne(*log).ok());
   EXPECT_TRUE(log->Failure().ok());
   file_system_.fail_sync = true;
   EXPECT_FALSE(RecordOne(*log).ok());
   file_system_.fail_sync = false;
-  EXPECT_EQ(TypeOf(log->Failure()), ErrorType::kKmsInternal);
+  EXPECT_EQ(TypeOf(log->Failure()), ErrorType::kDependencyTimeout);
 }
 
 TEST_F(AuditLogTest, ReportsEachFsyncAndBatchToTheMetrics) {
@@ -379,7 +412,7 @@ TEST_F(AuditLogTest, ReportsEachFsyncAndBatchToTheMetrics) {
 TEST_F(AuditLogTest, FileThatCannotBeCreatedRefusesRequests) {
   file_system_.fail_open = true;
   auto log = Open(Options());
-  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kKmsInternal);
+  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kDependencyTimeout);
 }
 
 TEST_F(AuditLogTest, RotatesBySizeAndSignsEachFile) {
@@ -681,6 +714,221 @@ TEST_F(AuditLogTest, PublicKeyIsStableAcrossStarts) {
   EXPECT_EQ(*AuditPublicKeyPem(dir_.path()), *first);
   TempDir other;
   EXPECT_FALSE(AuditPublicKeyPem(other.path()).ok());
+}
+
+// ---- A full disk (issue 16): refuse with 503 while the trail cannot be written, keep what is on
+// disk verifiable, and recover by itself once the disk takes data again.
+
+// Each place a write can fail: the trail's append (torn by ENOSPC) and fdatasync, creating the
+// next trail file, the digest's append and fdatasync, the directory's sync.
+enum class FaultPoint {
+  kTrailAppendTorn,
+  kTrailSync,
+  kTrailFileCreation,
+  kDigestAppendTorn,
+  kDigestSync,
+  kDirectorySync,
+};
+
+std::string FaultPointName(const ::testing::TestParamInfo<FaultPoint>& info) {
+  switch (info.param) {
+    case FaultPoint::kTrailAppendTorn:
+      return "TrailAppendTorn";
+    case FaultPoint::kTrailSync:
+      return "TrailSync";
+    case FaultPoint::kTrailFileCreation:
+      return "TrailFileCreation";
+    case FaultPoint::kDigestAppendTorn:
+      return "DigestAppendTorn";
+    case FaultPoint::kDigestSync:
+      return "DigestSync";
+    case FaultPoint::kDirectorySync:
+      return "DirectorySync";
+  }
+  return "";
+}
+
+class AuditRecoveryTest : public AuditLogTest, public ::testing::WithParamInterface<FaultPoint> {
+ protected:
+  AuditOptions RecoveryOptions() {
+    AuditOptions options = Options();
+    options.retry_interval = std::chrono::milliseconds(20);
+    options.on_writable_change = [this](const absl::Status& status) {
+      std::lock_guard lock(changes_mutex_);
+      changes_.push_back(status);
+    };
+    return options;
+  }
+
+  void Arm(bool on) {
+    switch (GetParam()) {
+      case FaultPoint::kTrailAppendTorn:
+        file_system_.only_path = "/trail-";
+        file_system_.tear_append = on;
+        break;
+      case FaultPoint::kTrailSync:
+        file_system_.only_path = "/trail-";
+        file_system_.fail_sync = on;
+        break;
+      case FaultPoint::kTrailFileCreation:
+        file_system_.only_path = "/trail-";
+        file_system_.fail_open = on;
+        break;
+      case FaultPoint::kDigestAppendTorn:
+        file_system_.only_path = "/digests";
+        file_system_.tear_append = on;
+        break;
+      case FaultPoint::kDigestSync:
+        file_system_.only_path = "/digests";
+        file_system_.fail_sync = on;
+        break;
+      case FaultPoint::kDirectorySync:
+        file_system_.fail_directory_sync = on;
+        break;
+    }
+  }
+
+  // Makes the log meet the fault; returns the refusal and how many records were acknowledged.
+  absl::Status Provoke(AuditLog& log, int& acknowledged) {
+    switch (GetParam()) {
+      case FaultPoint::kDigestAppendTorn:
+      case FaultPoint::kDigestSync:
+        EXPECT_TRUE(RecordOne(log).ok());
+        ++acknowledged;
+        return log.WriteDigest();
+      case FaultPoint::kTrailFileCreation:
+      case FaultPoint::kDirectorySync:
+        clock_.Advance(2 * 24 * 3600);  // the next batch begins a new file
+        return RecordOne(log);
+      default:
+        return RecordOne(log);
+    }
+  }
+
+  std::mutex changes_mutex_;
+  std::vector<absl::Status> changes_;
+};
+
+TEST_P(AuditRecoveryTest, RefusesWith503KeepsTheTrailVerifiableAndRecoversByItself) {
+  auto log = Open(RecoveryOptions());
+  int acknowledged = 0;
+  for (int i = 0; i < 3; ++i, ++acknowledged) ASSERT_TRUE(RecordOne(*log).ok());
+  Arm(true);
+  absl::Status refused = Provoke(*log, acknowledged);
+  EXPECT_EQ(TypeOf(refused), ErrorType::kDependencyTimeout) << refused;
+  EXPECT_EQ(TypeOf(log->Failure()), ErrorType::kDependencyTimeout);
+  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kDependencyTimeout) << "served while failing";
+
+  // While the disk stays full, the tries cut what the failure left, so the trail verifies.
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_FALSE(log->Failure().ok()) << "recovered while the disk was still full";
+  VerifyReport during = Verify();
+  EXPECT_TRUE(during.ok) << FormatVerifyReport(during);
+  EXPECT_EQ(during.records, acknowledged);
+  EXPECT_TRUE(during.torn_tail.empty()) << during.torn_tail;
+
+  Arm(false);
+  ASSERT_TRUE(Eventually([&] { return log->Failure().ok(); })) << log->Failure();
+  ASSERT_TRUE(RecordOne(*log, "Encrypt").ok());
+  ++acknowledged;
+  log.reset();
+  // Exactly the acknowledged records, chained across the failure, all signed.
+  VerifyReport after = ExpectWholeChain(acknowledged);
+  EXPECT_EQ(after.last_signed_sequence, acknowledged);
+  EXPECT_EQ(AllRecords().back()["eventName"], "Encrypt");
+  std::lock_guard lock(changes_mutex_);
+  ASSERT_EQ(changes_.size(), 2u);
+  EXPECT_FALSE(changes_[0].ok());
+  EXPECT_TRUE(changes_[1].ok());
+}
+
+INSTANTIATE_TEST_SUITE_P(EachWriteAndSync, AuditRecoveryTest,
+                         ::testing::Values(FaultPoint::kTrailAppendTorn, FaultPoint::kTrailSync,
+                                           FaultPoint::kTrailFileCreation,
+                                           FaultPoint::kDigestAppendTorn, FaultPoint::kDigestSync,
+                                           FaultPoint::kDirectorySync),
+                         FaultPointName);
+
+// Stopped while the disk is still full: the torn record is cut on the way out, so
+// `kmsd audit verify` on the stopped server finds nothing wrong.
+TEST_F(AuditLogTest, ShutdownWhileTheDiskIsFullLeavesNoTornTail) {
+  auto log = Open(Options());  // no recovery before the shutdown
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(RecordOne(*log).ok());
+  file_system_.tear_append = true;
+  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kDependencyTimeout);
+  std::string file = testing::TrailFiles(dir_.audit())[0];
+  EXPECT_NE(testing::ReadAll(file).back(), '\n') << "the fault did not tear the record";
+  log.reset();
+  VerifyReport report = Verify();
+  EXPECT_TRUE(report.ok) << FormatVerifyReport(report);
+  EXPECT_EQ(report.records, 2);
+  EXPECT_TRUE(report.torn_tail.empty()) << report.torn_tail;
+  // And a start continues from there.
+  file_system_.tear_append = false;
+  log = Open(Options());
+  ASSERT_TRUE(RecordOne(*log).ok());
+  log.reset();
+  ExpectWholeChain(3);
+}
+
+// If acknowledged records are gone when the log tries again, the trail is not what was promised:
+// refuse for good (500), keep the evidence.
+TEST_F(AuditLogTest, AcknowledgedRecordsGoneWhileFailingRefusesUntilRestart) {
+  AuditOptions options = Options();
+  options.retry_interval = std::chrono::milliseconds(20);
+  auto log = Open(options);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(RecordOne(*log).ok());
+  file_system_.fail_sync = true;
+  EXPECT_FALSE(RecordOne(*log).ok());
+  std::string file = testing::TrailFiles(dir_.audit())[0];
+  auto lines = testing::ReadLines(file);
+  lines.resize(1);  // two acknowledged records cut off behind kmsd's back
+  testing::WriteLines(file, lines);
+  file_system_.fail_sync = false;
+  ASSERT_TRUE(Eventually([&] { return TypeOf(log->Failure()) == ErrorType::kKmsInternal; }))
+      << log->Failure();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(TypeOf(log->Failure()), ErrorType::kKmsInternal) << "retried after a data loss";
+  EXPECT_EQ(TypeOf(RecordOne(*log)), ErrorType::kKmsInternal);
+  EXPECT_EQ(testing::ReadLines(file).size(), 1u);
+}
+
+// Records queued while the disk was full, from many threads, then a recovery: the chain stays
+// whole and only acknowledged records are in it.
+TEST_F(AuditLogTest, ConcurrentRecordsAcrossAFailureKeepOnlyTheAcknowledgedOnes) {
+  AuditOptions options = Options();
+  options.retry_interval = std::chrono::milliseconds(5);
+  options.committers = 2;
+  auto log = Open(options);
+  std::atomic<int> acknowledged{0};
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 4; ++t) {
+    workers.emplace_back([&] {
+      while (!stop) {
+        absl::Status status = RecordOne(*log);
+        if (status.ok()) {
+          ++acknowledged;
+        } else {
+          EXPECT_EQ(TypeOf(status), ErrorType::kDependencyTimeout) << status;
+        }
+      }
+    });
+  }
+  for (int round = 0; round < 5; ++round) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    file_system_.tear_append = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    file_system_.tear_append = false;
+  }
+  ASSERT_TRUE(Eventually([&] { return log->Failure().ok(); }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  stop = true;
+  for (auto& worker : workers) worker.join();
+  log.reset();
+  ASSERT_GT(acknowledged.load(), 0);
+  VerifyReport report = ExpectWholeChain(acknowledged.load());
+  EXPECT_EQ(report.last_signed_sequence, acknowledged.load());
 }
 
 }  // namespace

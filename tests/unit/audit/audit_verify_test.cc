@@ -172,6 +172,49 @@ TEST_F(AuditVerifyTest, LineCutMidWayIsNamed) {
   EXPECT_EQ(report.line, static_cast<int64_t>(ReadLines(files_[1]).size()));
 }
 
+// What kill -9 leaves: the newest file ends in part of a record that was never acknowledged.
+// Not tampering (kmsd cuts it at its next start), but reported.
+TEST_F(AuditVerifyTest, TornUnsignedLineAtTheEndOfTheNewestFileIsACrashNotTampering) {
+  std::ofstream(files_.back(), std::ios::binary | std::ios::app)
+      << R"({"eventVersion":"1.08","userIdentity":{"ty)";
+  VerifyReport report = Verify();
+  EXPECT_TRUE(report.ok) << FormatVerifyReport(report);
+  EXPECT_EQ(report.records, 24);
+  EXPECT_NE(report.torn_tail.find(Name(files_.back())), std::string::npos) << report.torn_tail;
+  EXPECT_NE(FormatVerifyReport(report).find("torn line"), std::string::npos);
+}
+
+// A signed record cut mid-line is not a crash's leftover: its digest says it was whole.
+TEST_F(AuditVerifyTest, SignedLastRecordCutMidLineIsTruncation) {
+  std::string content = testing::ReadAll(files_.back());
+  std::ofstream(files_.back(), std::ios::binary | std::ios::trunc)
+      << content.substr(0, content.size() - 20);
+  VerifyReport report = Verify();
+  EXPECT_FALSE(report.ok);
+  EXPECT_EQ(report.problem, "truncated");
+  EXPECT_EQ(report.line, static_cast<int64_t>(ReadLines(files_.back()).size()));
+  EXPECT_EQ(report.sequence, 24);
+}
+
+// A complete record changed is tampering even at the very end of the trail.
+TEST_F(AuditVerifyTest, ChangedCompleteLastRecordIsTampering) {
+  auto lines = ReadLines(files_.back());
+  size_t at = lines.back().find("alias/k");
+  lines.back().replace(at, 7, "alias/x");
+  WriteLines(files_.back(), lines);
+  VerifyReport report = Verify();
+  EXPECT_FALSE(report.ok);
+  EXPECT_EQ(report.problem, "modified");
+  EXPECT_TRUE(report.torn_tail.empty());
+}
+
+TEST_F(AuditVerifyTest, TornLastDigestIsACrashNotTampering) {
+  std::ofstream(Digests(), std::ios::binary | std::ios::app) << R"({"digestVersion":1,"fir)";
+  VerifyReport report = Verify();
+  EXPECT_TRUE(report.ok) << FormatVerifyReport(report);
+  EXPECT_NE(report.torn_tail.find("digests.jsonl"), std::string::npos) << report.torn_tail;
+}
+
 TEST_F(AuditVerifyTest, DeletedMiddleFileIsNamed) {
   size_t first_of_third = ReadLines(files_[0]).size() + ReadLines(files_[1]).size() + 1;
   std::filesystem::remove(files_[1]);
