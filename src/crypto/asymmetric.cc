@@ -92,8 +92,7 @@ absl::StatusOr<std::string> DigestOf(const SigningAlgorithmInfo& algorithm,
   std::string digest(EVP_MAX_MD_SIZE, '\0');
   size_t length = 0;
   if (EVP_Q_digest(nullptr, std::string(algorithm.digest).c_str(), nullptr, message.data(),
-                   message.size(), reinterpret_cast<unsigned char*>(digest.data()),
-                   &length) != 1 ||
+                   message.size(), reinterpret_cast<unsigned char*>(digest.data()), &length) != 1 ||
       length != algorithm.digest_size) {
     return OpenSslFailure("hash a message");
   }

@@ -81,9 +81,10 @@ inline constexpr OperationSet kContextOperations =
 OperationSet OperationBit(std::string_view name);
 
 // What the service checks of a CreateGrant request before it looks at the key: known grant
-// operations, at least one (ValidationException; which fit the key: CheckOperationsForKey), at most 8 pairs per constraint with values of at
-// most 384 characters (ValidationException), principals that are principal ARNs or service
-// principals (InvalidArnException). Returns the operations as bits.
+// operations, at least one (ValidationException; whether they fit the key is
+// CheckOperationsForKey's), at most 8 pairs per constraint with values of at most 384 characters
+// (ValidationException), principals that are principal ARNs or service principals
+// (InvalidArnException). Returns the operations as bits.
 absl::StatusOr<OperationSet> ValidateCreateGrant(const CreateGrantRequest& request);
 
 struct Grant {

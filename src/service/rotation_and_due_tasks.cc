@@ -9,7 +9,8 @@ absl::Status KmsServiceImpl::EnableKeyRotation(const CallContext& call, const st
   int64_t now = clock_->NowSeconds();
   return Mutate(call, "kms:EnableKeyRotation", key_id, /*allow_alias=*/false,
                 [&](KeyRecord& record, KeyChange& change) {
-                  if (auto status = RequireRotatable(record.metadata, "EnableKeyRotation"); !status.ok()) {
+                  if (auto status = RequireRotatable(record.metadata, "EnableKeyRotation");
+                      !status.ok()) {
                     return status;
                   }
                   if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
@@ -30,7 +31,8 @@ absl::Status KmsServiceImpl::DisableKeyRotation(const CallContext& call,
                                                 const std::string& key_id) {
   return Mutate(call, "kms:DisableKeyRotation", key_id, /*allow_alias=*/false,
                 [&](KeyRecord& record, KeyChange& change) {
-                  if (auto status = RequireRotatable(record.metadata, "DisableKeyRotation"); !status.ok()) {
+                  if (auto status = RequireRotatable(record.metadata, "DisableKeyRotation");
+                      !status.ok()) {
                     return status;
                   }
                   if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
@@ -48,7 +50,8 @@ absl::StatusOr<RotationStatus> KmsServiceImpl::GetKeyRotationStatus(const CallCo
       !status.ok()) {
     return status;
   }
-  if (auto status = RequireRotatable((*entry)->record.metadata, "GetKeyRotationStatus"); !status.ok()) {
+  if (auto status = RequireRotatable((*entry)->record.metadata, "GetKeyRotationStatus");
+      !status.ok()) {
     return status;
   }
   const KeyRecord& record = (*entry)->record;

@@ -25,9 +25,9 @@ absl::StatusOr<const SigningAlgorithmInfo*> SigningAlgorithmOf(const KeyMetadata
                                                                const std::string& name) {
   const SigningAlgorithmInfo* algorithm = FindSigningAlgorithm(name);
   if (!algorithm || !Lists(SpecOf(m).signing_algorithms, name)) {
-    return Error(ErrorType::kInvalidKeyUsage, StrCat("The signing algorithm ", name,
-                                                     " is not valid for ", key_arn, " (key spec ",
-                                                     m.key_spec, ")."));
+    return Error(ErrorType::kInvalidKeyUsage,
+                 StrCat("The signing algorithm ", name, " is not valid for ", key_arn,
+                        " (key spec ", m.key_spec, ")."));
   }
   return algorithm;
 }
@@ -38,9 +38,9 @@ absl::StatusOr<const MacAlgorithmInfo*> MacAlgorithmOf(const KeyMetadata& m,
                                                        const std::string& name) {
   const MacAlgorithmInfo* algorithm = FindMacAlgorithm(name);
   if (!algorithm || !Lists(SpecOf(m).mac_algorithms, name)) {
-    return Error(ErrorType::kInvalidKeyUsage, StrCat("The MAC algorithm ", name,
-                                                     " is not valid for ", key_arn, " (key spec ",
-                                                     m.key_spec, ")."));
+    return Error(ErrorType::kInvalidKeyUsage,
+                 StrCat("The MAC algorithm ", name, " is not valid for ", key_arn, " (key spec ",
+                        m.key_spec, ")."));
   }
   return algorithm;
 }
@@ -71,9 +71,9 @@ absl::Status KmsServiceImpl::RequireSymmetricEncryption(const KeyMetadata& m,
 absl::Status KmsServiceImpl::RequireRotatable(const KeyMetadata& m,
                                               std::string_view operation) const {
   if (m.key_spec == "SYMMETRIC_DEFAULT") return absl::OkStatus();
-  return Error(ErrorType::kUnsupportedOperation, StrCat(KeyArn(m.key_id), " key spec is ",
-                                                        m.key_spec, " which is not valid for ",
-                                                        operation, "."));
+  return Error(ErrorType::kUnsupportedOperation,
+               StrCat(KeyArn(m.key_id), " key spec is ", m.key_spec, " which is not valid for ",
+                      operation, "."));
 }
 
 absl::Status KmsServiceImpl::AttachMaterial(KeyEntry& entry) {
@@ -102,9 +102,9 @@ absl::Status KmsServiceImpl::AttachMaterial(KeyEntry& entry) {
 absl::StatusOr<PublicKeyResult> KmsServiceImpl::GetPublicKey(const CallContext& call,
                                                              const std::string& key_id,
                                                              const GrantTokens& grant_tokens) {
-  auto entry = ResolveForCrypto(
-      call, key_id, grant_tokens,
-      {.action = "kms:GetPublicKey", .grant_operation = grants::kGetPublicKey});
+  auto entry =
+      ResolveForCrypto(call, key_id, grant_tokens,
+                       {.action = "kms:GetPublicKey", .grant_operation = grants::kGetPublicKey});
   if (!entry.ok()) return entry.status();
   const KeyMetadata& m = (*entry)->record.metadata;
   if (!(*entry)->private_key) {
@@ -125,36 +125,31 @@ absl::StatusOr<SignResult> KmsServiceImpl::Sign(const CallContext& call, const s
     context.Set("kms:SigningAlgorithm", signing_algorithm);
     context.Set("kms:MessageType", std::string(MessageTypeName(message_type)));
   };
-  auto entry = ResolveForCrypto(call, key_id, grant_tokens,
-                                {.action = "kms:Sign",
-                                 .grant_operation = grants::kSign,
-                                 .add_conditions = conditions});
+  auto entry = ResolveForCrypto(
+      call, key_id, grant_tokens,
+      {.action = "kms:Sign", .grant_operation = grants::kSign, .add_conditions = conditions});
   if (!entry.ok()) return entry.status();
   const KeyMetadata& m = (*entry)->record.metadata;
   if (auto status = RequireKeyUsage(m, kSignVerify, "Sign"); !status.ok()) return status;
   auto algorithm = SigningAlgorithmOf(m, KeyArn(m.key_id), signing_algorithm);
   if (!algorithm.ok()) return algorithm.status();
-  auto signature =
-      (*entry)->private_key->Sign(**algorithm, message.view(), message_type == MessageType::kDigest);
+  auto signature = (*entry)->private_key->Sign(**algorithm, message.view(),
+                                               message_type == MessageType::kDigest);
   if (!signature.ok()) return signature.status();
   return SignResult{KeyArn(m.key_id), std::move(*signature), signing_algorithm};
 }
 
-absl::StatusOr<SignResult> KmsServiceImpl::Verify(const CallContext& call,
-                                                  const std::string& key_id,
-                                                  const SecretBytes& message,
-                                                  MessageType message_type,
-                                                  const std::string& signature,
-                                                  const std::string& signing_algorithm,
-                                                  const GrantTokens& grant_tokens) {
+absl::StatusOr<SignResult> KmsServiceImpl::Verify(
+    const CallContext& call, const std::string& key_id, const SecretBytes& message,
+    MessageType message_type, const std::string& signature, const std::string& signing_algorithm,
+    const GrantTokens& grant_tokens) {
   auto conditions = [&](policy::RequestContext& context) {
     context.Set("kms:SigningAlgorithm", signing_algorithm);
     context.Set("kms:MessageType", std::string(MessageTypeName(message_type)));
   };
-  auto entry = ResolveForCrypto(call, key_id, grant_tokens,
-                                {.action = "kms:Verify",
-                                 .grant_operation = grants::kVerify,
-                                 .add_conditions = conditions});
+  auto entry = ResolveForCrypto(
+      call, key_id, grant_tokens,
+      {.action = "kms:Verify", .grant_operation = grants::kVerify, .add_conditions = conditions});
   if (!entry.ok()) return entry.status();
   const KeyMetadata& m = (*entry)->record.metadata;
   if (auto status = RequireKeyUsage(m, kSignVerify, "Verify"); !status.ok()) return status;
@@ -194,12 +189,9 @@ absl::StatusOr<MacResult> KmsServiceImpl::GenerateMac(const CallContext& call,
   return MacResult{KeyArn(m.key_id), std::move(*mac), mac_algorithm};
 }
 
-absl::StatusOr<MacResult> KmsServiceImpl::VerifyMac(const CallContext& call,
-                                                    const std::string& key_id,
-                                                    const SecretBytes& message,
-                                                    const std::string& mac,
-                                                    const std::string& mac_algorithm,
-                                                    const GrantTokens& grant_tokens) {
+absl::StatusOr<MacResult> KmsServiceImpl::VerifyMac(
+    const CallContext& call, const std::string& key_id, const SecretBytes& message,
+    const std::string& mac, const std::string& mac_algorithm, const GrantTokens& grant_tokens) {
   auto conditions = [&](policy::RequestContext& context) {
     context.Set("kms:MacAlgorithm", mac_algorithm);
   };

@@ -1,5 +1,5 @@
-// CreateKey: a new KMS key of any supported spec (include/kmsd/key_specs.h), with its key policy (or AWS's default). Also the KeyMetadata
-// writer every key operation shares.
+// CreateKey: a new KMS key of any supported spec (include/kmsd/key_specs.h), with its key policy
+// (or AWS's default). Also the KeyMetadata writer every key operation shares.
 #include "api/kms/common.h"
 #include "api/kms/operations.h"
 #include "kmsd/errors.h"

@@ -18,9 +18,9 @@ absl::StatusOr<MacRequest> ReadMacRequest(RequestReader& request) {
   MacRequest read;
   read.message = request.Blob("Message", 1, 4096, /*required=*/true);
   read.key_id = request.String("KeyId", kKeyIdRule, /*required=*/true);
-  read.mac_algorithm = request.Enum(
-      "MacAlgorithm", {"HMAC_SHA_224", "HMAC_SHA_256", "HMAC_SHA_384", "HMAC_SHA_512"},
-      /*required=*/true);
+  read.mac_algorithm =
+      request.Enum("MacAlgorithm", {"HMAC_SHA_224", "HMAC_SHA_256", "HMAC_SHA_384", "HMAC_SHA_512"},
+                   /*required=*/true);
   auto options = ReadCryptoOptions(request);
   if (!options.ok()) return options.status();
   read.options = std::move(*options);

@@ -22,13 +22,13 @@ absl::StatusOr<SignatureRequest> ReadSignatureRequest(RequestReader& request) {
   read.key_id = request.String("KeyId", kKeyIdRule, /*required=*/true);
   read.message = request.Blob("Message", 1, 4096, /*required=*/true);
   auto message_type = request.Enum("MessageType", {"RAW", "DIGEST", "EXTERNAL_MU"});
-  read.signing_algorithm = request.Enum(
-      "SigningAlgorithm",
-      {"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
-       "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384", "RSASSA_PKCS1_V1_5_SHA_512",
-       "ECDSA_SHA_256", "ECDSA_SHA_384", "ECDSA_SHA_512", "SM2DSA", "ML_DSA_SHAKE_256",
-       "ED25519_SHA_512", "ED25519_PH_SHA_512"},
-      /*required=*/true);
+  read.signing_algorithm =
+      request.Enum("SigningAlgorithm",
+                   {"RSASSA_PSS_SHA_256", "RSASSA_PSS_SHA_384", "RSASSA_PSS_SHA_512",
+                    "RSASSA_PKCS1_V1_5_SHA_256", "RSASSA_PKCS1_V1_5_SHA_384",
+                    "RSASSA_PKCS1_V1_5_SHA_512", "ECDSA_SHA_256", "ECDSA_SHA_384", "ECDSA_SHA_512",
+                    "SM2DSA", "ML_DSA_SHAKE_256", "ED25519_SHA_512", "ED25519_PH_SHA_512"},
+                   /*required=*/true);
   auto options = ReadCryptoOptions(request);
   if (!options.ok()) return options.status();
   read.options = std::move(*options);
@@ -47,9 +47,9 @@ absl::StatusOr<std::string> Sign(OperationContext& context, RequestReader& reque
   auto read = ReadSignatureRequest(request);
   if (auto status = request.Finish(); !status.ok()) return status;
   if (!read.ok()) return read.status();
-  auto result = context.service.Sign(context.call, *read->key_id, *read->message,
-                                     read->message_type, *read->signing_algorithm,
-                                     read->options.grant_tokens);
+  auto result =
+      context.service.Sign(context.call, *read->key_id, *read->message, read->message_type,
+                           *read->signing_algorithm, read->options.grant_tokens);
   if (!result.ok()) return result.status();
   if (read->options.dry_run) return DryRunSucceeded();
   return JsonWriter()

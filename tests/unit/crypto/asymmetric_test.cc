@@ -60,22 +60,22 @@ bool OpenSslVerifies(const PrivateKey& key, const SigningAlgorithmInfo& algorith
                                     nullptr, nullptr, public_key, nullptr) == 1;
   if (ok && algorithm.padding == SignaturePadding::kPss) {
     ok = EVP_PKEY_CTX_set_rsa_padding(pkey_context, RSA_PKCS1_PSS_PADDING) == 1 &&
-         EVP_PKEY_CTX_set_rsa_pss_saltlen(pkey_context,
-                                          static_cast<int>(algorithm.digest_size)) == 1;
+         EVP_PKEY_CTX_set_rsa_pss_saltlen(pkey_context, static_cast<int>(algorithm.digest_size)) ==
+             1;
   }
-  ok = ok && EVP_DigestVerify(context, reinterpret_cast<const unsigned char*>(signature.data()),
-                              signature.size(),
-                              reinterpret_cast<const unsigned char*>(message.data()),
-                              message.size()) == 1;
+  ok = ok &&
+       EVP_DigestVerify(context, reinterpret_cast<const unsigned char*>(signature.data()),
+                        signature.size(), reinterpret_cast<const unsigned char*>(message.data()),
+                        message.size()) == 1;
   EVP_MD_CTX_free(context);
   EVP_PKEY_free(public_key);
   return ok;
 }
 
 TEST(GenerateKeyMaterial, SymmetricAndHmacKeysAreRandomBytesOfTheSpecsLength) {
-  for (auto [name, size] : {std::pair{"SYMMETRIC_DEFAULT", 32}, std::pair{"HMAC_224", 28},
-                            std::pair{"HMAC_256", 32}, std::pair{"HMAC_384", 48},
-                            std::pair{"HMAC_512", 64}}) {
+  for (auto [name, size] :
+       {std::pair{"SYMMETRIC_DEFAULT", 32}, std::pair{"HMAC_224", 28}, std::pair{"HMAC_256", 32},
+        std::pair{"HMAC_384", 48}, std::pair{"HMAC_512", 64}}) {
     auto first = GenerateKeyMaterial(Spec(name));
     auto second = GenerateKeyMaterial(Spec(name));
     ASSERT_TRUE(first.ok() && second.ok());
@@ -92,9 +92,8 @@ TEST(GenerateKeyMaterial, UnsupportedSpecsAreRefusedWithTheirReason) {
 }
 
 TEST(GenerateKeyMaterial, AsymmetricKeysAreOfTheSpecsSizeOrCurve) {
-  for (std::string_view name :
-       {"RSA_2048", "RSA_3072", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521",
-        "ECC_SECG_P256K1"}) {
+  for (std::string_view name : {"RSA_2048", "RSA_3072", "ECC_NIST_P256", "ECC_NIST_P384",
+                                "ECC_NIST_P521", "ECC_SECG_P256K1"}) {
     std::shared_ptr<const PrivateKey> key = KeyOf(name);
     ASSERT_NE(key, nullptr) << name;
     EVP_PKEY* public_key = PublicKeyOf(*key);
@@ -135,8 +134,8 @@ TEST(PrivateKey, RefusesBytesThatAreNotPkcs8) {
 
 TEST(Sign, EverySigningAlgorithmOfEverySpecVerifiesInOpenSsl) {
   const std::string message = "a message to sign, of no particular length";
-  for (std::string_view spec_name : {"RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384",
-                                     "ECC_NIST_P521", "ECC_SECG_P256K1"}) {
+  for (std::string_view spec_name :
+       {"RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1"}) {
     std::shared_ptr<const PrivateKey> key = KeyOf(spec_name);
     ASSERT_NE(key, nullptr);
     for (std::string_view algorithm_name : Spec(spec_name).signing_algorithms) {
@@ -230,10 +229,12 @@ TEST(Hmac, MatchesRfc4231TestCase2ForEveryDigest) {
       {"HMAC_SHA_224", "a30e01098bc6dbbf45690f3a7e9e6d0f8bbea2a39e6148008fd05e44"},
       {"HMAC_SHA_256", "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
       {"HMAC_SHA_384",
-       "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e8e2240ca5e69e2c78b3239ecfab2"
+       "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e8e2240ca5e69e2c78b3239ecfab"
+       "2"
        "1649"},
       {"HMAC_SHA_512",
-       "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f0"
+       "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f"
+       "0"
        "e6fdcaeab1a34d4a6b4b636e070a38bce737"},
   };
   for (const auto& [name, mac] : expected) {

@@ -48,6 +48,8 @@ constexpr Expected kEveryType[] = {
     {ErrorType::kDeleteConflict, "DeleteConflictException", 409},
     {ErrorType::kInvalidClientTokenId, "UnrecognizedClientException", 400},
     {ErrorType::kInvalidGrantId, "InvalidGrantIdException", 400},
+    {ErrorType::kKmsInvalidSignature, "KMSInvalidSignatureException", 400},
+    {ErrorType::kKmsInvalidMac, "KMSInvalidMacException", 400},
 };
 
 TEST(Errors, EveryTypeHasItsAwsNameAndHttpStatus) {

@@ -15,11 +15,11 @@ std::vector<std::string> Strings(std::span<const std::string_view> names) {
 TEST(KeySpecs, ListEveryKeySpecOfTheServiceModelInItsOrder) {
   std::vector<std::string> names;
   for (const KeySpecInfo& spec : AllKeySpecs()) names.emplace_back(spec.name);
-  EXPECT_EQ(names, (std::vector<std::string>{
-                       "RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384",
-                       "ECC_NIST_P521", "ECC_SECG_P256K1", "SYMMETRIC_DEFAULT", "HMAC_224",
-                       "HMAC_256", "HMAC_384", "HMAC_512", "SM2", "ML_DSA_44", "ML_DSA_65",
-                       "ML_DSA_87", "ECC_NIST_EDWARDS25519"}));
+  EXPECT_EQ(names, (std::vector<std::string>{"RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256",
+                                             "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1",
+                                             "SYMMETRIC_DEFAULT", "HMAC_224", "HMAC_256",
+                                             "HMAC_384", "HMAC_512", "SM2", "ML_DSA_44",
+                                             "ML_DSA_65", "ML_DSA_87", "ECC_NIST_EDWARDS25519"}));
 }
 
 TEST(KeySpecs, UnknownNameIsNotFound) { EXPECT_EQ(FindKeySpec("RSA_1024"), nullptr); }
@@ -96,8 +96,8 @@ TEST(KeySpecs, EachCurveSignsWithTheDigestAwsPairsItWith) {
 }
 
 TEST(KeySpecs, SpecsKmsdCannotServeSayWhy) {
-  for (std::string_view name : {"SM2", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87",
-                                "ECC_NIST_EDWARDS25519"}) {
+  for (std::string_view name :
+       {"SM2", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "ECC_NIST_EDWARDS25519"}) {
     const KeySpecInfo* spec = FindKeySpec(name);
     ASSERT_NE(spec, nullptr);
     EXPECT_EQ(spec->family, KeyFamily::kUnsupported) << name;

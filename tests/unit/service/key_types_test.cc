@@ -34,7 +34,8 @@ TEST_F(KeyTypesTest, CreateKeyMakesEverySupportedSpecWithEachUsageAwsAllows) {
        {std::pair{"RSA_2048", "ENCRYPT_DECRYPT"}, std::pair{"RSA_2048", "SIGN_VERIFY"},
         std::pair{"ECC_NIST_P256", "SIGN_VERIFY"}, std::pair{"ECC_NIST_P384", "KEY_AGREEMENT"},
         std::pair{"ECC_NIST_P521", "SIGN_VERIFY"}, std::pair{"ECC_SECG_P256K1", "SIGN_VERIFY"},
-        std::pair{"HMAC_224", "GENERATE_VERIFY_MAC"}, std::pair{"HMAC_512", "GENERATE_VERIFY_MAC"}}) {
+        std::pair{"HMAC_224", "GENERATE_VERIFY_MAC"},
+        std::pair{"HMAC_512", "GENERATE_VERIFY_MAC"}}) {
     auto key = Create(spec, usage);
     ASSERT_TRUE(key.ok()) << spec << " " << usage << ": " << key.status();
     EXPECT_EQ(key->key_spec, spec);
@@ -51,8 +52,7 @@ TEST_F(KeyTypesTest, UsageTheSpecDoesNotAllowIsAValidationError) {
 }
 
 TEST_F(KeyTypesTest, SpecsKmsdCannotServeAreUnsupported) {
-  EXPECT_EQ(TypeOf(Create("ML_DSA_44", "SIGN_VERIFY").status()),
-            ErrorType::kUnsupportedOperation);
+  EXPECT_EQ(TypeOf(Create("ML_DSA_44", "SIGN_VERIFY").status()), ErrorType::kUnsupportedOperation);
   EXPECT_EQ(TypeOf(Create("SM2", "SIGN_VERIFY").status()), ErrorType::kUnsupportedOperation);
   EXPECT_EQ(TypeOf(Create("ECC_NIST_EDWARDS25519", "SIGN_VERIFY").status()),
             ErrorType::kUnsupportedOperation);
@@ -69,9 +69,9 @@ TEST_F(KeyTypesTest, SignatureVerifiesWithTheKeyAndWithGetPublicKeysKeyInOpenSsl
                                    signed_message->signature, "ECDSA_SHA_256", {});
   EXPECT_TRUE(verified.ok()) << verified.status();
   // The same message as its digest verifies too (MessageType need not match).
-  auto as_digest = service_->Verify(call_, key_id, Message(crypto::Sha256("payload")),
-                                    MessageType::kDigest, signed_message->signature,
-                                    "ECDSA_SHA_256", {});
+  auto as_digest =
+      service_->Verify(call_, key_id, Message(crypto::Sha256("payload")), MessageType::kDigest,
+                       signed_message->signature, "ECDSA_SHA_256", {});
   EXPECT_TRUE(as_digest.ok()) << as_digest.status();
 
   auto public_key = service_->GetPublicKey(call_, key_id, {});
@@ -83,11 +83,11 @@ TEST_F(KeyTypesTest, SignatureVerifiesWithTheKeyAndWithGetPublicKeysKeyInOpenSsl
   ASSERT_NE(pkey, nullptr);
   EVP_MD_CTX* context = EVP_MD_CTX_new();
   ASSERT_EQ(EVP_DigestVerifyInit(context, nullptr, EVP_sha256(), nullptr, pkey), 1);
-  EXPECT_EQ(EVP_DigestVerify(
-                context, reinterpret_cast<const unsigned char*>(signed_message->signature.data()),
-                signed_message->signature.size(),
-                reinterpret_cast<const unsigned char*>("payload"), 7),
-            1);
+  EXPECT_EQ(
+      EVP_DigestVerify(
+          context, reinterpret_cast<const unsigned char*>(signed_message->signature.data()),
+          signed_message->signature.size(), reinterpret_cast<const unsigned char*>("payload"), 7),
+      1);
   EVP_MD_CTX_free(context);
   EVP_PKEY_free(pkey);
 }
@@ -107,16 +107,17 @@ TEST_F(KeyTypesTest, SigningAlgorithmTheKeyDoesNotSupportIsInvalidKeyUsage) {
   EXPECT_EQ(TypeOf(service_->Sign(call_, ecc, Message("m"), MessageType::kRaw, "ECDSA_SHA_384", {})
                        .status()),
             ErrorType::kInvalidKeyUsage);
-  EXPECT_EQ(TypeOf(service_->Sign(call_, ecc, Message("m"), MessageType::kRaw,
-                                  "RSASSA_PSS_SHA_256", {})
-                       .status()),
-            ErrorType::kInvalidKeyUsage);
+  EXPECT_EQ(
+      TypeOf(service_->Sign(call_, ecc, Message("m"), MessageType::kRaw, "RSASSA_PSS_SHA_256", {})
+                 .status()),
+      ErrorType::kInvalidKeyUsage);
 }
 
 TEST_F(KeyTypesTest, DigestOfTheWrongLengthIsAValidationError) {
   std::string key_id = NewKeyOf("ECC_NIST_P384", "SIGN_VERIFY");
-  EXPECT_EQ(TypeOf(service_->Sign(call_, key_id, Message(crypto::Sha256("m")), MessageType::kDigest,
-                                  "ECDSA_SHA_384", {})
+  EXPECT_EQ(TypeOf(service_
+                       ->Sign(call_, key_id, Message(crypto::Sha256("m")), MessageType::kDigest,
+                              "ECDSA_SHA_384", {})
                        .status()),
             ErrorType::kValidation);
 }
@@ -134,14 +135,14 @@ TEST_F(KeyTypesTest, OperationsRefuseKeysOfTheWrongUsage) {
   }
   auto blob = service_->Encrypt(call_, symmetric, Message("x"), {}, {});
   ASSERT_TRUE(blob.ok());
-  EXPECT_EQ(TypeOf(service_->ReEncrypt(call_, blob->ciphertext_blob, {}, "", signing, {}, {})
-                       .status()),
-            ErrorType::kInvalidKeyUsage);
+  EXPECT_EQ(
+      TypeOf(service_->ReEncrypt(call_, blob->ciphertext_blob, {}, "", signing, {}, {}).status()),
+      ErrorType::kInvalidKeyUsage);
   for (const std::string& key : {symmetric, mac, agreement}) {
-    EXPECT_EQ(TypeOf(service_->Sign(call_, key, Message("m"), MessageType::kRaw, "ECDSA_SHA_256",
-                                    {})
-                         .status()),
-              ErrorType::kInvalidKeyUsage);
+    EXPECT_EQ(
+        TypeOf(service_->Sign(call_, key, Message("m"), MessageType::kRaw, "ECDSA_SHA_256", {})
+                   .status()),
+        ErrorType::kInvalidKeyUsage);
   }
   for (const std::string& key : {symmetric, signing}) {
     EXPECT_EQ(TypeOf(service_->GenerateMac(call_, key, Message("m"), "HMAC_SHA_256", {}).status()),
@@ -165,7 +166,8 @@ TEST_F(KeyTypesTest, RsaEncryptionKeysRefuseDataKeysAndEncryptionIsNotSupportedY
 TEST_F(KeyTypesTest, AsymmetricAndHmacKeysDoNotRotate) {
   for (const std::string& key :
        {NewKeyOf("RSA_2048", "SIGN_VERIFY"), NewKeyOf("HMAC_384", "GENERATE_VERIFY_MAC")}) {
-    EXPECT_EQ(TypeOf(service_->EnableKeyRotation(call_, key, 365)), ErrorType::kUnsupportedOperation);
+    EXPECT_EQ(TypeOf(service_->EnableKeyRotation(call_, key, 365)),
+              ErrorType::kUnsupportedOperation);
     EXPECT_EQ(TypeOf(service_->DisableKeyRotation(call_, key)), ErrorType::kUnsupportedOperation);
     EXPECT_EQ(TypeOf(service_->RotateKeyOnDemand(call_, key).status()),
               ErrorType::kUnsupportedOperation);
@@ -183,24 +185,25 @@ TEST_F(KeyTypesTest, MacIsDeterministicAndVerifiesButNotAFlippedBit) {
   ASSERT_TRUE(first.ok() && second.ok()) << first.status();
   EXPECT_EQ(first->mac.size(), 32u);
   EXPECT_EQ(first->mac, second->mac);
-  EXPECT_TRUE(service_->VerifyMac(call_, key_id, Message("token"), first->mac, "HMAC_SHA_256", {})
-                  .ok());
+  EXPECT_TRUE(
+      service_->VerifyMac(call_, key_id, Message("token"), first->mac, "HMAC_SHA_256", {}).ok());
   for (size_t bit = 0; bit < first->mac.size() * 8; ++bit) {
     std::string flipped = first->mac;
     flipped[bit / 8] = static_cast<char>(flipped[bit / 8] ^ (1 << (bit % 8)));
-    EXPECT_EQ(TypeOf(service_->VerifyMac(call_, key_id, Message("token"), flipped, "HMAC_SHA_256",
-                                         {})
-                         .status()),
-              ErrorType::kKmsInvalidMac)
+    EXPECT_EQ(
+        TypeOf(service_->VerifyMac(call_, key_id, Message("token"), flipped, "HMAC_SHA_256", {})
+                   .status()),
+        ErrorType::kKmsInvalidMac)
         << bit;
   }
-  EXPECT_EQ(TypeOf(service_->VerifyMac(call_, key_id, Message("token"), first->mac.substr(1),
-                                       "HMAC_SHA_256", {})
+  EXPECT_EQ(TypeOf(service_
+                       ->VerifyMac(call_, key_id, Message("token"), first->mac.substr(1),
+                                   "HMAC_SHA_256", {})
                        .status()),
             ErrorType::kKmsInvalidMac);
-  EXPECT_EQ(TypeOf(service_->GenerateMac(call_, key_id, Message("token"), "HMAC_SHA_512", {})
-                       .status()),
-            ErrorType::kInvalidKeyUsage);
+  EXPECT_EQ(
+      TypeOf(service_->GenerateMac(call_, key_id, Message("token"), "HMAC_SHA_512", {}).status()),
+      ErrorType::kInvalidKeyUsage);
 }
 
 TEST_F(KeyTypesTest, MaterialSurvivesANewServiceOverTheSameKeystore) {
@@ -211,8 +214,9 @@ TEST_F(KeyTypesTest, MaterialSurvivesANewServiceOverTheSameKeystore) {
   auto tag = service_->GenerateMac(call_, mac, Message("kept"), "HMAC_SHA_224", {});
   ASSERT_TRUE(signature.ok() && tag.ok());
   auto fresh = NewKmsService({}, keystore_.get(), std::make_unique<FixedClock>(&now_));
-  EXPECT_TRUE(fresh->Verify(call_, signing, Message("kept"), MessageType::kRaw,
-                            signature->signature, "ECDSA_SHA_256", {})
+  EXPECT_TRUE(fresh
+                  ->Verify(call_, signing, Message("kept"), MessageType::kRaw, signature->signature,
+                           "ECDSA_SHA_256", {})
                   .ok());
   auto again = fresh->GenerateMac(call_, mac, Message("kept"), "HMAC_SHA_224", {});
   ASSERT_TRUE(again.ok()) << again.status();
@@ -224,10 +228,10 @@ TEST_F(KeyTypesTest, MaterialSurvivesANewServiceOverTheSameKeystore) {
 TEST_F(KeyTypesTest, DeletionDestroysTheKeyPair) {
   std::string key_id = NewKeyOf("ECC_NIST_P256", "SIGN_VERIFY");
   ASSERT_TRUE(service_->ScheduleKeyDeletion(call_, key_id, 7).ok());
-  EXPECT_EQ(TypeOf(service_->Sign(call_, key_id, Message("m"), MessageType::kRaw, "ECDSA_SHA_256",
-                                  {})
-                       .status()),
-            ErrorType::kKmsInvalidState);
+  EXPECT_EQ(
+      TypeOf(service_->Sign(call_, key_id, Message("m"), MessageType::kRaw, "ECDSA_SHA_256", {})
+                 .status()),
+      ErrorType::kKmsInvalidState);
   now_ += 7 * kDay;
   EXPECT_EQ(service_->RunDueTasks()->keys_deleted, 1);
   EXPECT_TRUE(backend_->List("material/", "", 0)->empty());
