@@ -55,6 +55,9 @@ enum class ErrorType {
   // answered).
   kRequestHeaderFieldsTooLarge,
   kRequestTimeout,
+  // KMS: KMSInvalidSignatureException (Verify) and KMSInvalidMacException (VerifyMac).
+  kKmsInvalidSignature,
+  kKmsInvalidMac,
 };
 
 // Builds a status of the given type. The message is shown to the client: never put key material,

@@ -145,6 +145,31 @@ struct ReEncryptResult {
   std::string key_arn;
 };
 
+// --- Asymmetric and HMAC keys (issue 13) ---
+
+struct PublicKeyResult {
+  std::string key_arn;
+  std::string public_key;  // DER SubjectPublicKeyInfo
+  std::string key_spec;
+  std::string key_usage;
+};
+
+// MessageType of Sign and Verify: RAW is hashed by the signing algorithm; DIGEST already is one
+// (its length must be the algorithm's digest length).
+enum class MessageType { kRaw, kDigest };
+
+struct SignResult {
+  std::string key_arn;
+  std::string signature;
+  std::string signing_algorithm;
+};
+
+struct MacResult {
+  std::string key_arn;
+  std::string mac;
+  std::string mac_algorithm;
+};
+
 // The GrantTokens member of the operations that accept it: each token must name a grant that
 // exists, else the call fails with InvalidGrantTokenException.
 using GrantTokens = std::vector<std::string>;
@@ -330,6 +355,34 @@ class KmsService {
   virtual absl::Status RetireGrant(const CallContext& call, const RetireGrantRequest& request) = 0;
   virtual absl::Status RevokeGrant(const CallContext& call, const std::string& key_id,
                                    const std::string& grant_id, bool dry_run) = 0;
+
+  // Asymmetric and HMAC keys (issue 13). Each resolves its key (any form of key id), checks grant
+  // tokens, authorizes kms:<Operation>, checks the key's state, then its KeyUsage
+  // (InvalidKeyUsageException naming it) and algorithm (InvalidKeyUsageException when the key does
+  // not support it). Messages are 1..4096 bytes (api/ checks).
+  virtual absl::StatusOr<PublicKeyResult> GetPublicKey(const CallContext& call,
+                                                       const std::string& key_id,
+                                                       const GrantTokens& grant_tokens) = 0;
+  virtual absl::StatusOr<SignResult> Sign(const CallContext& call, const std::string& key_id,
+                                          const SecretBytes& message, MessageType message_type,
+                                          const std::string& signing_algorithm,
+                                          const GrantTokens& grant_tokens) = 0;
+  // A signature that does not verify is KMSInvalidSignatureException (AWS never answers false).
+  virtual absl::StatusOr<SignResult> Verify(const CallContext& call, const std::string& key_id,
+                                            const SecretBytes& message, MessageType message_type,
+                                            const std::string& signature,
+                                            const std::string& signing_algorithm,
+                                            const GrantTokens& grant_tokens) = 0;
+  virtual absl::StatusOr<MacResult> GenerateMac(const CallContext& call, const std::string& key_id,
+                                                const SecretBytes& message,
+                                                const std::string& mac_algorithm,
+                                                const GrantTokens& grant_tokens) = 0;
+  // Compares in constant time; a MAC that does not match is KMSInvalidMacException.
+  virtual absl::StatusOr<MacResult> VerifyMac(const CallContext& call, const std::string& key_id,
+                                              const SecretBytes& message,
+                                              const std::string& mac,
+                                              const std::string& mac_algorithm,
+                                              const GrantTokens& grant_tokens) = 0;
 
   // Destroys keys whose deletion date has passed and rotates keys whose rotation is due, by the
   // service's clock (a key goes with its material, aliases and grants in one commit). Each task

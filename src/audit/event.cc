@@ -28,7 +28,7 @@ constexpr std::string_view kKmsEventSource = "kms.amazonaws.com";
 
 // Request members worth auditing. Anything else (Plaintext, CiphertextBlob, GrantTokens, Policy
 // and whatever a future operation adds) is left out until someone decides it is safe.
-constexpr std::array<std::string_view, 25> kRequestAllowlist = {
+constexpr std::array<std::string_view, 28> kRequestAllowlist = {
     "KeyId",
     "EncryptionContext",
     "SourceEncryptionContext",
@@ -54,6 +54,10 @@ constexpr std::array<std::string_view, 25> kRequestAllowlist = {
     "PendingWindowInDays",
     "RotationPeriodInDays",
     "IncludeKeyMaterial",
+    // Sign, Verify, GenerateMac, VerifyMac (issue 13); never Message, Signature or Mac.
+    "SigningAlgorithm",
+    "MessageType",
+    "MacAlgorithm",
 };
 
 // Answer members recorded as responseElements (never for cryptographic operations).

@@ -89,6 +89,10 @@ constexpr std::array kTypes = {
              absl::StatusCode::kOutOfRange},
     TypeInfo{ErrorType::kRequestTimeout, "RequestTimeoutException", 408,
              absl::StatusCode::kDeadlineExceeded},
+    TypeInfo{ErrorType::kKmsInvalidSignature, "KMSInvalidSignatureException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kKmsInvalidMac, "KMSInvalidMacException", 400,
+             absl::StatusCode::kInvalidArgument},
 };
 
 // The table is indexed by the enum's value; this keeps the two from drifting apart.
@@ -96,7 +100,7 @@ constexpr bool TableMatchesEnum() {
   for (size_t i = 0; i < kTypes.size(); ++i) {
     if (static_cast<size_t>(kTypes[i].type) != i) return false;
   }
-  return kTypes.back().type == ErrorType::kRequestTimeout;
+  return kTypes.back().type == ErrorType::kKmsInvalidMac;
 }
 static_assert(TableMatchesEnum(), "kTypes must list every ErrorType in declaration order");
 

@@ -14,6 +14,10 @@ absl::StatusOr<EncryptResult> KmsServiceImpl::Encrypt(const CallContext& call,
                                  .grant_operation = grants::kEncrypt,
                                  .encryption_context = &context});
   if (!entry.ok()) return entry.status();
+  if (auto status = RequireSymmetricEncryption((*entry)->record.metadata, "Encrypt");
+      !status.ok()) {
+    return status;
+  }
   auto blob = SealUnder(**entry, context, plaintext.view());
   if (!blob.ok()) return blob.status();
   return EncryptResult{std::move(*blob), KeyArn((*entry)->record.metadata.key_id)};
@@ -39,6 +43,10 @@ absl::StatusOr<DecryptResult> KmsServiceImpl::Decrypt(const CallContext& call,
     return status;
   }
   if (auto status = RequireUsable((*entry)->record.metadata); !status.ok()) return status;
+  if (auto status = RequireSymmetricEncryption((*entry)->record.metadata, "Decrypt");
+      !status.ok()) {
+    return status;
+  }
   auto plaintext = OpenUnder(**entry, *header, blob, context);
   if (!plaintext.ok()) return plaintext.status();
   return DecryptResult{std::move(*plaintext), KeyArn(header->key_id)};
@@ -81,6 +89,12 @@ absl::StatusOr<ReEncryptResult> KmsServiceImpl::ReEncrypt(
   }
   if (auto status = RequireUsable((*destination)->record.metadata); !status.ok()) return status;
   if (auto status = RequireUsable((*source)->record.metadata); !status.ok()) return status;
+  for (const EntryPtr* key : {&*source, &*destination}) {
+    if (auto status = RequireSymmetricEncryption((*key)->record.metadata, "ReEncrypt");
+        !status.ok()) {
+      return status;
+    }
+  }
   auto plaintext = OpenUnder(**source, *header, blob, source_context);
   if (!plaintext.ok()) return plaintext.status();
   auto sealed = SealUnder(**destination, destination_context, plaintext->view());
@@ -99,6 +113,12 @@ absl::StatusOr<DataKeyResult> KmsServiceImpl::GenerateDataKey(
            with_plaintext ? grants::kGenerateDataKey : grants::kGenerateDataKeyWithoutPlaintext,
        .encryption_context = &context});
   if (!entry.ok()) return entry.status();
+  if (auto status = RequireSymmetricEncryption(
+          (*entry)->record.metadata,
+          with_plaintext ? "GenerateDataKey" : "GenerateDataKeyWithoutPlaintext");
+      !status.ok()) {
+    return status;
+  }
   auto data_key = crypto::RandomSecret(number_of_bytes);
   if (!data_key.ok()) return data_key.status();
   auto blob = SealUnder(**entry, context, data_key->view());

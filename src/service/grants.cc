@@ -7,6 +7,7 @@
 
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
+#include "kmsd/key_specs.h"
 #include "kmsd/strings.h"
 #include "kmsd/uuid.h"
 
@@ -142,10 +143,7 @@ absl::StatusOr<OperationSet> ValidateCreateGrant(const CreateGrantRequest& reque
   OperationSet operations = 0;
   for (const std::string& name : request.operations) {
     OperationSet bit = OperationBit(name);
-    if ((bit & kSymmetricKeyOperations) == 0) {
-      return Validation(
-          StrCat("The grant operation ", name, " is not valid for a symmetric encryption KMS key"));
-    }
+    if (bit == 0) return Validation(StrCat(name, " is not a grant operation"));
     operations |= bit;
   }
   if (operations == 0) return Validation("A grant must allow at least one operation");
@@ -166,6 +164,29 @@ absl::StatusOr<OperationSet> ValidateCreateGrant(const CreateGrantRequest& reque
     }
   }
   return operations;
+}
+
+OperationSet OperationsForKey(const KeyMetadata& key) {
+  if (key.key_usage == kSignVerify) return kSigningKeyOperations;
+  if (key.key_usage == kGenerateVerifyMac) return kMacKeyOperations;
+  if (key.key_usage == kKeyAgreement) return kKeyAgreementKeyOperations;
+  if (key.key_spec == "SYMMETRIC_DEFAULT") return kSymmetricKeyOperations;
+  return kRsaEncryptionKeyOperations;
+}
+
+absl::Status CheckOperationsForKey(const std::vector<std::string>& requested,
+                                   const KeyMetadata& key) {
+  OperationSet allowed = OperationsForKey(key);
+  for (const std::string& name : requested) {
+    if ((OperationBit(name) & allowed) != 0) continue;
+    if (key.key_spec == "SYMMETRIC_DEFAULT") {
+      return Validation(
+          StrCat("The grant operation ", name, " is not valid for a symmetric encryption KMS key"));
+    }
+    return Validation(StrCat("The grant operation ", name, " is not valid for a KMS key with ",
+                             key.key_spec, " key spec and ", key.key_usage, " key usage"));
+  }
+  return absl::OkStatus();
 }
 
 OperationSet OperationBit(std::string_view name) {

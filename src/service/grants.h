@@ -54,6 +54,23 @@ inline constexpr OperationSet kSymmetricKeyOperations =
     kReEncryptTo | kCreateGrant | kRetireGrant | kDescribeKey | kGenerateDataKeyPair |
     kGenerateDataKeyPairWithoutPlaintext;
 
+// What a grant on a key of another kind may allow (AWS's table of grant operations by key type).
+inline constexpr OperationSet kEveryKeyOperations = kCreateGrant | kRetireGrant | kDescribeKey;
+inline constexpr OperationSet kRsaEncryptionKeyOperations = kEveryKeyOperations | kDecrypt |
+                                                            kEncrypt | kReEncryptFrom |
+                                                            kReEncryptTo | kGetPublicKey;
+inline constexpr OperationSet kSigningKeyOperations =
+    kEveryKeyOperations | kSign | kVerify | kGetPublicKey;
+inline constexpr OperationSet kMacKeyOperations = kEveryKeyOperations | kGenerateMac | kVerifyMac;
+inline constexpr OperationSet kKeyAgreementKeyOperations =
+    kEveryKeyOperations | kDeriveSharedSecret | kGetPublicKey;
+
+// The operations a grant on a key of this spec and usage may allow.
+OperationSet OperationsForKey(const KeyMetadata& key);
+// Every operation in requested must be one a grant on the key may allow (ValidationException).
+absl::Status CheckOperationsForKey(const std::vector<std::string>& requested,
+                                   const KeyMetadata& key);
+
 // The operations that take an encryption context, to which a grant's constraints apply. They do
 // not apply to DescribeKey and RetireGrant; CreateGrant has its own rule (AtLeastAsStrict).
 inline constexpr OperationSet kContextOperations =
@@ -63,10 +80,11 @@ inline constexpr OperationSet kContextOperations =
 // The bit of a grant operation name ("Encrypt"), or 0 for any other name.
 OperationSet OperationBit(std::string_view name);
 
-// What the service checks of a CreateGrant request before it looks at the key: operations a
-// symmetric key can grant (ValidationException), at most 8 pairs per constraint with values of at
-// most 384 characters (ValidationException), principals that are principal ARNs or service
-// principals (InvalidArnException). Returns the operations as bits.
+// What the service checks of a CreateGrant request before it looks at the key: known grant
+// operations, at least one (ValidationException; whether they fit the key is
+// CheckOperationsForKey's), at most 8 pairs per constraint with values of at most 384 characters
+// (ValidationException), principals that are principal ARNs or service principals
+// (InvalidArnException). Returns the operations as bits.
 absl::StatusOr<OperationSet> ValidateCreateGrant(const CreateGrantRequest& request);
 
 struct Grant {

@@ -84,6 +84,10 @@ absl::StatusOr<CreateGrantResult> KmsServiceImpl::CreateGrant(const CallContext&
   }
   const KeyEntry& entry = **current;
   if (auto status = RequireUsable(entry.record.metadata); !status.ok()) return status;
+  if (auto status = grants::CheckOperationsForKey(request.operations, entry.record.metadata);
+      !status.ok()) {
+    return status;
+  }
 
   // A retry of a named request finds the grant it made; AWS answers it with a new token.
   if (!request.name.empty()) {

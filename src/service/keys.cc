@@ -22,14 +22,14 @@ absl::StatusOr<KeyMetadata> KmsServiceImpl::CreateKey(const CallContext& call,
     context.Set("kms:MultiRegion", request.multi_region ? "true" : "false");
     if (auto status = authorization::Decide(context, nullptr); !status.ok()) return status;
   }
-  if (request.key_spec != "SYMMETRIC_DEFAULT") {
-    return Error(ErrorType::kUnsupportedOperation,
-                 StrCat("KeySpec ", request.key_spec,
-                        " is not supported yet; kmsd supports SYMMETRIC_DEFAULT"));
+  const KeySpecInfo* spec = FindKeySpec(request.key_spec);
+  if (!spec) return Validation(StrCat("KeySpec ", request.key_spec, " is not a KMS key spec"));
+  if (!AllowsUsage(*spec, request.key_usage)) {
+    return Validation(StrCat("KeyUsage ", request.key_usage, " is not compatible with KeySpec ",
+                             request.key_spec));
   }
-  if (request.key_usage != "ENCRYPT_DECRYPT") {
-    return Validation(StrCat("KeyUsage ", request.key_usage,
-                             " is not compatible with KeySpec SYMMETRIC_DEFAULT"));
+  if (spec->family == KeyFamily::kUnsupported) {
+    return Error(ErrorType::kUnsupportedOperation, spec->unsupported_reason);
   }
   if (request.origin != "AWS_KMS") {
     return Error(ErrorType::kUnsupportedOperation,
@@ -52,7 +52,7 @@ absl::StatusOr<KeyMetadata> KmsServiceImpl::CreateKey(const CallContext& call,
     entry->policy = *default_policy_;
   }
 
-  auto material = crypto::RandomSecret(crypto::kAes256KeySize);
+  auto material = crypto::GenerateKeyMaterial(*spec);
   if (!material.ok()) return material.status();
 
   m.creation_date = clock_->NowSeconds();
@@ -61,14 +61,16 @@ absl::StatusOr<KeyMetadata> KmsServiceImpl::CreateKey(const CallContext& call,
   entry->record.tags = request.tags;
   entry->record.current_version = 1;
 
+  entry->versions[1] = std::make_shared<const SecretBytes>(std::move(*material));
+  if (auto status = AttachMaterial(*entry); !status.ok()) return status;
+
   std::string metadata_record = records::EncodeKeyRecord(entry->record);
   KeystoreBatch batch;
   batch.puts.emplace_back(records::KeyRecordId(m.key_id), metadata_record);
-  batch.puts.emplace_back(records::MaterialRecordId(m.key_id, 1), material->view());
+  batch.puts.emplace_back(records::MaterialRecordId(m.key_id, 1), entry->versions[1]->view());
   {
     std::lock_guard write_lock(write_mutex_);
     if (auto status = keystore_->Commit(batch); !status.ok()) return status;
-    entry->versions[1] = std::make_shared<const SecretBytes>(std::move(*material));
     Publish(entry);
   }
   return Describe(*entry);

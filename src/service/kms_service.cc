@@ -242,14 +242,13 @@ absl::StatusOr<EntryPtr> KmsServiceImpl::LoadFromKeystore(const std::string& key
   if (!materials.ok()) return materials.status();
   for (KeystoreRecord& material : *materials) {
     uint32_t version = records::MaterialVersion(material.id);
-    if (version == 0 || material.value.size() != crypto::kAes256KeySize) {
-      return Internal("stored key material is malformed");
-    }
+    if (version == 0) return Internal("stored key material is malformed");
     entry->versions[version] = std::make_shared<const SecretBytes>(std::move(material.value));
   }
   if (!entry->versions.contains(entry->record.current_version)) {
     return Internal("stored key is missing its current key material");
   }
+  if (auto status = AttachMaterial(*entry); !status.ok()) return status;
   if (entry->record.policy) {
     // A stored policy that no longer compiles leaves the key unusable rather than open.
     auto compiled = policy::Parse(*entry->record.policy, policy::PolicyKind::kResource);

@@ -1,6 +1,7 @@
 // How the service's records look inside the keystore. Record ids:
 //   key/<uuid>                      key metadata and tags (JSON)
-//   material/<uuid>/<version:08x>   one backing-key version: 32 raw bytes, never JSON, never copied
+//   material/<uuid>/<version:08x>   one backing-key version, raw bytes, never JSON, never copied:
+//                                   32 (symmetric), the HMAC key, or PKCS#8 DER (asymmetric)
 //   alias/<name>                    alias target and dates (JSON); the name keeps its "alias/"
 //   due/<epoch:012d>/<task>/<uuid>  a scheduled deletion or rotation (empty); listing "due/" in
 //                                   order gives the tasks in the order they fall due

@@ -9,6 +9,10 @@ absl::Status KmsServiceImpl::EnableKeyRotation(const CallContext& call, const st
   int64_t now = clock_->NowSeconds();
   return Mutate(call, "kms:EnableKeyRotation", key_id, /*allow_alias=*/false,
                 [&](KeyRecord& record, KeyChange& change) {
+                  if (auto status = RequireRotatable(record.metadata, "EnableKeyRotation");
+                      !status.ok()) {
+                    return status;
+                  }
                   if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
                   UnscheduleRotation(record, change);
                   record.rotation_enabled = true;
@@ -27,6 +31,10 @@ absl::Status KmsServiceImpl::DisableKeyRotation(const CallContext& call,
                                                 const std::string& key_id) {
   return Mutate(call, "kms:DisableKeyRotation", key_id, /*allow_alias=*/false,
                 [&](KeyRecord& record, KeyChange& change) {
+                  if (auto status = RequireRotatable(record.metadata, "DisableKeyRotation");
+                      !status.ok()) {
+                    return status;
+                  }
                   if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
                   UnscheduleRotation(record, change);
                   return absl::OkStatus();
@@ -39,6 +47,10 @@ absl::StatusOr<RotationStatus> KmsServiceImpl::GetKeyRotationStatus(const CallCo
   auto entry = Resolve(key_id, /*allow_alias=*/false);
   if (!entry.ok()) return entry.status();
   if (auto status = AuthorizeKey(call, **entry, {.action = "kms:GetKeyRotationStatus"});
+      !status.ok()) {
+    return status;
+  }
+  if (auto status = RequireRotatable((*entry)->record.metadata, "GetKeyRotationStatus");
       !status.ok()) {
     return status;
   }
@@ -57,6 +69,9 @@ absl::StatusOr<std::string> KmsServiceImpl::RotateKeyOnDemand(const CallContext&
   auto entry = Mutate(
       call, "kms:RotateKeyOnDemand", key_id, /*allow_alias=*/false,
       [&](KeyRecord& record, KeyChange& change) {
+        if (auto status = RequireRotatable(record.metadata, "RotateKeyOnDemand"); !status.ok()) {
+          return status;
+        }
         if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
         size_t on_demand = std::count_if(
             record.rotations.begin(), record.rotations.end(),
@@ -79,6 +94,9 @@ absl::StatusOr<RotationList> KmsServiceImpl::ListKeyRotations(const CallContext&
   auto entry = Resolve(key_id, /*allow_alias=*/false);
   if (!entry.ok()) return entry.status();
   if (auto status = AuthorizeKey(call, **entry, {.action = "kms:ListKeyRotations"}); !status.ok()) {
+    return status;
+  }
+  if (auto status = RequireRotatable((*entry)->record.metadata, "ListKeyRotations"); !status.ok()) {
     return status;
   }
   auto page = PageByPosition((*entry)->record.rotations, limit, marker);

@@ -5,6 +5,8 @@
 //   cryptographic_operations.cc  Encrypt, Decrypt, ReEncrypt, GenerateDataKey, GenerateRandom
 //   rotation_and_due_tasks.cc    rotation and the scheduler's due tasks (deletions, rotations)
 //   key_access.cc                key policies, grants, and the authorization of every call
+//   signing_and_mac.cc           asymmetric and HMAC keys: key usage checks, GetPublicKey, Sign,
+//                                Verify, GenerateMac, VerifyMac
 // Private to src/service/: callers see only include/kmsd/service.h.
 //
 // Concurrency: published key entries are immutable and shared (shared_ptr<const KeyEntry>); a
@@ -25,8 +27,10 @@
 #include <shared_mutex>
 #include <unordered_map>
 
+#include "kmsd/asymmetric.h"
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
+#include "kmsd/key_specs.h"
 #include "kmsd/policy.h"
 #include "kmsd/service.h"
 #include "kmsd/strings.h"
@@ -56,8 +60,11 @@ inline constexpr size_t kRetirableGrantsPerRead = 256;
 
 struct KeyEntry {
   KeyRecord record;
-  // Backing-key versions; shared between successive entries of the same key.
+  // Backing-key versions; shared between successive entries of the same key. Asymmetric and
+  // HMAC keys have one version (1): PKCS#8 DER, or the HMAC key.
   std::map<uint32_t, std::shared_ptr<const SecretBytes>> versions;
+  // Asymmetric keys: versions[1] parsed once (issue 13); shared like the versions.
+  std::shared_ptr<const crypto::PrivateKey> private_key;
   // record.policy compiled, or the service's one compiled default key policy.
   policy::PolicyPtr policy;
   // The names of the key's aliases, sorted (kms:ResourceAliases).
@@ -249,7 +256,50 @@ class KmsServiceImpl final : public KmsService {
 
   absl::StatusOr<DueTaskReport> RunDueTasks() override;
 
+  // --- Asymmetric and HMAC keys (signing_and_mac.cc) ---
+
+  absl::StatusOr<PublicKeyResult> GetPublicKey(const CallContext& call, const std::string& key_id,
+                                               const GrantTokens& grant_tokens) override;
+
+  absl::StatusOr<SignResult> Sign(const CallContext& call, const std::string& key_id,
+                                  const SecretBytes& message, MessageType message_type,
+                                  const std::string& signing_algorithm,
+                                  const GrantTokens& grant_tokens) override;
+
+  absl::StatusOr<SignResult> Verify(const CallContext& call, const std::string& key_id,
+                                    const SecretBytes& message, MessageType message_type,
+                                    const std::string& signature,
+                                    const std::string& signing_algorithm,
+                                    const GrantTokens& grant_tokens) override;
+
+  absl::StatusOr<MacResult> GenerateMac(const CallContext& call, const std::string& key_id,
+                                        const SecretBytes& message,
+                                        const std::string& mac_algorithm,
+                                        const GrantTokens& grant_tokens) override;
+
+  absl::StatusOr<MacResult> VerifyMac(const CallContext& call, const std::string& key_id,
+                                      const SecretBytes& message, const std::string& mac,
+                                      const std::string& mac_algorithm,
+                                      const GrantTokens& grant_tokens) override;
+
  private:
+  // --- Kinds of key (signing_and_mac.cc) ---
+
+  // The key's KeyUsage must be usage for operation, else InvalidKeyUsageException naming it.
+  absl::Status RequireKeyUsage(const KeyMetadata& m, std::string_view usage,
+                               std::string_view operation) const;
+
+  // Encrypt, Decrypt, ReEncrypt and GenerateDataKey*: a symmetric encryption key. RSA
+  // ENCRYPT_DECRYPT keys are refused as not supported yet (data keys: never).
+  absl::Status RequireSymmetricEncryption(const KeyMetadata& m, std::string_view operation) const;
+
+  // Rotation operations: only symmetric encryption keys rotate (UnsupportedOperationException).
+  absl::Status RequireRotatable(const KeyMetadata& m, std::string_view operation) const;
+
+  // Checks the stored material's shape against the key's spec and, for an asymmetric key, parses
+  // it into entry.private_key.
+  static absl::Status AttachMaterial(KeyEntry& entry);
+
   // Runs one due task, or drops its schedule record when the key no longer calls for it.
   absl::Status RunDueTask(const records::DueTask& task, const std::string& due_record_id,
                           int64_t now, DueTaskReport& report);

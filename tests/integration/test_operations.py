@@ -25,7 +25,8 @@ class Keys(KmsdTestCase):
         self.assertGreater(meta["CreationDate"].timestamp(), 1.7e9)
 
     def test_create_key_refuses_unsupported_specs_and_bad_tags(self):
-        self.assertAwsError("UnsupportedOperationException", self.kms.create_key, KeySpec="RSA_2048")
+        self.assertAwsError("UnsupportedOperationException", self.kms.create_key, KeySpec="ML_DSA_44",
+                            KeyUsage="SIGN_VERIFY")
         self.assertAwsError("ValidationException", self.kms.create_key, KeyUsage="SIGN_VERIFY")
         self.assertAwsError("TagException", self.kms.create_key,
                             Tags=[{"TagKey": "aws:reserved", "TagValue": "x"}])

@@ -1,8 +1,9 @@
 // Shared request members of the crypto operations.
 #include "api/kms/common.h"
 
-#include "kmsd/strings.h"
 #include "kmsd/errors.h"
+#include "kmsd/key_specs.h"
+#include "kmsd/strings.h"
 
 namespace kmsd::api {
 
@@ -31,6 +32,21 @@ absl::StatusOr<CryptoOptions> ReadCryptoOptions(RequestReader& request) {
 absl::Status DryRunSucceeded() {
   return Error(ErrorType::kDryRunOperation,
                "The request would have succeeded, but the DryRun parameter was set");
+}
+
+void WriteKeyAlgorithms(JsonWriter& writer, std::string_view key_spec, std::string_view key_usage) {
+  const KeySpecInfo* spec = FindKeySpec(key_spec);
+  if (!spec) return;
+  KeyAlgorithms algorithms = AlgorithmsOf(*spec, key_usage);
+  for (auto [member, names] : {std::pair{"EncryptionAlgorithms", algorithms.encryption},
+                               std::pair{"SigningAlgorithms", algorithms.signing},
+                               std::pair{"KeyAgreementAlgorithms", algorithms.key_agreement},
+                               std::pair{"MacAlgorithms", algorithms.mac}}) {
+    if (names.empty()) continue;
+    writer.BeginArray(member);
+    for (std::string_view name : names) writer.String(name);
+    writer.EndArray();
+  }
 }
 
 absl::StatusOr<std::string> EmptyAnswer(const absl::Status& status) {

@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "api/json_writer.h"
 #include "api/request_reader.h"
 
 namespace kmsd::api {
@@ -27,6 +28,11 @@ absl::StatusOr<CryptoOptions> ReadCryptoOptions(RequestReader& request);
 // operations change nothing) and its result was thrown away, as AWS does,
 // DryRunOperationException.
 absl::Status DryRunSucceeded();
+
+// The algorithm list of a key's spec and usage, as AWS sends it: EncryptionAlgorithms,
+// SigningAlgorithms, KeyAgreementAlgorithms or MacAlgorithms, only the one of the key's usage
+// (DescribeKey's KeyMetadata, GetPublicKey).
+void WriteKeyAlgorithms(JsonWriter& writer, std::string_view key_spec, std::string_view key_usage);
 
 // The empty answer of operations that return nothing, or the service's error.
 absl::StatusOr<std::string> EmptyAnswer(const absl::Status& status);

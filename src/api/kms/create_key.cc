@@ -1,5 +1,5 @@
-// CreateKey: a new symmetric KMS key, with its key policy (or AWS's default). Also the KeyMetadata
-// writer every key operation shares.
+// CreateKey: a new KMS key of any supported spec (include/kmsd/key_specs.h), with its key policy
+// (or AWS's default). Also the KeyMetadata writer every key operation shares.
 #include "api/kms/common.h"
 #include "api/kms/operations.h"
 #include "kmsd/errors.h"
@@ -23,12 +23,9 @@ void WriteKeyMetadata(JsonWriter& writer, const KeyMetadata& m) {
   writer.String("Origin", m.origin)
       .String("KeyManager", m.key_manager)
       .String("CustomerMasterKeySpec", m.key_spec)
-      .String("KeySpec", m.key_spec)
-      .BeginArray("EncryptionAlgorithms")
-      .String(kSymmetricDefault)
-      .EndArray()
-      .Boolean("MultiRegion", false)
-      .EndObject();
+      .String("KeySpec", m.key_spec);
+  WriteKeyAlgorithms(writer, m.key_spec, m.key_usage);
+  writer.Boolean("MultiRegion", false).EndObject();
 }
 
 absl::StatusOr<std::string> KeyMetadataAnswer(const absl::StatusOr<KeyMetadata>& metadata) {

@@ -41,6 +41,12 @@ Operation FindOperation(std::string_view name) {
       {"ListRetirableGrants", &ListRetirableGrants},
       {"RetireGrant", &RetireGrant},
       {"RevokeGrant", &RevokeGrant},
+      // Asymmetric and HMAC keys (issue 13).
+      {"GetPublicKey", &GetPublicKey},
+      {"Sign", &Sign},
+      {"Verify", &Verify},
+      {"GenerateMac", &GenerateMac},
+      {"VerifyMac", &VerifyMac},
   };
   auto it = kOperations->find(name);
   return it == kOperations->end() ? nullptr : it->second;
@@ -59,6 +65,11 @@ bool MayBlock(std::string_view name) {
       "GetKeyPolicy",
       "ListKeyPolicies",
       "ListGrants",
+      // Sign and Verify are not here: an RSA_4096 signature takes milliseconds of CPU, which
+      // would hold up every other connection of the I/O thread.
+      "GetPublicKey",
+      "GenerateMac",
+      "VerifyMac",
   };
   for (std::string_view read_only : kReadOnly) {
     if (name == read_only) return false;

@@ -72,5 +72,11 @@ absl::StatusOr<std::string> ListGrants(OperationContext& context, RequestReader&
 absl::StatusOr<std::string> ListRetirableGrants(OperationContext& context, RequestReader& request);
 absl::StatusOr<std::string> RetireGrant(OperationContext& context, RequestReader& request);
 absl::StatusOr<std::string> RevokeGrant(OperationContext& context, RequestReader& request);
+// Asymmetric and HMAC keys (issue 13).
+absl::StatusOr<std::string> GetPublicKey(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> Sign(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> Verify(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> GenerateMac(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> VerifyMac(OperationContext& context, RequestReader& request);
 
 }  // namespace kmsd::api

@@ -50,6 +50,8 @@ constexpr Expected kEveryType[] = {
     {ErrorType::kInvalidGrantId, "InvalidGrantIdException", 400},
     {ErrorType::kRequestHeaderFieldsTooLarge, "RequestHeaderFieldsTooLargeException", 431},
     {ErrorType::kRequestTimeout, "RequestTimeoutException", 408},
+    {ErrorType::kKmsInvalidSignature, "KMSInvalidSignatureException", 400},
+    {ErrorType::kKmsInvalidMac, "KMSInvalidMacException", 400},
 };
 
 TEST(Errors, EveryTypeHasItsAwsNameAndHttpStatus) {

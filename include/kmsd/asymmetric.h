@@ -1,0 +1,61 @@
+// Key material of every kind of KMS key and the primitives of the asymmetric and HMAC keys, over
+// OpenSSL 3 EVP: generation from the OS CSPRNG, private keys as PKCS#8 DER, public keys as DER
+// SubjectPublicKeyInfo, signatures (RSASSA-PSS with salt length = digest length, as AWS;
+// RSASSA-PKCS1-v1_5; ECDSA, DER-encoded as AWS returns it) and HMAC (RFC 2104).
+//
+// Every temporary copy of private key bytes (DER buffers) is wiped with OPENSSL_cleanse; the
+// caller keeps the material in SecretBytes. Thread-safety: the functions are thread-safe, and a
+// PrivateKey is immutable once parsed, so one may sign and verify from many threads at once.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "kmsd/key_specs.h"
+#include "kmsd/secret_bytes.h"
+
+struct evp_pkey_st;  // OpenSSL's EVP_PKEY
+
+namespace kmsd::crypto {
+
+// New key material for a key of the spec: random bytes for symmetric (32) and HMAC keys (the
+// spec's length), an RSA (e = 65537) or EC key pair as PKCS#8 DER for asymmetric ones. An
+// unsupported spec is UnsupportedOperationException with the table's reason.
+absl::StatusOr<SecretBytes> GenerateKeyMaterial(const KeySpecInfo& spec);
+
+// An asymmetric private key parsed once from its PKCS#8 DER, with its public key.
+class PrivateKey {
+ public:
+  // Parses the DER and checks that it is a key of the spec (algorithm, modulus size or curve);
+  // anything else is KMSInternalException, the material being kmsd's own.
+  static absl::StatusOr<std::shared_ptr<const PrivateKey>> FromPkcs8(const SecretBytes& der,
+                                                                     const KeySpecInfo& spec);
+  ~PrivateKey();
+  PrivateKey(const PrivateKey&) = delete;
+  PrivateKey& operator=(const PrivateKey&) = delete;
+
+  // DER SubjectPublicKeyInfo (RFC 5280), as GetPublicKey returns it.
+  const std::string& PublicKeyDer() const { return public_key_der_; }
+
+  // Signs message (is_digest: message is already the algorithm's digest, of its exact length).
+  // The caller checks that the algorithm fits the key.
+  absl::StatusOr<std::string> Sign(const SigningAlgorithmInfo& algorithm, std::string_view message,
+                                   bool is_digest) const;
+  // Whether signature is the algorithm's signature of message under this key. A malformed
+  // signature is not valid (false), not an error.
+  absl::StatusOr<bool> Verify(const SigningAlgorithmInfo& algorithm, std::string_view message,
+                              bool is_digest, std::string_view signature) const;
+
+ private:
+  PrivateKey(evp_pkey_st* key, std::string public_key_der);
+  evp_pkey_st* const key_;
+  const std::string public_key_der_;
+};
+
+// HMAC of message under key with the algorithm's digest (RFC 2104).
+absl::StatusOr<std::string> Hmac(const MacAlgorithmInfo& algorithm, const SecretBytes& key,
+                                 std::string_view message);
+
+}  // namespace kmsd::crypto

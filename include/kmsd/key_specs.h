@@ -1,0 +1,89 @@
+// The kinds of KMS key AWS has, as one table: for each KeySpec of the service model its family,
+// size or curve, the KeyUsage values AWS allows with it, and the algorithms a key of that spec
+// and usage supports, in the order DescribeKey and GetPublicKey list them. Also the signing and
+// MAC algorithms with the digest each uses. Specs kmsd cannot serve correctly (SM2, ML-DSA,
+// Ed25519 with OpenSSL 3.0) are in the table with the reason CreateKey gives for refusing them.
+//
+// Everything here is constant data; thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string_view>
+
+namespace kmsd {
+
+enum class KeyFamily {
+  kSymmetric,    // SYMMETRIC_DEFAULT: AES-256-GCM backing keys
+  kRsa,          // RSA_2048/3072/4096, e = 65537
+  kEcc,          // the NIST curves and secp256k1
+  kHmac,         // HMAC_224/256/384/512
+  kUnsupported,  // in the model, refused by kmsd (see KeySpecInfo::unsupported_reason)
+};
+
+inline constexpr std::string_view kEncryptDecrypt = "ENCRYPT_DECRYPT";
+inline constexpr std::string_view kSignVerify = "SIGN_VERIFY";
+inline constexpr std::string_view kGenerateVerifyMac = "GENERATE_VERIFY_MAC";
+inline constexpr std::string_view kKeyAgreement = "KEY_AGREEMENT";
+
+struct KeySpecInfo {
+  std::string_view name;  // "RSA_2048"
+  KeyFamily family;
+  // RSA: modulus bits; ECC: the curve's bits; HMAC and symmetric: key bits.
+  int bits = 0;
+  std::string_view curve;  // ECC: OpenSSL's group name ("P-256", "secp256k1"); else empty
+  std::span<const std::string_view> usages;  // the KeyUsage values AWS accepts with the spec
+  // The algorithms of a key of this spec, by its usage.
+  std::span<const std::string_view> encryption_algorithms;     // with ENCRYPT_DECRYPT
+  std::span<const std::string_view> signing_algorithms;        // with SIGN_VERIFY
+  std::span<const std::string_view> key_agreement_algorithms;  // with KEY_AGREEMENT
+  std::span<const std::string_view> mac_algorithms;            // with GENERATE_VERIFY_MAC
+  // kUnsupported: why kmsd refuses the spec (UnsupportedOperationException).
+  std::string_view unsupported_reason;
+
+  bool Asymmetric() const { return family == KeyFamily::kRsa || family == KeyFamily::kEcc; }
+  // The length of the key material in bytes, where it is fixed (symmetric and HMAC); else 0.
+  size_t MaterialSize() const {
+    return family == KeyFamily::kSymmetric || family == KeyFamily::kHmac ? bits / 8 : 0;
+  }
+};
+
+// Every KeySpec of the service model, in the model's order.
+std::span<const KeySpecInfo> AllKeySpecs();
+// The spec of that name, or nullptr.
+const KeySpecInfo* FindKeySpec(std::string_view name);
+// Whether AWS allows the KeyUsage with the spec.
+bool AllowsUsage(const KeySpecInfo& spec, std::string_view usage);
+
+// The algorithm lists of a key: only the one that belongs to its usage is not empty, as AWS
+// sends only that member.
+struct KeyAlgorithms {
+  std::span<const std::string_view> encryption;
+  std::span<const std::string_view> signing;
+  std::span<const std::string_view> key_agreement;
+  std::span<const std::string_view> mac;
+};
+KeyAlgorithms AlgorithmsOf(const KeySpecInfo& spec, std::string_view usage);
+// Whether name is in list.
+bool Lists(std::span<const std::string_view> list, std::string_view name);
+
+enum class SignaturePadding { kPkcs1, kPss, kEcdsa };
+
+struct SigningAlgorithmInfo {
+  std::string_view name;    // "RSASSA_PSS_SHA_256"
+  std::string_view digest;  // OpenSSL's digest name: "SHA256"
+  size_t digest_size = 0;   // bytes; what a DIGEST message must be
+  SignaturePadding padding;
+};
+// The signing algorithms kmsd can run (not SM2DSA, ML_DSA_SHAKE_256 or the Ed25519 ones), or
+// nullptr.
+const SigningAlgorithmInfo* FindSigningAlgorithm(std::string_view name);
+
+struct MacAlgorithmInfo {
+  std::string_view name;    // "HMAC_SHA_256"
+  std::string_view digest;  // "SHA256"
+  size_t mac_size = 0;      // bytes
+};
+const MacAlgorithmInfo* FindMacAlgorithm(std::string_view name);
+
+}  // namespace kmsd

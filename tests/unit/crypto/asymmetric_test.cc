@@ -1,0 +1,248 @@
+// Key material of every kind and the sign, verify and HMAC primitives, checked against OpenSSL's
+// own high-level verification and RFC 4231's vectors.
+#include "kmsd/asymmetric.h"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include <map>
+#include <string>
+
+#include "kmsd/crypto.h"
+#include "kmsd/errors.h"
+
+namespace kmsd::crypto {
+namespace {
+
+const KeySpecInfo& Spec(std::string_view name) {
+  const KeySpecInfo* spec = FindKeySpec(name);
+  EXPECT_NE(spec, nullptr) << name;
+  return *spec;
+}
+
+const SigningAlgorithmInfo& Algorithm(std::string_view name) {
+  const SigningAlgorithmInfo* algorithm = FindSigningAlgorithm(name);
+  EXPECT_NE(algorithm, nullptr) << name;
+  return *algorithm;
+}
+
+// One key per spec for the whole test program: RSA generation takes a while.
+std::shared_ptr<const PrivateKey> KeyOf(std::string_view spec_name) {
+  static std::map<std::string, std::shared_ptr<const PrivateKey>> keys;
+  auto& key = keys[std::string(spec_name)];
+  if (!key) {
+    auto material = GenerateKeyMaterial(Spec(spec_name));
+    EXPECT_TRUE(material.ok()) << material.status();
+    auto parsed = PrivateKey::FromPkcs8(*material, Spec(spec_name));
+    EXPECT_TRUE(parsed.ok()) << parsed.status();
+    key = *parsed;
+  }
+  return key;
+}
+
+// The public key as an independent EVP_PKEY, parsed from GetPublicKey's DER.
+EVP_PKEY* PublicKeyOf(const PrivateKey& key) {
+  const auto* in = reinterpret_cast<const unsigned char*>(key.PublicKeyDer().data());
+  return d2i_PUBKEY(nullptr, &in, static_cast<long>(key.PublicKeyDer().size()));
+}
+
+// Verifies with OpenSSL's one-shot EVP_DigestVerify over the raw message, the way a verifier
+// outside kmsd would (PSS salt length set explicitly to the digest's length).
+bool OpenSslVerifies(const PrivateKey& key, const SigningAlgorithmInfo& algorithm,
+                     std::string_view message, std::string_view signature) {
+  EVP_PKEY* public_key = PublicKeyOf(key);
+  if (!public_key) return false;
+  EVP_MD_CTX* context = EVP_MD_CTX_new();
+  EVP_PKEY_CTX* pkey_context = nullptr;
+  bool ok = EVP_DigestVerifyInit_ex(context, &pkey_context, std::string(algorithm.digest).c_str(),
+                                    nullptr, nullptr, public_key, nullptr) == 1;
+  if (ok && algorithm.padding == SignaturePadding::kPss) {
+    ok = EVP_PKEY_CTX_set_rsa_padding(pkey_context, RSA_PKCS1_PSS_PADDING) == 1 &&
+         EVP_PKEY_CTX_set_rsa_pss_saltlen(pkey_context, static_cast<int>(algorithm.digest_size)) ==
+             1;
+  }
+  ok = ok &&
+       EVP_DigestVerify(context, reinterpret_cast<const unsigned char*>(signature.data()),
+                        signature.size(), reinterpret_cast<const unsigned char*>(message.data()),
+                        message.size()) == 1;
+  EVP_MD_CTX_free(context);
+  EVP_PKEY_free(public_key);
+  return ok;
+}
+
+TEST(GenerateKeyMaterial, SymmetricAndHmacKeysAreRandomBytesOfTheSpecsLength) {
+  for (auto [name, size] :
+       {std::pair{"SYMMETRIC_DEFAULT", 32}, std::pair{"HMAC_224", 28}, std::pair{"HMAC_256", 32},
+        std::pair{"HMAC_384", 48}, std::pair{"HMAC_512", 64}}) {
+    auto first = GenerateKeyMaterial(Spec(name));
+    auto second = GenerateKeyMaterial(Spec(name));
+    ASSERT_TRUE(first.ok() && second.ok());
+    EXPECT_EQ(first->size(), static_cast<size_t>(size)) << name;
+    EXPECT_NE(first->view(), second->view()) << name;
+  }
+}
+
+TEST(GenerateKeyMaterial, UnsupportedSpecsAreRefusedWithTheirReason) {
+  for (std::string_view name : {"SM2", "ML_DSA_65", "ECC_NIST_EDWARDS25519"}) {
+    auto material = GenerateKeyMaterial(Spec(name));
+    EXPECT_EQ(TypeOf(material.status()), ErrorType::kUnsupportedOperation) << name;
+  }
+}
+
+TEST(GenerateKeyMaterial, AsymmetricKeysAreOfTheSpecsSizeOrCurve) {
+  for (std::string_view name : {"RSA_2048", "RSA_3072", "ECC_NIST_P256", "ECC_NIST_P384",
+                                "ECC_NIST_P521", "ECC_SECG_P256K1"}) {
+    std::shared_ptr<const PrivateKey> key = KeyOf(name);
+    ASSERT_NE(key, nullptr) << name;
+    EVP_PKEY* public_key = PublicKeyOf(*key);
+    ASSERT_NE(public_key, nullptr) << name;
+    EXPECT_EQ(EVP_PKEY_get_bits(public_key), Spec(name).bits) << name;
+    EVP_PKEY_free(public_key);
+  }
+}
+
+TEST(GenerateKeyMaterial, Rsa4096HasPublicExponent65537) {
+  std::shared_ptr<const PrivateKey> key = KeyOf("RSA_4096");
+  ASSERT_NE(key, nullptr);
+  EVP_PKEY* public_key = PublicKeyOf(*key);
+  ASSERT_NE(public_key, nullptr);
+  EXPECT_EQ(EVP_PKEY_get_bits(public_key), 4096);
+  BIGNUM* exponent = nullptr;
+  ASSERT_EQ(EVP_PKEY_get_bn_param(public_key, "e", &exponent), 1);
+  EXPECT_EQ(BN_get_word(exponent), 65537u);
+  BN_free(exponent);
+  EVP_PKEY_free(public_key);
+}
+
+TEST(PrivateKey, RefusesMaterialOfAnotherSpec) {
+  auto material = GenerateKeyMaterial(Spec("ECC_NIST_P256"));
+  ASSERT_TRUE(material.ok());
+  EXPECT_EQ(TypeOf(PrivateKey::FromPkcs8(*material, Spec("ECC_NIST_P384")).status()),
+            ErrorType::kKmsInternal);
+  EXPECT_EQ(TypeOf(PrivateKey::FromPkcs8(*material, Spec("RSA_2048")).status()),
+            ErrorType::kKmsInternal);
+  EXPECT_TRUE(PrivateKey::FromPkcs8(*material, Spec("ECC_NIST_P256")).ok());
+}
+
+TEST(PrivateKey, RefusesBytesThatAreNotPkcs8) {
+  SecretBytes garbage = SecretBytes::FromString("not a private key");
+  EXPECT_EQ(TypeOf(PrivateKey::FromPkcs8(garbage, Spec("RSA_2048")).status()),
+            ErrorType::kKmsInternal);
+}
+
+TEST(Sign, EverySigningAlgorithmOfEverySpecVerifiesInOpenSsl) {
+  const std::string message = "a message to sign, of no particular length";
+  for (std::string_view spec_name :
+       {"RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521", "ECC_SECG_P256K1"}) {
+    std::shared_ptr<const PrivateKey> key = KeyOf(spec_name);
+    ASSERT_NE(key, nullptr);
+    for (std::string_view algorithm_name : Spec(spec_name).signing_algorithms) {
+      const SigningAlgorithmInfo& algorithm = Algorithm(algorithm_name);
+      auto signature = key->Sign(algorithm, message, /*is_digest=*/false);
+      ASSERT_TRUE(signature.ok()) << signature.status();
+      EXPECT_TRUE(OpenSslVerifies(*key, algorithm, message, *signature))
+          << spec_name << " " << algorithm_name;
+      EXPECT_FALSE(OpenSslVerifies(*key, algorithm, message + ".", *signature))
+          << spec_name << " " << algorithm_name;
+      auto verified = key->Verify(algorithm, message, /*is_digest=*/false, *signature);
+      ASSERT_TRUE(verified.ok());
+      EXPECT_TRUE(*verified) << spec_name << " " << algorithm_name;
+    }
+  }
+}
+
+TEST(Sign, DigestMessageSignsTheSameAsTheRawMessage) {
+  std::shared_ptr<const PrivateKey> key = KeyOf("RSA_2048");
+  const SigningAlgorithmInfo& algorithm = Algorithm("RSASSA_PKCS1_V1_5_SHA_256");
+  const std::string message = "hash me";
+  auto raw = key->Sign(algorithm, message, /*is_digest=*/false);
+  auto digest = key->Sign(algorithm, Sha256(message), /*is_digest=*/true);
+  ASSERT_TRUE(raw.ok() && digest.ok());
+  EXPECT_EQ(*raw, *digest);  // PKCS#1 v1.5 is deterministic
+  EXPECT_TRUE(OpenSslVerifies(*key, algorithm, message, *digest));
+}
+
+TEST(Sign, EcdsaOverADigestVerifiesAsTheRawMessage) {
+  std::shared_ptr<const PrivateKey> key = KeyOf("ECC_NIST_P256");
+  const SigningAlgorithmInfo& algorithm = Algorithm("ECDSA_SHA_256");
+  auto signature = key->Sign(algorithm, Sha256("abc"), /*is_digest=*/true);
+  ASSERT_TRUE(signature.ok());
+  EXPECT_TRUE(OpenSslVerifies(*key, algorithm, "abc", *signature));
+  auto verified = key->Verify(algorithm, "abc", /*is_digest=*/false, *signature);
+  ASSERT_TRUE(verified.ok());
+  EXPECT_TRUE(*verified);
+}
+
+TEST(Sign, DigestOfTheWrongLengthIsAValidationError) {
+  std::shared_ptr<const PrivateKey> key = KeyOf("ECC_NIST_P384");
+  auto signature = key->Sign(Algorithm("ECDSA_SHA_384"), std::string(32, 'x'), true);
+  EXPECT_EQ(TypeOf(signature.status()), ErrorType::kValidation);
+}
+
+TEST(Verify, EveryFlippedBitOfASignatureFails) {
+  std::shared_ptr<const PrivateKey> key = KeyOf("ECC_NIST_P256");
+  const SigningAlgorithmInfo& algorithm = Algorithm("ECDSA_SHA_256");
+  auto signature = key->Sign(algorithm, "message", false);
+  ASSERT_TRUE(signature.ok());
+  for (size_t bit = 0; bit < signature->size() * 8; ++bit) {
+    std::string flipped = *signature;
+    flipped[bit / 8] = static_cast<char>(flipped[bit / 8] ^ (1 << (bit % 8)));
+    auto verified = key->Verify(algorithm, "message", false, flipped);
+    ASSERT_TRUE(verified.ok());
+    EXPECT_FALSE(*verified) << "bit " << bit;
+  }
+}
+
+TEST(Verify, PssSignatureDoesNotVerifyAsPkcs1) {
+  std::shared_ptr<const PrivateKey> key = KeyOf("RSA_2048");
+  auto signature = key->Sign(Algorithm("RSASSA_PSS_SHA_256"), "message", false);
+  ASSERT_TRUE(signature.ok());
+  auto as_pkcs1 = key->Verify(Algorithm("RSASSA_PKCS1_V1_5_SHA_256"), "message", false, *signature);
+  auto as_pss384 = key->Verify(Algorithm("RSASSA_PSS_SHA_384"), "message", false, *signature);
+  ASSERT_TRUE(as_pkcs1.ok() && as_pss384.ok());
+  EXPECT_FALSE(*as_pkcs1);
+  EXPECT_FALSE(*as_pss384);
+}
+
+TEST(Verify, GarbageSignatureIsNotValidRatherThanAnError) {
+  std::shared_ptr<const PrivateKey> key = KeyOf("RSA_2048");
+  auto verified = key->Verify(Algorithm("RSASSA_PSS_SHA_512"), "m", false, "short");
+  ASSERT_TRUE(verified.ok());
+  EXPECT_FALSE(*verified);
+}
+
+std::string Unhex(std::string_view hex) {
+  std::string out;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    out.push_back(static_cast<char>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+  }
+  return out;
+}
+
+// RFC 4231, test case 2 (key "Jefe").
+TEST(Hmac, MatchesRfc4231TestCase2ForEveryDigest) {
+  SecretBytes key = SecretBytes::FromString("Jefe");
+  const std::string data = "what do ya want for nothing?";
+  std::map<std::string, std::string> expected = {
+      {"HMAC_SHA_224", "a30e01098bc6dbbf45690f3a7e9e6d0f8bbea2a39e6148008fd05e44"},
+      {"HMAC_SHA_256", "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
+      {"HMAC_SHA_384",
+       "af45d2e376484031617f78d2b58a6b1b9c7ef464f5a01b47e42ec3736322445e8e2240ca5e69e2c78b3239ecfab"
+       "2"
+       "1649"},
+      {"HMAC_SHA_512",
+       "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d034f65f8f"
+       "0"
+       "e6fdcaeab1a34d4a6b4b636e070a38bce737"},
+  };
+  for (const auto& [name, mac] : expected) {
+    auto computed = Hmac(*FindMacAlgorithm(name), key, data);
+    ASSERT_TRUE(computed.ok());
+    EXPECT_EQ(*computed, Unhex(mac)) << name;
+  }
+}
+
+}  // namespace
+}  // namespace kmsd::crypto
