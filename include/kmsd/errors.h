@@ -50,6 +50,9 @@ enum class ErrorType {
   kInvalidClientTokenId,  // a session token that is not one kmsd issued, or was altered
   // KMS: InvalidGrantIdException, a GrantId that is not one KMS could have issued.
   kInvalidGrantId,
+  // NotAuthorizedException: not in the KMS model, but what AWS answers to an alias operation on a
+  // name reserved for AWS managed keys (alias/aws/...).
+  kNotAuthorized,
 };
 
 // Builds a status of the given type. The message is shown to the client: never put key material,

@@ -85,6 +85,8 @@ constexpr std::array kTypes = {
              absl::StatusCode::kUnauthenticated},
     TypeInfo{ErrorType::kInvalidGrantId, "InvalidGrantIdException", 400,
              absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kNotAuthorized, "NotAuthorizedException", 400,
+             absl::StatusCode::kPermissionDenied},
 };
 
 // The table is indexed by the enum's value; this keeps the two from drifting apart.
@@ -92,7 +94,7 @@ constexpr bool TableMatchesEnum() {
   for (size_t i = 0; i < kTypes.size(); ++i) {
     if (static_cast<size_t>(kTypes[i].type) != i) return false;
   }
-  return kTypes.back().type == ErrorType::kInvalidGrantId;
+  return kTypes.back().type == ErrorType::kNotAuthorized;
 }
 static_assert(TableMatchesEnum(), "kTypes must list every ErrorType in declaration order");
 

@@ -33,6 +33,12 @@ absl::Status DryRunSucceeded() {
                "The request would have succeeded, but the DryRun parameter was set");
 }
 
+absl::Status NoCustomKeyStores() {
+  return Error(ErrorType::kUnsupportedOperation,
+               "kmsd has no custom key stores (AWS CloudHSM or external key stores): "
+               "CustomKeyStoreId and XksKeyId cannot be used");
+}
+
 absl::StatusOr<std::string> EmptyAnswer(const absl::Status& status) {
   if (!status.ok()) return status;
   return std::string("{}");

@@ -72,5 +72,19 @@ absl::StatusOr<std::string> ListGrants(OperationContext& context, RequestReader&
 absl::StatusOr<std::string> ListRetirableGrants(OperationContext& context, RequestReader& request);
 absl::StatusOr<std::string> RetireGrant(OperationContext& context, RequestReader& request);
 absl::StatusOr<std::string> RevokeGrant(OperationContext& context, RequestReader& request);
+// Issue 13: key usage tracking and the custom key store family (which kmsd refuses).
+absl::StatusOr<std::string> GetKeyLastUsage(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> CreateCustomKeyStore(OperationContext& context,
+                                                 RequestReader& request);
+absl::StatusOr<std::string> ConnectCustomKeyStore(OperationContext& context,
+                                                  RequestReader& request);
+absl::StatusOr<std::string> DisconnectCustomKeyStore(OperationContext& context,
+                                                     RequestReader& request);
+absl::StatusOr<std::string> UpdateCustomKeyStore(OperationContext& context,
+                                                 RequestReader& request);
+absl::StatusOr<std::string> DeleteCustomKeyStore(OperationContext& context,
+                                                 RequestReader& request);
+absl::StatusOr<std::string> DescribeCustomKeyStores(OperationContext& context,
+                                                    RequestReader& request);
 
 }  // namespace kmsd::api

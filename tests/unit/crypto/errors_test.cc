@@ -48,6 +48,7 @@ constexpr Expected kEveryType[] = {
     {ErrorType::kDeleteConflict, "DeleteConflictException", 409},
     {ErrorType::kInvalidClientTokenId, "UnrecognizedClientException", 400},
     {ErrorType::kInvalidGrantId, "InvalidGrantIdException", 400},
+    {ErrorType::kNotAuthorized, "NotAuthorizedException", 400},
 };
 
 TEST(Errors, EveryTypeHasItsAwsNameAndHttpStatus) {
