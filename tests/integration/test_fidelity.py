@@ -124,6 +124,10 @@ class CustomKeyStores(AwsErrorsTestCase):
                             CustomKeyStoreId="cks-1", Origin="AWS_CLOUDHSM")
         self.assertAwsError("UnsupportedOperationException", self.kms.generate_random,
                             NumberOfBytes=16, CustomKeyStoreId="cks-1")
+        for origin in ("AWS_CLOUDHSM", "EXTERNAL_KEY_STORE"):
+            error = self.assertAwsError("UnsupportedOperationException", self.kms.create_key,
+                                        Origin=origin)
+            self.assertIn("no custom key stores", error.response["Error"]["Message"])
 
 
 class KeyLastUsage(unittest.TestCase):

@@ -36,7 +36,8 @@ absl::Status DryRunSucceeded() {
 absl::Status NoCustomKeyStores() {
   return Error(ErrorType::kUnsupportedOperation,
                "kmsd has no custom key stores (AWS CloudHSM or external key stores): "
-               "CustomKeyStoreId and XksKeyId cannot be used");
+               "CustomKeyStoreId, XksKeyId and the origins AWS_CLOUDHSM and EXTERNAL_KEY_STORE "
+               "cannot be used");
 }
 
 absl::StatusOr<std::string> EmptyAnswer(const absl::Status& status) {

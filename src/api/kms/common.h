@@ -28,8 +28,9 @@ absl::StatusOr<CryptoOptions> ReadCryptoOptions(RequestReader& request);
 // DryRunOperationException.
 absl::Status DryRunSucceeded();
 
-// The answer to CustomKeyStoreId (CreateKey, GenerateRandom) and XksKeyId (CreateKey): kmsd has
-// no custom key stores. UnsupportedOperationException, which both operations may answer.
+// The answer to CustomKeyStoreId (CreateKey, GenerateRandom), XksKeyId and the custom key store
+// origins (CreateKey): kmsd has no custom key stores. UnsupportedOperationException, which both
+// operations may answer.
 absl::Status NoCustomKeyStores();
 
 // The empty answer of operations that return nothing, or the service's error.

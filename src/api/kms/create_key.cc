@@ -69,7 +69,11 @@ absl::StatusOr<std::string> CreateKey(OperationContext& context, RequestReader& 
   if (key_spec && master_key_spec) {
     return Validation("KeySpec and CustomerMasterKeySpec cannot both be specified. Use KeySpec.");
   }
-  if (custom_store || xks) return NoCustomKeyStores();
+  // Origins AWS_CLOUDHSM and EXTERNAL_KEY_STORE are keys in a custom key store.
+  if (custom_store || xks || create.origin == "AWS_CLOUDHSM" ||
+      create.origin == "EXTERNAL_KEY_STORE") {
+    return NoCustomKeyStores();
+  }
   return KeyMetadataAnswer(context.service.CreateKey(context.call, create));
 }
 
