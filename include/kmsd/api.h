@@ -46,6 +46,9 @@ struct RequestOutcome {
   // access key, no session token). Empty: KMS answers are read from response_body; others record
   // null.
   std::string_view response_elements_json;
+  // The record's eventID, the one the service was given (CallContext::event_id). Empty: the
+  // audit makes one.
+  std::string_view event_id;
 };
 
 struct ApiOptions {

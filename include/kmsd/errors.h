@@ -58,6 +58,9 @@ enum class ErrorType {
   // KMS: KMSInvalidSignatureException (Verify) and KMSInvalidMacException (VerifyMac).
   kKmsInvalidSignature,
   kKmsInvalidMac,
+  // NotAuthorizedException: not in the KMS model, but what AWS answers to an alias operation on a
+  // name reserved for AWS managed keys (alias/aws/...).
+  kNotAuthorized,
 };
 
 // Builds a status of the given type. The message is shown to the client: never put key material,

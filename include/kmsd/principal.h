@@ -53,6 +53,12 @@ struct CallContext {
   std::string source_ip;
   std::string user_agent;
   bool secure_transport = false;  // the request came over TLS (aws:SecureTransport)
+  // The eventID of the request's audit record (CloudTrail's), made before the call so that the
+  // service can name it (GetKeyLastUsage's CloudTrailEventId). Empty outside a server.
+  std::string event_id;
+  // The request asks for a DryRun: the operation is checked and its result thrown away, so it is
+  // no use of the key (key usage tracking ignores it).
+  bool dry_run = false;
 };
 
 }  // namespace kmsd

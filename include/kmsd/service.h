@@ -137,6 +137,24 @@ struct TagList : Page {
 struct DueTaskReport {
   int keys_deleted = 0;
   int keys_rotated = 0;
+  int key_usages_saved = 0;  // keys whose last use was saved (KmsService::SaveKeyUsage)
+};
+
+// The last successful cryptographic operation with a key (GetKeyLastUsage).
+struct KeyUse {
+  std::string operation;  // "Encrypt", "Decrypt", ... (AWS's KeyLastUsageTrackingOperation)
+  int64_t timestamp = 0;
+  std::string cloudtrail_event_id;  // the eventID of the request's audit record
+  std::string request_id;           // the request's x-amzn-RequestId
+};
+
+struct KeyLastUsage {
+  std::string key_id;
+  std::optional<KeyUse> last_use;  // none: not used since tracking began
+  // When kmsd began tracking this key: the later of the feature's first start and the key's
+  // creation.
+  int64_t tracking_start_date = 0;
+  int64_t key_creation_date = 0;
 };
 
 struct ReEncryptResult {
@@ -387,8 +405,29 @@ class KmsService {
   // Destroys keys whose deletion date has passed and rotates keys whose rotation is due, by the
   // service's clock (a key goes with its material, aliases and grants in one commit). Each task
   // commits atomically with the removal of its schedule entry, so it runs exactly once, across
-  // restarts too. Safe to call from any thread at any time.
+  // restarts too. Then saves the key usage recorded since the last pass (SaveKeyUsage). Safe to
+  // call from any thread at any time.
   virtual absl::StatusOr<DueTaskReport> RunDueTasks() = 0;
+
+  // --- Key usage tracking (GetKeyLastUsage) ---
+  // Every successful cryptographic operation (not a DryRun) records, in memory, its operation,
+  // time, audit eventID and request id as the key's last use; nothing is written on that path.
+  // SaveKeyUsage writes what changed since the last save (one small record per key), and is run
+  // by every scheduler pass and at shutdown: a crash loses at most the uses since the last pass.
+
+  // By key id or key ARN (AWS: alias names are not supported), in any key state.
+  virtual absl::StatusOr<KeyLastUsage> GetKeyLastUsage(const CallContext& call,
+                                                       const std::string& key_id) = 0;
+  // Returns how many keys' last uses it wrote. Any thread; concurrent saves are serialized.
+  virtual absl::StatusOr<int> SaveKeyUsage() = 0;
+
+  // --- Custom key stores ---
+  // kmsd keeps every key in its own keystore and has no custom key stores (AWS CloudHSM or
+  // external). The custom key store operations (operation: "CreateCustomKeyStore", ...) are
+  // authorized as AWS authorizes them (kms:<operation> by identity policies; they name no key),
+  // then refused with UnsupportedOperationException.
+  virtual absl::Status CustomKeyStoreOperation(const CallContext& call,
+                                               std::string_view operation) = 0;
 
   // Every key by state, read from the keystore (complete whatever the cache holds; each key
   // record is unsealed, so a metrics scrape costs one List over the keys). Any thread.

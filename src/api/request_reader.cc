@@ -180,6 +180,11 @@ json* RequestReader::MutableMember(std::string_view member) {
 
 bool RequestReader::Has(std::string_view member) const { return Member(member) != nullptr; }
 
+bool RequestReader::IsTrue(std::string_view member) const {
+  const json* value = Member(member);
+  return value && value->is_boolean() && value->get<bool>();
+}
+
 void RequestReader::TypeError(std::string_view member, std::string_view expected) {
   if (!serialization_error_.empty()) return;
   const json* value = Member(member);
@@ -222,7 +227,7 @@ std::optional<std::string> RequestReader::String(std::string_view member, const 
     return std::nullopt;
   }
   const std::string& text = value->get_ref<const std::string&>();
-  CheckString(member, text, rule, /*sensitive=*/false);
+  CheckString(member, text, rule, rule.sensitive);
   return text;
 }
 

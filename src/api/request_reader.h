@@ -25,6 +25,8 @@ struct StringRule {
   // Optional: the model's pattern, as text for the message, and a matcher.
   std::string_view pattern;
   bool (*matches)(std::string_view) = nullptr;
+  // The model marks the member sensitive: its value is never echoed in a message.
+  bool sensitive = false;
 };
 
 // Shapes used by several operations.
@@ -66,6 +68,8 @@ class RequestReader {
   static absl::StatusOr<RequestReader> Parse(std::string_view body);
 
   bool Has(std::string_view member) const;
+  // Whether the member is the boolean true. A peek: records no error whatever the member holds.
+  bool IsTrue(std::string_view member) const;
 
   std::optional<std::string> String(std::string_view member, const StringRule& rule,
                                     bool required = false);

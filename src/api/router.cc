@@ -14,6 +14,7 @@
 #include "kmsd/errors.h"
 #include "kmsd/sigv4.h"
 #include "kmsd/strings.h"
+#include "kmsd/uuid.h"
 
 namespace kmsd {
 namespace {
@@ -135,7 +136,9 @@ class Router : public std::enable_shared_from_this<Router> {
               SteadyClock::time_point started) const {
     const HttpRequest& http = exchange->Request();
     std::shared_ptr<const Credential> credential;
-    absl::StatusOr<api::ServedAnswer> served = Serve(http, codec, operation, credential);
+    // The audit record's eventID, known to the service too (GetKeyLastUsage names it).
+    std::string event_id = options_.on_request ? NewUuid() : std::string();
+    absl::StatusOr<api::ServedAnswer> served = Serve(http, codec, operation, event_id, credential);
     if (!options_.on_request) {
       Count(codec, operation, served.status(), started);
       exchange->Reply(MakeAnswer(codec, std::move(served), http.request_id));
@@ -153,7 +156,8 @@ class Router : public std::enable_shared_from_this<Router> {
                            codec.EventSource(),
                            parameters,
                            served.ok() ? std::string_view(served->audit_response_elements)
-                                       : std::string_view()};
+                                       : std::string_view(),
+                           event_id};
     // The answer waits until the outcome is recorded; a failure to record replaces it.
     auto answer = std::make_shared<absl::StatusOr<api::ServedAnswer>>(std::move(served));
     options_.on_request(outcome, [self = shared_from_this(), exchange, answer, &codec, operation,
@@ -178,12 +182,13 @@ class Router : public std::enable_shared_from_this<Router> {
 
   absl::StatusOr<api::ServedAnswer> Serve(const HttpRequest& http, const api::ServiceCodec& codec,
                                           const std::string& operation,
+                                          const std::string& event_id,
                                           std::shared_ptr<const Credential>& credential) const {
     auto authenticated = Authenticate(http, codec.SigningName());
     if (!authenticated.ok()) return authenticated.status();
     credential = std::move(*authenticated);
     CallContext call{credential->principal, http.request_id, http.remote_address, UserAgent(http),
-                     http.secure};
+                     http.secure, event_id};
     return codec.Serve(http, operation, call);
   }
 

@@ -245,7 +245,9 @@ class FileAuditLog : public AuditLog {
 
   void RecordAsync(const RequestOutcome& outcome,
                    std::function<void(absl::Status)> done) override {
-    Pending pending{BuildEvent(outcome, settings_, Now(), NewUuid()), std::move(done)};
+    Pending pending{BuildEvent(outcome, settings_, Now(),
+                               outcome.event_id.empty() ? NewUuid() : std::string(outcome.event_id)),
+                    std::move(done)};
     std::unique_lock lock(mutex_);
     if (!failure_.ok()) {
       absl::Status refusal = Refusal(failure_);

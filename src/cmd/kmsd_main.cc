@@ -609,6 +609,10 @@ int Serve(const ServeFlags& flags) {
   spdlog::info("signal {}: shutting down", signal_number);
   server->Stop();
   if (metrics_server) metrics_server->Stop();
+  // Key usage recorded since the scheduler's last pass (GetKeyLastUsage; issue 13).
+  if (auto saved = service->SaveKeyUsage(); !saved.ok()) {
+    spdlog::error("cannot save key usage: {}", kmsd::ToStd(saved.status().message()));
+  }
   return 0;
 }
 

@@ -93,6 +93,8 @@ constexpr std::array kTypes = {
              absl::StatusCode::kInvalidArgument},
     TypeInfo{ErrorType::kKmsInvalidMac, "KMSInvalidMacException", 400,
              absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kNotAuthorized, "NotAuthorizedException", 400,
+             absl::StatusCode::kPermissionDenied},
 };
 
 // The table is indexed by the enum's value; this keeps the two from drifting apart.
@@ -100,7 +102,7 @@ constexpr bool TableMatchesEnum() {
   for (size_t i = 0; i < kTypes.size(); ++i) {
     if (static_cast<size_t>(kTypes[i].type) != i) return false;
   }
-  return kTypes.back().type == ErrorType::kKmsInvalidMac;
+  return kTypes.back().type == ErrorType::kNotAuthorized;
 }
 static_assert(TableMatchesEnum(), "kTypes must list every ErrorType in declaration order");
 

@@ -6,6 +6,8 @@ namespace kmsd::service_internal {
 absl::Status KmsServiceImpl::CreateAlias(const CallContext& call, const std::string& alias_name,
                                          const std::string& target_key_id) {
   if (auto status = ValidateAliasName(alias_name); !status.ok()) return status;
+  if (auto status = ValidateNewAliasCharacters(alias_name); !status.ok()) return status;
+  if (auto status = RequireKeyTarget(target_key_id); !status.ok()) return status;
   std::lock_guard write_lock(write_mutex_);
   if (auto status = EnsureAliasIndex(); !status.ok()) return status;
   auto target = Resolve(target_key_id, /*allow_alias=*/false);
@@ -38,6 +40,7 @@ absl::Status KmsServiceImpl::CreateAlias(const CallContext& call, const std::str
 absl::Status KmsServiceImpl::UpdateAlias(const CallContext& call, const std::string& alias_name,
                                          const std::string& target_key_id) {
   if (auto status = ValidateAliasName(alias_name); !status.ok()) return status;
+  if (auto status = RequireKeyTarget(target_key_id); !status.ok()) return status;
   std::lock_guard write_lock(write_mutex_);
   if (auto status = EnsureAliasIndex(); !status.ok()) return status;
   auto record = LoadAlias(alias_name);
@@ -132,9 +135,30 @@ absl::Status KmsServiceImpl::ValidateAliasName(const std::string& alias_name) co
   if (alias_name.size() == records::kAliasPrefix.size()) {
     return Error(ErrorType::kInvalidAliasName, "Alias name must not be empty after \"alias/\"");
   }
+  // AWS refuses every change to a reserved name as a matter of permission, not of naming.
   if (std::string_view(alias_name).starts_with(kReservedAliasPrefix)) {
-    return Error(ErrorType::kInvalidAliasName,
-                 "Alias names beginning with \"alias/aws/\" are reserved for AWS managed keys");
+    return Error(ErrorType::kNotAuthorized,
+                 StrCat(alias_name, ": alias names that begin with alias/aws/ are reserved for "
+                                    "AWS managed keys"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KmsServiceImpl::ValidateNewAliasCharacters(const std::string& alias_name) {
+  // The model's pattern admits ':' (alias ARNs use it), but CreateAlias's documentation allows
+  // only letters, digits, '/', '_' and '-' in a name; AWS refuses the rest in these words.
+  for (char c : alias_name) {
+    bool allowed = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '/' || c == '_' || c == '-';
+    if (!allowed) return Validation(StrCat(alias_name, " contains invalid characters for an alias"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status KmsServiceImpl::RequireKeyTarget(const std::string& target_key_id) const {
+  auto target = ParseReference(target_key_id);
+  if (target.ok() && target->kind == KeyReference::kAliasName) {
+    return Validation("Aliases must refer to keys. Not aliases");
   }
   return absl::OkStatus();
 }

@@ -20,6 +20,7 @@ absl::StatusOr<EncryptResult> KmsServiceImpl::Encrypt(const CallContext& call,
   }
   auto blob = SealUnder(**entry, context, plaintext.view());
   if (!blob.ok()) return blob.status();
+  RecordKeyUse(call, **entry, "Encrypt");
   return EncryptResult{std::move(*blob), KeyArn((*entry)->record.metadata.key_id)};
 }
 
@@ -49,6 +50,7 @@ absl::StatusOr<DecryptResult> KmsServiceImpl::Decrypt(const CallContext& call,
   }
   auto plaintext = OpenUnder(**entry, *header, blob, context);
   if (!plaintext.ok()) return plaintext.status();
+  RecordKeyUse(call, **entry, "Decrypt");
   return DecryptResult{std::move(*plaintext), KeyArn(header->key_id)};
 }
 
@@ -99,6 +101,8 @@ absl::StatusOr<ReEncryptResult> KmsServiceImpl::ReEncrypt(
   if (!plaintext.ok()) return plaintext.status();
   auto sealed = SealUnder(**destination, destination_context, plaintext->view());
   if (!sealed.ok()) return sealed.status();
+  RecordKeyUse(call, **source, "ReEncrypt");
+  RecordKeyUse(call, **destination, "ReEncrypt");
   return ReEncryptResult{std::move(*sealed), KeyArn(header->key_id),
                          KeyArn((*destination)->record.metadata.key_id)};
 }
@@ -123,6 +127,8 @@ absl::StatusOr<DataKeyResult> KmsServiceImpl::GenerateDataKey(
   if (!data_key.ok()) return data_key.status();
   auto blob = SealUnder(**entry, context, data_key->view());
   if (!blob.ok()) return blob.status();
+  RecordKeyUse(call, **entry,
+               with_plaintext ? "GenerateDataKey" : "GenerateDataKeyWithoutPlaintext");
   DataKeyResult result;
   if (with_plaintext) result.plaintext = std::move(*data_key);
   result.ciphertext_blob = std::move(*blob);

@@ -124,8 +124,7 @@ absl::StatusOr<EntryPtr> KmsServiceImpl::Resolve(const std::string& ref, bool al
   if (!parsed.ok()) return parsed.status();
   if (parsed->kind == KeyReference::kAliasName) {
     if (!allow_alias) {
-      return NotFound(
-          StrCat("Invalid keyId '", ref, "': this operation needs a key id or key ARN"));
+      return NotFound(StrCat("Invalid keyId '", ref, "'"));
     }
     auto target = AliasTarget(parsed->value);
     if (!target.ok()) return target.status();

@@ -108,7 +108,7 @@ absl::StatusOr<RotationList> KmsServiceImpl::ListKeyRotations(const CallContext&
   return list;
 }
 
-absl::StatusOr<DueTaskReport> KmsServiceImpl::RunDueTasks() {
+absl::StatusOr<DueTaskReport> KmsServiceImpl::RunScheduledTasks() {
   int64_t now = clock_->NowSeconds();
   DueTaskReport report;
   std::string start_after;
@@ -181,9 +181,11 @@ absl::Status KmsServiceImpl::DestroyKey(const KeyRecord& record, const std::stri
   for (const std::string& name : alias_names) {
     batch.deletes.push_back(records::AliasRecordId(name));
   }
+  batch.deletes.push_back(key_usage::UsageRecordId(key_id));
   {
     std::unique_lock destroy_lock(destroy_mutex_);
     if (auto status = keystore_->Commit(batch); !status.ok()) return status;
+    key_usage_.Forget(key_id);
     std::unique_lock cache_lock(cache_mutex_);
     key_cache_.erase(key_id);
     for (const std::string& name : alias_names) alias_targets_.erase(name);

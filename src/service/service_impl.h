@@ -7,6 +7,8 @@
 //   key_access.cc                key policies, grants, and the authorization of every call
 //   signing_and_mac.cc           asymmetric and HMAC keys: key usage checks, GetPublicKey, Sign,
 //                                Verify, GenerateMac, VerifyMac
+//   key_last_usage.cc            key usage tracking (GetKeyLastUsage) and its saving
+//   custom_key_stores.cc         the custom key store operations (kmsd has none)
 // Private to src/service/: callers see only include/kmsd/service.h.
 //
 // Concurrency: published key entries are immutable and shared (shared_ptr<const KeyEntry>); a
@@ -37,6 +39,7 @@
 #include "kmsd/uuid.h"
 #include "service/authorization.h"
 #include "service/grants.h"
+#include "service/key_usage_tracker.h"
 #include "service/records.h"
 
 namespace kmsd::service_internal {
@@ -139,6 +142,7 @@ class KmsServiceImpl final : public KmsService {
         default_policy_document_(authorization::DefaultKeyPolicy(options_.account_id)),
         default_policy_(policy::Parse(default_policy_document_, policy::PolicyKind::kResource)) {
     arn_prefix_ = StrCat("arn:aws:kms:", options_.region, ":", options_.account_id, ":");
+    started_at_ = clock_->NowSeconds();
   }
 
   absl::StatusOr<KeyMetadata> CreateKey(const CallContext& call,
@@ -282,6 +286,16 @@ class KmsServiceImpl final : public KmsService {
                                       const std::string& mac_algorithm,
                                       const GrantTokens& grant_tokens) override;
 
+  // --- Key usage tracking and custom key stores (key_last_usage.cc, custom_key_stores.cc) ---
+
+  absl::StatusOr<KeyLastUsage> GetKeyLastUsage(const CallContext& call,
+                                               const std::string& key_id) override;
+
+  absl::StatusOr<int> SaveKeyUsage() override;
+
+  absl::Status CustomKeyStoreOperation(const CallContext& call,
+                                       std::string_view operation) override;
+
  private:
   // --- Kinds of key (signing_and_mac.cc) ---
 
@@ -299,6 +313,18 @@ class KmsServiceImpl final : public KmsService {
   // Checks the stored material's shape against the key's spec and, for an asymmetric key, parses
   // it into entry.private_key.
   static absl::Status AttachMaterial(KeyEntry& entry);
+
+  // Deletions and rotations that fall due (RunDueTasks without the saving of key usage).
+  absl::StatusOr<DueTaskReport> RunScheduledTasks();
+
+  // A successful cryptographic operation (operation: AWS's KeyLastUsageTrackingOperation name)
+  // becomes the key's last use, in memory only; a DryRun is none. Every cryptographic operation
+  // calls it once per key it used, after it succeeded.
+  void RecordKeyUse(const CallContext& call, const KeyEntry& entry, std::string_view operation);
+
+  // When kmsd began tracking key usage: stored at the first save or question, as the time this
+  // service started.
+  absl::StatusOr<int64_t> TrackingStart();
 
   // Runs one due task, or drops its schedule record when the key no longer calls for it.
   absl::Status RunDueTask(const records::DueTask& task, const std::string& due_record_id,
@@ -431,7 +457,15 @@ class KmsServiceImpl final : public KmsService {
 
   // --- Aliases ---
 
+  // Every alias operation: the "alias/" prefix, a name after it, not reserved (alias/aws/...).
   absl::Status ValidateAliasName(const std::string& alias_name) const;
+
+  // CreateAlias: only the characters its documentation allows (ValidationException in AWS's
+  // words).
+  static absl::Status ValidateNewAliasCharacters(const std::string& alias_name);
+
+  // CreateAlias and UpdateAlias: the target must be a key id or key ARN, never an alias.
+  absl::Status RequireKeyTarget(const std::string& target_key_id) const;
 
   absl::StatusOr<AliasRecord> LoadAlias(const std::string& alias_name);
 
@@ -533,6 +567,13 @@ class KmsServiceImpl final : public KmsService {
   std::unordered_map<std::string, std::string> alias_targets_;  // GUARDED_BY(cache_mutex_)
   std::unordered_map<std::string, std::vector<std::string>>
       aliases_by_key_;  // GUARDED_BY(cache_mutex_)
+
+  // Key usage tracking.
+  key_usage::KeyUsageTracker key_usage_;
+  int64_t started_at_ = 0;     // when this service began (the clock's time at construction)
+  std::mutex save_usage_mutex_;  // one SaveKeyUsage at a time
+  std::mutex tracking_start_mutex_;
+  std::optional<int64_t> tracking_start_;  // GUARDED_BY(tracking_start_mutex_)
 };
 
 }  // namespace kmsd::service_internal

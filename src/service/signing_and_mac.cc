@@ -136,6 +136,7 @@ absl::StatusOr<SignResult> KmsServiceImpl::Sign(const CallContext& call, const s
   auto signature = (*entry)->private_key->Sign(**algorithm, message.view(),
                                                message_type == MessageType::kDigest);
   if (!signature.ok()) return signature.status();
+  RecordKeyUse(call, **entry, "Sign");  // GetKeyLastUsage
   return SignResult{KeyArn(m.key_id), std::move(*signature), signing_algorithm};
 }
 
@@ -162,6 +163,7 @@ absl::StatusOr<SignResult> KmsServiceImpl::Verify(
     return Error(ErrorType::kKmsInvalidSignature,
                  "The signature is not valid for the message, KMS key and signing algorithm.");
   }
+  RecordKeyUse(call, **entry, "Verify");  // GetKeyLastUsage
   return SignResult{KeyArn(m.key_id), "", signing_algorithm};
 }
 
@@ -186,6 +188,7 @@ absl::StatusOr<MacResult> KmsServiceImpl::GenerateMac(const CallContext& call,
   if (!algorithm.ok()) return algorithm.status();
   auto mac = crypto::Hmac(**algorithm, *(*entry)->versions.at(1), message.view());
   if (!mac.ok()) return mac.status();
+  RecordKeyUse(call, **entry, "GenerateMac");  // GetKeyLastUsage
   return MacResult{KeyArn(m.key_id), std::move(*mac), mac_algorithm};
 }
 
@@ -214,6 +217,7 @@ absl::StatusOr<MacResult> KmsServiceImpl::VerifyMac(
     return Error(ErrorType::kKmsInvalidMac,
                  "The MAC is not valid for the message, KMS key and MAC algorithm.");
   }
+  RecordKeyUse(call, **entry, "VerifyMac");  // GetKeyLastUsage
   return MacResult{KeyArn(m.key_id), "", mac_algorithm};
 }
 

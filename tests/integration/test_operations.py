@@ -123,10 +123,10 @@ class Aliases(KmsdTestCase):
         self.kms.create_alias(AliasName="alias/taken", TargetKeyId=key_id)
         self.assertAwsError("AlreadyExistsException", self.kms.create_alias, AliasName="alias/taken", TargetKeyId=key_id)
         self.assertAwsError("ValidationException", self.kms.create_alias, AliasName="no-prefix", TargetKeyId=key_id)
-        self.assertAwsError("InvalidAliasNameException", self.kms.create_alias, AliasName="alias/aws/s3", TargetKeyId=key_id)
+        self.assertAwsError("NotAuthorizedException", self.kms.create_alias, AliasName="alias/aws/s3", TargetKeyId=key_id)
         self.assertAwsError("ValidationException", self.kms.create_alias, AliasName="alias/bad name!", TargetKeyId=key_id)
         self.assertAwsError("NotFoundException", self.kms.create_alias, AliasName="alias/x", TargetKeyId=MISSING_KEY)
-        self.assertAwsError("NotFoundException", self.kms.create_alias, AliasName="alias/x", TargetKeyId="alias/taken")
+        self.assertAwsError("ValidationException", self.kms.create_alias, AliasName="alias/x", TargetKeyId="alias/taken")
         self.assertAwsError("NotFoundException", self.kms.update_alias, AliasName="alias/absent", TargetKeyId=key_id)
         self.assertAwsError("NotFoundException", self.kms.list_aliases, KeyId=MISSING_KEY)
 

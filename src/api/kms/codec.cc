@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include "api/json_writer.h"
 #include "api/kms/operations.h"
@@ -64,7 +65,13 @@ class KmsCodec final : public ServiceCodec {
     }
     auto request = RequestReader::Parse(http.body);
     if (!request.ok()) return request.status();
-    OperationContext context{*service_, call};
+    // A DryRun is no use of a key: the service is told before it records one.
+    std::optional<CallContext> dry_run_call;
+    if (request->IsTrue("DryRun")) {
+      dry_run_call = call;
+      dry_run_call->dry_run = true;
+    }
+    OperationContext context{*service_, dry_run_call ? *dry_run_call : call};
     auto body = operation(context, *request);
     if (!body.ok()) return body.status();
     return ServedAnswer{std::move(*body), {}};
@@ -121,6 +128,9 @@ HttpResponse ErrorResponse(const absl::Status& status, const std::string& reques
   if (type == ErrorType::kKmsInternal) {
     message = "kmsd could not complete the request because of an internal error";
   }
+  // AWS answers InvalidCiphertextException with no message (it tells nothing of what is wrong
+  // with a ciphertext); kmsd's reason stays in the audit record's errorMessage.
+  if (type == ErrorType::kInvalidCiphertext) message = {};
   HttpResponse response;
   response.status = HttpStatus(type);
   response.headers.emplace_back("Content-Type", api::kJsonContentType);

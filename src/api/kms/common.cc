@@ -49,6 +49,13 @@ void WriteKeyAlgorithms(JsonWriter& writer, std::string_view key_spec, std::stri
   }
 }
 
+absl::Status NoCustomKeyStores() {
+  return Error(ErrorType::kUnsupportedOperation,
+               "kmsd has no custom key stores (AWS CloudHSM or external key stores): "
+               "CustomKeyStoreId, XksKeyId and the origins AWS_CLOUDHSM and EXTERNAL_KEY_STORE "
+               "cannot be used");
+}
+
 absl::StatusOr<std::string> EmptyAnswer(const absl::Status& status) {
   if (!status.ok()) return status;
   return std::string("{}");

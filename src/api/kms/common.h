@@ -34,6 +34,11 @@ absl::Status DryRunSucceeded();
 // (DescribeKey's KeyMetadata, GetPublicKey).
 void WriteKeyAlgorithms(JsonWriter& writer, std::string_view key_spec, std::string_view key_usage);
 
+// The answer to CustomKeyStoreId (CreateKey, GenerateRandom), XksKeyId and the custom key store
+// origins (CreateKey): kmsd has no custom key stores. UnsupportedOperationException, which both
+// operations may answer.
+absl::Status NoCustomKeyStores();
+
 // The empty answer of operations that return nothing, or the service's error.
 absl::StatusOr<std::string> EmptyAnswer(const absl::Status& status);
 

@@ -51,9 +51,6 @@ absl::StatusOr<std::string> CreateKey(OperationContext& context, RequestReader& 
           .value_or("ENCRYPT_DECRYPT");
   auto key_spec = request.Enum("KeySpec", kKeySpecs);
   auto master_key_spec = request.Enum("CustomerMasterKeySpec", kKeySpecs);
-  if (key_spec && master_key_spec) {
-    request.AddViolation("KeySpec and CustomerMasterKeySpec cannot both be specified");
-  }
   create.key_spec = key_spec.value_or(master_key_spec.value_or("SYMMETRIC_DEFAULT"));
   create.origin = request.Enum("Origin", {"AWS_KMS", "EXTERNAL", "AWS_CLOUDHSM",
                                           "EXTERNAL_KEY_STORE"})
@@ -65,8 +62,14 @@ absl::StatusOr<std::string> CreateKey(OperationContext& context, RequestReader& 
   bool custom_store = request.String("CustomKeyStoreId", StringRule{1, 64}).has_value();
   bool xks = request.String("XksKeyId", StringRule{1, 128}).has_value();
   if (auto status = request.Finish(); !status.ok()) return status;
-  if (custom_store || xks) {
-    return Error(ErrorType::kUnsupportedOperation, "Custom key stores are not supported by kmsd");
+  // Not a constraint of the model, so not worded as one ("1 validation error detected: ...").
+  if (key_spec && master_key_spec) {
+    return Validation("KeySpec and CustomerMasterKeySpec cannot both be specified. Use KeySpec.");
+  }
+  // Origins AWS_CLOUDHSM and EXTERNAL_KEY_STORE are keys in a custom key store.
+  if (custom_store || xks || create.origin == "AWS_CLOUDHSM" ||
+      create.origin == "EXTERNAL_KEY_STORE") {
+    return NoCustomKeyStores();
   }
   return KeyMetadataAnswer(context.service.CreateKey(context.call, create));
 }

@@ -47,6 +47,15 @@ Operation FindOperation(std::string_view name) {
       {"Verify", &Verify},
       {"GenerateMac", &GenerateMac},
       {"VerifyMac", &VerifyMac},
+      // Issue 13: key usage tracking; the custom key store family answers
+      // UnsupportedOperationException (kmsd has no custom key stores).
+      {"GetKeyLastUsage", &GetKeyLastUsage},
+      {"CreateCustomKeyStore", &CreateCustomKeyStore},
+      {"ConnectCustomKeyStore", &ConnectCustomKeyStore},
+      {"DisconnectCustomKeyStore", &DisconnectCustomKeyStore},
+      {"UpdateCustomKeyStore", &UpdateCustomKeyStore},
+      {"DeleteCustomKeyStore", &DeleteCustomKeyStore},
+      {"DescribeCustomKeyStores", &DescribeCustomKeyStores},
   };
   auto it = kOperations->find(name);
   return it == kOperations->end() ? nullptr : it->second;

@@ -1,4 +1,5 @@
 // GenerateRandom: bytes from the OS CSPRNG.
+#include "api/kms/common.h"
 #include "api/kms/operations.h"
 #include "kmsd/errors.h"
 
@@ -8,9 +9,10 @@ absl::StatusOr<std::string> GenerateRandom(OperationContext& context, RequestRea
   auto number_of_bytes = request.Integer("NumberOfBytes", 1, 1024, /*required=*/true);
   bool custom_store = request.String("CustomKeyStoreId", StringRule{1, 64}).has_value();
   if (auto status = request.Finish(); !status.ok()) return status;
-  if (custom_store || request.Has("Recipient")) {
+  if (custom_store) return NoCustomKeyStores();
+  if (request.Has("Recipient")) {
     return Error(ErrorType::kUnsupportedOperation,
-                 "Custom key stores and Recipient are not supported by kmsd");
+                 "Recipient (Nitro Enclaves attestation) is not supported by kmsd");
   }
   auto random = context.service.GenerateRandom(context.call, static_cast<size_t>(*number_of_bytes));
   if (!random.ok()) return random.status();

@@ -78,5 +78,19 @@ absl::StatusOr<std::string> Sign(OperationContext& context, RequestReader& reque
 absl::StatusOr<std::string> Verify(OperationContext& context, RequestReader& request);
 absl::StatusOr<std::string> GenerateMac(OperationContext& context, RequestReader& request);
 absl::StatusOr<std::string> VerifyMac(OperationContext& context, RequestReader& request);
+// Issue 13: key usage tracking and the custom key store family (which kmsd refuses).
+absl::StatusOr<std::string> GetKeyLastUsage(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> CreateCustomKeyStore(OperationContext& context,
+                                                 RequestReader& request);
+absl::StatusOr<std::string> ConnectCustomKeyStore(OperationContext& context,
+                                                  RequestReader& request);
+absl::StatusOr<std::string> DisconnectCustomKeyStore(OperationContext& context,
+                                                     RequestReader& request);
+absl::StatusOr<std::string> UpdateCustomKeyStore(OperationContext& context,
+                                                 RequestReader& request);
+absl::StatusOr<std::string> DeleteCustomKeyStore(OperationContext& context,
+                                                 RequestReader& request);
+absl::StatusOr<std::string> DescribeCustomKeyStores(OperationContext& context,
+                                                    RequestReader& request);
 
 }  // namespace kmsd::api

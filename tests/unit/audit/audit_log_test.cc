@@ -208,6 +208,21 @@ TEST_F(AuditLogTest, RecordIsOnDiskWhenRecordReturns) {
   EXPECT_EQ(file_system_.syncs, 1);
 }
 
+// The service names a request's record by it (GetKeyLastUsage's CloudTrailEventId).
+TEST_F(AuditLogTest, TheRecordKeepsTheEventIdTheRequestWasGivenElseMakesOne) {
+  auto log = Open(Options());
+  auto given = MakeCall("Encrypt", "{}");
+  RequestOutcome outcome = given.Outcome();
+  outcome.event_id = "11111111-2222-4333-8444-555555555555";
+  ASSERT_TRUE(log->Record(outcome).ok());
+  ASSERT_TRUE(RecordOne(*log).ok());
+  std::vector<json> records = AllRecords();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0]["eventID"], "11111111-2222-4333-8444-555555555555");
+  EXPECT_EQ(records[1]["eventID"].get<std::string>().size(), 36u);
+  EXPECT_NE(records[1]["eventID"], records[0]["eventID"]);
+}
+
 TEST_F(AuditLogTest, FilesAndKeyArePrivate) {
   auto log = Open(Options());
   ASSERT_TRUE(RecordOne(*log).ok());

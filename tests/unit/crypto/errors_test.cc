@@ -52,6 +52,7 @@ constexpr Expected kEveryType[] = {
     {ErrorType::kRequestTimeout, "RequestTimeoutException", 408},
     {ErrorType::kKmsInvalidSignature, "KMSInvalidSignatureException", 400},
     {ErrorType::kKmsInvalidMac, "KMSInvalidMacException", 400},
+    {ErrorType::kNotAuthorized, "NotAuthorizedException", 400},
 };
 
 TEST(Errors, EveryTypeHasItsAwsNameAndHttpStatus) {

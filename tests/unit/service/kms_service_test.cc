@@ -112,11 +112,48 @@ TEST_F(KmsServiceTest, AliasRules) {
   std::string key_id = NewKey();
   EXPECT_TRUE(service_->CreateAlias(call_, "alias/a", key_id).ok());
   EXPECT_EQ(TypeOf(service_->CreateAlias(call_, "alias/a", key_id)), ErrorType::kAlreadyExists);
-  EXPECT_EQ(TypeOf(service_->CreateAlias(call_, "alias/aws/x", key_id)),
-            ErrorType::kInvalidAliasName);
   EXPECT_EQ(TypeOf(service_->CreateAlias(call_, "noprefix", key_id)), ErrorType::kValidation);
-  EXPECT_EQ(TypeOf(service_->CreateAlias(call_, "alias/b", "alias/a")), ErrorType::kNotFound);
   EXPECT_EQ(TypeOf(service_->DeleteAlias(call_, "alias/zzz")), ErrorType::kNotFound);
+}
+
+// AWS answers a change to a name reserved for AWS managed keys as a matter of permission.
+TEST_F(KmsServiceTest, ReservedAliasNamesAreNotAuthorizedForEveryAliasOperation) {
+  std::string key_id = NewKey();
+  EXPECT_EQ(TypeOf(service_->CreateAlias(call_, "alias/aws/x", key_id)),
+            ErrorType::kNotAuthorized);
+  EXPECT_EQ(TypeOf(service_->UpdateAlias(call_, "alias/aws/x", key_id)),
+            ErrorType::kNotAuthorized);
+  EXPECT_EQ(TypeOf(service_->DeleteAlias(call_, "alias/aws/x")), ErrorType::kNotAuthorized);
+}
+
+TEST_F(KmsServiceTest, CreateAliasRefusesCharactersItsDocumentationDoesNotAllow) {
+  std::string key_id = NewKey();
+  absl::Status status = service_->CreateAlias(call_, "alias/my:alias", key_id);
+  EXPECT_EQ(TypeOf(status), ErrorType::kValidation);
+  EXPECT_EQ(status.message(), "alias/my:alias contains invalid characters for an alias");
+  EXPECT_TRUE(service_->CreateAlias(call_, "alias/My_alias-2/x", key_id).ok());
+}
+
+TEST_F(KmsServiceTest, AliasesMustTargetKeysNotAliases) {
+  std::string key_id = NewKey();
+  ASSERT_TRUE(service_->CreateAlias(call_, "alias/a", key_id).ok());
+  for (const std::string& target :
+       {std::string("alias/a"), std::string("arn:aws:kms:us-east-1:111122223333:alias/a")}) {
+    absl::Status created = service_->CreateAlias(call_, "alias/b", target);
+    EXPECT_EQ(TypeOf(created), ErrorType::kValidation) << target;
+    EXPECT_EQ(created.message(), "Aliases must refer to keys. Not aliases");
+    absl::Status updated = service_->UpdateAlias(call_, "alias/a", target);
+    EXPECT_EQ(TypeOf(updated), ErrorType::kValidation) << target;
+    EXPECT_EQ(updated.message(), "Aliases must refer to keys. Not aliases");
+  }
+}
+
+TEST_F(KmsServiceTest, AnAliasWhereOnlyKeysAreAcceptedIsAnInvalidKeyIdWithoutMore) {
+  std::string key_id = NewKey();
+  ASSERT_TRUE(service_->CreateAlias(call_, "alias/a", key_id).ok());
+  auto status = service_->GetKeyRotationStatus(call_, "alias/a").status();
+  EXPECT_EQ(TypeOf(status), ErrorType::kNotFound);
+  EXPECT_EQ(status.message(), "Invalid keyId 'alias/a'");
 }
 
 TEST_F(KmsServiceTest, ListKeysPaginatesWithoutRepeats) {
