@@ -17,6 +17,7 @@
 #include "kmsd/errors.h"
 #include "kmsd/keystore.h"
 #include "kmsd/seal.h"
+#include "kmsd/seal_config.h"
 #include "kmsd/storage.h"
 #include "kmsd/strings.h"
 
@@ -26,7 +27,10 @@ namespace {
 namespace fs = std::filesystem;
 
 // Files a backup may hold, in the order it holds them; kmsd.db is required.
-constexpr const char* kBackedUpFiles[] = {kDatabaseFile, kCredentialsFile, kAuditSigningKeyFile};
+// seal.json names the seal (pkcs11, shares) that opens the database; without it a restored dir
+// would look file-sealed. It holds no secret (include/kmsd/seal_config.h).
+constexpr const char* kBackedUpFiles[] = {kDatabaseFile, kCredentialsFile, kAuditSigningKeyFile,
+                                          kSealConfigFile};
 // The keyring record (include/kmsd/keystore.h): present in every database a server has opened.
 constexpr char kKeyringRecord[] = "core/keyring";
 
