@@ -177,7 +177,7 @@ class CleartextKms final : public client::KmsClient {
   absl::StatusOr<std::pair<SecretBytes, std::string>> Decrypt(const std::string&,
                                                               const EncryptionContext&,
                                                               const std::string&) override {
-    return Error(ErrorType::kInternal, "not used");
+    return Error(ErrorType::kKmsInternal, "not used");
   }
 };
 
