@@ -5,7 +5,8 @@ JOBS ?= 2
 LISTEN ?= 127.0.0.1:7600
 DATA_DIR ?= ./var/kmsd
 
-.PHONY: all deps configure build run test unit-test integration-test bench package clean
+.PHONY: all deps configure build run test unit-test integration-test bench package clean \
+	fuzz fuzz-smoke sanitize
 
 all: build
 
@@ -43,5 +44,19 @@ package: configure
 	@cmake --build $(BUILD_DIR) -j$(JOBS) --target kmsd kms man-pages
 	@cd $(BUILD_DIR) && cpack -G DEB
 
+# Fuzzing (fuzz/README.md, docs/SECURITY.md "Fuzzing"): the libFuzzer targets, built with clang in
+# build-fuzz under ASan and UBSan, each run FUZZ_SECONDS, two at a time. `make test` runs the
+# smoke (10 s each) as the ctest fuzz.smoke.
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	scripts/fuzz --seconds $(FUZZ_SECONDS) --jobs $(JOBS)
+
+fuzz-smoke: deps
+	scripts/fuzz --seconds 10 --jobs $(JOBS)
+
+# The unit tests under ASan + UBSan (build-asan) and the threaded ones under TSan (build-tsan).
+sanitize: deps
+	JOBS=$(JOBS) scripts/sanitize
+
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-fuzz build-asan build-tsan
