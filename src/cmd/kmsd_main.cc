@@ -22,6 +22,7 @@
 #include "cmd/config_file.h"
 #include "cmd/data_dir_lock.h"
 #include "cmd/logging.h"
+#include "cmd/process_hardening.h"
 #include "cmd/root_credentials.h"
 #include "kmsd/api.h"
 #include "kmsd/audit.h"
@@ -60,6 +61,7 @@ struct ServeFlags {
   int audit_committers = 1;
   bool audit_preallocate = false;
   std::string metrics_listen;  // empty: /metrics on the API listener
+  kmsd::cmd::ProcessHardeningOptions hardening;
 };
 
 constexpr char kTestClockEnvironment[] = "KMSD_ALLOW_TEST_CLOCK";
@@ -152,6 +154,11 @@ int Serve(const ServeFlags& flags) {
   if (!logging.ok()) {
     spdlog::error("{}", kmsd::ToStd(logging.message()));
     return 2;
+  }
+  // Before any secret exists (docs/SECURITY.md, "Memory and core dumps").
+  if (absl::Status hardened = kmsd::cmd::HardenProcess(flags.hardening); !hardened.ok()) {
+    spdlog::error("cannot protect secrets in memory: {}", kmsd::ToStd(hardened.message()));
+    return 1;
   }
   auto listen = ParseListen(flags.listen);
   if (!listen.ok()) {
@@ -539,6 +546,7 @@ int main(int argc, char** argv) {
   serve->add_flag("--enable-test-clock", flags.enable_test_clock,
                   "TESTS ONLY: let clients move the service clock (needs KMSD_ALLOW_TEST_CLOCK=yes "
                   "and a loopback address)");
+  kmsd::cmd::AddProcessHardeningFlags(*serve, flags.hardening);
   kmsd::cmd::AddAuditCommands(app);
   kmsd::cmd::AddBackupCommands(app);
   // Exit codes as CLI users expect: 0 for --help and --version, 2 for a usage error.
