@@ -479,6 +479,7 @@ int Serve(const ServeFlags& flags) {
                 credentials->access_key_id.c_str(),
                 (data_dir / kmsd::cmd::kCredentialsFile).string().c_str());
   }
+  credentials->WipeSecret();  // from now on only in the credential store's SecretBytes
   if (!metrics_endpoint.empty()) {
     std::printf("metrics, health and readiness on %s (/metrics, /health, /ready)\n",
                 metrics_endpoint.c_str());

@@ -94,6 +94,7 @@ class SecretHygieneTest(unittest.TestCase):
         with open(os.path.join(self.data_dir, "root.key"), "rb") as root_key:
             secrets["root key"] = root_key.read()
         self.assertEqual(len(secrets["root key"]), 32)
+        secrets["root secret access key"] = server.secret_key.encode()
         return secrets
 
     def crash(self, server):
