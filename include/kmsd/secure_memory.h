@@ -1,12 +1,13 @@
 // Memory for secrets: pages locked in RAM (mlock, so never written to swap), excluded from core
-// dumps (MADV_DONTDUMP) and not inherited by a forked child (MADV_WIPEONFORK), each block wiped when
-// it is freed. SecretBytes takes all its buffers from the process's SecureArena.
+// dumps (MADV_DONTDUMP) and not inherited by a forked child (MADV_WIPEONFORK), each block wiped
+// when it is freed. SecretBytes takes all its buffers from the process's SecureArena.
 //
 // The arena grows in whole chunks of pages and never gives them back (secrets come and go at a
-// steady rate; the peak is what must fit). Small blocks come from per-size free lists; a block larger
-// than the largest size class gets pages of its own, unmapped when it is freed. When the kernel
-// refuses to lock a chunk (RLIMIT_MEMLOCK without CAP_IPC_LOCK), the chunk is still excluded from
-// dumps and used unlocked, and the warning handler is called once: secrets may then reach swap.
+// steady rate; the peak is what must fit). Small blocks come from per-size free lists; a block
+// larger than the largest size class gets pages of its own, unmapped when it is freed. When the
+// kernel refuses to lock a chunk (RLIMIT_MEMLOCK without CAP_IPC_LOCK), the chunk is still excluded
+// from dumps and used unlocked, and the warning handler is called once: secrets may then reach
+// swap.
 //
 // Thread-safe: every member may be called from any thread.
 #pragma once
@@ -30,10 +31,10 @@ class SecureArena {
   };
 
   struct Stats {
-    size_t mapped_bytes = 0;  // pages held by the arena, small-block chunks and large blocks
-    size_t locked_bytes = 0;  // of which locked in RAM
-    size_t in_use_bytes = 0;  // bytes of blocks handed out (rounded up to their size class)
-    bool lock_failed = false; // some pages could not be locked
+    size_t mapped_bytes = 0;   // pages held by the arena, small-block chunks and large blocks
+    size_t locked_bytes = 0;   // of which locked in RAM
+    size_t in_use_bytes = 0;   // bytes of blocks handed out (rounded up to their size class)
+    bool lock_failed = false;  // some pages could not be locked
   };
 
   // The largest block served from the free lists; larger ones get pages of their own.
@@ -50,7 +51,8 @@ class SecureArena {
   // The arena SecretBytes uses.
   static SecureArena& Process();
 
-  // A zero-filled block of size bytes (size > 0); throws std::bad_alloc when no pages can be mapped.
+  // A zero-filled block of size bytes (size > 0); throws std::bad_alloc when no pages can be
+  // mapped.
   void* Allocate(size_t size);
   // Wipes and takes back a block from Allocate; size must be the size it was allocated with.
   void Free(void* block, size_t size);
@@ -80,13 +82,13 @@ class SecureArena {
   void (*warn_)(const std::string&);
 
   mutable std::mutex mutex_;
-  std::vector<Region> chunks_;               // guarded by mutex_
-  std::vector<Region> large_blocks_;         // guarded by mutex_
-  void* free_lists_[kSizeClasses] = {};      // guarded by mutex_; next pointer in each free block
-  char* bump_ = nullptr;                     // guarded by mutex_; unused rest of the newest chunk
-  char* bump_end_ = nullptr;                 // guarded by mutex_
-  size_t in_use_bytes_ = 0;                  // guarded by mutex_
-  bool warned_ = false;                      // guarded by mutex_
+  std::vector<Region> chunks_;           // guarded by mutex_
+  std::vector<Region> large_blocks_;     // guarded by mutex_
+  void* free_lists_[kSizeClasses] = {};  // guarded by mutex_; next pointer in each free block
+  char* bump_ = nullptr;                 // guarded by mutex_; unused rest of the newest chunk
+  char* bump_end_ = nullptr;             // guarded by mutex_
+  size_t in_use_bytes_ = 0;              // guarded by mutex_
+  bool warned_ = false;                  // guarded by mutex_
 };
 
 }  // namespace kmsd

@@ -3,13 +3,13 @@
 #include "cmd/process_hardening.h"
 
 #include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstring>
-#include <spdlog/spdlog.h>
 #include <string>
 
 #include "kmsd/errors.h"
@@ -55,8 +55,8 @@ absl::Status HardenProcess(const ProcessHardeningOptions& options) {
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return SystemError("prctl(PR_SET_DUMPABLE, 0)");
   }
   if (CRYPTO_secure_malloc_initialized() == 0) {
-    int secure_heap = CRYPTO_secure_malloc_init(kOpenSslSecureHeapBytes,
-                                                kOpenSslSecureHeapMinimumBlock);
+    int secure_heap =
+        CRYPTO_secure_malloc_init(kOpenSslSecureHeapBytes, kOpenSslSecureHeapMinimumBlock);
     if (secure_heap == 0) {
       spdlog::warn("cannot set up OpenSSL's secure heap: its secrets use its ordinary heap");
     } else if (secure_heap == 2) {

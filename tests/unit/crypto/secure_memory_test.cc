@@ -72,7 +72,7 @@ TEST(SecureArena, FreeWipesTheBlockAndReuseStartsAtZero) {
   // The pages stay mapped: all but the free list's link is zero now.
   EXPECT_TRUE(AllZero(block + sizeof(void*), 32 - sizeof(void*)));
   void* again = arena.Allocate(32);
-  EXPECT_EQ(again, block);  // the free list hands the same block back...
+  EXPECT_EQ(again, block);          // the free list hands the same block back...
   EXPECT_TRUE(AllZero(again, 32));  // ...whole zero
   arena.Free(again, 32);
 }
@@ -138,10 +138,11 @@ TEST(SecureArena, WhenLockingIsRefusedPagesStayOutOfDumpsAndItWarnsOnce) {
   warnings = 0;
   SecureArena arena(SecureArena::Options{
       .chunk_bytes = 4096,
-      .lock_pages = [](const void*, size_t) {
-        errno = ENOMEM;
-        return -1;
-      },
+      .lock_pages =
+          [](const void*, size_t) {
+            errno = ENOMEM;
+            return -1;
+          },
       .warn =
           [](const std::string& message) {
             ++warnings;
