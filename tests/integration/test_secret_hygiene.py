@@ -108,13 +108,17 @@ class SecretHygieneTest(unittest.TestCase):
 
     def start(self, extra_args=(), as_user=None):
         options = {"preexec_fn": unlimited_cores, "cwd": self.work}
+        binary = os.path.abspath(KMSD_BINARY)
         if as_user is not None:
+            # A copy the other user can surely run (the build dir may be private to root).
+            binary = shutil.copy(binary, os.path.join(self.work, "kmsd"))
+            os.chmod(binary, 0o755)
             for root, directories, names in os.walk(self.work):
                 for name in directories + names + [""]:
                     os.chown(os.path.join(root, name), as_user.pw_uid, as_user.pw_gid)
             options.update(user=as_user.pw_uid, group=as_user.pw_gid, extra_groups=[])
         server = KmsdServer(data_dir=self.data_dir, extra_args=list(extra_args),
-                            binary=os.path.abspath(KMSD_BINARY),
+                            binary=binary,
                             popen_options=options)
         self.addCleanup(server.stop)
         return server.start()
