@@ -50,6 +50,11 @@ enum class ErrorType {
   kInvalidClientTokenId,  // a session token that is not one kmsd issued, or was altered
   // KMS: InvalidGrantIdException, a GrantId that is not one KMS could have issued.
   kInvalidGrantId,
+  // Refusals of the net layer (issue 16): a request head over its size limit (HTTP 431), and
+  // none arriving whole within the header deadline (recorded in the audit trail; nothing is
+  // answered).
+  kRequestHeaderFieldsTooLarge,
+  kRequestTimeout,
 };
 
 // Builds a status of the given type. The message is shown to the client: never put key material,

@@ -65,6 +65,18 @@ using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 // malformed HTTP): api/ supplies one that answers in AWS's error shape.
 using HttpErrorResponder = std::function<HttpResponse(const absl::Status&, const std::string&)>;
 
+// A request the net layer refused before the handler saw it: malformed (400), a body or head
+// over its limit (413, 431), or no complete request head within the header deadline (closed
+// without an answer). The request holds what was read of it: the peer's address and a fresh
+// request id always; method, target and headers when the head was parsed; never a body.
+struct HttpRefusal {
+  const HttpRequest& request;
+  const absl::Status& status;  // why; its message is what the client was told
+  int http_status = 0;         // the status answered; 0 when the connection was closed silently
+};
+// Told of each refusal on an I/O thread: must be thread-safe, quick and must not block.
+using HttpRefusalObserver = std::function<void(const HttpRefusal&)>;
+
 struct ServerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 7600;  // 0 picks a free port; Start() returns it
@@ -75,11 +87,27 @@ struct ServerOptions {
   int handler_threads = 64;
   size_t max_body_bytes = 256 * 1024;
   size_t max_header_bytes = 16 * 1024;
-  int read_timeout_seconds = 30;   // a request must arrive whole within this
+  // A request head (and, on a new connection, the TLS handshake) must arrive whole within this,
+  // counted from the connection's start or from the first byte of a kept-alive connection's next
+  // request; the body then has read_timeout_seconds. Connections that send nothing are closed.
+  int header_timeout_seconds = 10;
+  int read_timeout_seconds = 30;   // a request body must arrive whole within this
   int idle_timeout_seconds = 120;  // keep-alive connections idle longer are closed
+  // Open connections at most. At the cap, a newcomer closes the connection idle the longest
+  // (one with no request in progress: never sent one, or kept alive between requests); when every
+  // connection has a request in progress, the newcomer is closed at once. The server raises the
+  // process's open-file limit to fit (up to its hard limit) and lowers this when it cannot.
   size_t max_connections = 10000;
+  // Open connections at most from one client: an IPv4 address, or an IPv6 /64 prefix (what one
+  // host is usually given). A newcomer over it is closed at once. 0 = no limit.
+  size_t max_connections_per_client = 256;
   std::string tls_cert_file;  // both set = HTTPS
   std::string tls_key_file;
+  // The oldest TLS version accepted: "1.2" (with ECDHE and AES-GCM or ChaCha20-Poly1305 only)
+  // or "1.3".
+  std::string tls_min_version = "1.2";
+  // Told of every request refused before the handler (kmsd: the audit trail). Unset: not told.
+  HttpRefusalObserver on_refusal;
   // Follows the number of open connections (kmsd_http_connections_open); not owned, must
   // outlive the server. nullptr: not followed.
   metrics::Gauge* open_connections = nullptr;

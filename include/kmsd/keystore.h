@@ -17,6 +17,10 @@
 
 namespace kmsd {
 
+// The reserved record holding the keyring key wrapped by the Seal (what `kmsd seal migrate`
+// rewraps; no other record depends on the seal).
+inline constexpr std::string_view kKeyringRecordId = "core/keyring";
+
 struct KeystoreRecord {
   std::string id;
   SecretBytes value;
@@ -48,5 +52,14 @@ class Keystore {
 // by seal under the reserved id "core/keyring"; afterwards unwraps it (failure = refuse to open).
 // The keystore does not own backend or seal; both must outlive it.
 absl::StatusOr<std::unique_ptr<Keystore>> OpenKeystore(Backend* backend, Seal* seal);
+
+// For seals whose root key can be wrong (the shares seal, recombined from operators' shares): OK
+// when seal unwraps the stored keyring key; kNotFound when none is stored (nothing to check
+// against), kKmsInternal when it does not unwrap. Creates nothing.
+absl::Status CheckKeyringUnwraps(Backend* backend, Seal* seal);
+
+// Moves a data dir to another seal without re-encrypting any record: unwraps the stored keyring
+// key with `from` and stores it wrapped by `to`, in one write. kNotFound when none is stored.
+absl::Status RewrapKeyring(Backend* backend, Seal* from, Seal* to);
 
 }  // namespace kmsd

@@ -23,6 +23,11 @@ class Seal {
                                              std::string_view associated_data) = 0;
 };
 
+// A seal over a 256-bit root key held in memory: AES-256-GCM with a random nonce and the
+// associated data given (wrapped = version byte || nonce || ciphertext || tag). The file seal and
+// the shares seal (include/kmsd/shares_seal.h) wrap this way; `name` is its Name().
+std::unique_ptr<Seal> NewRootKeySeal(std::string name, SecretBytes root_key);
+
 // Root key in `path`: created with mode 0600 from the CSPRNG when absent; refused when the file is
 // readable by group or others, or is not exactly 32 bytes.
 absl::StatusOr<std::unique_ptr<Seal>> OpenFileSeal(const std::string& path);

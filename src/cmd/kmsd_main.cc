@@ -24,8 +24,12 @@
 #include "cmd/logging.h"
 #include "cmd/process_hardening.h"
 #include "cmd/root_credentials.h"
+#include "cmd/seal_commands.h"
+#include "cmd/sealed_start.h"
+#include "cmd/shares_commands.h"
 #include "kmsd/api.h"
 #include "kmsd/audit.h"
+#include "kmsd/audit_refusals.h"
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
 #include "kmsd/http.h"
@@ -61,6 +65,13 @@ struct ServeFlags {
   int audit_committers = 1;
   bool audit_preallocate = false;
   std::string metrics_listen;  // empty: /metrics on the API listener
+  // ---- network limits (docs/SECURITY.md, "Network")
+  size_t max_connections = 10000;
+  size_t max_connections_per_client = 256;
+  int header_timeout_seconds = 10;
+  std::string tls_min_version = "1.2";
+  // ---- end network limits
+  kmsd::cmd::SealFlags seal;  // --seal, --pkcs11-* (cmd/seal_commands.h)
   kmsd::cmd::ProcessHardeningOptions hardening;
 };
 
@@ -260,7 +271,17 @@ int Serve(const ServeFlags& flags) {
   server_options.tls_cert_file = flags.tls_cert;
   server_options.tls_key_file = flags.tls_key;
   server_options.open_connections = &open_connections.WithLabels({"api"});  // metrics
-  auto api_handler = std::make_shared<kmsd::AsyncHttpHandler>();
+  // ---- network limits and refused requests in the audit trail (docs/SECURITY.md, "Network")
+  server_options.max_connections = flags.max_connections;
+  server_options.max_connections_per_client = flags.max_connections_per_client;
+  server_options.header_timeout_seconds = flags.header_timeout_seconds;
+  server_options.tls_min_version = flags.tls_min_version;
+  auto refusal_observer = std::make_shared<kmsd::HttpRefusalObserver>();  // set with the audit
+  server_options.on_refusal = [refusal_observer](const kmsd::HttpRefusal& refusal) {
+    if (*refusal_observer) (*refusal_observer)(refusal);
+  };
+  // ---- end network limits
+  auto api_handler = std::make_shared<kmsd::cmd::HandlerSlot>();  // swapped when unsealed
   auto server = kmsd::NewHttpServer(
       server_options,
       [api_handler](std::shared_ptr<kmsd::HttpExchange> exchange) {
@@ -303,72 +324,41 @@ int Serve(const ServeFlags& flags) {
   }
   // ---- end metrics listener
 
-  // The data dir says which seal protects it; never guess (a file seal would make a new root.key).
+  // ---- seal (docs/SEAL.md): seal.json says which seal protects the data dir (never guess: a file
+  // seal would make a new root.key); a fresh dir takes the one --seal names. The file and pkcs11
+  // seals open before the backend: a refused first start removes the seal.json and database it
+  // began. A shares dir opens its seal later, once unsealed.
   auto seal_config = kmsd::ReadSealConfig(data_dir.string());
   if (!seal_config.ok()) {
     spdlog::error("seal: {}", kmsd::ToStd(seal_config.status().message()));
     return 1;
   }
-  if (seal_config->type != "file") {
-    spdlog::error("seal: {} is sealed with the {} seal, which this kmsd cannot open",
-                  data_dir.string(), seal_config->type);
-    return 1;
+  const bool shares_sealed = seal_config->type == "shares";
+  if (shares_sealed && (!flags.seal.seal.empty() || flags.seal.AnyPkcs11())) {
+    spdlog::error("seal: {} is sealed by Shamir shares (seal.json); the --seal and --pkcs11-* "
+                  "flags do not apply (kmsd seal migrate changes a seal; docs/SEAL.md)",
+                  data_dir.string());
+    return 2;
   }
-  auto seal = kmsd::OpenFileSeal((data_dir / "root.key").string());
-  if (!seal.ok()) {
-    spdlog::error("root key: {}", kmsd::ToStd(seal.status().message()));
-    return 1;
+  std::unique_ptr<kmsd::cmd::ServeSeal> serve_seal;  // the file or pkcs11 seal
+  if (!shares_sealed) {
+    auto opened = kmsd::cmd::OpenServeSeal(data_dir.string(), flags.seal);
+    if (!opened.ok()) {
+      spdlog::error("seal: {}", kmsd::ToStd(opened.status().message()));
+      return kmsd::TypeOf(opened.status()) == kmsd::ErrorType::kValidation ? 2 : 1;
+    }
+    serve_seal = std::move(*opened);
   }
+  // ---- end seal
   auto backend = kmsd::OpenSqliteBackend((data_dir / "kmsd.db").string());
   if (!backend.ok()) {
     spdlog::error("storage: {}", kmsd::ToStd(backend.status().message()));
     return 1;
   }
-  auto keystore = kmsd::OpenKeystore(backend->get(), seal->get());
-  if (!keystore.ok()) {
-    spdlog::error("keystore: {}", kmsd::ToStd(keystore.status().message()));
-    return 1;
-  }
-  auto credentials = kmsd::cmd::LoadOrCreateRootCredentials(data_dir);
-  if (!credentials.ok()) {
-    spdlog::error("credentials: {}", kmsd::ToStd(credentials.status().message()));
-    return 1;
-  }
-
-  // The identity service answers for every caller: the root credential, IAM users' access keys
-  // and STS sessions. It keeps real time (the clock Find is asked with), never the test clock.
-  kmsd::IamOptions iam_options;
-  iam_options.account_id = flags.account_id;
-  iam_options.root_access_key_id = credentials->access_key_id;
-  iam_options.root_secret_access_key =
-      kmsd::SecretBytes::FromString(credentials->secret_access_key);
-  auto iam = kmsd::OpenIamService(std::move(iam_options), keystore->get(), kmsd::NewSystemClock());
-  if (!iam.ok()) {
-    spdlog::error("iam: {}", kmsd::ToStd(iam.status().message()));
-    return 1;
-  }
-
-  // SigV4 always checks dates against the real clock; only the service's clock can be moved.
-  std::unique_ptr<kmsd::Clock> api_clock = kmsd::NewSystemClock();
-  kmsd::AdvancingClock* test_clock = nullptr;
-  std::unique_ptr<kmsd::Clock> service_clock = kmsd::NewSystemClock();
-  if (flags.enable_test_clock) {
-    auto advancing = std::make_unique<kmsd::AdvancingClock>();
-    test_clock = advancing.get();
-    service_clock = std::move(advancing);
-  }
-  kmsd::ServiceOptions service_options{flags.region, flags.account_id};
-  service_options.principal_exists = [identities = iam->get()](std::string_view arn) {
-    return identities->PrincipalExists(arn);
-  };
-  auto service =
-      kmsd::NewKmsService(std::move(service_options), keystore->get(), std::move(service_clock));
-  Scheduler scheduler(service.get(), flags.scheduler_interval_seconds);
-
-  kmsd::AddServiceMetrics(metrics_registry, service.get());  // metrics (docs/METRICS.md)
 
   // The audit log outlives the server (declared first, destroyed last) so that its shutdown
-  // digest covers every request. It keeps real time, never the test clock.
+  // digest covers every request. It keeps real time, never the test clock. It needs no root key
+  // (its signing key is its own): a sealed start audits the requests it refuses.
   kmsd::audit::AuditOptions audit_options;
   audit_options.data_dir = data_dir.string();
   audit_options.audit_dir = flags.audit_dir;
@@ -382,17 +372,29 @@ int Serve(const ServeFlags& flags) {
     spdlog::error("audit: {}", kmsd::ToStd(audit_log.status().message()));
     return 1;
   }
+  // Whatever way Serve returns, the server stops before the parts its handler uses go away.
+  struct StopServer {
+    kmsd::HttpServer* server;
+    ~StopServer() { server->Stop(); }
+  } stop_server{server.get()};
 
-  kmsd::ApiOptions api_options;
-  api_options.region = flags.region;
-  api_options.credentials = iam->get();
-  api_options.other_services.push_back(kmsd::api::NewIamCodec(iam->get()));
-  api_options.other_services.push_back(kmsd::api::NewStsCodec(iam->get()));
+  // ---- refused requests in the audit trail (docs/SECURITY.md, "Network"): set before Start
+  kmsd::audit::RefusalAuditOptions refusal_options;
+  refusal_options.on_unrecorded = [](uint64_t unrecorded) {
+    spdlog::warn("audit: {} refused HTTP request(s) not recorded (over the rate limit)", unrecorded);
+  };
+  auto refusal_audit =
+      std::make_shared<kmsd::audit::RefusalAudit>(audit_log->get(), std::move(refusal_options));
+  *refusal_observer = [refusal_audit](const kmsd::HttpRefusal& refusal) {
+    refusal_audit->Record(refusal);
+  };
+  // ---- end refused requests
+
   std::optional<kmsd::cmd::AccessLog> access_log;
   if (flags.access_log) access_log.emplace(*log_format);
-  api_options.on_request = [audit = audit_log->get(), access = access_log ? &*access_log : nullptr](
-                               const kmsd::RequestOutcome& outcome,
-                               std::function<void(absl::Status)> recorded) {
+  auto on_request = [audit = audit_log->get(), access = access_log ? &*access_log : nullptr](
+                        const kmsd::RequestOutcome& outcome,
+                        std::function<void(absl::Status)> recorded) {
     if (kmsd::TypeOf(outcome.status) == kmsd::ErrorType::kKmsInternal) {
       spdlog::error("request {} {} failed: {}", outcome.http.request_id, outcome.operation,
                     kmsd::ToStd(outcome.status.message()));
@@ -412,20 +414,128 @@ int Serve(const ServeFlags& flags) {
       recorded(std::move(audited));
     });
   };
+  kmsd::ReadinessCheck storage_ready{
+      "storage", [backend = backend->get()] {
+        return backend->Get("core/keyring").ok() ? absl::OkStatus()
+                                                 : absl::UnavailableError("storage unreachable");
+      }};
+  kmsd::ReadinessCheck audit_ready{
+      "audit", [audit = audit_log->get()] {
+        return audit->Failure().ok() ? absl::OkStatus()
+                                     : absl::UnavailableError("audit trail not writable");
+      }};
+  // SigV4 always checks dates against the real clock; only the service's clock can be moved.
+  std::unique_ptr<kmsd::Clock> api_clock = kmsd::NewSystemClock();
+
+  // ---- shares seal (docs/SEAL.md, "Shamir shares"): a shares data dir starts sealed. kmsd
+  // serves at once, refusing every KMS, IAM and STS request with DependencyTimeoutException
+  // "kmsd is sealed" (audited) and /ready 503, until `kmsd unseal` has given the threshold of
+  // shares over DATA_DIR/unseal.sock; the start then goes on with the recombined root key and
+  // swaps the real handler in.
+  std::unique_ptr<kmsd::Seal> shares_seal;
+  std::unique_ptr<kmsd::cmd::SealedStart> sealed_start;
+  std::optional<uint16_t> sealed_port;
+  if (shares_sealed) {
+    auto opened = kmsd::cmd::SealedStart::Open(data_dir.string(), *seal_config, backend->get());
+    if (!opened.ok()) {
+      spdlog::error("seal: {}", kmsd::ToStd(opened.status().message()));
+      return 1;
+    }
+    sealed_start = std::move(*opened);
+    kmsd::ApiOptions sealed_options;
+    sealed_options.region = flags.region;
+    sealed_options.credentials = sealed_start->credentials();
+    // The codecs only shape the refusals: authentication refuses every request first.
+    sealed_options.other_services.push_back(kmsd::api::NewIamCodec(nullptr));
+    sealed_options.other_services.push_back(kmsd::api::NewStsCodec(nullptr));
+    sealed_options.on_request = on_request;
+    kmsd::OpsOptions sealed_ops;
+    sealed_ops.readiness_checks = {
+        storage_ready, audit_ready,
+        {"keystore", [sealed = sealed_start.get()] { return sealed->Readiness(); }}};
+    if (flags.metrics_listen.empty()) sealed_ops.metrics = &metrics_registry;
+    sealed_options.ops = std::move(sealed_ops);
+    api_handler->Install(kmsd::NewApiHandler(std::move(sealed_options), nullptr, api_clock.get()));
+    auto sealed_started = server->Start();
+    if (!sealed_started.ok()) {
+      spdlog::error("cannot serve on {}: {}", flags.listen,
+                    kmsd::ToStd(sealed_started.status().message()));
+      return 1;
+    }
+    sealed_port = *sealed_started;
+    std::string shown = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+    std::printf(
+        "kmsd listening on %s://%s:%u (SEALED: give %d of the %d shares with kmsd unseal "
+        "--data-dir %s)\n",
+        tls ? "https" : "http", shown.c_str(), *sealed_port,
+        sealed_start->parameters().threshold, sealed_start->parameters().shares,
+        data_dir.string().c_str());
+    std::fflush(stdout);
+    spdlog::info("sealed: waiting for {} unseal shares", sealed_start->parameters().threshold);
+    int signal_number = 0;
+    shares_seal = sealed_start->WaitForUnseal(signals, &signal_number);
+    if (!shares_seal) {
+      spdlog::info("signal {}: shutting down (still sealed)", signal_number);
+      return 0;
+    }
+    spdlog::info("unsealed: opening the keystore");
+  }
+  // ---- end shares seal
+  auto keystore = kmsd::OpenKeystore(backend->get(),
+                                     shares_sealed ? shares_seal.get() : serve_seal->get());
+  if (!keystore.ok()) {
+    spdlog::error("keystore: {}", kmsd::ToStd(keystore.status().message()));
+    return 1;
+  }
+  if (serve_seal) serve_seal->Keep();  // seal: the keyring is stored, wrapped by this seal
+  auto credentials = kmsd::cmd::LoadOrCreateRootCredentials(data_dir);
+  if (!credentials.ok()) {
+    spdlog::error("credentials: {}", kmsd::ToStd(credentials.status().message()));
+    return 1;
+  }
+
+  // The identity service answers for every caller: the root credential, IAM users' access keys
+  // and STS sessions. It keeps real time (the clock Find is asked with), never the test clock.
+  kmsd::IamOptions iam_options;
+  iam_options.account_id = flags.account_id;
+  iam_options.root_access_key_id = credentials->access_key_id;
+  iam_options.root_secret_access_key =
+      kmsd::SecretBytes::FromString(credentials->secret_access_key);
+  auto iam = kmsd::OpenIamService(std::move(iam_options), keystore->get(), kmsd::NewSystemClock());
+  if (!iam.ok()) {
+    spdlog::error("iam: {}", kmsd::ToStd(iam.status().message()));
+    return 1;
+  }
+
+  kmsd::AdvancingClock* test_clock = nullptr;
+  std::unique_ptr<kmsd::Clock> service_clock = kmsd::NewSystemClock();
+  if (flags.enable_test_clock) {
+    auto advancing = std::make_unique<kmsd::AdvancingClock>();
+    test_clock = advancing.get();
+    service_clock = std::move(advancing);
+  }
+  kmsd::ServiceOptions service_options{flags.region, flags.account_id};
+  service_options.principal_exists = [identities = iam->get()](std::string_view arn) {
+    return identities->PrincipalExists(arn);
+  };
+  auto service =
+      kmsd::NewKmsService(std::move(service_options), keystore->get(), std::move(service_clock));
+  Scheduler scheduler(service.get(), flags.scheduler_interval_seconds);
+
+  kmsd::AddServiceMetrics(metrics_registry, service.get());  // metrics (docs/METRICS.md)
+
+  kmsd::ApiOptions api_options;
+  api_options.region = flags.region;
+  api_options.credentials = iam->get();
+  api_options.other_services.push_back(kmsd::api::NewIamCodec(iam->get()));
+  api_options.other_services.push_back(kmsd::api::NewStsCodec(iam->get()));
+  api_options.on_request = on_request;
   // ---- metrics and operational endpoints: /health, /ready (each check a short reason when it
   // fails), /metrics here unless --metrics-listen moves it to a listener of its own.
   kmsd::OpsOptions ops_options;
   ops_options.readiness_checks = {
-      {"storage",
-       [backend = backend->get()] {
-         return backend->Get("core/keyring").ok() ? absl::OkStatus()
-                                                  : absl::UnavailableError("storage unreachable");
-       }},
-      {"audit",
-       [audit = audit_log->get()] {
-         return audit->Failure().ok() ? absl::OkStatus()
-                                      : absl::UnavailableError("audit trail not writable");
-       }},
+      storage_ready,
+      audit_ready,
       // Opening the keystore unsealed it, and the file seal cannot seal again while kmsd runs; a
       // seal that can (an HSM whose session ends) reports here.
       {"keystore",
@@ -442,12 +552,17 @@ int Serve(const ServeFlags& flags) {
   // ---- end metrics
   api_options.test_clock = test_clock;
   api_options.after_clock_advance = [&scheduler] { return scheduler.RunOnce(); };
-  *api_handler = kmsd::NewApiHandler(std::move(api_options), service.get(), api_clock.get());
+  api_handler->Install(
+      kmsd::NewApiHandler(std::move(api_options), service.get(), api_clock.get()));
 
-  auto started = server->Start();
+  auto started = sealed_port ? absl::StatusOr<uint16_t>(*sealed_port) : server->Start();
   if (!started.ok()) {
     spdlog::error("cannot serve on {}: {}", flags.listen, kmsd::ToStd(started.status().message()));
     return 1;
+  }
+  if (sealed_start) {  // shares seal: the `kmsd unseal` that gave the last share hears it now
+    sealed_start->Finish(absl::OkStatus());
+    spdlog::info("unsealed: serving");
   }
   if (metrics_server) {
     auto metrics_started = metrics_server->Start();
@@ -544,12 +659,34 @@ int main(int argc, char** argv) {
   serve->add_option("--metrics-listen", flags.metrics_listen,
                     "HOST:PORT of a second, plain-HTTP listener serving only /health, /ready and "
                     "/metrics; /metrics then leaves the API listener (docs/METRICS.md)");
+  // ---- network limits (docs/SECURITY.md, "Network")
+  serve->add_option("--max-connections", flags.max_connections,
+                    "Open connections at most; at the cap a newcomer closes the connection idle "
+                    "the longest")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{1}, size_t{1000000}));
+  serve->add_option("--max-connections-per-client", flags.max_connections_per_client,
+                    "Open connections at most from one IPv4 address or IPv6 /64 (0 = no limit)")
+      ->capture_default_str();
+  serve->add_option("--header-timeout-seconds", flags.header_timeout_seconds,
+                    "Seconds a connection has to send a whole request head (and finish TLS)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 3600));
+  serve->add_option("--tls-min-version", flags.tls_min_version,
+                    "Oldest TLS version accepted: 1.2 (ECDHE with AES-GCM or ChaCha20-Poly1305 "
+                    "only) or 1.3")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"1.2", "1.3"}));
+  // ---- end network limits
   serve->add_flag("--enable-test-clock", flags.enable_test_clock,
                   "TESTS ONLY: let clients move the service clock (needs KMSD_ALLOW_TEST_CLOCK=yes "
                   "and a loopback address)");
+  kmsd::cmd::AddSealFlags(*serve, flags.seal, /*with_seal_type=*/true);
   kmsd::cmd::AddProcessHardeningFlags(*serve, flags.hardening);
   kmsd::cmd::AddAuditCommands(app);
   kmsd::cmd::AddBackupCommands(app);
+  kmsd::cmd::AddSharesCommands(app);  // shares seal: init, unseal
+  kmsd::cmd::AddSealCommands(app);    // seal migrate
   // Exit codes as CLI users expect: 0 for --help and --version, 2 for a usage error.
   try {
     app.parse(argc, argv);
@@ -574,5 +711,7 @@ int main(int argc, char** argv) {
     return Serve(flags);
   }
   if (kmsd::cmd::BackupCommandParsed()) return kmsd::cmd::RunBackupCommands();
+  if (kmsd::cmd::SharesCommandParsed()) return kmsd::cmd::RunSharesCommands();
+  if (kmsd::cmd::SealCommandParsed()) return kmsd::cmd::RunSealCommands();
   return kmsd::cmd::RunAuditCommands();
 }

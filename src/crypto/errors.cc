@@ -85,6 +85,10 @@ constexpr std::array kTypes = {
              absl::StatusCode::kUnauthenticated},
     TypeInfo{ErrorType::kInvalidGrantId, "InvalidGrantIdException", 400,
              absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kRequestHeaderFieldsTooLarge, "RequestHeaderFieldsTooLargeException", 431,
+             absl::StatusCode::kOutOfRange},
+    TypeInfo{ErrorType::kRequestTimeout, "RequestTimeoutException", 408,
+             absl::StatusCode::kDeadlineExceeded},
 };
 
 // The table is indexed by the enum's value; this keeps the two from drifting apart.
@@ -92,7 +96,7 @@ constexpr bool TableMatchesEnum() {
   for (size_t i = 0; i < kTypes.size(); ++i) {
     if (static_cast<size_t>(kTypes[i].type) != i) return false;
   }
-  return kTypes.back().type == ErrorType::kInvalidGrantId;
+  return kTypes.back().type == ErrorType::kRequestTimeout;
 }
 static_assert(TableMatchesEnum(), "kTypes must list every ErrorType in declaration order");
 

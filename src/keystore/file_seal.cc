@@ -1,6 +1,5 @@
 // The development Seal: a 256-bit root key in a file readable by its owner only.
 #include <fcntl.h>
-#include <openssl/crypto.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,37 +12,6 @@
 
 namespace kmsd {
 namespace {
-
-constexpr uint8_t kWrapVersion = 1;
-
-class FileSeal final : public Seal {
- public:
-  explicit FileSeal(SecretBytes root_key) : root_key_(std::move(root_key)) {}
-
-  std::string_view Name() const override { return "file"; }
-
-  absl::StatusOr<std::string> Wrap(const SecretBytes& plaintext,
-                                   std::string_view associated_data) override {
-    auto nonce = crypto::RandomBytes(crypto::kGcmNonceSize);
-    if (!nonce.ok()) return nonce.status();
-    auto sealed = crypto::AesGcmSeal(root_key_, *nonce, associated_data, plaintext.view());
-    if (!sealed.ok()) return sealed.status();
-    return StrCat(std::string(1, static_cast<char>(kWrapVersion)), *nonce, *sealed);
-  }
-
-  absl::StatusOr<SecretBytes> Unwrap(std::string_view wrapped,
-                                     std::string_view associated_data) override {
-    if (wrapped.size() < 1 + crypto::kGcmNonceSize + crypto::kGcmTagSize ||
-        static_cast<uint8_t>(wrapped[0]) != kWrapVersion) {
-      return Error(ErrorType::kInvalidCiphertext, "wrapped key is malformed");
-    }
-    return crypto::AesGcmOpen(root_key_, wrapped.substr(1, crypto::kGcmNonceSize), associated_data,
-                              wrapped.substr(1 + crypto::kGcmNonceSize));
-  }
-
- private:
-  const SecretBytes root_key_;
-};
 
 // Writes all of bytes, or fails.
 bool WriteAll(int fd, const uint8_t* bytes, size_t size) {
@@ -124,11 +92,11 @@ absl::StatusOr<std::unique_ptr<Seal>> OpenFileSeal(const std::string& path) {
       auto key = ReadRootKey(path, fd);
       close(fd);
       if (!key.ok()) return key.status();
-      return std::unique_ptr<Seal>(std::make_unique<FileSeal>(std::move(*key)));
+      return NewRootKeySeal("file", std::move(*key));
     }
     if (errno != ENOENT) return Internal(StrCat("cannot open root key file ", path));
     auto key = CreateRootKey(path);
-    if (key.ok()) return std::unique_ptr<Seal>(std::make_unique<FileSeal>(std::move(*key)));
+    if (key.ok()) return NewRootKeySeal("file", std::move(*key));
     if (TypeOf(key.status()) != ErrorType::kAlreadyExists) return key.status();
   }
   return Internal(StrCat("cannot open root key file ", path));

@@ -129,4 +129,32 @@ absl::StatusOr<std::unique_ptr<Keystore>> OpenKeystore(Backend* backend, Seal* s
       std::make_unique<BarrierKeystore>(backend, std::move(*keyring_key)));
 }
 
+absl::Status CheckKeyringUnwraps(Backend* backend, Seal* seal) {
+  auto stored = backend->Get(kKeyringId);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return NotFound("the data dir holds no keyring key");
+  if (!seal->Unwrap(**stored, kKeyringId).ok()) {
+    return Internal(StrCat("the ", seal->Name(), " seal cannot unwrap the keyring key"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RewrapKeyring(Backend* backend, Seal* from, Seal* to) {
+  auto stored = backend->Get(kKeyringId);
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return NotFound("the data dir holds no keyring key");
+  auto keyring_key = from->Unwrap(**stored, kKeyringId);
+  if (!keyring_key.ok()) {
+    return Internal(StrCat("the ", from->Name(), " seal cannot unwrap the keyring key"));
+  }
+  auto wrapped = to->Wrap(*keyring_key, kKeyringId);
+  if (!wrapped.ok()) return wrapped.status();
+  // Checked before it replaces the only copy that opens the data dir.
+  auto unwrapped = to->Unwrap(*wrapped, kKeyringId);
+  if (!unwrapped.ok() || !crypto::ConstantTimeEquals(unwrapped->view(), keyring_key->view())) {
+    return Internal(StrCat("the ", to->Name(), " seal does not give back what it wrapped"));
+  }
+  return backend->Put(kKeyringId, *wrapped);
+}
+
 }  // namespace kmsd

@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <array>
@@ -26,6 +27,7 @@
 #include <ctime>
 #include <exception>
 #include <limits>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -33,6 +35,7 @@
 #include <string_view>
 #include <thread>
 #include <type_traits>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -61,6 +64,134 @@ constexpr std::chrono::seconds kMaxLinger{5};
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 constexpr size_t kReadChunkBytes = 16 * 1024;
 constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+// File descriptors kept for what is not a connection (database, audit trail, TLS files, the
+// metrics listener) when the open-file limit is fitted to max_connections.
+constexpr rlim_t kReservedDescriptors = 256;
+
+// TLS 1.2 suites offered: forward secrecy (ECDHE) and AEAD only. TLS 1.3's own suites all are.
+constexpr char kTls12Ciphers[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+// What the acceptor needs of a connection that lives on another I/O thread.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  virtual ~Connection() = default;
+  // Closes the connection unless a request is in progress on it by the time its own thread gets
+  // to it. Any thread.
+  virtual void Evict() = 0;
+
+  // Where the connection sits in ConnectionTable's idle list; guarded by the table's mutex.
+  std::optional<std::list<Connection*>::iterator> idle_position;
+};
+
+// The open connections by client (for the per-client limit) and the idle ones by age (for
+// eviction at the global cap). Used by the acceptor and by every connection's thread.
+class ConnectionTable {
+ public:
+  // Counts a new connection from `client` unless that client has `limit` open (0: no limit).
+  bool Admit(const std::string& client, size_t limit) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    size_t& open = per_client_[client];
+    if (limit > 0 && open >= limit) return false;
+    ++open;
+    return true;
+  }
+  void Release(const std::string& client) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto found = per_client_.find(client);
+    if (found != per_client_.end() && --found->second == 0) per_client_.erase(found);
+  }
+
+  // The connection now waits for a request head: newest at the back of the idle list.
+  void MarkIdle(Connection& connection) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (connection.idle_position) idle_.erase(*connection.idle_position);
+    connection.idle_position = idle_.insert(idle_.end(), &connection);
+  }
+  // A request is in progress (or the connection goes away).
+  void MarkBusy(Connection& connection) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (connection.idle_position) idle_.erase(*connection.idle_position);
+    connection.idle_position.reset();
+  }
+  // Takes the connection idle the longest off the list and asks it to close. False when no
+  // connection is idle.
+  bool EvictOldestIdle() {
+    std::shared_ptr<Connection> oldest;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      while (!oldest && !idle_.empty()) {
+        Connection* connection = idle_.front();
+        idle_.pop_front();
+        connection->idle_position.reset();
+        // Null when the connection is being destroyed (its destructor waits for the mutex).
+        oldest = connection->weak_from_this().lock();
+      }
+    }
+    if (!oldest) return false;
+    oldest->Evict();
+    return true;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<std::string, size_t> per_client_;  // guarded by mutex_
+  std::list<Connection*> idle_;                         // guarded by mutex_; oldest first
+};
+
+// A connection's place in its client's count, given back when the connection goes.
+class ClientSlot {
+ public:
+  ClientSlot(ConnectionTable& table, std::string client)
+      : table_(&table), client_(std::move(client)) {}
+  ClientSlot(ClientSlot&& other) noexcept
+      : table_(std::exchange(other.table_, nullptr)), client_(std::move(other.client_)) {}
+  ClientSlot(const ClientSlot&) = delete;
+  ClientSlot& operator=(const ClientSlot&) = delete;
+  ClientSlot& operator=(ClientSlot&&) = delete;
+  ~ClientSlot() {
+    if (table_) table_->Release(client_);
+  }
+
+ private:
+  ConnectionTable* table_;
+  std::string client_;
+};
+
+// The per-client limit's key: an IPv4 address, or the /64 prefix of an IPv6 address (one host
+// usually has a whole /64 to pick addresses from).
+std::string ClientKey(const asio::ip::address& address) {
+  if (address.is_v4()) return address.to_string();
+  asio::ip::address_v6 v6 = address.to_v6();
+  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string();
+  asio::ip::address_v6::bytes_type bytes = v6.to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), 0);
+  return StrCat(asio::ip::address_v6(bytes).to_string(), "/64");
+}
+
+// Raises the soft open-file limit so that `connections` sockets fit beside the server's other
+// files (up to the hard limit), and returns how many connections fit.
+size_t FitOpenFileLimit(size_t connections) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return connections;
+  rlim_t needed = static_cast<rlim_t>(connections) + kReservedDescriptors;
+  if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < needed) {
+    rlimit raised = limit;
+    raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? needed : std::min(needed, limit.rlim_max);
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+  }
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur >= needed) return connections;
+  size_t fit = limit.rlim_cur > 2 * kReservedDescriptors
+                   ? static_cast<size_t>(limit.rlim_cur - kReservedDescriptors)
+                   : static_cast<size_t>(limit.rlim_cur / 2);
+  std::fprintf(stderr,
+               "kmsd: the open-file limit (%llu) leaves room for %zu connections, not the %zu "
+               "asked for: serving at most %zu (raise LimitNOFILE or ulimit -n)\n",
+               static_cast<unsigned long long>(limit.rlim_cur), fit, connections, fit);
+  return fit;
+}
 
 // What every connection shares with the server. The server destroys its io_context, and with it
 // every session, before this, so sessions may hold a plain reference.
@@ -69,6 +200,9 @@ struct ServerState {
   AsyncHttpHandler handler;
   HttpErrorResponder error_responder;
   std::atomic<size_t> connections{0};
+  // options.max_connections as the open-file limit allows (set by Bind).
+  size_t max_connections = 0;
+  ConnectionTable table;
   // Runs offloaded work (see ServerOptions::handler_threads); set while the server runs.
   std::optional<asio::thread_pool> handler_pool;
 
@@ -167,21 +301,23 @@ bool IsBeastHttpError(const ErrorCode& ec) {
 // Stream is PlainStream or TlsStream; the two differ only in the TLS handshake. All of a
 // session's handlers run on its own io_context's one thread, so it needs no lock.
 template <typename Stream>
-class Session : public std::enable_shared_from_this<Session<Stream>> {
+class Session final : public Connection {
  public:
   static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
 
   // stream_args: the accepted socket, then for TLS the ssl::context.
   template <typename... StreamArgs>
-  explicit Session(ServerState& state, StreamArgs&&... stream_args)
-      : state_(state), stream_(std::forward<StreamArgs>(stream_args)...) {
+  Session(ServerState& state, ClientSlot slot, std::string remote_address,
+          StreamArgs&&... stream_args)
+      : state_(state),
+        slot_(std::move(slot)),
+        stream_(std::forward<StreamArgs>(stream_args)...),
+        remote_address_(std::move(remote_address)) {
     ++state_.connections;
     if (state_.options.open_connections) state_.options.open_connections->Add(1);
-    ErrorCode ec;
-    tcp::endpoint peer = Tcp().socket().remote_endpoint(ec);
-    if (!ec) remote_address_ = peer.address().to_string();
   }
-  ~Session() {
+  ~Session() override {
+    state_.table.MarkBusy(*this);  // off the idle list before this goes
     --state_.connections;
     if (state_.options.open_connections) state_.options.open_connections->Add(-1);
   }
@@ -191,8 +327,24 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     asio::dispatch(stream_.get_executor(), Bind(&Session::Begin));
   }
 
+  void Evict() override {
+    asio::post(stream_.get_executor(), [self = Self()] {
+      // A request may have begun since the acceptor chose this connection; it is served.
+      if (!self->idle_) return;
+      ErrorCode ignored;
+      self->Tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+      self->Tcp().close();  // pending operations end with operation_aborted; nothing is answered
+    });
+  }
+
  private:
+  std::shared_ptr<Session> Self() {
+    return std::static_pointer_cast<Session>(this->shared_from_this());
+  }
   beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
+  std::chrono::seconds HeaderTimeout() const {
+    return std::chrono::seconds(std::max(1, state_.options.header_timeout_seconds));
+  }
   std::chrono::seconds ReadTimeout() const {
     return std::chrono::seconds(std::max(1, state_.options.read_timeout_seconds));
   }
@@ -201,13 +353,26 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
   template <typename Method, typename... Bound>
   auto Bind(Method method, Bound&&... bound) {
-    return beast::bind_front_handler(method, this->shared_from_this(),
-                                     std::forward<Bound>(bound)...);
+    return beast::bind_front_handler(method, Self(), std::forward<Bound>(bound)...);
+  }
+
+  // Idle: no request head is complete on the connection, so it may be closed for a newcomer
+  // when the server is full. Changed on the connection's thread only.
+  void EnterIdle() {
+    idle_ = true;
+    state_.table.MarkIdle(*this);
+  }
+  void LeaveIdle() {
+    if (!idle_) return;
+    idle_ = false;
+    state_.table.MarkBusy(*this);
   }
 
   void Begin() {
+    EnterIdle();
+    // The header deadline runs from the connection's start, through the TLS handshake.
+    Tcp().expires_after(HeaderTimeout());
     if constexpr (kTls) {
-      Tcp().expires_after(ReadTimeout());
       stream_.async_handshake(ssl::stream_base::server, Bind(&Session::OnHandshake));
     } else {
       ReadRequest();
@@ -215,7 +380,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void OnHandshake(ErrorCode ec) {
-    if (ec) return;  // not TLS, too old a version, or too slow: nothing to answer
+    // Not TLS, too old a version or no suite in common: nothing to answer. Too slow: recorded.
+    if (ec == beast::error::timeout) return RefuseTimedOut();
+    if (ec) return;
     ReadRequest();
   }
 
@@ -224,24 +391,37 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<size_t>(state_.options.max_header_bytes, std::numeric_limits<uint32_t>::max())));
     parser_->body_limit(state_.options.max_body_bytes);
+    head_complete_ = false;
     if (served_ == 0 || buffer_.size() > 0) {
-      // A new connection or a pipelined request: the request is expected now.
-      Tcp().expires_after(ReadTimeout());
+      // A new connection (whose header deadline runs since Begin) or a pipelined request.
+      if (served_ > 0) {
+        EnterIdle();
+        Tcp().expires_after(HeaderTimeout());
+      }
       if (buffer_.size() > 0 && ParseBuffered()) return;
       ReadHeader();
       return;
     }
-    // Keep-alive: the idle timeout runs until the next request starts, then the read timeout.
+    // Keep-alive: the idle timeout runs until the next request starts, then the header deadline.
+    EnterIdle();
     Tcp().expires_after(IdleTimeout());
     stream_.async_read_some(buffer_.prepare(kReadChunkBytes), Bind(&Session::OnFirstBytes));
   }
 
   void OnFirstBytes(ErrorCode ec, size_t bytes) {
-    if (ec) return;  // idle too long, or the client closed
+    if (ec) return;  // idle too long, closed by the client, or evicted
     buffer_.commit(bytes);
-    Tcp().expires_after(ReadTimeout());
+    Tcp().expires_after(HeaderTimeout());
     if (ParseBuffered()) return;
     ReadHeader();
+  }
+
+  // Once the head is whole: the connection is busy, and the body has the read timeout.
+  void NoteHead() {
+    if (head_complete_ || !parser_->is_header_done()) return;
+    head_complete_ = true;
+    LeaveIdle();
+    Tcp().expires_after(ReadTimeout());
   }
 
   // Feeds the bytes already read to the parser. A client usually sends a request in one piece,
@@ -253,6 +433,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     while (buffer_.size() > 0 && !parser_->is_done()) {
       size_t used = parser_->put(buffer_.data(), ec);
       buffer_.consume(used);
+      NoteHead();
       if (ec == http::error::need_more) return false;
       if (ec) {
         OnReadError(ec);
@@ -276,6 +457,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void OnHeader(ErrorCode ec, size_t) {
     if (ec) return OnReadError(ec);
+    NoteHead();
     // Clients that ask to be invited wait (curl a second, some forever) before sending the body.
     if (!parser_->is_done() &&
         beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
@@ -310,7 +492,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     if (ec == http::error::header_limit) {
       return Reject(Error(
-          ErrorType::kRequestEntityTooLarge,
+          ErrorType::kRequestHeaderFieldsTooLarge,
           StrCat("Request headers exceed the limit of ", options.max_header_bytes, " bytes")));
     }
     if (IsBeastHttpError(ec) && ec != http::error::end_of_stream &&
@@ -318,7 +500,44 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       return Reject(
           Error(ErrorType::kSerialization, StrCat("Malformed HTTP request: ", ec.message())));
     }
-    // The peer closed, timed out or broke TLS: there is nobody left to answer.
+    if (ec == beast::error::timeout) return RefuseTimedOut();
+    // The peer closed, broke TLS, or the connection was evicted: nobody is left to answer.
+  }
+
+  // The stream's timer closed the connection before a request arrived whole: nothing is
+  // answered (the socket is closed), but the refusal is told like the others.
+  void RefuseTimedOut() {
+    std::string what =
+        head_complete_
+            ? StrCat("Request body not complete within ", ReadTimeout().count(), " seconds")
+            : StrCat("No complete request head within ", HeaderTimeout().count(), " seconds");
+    TellRefusal(Error(ErrorType::kRequestTimeout, what), NewUuid(), /*http_status=*/0);
+  }
+
+  void TellRefusal(const absl::Status& status, const std::string& request_id, int http_status) {
+    if (!state_.options.on_refusal) return;
+    HttpRequest request;
+    request.remote_address = remote_address_;
+    request.secure = kTls;
+    request.request_id = request_id;
+    request.received_at = std::chrono::steady_clock::now();
+    // What the parser got of the head (all of it when only the body was refused).
+    if (parser_) {
+      const http::request<http::string_body>& message = parser_->get();
+      request.method = std::string(FromBeast(message.method_string()));
+      request.target = std::string(FromBeast(message.target()));
+      for (const auto& field : message) {
+        request.headers.emplace_back(AsciiLower(FromBeast(field.name_string())),
+                                     std::string(FromBeast(field.value())));
+      }
+    }
+    try {
+      state_.options.on_refusal(HttpRefusal{request, status, http_status});
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "kmsd: recording a refused request failed: %s\n", e.what());
+    } catch (...) {
+      std::fprintf(stderr, "kmsd: recording a refused request failed\n");
+    }
   }
 
   // One request handed to the handler. It holds the connection until it is answered; its
@@ -381,8 +600,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void Serve() {
     http::request<http::string_body>& message = parser_->get();
-    auto exchange =
-        std::make_shared<Exchange>(this->shared_from_this(), message.keep_alive(), message.version());
+    auto exchange = std::make_shared<Exchange>(Self(), message.keep_alive(), message.version());
     HttpRequest& request = exchange->MutableRequest();
     request.method = std::string(FromBeast(message.method_string()));
     request.target = std::string(FromBeast(message.target()));
@@ -411,8 +629,9 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // stream cannot be trusted to hold request boundaries.
   void Reject(const absl::Status& status) {
     std::string request_id = NewUuid();
-    Send(ErrorResponse(state_, status, request_id), request_id, /*keep_alive=*/false,
-         /*version=*/11);
+    HttpResponse response = ErrorResponse(state_, status, request_id);
+    TellRefusal(status, request_id, response.status);
+    Send(std::move(response), request_id, /*keep_alive=*/false, /*version=*/11);
   }
 
   // Writes the status line and headers ourselves (one string, no per-field allocations) and
@@ -481,6 +700,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   ServerState& state_;
+  ClientSlot slot_;
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
@@ -489,6 +709,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   std::string response_body_;
   std::string remote_address_;
   uint64_t served_ = 0;
+  bool idle_ = false;           // see EnterIdle
+  bool head_complete_ = false;  // the current request's head has been read whole
 };
 
 class BeastHttpServer final : public HttpServer {
@@ -616,6 +838,7 @@ class BeastHttpServer final : public HttpServer {
       absl::Status loaded = LoadTls();
       if (!loaded.ok()) return loaded;
     }
+    state_.max_connections = FitOpenFileLimit(std::max<size_t>(1, options.max_connections));
     // One io_context per I/O thread, each connection on one of them: a connection's handlers
     // then never run concurrently without a strand, and the threads share no run queue (no
     // hand-offs between them, each sleeps in its own epoll_wait).
@@ -662,12 +885,27 @@ class BeastHttpServer final : public HttpServer {
 
   absl::Status LoadTls() {
     const ServerOptions& options = state_.options;
+    int min_version;
+    if (options.tls_min_version == "1.2") {
+      min_version = TLS1_2_VERSION;
+    } else if (options.tls_min_version == "1.3") {
+      min_version = TLS1_3_VERSION;
+    } else {
+      return absl::InvalidArgumentError(StrCat("the oldest TLS version must be 1.2 or 1.3, not \"",
+                                               options.tls_min_version, "\""));
+    }
     tls_.emplace(ssl::context::tls_server);
     tls_->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
                       ssl::context::single_dh_use);
-    if (SSL_CTX_set_min_proto_version(tls_->native_handle(), TLS1_2_VERSION) != 1) {
-      return absl::InternalError("cannot require TLS 1.2 or later");
+    // A client-started renegotiation costs the server a handshake for free.
+    SSL_CTX_set_options(tls_->native_handle(), SSL_OP_NO_RENEGOTIATION);
+    if (SSL_CTX_set_min_proto_version(tls_->native_handle(), min_version) != 1) {
+      return absl::InternalError(StrCat("cannot require TLS ", options.tls_min_version));
+    }
+    // TLS 1.2: forward secrecy and AEAD only (no static RSA key exchange, no CBC, no SHA-1 MAC).
+    if (SSL_CTX_set_cipher_list(tls_->native_handle(), kTls12Ciphers) != 1) {
+      return absl::InternalError("cannot set the TLS 1.2 cipher suites");
     }
     ErrorCode ec;
     tls_->use_certificate_chain_file(options.tls_cert_file, ec);
@@ -704,24 +942,49 @@ class BeastHttpServer final : public HttpServer {
       return;
     }
     try {
-      // Each answer goes out in one write; waiting to coalesce it would only add latency.
-      ErrorCode ignored;
-      socket.set_option(tcp::no_delay(true), ignored);
-      if (state_.connections.load() >= state_.options.max_connections) {
-        // Over the limit: closing at once tells the client to come back, rather than leaving it
-        // queued in the backlog with no idea.
-        ErrorCode ignored;
-        socket.close(ignored);
-      } else if (tls_) {
-        std::make_shared<Session<TlsStream>>(state_, std::move(socket), *tls_)->Run();
-      } else {
-        std::make_shared<Session<PlainStream>>(state_, std::move(socket))->Run();
-      }
+      Admit(std::move(socket));
     } catch (const std::exception& e) {
       // One connection's failure (say, no memory for its TLS state) must not end the accept loop.
       std::fprintf(stderr, "kmsd: cannot serve a connection: %s\n", e.what());
     }
     Accept();
+  }
+
+  // Decides at once, without waiting on anything, so that the accept loop never stalls. A client
+  // over its own limit is closed: it crowds out only itself. At the global cap the newcomer
+  // closes the connection idle the longest instead of being turned away: otherwise whoever
+  // holds the idle connections (reconnecting as the header deadline closes them) would keep
+  // every newcomer out, whereas this way a client that sends its request at once is served, and
+  // an attacker must open max_connections connections within that client's round trip to stop
+  // it. Only when every connection has a request in progress is the newcomer closed.
+  void Admit(tcp::socket socket) {
+    ErrorCode ec;
+    tcp::endpoint peer = socket.remote_endpoint(ec);
+    if (ec) return;  // gone already; the socket closes here
+    std::string client = ClientKey(peer.address());
+    if (!state_.table.Admit(client, state_.options.max_connections_per_client)) {
+      // Closing at once tells the client to come back, rather than leaving it queued with no
+      // idea.
+      socket.close(ec);
+      return;
+    }
+    ClientSlot slot(state_.table, std::move(client));
+    if (state_.connections.load() >= state_.max_connections && !state_.table.EvictOldestIdle()) {
+      socket.close(ec);
+      return;
+    }
+    // Each answer goes out in one write; waiting to coalesce it would only add latency.
+    socket.set_option(tcp::no_delay(true), ec);
+    std::string address = peer.address().to_string();
+    if (tls_) {
+      std::make_shared<Session<TlsStream>>(state_, std::move(slot), std::move(address),
+                                           std::move(socket), *tls_)
+          ->Run();
+    } else {
+      std::make_shared<Session<PlainStream>>(state_, std::move(slot), std::move(address),
+                                             std::move(socket))
+          ->Run();
+    }
   }
 
   void RunIoThread(asio::io_context& io) {

@@ -86,38 +86,34 @@ class OneOwnerPerDataDir(unittest.TestCase):
 
 
 class PortBeforeAnythingIsWritten(unittest.TestCase):
-    def test_a_busy_port_fails_the_start_before_any_file_is_made(self):
+    def start_on_a_busy_port(self, args_for_port):
+        """Starts kmsd on a fresh data dir with a port some socket holds; returns (code, output,
+        what the data dir holds afterwards)."""
         with socket.socket() as busy:
             busy.bind(("127.0.0.1", 0))
             busy.listen(1)
             port = busy.getsockname()[1]
             data_dir = tempfile.mkdtemp(prefix="kmsd-test-")
             try:
-                code, output = run_kmsd(["serve", "--listen", f"127.0.0.1:{port}", "--data-dir",
-                                         data_dir])
-                self.assertEqual(code, 1, output)
-                self.assertIn("Address already in use", output)
-                # No root key, database, credentials or audit trail: only the lock file.
-                self.assertEqual(sorted(os.listdir(data_dir)), ["kmsd.lock"])
-                self.assertNotIn("AWS_SECRET_ACCESS_KEY", output)
+                code, output = run_kmsd(["serve", "--data-dir", data_dir, *args_for_port(port)])
+                return code, output, sorted(os.listdir(data_dir))
             finally:
                 shutil.rmtree(data_dir, ignore_errors=True)
 
+    def test_a_busy_port_fails_the_start_before_any_file_is_made(self):
+        code, output, files = self.start_on_a_busy_port(lambda port: ["--listen", f"127.0.0.1:{port}"])
+        self.assertEqual(code, 1, output)
+        self.assertIn("Address already in use", output)
+        # No root key, database, credentials or audit trail: only the lock file.
+        self.assertEqual(files, ["kmsd.lock"])
+        self.assertNotIn("AWS_SECRET_ACCESS_KEY", output)
 
     def test_a_busy_metrics_port_fails_the_start_before_any_file_is_made(self):
-        with socket.socket() as busy:
-            busy.bind(("127.0.0.1", 0))
-            busy.listen(1)
-            port = busy.getsockname()[1]
-            data_dir = tempfile.mkdtemp(prefix="kmsd-test-")
-            try:
-                code, output = run_kmsd(["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir,
-                                         "--metrics-listen", f"127.0.0.1:{port}"])
-                self.assertEqual(code, 1, output)
-                self.assertIn(f"cannot listen on 127.0.0.1:{port}", output)
-                self.assertEqual(sorted(os.listdir(data_dir)), ["kmsd.lock"])
-            finally:
-                shutil.rmtree(data_dir, ignore_errors=True)
+        code, output, files = self.start_on_a_busy_port(
+            lambda port: ["--listen", "127.0.0.1:0", "--metrics-listen", f"127.0.0.1:{port}"])
+        self.assertEqual(code, 1, output)
+        self.assertIn("cannot listen on 127.0.0.1:", output)
+        self.assertEqual(files, ["kmsd.lock"])
 
 
 class RootCredentials(unittest.TestCase):

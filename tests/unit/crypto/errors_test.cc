@@ -48,6 +48,8 @@ constexpr Expected kEveryType[] = {
     {ErrorType::kDeleteConflict, "DeleteConflictException", 409},
     {ErrorType::kInvalidClientTokenId, "UnrecognizedClientException", 400},
     {ErrorType::kInvalidGrantId, "InvalidGrantIdException", 400},
+    {ErrorType::kRequestHeaderFieldsTooLarge, "RequestHeaderFieldsTooLargeException", 431},
+    {ErrorType::kRequestTimeout, "RequestTimeoutException", 408},
 };
 
 TEST(Errors, EveryTypeHasItsAwsNameAndHttpStatus) {

@@ -26,6 +26,9 @@
 #include <thread>
 #include <vector>
 
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include "gtest/gtest.h"
 #include "kmsd/errors.h"
 #include "kmsd/http.h"
@@ -135,8 +138,19 @@ class BasicClient {
 
 class Client : public BasicClient<tcp::socket> {
  public:
-  explicit Client(uint16_t port) {
+  // from: the loopback address to connect from (each is another client to the server).
+  explicit Client(uint16_t port, const char* from = "127.0.0.1") {
+    stream().open(tcp::v4());
+    stream().bind(tcp::endpoint(asio::ip::make_address(from), 0));
     stream().connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  }
+
+  // True when the server closes the connection within `limit` (after any bytes it sends).
+  bool ServerClosesWithin(std::chrono::milliseconds limit) {
+    timeval timeout{static_cast<time_t>(limit.count() / 1000),
+                    static_cast<suseconds_t>(limit.count() % 1000 * 1000)};
+    setsockopt(stream().native_handle(), SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    return ServerClosed();  // a read that times out ends it with EAGAIN: not closed
   }
 };
 
@@ -350,7 +364,9 @@ TEST(HttpServer, AnswersOversizeHeadersWithAnErrorAndKeepsServing) {
     auto request = Post("/", "x");
     request.set("x-big", std::string(4096, 'h'));
     Response response = client.RoundTrip(request);
-    EXPECT_EQ(response.result_int(), 413);
+    EXPECT_EQ(response.result_int(), 431);
+    EXPECT_EQ(HeaderOf(response, "x-error-type"),
+              AwsName(ErrorType::kRequestHeaderFieldsTooLarge));
     EXPECT_EQ(response.body(), "Request headers exceed the limit of 1024 bytes");
   }
   EXPECT_EQ(RoundTripOnNewConnection(running.port).result_int(), 200);
@@ -381,7 +397,7 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST(HttpServer, SurvivesRandomBytes) {
   ServerOptions options = TestOptions();
-  options.read_timeout_seconds = 1;  // noise that never completes a header is dropped quickly
+  options.header_timeout_seconds = 1;  // noise that never completes a head is dropped quickly
   RunningServer running = StartServer(options);
   std::mt19937 random(20261128);  // fixed seed: a failure replays
   for (int i = 0; i < 100; ++i) {
@@ -455,30 +471,252 @@ TEST(HttpServer, ServesManyConcurrentConnections) {
   EXPECT_EQ(answered.load(), kConnections * 3);
 }
 
-TEST(HttpServer, ClosesConnectionsBeyondMaxConnections) {
+// A connection with a request in progress: its head is whole, its body still to come.
+void StartRequest(Client& client) {
+  client.WriteRaw("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+}
+
+// Retries briefly: a slot frees once the server notices a close.
+bool ServedOnANewConnectionSoon(uint16_t port, const char* from = "127.0.0.1") {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    try {
+      Client client(port, from);
+      if (client.RoundTrip(Post("/", "x")).result_int() == 200) return true;
+    } catch (const std::exception&) {
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+TEST(HttpServer, AtTheCapANewcomerClosesTheConnectionIdleTheLongest) {
   ServerOptions options = TestOptions();
   options.max_connections = 2;
   RunningServer running = StartServer(options);
-  auto first = std::make_unique<Client>(running.port);
+  Client oldest(running.port);
+  EXPECT_EQ(oldest.RoundTrip(Post("/", "1")).result_int(), 200);  // now idle, kept alive
+  Client newer(running.port);
+  EXPECT_EQ(newer.RoundTrip(Post("/", "2")).result_int(), 200);
+
+  Client newcomer(running.port);
+  EXPECT_EQ(newcomer.RoundTrip(Post("/", "3")).result_int(), 200);
+  EXPECT_TRUE(oldest.ServerClosesWithin(std::chrono::seconds(2)));
+  EXPECT_EQ(newer.RoundTrip(Post("/", "4")).result_int(), 200);
+}
+
+TEST(HttpServer, AtTheCapAConnectionThatNeverSentARequestIsClosedFirst) {
+  ServerOptions options = TestOptions();
+  options.max_connections = 2;
+  RunningServer running = StartServer(options);
+  Client silent(running.port);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // counted and idle
+  Client busy(running.port);
+  StartRequest(busy);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+
+  Client newcomer(running.port);
+  EXPECT_EQ(newcomer.RoundTrip(Post("/", "x")).result_int(), 200);
+  EXPECT_TRUE(silent.ServerClosesWithin(std::chrono::seconds(2)));
+  busy.WriteRaw("defghij");  // the request in progress was left alone
+  EXPECT_EQ(busy.ReadResponse().body(), "abcdefghij");
+}
+
+TEST(HttpServer, AtTheCapWithEveryRequestInProgressANewcomerIsClosed) {
+  ServerOptions options = TestOptions();
+  options.max_connections = 2;
+  RunningServer running = StartServer(options);
+  Client first(running.port);
   Client second(running.port);
-  // A round trip on each proves the server has counted both.
-  EXPECT_EQ(first->RoundTrip(Post("/", "1")).result_int(), 200);
-  EXPECT_EQ(second.RoundTrip(Post("/", "2")).result_int(), 200);
+  StartRequest(first);
+  StartRequest(second);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
 
   Client third(running.port);
-  EXPECT_TRUE(third.ServerClosed());
+  EXPECT_TRUE(third.ServerClosesWithin(std::chrono::seconds(2)));
+  first.WriteRaw("defghij");
+  EXPECT_EQ(first.ReadResponse().result_int(), 200);
+  second.WriteRaw("defghij");
+  EXPECT_EQ(second.ReadResponse().result_int(), 200);
+}
 
-  first.reset();
-  // The slot frees once the server notices the close; retry briefly.
-  bool served = false;
-  for (int attempt = 0; attempt < 50 && !served; ++attempt) {
-    try {
-      served = RoundTripOnNewConnection(running.port).result_int() == 200;
-    } catch (const std::exception&) {
+TEST(HttpServer, ClosesConnectionsBeyondTheLimitPerClient) {
+  ServerOptions options = TestOptions();
+  options.max_connections_per_client = 2;
+  RunningServer running = StartServer(options);
+  Client first(running.port, "127.0.0.2");
+  Client second(running.port, "127.0.0.2");
+  EXPECT_EQ(first.RoundTrip(Post("/", "1")).result_int(), 200);
+  EXPECT_EQ(second.RoundTrip(Post("/", "2")).result_int(), 200);
+
+  Client third(running.port, "127.0.0.2");
+  EXPECT_TRUE(third.ServerClosesWithin(std::chrono::seconds(2)));
+  // Another client is served, and so are the first two.
+  EXPECT_TRUE(ServedOnANewConnectionSoon(running.port, "127.0.0.3"));
+  EXPECT_EQ(first.RoundTrip(Post("/", "1")).result_int(), 200);
+}
+
+TEST(HttpServer, AClientBelowItsLimitAgainIsServed) {
+  ServerOptions options = TestOptions();
+  options.max_connections_per_client = 1;
+  RunningServer running = StartServer(options);
+  {
+    Client only(running.port, "127.0.0.2");
+    EXPECT_EQ(only.RoundTrip(Post("/", "1")).result_int(), 200);
+  }
+  EXPECT_TRUE(ServedOnANewConnectionSoon(running.port, "127.0.0.2"));
+}
+
+TEST(HttpServer, ClosesAConnectionThatSendsNoRequestWithinTheHeaderDeadline) {
+  ServerOptions options = TestOptions();
+  options.header_timeout_seconds = 1;
+  RunningServer running = StartServer(options);
+  Client client(running.port);
+  auto started = std::chrono::steady_clock::now();
+  EXPECT_TRUE(client.ServerClosesWithin(std::chrono::seconds(5)));
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(800));
+}
+
+TEST(HttpServer, ClosesAHeadThatTricklesInPastTheHeaderDeadline) {
+  ServerOptions options = TestOptions();
+  options.header_timeout_seconds = 1;
+  RunningServer running = StartServer(options);
+  Client client(running.port);
+  auto started = std::chrono::steady_clock::now();
+  bool closed = false;
+  try {
+    for (char c : std::string("POST / HTTP/1.1\r\nHost: x\r\nx-slow: ") + std::string(40, 'a')) {
+      client.WriteRaw(std::string(1, c));
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    closed = client.ServerClosesWithin(std::chrono::seconds(2));
+  } catch (const std::exception&) {
+    closed = true;  // a write after the close was refused
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(4));
+}
+
+TEST(HttpServer, TheBodyHasTheReadTimeoutNotTheHeaderDeadline) {
+  ServerOptions options = TestOptions();
+  options.header_timeout_seconds = 1;
+  options.read_timeout_seconds = 10;
+  RunningServer running = StartServer(options);
+  Client client(running.port);
+  StartRequest(client);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  client.WriteRaw("defghij");
+  EXPECT_EQ(client.ReadResponse().body(), "abcdefghij");
+}
+
+TEST(HttpServer, AKeptAliveConnectionHasTheHeaderDeadlineOnceItsNextRequestBegins) {
+  ServerOptions options = TestOptions();
+  options.header_timeout_seconds = 1;
+  options.idle_timeout_seconds = 30;
+  RunningServer running = StartServer(options);
+  Client client(running.port);
+  EXPECT_EQ(client.RoundTrip(Post("/", "x")).result_int(), 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // idle: the idle timeout runs
+  EXPECT_EQ(client.RoundTrip(Post("/", "y")).body(), "y");
+  client.WriteRaw("POST / HTTP/1.1\r\n");  // a head begun and never finished
+  EXPECT_TRUE(client.ServerClosesWithin(std::chrono::seconds(4)));
+}
+
+// Collects what the server tells of its refusals.
+struct RefusalLog {
+  struct Entry {
+    ErrorType type;
+    int http_status;
+    std::string remote_address;
+    std::string method;
+    std::string target;
+    std::string request_id;
+    size_t body_bytes;
+  };
+  std::mutex mutex;
+  std::vector<Entry> entries;
+
+  HttpRefusalObserver Observer() {
+    return [this](const HttpRefusal& refusal) {
+      std::lock_guard<std::mutex> lock(mutex);
+      entries.push_back({TypeOf(refusal.status), refusal.http_status,
+                         refusal.request.remote_address, refusal.request.method,
+                         refusal.request.target, refusal.request.request_id,
+                         refusal.request.body.size()});
+    };
+  }
+  // Waits (bounded) for n entries.
+  std::vector<Entry> Wait(size_t n) {
+    for (int i = 0; i < 250; ++i) {
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (entries.size() >= n) return entries;
+      }
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    std::lock_guard<std::mutex> lock(mutex);
+    return entries;
   }
-  EXPECT_TRUE(served);
+};
+
+TEST(HttpServer, TellsOfAMalformedRequestItRefused) {
+  RefusalLog log;
+  ServerOptions options = TestOptions();
+  options.on_refusal = log.Observer();
+  RunningServer running = StartServer(options);
+  Client client(running.port, "127.0.0.5");
+  client.WriteRaw("GARBAGE\r\n\r\n");
+  Response response = client.ReadResponse();
+  auto entries = log.Wait(1);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].type, ErrorType::kSerialization);
+  EXPECT_EQ(entries[0].http_status, 400);
+  EXPECT_EQ(entries[0].remote_address, "127.0.0.5");
+  EXPECT_EQ(entries[0].request_id, HeaderOf(response, "x-amzn-RequestId"));
+}
+
+TEST(HttpServer, TellsOfAnOversizeBodyWithItsHeadButNotItsBody) {
+  RefusalLog log;
+  ServerOptions options = TestOptions();
+  options.max_body_bytes = 16;
+  options.on_refusal = log.Observer();
+  RunningServer running = StartServer(options);
+  Client client(running.port);
+  EXPECT_EQ(client.RoundTrip(Post("/big?x=1", std::string(100, 'b'))).result_int(), 413);
+  auto entries = log.Wait(1);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].type, ErrorType::kRequestEntityTooLarge);
+  EXPECT_EQ(entries[0].http_status, 413);
+  EXPECT_EQ(entries[0].method, "POST");
+  EXPECT_EQ(entries[0].target, "/big?x=1");
+  EXPECT_EQ(entries[0].body_bytes, 0u);
+}
+
+TEST(HttpServer, TellsOfAConnectionClosedAtTheHeaderDeadline) {
+  RefusalLog log;
+  ServerOptions options = TestOptions();
+  options.header_timeout_seconds = 1;
+  options.on_refusal = log.Observer();
+  RunningServer running = StartServer(options);
+  Client client(running.port);
+  client.WriteRaw("POST / HT");
+  EXPECT_TRUE(client.ServerClosesWithin(std::chrono::seconds(5)));
+  auto entries = log.Wait(1);
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].type, ErrorType::kRequestTimeout);
+  EXPECT_EQ(entries[0].http_status, 0);
+}
+
+TEST(HttpServer, TellsNothingOfRequestsItServedOrOfIdleKeptAliveConnections) {
+  RefusalLog log;
+  ServerOptions options = TestOptions();
+  options.idle_timeout_seconds = 1;
+  options.on_refusal = log.Observer();
+  RunningServer running = StartServer(options);
+  Client client(running.port);
+  EXPECT_EQ(client.RoundTrip(Post("/", "x")).result_int(), 200);
+  EXPECT_TRUE(client.ServerClosesWithin(std::chrono::seconds(5)));
+  std::lock_guard<std::mutex> lock(log.mutex);
+  EXPECT_TRUE(log.entries.empty());
 }
 
 TEST(HttpServer, ClosesARequestThatDoesNotArriveInTime) {
@@ -569,6 +807,67 @@ TEST(HttpServer, RefusesTlsOlderThan12) {
   SSL_CTX_set_security_level(context.native_handle(), 0);
   SSL_CTX_set_max_proto_version(context.native_handle(), TLS1_1_VERSION);
   EXPECT_THROW(TlsClient(running.port, context), boost::system::system_error);
+}
+
+// A TLS 1.2 client that offers only `ciphers`.
+ssl::context Tls12Client(const char* ciphers) {
+  ssl::context context(ssl::context::tls_client);
+  SSL_CTX_set_security_level(context.native_handle(), 0);
+  SSL_CTX_set_max_proto_version(context.native_handle(), TLS1_2_VERSION);
+  EXPECT_EQ(SSL_CTX_set_cipher_list(context.native_handle(), ciphers), 1) << ciphers;
+  return context;
+}
+
+class WeakTls12Suite : public testing::TestWithParam<const char*> {};
+
+TEST_P(WeakTls12Suite, IsRefused) {
+  TlsFiles files;  // an ECDSA certificate: the ECDHE-ECDSA suites would fit it
+  RunningServer running = StartServer(TlsOptions(files));
+  ssl::context context = Tls12Client(GetParam());
+  EXPECT_THROW(TlsClient(running.port, context), boost::system::system_error);
+}
+
+INSTANTIATE_TEST_SUITE_P(HttpServer, WeakTls12Suite,
+                         testing::Values("ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA",
+                                         "ECDHE-ECDSA-AES128-SHA256", "ECDHE-ECDSA-AES256-SHA384",
+                                         "AES128-GCM-SHA256", "AES256-GCM-SHA384", "AES128-SHA",
+                                         "AES256-SHA", "DHE-RSA-AES128-GCM-SHA256"));
+
+class StrongTls12Suite : public testing::TestWithParam<const char*> {};
+
+TEST_P(StrongTls12Suite, IsAccepted) {
+  TlsFiles files;
+  RunningServer running = StartServer(TlsOptions(files));
+  ssl::context context = Tls12Client(GetParam());
+  TlsClient client(running.port, context);
+  EXPECT_EQ(client.RoundTrip(Post("/", "x")).result_int(), 200);
+  EXPECT_STREQ(SSL_get_cipher_name(client.stream().native_handle()), GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(HttpServer, StrongTls12Suite,
+                         testing::Values("ECDHE-ECDSA-AES128-GCM-SHA256",
+                                         "ECDHE-ECDSA-AES256-GCM-SHA384",
+                                         "ECDHE-ECDSA-CHACHA20-POLY1305"));
+
+TEST(HttpServer, WithTlsMinVersion13RefusesTls12AndServesTls13) {
+  TlsFiles files;
+  ServerOptions options = TlsOptions(files);
+  options.tls_min_version = "1.3";
+  RunningServer running = StartServer(options);
+  ssl::context tls12 = Tls12Client("ECDHE-ECDSA-AES128-GCM-SHA256");
+  EXPECT_THROW(TlsClient(running.port, tls12), boost::system::system_error);
+  ssl::context tls13(ssl::context::tls_client);
+  TlsClient client(running.port, tls13);
+  EXPECT_EQ(SSL_version(client.stream().native_handle()), TLS1_3_VERSION);
+  EXPECT_EQ(client.RoundTrip(Post("/", "x")).result_int(), 200);
+}
+
+TEST(HttpServer, StartFailsOnAnUnknownTlsMinVersion) {
+  TlsFiles files;
+  ServerOptions options = TlsOptions(files);
+  options.tls_min_version = "1.1";
+  auto server = NewHttpServer(options, EchoHandler, TestErrorResponder);
+  EXPECT_EQ(server->Start().status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST(HttpServer, DropsPlainHttpOnATlsPortAndKeepsServing) {

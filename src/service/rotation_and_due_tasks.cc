@@ -1,0 +1,199 @@
+// Rotation (automatic and on demand) and the scheduler's due tasks: rotations and deletions that
+// fall due, and the destruction of a key.
+#include "service/service_impl.h"
+
+namespace kmsd::service_internal {
+
+absl::Status KmsServiceImpl::EnableKeyRotation(const CallContext& call, const std::string& key_id,
+                                               int period_days) {
+  int64_t now = clock_->NowSeconds();
+  return Mutate(call, "kms:EnableKeyRotation", key_id, /*allow_alias=*/false,
+                [&](KeyRecord& record, KeyChange& change) {
+                  if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
+                  UnscheduleRotation(record, change);
+                  record.rotation_enabled = true;
+                  record.rotation_period_days = period_days;
+                  record.next_rotation_date = now + period_days * kSecondsPerDay;
+                  change.puts.emplace_back(
+                      records::DueRecordId(record.next_rotation_date, records::kRotateTask,
+                                           record.metadata.key_id),
+                      "");
+                  return absl::OkStatus();
+                })
+      .status();
+}
+
+absl::Status KmsServiceImpl::DisableKeyRotation(const CallContext& call,
+                                                const std::string& key_id) {
+  return Mutate(call, "kms:DisableKeyRotation", key_id, /*allow_alias=*/false,
+                [&](KeyRecord& record, KeyChange& change) {
+                  if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
+                  UnscheduleRotation(record, change);
+                  return absl::OkStatus();
+                })
+      .status();
+}
+
+absl::StatusOr<RotationStatus> KmsServiceImpl::GetKeyRotationStatus(const CallContext& call,
+                                                                    const std::string& key_id) {
+  auto entry = Resolve(key_id, /*allow_alias=*/false);
+  if (!entry.ok()) return entry.status();
+  if (auto status = AuthorizeKey(call, **entry, {.action = "kms:GetKeyRotationStatus"});
+      !status.ok()) {
+    return status;
+  }
+  const KeyRecord& record = (*entry)->record;
+  RotationStatus status{KeyArn(record.metadata.key_id), record.rotation_enabled};
+  if (record.rotation_enabled) {
+    status.period_days = record.rotation_period_days;
+    status.next_rotation_date = record.next_rotation_date;
+  }
+  return status;
+}
+
+absl::StatusOr<std::string> KmsServiceImpl::RotateKeyOnDemand(const CallContext& call,
+                                                              const std::string& key_id) {
+  int64_t now = clock_->NowSeconds();
+  auto entry = Mutate(
+      call, "kms:RotateKeyOnDemand", key_id, /*allow_alias=*/false,
+      [&](KeyRecord& record, KeyChange& change) {
+        if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
+        size_t on_demand = std::count_if(
+            record.rotations.begin(), record.rotations.end(),
+            [](const Rotation& rotation) { return rotation.type == RotationType::kOnDemand; });
+        if (on_demand >= kMaxOnDemandRotations) {
+          return Error(ErrorType::kLimitExceeded,
+                       StrCat(KeyArn(record.metadata.key_id), " has reached the limit of ",
+                              kMaxOnDemandRotations, " on-demand rotations"));
+        }
+        return AddRotation(record, change, now, RotationType::kOnDemand);
+      });
+  if (!entry.ok()) return entry.status();
+  return KeyArn((*entry)->record.metadata.key_id);
+}
+
+absl::StatusOr<RotationList> KmsServiceImpl::ListKeyRotations(const CallContext& call,
+                                                              const std::string& key_id,
+                                                              size_t limit,
+                                                              const std::string& marker) {
+  auto entry = Resolve(key_id, /*allow_alias=*/false);
+  if (!entry.ok()) return entry.status();
+  if (auto status = AuthorizeKey(call, **entry, {.action = "kms:ListKeyRotations"}); !status.ok()) {
+    return status;
+  }
+  auto page = PageByPosition((*entry)->record.rotations, limit, marker);
+  if (!page.ok()) return page.status();
+  RotationList list;
+  list.key_arn = KeyArn((*entry)->record.metadata.key_id);
+  list.rotations = std::move(page->first);
+  list.next_marker = std::move(page->second);
+  return list;
+}
+
+absl::StatusOr<DueTaskReport> KmsServiceImpl::RunDueTasks() {
+  int64_t now = clock_->NowSeconds();
+  DueTaskReport report;
+  std::string start_after;
+  while (true) {
+    auto listed = keystore_->List(records::kDuePrefix, start_after, kDueTasksPerPage);
+    if (!listed.ok()) return listed.status();
+    for (const KeystoreRecord& stored : *listed) {
+      auto task = records::ParseDueRecordId(stored.id);
+      if (!task) return Internal("malformed schedule record");
+      if (task->due > now) return report;
+      if (auto status = RunDueTask(*task, stored.id, now, report); !status.ok()) return status;
+    }
+    if (listed->size() < kDueTasksPerPage) return report;
+    start_after = listed->back().id;
+  }
+}
+
+absl::Status KmsServiceImpl::RunDueTask(const records::DueTask& task,
+                                        const std::string& due_record_id, int64_t now,
+                                        DueTaskReport& report) {
+  std::lock_guard write_lock(write_mutex_);
+  auto entry = Load(task.key_id);
+  if (!entry.ok() && TypeOf(entry.status()) != ErrorType::kNotFound) return entry.status();
+  const KeyRecord* record = entry.ok() ? &(*entry)->record : nullptr;
+  if (record && task.task == records::kDeleteTask &&
+      record->metadata.state == KeyState::kPendingDeletion &&
+      record->metadata.deletion_date == task.due) {
+    if (auto status = DestroyKey(*record, due_record_id); !status.ok()) return status;
+    ++report.keys_deleted;
+    return absl::OkStatus();
+  }
+  if (record && task.task == records::kRotateTask && record->rotation_enabled &&
+      record->next_rotation_date == task.due) {
+    bool rotate = record->metadata.state == KeyState::kEnabled;
+    auto rotated = MutateLocked(*entry, [&](KeyRecord& changed, KeyChange& change) {
+      change.deletes.push_back(due_record_id);
+      // A key that is not enabled is not rotated; its schedule moves on by one period.
+      changed.next_rotation_date =
+          std::max(task.due, now) + changed.rotation_period_days * kSecondsPerDay;
+      change.puts.emplace_back(records::DueRecordId(changed.next_rotation_date,
+                                                    records::kRotateTask, changed.metadata.key_id),
+                               "");
+      return rotate ? AddRotation(changed, change, now, RotationType::kAutomatic)
+                    : absl::OkStatus();
+    });
+    if (!rotated.ok()) return rotated.status();
+    if (rotate) ++report.keys_rotated;
+    return absl::OkStatus();
+  }
+  return keystore_->Delete(due_record_id);  // cancelled or superseded
+}
+
+absl::Status KmsServiceImpl::DestroyKey(const KeyRecord& record, const std::string& due_record_id) {
+  const std::string& key_id = record.metadata.key_id;
+  if (auto status = EnsureAliasIndex(); !status.ok()) return status;
+  KeystoreBatch batch;
+  batch.deletes.push_back(due_record_id);
+  batch.deletes.push_back(records::KeyRecordId(key_id));
+  for (const std::string& prefix :
+       {records::MaterialPrefix(key_id), records::GrantPrefix(key_id)}) {
+    auto listed = keystore_->List(prefix, "", 0);
+    if (!listed.ok()) return listed.status();
+    for (const KeystoreRecord& stored : *listed) batch.deletes.push_back(stored.id);
+  }
+  if (record.rotation_enabled) {
+    batch.deletes.push_back(
+        records::DueRecordId(record.next_rotation_date, records::kRotateTask, key_id));
+  }
+  std::vector<std::string> alias_names = AliasesOf(key_id);
+  for (const std::string& name : alias_names) {
+    batch.deletes.push_back(records::AliasRecordId(name));
+  }
+  {
+    std::unique_lock destroy_lock(destroy_mutex_);
+    if (auto status = keystore_->Commit(batch); !status.ok()) return status;
+    std::unique_lock cache_lock(cache_mutex_);
+    key_cache_.erase(key_id);
+    for (const std::string& name : alias_names) alias_targets_.erase(name);
+    aliases_by_key_.erase(key_id);
+  }
+  return keystore_->Compact();
+}
+
+void KmsServiceImpl::UnscheduleRotation(KeyRecord& record, KeyChange& change) {
+  if (!record.rotation_enabled) return;
+  change.deletes.push_back(records::DueRecordId(record.next_rotation_date, records::kRotateTask,
+                                                record.metadata.key_id));
+  record.rotation_enabled = false;
+  record.rotation_period_days = 0;
+  record.next_rotation_date = 0;
+}
+
+absl::Status KmsServiceImpl::AddRotation(KeyRecord& record, KeyChange& change, int64_t now,
+                                         RotationType type) {
+  auto material = crypto::RandomSecret(crypto::kAes256KeySize);
+  if (!material.ok()) return material.status();
+  uint32_t version = record.current_version + 1;
+  for (const Rotation& rotation : record.rotations)
+    version = std::max(version, rotation.version + 1);
+  record.current_version = version;
+  record.rotations.push_back({version, now, type});
+  change.new_versions.emplace(version, std::move(*material));
+  return absl::OkStatus();
+}
+
+}  // namespace kmsd::service_internal

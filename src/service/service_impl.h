@@ -1,0 +1,488 @@
+// The KMS service's implementation class, shared by the files that define its parts:
+//   kms_service.cc               key entries: loading, caching, publishing, resolving references
+//   keys.cc                      key lifecycle and tags
+//   aliases.cc                   aliases and the alias index
+//   cryptographic_operations.cc  Encrypt, Decrypt, ReEncrypt, GenerateDataKey, GenerateRandom
+//   rotation_and_due_tasks.cc    rotation and the scheduler's due tasks (deletions, rotations)
+//   key_access.cc                key policies, grants, and the authorization of every call
+// Private to src/service/: callers see only include/kmsd/service.h.
+//
+// Concurrency: published key entries are immutable and shared (shared_ptr<const KeyEntry>); a
+// reader takes the cache lock briefly to copy the pointer, then works without locks. An entry
+// carries everything a call on its key is judged on (the compiled key policy, the key's aliases,
+// its grants), so authorizing a call on a cached key reads no storage. Mutations are serialized by
+// write_mutex_: read the current entry, build a changed copy, commit it to the keystore, then
+// publish it. Key material is loaded once per key and shared between versions of the entry, never
+// copied.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <set>
+#include <shared_mutex>
+#include <unordered_map>
+
+#include "kmsd/crypto.h"
+#include "kmsd/errors.h"
+#include "kmsd/policy.h"
+#include "kmsd/service.h"
+#include "kmsd/strings.h"
+#include "kmsd/uuid.h"
+#include "service/authorization.h"
+#include "service/grants.h"
+#include "service/records.h"
+
+namespace kmsd::service_internal {
+
+using records::AliasRecord;
+using records::GrantRecord;
+using records::KeyRecord;
+
+inline constexpr size_t kMaxTags = 50;
+inline constexpr int64_t kSecondsPerDay = 86400;
+inline constexpr int kMinPendingWindowDays = 7;
+inline constexpr int kMaxPendingWindowDays = 30;
+inline constexpr size_t kMaxOnDemandRotations = 10;
+inline constexpr size_t kDueTasksPerPage = 64;
+inline constexpr std::string_view kReservedAliasPrefix = "alias/aws/";
+// AWS's grant quotas.
+inline constexpr size_t kMaxGrantsPerKey = 50000;
+inline constexpr size_t kMaxGrantsPerGranteePerKey = 500;
+inline constexpr size_t kMaxGrantsPerPage = 100;
+inline constexpr size_t kRetirableGrantsPerRead = 256;
+
+struct KeyEntry {
+  KeyRecord record;
+  // Backing-key versions; shared between successive entries of the same key.
+  std::map<uint32_t, std::shared_ptr<const SecretBytes>> versions;
+  // record.policy compiled, or the service's one compiled default key policy.
+  policy::PolicyPtr policy;
+  // The names of the key's aliases, sorted (kms:ResourceAliases).
+  std::vector<std::string> aliases;
+  std::shared_ptr<const grants::GrantTable> grants = grants::GrantTable::Empty();
+};
+using EntryPtr = std::shared_ptr<const KeyEntry>;
+
+// Records to write or delete atomically with a key's changed record.
+struct KeyChange {
+  std::vector<std::pair<std::string, std::string>> puts;
+  std::vector<std::string> deletes;
+  std::map<uint32_t, SecretBytes> new_versions;
+  policy::PolicyPtr policy;  // when set, the key's new compiled policy
+};
+
+// What one call on a key is judged on, besides the key and the caller.
+struct KeyRequest {
+  std::string_view action;                   // "kms:Encrypt"
+  grants::OperationSet grant_operation = 0;  // the grant operation that allows it; 0: grants don't
+  // The request's encryption context (the cryptographic operations): its condition keys, and
+  // what grant constraints are checked against.
+  const EncryptionContext* encryption_context = nullptr;
+  std::string_view request_alias;  // the alias name the request named the key by, if it did
+  // Condition keys of the operation's own parameters (CreateGrant's, PutKeyPolicy's, ...).
+  std::function<void(policy::RequestContext&)> add_conditions;
+  // Whether a grant of the caller that has grant_operation allows the request; unset: when its
+  // constraints admit the request's encryption context.
+  std::function<bool(const grants::Grant&)> grant_admits;
+};
+
+absl::Status InvalidGrantToken();
+
+absl::Status DryRunSucceeded();
+
+// A page of items addressed by position; the marker is the position of the next item.
+template <typename Item>
+absl::StatusOr<std::pair<std::vector<Item>, std::string>> PageByPosition(
+    const std::vector<Item>& items, size_t limit, const std::string& marker) {
+  size_t start = 0;
+  if (!marker.empty()) {
+    start = 0;
+    for (char c : marker) {
+      if (c < '0' || c > '9' || start > items.size()) {
+        return Error(ErrorType::kInvalidMarker, "Invalid marker");
+      }
+      start = start * 10 + static_cast<size_t>(c - '0');
+    }
+    if (start == 0 || start > items.size())
+      return Error(ErrorType::kInvalidMarker, "Invalid marker");
+  }
+  size_t end = std::min(items.size(), start + limit);
+  std::vector<Item> page(items.begin() + static_cast<ptrdiff_t>(start),
+                         items.begin() + static_cast<ptrdiff_t>(end));
+  return std::make_pair(std::move(page), end < items.size() ? std::to_string(end) : "");
+}
+
+// What a key reference (id, ARN, alias name, alias ARN) says, before any lookup.
+struct KeyReference {
+  enum Kind { kKeyId, kAliasName } kind;
+  std::string value;  // key id (lower case) or alias name ("alias/...")
+};
+
+absl::Status ValidateTags(const std::vector<Tag>& tags);
+
+class KmsServiceImpl final : public KmsService {
+ public:
+  KmsServiceImpl(ServiceOptions options, Keystore* keystore, std::unique_ptr<Clock> clock)
+      : options_(std::move(options)),
+        keystore_(keystore),
+        clock_(std::move(clock)),
+        default_policy_document_(authorization::DefaultKeyPolicy(options_.account_id)),
+        default_policy_(policy::Parse(default_policy_document_, policy::PolicyKind::kResource)) {
+    arn_prefix_ = StrCat("arn:aws:kms:", options_.region, ":", options_.account_id, ":");
+  }
+
+  absl::StatusOr<KeyMetadata> CreateKey(const CallContext& call,
+                                        const CreateKeyRequest& request) override;
+
+  absl::StatusOr<KeyMetadata> DescribeKey(const CallContext& call, const std::string& key_id,
+                                          const GrantTokens& grant_tokens) override;
+
+  absl::StatusOr<KeyList> ListKeys(const CallContext& call, size_t limit,
+                                   const std::string& marker) override;
+
+  absl::Status EnableKey(const CallContext& call, const std::string& key_id) override;
+
+  absl::Status DisableKey(const CallContext& call, const std::string& key_id) override;
+
+  absl::Status UpdateKeyDescription(const CallContext& call, const std::string& key_id,
+                                    const std::string& description) override;
+
+  // Alias operations are authorized as AWS does: the action on the alias (identity policies) and
+  // on each key involved (key policy).
+  absl::Status CreateAlias(const CallContext& call, const std::string& alias_name,
+                           const std::string& target_key_id) override;
+
+  absl::Status UpdateAlias(const CallContext& call, const std::string& alias_name,
+                           const std::string& target_key_id) override;
+
+  absl::Status DeleteAlias(const CallContext& call, const std::string& alias_name) override;
+
+  absl::StatusOr<AliasList> ListAliases(const CallContext& call, const std::string& key_id,
+                                        size_t limit, const std::string& marker) override;
+
+  absl::StatusOr<EncryptResult> Encrypt(const CallContext& call, const std::string& key_id,
+                                        const SecretBytes& plaintext,
+                                        const EncryptionContext& context,
+                                        const GrantTokens& grant_tokens) override;
+
+  absl::StatusOr<DecryptResult> Decrypt(const CallContext& call, const std::string& blob,
+                                        const EncryptionContext& context, const std::string& key_id,
+                                        const GrantTokens& grant_tokens) override;
+
+  // kms:ReEncryptFrom on the key the blob names, kms:ReEncryptTo on the destination key.
+  absl::StatusOr<ReEncryptResult> ReEncrypt(const CallContext& call, const std::string& blob,
+                                            const EncryptionContext& source_context,
+                                            const std::string& source_key_id,
+                                            const std::string& destination_key_id,
+                                            const EncryptionContext& destination_context,
+                                            const GrantTokens& grant_tokens) override;
+
+  absl::StatusOr<DataKeyResult> GenerateDataKey(const CallContext& call, const std::string& key_id,
+                                                size_t number_of_bytes,
+                                                const EncryptionContext& context,
+                                                bool with_plaintext,
+                                                const GrantTokens& grant_tokens) override;
+
+  absl::StatusOr<SecretBytes> GenerateRandom(const CallContext& call,
+                                             size_t number_of_bytes) override;
+
+  absl::StatusOr<ScheduleDeletionResult> ScheduleKeyDeletion(const CallContext& call,
+                                                             const std::string& key_id,
+                                                             int pending_window_days) override;
+
+  absl::StatusOr<std::string> CancelKeyDeletion(const CallContext& call,
+                                                const std::string& key_id) override;
+
+  absl::Status EnableKeyRotation(const CallContext& call, const std::string& key_id,
+                                 int period_days) override;
+
+  absl::Status DisableKeyRotation(const CallContext& call, const std::string& key_id) override;
+
+  absl::StatusOr<RotationStatus> GetKeyRotationStatus(const CallContext& call,
+                                                      const std::string& key_id) override;
+
+  absl::StatusOr<std::string> RotateKeyOnDemand(const CallContext& call,
+                                                const std::string& key_id) override;
+
+  absl::StatusOr<RotationList> ListKeyRotations(const CallContext& call, const std::string& key_id,
+                                                size_t limit, const std::string& marker) override;
+
+  absl::Status TagResource(const CallContext& call, const std::string& key_id,
+                           const std::vector<Tag>& tags) override;
+
+  absl::Status UntagResource(const CallContext& call, const std::string& key_id,
+                             const std::vector<std::string>& tag_keys) override;
+
+  absl::StatusOr<TagList> ListResourceTags(const CallContext& call, const std::string& key_id,
+                                           size_t limit, const std::string& marker) override;
+
+  absl::StatusOr<std::string> GetKeyPolicy(const CallContext& call, const std::string& key_id,
+                                           const std::string& policy_name) override;
+
+  absl::StatusOr<std::vector<std::string>> ListKeyPolicies(const CallContext& call,
+                                                           const std::string& key_id) override;
+
+  absl::Status PutKeyPolicy(const CallContext& call, const std::string& key_id,
+                            const std::string& policy_name, const std::string& document,
+                            bool bypass_lockout_check) override;
+
+  absl::StatusOr<CreateGrantResult> CreateGrant(const CallContext& call,
+                                                const CreateGrantRequest& request) override;
+
+  absl::StatusOr<GrantList> ListGrants(const CallContext& call, const std::string& key_id,
+                                       const std::string& grant_id,
+                                       const std::string& grantee_principal, size_t limit,
+                                       const std::string& marker) override;
+
+  // Every key's grants are read from storage: the answer must be complete whatever is cached.
+  absl::StatusOr<GrantList> ListRetirableGrants(const CallContext& call,
+                                                const std::string& retiring_principal, size_t limit,
+                                                const std::string& marker) override;
+
+  absl::Status RetireGrant(const CallContext& call, const RetireGrantRequest& request) override;
+
+  absl::Status RevokeGrant(const CallContext& call, const std::string& key_id,
+                           const std::string& grant_id, bool dry_run) override;
+
+  absl::StatusOr<DueTaskReport> RunDueTasks() override;
+
+ private:
+  // Runs one due task, or drops its schedule record when the key no longer calls for it.
+  absl::Status RunDueTask(const records::DueTask& task, const std::string& due_record_id,
+                          int64_t now, DueTaskReport& report);
+
+  // Crypto-shredding: the key's record, every backing-key version, its aliases, its grants and its
+  // schedule go in one commit; after it nothing can decrypt a blob made under the key.
+  absl::Status DestroyKey(const KeyRecord& record, const std::string& due_record_id);
+
+  // EnableKey, DisableKey and UpdateKeyDescription: a change to the metadata of a key (by any
+  // form of key id) that is not pending deletion.
+  template <typename Edit>
+  absl::Status ChangeUnlessPendingDeletion(const CallContext& call, std::string_view action,
+                                           const std::string& key_id, Edit edit) {
+    return Mutate(call, action, key_id, /*allow_alias=*/true,
+                  [&](KeyRecord& record, KeyChange&) {
+                    if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
+                      return status;
+                    }
+                    edit(record.metadata);
+                    return absl::OkStatus();
+                  })
+        .status();
+  }
+
+  static void UnscheduleRotation(KeyRecord& record, KeyChange& change);
+
+  // A new backing-key version becomes current; every older one stays for decryption.
+  static absl::Status AddRotation(KeyRecord& record, KeyChange& change, int64_t now,
+                                  RotationType type);
+
+  std::string KeyArn(std::string_view key_id) const;
+  std::string AliasArn(std::string_view alias_name) const;
+
+  KeyMetadata Describe(const KeyEntry& entry) const;
+
+  static absl::Status UndecryptableBlob();
+
+  absl::Status RequireNotPendingDeletion(const KeyMetadata& m) const;
+
+  absl::Status RequireUsable(const KeyMetadata& m) const;
+
+  // Parses a key reference without looking anything up.
+  absl::StatusOr<KeyReference> ParseReference(const std::string& ref) const;
+
+  // The key a reference names. request_alias, when given, receives the alias name if the
+  // reference was an alias name or alias ARN (kms:RequestAlias).
+  absl::StatusOr<EntryPtr> Resolve(const std::string& ref, bool allow_alias,
+                                   std::string* request_alias = nullptr);
+
+  // Resolve, grant tokens, authorization, key state: the road of Encrypt and GenerateDataKey.
+  absl::StatusOr<EntryPtr> ResolveForCrypto(const CallContext& call, const std::string& ref,
+                                            const GrantTokens& grant_tokens, KeyRequest request);
+
+  // The key a blob names. key_ref, when not empty, must name the same key (IncorrectKey); a key
+  // that no longer exists makes the blob undecryptable.
+  absl::StatusOr<EntryPtr> BlobKey(const BlobHeader& header, const std::string& key_ref,
+                                   std::string* request_alias);
+
+  static absl::StatusOr<SecretBytes> OpenUnder(const KeyEntry& entry, const BlobHeader& header,
+                                               const std::string& blob,
+                                               const EncryptionContext& context);
+
+  // --- Authorization ---
+
+  // The context of action on a key: the call's keys and the key's (kms:KeySpec, kms:KeyUsage,
+  // kms:KeyOrigin, kms:ResourceAliases).
+  policy::RequestContext KeyContext(const CallContext& call, std::string_view action,
+                                    const KeyEntry& entry) const;
+
+  // A key resource operation: the key's policy, the caller's identity policies and the key's
+  // grants, with the condition keys of the key and of the request.
+  absl::Status AuthorizeKey(const CallContext& call, const KeyEntry& entry,
+                            const KeyRequest& request) const;
+
+  // Whether a grant of the key whose grantee is the caller (or, for a role session, its role)
+  // allows the request.
+  static bool GrantAllows(const KeyEntry& entry, const Principal* caller,
+                          const KeyRequest& request);
+
+  // An action authorized by identity policies alone (CreateKey, ListKeys, ListAliases,
+  // GenerateRandom, ListRetirableGrants, and the alias half of the alias operations).
+  absl::Status AuthorizeAccountAction(const CallContext& call, std::string_view action,
+                                      std::string resource) const;
+
+  // AWS authorizes an alias operation on the alias (identity policies) and on every key it
+  // touches (their key policies).
+  absl::Status AuthorizeAliasAction(const CallContext& call, std::string_view action,
+                                    const std::string& alias_name,
+                                    std::initializer_list<EntryPtr> keys) const;
+
+  // RetireGrant: "the grant determines who can retire it": its retiring principal, its grantee
+  // when it allows RetireGrant, the account (the root, and principals an identity policy allows
+  // kms:RetireGrant). An explicit deny of kms:RetireGrant in an identity policy still wins. Key
+  // policies do not take part.
+  absl::Status AuthorizeRetire(const CallContext& call, const KeyEntry& entry,
+                               const GrantRecord& grant) const;
+
+  // --- Key policies ---
+
+  absl::StatusOr<policy::PolicyPtr> CompileKeyPolicy(const std::string& document) const;
+
+  // The lockout safety check: would the new policy (with the caller's identity policies) let the
+  // caller call PutKeyPolicy on the key again?
+  absl::Status CheckLockout(const CallContext& call, const KeyEntry& entry,
+                            const policy::Policy& new_policy) const;
+
+  static absl::Status RequireDefaultPolicyName(const std::string& policy_name);
+
+  // --- Grants ---
+
+  // Every token must name a grant that exists and be one that grant's secret made.
+  absl::Status CheckGrantTokens(const GrantTokens& tokens);
+
+  // The key entry and grant a token names (the grant lives as long as the entry).
+  absl::StatusOr<std::pair<EntryPtr, const grants::Grant*>> GrantOfToken(const std::string& token);
+
+  absl::StatusOr<const grants::Grant*> FindGrant(const KeyEntry& entry,
+                                                 const std::string& grant_id) const;
+
+  static absl::Status InvalidGrantId(const std::string& grant_id);
+
+  absl::Status RemoveGrant(const EntryPtr& entry, const std::string& grant_id);
+
+  // Whether an existing grant is what a named CreateGrant request would make.
+  static bool SameGrant(const GrantRecord& grant, grants::OperationSet requested_operations,
+                        grants::OperationSet grant_operations, const CreateGrantRequest& request);
+
+  GrantEntry ToEntry(const GrantRecord& grant) const;
+
+  // --- Aliases ---
+
+  absl::Status ValidateAliasName(const std::string& alias_name) const;
+
+  absl::StatusOr<AliasRecord> LoadAlias(const std::string& alias_name);
+
+  absl::StatusOr<std::string> AliasTarget(const std::string& alias_name);
+
+  // The alias index (every alias's key, every key's aliases) is read from storage once, on first
+  // need, and kept current by the alias operations and DestroyKey, which write aliases only
+  // under write_mutex_ and after this has returned.
+  absl::Status EnsureAliasIndex();
+
+  void IndexAlias(const std::string& alias_name, const std::string& key_id);
+
+  void UnindexAlias(const std::string& alias_name);
+
+  std::vector<std::string> AliasesOf(const std::string& key_id);
+
+  // Publishes the key's entry again with its aliases as the index has them now. Always
+  // publishing (not only when cached) keeps a concurrent first load from caching stale aliases:
+  // a load inserts only where nothing is published yet.
+  void RepublishAliases(const EntryPtr& entry);
+
+  // --- Metrics ---
+
+  absl::StatusOr<KeyStateCounts> CountKeysByState() override;
+
+  KeyCacheStats CacheStats() override;
+
+  // --- The key cache ---
+
+  // The entry for a key id (lower-case UUID): from the cache, else from the keystore.
+  absl::StatusOr<EntryPtr> Load(const std::string& key_id);
+
+  absl::StatusOr<EntryPtr> LoadFromKeystore(const std::string& key_id);
+
+  void Publish(EntryPtr entry);
+
+  // Authorizes action on the key, applies change to a copy of the key's record, commits the
+  // record with the change's other records in one batch, and publishes the new entry.
+  template <typename Change>
+  absl::StatusOr<EntryPtr> Mutate(const CallContext& call, std::string_view action,
+                                  const std::string& key_ref, bool allow_alias, Change change) {
+    std::lock_guard write_lock(write_mutex_);
+    auto current = Resolve(key_ref, allow_alias);
+    if (!current.ok()) return current.status();
+    if (auto status = AuthorizeKey(call, **current, {.action = action}); !status.ok()) {
+      return status;
+    }
+    return MutateLocked(*current, change);
+  }
+
+  template <typename Change>
+  absl::StatusOr<EntryPtr> MutateLocked(const EntryPtr& current, Change change) {
+    auto changed = std::make_shared<KeyEntry>(*current);
+    KeyChange extra;
+    if (absl::Status status = change(changed->record, extra); !status.ok()) return status;
+    const std::string& key_id = changed->record.metadata.key_id;
+    std::string encoded = records::EncodeKeyRecord(changed->record);
+    KeystoreBatch batch;
+    batch.puts.emplace_back(records::KeyRecordId(key_id), encoded);
+    for (const auto& [id, value] : extra.puts) batch.puts.emplace_back(id, value);
+    std::vector<std::string> material_ids;
+    material_ids.reserve(extra.new_versions.size());
+    for (const auto& [version, material] : extra.new_versions) {
+      material_ids.push_back(records::MaterialRecordId(key_id, version));
+      batch.puts.emplace_back(material_ids.back(), material.view());
+    }
+    batch.deletes = extra.deletes;
+    if (auto status = keystore_->Commit(batch); !status.ok()) return status;
+    for (auto& [version, material] : extra.new_versions) {
+      changed->versions[version] = std::make_shared<const SecretBytes>(std::move(material));
+    }
+    if (extra.policy) changed->policy = std::move(extra.policy);
+    EntryPtr published = changed;
+    Publish(published);
+    return published;
+  }
+
+  absl::StatusOr<std::string> SealUnder(const KeyEntry& entry, const EncryptionContext& context,
+                                        std::string_view plaintext) const;
+
+  const ServiceOptions options_;
+  Keystore* const keystore_;
+  const std::unique_ptr<Clock> clock_;
+  std::string arn_prefix_;
+  // AWS's default key policy for this account, as text and compiled once for every key that has
+  // no policy of its own.
+  const std::string default_policy_document_;
+  const absl::StatusOr<policy::PolicyPtr> default_policy_;
+
+  std::mutex write_mutex_;  // serializes every change to keys, aliases, policies and grants
+  std::shared_mutex destroy_mutex_;  // see Load and DestroyKey
+  std::mutex alias_index_mutex_;     // one reading of the alias index (EnsureAliasIndex)
+  std::atomic<bool> alias_index_loaded_{false};
+  std::shared_mutex cache_mutex_;
+  std::unordered_map<std::string, EntryPtr> key_cache_;  // GUARDED_BY(cache_mutex_)
+  std::atomic<uint64_t> cache_hits_{0};
+  std::atomic<uint64_t> cache_misses_{0};
+  // The alias index, complete once alias_index_loaded_.
+  std::unordered_map<std::string, std::string> alias_targets_;  // GUARDED_BY(cache_mutex_)
+  std::unordered_map<std::string, std::vector<std::string>>
+      aliases_by_key_;  // GUARDED_BY(cache_mutex_)
+};
+
+}  // namespace kmsd::service_internal
