@@ -1,6 +1,7 @@
-// SecretBytes holds key material and plaintext. Its memory is zeroized (OPENSSL_cleanse) when it is
-// destroyed or reassigned; it is move-only so secrets are not duplicated by accident, and it has no
-// operator<< so it cannot be logged. Not thread-safe; treat as a value.
+// SecretBytes holds key material and plaintext. Its buffer comes from the process's SecureArena
+// (kmsd/secure_memory.h: locked in RAM, out of core dumps) and is zeroized when it is destroyed or
+// reassigned; it is move-only so secrets are not duplicated by accident, and it has no operator<<
+// so it cannot be logged. Not thread-safe; treat as a value.
 #pragma once
 
 #include <cstddef>
@@ -8,7 +9,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
 namespace kmsd {
 
@@ -28,20 +28,19 @@ class SecretBytes {
   // An explicit copy, for the rare place that must hold the secret twice.
   SecretBytes Clone() const;
 
-  uint8_t* data() { return bytes_.data(); }
-  const uint8_t* data() const { return bytes_.data(); }
-  size_t size() const { return bytes_.size(); }
-  bool empty() const { return bytes_.empty(); }
-  std::span<const uint8_t> span() const { return bytes_; }
-  std::string_view view() const {
-    return {reinterpret_cast<const char*>(bytes_.data()), bytes_.size()};
-  }
+  uint8_t* data() { return data_; }
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  std::span<const uint8_t> span() const { return {data_, size_}; }
+  std::string_view view() const { return {reinterpret_cast<const char*>(data_), size_}; }
 
   // Zeroizes and empties.
   void Clear();
 
  private:
-  std::vector<uint8_t> bytes_;
+  uint8_t* data_ = nullptr;  // from SecureArena::Process(); null when empty
+  size_t size_ = 0;
 };
 
 }  // namespace kmsd

@@ -22,6 +22,7 @@
 #include "cmd/config_file.h"
 #include "cmd/data_dir_lock.h"
 #include "cmd/logging.h"
+#include "cmd/process_hardening.h"
 #include "cmd/root_credentials.h"
 #include "cmd/seal_commands.h"
 #include "cmd/sealed_start.h"
@@ -71,6 +72,7 @@ struct ServeFlags {
   std::string tls_min_version = "1.2";
   // ---- end network limits
   kmsd::cmd::SealFlags seal;  // --seal, --pkcs11-* (cmd/seal_commands.h)
+  kmsd::cmd::ProcessHardeningOptions hardening;
 };
 
 constexpr char kTestClockEnvironment[] = "KMSD_ALLOW_TEST_CLOCK";
@@ -163,6 +165,11 @@ int Serve(const ServeFlags& flags) {
   if (!logging.ok()) {
     spdlog::error("{}", kmsd::ToStd(logging.message()));
     return 2;
+  }
+  // Before any secret exists (docs/SECURITY.md, "Memory and core dumps").
+  if (absl::Status hardened = kmsd::cmd::HardenProcess(flags.hardening); !hardened.ok()) {
+    spdlog::error("cannot protect secrets in memory: {}", kmsd::ToStd(hardened.message()));
+    return 1;
   }
   auto listen = ParseListen(flags.listen);
   if (!listen.ok()) {
@@ -596,6 +603,7 @@ int Serve(const ServeFlags& flags) {
                 credentials->access_key_id.c_str(),
                 (data_dir / kmsd::cmd::kCredentialsFile).string().c_str());
   }
+  credentials->WipeSecret();  // from now on only in the credential store's SecretBytes
   if (!metrics_endpoint.empty()) {
     std::printf("metrics, health and readiness on %s (/metrics, /health, /ready)\n",
                 metrics_endpoint.c_str());
@@ -687,6 +695,7 @@ int main(int argc, char** argv) {
                   "TESTS ONLY: let clients move the service clock (needs KMSD_ALLOW_TEST_CLOCK=yes "
                   "and a loopback address)");
   kmsd::cmd::AddSealFlags(*serve, flags.seal, /*with_seal_type=*/true);
+  kmsd::cmd::AddProcessHardeningFlags(*serve, flags.hardening);
   kmsd::cmd::AddAuditCommands(app);
   kmsd::cmd::AddBackupCommands(app);
   kmsd::cmd::AddSharesCommands(app);  // shares seal: init, unseal

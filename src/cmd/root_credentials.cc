@@ -1,10 +1,12 @@
 #include "cmd/root_credentials.h"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 
@@ -47,6 +49,11 @@ absl::Status CheckSecret(const std::string& secret, std::string_view where) {
 
 }  // namespace
 
+void RootCredentials::WipeSecret() {
+  OPENSSL_cleanse(secret_access_key.data(), secret_access_key.size());
+  secret_access_key.clear();
+}
+
 absl::StatusOr<RootCredentials> LoadOrCreateRootCredentials(const std::filesystem::path& data_dir) {
   RootCredentials credentials;
   const char* env_id = std::getenv("KMSD_ROOT_ACCESS_KEY_ID");
@@ -55,6 +62,8 @@ absl::StatusOr<RootCredentials> LoadOrCreateRootCredentials(const std::filesyste
     credentials.access_key_id = env_id;
     credentials.secret_access_key = env_secret;
     credentials.from_environment = true;
+    OPENSSL_cleanse(const_cast<char*>(env_secret), std::strlen(env_secret));
+    unsetenv("KMSD_ROOT_SECRET_ACCESS_KEY");
     absl::Status checked = CheckSecret(credentials.secret_access_key, "KMSD_ROOT_SECRET_ACCESS_KEY");
     if (!checked.ok()) return checked;
     return credentials;
@@ -91,6 +100,7 @@ absl::StatusOr<RootCredentials> LoadOrCreateRootCredentials(const std::filesyste
   bool written = write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
   written = fsync(fd) == 0 && written;
   close(fd);
+  OPENSSL_cleanse(content.data(), content.size());
   if (!written) return kmsd::Internal(kmsd::StrCat("cannot write ", path.string()));
   return credentials;
 }

@@ -18,6 +18,7 @@
 #include <string>
 
 #include "kmsd/errors.h"
+#include "kmsd/secure_memory.h"
 
 namespace kmsd::crypto {
 namespace {
@@ -141,21 +142,25 @@ namespace {
 // Generator output drawn 1 KiB at a time, per thread, and handed out once: one RAND_bytes call
 // per value (a data key, a salt and nonce, two UUIDs per request) was a measurable part of a
 // request; each call pays the DRBG's fixed cost (locks, reseed checks, its AES re-key). Each
-// byte is wiped as it is handed out, and the rest when the thread ends. Holding a little output
-// ahead exposes nothing new: the DRBG's own state, in the same memory, determines it anyway.
+// byte is wiped as it is handed out, and the rest when the thread ends. The output held ahead is
+// the next data keys, so it lives in the secure arena (locked, out of core dumps), as the DRBG's
+// own state lives in OpenSSL's secure heap.
 class RandomPool {
  public:
   static constexpr size_t kMaxTake = 64;
+  static constexpr size_t kSize = 1024;
   using Refill = int (*)(unsigned char*, int);
 
-  explicit RandomPool(Refill refill) : refill_(refill) {}
-  ~RandomPool() { OPENSSL_cleanse(bytes_, sizeof bytes_); }
+  explicit RandomPool(Refill refill)
+      : refill_(refill),
+        bytes_(static_cast<unsigned char*>(SecureArena::Process().Allocate(kSize))) {}
+  ~RandomPool() { SecureArena::Process().Free(bytes_, kSize); }  // wipes
   RandomPool(const RandomPool&) = delete;
   RandomPool& operator=(const RandomPool&) = delete;
 
   bool Take(unsigned char* out, size_t size) {
-    if (sizeof bytes_ - used_ < size) {
-      if (refill_(bytes_, sizeof bytes_) != 1) return false;
+    if (kSize - used_ < size) {
+      if (refill_(bytes_, kSize) != 1) return false;
       used_ = 0;
     }
     std::memcpy(out, bytes_ + used_, size);
@@ -166,8 +171,8 @@ class RandomPool {
 
  private:
   Refill refill_;
-  unsigned char bytes_[1024];
-  size_t used_ = sizeof bytes_;
+  unsigned char* const bytes_;
+  size_t used_ = kSize;
 };
 
 // Small values from the thread's pool, larger ones straight from the generator.

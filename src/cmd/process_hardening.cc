@@ -1,0 +1,69 @@
+// Process-wide protections of secrets for `kmsd serve`: no core files, not dumpable, OpenSSL's
+// secure heap, and the secure arena's warnings routed to the log.
+#include "cmd/process_hardening.h"
+
+#include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "kmsd/errors.h"
+#include "kmsd/secure_memory.h"
+#include "kmsd/strings.h"
+
+namespace kmsd::cmd {
+namespace {
+
+// OpenSSL's secure heap holds its DRBG seeds and the private key of --tls-key (BN_secure_new);
+// a power of two. Beyond it OpenSSL silently uses its ordinary heap.
+constexpr size_t kOpenSslSecureHeapBytes = 256 * 1024;
+constexpr size_t kOpenSslSecureHeapMinimumBlock = 16;
+
+absl::Status SystemError(const char* what) {
+  return Internal(StrCat(what, ": ", std::strerror(errno)));
+}
+
+}  // namespace
+
+void AddProcessHardeningFlags(CLI::App& serve, ProcessHardeningOptions& options) {
+  serve.add_flag("--allow-core-dumps", options.allow_core_dumps,
+                 "DEBUGGING ONLY: keep the process dumpable and allow core files (up to the hard "
+                 "RLIMIT_CORE). Key material stays out of cores; request and response buffers "
+                 "may not (docs/SECURITY.md)");
+}
+
+absl::Status HardenProcess(const ProcessHardeningOptions& options) {
+  SecureArena::SetProcessWarningHandler(
+      [](const std::string& message) { spdlog::warn("{}", message); });
+  if (options.allow_core_dumps) {
+    rlimit core{};
+    if (getrlimit(RLIMIT_CORE, &core) != 0) return SystemError("getrlimit(RLIMIT_CORE)");
+    core.rlim_cur = core.rlim_max;
+    if (setrlimit(RLIMIT_CORE, &core) != 0) return SystemError("setrlimit(RLIMIT_CORE)");
+    if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) return SystemError("prctl(PR_SET_DUMPABLE)");
+    spdlog::warn(
+        "core dumps allowed (--allow-core-dumps): key material is excluded from them, but a core "
+        "may still hold request and response buffers with plaintext; for debugging only");
+  } else {
+    rlimit none{0, 0};
+    if (setrlimit(RLIMIT_CORE, &none) != 0) return SystemError("setrlimit(RLIMIT_CORE, 0)");
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return SystemError("prctl(PR_SET_DUMPABLE, 0)");
+  }
+  if (CRYPTO_secure_malloc_initialized() == 0) {
+    int secure_heap =
+        CRYPTO_secure_malloc_init(kOpenSslSecureHeapBytes, kOpenSslSecureHeapMinimumBlock);
+    if (secure_heap == 0) {
+      spdlog::warn("cannot set up OpenSSL's secure heap: its secrets use its ordinary heap");
+    } else if (secure_heap == 2) {
+      spdlog::warn("OpenSSL's secure heap could not be locked in memory (RLIMIT_MEMLOCK)");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace kmsd::cmd
