@@ -68,8 +68,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   address.sin_family = AF_INET;
   address.sin_port = htons(port);
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  kmsd::fuzz::Check(connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0,
-                    "connect to the server");
+  // A connect that fails or times out says nothing about the parser: under a loaded machine the
+  // backlog can be full for a moment (seen once in a smoke run under load average 16).
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    close(fd);
+    return 0;
+  }
   size_t sent = 0;
   while (sent < size) {
     ssize_t n = send(fd, data + sent, size - sent, MSG_NOSIGNAL);
