@@ -307,6 +307,13 @@ class KmsServiceImpl final : public KmsService {
   // ENCRYPT_DECRYPT keys are refused as not supported yet (data keys: never).
   absl::Status RequireSymmetricEncryption(const KeyMetadata& m, std::string_view operation) const;
 
+  // GenerateMac and VerifyMac: the key, resolved and authorized for operation with its MAC
+  // algorithm checked, and the message's HMAC under it.
+  absl::StatusOr<std::pair<EntryPtr, std::string>> MacUnder(
+      const CallContext& call, const std::string& key_id, const SecretBytes& message,
+      const std::string& mac_algorithm, const GrantTokens& grant_tokens,
+      std::string_view operation, grants::OperationSet grant_operation);
+
   // Rotation operations: only symmetric encryption keys rotate (UnsupportedOperationException).
   absl::Status RequireRotatable(const KeyMetadata& m, std::string_view operation) const;
 

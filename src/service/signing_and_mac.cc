@@ -167,58 +167,57 @@ absl::StatusOr<SignResult> KmsServiceImpl::Verify(
   return SignResult{KeyArn(m.key_id), "", signing_algorithm};
 }
 
-absl::StatusOr<MacResult> KmsServiceImpl::GenerateMac(const CallContext& call,
-                                                      const std::string& key_id,
-                                                      const SecretBytes& message,
-                                                      const std::string& mac_algorithm,
-                                                      const GrantTokens& grant_tokens) {
+absl::StatusOr<std::pair<EntryPtr, std::string>> KmsServiceImpl::MacUnder(
+    const CallContext& call, const std::string& key_id, const SecretBytes& message,
+    const std::string& mac_algorithm, const GrantTokens& grant_tokens,
+    std::string_view operation, grants::OperationSet grant_operation) {
   auto conditions = [&](policy::RequestContext& context) {
     context.Set("kms:MacAlgorithm", mac_algorithm);
   };
-  auto entry = ResolveForCrypto(call, key_id, grant_tokens,
-                                {.action = "kms:GenerateMac",
-                                 .grant_operation = grants::kGenerateMac,
-                                 .add_conditions = conditions});
+  std::string action = StrCat("kms:", operation);
+  auto entry = ResolveForCrypto(
+      call, key_id, grant_tokens,
+      {.action = action, .grant_operation = grant_operation, .add_conditions = conditions});
   if (!entry.ok()) return entry.status();
   const KeyMetadata& m = (*entry)->record.metadata;
-  if (auto status = RequireKeyUsage(m, kGenerateVerifyMac, "GenerateMac"); !status.ok()) {
+  if (auto status = RequireKeyUsage(m, kGenerateVerifyMac, operation); !status.ok()) {
     return status;
   }
   auto algorithm = MacAlgorithmOf(m, KeyArn(m.key_id), mac_algorithm);
   if (!algorithm.ok()) return algorithm.status();
   auto mac = crypto::Hmac(**algorithm, *(*entry)->versions.at(1), message.view());
   if (!mac.ok()) return mac.status();
-  RecordKeyUse(call, **entry, "GenerateMac");  // GetKeyLastUsage
-  return MacResult{KeyArn(m.key_id), std::move(*mac), mac_algorithm};
+  return std::make_pair(std::move(*entry), std::move(*mac));
+}
+
+absl::StatusOr<MacResult> KmsServiceImpl::GenerateMac(const CallContext& call,
+                                                      const std::string& key_id,
+                                                      const SecretBytes& message,
+                                                      const std::string& mac_algorithm,
+                                                      const GrantTokens& grant_tokens) {
+  auto computed = MacUnder(call, key_id, message, mac_algorithm, grant_tokens, "GenerateMac",
+                           grants::kGenerateMac);
+  if (!computed.ok()) return computed.status();
+  auto& [entry, mac] = *computed;
+  RecordKeyUse(call, *entry, "GenerateMac");  // GetKeyLastUsage
+  return MacResult{KeyArn(entry->record.metadata.key_id), std::move(mac), mac_algorithm};
 }
 
 absl::StatusOr<MacResult> KmsServiceImpl::VerifyMac(
     const CallContext& call, const std::string& key_id, const SecretBytes& message,
     const std::string& mac, const std::string& mac_algorithm, const GrantTokens& grant_tokens) {
-  auto conditions = [&](policy::RequestContext& context) {
-    context.Set("kms:MacAlgorithm", mac_algorithm);
-  };
-  auto entry = ResolveForCrypto(call, key_id, grant_tokens,
-                                {.action = "kms:VerifyMac",
-                                 .grant_operation = grants::kVerifyMac,
-                                 .add_conditions = conditions});
-  if (!entry.ok()) return entry.status();
-  const KeyMetadata& m = (*entry)->record.metadata;
-  if (auto status = RequireKeyUsage(m, kGenerateVerifyMac, "VerifyMac"); !status.ok()) {
-    return status;
-  }
-  auto algorithm = MacAlgorithmOf(m, KeyArn(m.key_id), mac_algorithm);
-  if (!algorithm.ok()) return algorithm.status();
-  auto expected = crypto::Hmac(**algorithm, *(*entry)->versions.at(1), message.view());
-  if (!expected.ok()) return expected.status();
-  bool valid = crypto::ConstantTimeEquals(*expected, mac);  // CRYPTO_memcmp
-  OPENSSL_cleanse(expected->data(), expected->size());
+  auto computed = MacUnder(call, key_id, message, mac_algorithm, grant_tokens, "VerifyMac",
+                           grants::kVerifyMac);
+  if (!computed.ok()) return computed.status();
+  auto& [entry, expected] = *computed;
+  bool valid = crypto::ConstantTimeEquals(expected, mac);  // CRYPTO_memcmp
+  OPENSSL_cleanse(expected.data(), expected.size());
   if (!valid) {
     return Error(ErrorType::kKmsInvalidMac,
                  "The MAC is not valid for the message, KMS key and MAC algorithm.");
   }
-  RecordKeyUse(call, **entry, "VerifyMac");  // GetKeyLastUsage
-  return MacResult{KeyArn(m.key_id), "", mac_algorithm};
+  RecordKeyUse(call, *entry, "VerifyMac");  // GetKeyLastUsage
+  return MacResult{KeyArn(entry->record.metadata.key_id), "", mac_algorithm};
 }
 
 }  // namespace kmsd::service_internal
