@@ -254,3 +254,15 @@ def audited_request_ids(audit_dir):
                 if line.endswith(b"}"):
                     ids.add(json.loads(line).get("requestID"))
     return ids
+
+
+def audit_records(data_dir):
+    """Every audit record written so far, read from the trail files (a trail file may be
+    zero-padded after its last record)."""
+    import glob
+    records = []
+    for path in sorted(glob.glob(os.path.join(data_dir, "audit", "trail-*.jsonl"))):
+        with open(path, encoding="utf-8") as trail:
+            text = trail.read().split("\0", 1)[0]
+        records.extend(json.loads(line) for line in text.splitlines() if line.strip())
+    return records

@@ -5,7 +5,6 @@ with the public key from GetPublicKey; HMACs are deterministic, verify, and refu
 operations refuse keys of the wrong kind as AWS does; the audit trail records the algorithms and
 never the message, signature or MAC."""
 import base64
-import glob
 import hashlib
 import json
 import os
@@ -14,7 +13,7 @@ import subprocess
 import tempfile
 import unittest
 
-from kmsd_harness import MODERN_AWS_CLI, KmsdTestCase
+from kmsd_harness import MODERN_AWS_CLI, KmsdTestCase, audit_records
 
 OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 MESSAGE = b"kmsd signs this; openssl checks it. SECRET-MESSAGE-4711"
@@ -40,13 +39,6 @@ def openssl(*args, check=True):
     return result
 
 
-def read_records(data_dir):
-    records = []
-    for path in sorted(glob.glob(os.path.join(data_dir, "audit", "trail-*.jsonl"))):
-        with open(path, encoding="utf-8") as trail:
-            text = trail.read().split("\0", 1)[0]
-        records.extend(json.loads(line) for line in text.splitlines() if line.strip())
-    return records
 
 
 class AsymmetricKeys(KmsdTestCase):
@@ -254,7 +246,7 @@ class AsymmetricKeys(KmsdTestCase):
                         SigningAlgorithm="ECDSA_SHA_256")
         mac_key = self.key("HMAC_256", "GENERATE_VERIFY_MAC")["KeyId"]
         mac = self.kms.generate_mac(KeyId=mac_key, Message=MESSAGE, MacAlgorithm="HMAC_SHA_256")["Mac"]
-        records = read_records(self.server.data_dir)
+        records = audit_records(self.server.data_dir)
         sign = [r for r in records if r["eventName"] == "Sign"][-1]
         self.assertEqual(sign["requestParameters"]["signingAlgorithm"], "ECDSA_SHA_256")
         self.assertEqual(sign["requestParameters"]["messageType"], "RAW")

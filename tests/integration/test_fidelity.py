@@ -3,7 +3,6 @@
 1.43 (GetKeyLastUsage and the external key store members are newer than Debian's boto3): the error
 codes and messages AWS answers with, every refusal audited under its own eventName, and each key's
 last use naming the audit record of the request that used it, across restarts."""
-import glob
 import json
 import os
 import signal
@@ -13,19 +12,11 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
 from kmsd_harness import (ACCOUNT_ID, REGION, TEST_CLOCK_ARGS, TEST_CLOCK_ENV,  # noqa: E402
-                          KmsdServer, KmsdTestCase)
+                          KmsdServer, KmsdTestCase, audit_records)
 
 ARN_PREFIX = f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:"
 
 
-def audit_records(data_dir):
-    """Every audit record so far (a trail file may be zero-padded after its last record)."""
-    records = []
-    for path in sorted(glob.glob(os.path.join(data_dir, "audit", "trail-*.jsonl"))):
-        with open(path, encoding="utf-8") as trail:
-            text = trail.read().split("\0", 1)[0]
-        records.extend(json.loads(line) for line in text.splitlines() if line.strip())
-    return records
 
 
 class AwsErrorsTestCase(KmsdTestCase):
