@@ -26,15 +26,26 @@ struct KeystoreRecord {
   SecretBytes value;
 };
 
+// A record with its version: an opaque token naming exactly this stored state ("" when absent).
+struct VersionedRecord {
+  std::optional<SecretBytes> value;
+  std::string version;
+};
+
 struct KeystoreBatch {
   std::vector<std::pair<std::string, std::string_view>> puts;  // id, plaintext record
   std::vector<std::string> deletes;
+  // Preconditions: each record id must still be at the version read (GetVersioned), "" = absent.
+  // Otherwise nothing is written and Commit answers StorageConflict (kmsd/storage.h).
+  std::vector<std::pair<std::string, std::string>> expect;
 };
 
 class Keystore {
  public:
   virtual ~Keystore() = default;
   virtual absl::StatusOr<std::optional<SecretBytes>> Get(std::string_view id) = 0;
+  // As Get, with the version to put in KeystoreBatch::expect for a read-modify-write.
+  virtual absl::StatusOr<VersionedRecord> GetVersioned(std::string_view id) = 0;
   virtual absl::Status Put(std::string_view id, std::string_view plaintext) = 0;
   virtual absl::Status Delete(std::string_view id) = 0;
   // Atomic and durable, as Backend::Commit.

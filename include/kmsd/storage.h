@@ -18,10 +18,48 @@ struct StorageEntry {
   std::string value;
 };
 
-// One atomic batch of writes: all apply or none.
+// A precondition of a batch, checked atomically with its writes: the key must hold exactly
+// `value` (the stored bytes as read), or be absent when value is nullopt.
+struct StorageCondition {
+  std::string key;
+  std::optional<std::string> value;
+};
+
+// One atomic batch of writes: all apply or none. When a condition does not hold, nothing is
+// written and Commit answers StorageConflict (absl kAborted), which callers may retry after
+// reading again. This is how several writers (kmsd nodes on one etcd) never lose each other's
+// updates.
 struct StorageBatch {
   std::vector<StorageEntry> puts;
   std::vector<std::string> deletes;
+  std::vector<StorageCondition> conditions;
+};
+
+// The status Commit answers when a condition fails; IsStorageConflict recognizes it.
+absl::Status StorageConflict(std::string_view key);
+bool IsStorageConflict(const absl::Status& status);
+
+// Receives what other writers do to a shared backend (Backend::Watch). Called from the backend's
+// own thread; implementations must be quick and thread-safe.
+class StorageWatcher {
+ public:
+  virtual ~StorageWatcher() = default;
+  // The key was written or deleted, by any node (this one included).
+  virtual void OnChange(std::string_view key) = 0;
+  // The feed lost continuity (a reconnect, a compaction, quorum lost): anything derived from
+  // storage may be stale. Until OnCurrent, do not serve from caches.
+  virtual void OnStale() = 0;
+  // The feed is continuous again from a known revision; caches dropped at OnStale may refill.
+  virtual void OnCurrent() = 0;
+};
+
+// Whether this node runs the cluster's background work now (Backend::Elect).
+class Leadership {
+ public:
+  virtual ~Leadership() = default;
+  // True only while this node holds the lease; may turn false at any moment (a task that checks
+  // it must still make its writes conditional, so an overlapping former leader changes nothing).
+  virtual bool IsLeader() const = 0;
 };
 
 class Backend {
@@ -43,6 +81,18 @@ class Backend {
   // Makes deletions final on disk: no journal or log keeps the deleted values (SQLite: a
   // truncating WAL checkpoint; with secure_delete the freed pages are already zeroed).
   virtual absl::Status Compact() = 0;
+
+  // True when other processes write to the same store (etcd), so caches need Watch.
+  virtual bool Shared() const { return false; }
+  // Reports changes under prefix to watcher until the backend is destroyed (watcher must outlive
+  // it). A backend with one writer (SQLite, behind the data-dir lock) reports nothing: this
+  // process already knows every change it makes.
+  virtual absl::Status Watch(std::string_view /*prefix*/, StorageWatcher* /*watcher*/) {
+    return absl::OkStatus();
+  }
+  // Campaigns for the leadership named `name` among the nodes sharing this store. A backend with
+  // one writer makes this node the leader at once and for good.
+  virtual std::unique_ptr<Leadership> Elect(std::string_view name);
 };
 
 // SQLite in WAL mode with synchronous=FULL and secure_delete on, in file `path`.

@@ -27,6 +27,20 @@ class BarrierKeystore final : public Keystore {
     return std::optional<SecretBytes>(std::move(*record));
   }
 
+  absl::StatusOr<VersionedRecord> GetVersioned(std::string_view id) override {
+    if (id == kKeyringId) return Reserved();
+    auto stored = backend_->Get(id);
+    if (!stored.ok()) return stored.status();
+    VersionedRecord out;
+    if (!stored->has_value()) return out;
+    auto record = Unseal(id, **stored);
+    if (!record.ok()) return record.status();
+    out.value = std::move(*record);
+    // The sealed bytes name this state exactly: every write seals with a fresh nonce.
+    out.version = std::move(**stored);
+    return out;
+  }
+
   absl::Status Put(std::string_view id, std::string_view plaintext) override {
     KeystoreBatch batch;
     batch.puts.emplace_back(std::string(id), plaintext);
@@ -52,6 +66,11 @@ class BarrierKeystore final : public Keystore {
       if (id == kKeyringId) return Reserved();
     }
     sealed.deletes = batch.deletes;
+    for (const auto& [id, version] : batch.expect) {
+      if (id == kKeyringId) return Reserved();
+      sealed.conditions.push_back(
+          {id, version.empty() ? std::nullopt : std::optional<std::string>(version)});
+    }
     return backend_->Commit(sealed);
   }
 
@@ -124,7 +143,16 @@ absl::StatusOr<std::unique_ptr<Keystore>> OpenKeystore(Backend* backend, Seal* s
   if (!keyring_key.ok()) return keyring_key.status();
   auto wrapped = seal->Wrap(*keyring_key, kKeyringId);
   if (!wrapped.ok()) return wrapped.status();
-  if (auto status = backend->Put(kKeyringId, *wrapped); !status.ok()) return status;
+  // Only if still absent: on a shared store another node may create the keyring key first, and
+  // then every node must use that one.
+  StorageBatch create;
+  create.puts.push_back({std::string(kKeyringId), std::move(*wrapped)});
+  create.conditions.push_back({std::string(kKeyringId), std::nullopt});
+  if (auto status = backend->Commit(create); IsStorageConflict(status)) {
+    return OpenKeystore(backend, seal);
+  } else if (!status.ok()) {
+    return status;
+  }
   return std::unique_ptr<Keystore>(
       std::make_unique<BarrierKeystore>(backend, std::move(*keyring_key)));
 }

@@ -31,6 +31,12 @@ class MemoryBackend final : public Backend {
 
   absl::Status Commit(const StorageBatch& batch) override {
     std::unique_lock lock(mutex_);
+    for (const StorageCondition& condition : batch.conditions) {
+      auto it = entries_.find(condition.key);
+      bool holds = condition.value ? it != entries_.end() && it->second == *condition.value
+                                   : it == entries_.end();
+      if (!holds) return StorageConflict(condition.key);
+    }
     for (const std::string& key : batch.deletes) entries_.erase(key);
     for (const StorageEntry& entry : batch.puts) entries_.insert_or_assign(entry.key, entry.value);
     return absl::OkStatus();

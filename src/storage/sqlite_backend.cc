@@ -48,7 +48,8 @@ std::string ColumnBytes(sqlite3_stmt* s, int column) {
 class Connection {
  public:
   ~Connection() {
-    for (Statement* statement : {&get_, &list_from_, &list_after_, &put_, &delete_}) {
+    for (Statement* statement :
+         {&get_, &list_from_, &list_after_, &put_, &delete_, &writer_get_}) {
       sqlite3_finalize(statement->statement);
       statement->statement = nullptr;
     }
@@ -77,7 +78,10 @@ class Connection {
   }
 
   absl::StatusOr<std::optional<std::string>> Get(std::string_view key) {
-    sqlite3_stmt* s = get_.statement;
+    return Get(key, get_.statement);
+  }
+
+  absl::StatusOr<std::optional<std::string>> Get(std::string_view key, sqlite3_stmt* s) {
     sqlite3_reset(s);
     BindText(s, 1, key);
     int rc = sqlite3_step(s);
@@ -121,7 +125,21 @@ class Connection {
   absl::Status Commit(const StorageBatch& batch) {
     if (auto status = Exec("BEGIN IMMEDIATE"); !status.ok()) return status;
     absl::Status status = absl::OkStatus();
+    // The writer connection reads inside its own IMMEDIATE transaction: no other write can come
+    // between the check and the writes.
+    for (const StorageCondition& condition : batch.conditions) {
+      auto current = Get(condition.key, writer_get_.statement);
+      if (!current.ok()) {
+        status = current.status();
+        break;
+      }
+      if (*current != condition.value) {
+        status = StorageConflict(condition.key);
+        break;
+      }
+    }
     for (const std::string& key : batch.deletes) {
+      if (!status.ok()) break;
       if (!(status = Step(delete_.statement, key, {}, false)).ok()) break;
     }
     if (status.ok()) {
@@ -160,6 +178,7 @@ class Connection {
            "INSERT INTO kv (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET "
            "value = excluded.value"},
           {&delete_, "DELETE FROM kv WHERE key = ?1"},
+          {&writer_get_, "SELECT value FROM kv WHERE key = ?1"},
       };
     auto prepare = [&](auto& statements) {
       for (auto& [target, sql] : statements) {
@@ -189,7 +208,7 @@ class Connection {
 
   sqlite3* db_ = nullptr;
   Statement get_, list_from_, list_after_;  // readers
-  Statement put_, delete_;                  // the writer
+  Statement put_, delete_, writer_get_;     // the writer
 };
 
 class SqliteBackend final : public Backend {

@@ -45,6 +45,41 @@ TEST_F(KeystoreTest, RecordsRoundTripAndAreSealedInTheBackend) {
   EXPECT_EQ((*listed)[0].value.view(), "metadata in the clear");
 }
 
+TEST_F(KeystoreTest, AReadModifyWriteLosesToAConcurrentWriteAndChangesNothing) {
+  auto absent = keystore_->GetVersioned("alias/a");
+  ASSERT_TRUE(absent.ok()) << absent.status();
+  EXPECT_FALSE(absent->value.has_value());
+  EXPECT_EQ(absent->version, "");
+  KeystoreBatch create;
+  create.puts.emplace_back("alias/a", "first");
+  create.expect.emplace_back("alias/a", absent->version);
+  ASSERT_TRUE(keystore_->Commit(create).ok());
+  // A second creator that read before the first wrote loses.
+  create.puts[0].second = "second";
+  EXPECT_TRUE(IsStorageConflict(keystore_->Commit(create)));
+  auto read = keystore_->GetVersioned("alias/a");
+  ASSERT_TRUE(read.ok());
+  EXPECT_EQ(read->value->view(), "first");
+  EXPECT_NE(read->version, "");
+  KeystoreBatch update;
+  update.puts.emplace_back("alias/a", "updated");
+  update.expect.emplace_back("alias/a", read->version);
+  ASSERT_TRUE(keystore_->Commit(update).ok());
+  // The version read before the update no longer matches, although the id holds a record.
+  update.puts[0].second = "stale";
+  EXPECT_TRUE(IsStorageConflict(keystore_->Commit(update)));
+  EXPECT_EQ((*keystore_->Get("alias/a"))->view(), "updated");
+}
+
+TEST_F(KeystoreTest, TwoNodesOpeningOneEmptyStoreShareTheFirstKeyringKey) {
+  auto backend = NewMemoryBackend();
+  auto first = OpenKeystore(backend.get(), seal_.get());
+  auto second = OpenKeystore(backend.get(), seal_.get());
+  ASSERT_TRUE(first.ok() && second.ok());
+  ASSERT_TRUE((*first)->Put("k", "v").ok());
+  EXPECT_EQ((*(*second)->Get("k"))->view(), "v");
+}
+
 TEST_F(KeystoreTest, AnAbsentRecordIsNulloptAndDeletingItIsFine) {
   auto absent = keystore_->Get("key/none");
   ASSERT_TRUE(absent.ok());

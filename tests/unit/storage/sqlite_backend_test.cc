@@ -150,6 +150,60 @@ TEST_P(BackendTest, ABatchDeletingAndPuttingOneKeyKeepsThePut) {
   EXPECT_EQ(**backend_->Get("k"), "new");
 }
 
+TEST_P(BackendTest, ConditionsHoldOrNothingIsWritten) {
+  ASSERT_TRUE(backend_->Put("held", "v1").ok());
+  StorageBatch batch;
+  batch.puts = {{"held", "v2"}, {"new", "n"}};
+  batch.deletes = {"other"};
+  batch.conditions = {{"held", "v1"}, {"new", std::nullopt}};
+  ASSERT_TRUE(backend_->Commit(batch).ok());
+  EXPECT_EQ(**backend_->Get("held"), "v2");
+  // The same batch again: "held" is no longer v1 and "new" exists, so nothing changes.
+  ASSERT_TRUE(backend_->Put("other", "o").ok());
+  batch.puts = {{"held", "v3"}};
+  batch.conditions = {{"held", "v1"}};
+  auto status = backend_->Commit(batch);
+  EXPECT_TRUE(IsStorageConflict(status)) << status;
+  EXPECT_EQ(**backend_->Get("held"), "v2");
+  EXPECT_EQ(**backend_->Get("other"), "o");
+  batch.conditions = {{"held", "v2"}, {"new", std::nullopt}};
+  EXPECT_TRUE(IsStorageConflict(backend_->Commit(batch)));
+  EXPECT_EQ(**backend_->Get("held"), "v2");
+  // A condition on an absent key that is absent holds; one expecting a value does not.
+  batch.conditions = {{"missing", "x"}};
+  EXPECT_TRUE(IsStorageConflict(backend_->Commit(batch)));
+  EXPECT_FALSE(IsStorageConflict(absl::AbortedError("some other abort")));
+}
+
+TEST_P(BackendTest, RacingCreatorsOfOneKeyHaveExactlyOneWinner) {
+  std::atomic<int> winners{0}, losers{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      StorageBatch batch;
+      batch.puts = {{"alias/race", std::to_string(t)}};
+      batch.conditions = {{"alias/race", std::nullopt}};
+      auto status = backend_->Commit(batch);
+      if (status.ok()) {
+        ++winners;
+      } else {
+        EXPECT_TRUE(IsStorageConflict(status)) << status;
+        ++losers;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(winners.load(), 1);
+  EXPECT_EQ(losers.load(), 7);
+}
+
+TEST_P(BackendTest, AnUnsharedBackendLeadsAtOnce) {
+  EXPECT_FALSE(backend_->Shared());
+  auto leadership = backend_->Elect("scheduler");
+  ASSERT_NE(leadership, nullptr);
+  EXPECT_TRUE(leadership->IsLeader());
+}
+
 INSTANTIATE_TEST_SUITE_P(SqliteAndMemory, BackendTest, ::testing::Values(true, false));
 
 TEST(SqliteBackend, DataSurvivesReopeningAndTheFileIsPrivate) {

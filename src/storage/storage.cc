@@ -1,0 +1,33 @@
+// What every Backend shares: the conflict status and the default (single-writer) leadership.
+#include "kmsd/storage.h"
+
+#include "kmsd/strings.h"
+
+namespace kmsd {
+namespace {
+
+constexpr std::string_view kConflictPrefix = "storage conflict: ";
+
+// A store with one writer: this node leads from the start and for good.
+class SoleLeadership final : public Leadership {
+ public:
+  bool IsLeader() const override { return true; }
+};
+
+}  // namespace
+
+absl::Status StorageConflict(std::string_view key) {
+  return absl::AbortedError(StrCat(kConflictPrefix, "the record ", key,
+                                   " was changed by a concurrent write"));
+}
+
+bool IsStorageConflict(const absl::Status& status) {
+  return status.code() == absl::StatusCode::kAborted &&
+         ToStd(status.message()).starts_with(kConflictPrefix);
+}
+
+std::unique_ptr<Leadership> Backend::Elect(std::string_view /*name*/) {
+  return std::make_unique<SoleLeadership>();
+}
+
+}  // namespace kmsd
