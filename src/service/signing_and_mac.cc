@@ -58,14 +58,8 @@ absl::Status KmsServiceImpl::RequireSymmetricEncryption(const KeyMetadata& m,
                                                         std::string_view operation) const {
   if (auto status = RequireKeyUsage(m, kEncryptDecrypt, operation); !status.ok()) return status;
   if (m.key_spec == "SYMMETRIC_DEFAULT") return absl::OkStatus();
-  if (std::string_view(operation).starts_with("GenerateDataKey")) {
-    return Error(ErrorType::kInvalidKeyUsage, StrCat(KeyArn(m.key_id), " key spec is ", m.key_spec,
-                                                     " which is not valid for ", operation, "."));
-  }
-  return Error(ErrorType::kUnsupportedOperation,
-               StrCat(operation, " with ", m.key_spec,
-                      " KMS keys (RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256) is not supported by kmsd "
-                      "yet"));
+  return Error(ErrorType::kInvalidKeyUsage, StrCat(KeyArn(m.key_id), " key spec is ", m.key_spec,
+                                                   " which is not valid for ", operation, "."));
 }
 
 absl::Status KmsServiceImpl::RequireRotatable(const KeyMetadata& m,
@@ -169,8 +163,8 @@ absl::StatusOr<SignResult> KmsServiceImpl::Verify(
 
 absl::StatusOr<std::pair<EntryPtr, std::string>> KmsServiceImpl::MacUnder(
     const CallContext& call, const std::string& key_id, const SecretBytes& message,
-    const std::string& mac_algorithm, const GrantTokens& grant_tokens,
-    std::string_view operation, grants::OperationSet grant_operation) {
+    const std::string& mac_algorithm, const GrantTokens& grant_tokens, std::string_view operation,
+    grants::OperationSet grant_operation) {
   auto conditions = [&](policy::RequestContext& context) {
     context.Set("kms:MacAlgorithm", mac_algorithm);
   };
@@ -206,8 +200,8 @@ absl::StatusOr<MacResult> KmsServiceImpl::GenerateMac(const CallContext& call,
 absl::StatusOr<MacResult> KmsServiceImpl::VerifyMac(
     const CallContext& call, const std::string& key_id, const SecretBytes& message,
     const std::string& mac, const std::string& mac_algorithm, const GrantTokens& grant_tokens) {
-  auto computed = MacUnder(call, key_id, message, mac_algorithm, grant_tokens, "VerifyMac",
-                           grants::kVerifyMac);
+  auto computed =
+      MacUnder(call, key_id, message, mac_algorithm, grant_tokens, "VerifyMac", grants::kVerifyMac);
   if (!computed.ok()) return computed.status();
   auto& [entry, expected] = *computed;
   bool valid = crypto::ConstantTimeEquals(expected, mac);  // CRYPTO_memcmp
