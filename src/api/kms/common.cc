@@ -17,12 +17,15 @@ absl::StatusOr<CryptoOptions> ReadCryptoOptions(RequestReader& request) {
   CryptoOptions options;
   options.grant_tokens = request.GrantTokens();
   options.dry_run = request.Boolean("DryRun").value_or(false);
-  if (request.Has("Recipient")) {
-    return Validation(
-        "The Recipient attestation document cannot be verified: kmsd runs outside AWS Nitro "
-        "Enclaves and NitroTPM and never encrypts a response for a recipient. Omit Recipient.");
-  }
+  if (auto status = RefuseRecipient(request); !status.ok()) return status;
   return options;
+}
+
+absl::Status RefuseRecipient(const RequestReader& request) {
+  if (!request.Has("Recipient")) return absl::OkStatus();
+  return Validation(
+      "The Recipient attestation document cannot be verified: kmsd runs outside AWS Nitro "
+      "Enclaves and NitroTPM and never encrypts a response for a recipient. Omit Recipient.");
 }
 
 absl::Status DryRunSucceeded() {

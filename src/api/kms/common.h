@@ -25,6 +25,8 @@ struct CryptoOptions {
   bool dry_run = false;
 };
 absl::StatusOr<CryptoOptions> ReadCryptoOptions(RequestReader& request);
+// The Recipient member's answer, when the request has one (ReadCryptoOptions, GenerateRandom).
+absl::Status RefuseRecipient(const RequestReader& request);
 
 // The answer to a DryRun request that passed every check: the operation ran (the crypto
 // operations change nothing) and its result was thrown away, as AWS does,
