@@ -3,6 +3,7 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/objects.h>
 #include <openssl/rsa.h>
@@ -60,26 +61,29 @@ absl::StatusOr<std::string> PublicDer(EVP_PKEY* key) {
   return der;
 }
 
+// The curve of an EC key (OpenSSL's NID), or NID_undef.
+int CurveOf(EVP_PKEY* key) {
+  char group[64] = {};
+  size_t length = 0;
+  if (!EVP_PKEY_is_a(key, "EC") ||
+      EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                     &length) != 1) {
+    return NID_undef;
+  }
+  return OBJ_sn2nid(group);
+}
+
 // Whether the parsed key is what the spec says the key's material is.
 bool MatchesSpec(EVP_PKEY* key, const KeySpecInfo& spec) {
   if (spec.family == KeyFamily::kRsa) {
     return EVP_PKEY_is_a(key, "RSA") && EVP_PKEY_get_bits(key) == spec.bits;
   }
   if (spec.family == KeyFamily::kEcc) {
-    char group[64] = {};
-    size_t length = 0;
-    if (!EVP_PKEY_is_a(key, "EC") ||
-        EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-                                       &length) != 1) {
-      return false;
-    }
-    // OpenSSL names the NIST curves by their SECG/X9.62 names.
-    std::string_view name(group, length);
-    std::string_view expected = spec.curve == "P-256"   ? "prime256v1"
-                                : spec.curve == "P-384" ? "secp384r1"
-                                : spec.curve == "P-521" ? "secp521r1"
-                                                        : spec.curve;
-    return name == expected || name == spec.curve;
+    // The table names the NIST curves by their NIST names ("P-256"), OpenSSL by SECG/X9.62's.
+    const std::string curve(spec.curve);
+    int expected = EC_curve_nist2nid(curve.c_str());
+    if (expected == NID_undef) expected = OBJ_sn2nid(curve.c_str());
+    return expected != NID_undef && CurveOf(key) == expected;
   }
   return false;
 }
@@ -146,18 +150,6 @@ absl::StatusOr<PkeyContext> OaepContext(EVP_PKEY* key, const EncryptionAlgorithm
     return OpenSslFailure("set up RSAES-OAEP");
   }
   return context;
-}
-
-// The curve of an EC key (OpenSSL's NID), or NID_undef.
-int CurveOf(EVP_PKEY* key) {
-  char group[64] = {};
-  size_t length = 0;
-  if (!EVP_PKEY_is_a(key, "EC") ||
-      EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-                                     &length) != 1) {
-    return NID_undef;
-  }
-  return OBJ_sn2nid(group);
 }
 
 // AWS's name of a curve where it has one ("ECC_NIST_P256"), else OpenSSL's.

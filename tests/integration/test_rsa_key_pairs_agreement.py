@@ -9,25 +9,16 @@ import base64
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import unittest
 
-from kmsd_harness import ACCOUNT_ID, MODERN_AWS_CLI, REGION, KmsdTestCase, audit_records
+from kmsd_harness import ACCOUNT_ID, MODERN_AWS_CLI, REGION, KmsdTestCase, audit_records, openssl
 
-OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 PLAINTEXT = b"SECRET-PLAINTEXT-4711 sealed outside kmsd"
 KEY_PAIR_SPECS = ["RSA_2048", "RSA_3072", "RSA_4096", "ECC_NIST_P256", "ECC_NIST_P384",
                   "ECC_NIST_P521", "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519"]
 CURVES = {"ECC_NIST_P256": ("P-256", 32), "ECC_NIST_P384": ("P-384", 48),
           "ECC_NIST_P521": ("P-521", 66)}
-
-
-def openssl(*args, check=True):
-    result = subprocess.run([OPENSSL, *args], capture_output=True, timeout=60)
-    if check and result.returncode != 0:
-        raise AssertionError(f"openssl {' '.join(args)} failed: {result.stderr.decode()}")
-    return result
 
 
 def arn(key_id):
