@@ -314,6 +314,24 @@ class RsaKeyPairsAndAgreement(KmsdTestCase):
             self.assertAwsError("ValidationException", self.kms.create_key, KeySpec=spec,
                                 KeyUsage="KEY_AGREEMENT")
 
+    def test_dry_run_checks_everything_and_answers_dry_run_operation(self):
+        wrapping = self.kms.create_key()["KeyMetadata"]["KeyId"]
+        self.assertAwsError("DryRunOperationException", self.kms.generate_data_key_pair,
+                            KeyId=wrapping, KeyPairSpec="ECC_NIST_P256", DryRun=True)
+        key_id = self.key("ECC_NIST_P256", "KEY_AGREEMENT")
+        _, peer_public = self.peer("P-256")
+        self.assertAwsError("DryRunOperationException", self.kms.derive_shared_secret,
+                            KeyId=key_id, KeyAgreementAlgorithm="ECDH", PublicKey=peer_public,
+                            DryRun=True)
+        # A DryRun that would fail answers the failure.
+        _, other_curve = self.peer("P-384")
+        self.assertAwsError("ValidationException", self.kms.derive_shared_secret, KeyId=key_id,
+                            KeyAgreementAlgorithm="ECDH", PublicKey=other_curve, DryRun=True)
+        rsa = self.key("RSA_2048", "ENCRYPT_DECRYPT")
+        self.assertAwsError("DryRunOperationException", self.kms.encrypt, KeyId=rsa,
+                            Plaintext=PLAINTEXT, EncryptionAlgorithm="RSAES_OAEP_SHA_256",
+                            DryRun=True)
+
     def test_aws_cli_derives_a_shared_secret(self):
         key_id = self.key("ECC_NIST_P256", "KEY_AGREEMENT")
         peer_private, peer_public = self.peer("P-256")

@@ -314,6 +314,21 @@ TEST_F(KeyTypesTest, ReEncryptMovesBetweenSymmetricAndRsaKeysBothWays) {
             ErrorType::kValidation);
 }
 
+TEST_F(KeyTypesTest, IdentityPolicyConditionOnEncryptionAlgorithmSeesTheRequestsAlgorithm) {
+  std::string rsa = NewKeyOf("RSA_2048", "ENCRYPT_DECRYPT");
+  // alice may encrypt with RSAES_OAEP_SHA_256 only (the default key policy lets the account's
+  // identity policies decide).
+  CallContext alice =
+      testing::AsUser("alice", {StrCat(R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",)",
+                                       R"("Action":"kms:Encrypt","Resource":")", KeyArn(rsa),
+                                       R"(","Condition":{"StringEquals":)",
+                                       R"({"kms:EncryptionAlgorithm":"RSAES_OAEP_SHA_256"}}}]})")});
+  EXPECT_TRUE(service_->Encrypt(alice, rsa, Message("x"), {}, {}, "RSAES_OAEP_SHA_256").ok());
+  EXPECT_EQ(
+      TypeOf(service_->Encrypt(alice, rsa, Message("x"), {}, {}, "RSAES_OAEP_SHA_1").status()),
+      ErrorType::kAccessDenied);
+}
+
 // --- Data key pairs (issue 13) ---
 
 TEST_F(KeyTypesTest, DataKeyPairsPrivateKeyDecryptsFromItsBlobAndMatchesThePublicKey) {
@@ -361,6 +376,33 @@ TEST_F(KeyTypesTest, DataKeyPairsRefuseSm2AndKeysThatAreNotSymmetric) {
     EXPECT_EQ(TypeOf(service_->GenerateDataKeyPair(call_, key, "RSA_2048", {}, false, {}).status()),
               ErrorType::kInvalidKeyUsage);
   }
+}
+
+TEST_F(KeyTypesTest, GrantsAllowDataKeyPairsAndKeyAgreementToTheirGranteeOnly) {
+  std::string symmetric = NewKey();
+  std::string agreement = NewKeyOf("ECC_NIST_P256", "KEY_AGREEMENT");
+  for (auto [key, operation] : {std::pair{symmetric, "GenerateDataKeyPairWithoutPlaintext"},
+                                std::pair{agreement, "DeriveSharedSecret"}}) {
+    ASSERT_TRUE(service_
+                    ->CreateGrant(call_, {.key_id = key,
+                                          .grantee_principal = testing::UserArn("alice"),
+                                          .operations = {operation}})
+                    .ok())
+        << operation;
+  }
+  auto peer = service_->GetPublicKey(call_, agreement, {});
+  ASSERT_TRUE(peer.ok());
+  CallContext alice = testing::AsUser("alice");
+  EXPECT_TRUE(service_->GenerateDataKeyPair(alice, symmetric, "ECC_NIST_P256", {}, false, {}).ok());
+  EXPECT_EQ(
+      TypeOf(
+          service_->GenerateDataKeyPair(alice, symmetric, "ECC_NIST_P256", {}, true, {}).status()),
+      ErrorType::kAccessDenied);
+  EXPECT_TRUE(service_->DeriveSharedSecret(alice, agreement, "ECDH", peer->public_key, {}).ok());
+  CallContext bob = testing::AsUser("bob");
+  EXPECT_EQ(
+      TypeOf(service_->DeriveSharedSecret(bob, agreement, "ECDH", peer->public_key, {}).status()),
+      ErrorType::kAccessDenied);
 }
 
 // --- Key agreement (issue 13) ---
