@@ -189,15 +189,12 @@ class KmsServiceImpl final : public KmsService {
                                         const std::string& encryption_algorithm) override;
 
   // kms:ReEncryptFrom on the key the blob names, kms:ReEncryptTo on the destination key.
-  absl::StatusOr<ReEncryptResult> ReEncrypt(const CallContext& call, const std::string& blob,
-                                            const EncryptionContext& source_context,
-                                            const std::string& source_key_id,
-                                            const std::string& destination_key_id,
-                                            const EncryptionContext& destination_context,
-                                            const GrantTokens& grant_tokens,
-                                            const std::string& source_encryption_algorithm,
-                                            const std::string& destination_encryption_algorithm)
-      override;
+  absl::StatusOr<ReEncryptResult> ReEncrypt(
+      const CallContext& call, const std::string& blob, const EncryptionContext& source_context,
+      const std::string& source_key_id, const std::string& destination_key_id,
+      const EncryptionContext& destination_context, const GrantTokens& grant_tokens,
+      const std::string& source_encryption_algorithm,
+      const std::string& destination_encryption_algorithm) override;
 
   absl::StatusOr<DataKeyResult> GenerateDataKey(const CallContext& call, const std::string& key_id,
                                                 size_t number_of_bytes,
