@@ -773,7 +773,7 @@ std::string_view ArnAccount(std::string_view arn) {
 class TouchedKeys {
  public:
   TouchedKeys(const AllowlistedJson& request, const AllowlistedJson& response,
-              const EventSettings& settings) {
+              const EventSettings& settings, std::string_view region) {
     if (response.is_object()) {
       for (std::string_view member : kResponseKeyMembers) {
         const AllowlistedJson::Node* arn = response.Member(response.root(), member);
@@ -795,8 +795,8 @@ class TouchedKeys {
         std::string_view text = request.Text(*id);
         if (IsKeyArn(text)) {
           Add(text);
-        } else if (IsUuid(text)) {
-          built_[built_count_] = StrCat("arn:aws:kms:", settings.region, ":", settings.account_id,
+        } else if (IsKeyId(text)) {
+          built_[built_count_] = StrCat("arn:aws:kms:", region, ":", settings.account_id,
                                         ":key/", AsciiLower(text));
           Add(built_[built_count_++]);
         }
@@ -1045,7 +1045,10 @@ std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& setti
     AppendMember(out, R"(,"eventSource":)", source);
     AppendMember(out, R"(,"eventName":)", name);
   }
-  AppendMember(out, R"(,"awsRegion":)", settings.region);
+  // Several regions (issue 13): the region the request was served in.
+  std::string_view region = outcome.region.empty() ? std::string_view(settings.region)
+                                                   : outcome.region;
+  AppendMember(out, R"(,"awsRegion":)", region);
   AppendMember(out, R"(,"sourceIPAddress":)", outcome.http.remote_address);
   AppendMember(out, R"(,"userAgent":)", UserAgent(outcome.http));
   if (!outcome.status.ok()) {
@@ -1086,7 +1089,7 @@ std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& setti
     return account.empty() ? std::string_view(settings.account_id) : account;
   };
   if (kms) {
-    TouchedKeys touched(request, response, settings);
+    TouchedKeys touched(request, response, settings, region);
     bool first = true;
     for (std::string_view arn : touched.arns()) {
       AppendResource(out, first, account_of(arn), R"(,"type":"AWS::KMS::Key","ARN":)", arn);

@@ -100,7 +100,7 @@ absl::StatusOr<KeyList> KmsServiceImpl::ListKeys(const CallContext& call, size_t
   }
   std::string start_after;
   if (!marker.empty()) {
-    if (!IsUuid(marker)) return Error(ErrorType::kInvalidMarker, "Invalid marker");
+    if (!IsKeyId(marker)) return Error(ErrorType::kInvalidMarker, "Invalid marker");
     start_after = records::KeyRecordId(AsciiLower(marker));
   }
   // Ids only; the records are small, and the list is read from storage so it is complete even

@@ -133,6 +133,24 @@ struct KeyReference {
 
 absl::Status ValidateTags(const std::vector<Tag>& tags);
 
+class KmsServiceImpl;
+
+// --- Regions (issue 13: service/regions.cc) ---
+// What a region's service sees of the others: multi-Region keys reach into another region.
+class RegionPeers {
+ public:
+  virtual ~RegionPeers() = default;
+  // The service of a served region (made on first need with "*"), or nullptr when not served.
+  virtual KmsServiceImpl* Peer(std::string_view region) = 0;
+  // The keystore under every region's view (batches that span regions, the "mrk/" registry).
+  virtual Keystore* SharedKeystore() = 0;
+  // Serializes the changes to multi-Region keys that span regions; taken before any region's
+  // write_mutex_.
+  virtual std::mutex& MultiRegionMutex() = 0;
+  // The served regions, for messages.
+  virtual std::string ServedText() const = 0;
+};
+
 class KmsServiceImpl final : public KmsService {
  public:
   KmsServiceImpl(ServiceOptions options, Keystore* keystore, std::unique_ptr<Clock> clock)
@@ -295,6 +313,11 @@ class KmsServiceImpl final : public KmsService {
 
   absl::Status CustomKeyStoreOperation(const CallContext& call,
                                        std::string_view operation) override;
+
+  // --- Regions (service/regions.cc, service/multi_region_keys.cc) ---
+  // Called once, before any call: the other regions this service may reach.
+  void JoinRegions(RegionPeers* peers) { peers_ = peers; }
+  const std::string& Region() const { return options_.region; }
 
  private:
   // --- Kinds of key (signing_and_mac.cc) ---
@@ -581,6 +604,9 @@ class KmsServiceImpl final : public KmsService {
   std::mutex save_usage_mutex_;  // one SaveKeyUsage at a time
   std::mutex tracking_start_mutex_;
   std::optional<int64_t> tracking_start_;  // GUARDED_BY(tracking_start_mutex_)
+
+  // The other regions (issue 13); nullptr for a service made alone (NewKmsService).
+  RegionPeers* peers_ = nullptr;
 };
 
 }  // namespace kmsd::service_internal
