@@ -4,6 +4,7 @@
 // that span regions (ReplicateKey, UpdatePrimaryRegion, a rotation reaching the replicas) hold
 // RegionPeers::MultiRegionMutex() first, then one region's write_mutex_ at a time; a key's
 // destruction updates the shared record with a conditional write instead of the mutex.
+#include "kmsd/regions.h"
 #include "service/service_impl.h"
 
 namespace kmsd::service_internal {
@@ -110,8 +111,9 @@ absl::StatusOr<ReplicateKeyResult> KmsServiceImpl::ReplicateKey(
                              "' is not a region name (e.g. eu-west-1)."));
   }
   if (request.replica_region == Region()) {
-    return Validation(StrCat("ReplicaRegion must be a region other than the primary key's (",
-                             Region(), ")."));
+    return Error(ErrorType::kUnsupportedOperation,
+                 StrCat("ReplicaRegion must be a region other than the primary key's (", Region(),
+                        ")."));
   }
   KmsServiceImpl* target = peers_->Peer(request.replica_region);
   if (!target) {
@@ -259,8 +261,17 @@ absl::Status KmsServiceImpl::UpdatePrimaryRegion(const CallContext& call,
   std::string encoded = records::EncodeMultiRegionRecord(updated);
   batch.puts.emplace_back(records::MultiRegionRecordId(m.key_id), encoded);
   batch.expect.emplace_back(records::MultiRegionRecordId(m.key_id), registry_version);
+  // The rotation schedule moves with the primary (the old one's due record is dropped when due).
+  const KeyRecord& replica_record = (*replica)->record;
+  if (replica_record.rotation_enabled) {
+    batch.puts.emplace_back(
+        StrCat(target->record_prefix_,
+               records::DueRecordId(replica_record.next_rotation_date, records::kRotateTask,
+                                    m.key_id)),
+        "");
+  }
   // Entries carry no role, so no cache changes: DescribeKey reads the shared record.
-  return keystore_->Commit(batch);
+  return peers_->SharedKeystore()->Commit(batch);
 }
 
 absl::Status KmsServiceImpl::SyncReplicas(const std::string& key_id) {
@@ -305,7 +316,8 @@ absl::Status KmsServiceImpl::TakeSharedProperties(const KeyEntry& primary) {
       .status();
 }
 
-absl::Status KmsServiceImpl::ForgetMultiRegionKey(const KeyRecord& record, KeystoreBatch& batch) {
+absl::Status KmsServiceImpl::ForgetMultiRegionKey(const KeyRecord& record, KeystoreBatch& batch,
+                                                  std::string& encoded) {
   if (!record.metadata.multi_region) return absl::OkStatus();
   const std::string& key_id = record.metadata.key_id;
   std::string version;
@@ -325,8 +337,8 @@ absl::Status KmsServiceImpl::ForgetMultiRegionKey(const KeyRecord& record, Keyst
     return absl::OkStatus();
   }
   replicas.erase(std::remove(replicas.begin(), replicas.end(), Region()), replicas.end());
-  multi_region_encoded_ = records::EncodeMultiRegionRecord(**registry);
-  batch.puts.emplace_back(id, multi_region_encoded_);
+  encoded = records::EncodeMultiRegionRecord(**registry);
+  batch.puts.emplace_back(id, encoded);
   return absl::OkStatus();
 }
 

@@ -197,7 +197,7 @@ class Regions final : public KmsRegions, public service_internal::RegionPeers {
     options.region = name;
     region.service = std::make_unique<service_internal::KmsServiceImpl>(
         std::move(options), region.keystore.get(), std::make_unique<BorrowedClock>(clock_));
-    region.service->JoinRegions(this);
+    region.service->JoinRegions(this, service_internal::RegionRecordPrefix(name, is_default));
     auto* service = region.service.get();
     regions_.emplace(name, std::move(region));
     return service;

@@ -316,10 +316,46 @@ class KmsServiceImpl final : public KmsService {
 
   // --- Regions (service/regions.cc, service/multi_region_keys.cc) ---
   // Called once, before any call: the other regions this service may reach.
-  void JoinRegions(RegionPeers* peers) { peers_ = peers; }
+  // record_prefix: this region's record ids in the shared keystore (service/regional_keystore.h).
+  void JoinRegions(RegionPeers* peers, std::string record_prefix) {
+    peers_ = peers;
+    record_prefix_ = std::move(record_prefix);
+  }
   const std::string& Region() const { return options_.region; }
 
+  absl::StatusOr<ReplicateKeyResult> ReplicateKey(const CallContext& call,
+                                                  const ReplicateKeyRequest& request) override;
+  absl::Status UpdatePrimaryRegion(const CallContext& call, const std::string& key_id,
+                                   const std::string& primary_region) override;
+
  private:
+  // --- Multi-Region keys (multi_region_keys.cc) ---
+
+  // The shared record of a multi-Region key (none: not one), and its version for a conditional
+  // write.
+  absl::StatusOr<std::optional<records::MultiRegionRecord>> LoadMultiRegion(
+      const std::string& key_id, std::string* version = nullptr) const;
+  std::string RegionKeyArn(std::string_view region, std::string_view key_id) const;
+  // DescribeKey's MultiRegionConfiguration, for a multi-Region key.
+  absl::Status AddMultiRegionConfiguration(KeyMetadata& m) const;
+  // Rotation is the primary's: a replica refuses operation (UnsupportedOperationException).
+  absl::Status RequireNotReplica(const KeyMetadata& m, std::string_view operation) const;
+  // ScheduleKeyDeletion: a primary with replicas waits for them (KMSInvalidStateException).
+  absl::Status RequireNoReplicas(const KeyMetadata& m) const;
+  // In the replica's region: authorizes kms:CreateKey, commits the replica and the updated shared
+  // record (conditionally on registry_version), publishes the replica.
+  absl::StatusOr<ReplicateKeyResult> CreateReplica(
+      const CallContext& call, const KeyEntry& primary, const ReplicateKeyRequest& request,
+      const records::MultiRegionRecord& updated_registry, const std::string& registry_version);
+  // After the primary's material or rotation settings changed: every replica takes them.
+  absl::Status SyncReplicas(const std::string& key_id);
+  // In a replica's region, under its write lock: the primary's versions and rotation settings.
+  absl::Status TakeSharedProperties(const KeyEntry& primary);
+  // DestroyKey: the shared record loses this region (or goes, with the primary), in the batch;
+  // encoded keeps the record's bytes alive until the commit.
+  absl::Status ForgetMultiRegionKey(const KeyRecord& record, KeystoreBatch& batch,
+                                    std::string& encoded);
+
   // --- Kinds of key (signing_and_mac.cc) ---
 
   // The key's KeyUsage must be usage for operation, else InvalidKeyUsageException naming it.
@@ -607,6 +643,8 @@ class KmsServiceImpl final : public KmsService {
 
   // The other regions (issue 13); nullptr for a service made alone (NewKmsService).
   RegionPeers* peers_ = nullptr;
+  std::string record_prefix_;  // this region's record ids in peers_->SharedKeystore()
+  std::vector<std::string> replica_syncs_;  // GUARDED_BY(write_mutex_): rotated by the scheduler
 };
 
 }  // namespace kmsd::service_internal

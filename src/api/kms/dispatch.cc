@@ -56,6 +56,9 @@ Operation FindOperation(std::string_view name) {
       {"UpdateCustomKeyStore", &UpdateCustomKeyStore},
       {"DeleteCustomKeyStore", &DeleteCustomKeyStore},
       {"DescribeCustomKeyStores", &DescribeCustomKeyStores},
+      // Issue 13: multi-Region keys.
+      {"ReplicateKey", &ReplicateKey},
+      {"UpdatePrimaryRegion", &UpdatePrimaryRegion},
   };
   auto it = kOperations->find(name);
   return it == kOperations->end() ? nullptr : it->second;
