@@ -1,3 +1,4 @@
+# requires: modern-boto3
 """Several regions in one kmsd and multi-Region keys (issue 13), driven by boto3 (one client per
 region) and the aws CLI (--region): each region its own keys, aliases and ARNs; a scope naming a
 region not served refused; ReplicateKey, a blob made in one region decrypted in another,

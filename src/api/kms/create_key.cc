@@ -6,8 +6,8 @@
 
 namespace kmsd::api {
 
-void WriteKeyMetadata(JsonWriter& writer, const KeyMetadata& m) {
-  writer.BeginObject("KeyMetadata")
+void WriteKeyMetadata(JsonWriter& writer, const KeyMetadata& m, std::string_view member) {
+  writer.BeginObject(member)
       .String("AWSAccountId", m.account_id)
       .String("KeyId", m.key_id)
       .String("Arn", m.arn)

@@ -30,7 +30,7 @@ absl::StatusOr<std::string> ReplicateKey(OperationContext& context, RequestReade
   if (!replicated.ok()) return replicated.status();
   JsonWriter writer;
   writer.BeginObject();
-  WriteKeyMetadata(writer, replicated->replica_key_metadata);
+  WriteKeyMetadata(writer, replicated->replica_key_metadata, "ReplicaKeyMetadata");
   writer.String("ReplicaPolicy", replicated->replica_policy).BeginArray("ReplicaTags");
   for (const Tag& tag : replicated->replica_tags) {
     writer.BeginObject().String("TagKey", tag.key).String("TagValue", tag.value).EndObject();
