@@ -83,7 +83,8 @@ class Regions final : public KmsRegions, public service_internal::RegionPeers {
       return Error(ErrorType::kInvalidSignature,
                    StrCat("Credential should be scoped to a valid region. This endpoint serves ",
                           served_.Describe(), region_like ? StrCat(", not '", region, "'") : "",
-                          "."));
+                          ": sign for one of them (e.g. --region ", served_.Default(),
+                          " or AWS_REGION=", served_.Default(), ")."));
     }
     if (KmsService* found = Find(region)) return found;
     auto made = Make(std::string(region));
