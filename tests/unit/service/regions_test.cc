@@ -187,5 +187,49 @@ TEST_F(RegionsTest, ReplicaDecryptsThePrimarysBlobsAndTakesItsRotations) {
   EXPECT_TRUE(In("us-east-1")->ScheduleKeyDeletion(call_, primary->key_id, 7).ok());
 }
 
+TEST_F(RegionsTest, GrantTokensOfAMultiRegionKeyNameIt) {
+  CreateKeyRequest request;
+  request.multi_region = true;
+  auto key = In("us-east-1")->CreateKey(call_, request);
+  ASSERT_TRUE(key.ok());
+  CreateGrantRequest grant;
+  grant.key_id = key->key_id;
+  grant.grantee_principal = StrCat("arn:aws:iam::", kAccount, ":role/app");
+  grant.operations = {"Encrypt"};
+  auto made = In("us-east-1")->CreateGrant(call_, grant);
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_TRUE(In("us-east-1")
+                  ->Encrypt(call_, key->key_id, SecretBytes::FromString("x"), {},
+                            {made->grant_token})
+                  .ok());
+}
+
+TEST_F(RegionsTest, ReplicateKeyRefusesWhatAwsRefuses) {
+  CreateKeyRequest request;
+  request.multi_region = true;
+  auto key = In("us-east-1")->CreateKey(call_, request);
+  auto single = In("us-east-1")->CreateKey(call_, {});
+  ASSERT_TRUE(key.ok() && single.ok());
+  KmsService* east = In("us-east-1");
+  EXPECT_EQ(Err(east->ReplicateKey(call_, {single->key_id, "eu-west-1"}).status()),
+            "UnsupportedOperationException");
+  EXPECT_EQ(Err(east->ReplicateKey(call_, {key->key_id, "sa-east-1"}).status()),
+            "UnsupportedOperationException");
+  EXPECT_EQ(Err(east->ReplicateKey(call_, {key->key_id, "us-east-1"}).status()),
+            "UnsupportedOperationException");
+  ASSERT_TRUE(east->ReplicateKey(call_, {key->key_id, "eu-west-1"}).ok());
+  EXPECT_EQ(Err(east->ReplicateKey(call_, {key->key_id, "eu-west-1"}).status()),
+            "AlreadyExistsException");
+  EXPECT_EQ(Err(In("eu-west-1")->ReplicateKey(call_, {key->key_id, "us-east-1"}).status()),
+            "UnsupportedOperationException");
+  EXPECT_EQ(Err(east->ReplicateKey(call_, {"mrk-00000000000000000000000000000000", "eu-west-1"})
+                    .status()),
+            "NotFoundException");
+  // Only the account's own principals with kms:CreateKey may make the replica.
+  auto stranger = CallContext{policy::testing::User("nobody", kAccount)};
+  EXPECT_EQ(Err(east->ReplicateKey(stranger, {key->key_id, "eu-west-1"}).status()),
+            "AccessDeniedException");
+}
+
 }  // namespace
 }  // namespace kmsd::testing
