@@ -153,18 +153,18 @@ class Router : public std::enable_shared_from_this<Router> {
     absl::Status status = served.ok() ? absl::OkStatus() : served.status();
     std::string_view body = served.ok() ? std::string_view(served->body) : std::string_view();
     std::string parameters = codec.AuditRequestParameters(http);
-    RequestOutcome outcome{operation,
-                           http,
-                           credential ? credential->principal.get() : nullptr,
-                           status,
-                           body,
-                           claimed.access_key_id,
-                           codec.EventSource(),
-                           parameters,
-                           served.ok() ? std::string_view(served->audit_response_elements)
-                                       : std::string_view(),
-                           event_id,
-                           region};
+    RequestOutcome outcome{
+        operation,
+        http,
+        credential ? credential->principal.get() : nullptr,
+        status,
+        body,
+        claimed.access_key_id,
+        codec.EventSource(),
+        parameters,
+        served.ok() ? std::string_view(served->audit_response_elements) : std::string_view(),
+        event_id,
+        region};
     // The answer waits until the outcome is recorded; a failure to record replaces it.
     auto answer = std::make_shared<absl::StatusOr<api::ServedAnswer>>(std::move(served));
     options_.on_request(outcome, [self = shared_from_this(), exchange, answer, &codec, operation,
@@ -195,8 +195,8 @@ class Router : public std::enable_shared_from_this<Router> {
   }
 
   absl::StatusOr<api::ServedAnswer> Serve(const HttpRequest& http, const api::ServiceCodec& codec,
-                                          const std::string& operation,
-                                          const std::string& event_id, const ClaimedScope& claimed,
+                                          const std::string& operation, const std::string& event_id,
+                                          const ClaimedScope& claimed,
                                           std::shared_ptr<const Credential>& credential) const {
     std::string_view region = ServedRegion(claimed);
     if (options_.regions && region.empty() && !claimed.region.empty()) {
@@ -236,7 +236,8 @@ class Router : public std::enable_shared_from_this<Router> {
     // Verified where it lies: a copy of the body would be one more copy of plaintext to wipe.
     sigv4::SignableRequestView signable{http.method, http.target, http.headers, http.body};
     std::string signed_region = region.empty() ? DefaultRegion() : std::string(region);
-    auto verified = sigv4::Verify(signable, lookup, {signed_region, std::string(service), now, 300});
+    auto verified =
+        sigv4::Verify(signable, lookup, {signed_region, std::string(service), now, 300});
     if (!verified.ok()) return refused.ok() ? verified.status() : refused;
     return found;
   }

@@ -799,8 +799,8 @@ class TouchedKeys {
         if (IsKeyArn(text)) {
           Add(text);
         } else if (IsKeyId(text)) {
-          built_[built_count_] = StrCat("arn:aws:kms:", region, ":", settings.account_id,
-                                        ":key/", AsciiLower(text));
+          built_[built_count_] =
+              StrCat("arn:aws:kms:", region, ":", settings.account_id, ":key/", AsciiLower(text));
           Add(built_[built_count_++]);
         }
       }
@@ -1049,8 +1049,8 @@ std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& setti
     AppendMember(out, R"(,"eventName":)", name);
   }
   // Several regions (issue 13): the region the request was served in.
-  std::string_view region = outcome.region.empty() ? std::string_view(settings.region)
-                                                   : outcome.region;
+  std::string_view region =
+      outcome.region.empty() ? std::string_view(settings.region) : outcome.region;
   AppendMember(out, R"(,"awsRegion":)", region);
   AppendMember(out, R"(,"sourceIPAddress":)", outcome.http.remote_address);
   AppendMember(out, R"(,"userAgent":)", UserAgent(outcome.http));

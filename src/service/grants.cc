@@ -312,7 +312,7 @@ absl::StatusOr<std::string> MakeToken(const records::GrantRecord& grant) {
   std::string token;
   token.reserve(kTokenBytes);
   token.push_back(static_cast<char>(IsMultiRegionKeyId(grant.key_id) ? kTokenVersionMultiRegion
-                                                                      : kTokenVersion));
+                                                                     : kTokenVersion));
   token += *key_bytes;
   token += GrantIdBytes(grant.grant_id);
   token += *nonce;

@@ -102,8 +102,10 @@ absl::StatusOr<ReplicateKeyResult> KmsServiceImpl::ReplicateKey(
   if (!*registry) return Internal("multi-Region key without its shared record");
   if ((*registry)->primary_region != Region()) {
     return Error(ErrorType::kUnsupportedOperation,
-                 StrCat(KeyArn(m.key_id), " is a multi-Region replica key: replicate its primary "
-                        "key in ", (*registry)->primary_region, "."));
+                 StrCat(KeyArn(m.key_id),
+                        " is a multi-Region replica key: replicate its primary "
+                        "key in ",
+                        (*registry)->primary_region, "."));
   }
   if (auto status = RequireNotPendingDeletion(m); !status.ok()) return status;
   if (!IsRegionName(request.replica_region)) {
@@ -111,15 +113,15 @@ absl::StatusOr<ReplicateKeyResult> KmsServiceImpl::ReplicateKey(
                              "' is not a region name (e.g. eu-west-1)."));
   }
   if (request.replica_region == Region()) {
-    return Error(ErrorType::kUnsupportedOperation,
-                 StrCat("ReplicaRegion must be a region other than the primary key's (", Region(),
-                        ")."));
+    return Error(
+        ErrorType::kUnsupportedOperation,
+        StrCat("ReplicaRegion must be a region other than the primary key's (", Region(), ")."));
   }
   KmsServiceImpl* target = peers_->Peer(request.replica_region);
   if (!target) {
     return Error(ErrorType::kUnsupportedOperation,
-                 StrCat("Region ", request.replica_region, " is not served by this kmsd (it serves ",
-                        peers_->ServedText(), ")."));
+                 StrCat("Region ", request.replica_region,
+                        " is not served by this kmsd (it serves ", peers_->ServedText(), ")."));
   }
   const auto& replicas = (*registry)->replica_regions;
   if (std::find(replicas.begin(), replicas.end(), request.replica_region) != replicas.end()) {
@@ -131,8 +133,7 @@ absl::StatusOr<ReplicateKeyResult> KmsServiceImpl::ReplicateKey(
   updated.replica_regions.push_back(request.replica_region);
   auto made = target->CreateReplica(call, **entry, request, updated, registry_version);
   if (!made.ok()) return made.status();
-  if (auto status = target->AddMultiRegionConfiguration(made->replica_key_metadata);
-      !status.ok()) {
+  if (auto status = target->AddMultiRegionConfiguration(made->replica_key_metadata); !status.ok()) {
     return status;
   }
   return made;
@@ -199,8 +200,7 @@ absl::StatusOr<ReplicateKeyResult> KmsServiceImpl::CreateReplica(
                             entry->record.tags};
 }
 
-absl::Status KmsServiceImpl::UpdatePrimaryRegion(const CallContext& call,
-                                                 const std::string& key_id,
+absl::Status KmsServiceImpl::UpdatePrimaryRegion(const CallContext& call, const std::string& key_id,
                                                  const std::string& primary_region) {
   if (!peers_) {
     return Error(ErrorType::kUnsupportedOperation, "This kmsd serves one region only.");
@@ -228,7 +228,8 @@ absl::Status KmsServiceImpl::UpdatePrimaryRegion(const CallContext& call,
   if (!*registry) return Internal("multi-Region key without its shared record");
   if ((*registry)->primary_region != Region()) {
     return Error(ErrorType::kUnsupportedOperation,
-                 StrCat(KeyArn(m.key_id), " is a multi-Region replica key: call "
+                 StrCat(KeyArn(m.key_id),
+                        " is a multi-Region replica key: call "
                         "UpdatePrimaryRegion on its primary key in ",
                         (*registry)->primary_region, "."));
   }
@@ -238,8 +239,7 @@ absl::Status KmsServiceImpl::UpdatePrimaryRegion(const CallContext& call,
   KmsServiceImpl* target = found == replicas.end() ? nullptr : peers_->Peer(primary_region);
   if (!target) {
     return NotFound(StrCat("There is no replica of ", KeyArn(m.key_id), " in region '",
-                           IsRegionName(primary_region) ? primary_region : "(not a region)",
-                           "'."));
+                           IsRegionName(primary_region) ? primary_region : "(not a region)", "'."));
   }
   auto replica = target->Load(m.key_id);
   if (!replica.ok()) return replica.status();
@@ -265,9 +265,8 @@ absl::Status KmsServiceImpl::UpdatePrimaryRegion(const CallContext& call,
   const KeyRecord& replica_record = (*replica)->record;
   if (replica_record.rotation_enabled) {
     batch.puts.emplace_back(
-        StrCat(target->record_prefix_,
-               records::DueRecordId(replica_record.next_rotation_date, records::kRotateTask,
-                                    m.key_id)),
+        StrCat(target->record_prefix_, records::DueRecordId(replica_record.next_rotation_date,
+                                                            records::kRotateTask, m.key_id)),
         "");
   }
   // Entries carry no role, so no cache changes: DescribeKey reads the shared record.

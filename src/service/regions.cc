@@ -39,7 +39,9 @@ struct Region {
 class Regions final : public KmsRegions, public service_internal::RegionPeers {
  public:
   Regions(RegionList served, ServiceOptions options, Keystore* keystore, const Clock* clock)
-      : served_(std::move(served)), options_(std::move(options)), keystore_(keystore),
+      : served_(std::move(served)),
+        options_(std::move(options)),
+        keystore_(keystore),
         clock_(clock) {}
 
   absl::Status Start() {
@@ -162,10 +164,11 @@ class Regions final : public KmsRegions, public service_internal::RegionPeers {
     if (!stored->has_value()) return keystore_->Put(kDefaultRegionRecordId, wanted);
     std::string owner((*stored)->view());
     if (owner != wanted) {
-      return absl::FailedPreconditionError(StrCat(
-          "this data dir's default region is ", owner, ", but --region names ", wanted,
-          " first: list ", owner, " first (the first region owns the keys made before "
-          "several regions were served)"));
+      return absl::FailedPreconditionError(
+          StrCat("this data dir's default region is ", owner, ", but --region names ", wanted,
+                 " first: list ", owner,
+                 " first (the first region owns the keys made before "
+                 "several regions were served)"));
     }
     return absl::OkStatus();
   }
@@ -222,8 +225,8 @@ bool IsRegionName(std::string_view text) {
   size_t start = 0;
   while (true) {
     size_t end = text.find('-', start);
-    std::string_view word = text.substr(start, end == std::string_view::npos ? text.size() - start
-                                                                               : end - start);
+    std::string_view word =
+        text.substr(start, end == std::string_view::npos ? text.size() - start : end - start);
     if (word.empty()) return false;
     bool last = end == std::string_view::npos;
     for (char c : word) {

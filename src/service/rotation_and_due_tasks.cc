@@ -7,27 +7,25 @@ namespace kmsd::service_internal {
 absl::Status KmsServiceImpl::EnableKeyRotation(const CallContext& call, const std::string& key_id,
                                                int period_days) {
   int64_t now = clock_->NowSeconds();
-  auto enabled = Mutate(call, "kms:EnableKeyRotation", key_id, /*allow_alias=*/false,
-                [&](KeyRecord& record, KeyChange& change) {
-                  if (auto status = RequireRotatable(record.metadata, "EnableKeyRotation");
-                      !status.ok()) {
-                    return status;
-                  }
-                  if (auto status = RequireNotReplica(record.metadata, "EnableKeyRotation");
-                      !status.ok()) {
-                    return status;
-                  }
-                  if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
-                  UnscheduleRotation(record, change);
-                  record.rotation_enabled = true;
-                  record.rotation_period_days = period_days;
-                  record.next_rotation_date = now + period_days * kSecondsPerDay;
-                  change.puts.emplace_back(
-                      records::DueRecordId(record.next_rotation_date, records::kRotateTask,
-                                           record.metadata.key_id),
-                      "");
-                  return absl::OkStatus();
-                });
+  auto enabled = Mutate(
+      call, "kms:EnableKeyRotation", key_id, /*allow_alias=*/false,
+      [&](KeyRecord& record, KeyChange& change) {
+        if (auto status = RequireRotatable(record.metadata, "EnableKeyRotation"); !status.ok()) {
+          return status;
+        }
+        if (auto status = RequireNotReplica(record.metadata, "EnableKeyRotation"); !status.ok()) {
+          return status;
+        }
+        if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
+        UnscheduleRotation(record, change);
+        record.rotation_enabled = true;
+        record.rotation_period_days = period_days;
+        record.next_rotation_date = now + period_days * kSecondsPerDay;
+        change.puts.emplace_back(records::DueRecordId(record.next_rotation_date,
+                                                      records::kRotateTask, record.metadata.key_id),
+                                 "");
+        return absl::OkStatus();
+      });
   if (!enabled.ok()) return enabled.status();
   // Rotation is shared with the replicas (issue 13).
   return SyncReplicas((*enabled)->record.metadata.key_id);
@@ -35,20 +33,19 @@ absl::Status KmsServiceImpl::EnableKeyRotation(const CallContext& call, const st
 
 absl::Status KmsServiceImpl::DisableKeyRotation(const CallContext& call,
                                                 const std::string& key_id) {
-  auto disabled = Mutate(call, "kms:DisableKeyRotation", key_id, /*allow_alias=*/false,
-                [&](KeyRecord& record, KeyChange& change) {
-                  if (auto status = RequireRotatable(record.metadata, "DisableKeyRotation");
-                      !status.ok()) {
-                    return status;
-                  }
-                  if (auto status = RequireNotReplica(record.metadata, "DisableKeyRotation");
-                      !status.ok()) {
-                    return status;
-                  }
-                  if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
-                  UnscheduleRotation(record, change);
-                  return absl::OkStatus();
-                });
+  auto disabled = Mutate(
+      call, "kms:DisableKeyRotation", key_id, /*allow_alias=*/false,
+      [&](KeyRecord& record, KeyChange& change) {
+        if (auto status = RequireRotatable(record.metadata, "DisableKeyRotation"); !status.ok()) {
+          return status;
+        }
+        if (auto status = RequireNotReplica(record.metadata, "DisableKeyRotation"); !status.ok()) {
+          return status;
+        }
+        if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
+        UnscheduleRotation(record, change);
+        return absl::OkStatus();
+      });
   if (!disabled.ok()) return disabled.status();
   return SyncReplicas((*disabled)->record.metadata.key_id);
 }

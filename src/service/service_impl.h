@@ -643,7 +643,7 @@ class KmsServiceImpl final : public KmsService {
 
   // The other regions (issue 13); nullptr for a service made alone (NewKmsService).
   RegionPeers* peers_ = nullptr;
-  std::string record_prefix_;  // this region's record ids in peers_->SharedKeystore()
+  std::string record_prefix_;               // this region's record ids in peers_->SharedKeystore()
   std::vector<std::string> replica_syncs_;  // GUARDED_BY(write_mutex_): rotated by the scheduler
 };
 

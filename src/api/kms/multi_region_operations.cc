@@ -38,8 +38,7 @@ absl::StatusOr<std::string> ReplicateKey(OperationContext& context, RequestReade
   return writer.EndArray().EndObject().Take();
 }
 
-absl::StatusOr<std::string> UpdatePrimaryRegion(OperationContext& context,
-                                                RequestReader& request) {
+absl::StatusOr<std::string> UpdatePrimaryRegion(OperationContext& context, RequestReader& request) {
   auto key_id = request.String("KeyId", kKeyIdRule, /*required=*/true);
   auto primary_region = request.String("PrimaryRegion", kRegionRule, /*required=*/true);
   if (auto status = request.Finish(); !status.ok()) return status;

@@ -96,7 +96,6 @@ absl::StatusOr<std::string> DescribeCustomKeyStores(OperationContext& context,
 
 // Issue 13: multi-Region keys (multi_region_operations.cc).
 absl::StatusOr<std::string> ReplicateKey(OperationContext& context, RequestReader& request);
-absl::StatusOr<std::string> UpdatePrimaryRegion(OperationContext& context,
-                                                RequestReader& request);
+absl::StatusOr<std::string> UpdatePrimaryRegion(OperationContext& context, RequestReader& request);
 
 }  // namespace kmsd::api

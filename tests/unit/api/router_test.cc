@@ -235,7 +235,6 @@ TEST_F(RouterTest, AScopeForAServiceKmsdDoesNotServeIsRefusedByKms) {
       << response.body;
 }
 
-
 // --- Several regions (issue 13): the scope's region picks the region's service ---
 
 class RouterRegionsTest : public testing::KeystoreFixture {

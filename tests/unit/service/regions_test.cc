@@ -161,7 +161,8 @@ TEST_F(RegionsTest, ReplicaDecryptsThePrimarysBlobsAndTakesItsRotations) {
   EXPECT_TRUE(IsMultiRegionKeyId(primary->key_id));
   ASSERT_TRUE(primary->multi_region_configuration.has_value());
   EXPECT_EQ(primary->multi_region_configuration->key_type, "PRIMARY");
-  auto blob = In("us-east-1")->Encrypt(call_, primary->key_id, SecretBytes::FromString("hi"), {}, {});
+  auto blob =
+      In("us-east-1")->Encrypt(call_, primary->key_id, SecretBytes::FromString("hi"), {}, {});
   ASSERT_TRUE(blob.ok());
   auto replicated = In("us-east-1")->ReplicateKey(call_, {primary->key_id, "eu-west-1"});
   ASSERT_TRUE(replicated.ok()) << replicated.status();
@@ -170,7 +171,8 @@ TEST_F(RegionsTest, ReplicaDecryptsThePrimarysBlobsAndTakesItsRotations) {
   ASSERT_TRUE(opened.ok()) << opened.status();
   EXPECT_EQ(opened->plaintext.view(), "hi");
   ASSERT_TRUE(In("us-east-1")->RotateKeyOnDemand(call_, primary->key_id).ok());
-  auto rotated = In("us-east-1")->Encrypt(call_, primary->key_id, SecretBytes::FromString("r"), {}, {});
+  auto rotated =
+      In("us-east-1")->Encrypt(call_, primary->key_id, SecretBytes::FromString("r"), {}, {});
   ASSERT_TRUE(rotated.ok());
   auto reopened = In("eu-west-1")->Decrypt(call_, rotated->ciphertext_blob, {}, "", {});
   ASSERT_TRUE(reopened.ok()) << reopened.status();
@@ -198,10 +200,10 @@ TEST_F(RegionsTest, GrantTokensOfAMultiRegionKeyNameIt) {
   grant.operations = {"Encrypt"};
   auto made = In("us-east-1")->CreateGrant(call_, grant);
   ASSERT_TRUE(made.ok()) << made.status();
-  EXPECT_TRUE(In("us-east-1")
-                  ->Encrypt(call_, key->key_id, SecretBytes::FromString("x"), {},
-                            {made->grant_token})
-                  .ok());
+  EXPECT_TRUE(
+      In("us-east-1")
+          ->Encrypt(call_, key->key_id, SecretBytes::FromString("x"), {}, {made->grant_token})
+          .ok());
 }
 
 TEST_F(RegionsTest, ReplicateKeyRefusesWhatAwsRefuses) {
