@@ -37,17 +37,10 @@ absl::StatusOr<KeyMetadata> KmsServiceImpl::CreateKey(const CallContext& call,
                  StrCat("Origin ", request.origin, " is not supported yet"));
   }
   if (auto status = ValidateTags(request.tags); !status.ok()) return status;
-  if (request.policy) {
-    auto compiled = CompileKeyPolicy(*request.policy);
-    if (!compiled.ok()) return compiled.status();
-    if (!request.bypass_policy_lockout_safety_check) {
-      if (auto status = CheckLockout(call, *entry, **compiled); !status.ok()) return status;
-    }
-    entry->policy = std::move(*compiled);
-    entry->record.policy = *request.policy;
-  } else {
-    if (!default_policy_.ok()) return default_policy_.status();
-    entry->policy = *default_policy_;
+  if (auto status = AttachNewKeyPolicy(call, *entry, request.policy,
+                                       request.bypass_policy_lockout_safety_check);
+      !status.ok()) {
+    return status;
   }
 
   auto material = crypto::GenerateKeyMaterial(*spec);
@@ -80,6 +73,24 @@ absl::StatusOr<KeyMetadata> KmsServiceImpl::CreateKey(const CallContext& call,
   KeyMetadata created = Describe(*entry);
   if (auto status = AddMultiRegionConfiguration(created); !status.ok()) return status;
   return created;
+}
+
+absl::Status KmsServiceImpl::AttachNewKeyPolicy(const CallContext& call, KeyEntry& entry,
+                                                const std::optional<std::string>& document,
+                                                bool bypass_lockout_check) const {
+  if (!document) {
+    if (!default_policy_.ok()) return default_policy_.status();
+    entry.policy = *default_policy_;
+    return absl::OkStatus();
+  }
+  auto compiled = CompileKeyPolicy(*document);
+  if (!compiled.ok()) return compiled.status();
+  if (!bypass_lockout_check) {
+    if (auto status = CheckLockout(call, entry, **compiled); !status.ok()) return status;
+  }
+  entry.policy = std::move(*compiled);
+  entry.record.policy = *document;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<KeyMetadata> KmsServiceImpl::DescribeKey(const CallContext& call,

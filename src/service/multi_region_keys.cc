@@ -74,20 +74,18 @@ absl::Status KmsServiceImpl::RequireNoReplicas(const KeyMetadata& m) const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<ReplicateKeyResult> KmsServiceImpl::ReplicateKey(
-    const CallContext& call, const ReplicateKeyRequest& request) {
-  if (!peers_) {
-    return Error(ErrorType::kUnsupportedOperation, "This kmsd serves one region only.");
-  }
-  std::lock_guard multi_region_lock(peers_->MultiRegionMutex());
-  auto entry = Resolve(request.key_id, /*allow_alias=*/false);
+absl::StatusOr<KmsServiceImpl::PrimaryKeyOfSet> KmsServiceImpl::PrimaryForChange(
+    const CallContext& call, const std::string& key_id, std::string_view operation,
+    std::string_view condition_key, const std::string& condition_value) {
+  auto entry = Resolve(key_id, /*allow_alias=*/false);
   if (!entry.ok()) return entry.status();
   const KeyMetadata& m = (*entry)->record.metadata;
+  const std::string action = StrCat("kms:", operation);
   if (auto status = AuthorizeKey(call, **entry,
-                                 {.action = "kms:ReplicateKey",
+                                 {.action = action,
                                   .add_conditions =
                                       [&](policy::RequestContext& context) {
-                                        context.Set("kms:ReplicaRegion", request.replica_region);
+                                        context.Set(std::string(condition_key), condition_value);
                                       }});
       !status.ok()) {
     return status;
@@ -96,18 +94,30 @@ absl::StatusOr<ReplicateKeyResult> KmsServiceImpl::ReplicateKey(
     return Error(ErrorType::kUnsupportedOperation,
                  StrCat(KeyArn(m.key_id), " is not a multi-Region key."));
   }
-  std::string registry_version;
-  auto registry = LoadMultiRegion(m.key_id, &registry_version);
+  std::string version;
+  auto registry = LoadMultiRegion(m.key_id, &version);
   if (!registry.ok()) return registry.status();
   if (!*registry) return Internal("multi-Region key without its shared record");
   if ((*registry)->primary_region != Region()) {
     return Error(ErrorType::kUnsupportedOperation,
-                 StrCat(KeyArn(m.key_id),
-                        " is a multi-Region replica key: replicate its primary "
-                        "key in ",
-                        (*registry)->primary_region, "."));
+                 StrCat(KeyArn(m.key_id), " is a multi-Region replica key: call ", operation,
+                        " on its primary key in ", (*registry)->primary_region, "."));
   }
   if (auto status = RequireNotPendingDeletion(m); !status.ok()) return status;
+  return PrimaryKeyOfSet{*entry, std::move(**registry), std::move(version)};
+}
+
+absl::StatusOr<ReplicateKeyResult> KmsServiceImpl::ReplicateKey(
+    const CallContext& call, const ReplicateKeyRequest& request) {
+  if (!peers_) {
+    return Error(ErrorType::kUnsupportedOperation, "This kmsd serves one region only.");
+  }
+  std::lock_guard multi_region_lock(peers_->MultiRegionMutex());
+  auto primary = PrimaryForChange(call, request.key_id, "ReplicateKey", "kms:ReplicaRegion",
+                                  request.replica_region);
+  if (!primary.ok()) return primary.status();
+  auto& [entry, registry, registry_version] = *primary;
+  const KeyMetadata& m = entry->record.metadata;
   if (!IsRegionName(request.replica_region)) {
     return Validation(StrCat("ReplicaRegion '", request.replica_region,
                              "' is not a region name (e.g. eu-west-1)."));
@@ -123,15 +133,15 @@ absl::StatusOr<ReplicateKeyResult> KmsServiceImpl::ReplicateKey(
                  StrCat("Region ", request.replica_region,
                         " is not served by this kmsd (it serves ", peers_->ServedText(), ")."));
   }
-  const auto& replicas = (*registry)->replica_regions;
+  const auto& replicas = registry.replica_regions;
   if (std::find(replicas.begin(), replicas.end(), request.replica_region) != replicas.end()) {
     return Error(ErrorType::kAlreadyExists,
                  StrCat("A replica of ", KeyArn(m.key_id), " already exists in ",
                         request.replica_region, "."));
   }
-  records::MultiRegionRecord updated = **registry;
+  records::MultiRegionRecord updated = registry;
   updated.replica_regions.push_back(request.replica_region);
-  auto made = target->CreateReplica(call, **entry, request, updated, registry_version);
+  auto made = target->CreateReplica(call, *entry, request, updated, registry_version);
   if (!made.ok()) return made.status();
   if (auto status = target->AddMultiRegionConfiguration(made->replica_key_metadata); !status.ok()) {
     return status;
@@ -165,17 +175,10 @@ absl::StatusOr<ReplicateKeyResult> KmsServiceImpl::CreateReplica(
   m.pending_deletion_window_days.reset();
   entry->record.tags = request.tags;
   entry->record.policy.reset();
-  if (request.policy) {
-    auto compiled = CompileKeyPolicy(*request.policy);
-    if (!compiled.ok()) return compiled.status();
-    if (!request.bypass_policy_lockout_safety_check) {
-      if (auto status = CheckLockout(call, *entry, **compiled); !status.ok()) return status;
-    }
-    entry->policy = std::move(*compiled);
-    entry->record.policy = *request.policy;
-  } else {
-    if (!default_policy_.ok()) return default_policy_.status();
-    entry->policy = *default_policy_;
+  if (auto status = AttachNewKeyPolicy(call, *entry, request.policy,
+                                       request.bypass_policy_lockout_safety_check);
+      !status.ok()) {
+    return status;
   }
   // The replica's records under this region's prefix and the shared record, in one commit on
   // the keystore every region shares.
@@ -206,35 +209,12 @@ absl::Status KmsServiceImpl::UpdatePrimaryRegion(const CallContext& call, const 
     return Error(ErrorType::kUnsupportedOperation, "This kmsd serves one region only.");
   }
   std::lock_guard multi_region_lock(peers_->MultiRegionMutex());
-  auto entry = Resolve(key_id, /*allow_alias=*/false);
-  if (!entry.ok()) return entry.status();
-  const KeyMetadata& m = (*entry)->record.metadata;
-  if (auto status = AuthorizeKey(call, **entry,
-                                 {.action = "kms:UpdatePrimaryRegion",
-                                  .add_conditions =
-                                      [&](policy::RequestContext& context) {
-                                        context.Set("kms:PrimaryRegion", primary_region);
-                                      }});
-      !status.ok()) {
-    return status;
-  }
-  if (!m.multi_region) {
-    return Error(ErrorType::kUnsupportedOperation,
-                 StrCat(KeyArn(m.key_id), " is not a multi-Region key."));
-  }
-  std::string registry_version;
-  auto registry = LoadMultiRegion(m.key_id, &registry_version);
-  if (!registry.ok()) return registry.status();
-  if (!*registry) return Internal("multi-Region key without its shared record");
-  if ((*registry)->primary_region != Region()) {
-    return Error(ErrorType::kUnsupportedOperation,
-                 StrCat(KeyArn(m.key_id),
-                        " is a multi-Region replica key: call "
-                        "UpdatePrimaryRegion on its primary key in ",
-                        (*registry)->primary_region, "."));
-  }
-  if (auto status = RequireNotPendingDeletion(m); !status.ok()) return status;
-  auto& replicas = (*registry)->replica_regions;
+  auto primary =
+      PrimaryForChange(call, key_id, "UpdatePrimaryRegion", "kms:PrimaryRegion", primary_region);
+  if (!primary.ok()) return primary.status();
+  auto& [entry, registry, registry_version] = *primary;
+  const KeyMetadata& m = entry->record.metadata;
+  auto& replicas = registry.replica_regions;
   auto found = std::find(replicas.begin(), replicas.end(), primary_region);
   KmsServiceImpl* target = found == replicas.end() ? nullptr : peers_->Peer(primary_region);
   if (!target) {

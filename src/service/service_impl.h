@@ -331,6 +331,20 @@ class KmsServiceImpl final : public KmsService {
  private:
   // --- Multi-Region keys (multi_region_keys.cc) ---
 
+  // ReplicateKey and UpdatePrimaryRegion (under MultiRegionMutex): the key, authorized for
+  // kms:<operation> with the condition key given, a multi-Region primary of this region that is
+  // not pending deletion, with its set's shared record and that record's version.
+  struct PrimaryKeyOfSet {
+    EntryPtr entry;
+    records::MultiRegionRecord registry;
+    std::string registry_version;
+  };
+  absl::StatusOr<PrimaryKeyOfSet> PrimaryForChange(const CallContext& call,
+                                                   const std::string& key_id,
+                                                   std::string_view operation,
+                                                   std::string_view condition_key,
+                                                   const std::string& condition_value);
+
   // The shared record of a multi-Region key (none: not one), and its version for a conditional
   // write.
   absl::StatusOr<std::optional<records::MultiRegionRecord>> LoadMultiRegion(
@@ -492,6 +506,12 @@ class KmsServiceImpl final : public KmsService {
   // --- Key policies ---
 
   absl::StatusOr<policy::PolicyPtr> CompileKeyPolicy(const std::string& document) const;
+
+  // CreateKey and ReplicateKey: the new key's policy (none: AWS's default), compiled and, unless
+  // bypassed, checked against lockout; sets entry.policy and entry.record.policy.
+  absl::Status AttachNewKeyPolicy(const CallContext& call, KeyEntry& entry,
+                                  const std::optional<std::string>& document,
+                                  bool bypass_lockout_check) const;
 
   // The lockout safety check: would the new policy (with the caller's identity policies) let the
   // caller call PutKeyPolicy on the key again?
