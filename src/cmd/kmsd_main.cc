@@ -532,7 +532,7 @@ int Serve(const ServeFlags& flags) {
     test_clock = advancing.get();
     service_clock = std::move(advancing);
   }
-  kmsd::ServiceOptions service_options{flags.region, flags.account_id};
+  kmsd::ServiceOptions service_options{regions.Default(), flags.account_id};
   service_options.principal_exists = [identities = iam->get()](std::string_view arn) {
     return identities->PrincipalExists(arn);
   };
