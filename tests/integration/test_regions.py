@@ -98,6 +98,14 @@ class RegionsTest(unittest.TestCase):
         self.assertNotEqual(missing.returncode, 0)
         self.assertIn("NotFoundException", missing.stderr)
 
+    def test_identities_are_global(self):
+        # STS answers for every served region; the caller is the same account root.
+        for region in ("us-east-1", "ap-southeast-2"):
+            sts = boto3.client("sts", endpoint_url=self.server.endpoint, region_name=region,
+                               aws_access_key_id=self.server.access_key,
+                               aws_secret_access_key=self.server.secret_key)
+            self.assertEqual(sts.get_caller_identity()["Account"], ACCOUNT_ID)
+
     def test_region_not_served_is_refused(self):
         result = aws(self.server, "sa-east-1", "list-keys", check=False)
         self.assertNotEqual(result.returncode, 0)
