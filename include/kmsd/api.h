@@ -18,6 +18,7 @@
 #include "kmsd/metrics.h"
 #include "kmsd/ops.h"
 #include "kmsd/principal.h"
+#include "kmsd/regions.h"
 #include "kmsd/service.h"
 
 namespace kmsd {
@@ -49,6 +50,9 @@ struct RequestOutcome {
   // The record's eventID, the one the service was given (CallContext::event_id). Empty: the
   // audit makes one.
   std::string_view event_id;
+  // The region the request was served in (its SigV4 scope's), CloudTrail's awsRegion. Empty:
+  // the audit's configured region.
+  std::string_view region;
 };
 
 struct ApiOptions {
@@ -78,6 +82,11 @@ struct ApiOptions {
   // forward, then runs after_clock_advance (the scheduler) before answering.
   AdvancingClock* test_clock = nullptr;
   std::function<absl::Status()> after_clock_advance;
+
+  // Several regions (issue 13, include/kmsd/regions.h; not owned). When set, a KMS request is
+  // served by the service of the region its SigV4 scope names, a region not served is refused,
+  // and `region` above is unused; the service given to NewApiHandler is ignored.
+  KmsRegions* regions = nullptr;
 };
 
 // Operations that only read keys (Encrypt, Decrypt, GenerateDataKey, DescribeKey, ...) run on the

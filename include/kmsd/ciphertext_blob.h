@@ -2,8 +2,8 @@
 // Decrypt needs nothing but the blob (and the same encryption context):
 //
 //   offset size  field
-//   0      1     format version (0x01)
-//   1      16    KMS key id (UUID, binary)
+//   0      1     format version: 0x01, key id a UUID; 0x02, a multi-Region key id (issue 13)
+//   1      16    KMS key id (UUID or the 32 hex digits after "mrk-", binary)
 //   17     4     backing-key version (big-endian uint32)
 //   21     16    per-message key-derivation salt (random)
 //   37     12    GCM nonce (random)
@@ -29,11 +29,15 @@ namespace kmsd {
 using EncryptionContext = std::map<std::string, std::string>;
 
 inline constexpr uint8_t kBlobFormatVersion = 1;
+// The same layout, for a multi-Region key ("mrk-" ids); version 1 blobs read as before.
+inline constexpr uint8_t kBlobFormatVersionMultiRegion = 2;
 inline constexpr size_t kBlobHeaderSize = 49;
 inline constexpr size_t kBlobOverhead = kBlobHeaderSize + 16;
 
 struct BlobHeader {
-  std::string key_id;  // canonical lower-case UUID text, e.g. "1234abcd-12ab-34cd-56ef-1234567890ab"
+  // Canonical lower-case UUID text, e.g. "1234abcd-12ab-34cd-56ef-1234567890ab", or a
+  // multi-Region key id, "mrk-1234abcd12ab34cd56ef1234567890ab".
+  std::string key_id;
   uint32_t backing_key_version = 0;
 };
 

@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "kmsd/http.h"
 #include "kmsd/metrics.h"
+#include "kmsd/regions.h"
 #include "kmsd/service.h"
 
 namespace kmsd {
@@ -47,5 +48,7 @@ AsyncHttpHandler NewOpsHandler(OpsOptions options);
 // (kmsd_keys{state="Enabled"|"Disabled"|"PendingDeletion"}) and the key cache's hits, misses and
 // entries. The service is not owned and must outlive the registry's scrapes.
 void AddServiceMetrics(metrics::Registry& registry, KmsService* service);
+// The same over every region (issue 13).
+void AddServiceMetrics(metrics::Registry& registry, KmsRegions* regions);
 
 }  // namespace kmsd

@@ -59,6 +59,8 @@ struct CallContext {
   // The request asks for a DryRun: the operation is checked and its result thrown away, so it is
   // no use of the key (key usage tracking ignores it).
   bool dry_run = false;
+  // The region the request's SigV4 scope names (issue 13: several regions). Empty: the default.
+  std::string region;
 };
 
 }  // namespace kmsd

@@ -45,6 +45,18 @@ struct Rotation {
   RotationType type = RotationType::kAutomatic;
 };
 
+// --- Multi-Region keys (issue 13) ---
+struct MultiRegionKey {
+  std::string arn;
+  std::string region;
+};
+// Every related multi-Region key, as DescribeKey shows it on any of them.
+struct MultiRegionConfiguration {
+  std::string key_type;  // "PRIMARY" or "REPLICA": this key's role
+  MultiRegionKey primary_key;
+  std::vector<MultiRegionKey> replica_keys;
+};
+
 struct KeyMetadata {
   std::string key_id;
   std::string arn;
@@ -59,6 +71,9 @@ struct KeyMetadata {
   std::optional<int64_t> deletion_date;
   std::optional<int> pending_deletion_window_days;
   bool Enabled() const { return state == KeyState::kEnabled; }
+  // Issue 13: a multi-Region key ("mrk-" id); its related keys when the answer shows them.
+  bool multi_region = false;
+  std::optional<MultiRegionConfiguration> multi_region_configuration;
 };
 
 struct AliasEntry {
@@ -256,6 +271,22 @@ struct RetireGrantRequest {
   std::string key_id;
   std::string grant_id;
   bool dry_run = false;
+};
+
+// ReplicateKey (issue 13): a replica of a multi-Region primary key in another served region,
+// with the same key id and material; its policy, description and tags are its own.
+struct ReplicateKeyRequest {
+  std::string key_id;  // the primary key: key id or key ARN
+  std::string replica_region;
+  std::optional<std::string> policy;  // none: AWS's default key policy
+  bool bypass_policy_lockout_safety_check = false;
+  std::string description;
+  std::vector<Tag> tags;
+};
+struct ReplicateKeyResult {
+  KeyMetadata replica_key_metadata;
+  std::string replica_policy;
+  std::vector<Tag> replica_tags;
 };
 
 // The only key policy name AWS has.
@@ -472,6 +503,17 @@ class KmsService {
   // then refused with UnsupportedOperationException.
   virtual absl::Status CustomKeyStoreOperation(const CallContext& call,
                                                std::string_view operation) = 0;
+
+  // --- Multi-Region keys (issue 13) ---
+  // kms:ReplicateKey on the primary key in this region, kms:CreateKey in the replica's region.
+  // A region not served, or a key that is not a multi-Region primary, is
+  // UnsupportedOperationException; a replica already in that region AlreadyExistsException.
+  virtual absl::StatusOr<ReplicateKeyResult> ReplicateKey(const CallContext& call,
+                                                          const ReplicateKeyRequest& request) = 0;
+  // Makes the related key in primary_region the primary; this region's key (the primary) becomes
+  // a replica. kms:UpdatePrimaryRegion on both keys.
+  virtual absl::Status UpdatePrimaryRegion(const CallContext& call, const std::string& key_id,
+                                           const std::string& primary_region) = 0;
 
   // Every key by state, read from the keystore (complete whatever the cache holds; each key
   // record is unsealed, so a metrics scrape costs one List over the keys). Any thread.

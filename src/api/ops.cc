@@ -78,7 +78,11 @@ AsyncHttpHandler NewOpsHandler(OpsOptions options) {
   };
 }
 
-void AddServiceMetrics(metrics::Registry& registry, KmsService* service) {
+namespace {
+
+// Service: KmsService or KmsRegions (both count keys and the cache).
+template <typename Service>
+void AddKeyMetrics(metrics::Registry& registry, Service* service) {
   registry.AddCollector(
       "kmsd_keys", "KMS keys by key state, counted from storage at each scrape.",
       metrics::MetricType::kGauge, {"state"}, [service](std::vector<metrics::Sample>& samples) {
@@ -108,6 +112,16 @@ void AddServiceMetrics(metrics::Registry& registry, KmsService* service) {
                           samples.push_back({{}, static_cast<double>(service->CacheStats().entries)});
                           return true;
                         });
+}
+
+}  // namespace
+
+void AddServiceMetrics(metrics::Registry& registry, KmsService* service) {
+  AddKeyMetrics(registry, service);
+}
+
+void AddServiceMetrics(metrics::Registry& registry, KmsRegions* regions) {
+  AddKeyMetrics(registry, regions);
 }
 
 }  // namespace kmsd

@@ -25,6 +25,7 @@ constexpr std::string_view kSecurityTokenHeader = "x-amz-security-token";
 // Credential=AKID/DATE/REGION/SERVICE/aws4_request, ...".
 struct ClaimedScope {
   std::string_view access_key_id;
+  std::string_view region;
   std::string_view service;
 };
 
@@ -46,6 +47,7 @@ ClaimedScope ReadClaimedScope(const HttpRequest& http) {
     size_t next = rest.find('/');
     if (next == std::string_view::npos) return claimed;
     rest.remove_prefix(next + 1);
+    if (part == 0) claimed.region = rest.substr(0, rest.find('/'));
   }
   claimed.service = rest.substr(0, rest.find('/'));
   return claimed;
@@ -65,7 +67,9 @@ class Router : public std::enable_shared_from_this<Router> {
  public:
   Router(ApiOptions options, KmsService* service, const Clock* clock)
       : options_(std::move(options)), clock_(clock) {
-    kms_ = api::NewKmsCodec(service, {options_.test_clock, options_.after_clock_advance});
+    api::KmsTestHooks hooks{options_.test_clock, options_.after_clock_advance};
+    kms_ = options_.regions ? api::NewKmsCodec(options_.regions, std::move(hooks))
+                            : api::NewKmsCodec(service, std::move(hooks));
     if (options_.metrics) {
       request_metrics_ = std::make_unique<api::RequestMetrics>(*options_.metrics);
     }
@@ -138,7 +142,9 @@ class Router : public std::enable_shared_from_this<Router> {
     std::shared_ptr<const Credential> credential;
     // The audit record's eventID, known to the service too (GetKeyLastUsage names it).
     std::string event_id = options_.on_request ? NewUuid() : std::string();
-    absl::StatusOr<api::ServedAnswer> served = Serve(http, codec, operation, event_id, credential);
+    std::string_view region = ServedRegion(claimed);
+    absl::StatusOr<api::ServedAnswer> served =
+        Serve(http, codec, operation, event_id, claimed, credential);
     if (!options_.on_request) {
       Count(codec, operation, served.status(), started);
       exchange->Reply(MakeAnswer(codec, std::move(served), http.request_id));
@@ -147,17 +153,18 @@ class Router : public std::enable_shared_from_this<Router> {
     absl::Status status = served.ok() ? absl::OkStatus() : served.status();
     std::string_view body = served.ok() ? std::string_view(served->body) : std::string_view();
     std::string parameters = codec.AuditRequestParameters(http);
-    RequestOutcome outcome{operation,
-                           http,
-                           credential ? credential->principal.get() : nullptr,
-                           status,
-                           body,
-                           claimed.access_key_id,
-                           codec.EventSource(),
-                           parameters,
-                           served.ok() ? std::string_view(served->audit_response_elements)
-                                       : std::string_view(),
-                           event_id};
+    RequestOutcome outcome{
+        operation,
+        http,
+        credential ? credential->principal.get() : nullptr,
+        status,
+        body,
+        claimed.access_key_id,
+        codec.EventSource(),
+        parameters,
+        served.ok() ? std::string_view(served->audit_response_elements) : std::string_view(),
+        event_id,
+        region};
     // The answer waits until the outcome is recorded; a failure to record replaces it.
     auto answer = std::make_shared<absl::StatusOr<api::ServedAnswer>>(std::move(served));
     options_.on_request(outcome, [self = shared_from_this(), exchange, answer, &codec, operation,
@@ -180,20 +187,35 @@ class Router : public std::enable_shared_from_this<Router> {
     return codec.Success(std::move(served->body));
   }
 
+  // Several regions (issue 13): the region a request is served in, its scope's when served;
+  // empty otherwise (one region, or a scope naming none kmsd serves).
+  std::string_view ServedRegion(const ClaimedScope& claimed) const {
+    if (!options_.regions || !options_.regions->Serves(claimed.region)) return {};
+    return claimed.region;
+  }
+
   absl::StatusOr<api::ServedAnswer> Serve(const HttpRequest& http, const api::ServiceCodec& codec,
-                                          const std::string& operation,
-                                          const std::string& event_id,
+                                          const std::string& operation, const std::string& event_id,
+                                          const ClaimedScope& claimed,
                                           std::shared_ptr<const Credential>& credential) const {
-    auto authenticated = Authenticate(http, codec.SigningName());
+    std::string_view region = ServedRegion(claimed);
+    if (options_.regions && region.empty() && !claimed.region.empty()) {
+      // Signed for a region not served: refused as AWS refuses a scope for another endpoint.
+      return options_.regions->ForRegion(claimed.region).status();
+    }
+    auto authenticated = Authenticate(http, codec.SigningName(), region);
     if (!authenticated.ok()) return authenticated.status();
     credential = std::move(*authenticated);
     CallContext call{credential->principal, http.request_id, http.remote_address, UserAgent(http),
                      http.secure, event_id};
+    call.region = std::string(region);
     return codec.Serve(http, operation, call);
   }
 
+  // region: the scope's region when served (several regions), else empty: the one configured.
   absl::StatusOr<std::shared_ptr<const Credential>> Authenticate(const HttpRequest& http,
-                                                                 std::string_view service) const {
+                                                                 std::string_view service,
+                                                                 std::string_view region) const {
     if (!options_.credentials) return Internal("kmsd has no credential store");
     const std::string* token = http.Header(kSecurityTokenHeader);
     std::string_view session_token = token ? std::string_view(*token) : std::string_view();
@@ -213,10 +235,15 @@ class Router : public std::enable_shared_from_this<Router> {
     };
     // Verified where it lies: a copy of the body would be one more copy of plaintext to wipe.
     sigv4::SignableRequestView signable{http.method, http.target, http.headers, http.body};
-    auto verified = sigv4::Verify(signable, lookup,
-                                  {options_.region, std::string(service), now, 300});
+    std::string signed_region = region.empty() ? DefaultRegion() : std::string(region);
+    auto verified =
+        sigv4::Verify(signable, lookup, {signed_region, std::string(service), now, 300});
     if (!verified.ok()) return refused.ok() ? verified.status() : refused;
     return found;
+  }
+
+  std::string DefaultRegion() const {
+    return options_.regions ? options_.regions->Served().Default() : options_.region;
   }
 
   static std::string UserAgent(const HttpRequest& http) {

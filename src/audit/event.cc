@@ -28,7 +28,7 @@ constexpr std::string_view kKmsEventSource = "kms.amazonaws.com";
 
 // Request members worth auditing. Anything else (Plaintext, CiphertextBlob, GrantTokens, Policy
 // and whatever a future operation adds) is left out until someone decides it is safe.
-constexpr std::array<std::string_view, 30> kRequestAllowlist = {
+constexpr std::array<std::string_view, 32> kRequestAllowlist = {
     "KeyId",
     "EncryptionContext",
     "SourceEncryptionContext",
@@ -61,6 +61,9 @@ constexpr std::array<std::string_view, 30> kRequestAllowlist = {
     // GenerateDataKeyPair* and DeriveSharedSecret (issue 13); never PublicKey.
     "KeyPairSpec",
     "KeyAgreementAlgorithm",
+    // ReplicateKey and UpdatePrimaryRegion (issue 13: multi-Region keys).
+    "ReplicaRegion",
+    "PrimaryRegion",
 };
 
 // Answer members recorded as responseElements (never for cryptographic operations).
@@ -776,7 +779,7 @@ std::string_view ArnAccount(std::string_view arn) {
 class TouchedKeys {
  public:
   TouchedKeys(const AllowlistedJson& request, const AllowlistedJson& response,
-              const EventSettings& settings) {
+              const EventSettings& settings, std::string_view region) {
     if (response.is_object()) {
       for (std::string_view member : kResponseKeyMembers) {
         const AllowlistedJson::Node* arn = response.Member(response.root(), member);
@@ -798,9 +801,9 @@ class TouchedKeys {
         std::string_view text = request.Text(*id);
         if (IsKeyArn(text)) {
           Add(text);
-        } else if (IsUuid(text)) {
-          built_[built_count_] = StrCat("arn:aws:kms:", settings.region, ":", settings.account_id,
-                                        ":key/", AsciiLower(text));
+        } else if (IsKeyId(text)) {
+          built_[built_count_] =
+              StrCat("arn:aws:kms:", region, ":", settings.account_id, ":key/", AsciiLower(text));
           Add(built_[built_count_++]);
         }
       }
@@ -1048,7 +1051,10 @@ std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& setti
     AppendMember(out, R"(,"eventSource":)", source);
     AppendMember(out, R"(,"eventName":)", name);
   }
-  AppendMember(out, R"(,"awsRegion":)", settings.region);
+  // Several regions (issue 13): the region the request was served in.
+  std::string_view region =
+      outcome.region.empty() ? std::string_view(settings.region) : outcome.region;
+  AppendMember(out, R"(,"awsRegion":)", region);
   AppendMember(out, R"(,"sourceIPAddress":)", outcome.http.remote_address);
   AppendMember(out, R"(,"userAgent":)", UserAgent(outcome.http));
   if (!outcome.status.ok()) {
@@ -1089,7 +1095,7 @@ std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& setti
     return account.empty() ? std::string_view(settings.account_id) : account;
   };
   if (kms) {
-    TouchedKeys touched(request, response, settings);
+    TouchedKeys touched(request, response, settings, region);
     bool first = true;
     for (std::string_view arn : touched.arns()) {
       AppendResource(out, first, account_of(arn), R"(,"type":"AWS::KMS::Key","ARN":)", arn);

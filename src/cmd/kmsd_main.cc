@@ -37,6 +37,7 @@
 #include "kmsd/keystore.h"
 #include "kmsd/metrics.h"
 #include "kmsd/ops.h"
+#include "kmsd/regions.h"
 #include "kmsd/seal.h"
 #include "kmsd/seal_config.h"
 #include "kmsd/service.h"
@@ -80,7 +81,7 @@ constexpr char kTestClockEnvironment[] = "KMSD_ALLOW_TEST_CLOCK";
 // Runs the service's due tasks (deletions, rotations) every interval until stopped.
 class Scheduler {
  public:
-  Scheduler(kmsd::KmsService* service, int interval_seconds)
+  Scheduler(kmsd::KmsRegions* service, int interval_seconds)
       : service_(service), interval_(interval_seconds) {
     thread_ = std::thread([this] { Loop(); });
   }
@@ -119,7 +120,7 @@ class Scheduler {
     }
   }
 
-  kmsd::KmsService* const service_;
+  kmsd::KmsRegions* const service_;  // every region's (issue 13)
   const int interval_;
   std::mutex mutex_;
   std::mutex pass_mutex_;
@@ -199,6 +200,14 @@ int Serve(const ServeFlags& flags) {
     return 2;
   }
 
+  // ---- several regions (issue 13): --region us-east-1,eu-west-1 or '*'
+  auto parsed_regions = kmsd::ParseRegionList(flags.region);
+  if (!parsed_regions.ok()) {
+    spdlog::error("{}", kmsd::ToStd(parsed_regions.status().message()));
+    return 2;
+  }
+  const kmsd::RegionList regions = std::move(*parsed_regions);
+  // ---- end several regions
   if (flags.enable_test_clock) {
     const char* allowed = std::getenv(kTestClockEnvironment);
     if (!allowed || std::string_view(allowed) != "yes" || !IsLoopback(host)) {
@@ -364,7 +373,7 @@ int Serve(const ServeFlags& flags) {
   audit_options.audit_dir = flags.audit_dir;
   audit_options.committers = flags.audit_committers;
   audit_options.preallocate = flags.audit_preallocate;
-  audit_options.region = flags.region;
+  audit_options.region = regions.Default();
   audit_options.account_id = flags.account_id;
   audit_options.metrics = &metrics_registry;
   // ---- audit trail that cannot be written (docs/AUDIT.md, "Failure handling"): the cause once,
@@ -452,7 +461,7 @@ int Serve(const ServeFlags& flags) {
     }
     sealed_start = std::move(*opened);
     kmsd::ApiOptions sealed_options;
-    sealed_options.region = flags.region;
+    sealed_options.region = regions.Default();
     sealed_options.credentials = sealed_start->credentials();
     // The codecs only shape the refusals: authentication refuses every request first.
     sealed_options.other_services.push_back(kmsd::api::NewIamCodec(nullptr));
@@ -523,18 +532,26 @@ int Serve(const ServeFlags& flags) {
     test_clock = advancing.get();
     service_clock = std::move(advancing);
   }
-  kmsd::ServiceOptions service_options{flags.region, flags.account_id};
+  kmsd::ServiceOptions service_options{regions.Default(), flags.account_id};
   service_options.principal_exists = [identities = iam->get()](std::string_view arn) {
     return identities->PrincipalExists(arn);
   };
-  auto service =
-      kmsd::NewKmsService(std::move(service_options), keystore->get(), std::move(service_clock));
+  // ---- several regions (issue 13): one service per region over the one keystore
+  auto made_regions = kmsd::NewKmsRegions(regions, std::move(service_options), keystore->get(),
+                                          service_clock.get());
+  if (!made_regions.ok()) {
+    spdlog::error("regions: {}", kmsd::ToStd(made_regions.status().message()));
+    return 1;
+  }
+  std::unique_ptr<kmsd::KmsRegions> service = std::move(*made_regions);
+  // ---- end several regions
   Scheduler scheduler(service.get(), flags.scheduler_interval_seconds);
 
   kmsd::AddServiceMetrics(metrics_registry, service.get());  // metrics (docs/METRICS.md)
 
   kmsd::ApiOptions api_options;
-  api_options.region = flags.region;
+  api_options.region = regions.Default();
+  api_options.regions = service.get();
   api_options.credentials = iam->get();
   api_options.other_services.push_back(kmsd::api::NewIamCodec(iam->get()));
   api_options.other_services.push_back(kmsd::api::NewStsCodec(iam->get()));
@@ -562,7 +579,7 @@ int Serve(const ServeFlags& flags) {
   api_options.test_clock = test_clock;
   api_options.after_clock_advance = [&scheduler] { return scheduler.RunOnce(); };
   api_handler->Install(
-      kmsd::NewApiHandler(std::move(api_options), service.get(), api_clock.get()));
+      kmsd::NewApiHandler(std::move(api_options), service->Default(), api_clock.get()));
 
   auto started = sealed_port ? absl::StatusOr<uint16_t>(*sealed_port) : server->Start();
   if (!started.ok()) {
@@ -586,7 +603,10 @@ int Serve(const ServeFlags& flags) {
   std::string shown_host = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   std::string endpoint = kmsd::StrCat(scheme, "://", shown_host, ":", *started);
   std::printf("kmsd listening on %s (region %s, account %s, data in %s)\n", endpoint.c_str(),
-              flags.region.c_str(), flags.account_id.c_str(), data_dir.string().c_str());
+              regions.Default().c_str(), flags.account_id.c_str(), data_dir.string().c_str());
+  if (regions.regions.size() > 1 || regions.any) {
+    std::printf("serving %s\n", regions.Describe().c_str());
+  }
   // Shown only now that the server listens: a start that failed earlier showed nothing it could
   // not keep, and every start says where the credentials are.
   if (credentials->generated) {
@@ -609,7 +629,7 @@ int Serve(const ServeFlags& flags) {
                 metrics_endpoint.c_str());
   }
   std::printf("\nTry:\n  aws kms create-key --endpoint-url %s --region %s\n", endpoint.c_str(),
-              flags.region.c_str());
+              regions.Default().c_str());
   std::fflush(stdout);
 
   int signal_number = 0;
@@ -635,7 +655,9 @@ int main(int argc, char** argv) {
   serve->add_option("--listen", flags.listen, "HOST:PORT to listen on")->capture_default_str();
   serve->add_option("--data-dir", flags.data_dir, "Directory for keys, root key and credentials")
       ->capture_default_str();
-  serve->add_option("--region", flags.region, "AWS region in ARNs and SigV4 scope")
+  serve->add_option("--region", flags.region,
+                    "AWS region(s) served, comma-separated (the first is the default; '*' = any "
+                    "region): each its own keys, aliases and ARNs; clients sign for one")
       ->capture_default_str();
   serve->add_option("--account-id", flags.account_id, "AWS account id in ARNs")
       ->capture_default_str();

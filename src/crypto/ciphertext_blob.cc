@@ -50,11 +50,12 @@ std::string EncodeEncryptionContext(const EncryptionContext& context) {
 }
 
 absl::StatusOr<BlobHeader> ParseBlobHeader(std::string_view blob) {
-  if (blob.size() < kBlobOverhead || static_cast<uint8_t>(blob[0]) != kBlobFormatVersion) {
-    return Malformed();
-  }
+  if (blob.size() < kBlobOverhead) return Malformed();
+  uint8_t format = static_cast<uint8_t>(blob[0]);
+  if (format != kBlobFormatVersion && format != kBlobFormatVersionMultiRegion) return Malformed();
   BlobHeader header;
-  header.key_id = UuidFromBytes(blob.substr(kKeyIdOffset, 16));
+  header.key_id =
+      KeyIdFromBytes(blob.substr(kKeyIdOffset, 16), format == kBlobFormatVersionMultiRegion);
   for (size_t i = 0; i < 4; ++i) {
     header.backing_key_version =
         header.backing_key_version << 8 | static_cast<uint8_t>(blob[kVersionOffset + i]);
@@ -65,15 +66,16 @@ absl::StatusOr<BlobHeader> ParseBlobHeader(std::string_view blob) {
 
 absl::StatusOr<std::string> SealBlob(const BlobHeader& header, const SecretBytes& backing_key,
                                      const EncryptionContext& context, std::string_view plaintext) {
-  auto key_id = UuidToBytes(header.key_id);
-  if (!key_id.ok()) return Internal("blob key id is not a UUID");
+  auto key_id = KeyIdToBytes(header.key_id);
+  if (!key_id.ok()) return Internal("blob key id is not a key id");
   // ParseBlobHeader refuses version 0, so a blob sealed with it could never be opened.
   if (header.backing_key_version == 0) return Internal("backing-key versions start at 1");
   auto salt_and_nonce = crypto::RandomBytes(kSaltSize + crypto::kGcmNonceSize);
   if (!salt_and_nonce.ok()) return salt_and_nonce.status();
   std::string blob;
   blob.reserve(kBlobOverhead + plaintext.size());
-  blob.push_back(static_cast<char>(kBlobFormatVersion));
+  blob.push_back(static_cast<char>(IsMultiRegionKeyId(header.key_id) ? kBlobFormatVersionMultiRegion
+                                                                     : kBlobFormatVersion));
   blob += *key_id;
   for (int shift = 24; shift >= 0; shift -= 8) {
     blob.push_back(static_cast<char>(header.backing_key_version >> shift));

@@ -68,4 +68,52 @@ std::string UuidFromBytes(std::string_view bytes16) {
   return text;
 }
 
+namespace {
+constexpr std::string_view kMultiRegionPrefix = "mrk-";
+constexpr size_t kMultiRegionIdSize = 36;  // "mrk-" + 32 hex digits
+}  // namespace
+
+std::string NewMultiRegionKeyId() {
+  auto random = crypto::RandomBytes(16);
+  if (!random.ok()) std::abort();
+  return KeyIdFromBytes(*random, /*multi_region=*/true);
+}
+
+bool IsMultiRegionKeyId(std::string_view text) {
+  if (text.size() != kMultiRegionIdSize) return false;
+  for (size_t i = 0; i < kMultiRegionPrefix.size(); ++i) {
+    char c = text[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != kMultiRegionPrefix[i]) return false;
+  }
+  for (char c : text.substr(kMultiRegionPrefix.size())) {
+    if (HexValue(c) < 0) return false;
+  }
+  return true;
+}
+
+bool IsKeyId(std::string_view text) { return IsUuid(text) || IsMultiRegionKeyId(text); }
+
+absl::StatusOr<std::string> KeyIdToBytes(std::string_view text) {
+  if (!IsMultiRegionKeyId(text)) return UuidToBytes(text);
+  std::string bytes;
+  bytes.reserve(16);
+  for (size_t i = kMultiRegionPrefix.size(); i < text.size(); i += 2) {
+    bytes.push_back(static_cast<char>(HexValue(text[i]) << 4 | HexValue(text[i + 1])));
+  }
+  return bytes;
+}
+
+std::string KeyIdFromBytes(std::string_view bytes16, bool multi_region) {
+  if (!multi_region) return UuidFromBytes(bytes16);
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string text(kMultiRegionPrefix);
+  for (size_t i = 0; i < bytes16.size() && i < 16; ++i) {
+    unsigned char c = static_cast<unsigned char>(bytes16[i]);
+    text.push_back(kDigits[c >> 4]);
+    text.push_back(kDigits[c & 15]);
+  }
+  return text;
+}
+
 }  // namespace kmsd

@@ -38,6 +38,7 @@ constexpr size_t kMaxConstraintPairs = 8;
 constexpr size_t kMaxConstraintValueLength = 384;
 
 constexpr uint8_t kTokenVersion = 1;
+constexpr uint8_t kTokenVersionMultiRegion = 2;  // the key id is a multi-Region key's (issue 13)
 constexpr size_t kUuidBytes = 16;
 constexpr size_t kGrantIdBytes = 32;
 constexpr size_t kNonceBytes = 16;
@@ -303,14 +304,15 @@ bool IsGrantId(std::string_view text) {
 absl::StatusOr<SecretBytes> NewTokenSecret() { return crypto::RandomSecret(kSecretBytes); }
 
 absl::StatusOr<std::string> MakeToken(const records::GrantRecord& grant) {
-  auto key_bytes = UuidToBytes(grant.key_id);
+  auto key_bytes = KeyIdToBytes(grant.key_id);
   if (!key_bytes.ok()) return key_bytes.status();
   auto nonce = crypto::RandomBytes(kNonceBytes);
   if (!nonce.ok()) return nonce.status();
   if (!IsGrantId(grant.grant_id)) return Internal("grant id is malformed");
   std::string token;
   token.reserve(kTokenBytes);
-  token.push_back(static_cast<char>(kTokenVersion));
+  token.push_back(static_cast<char>(IsMultiRegionKeyId(grant.key_id) ? kTokenVersionMultiRegion
+                                                                     : kTokenVersion));
   token += *key_bytes;
   token += GrantIdBytes(grant.grant_id);
   token += *nonce;
@@ -320,13 +322,12 @@ absl::StatusOr<std::string> MakeToken(const records::GrantRecord& grant) {
 
 std::optional<TokenClaim> ParseToken(std::string_view token) {
   auto bytes = FromBase64Url(token);
-  if (!bytes || bytes->size() != kTokenBytes ||
-      static_cast<uint8_t>((*bytes)[0]) != kTokenVersion) {
-    return std::nullopt;
-  }
+  if (!bytes || bytes->size() != kTokenBytes) return std::nullopt;
+  uint8_t version = static_cast<uint8_t>((*bytes)[0]);
+  if (version != kTokenVersion && version != kTokenVersionMultiRegion) return std::nullopt;
   std::string_view view = *bytes;
   TokenClaim claim;
-  claim.key_id = UuidFromBytes(view.substr(1, kUuidBytes));
+  claim.key_id = KeyIdFromBytes(view.substr(1, kUuidBytes), version == kTokenVersionMultiRegion);
   claim.grant_id = crypto::HexEncode(view.substr(1 + kUuidBytes, kGrantIdBytes));
   claim.signed_part = std::string(view.substr(0, kSignedBytes));
   claim.tag = std::string(view.substr(kSignedBytes));

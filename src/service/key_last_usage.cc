@@ -107,6 +107,15 @@ absl::StatusOr<int> KmsServiceImpl::SaveKeyUsage() {
 
 absl::StatusOr<DueTaskReport> KmsServiceImpl::RunDueTasks() {
   auto report = RunScheduledTasks();
+  // Multi-Region primaries the pass rotated: their replicas take the new material (issue 13).
+  std::vector<std::string> syncs;
+  {
+    std::lock_guard write_lock(write_mutex_);
+    syncs.swap(replica_syncs_);
+  }
+  for (const std::string& key_id : syncs) {
+    if (auto status = SyncReplicas(key_id); !status.ok() && report.ok()) report = status;
+  }
   // Usage is saved even when a task failed: the two are independent.
   auto saved = SaveKeyUsage();
   if (!report.ok()) return report.status();

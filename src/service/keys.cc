@@ -8,7 +8,8 @@ absl::StatusOr<KeyMetadata> KmsServiceImpl::CreateKey(const CallContext& call,
                                                       const CreateKeyRequest& request) {
   auto entry = std::make_shared<KeyEntry>();
   KeyMetadata& m = entry->record.metadata;
-  m.key_id = NewUuid();
+  m.key_id = request.multi_region ? NewMultiRegionKeyId() : NewUuid();
+  m.multi_region = request.multi_region;
   m.key_usage = request.key_usage;
   m.key_spec = request.key_spec;
   m.origin = request.origin;
@@ -35,21 +36,11 @@ absl::StatusOr<KeyMetadata> KmsServiceImpl::CreateKey(const CallContext& call,
     return Error(ErrorType::kUnsupportedOperation,
                  StrCat("Origin ", request.origin, " is not supported yet"));
   }
-  if (request.multi_region) {
-    return Error(ErrorType::kUnsupportedOperation, "Multi-Region keys are not supported yet");
-  }
   if (auto status = ValidateTags(request.tags); !status.ok()) return status;
-  if (request.policy) {
-    auto compiled = CompileKeyPolicy(*request.policy);
-    if (!compiled.ok()) return compiled.status();
-    if (!request.bypass_policy_lockout_safety_check) {
-      if (auto status = CheckLockout(call, *entry, **compiled); !status.ok()) return status;
-    }
-    entry->policy = std::move(*compiled);
-    entry->record.policy = *request.policy;
-  } else {
-    if (!default_policy_.ok()) return default_policy_.status();
-    entry->policy = *default_policy_;
+  if (auto status = AttachNewKeyPolicy(call, *entry, request.policy,
+                                       request.bypass_policy_lockout_safety_check);
+      !status.ok()) {
+    return status;
   }
 
   auto material = crypto::GenerateKeyMaterial(*spec);
@@ -68,12 +59,38 @@ absl::StatusOr<KeyMetadata> KmsServiceImpl::CreateKey(const CallContext& call,
   KeystoreBatch batch;
   batch.puts.emplace_back(records::KeyRecordId(m.key_id), metadata_record);
   batch.puts.emplace_back(records::MaterialRecordId(m.key_id, 1), entry->versions[1]->view());
+  // A multi-Region key's shared record: this region holds the primary (issue 13).
+  std::string multi_region_record;
+  if (m.multi_region) {
+    multi_region_record = records::EncodeMultiRegionRecord({Region(), {}});
+    batch.puts.emplace_back(records::MultiRegionRecordId(m.key_id), multi_region_record);
+  }
   {
     std::lock_guard write_lock(write_mutex_);
     if (auto status = keystore_->Commit(batch); !status.ok()) return status;
     Publish(entry);
   }
-  return Describe(*entry);
+  KeyMetadata created = Describe(*entry);
+  if (auto status = AddMultiRegionConfiguration(created); !status.ok()) return status;
+  return created;
+}
+
+absl::Status KmsServiceImpl::AttachNewKeyPolicy(const CallContext& call, KeyEntry& entry,
+                                                const std::optional<std::string>& document,
+                                                bool bypass_lockout_check) const {
+  if (!document) {
+    if (!default_policy_.ok()) return default_policy_.status();
+    entry.policy = *default_policy_;
+    return absl::OkStatus();
+  }
+  auto compiled = CompileKeyPolicy(*document);
+  if (!compiled.ok()) return compiled.status();
+  if (!bypass_lockout_check) {
+    if (auto status = CheckLockout(call, entry, **compiled); !status.ok()) return status;
+  }
+  entry.policy = std::move(*compiled);
+  entry.record.policy = *document;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<KeyMetadata> KmsServiceImpl::DescribeKey(const CallContext& call,
@@ -90,7 +107,9 @@ absl::StatusOr<KeyMetadata> KmsServiceImpl::DescribeKey(const CallContext& call,
       !status.ok()) {
     return status;
   }
-  return Describe(**entry);
+  KeyMetadata described = Describe(**entry);
+  if (auto status = AddMultiRegionConfiguration(described); !status.ok()) return status;
+  return described;
 }
 
 absl::StatusOr<KeyList> KmsServiceImpl::ListKeys(const CallContext& call, size_t limit,
@@ -100,7 +119,7 @@ absl::StatusOr<KeyList> KmsServiceImpl::ListKeys(const CallContext& call, size_t
   }
   std::string start_after;
   if (!marker.empty()) {
-    if (!IsUuid(marker)) return Error(ErrorType::kInvalidMarker, "Invalid marker");
+    if (!IsKeyId(marker)) return Error(ErrorType::kInvalidMarker, "Invalid marker");
     start_after = records::KeyRecordId(AsciiLower(marker));
   }
   // Ids only; the records are small, and the list is read from storage so it is complete even
@@ -149,6 +168,7 @@ absl::StatusOr<ScheduleDeletionResult> KmsServiceImpl::ScheduleKeyDeletion(
         if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
           return status;
         }
+        if (auto status = RequireNoReplicas(record.metadata); !status.ok()) return status;
         record.metadata.state = KeyState::kPendingDeletion;
         record.metadata.deletion_date = now + pending_window_days * kSecondsPerDay;
         record.metadata.pending_deletion_window_days = pending_window_days;

@@ -103,7 +103,7 @@ absl::StatusOr<KeyReference> KmsServiceImpl::ParseReference(const std::string& r
     rest.remove_prefix(arn_prefix_.size());
     if (std::string_view(rest).starts_with("key/")) {
       rest.remove_prefix(4);
-      if (!IsUuid(rest)) return NotFound(StrCat("Invalid keyId '", ref, "'"));
+      if (!IsKeyId(rest)) return NotFound(StrCat("Invalid keyId '", ref, "'"));
       return KeyReference{KeyReference::kKeyId, AsciiLower(rest)};
     }
     if (std::string_view(rest).starts_with(records::kAliasPrefix)) {
@@ -114,7 +114,7 @@ absl::StatusOr<KeyReference> KmsServiceImpl::ParseReference(const std::string& r
   if (std::string_view(ref).starts_with(records::kAliasPrefix)) {
     return KeyReference{KeyReference::kAliasName, ref};
   }
-  if (!IsUuid(ref)) return NotFound(StrCat("Invalid keyId '", ref, "'"));
+  if (!IsKeyId(ref)) return NotFound(StrCat("Invalid keyId '", ref, "'"));
   return KeyReference{KeyReference::kKeyId, AsciiLower(ref)};
 }
 

@@ -122,6 +122,7 @@ std::string EncodeKeyRecord(const KeyRecord& record) {
   if (m.deletion_date) j["deletion_date"] = *m.deletion_date;
   if (m.pending_deletion_window_days) j["pending_window"] = *m.pending_deletion_window_days;
   if (record.policy) j["policy"] = *record.policy;
+  if (m.multi_region) j["multi_region"] = true;
   return j.dump();
 }
 
@@ -159,6 +160,7 @@ absl::StatusOr<KeyRecord> DecodeKeyRecord(std::string_view bytes) {
           {rotation.at(0).get<uint32_t>(), rotation.at(1).get<int64_t>(), type});
     }
     if (j.contains("policy")) record.policy = j["policy"].get<std::string>();
+    m.multi_region = j.value("multi_region", false);
     return record;
   } catch (const json::exception&) {
     return Internal("stored key record is malformed");
@@ -237,6 +239,30 @@ absl::StatusOr<GrantRecord> DecodeGrantRecord(std::string_view bytes) {
     return record;
   } catch (const json::exception&) {
     return Internal("stored grant record is malformed");
+  }
+}
+
+std::string MultiRegionRecordId(std::string_view key_id) {
+  return std::string(kMultiRegionPrefix) + std::string(key_id);
+}
+
+std::string EncodeMultiRegionRecord(const MultiRegionRecord& record) {
+  return json{{"v", kRecordVersion},
+              {"primary", record.primary_region},
+              {"replicas", record.replica_regions}}
+      .dump();
+}
+
+absl::StatusOr<MultiRegionRecord> DecodeMultiRegionRecord(std::string_view bytes) {
+  try {
+    json j = json::parse(bytes);
+    if (j.at("v").get<int>() != kRecordVersion) {
+      return Internal("unsupported multi-Region record version");
+    }
+    return MultiRegionRecord{j.at("primary").get<std::string>(),
+                             j.at("replicas").get<std::vector<std::string>>()};
+  } catch (const json::exception&) {
+    return Internal("stored multi-Region record is malformed");
   }
 }
 

@@ -43,6 +43,17 @@ struct KeyRecord {
   std::optional<std::string> policy;
 };
 
+// Issue 13: the shared registry record of a multi-Region key, "mrk/<id>" (not under any region's
+// prefix): which region holds the primary and which hold replicas.
+inline constexpr std::string_view kMultiRegionPrefix = "mrk/";
+struct MultiRegionRecord {
+  std::string primary_region;
+  std::vector<std::string> replica_regions;  // in the order they were made
+};
+std::string MultiRegionRecordId(std::string_view key_id);
+std::string EncodeMultiRegionRecord(const MultiRegionRecord& record);
+absl::StatusOr<MultiRegionRecord> DecodeMultiRegionRecord(std::string_view bytes);
+
 // A scheduled task, as its record id says.
 struct DueTask {
   int64_t due = 0;

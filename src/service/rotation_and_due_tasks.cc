@@ -7,39 +7,47 @@ namespace kmsd::service_internal {
 absl::Status KmsServiceImpl::EnableKeyRotation(const CallContext& call, const std::string& key_id,
                                                int period_days) {
   int64_t now = clock_->NowSeconds();
-  return Mutate(call, "kms:EnableKeyRotation", key_id, /*allow_alias=*/false,
-                [&](KeyRecord& record, KeyChange& change) {
-                  if (auto status = RequireRotatable(record.metadata, "EnableKeyRotation");
-                      !status.ok()) {
-                    return status;
-                  }
-                  if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
-                  UnscheduleRotation(record, change);
-                  record.rotation_enabled = true;
-                  record.rotation_period_days = period_days;
-                  record.next_rotation_date = now + period_days * kSecondsPerDay;
-                  change.puts.emplace_back(
-                      records::DueRecordId(record.next_rotation_date, records::kRotateTask,
-                                           record.metadata.key_id),
-                      "");
-                  return absl::OkStatus();
-                })
-      .status();
+  auto enabled = Mutate(
+      call, "kms:EnableKeyRotation", key_id, /*allow_alias=*/false,
+      [&](KeyRecord& record, KeyChange& change) {
+        if (auto status = RequireRotatable(record.metadata, "EnableKeyRotation"); !status.ok()) {
+          return status;
+        }
+        if (auto status = RequireNotReplica(record.metadata, "EnableKeyRotation"); !status.ok()) {
+          return status;
+        }
+        if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
+        UnscheduleRotation(record, change);
+        record.rotation_enabled = true;
+        record.rotation_period_days = period_days;
+        record.next_rotation_date = now + period_days * kSecondsPerDay;
+        change.puts.emplace_back(records::DueRecordId(record.next_rotation_date,
+                                                      records::kRotateTask, record.metadata.key_id),
+                                 "");
+        return absl::OkStatus();
+      });
+  if (!enabled.ok()) return enabled.status();
+  // Rotation is shared with the replicas (issue 13).
+  return SyncReplicas((*enabled)->record.metadata.key_id);
 }
 
 absl::Status KmsServiceImpl::DisableKeyRotation(const CallContext& call,
                                                 const std::string& key_id) {
-  return Mutate(call, "kms:DisableKeyRotation", key_id, /*allow_alias=*/false,
-                [&](KeyRecord& record, KeyChange& change) {
-                  if (auto status = RequireRotatable(record.metadata, "DisableKeyRotation");
-                      !status.ok()) {
-                    return status;
-                  }
-                  if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
-                  UnscheduleRotation(record, change);
-                  return absl::OkStatus();
-                })
-      .status();
+  auto disabled = Mutate(
+      call, "kms:DisableKeyRotation", key_id, /*allow_alias=*/false,
+      [&](KeyRecord& record, KeyChange& change) {
+        if (auto status = RequireRotatable(record.metadata, "DisableKeyRotation"); !status.ok()) {
+          return status;
+        }
+        if (auto status = RequireNotReplica(record.metadata, "DisableKeyRotation"); !status.ok()) {
+          return status;
+        }
+        if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
+        UnscheduleRotation(record, change);
+        return absl::OkStatus();
+      });
+  if (!disabled.ok()) return disabled.status();
+  return SyncReplicas((*disabled)->record.metadata.key_id);
 }
 
 absl::StatusOr<RotationStatus> KmsServiceImpl::GetKeyRotationStatus(const CallContext& call,
@@ -72,6 +80,9 @@ absl::StatusOr<std::string> KmsServiceImpl::RotateKeyOnDemand(const CallContext&
         if (auto status = RequireRotatable(record.metadata, "RotateKeyOnDemand"); !status.ok()) {
           return status;
         }
+        if (auto status = RequireNotReplica(record.metadata, "RotateKeyOnDemand"); !status.ok()) {
+          return status;
+        }
         if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
         size_t on_demand = std::count_if(
             record.rotations.begin(), record.rotations.end(),
@@ -84,6 +95,7 @@ absl::StatusOr<std::string> KmsServiceImpl::RotateKeyOnDemand(const CallContext&
         return AddRotation(record, change, now, RotationType::kOnDemand);
       });
   if (!entry.ok()) return entry.status();
+  if (auto status = SyncReplicas((*entry)->record.metadata.key_id); !status.ok()) return status;
   return KeyArn((*entry)->record.metadata.key_id);
 }
 
@@ -140,6 +152,10 @@ absl::Status KmsServiceImpl::RunDueTask(const records::DueTask& task,
     ++report.keys_deleted;
     return absl::OkStatus();
   }
+  if (record && task.task == records::kRotateTask && record->metadata.multi_region &&
+      !RequireNotReplica(record->metadata, "rotation").ok()) {
+    return keystore_->Delete(due_record_id);  // the primary moved: its region rotates now
+  }
   if (record && task.task == records::kRotateTask && record->rotation_enabled &&
       record->next_rotation_date == task.due) {
     bool rotate = record->metadata.state == KeyState::kEnabled;
@@ -156,6 +172,7 @@ absl::Status KmsServiceImpl::RunDueTask(const records::DueTask& task,
     });
     if (!rotated.ok()) return rotated.status();
     if (rotate) ++report.keys_rotated;
+    if (record->metadata.multi_region) replica_syncs_.push_back(record->metadata.key_id);
     return absl::OkStatus();
   }
   return keystore_->Delete(due_record_id);  // cancelled or superseded
@@ -182,6 +199,10 @@ absl::Status KmsServiceImpl::DestroyKey(const KeyRecord& record, const std::stri
     batch.deletes.push_back(records::AliasRecordId(name));
   }
   batch.deletes.push_back(key_usage::UsageRecordId(key_id));
+  std::string multi_region_record;  // issue 13: the shared record loses this region
+  if (auto status = ForgetMultiRegionKey(record, batch, multi_region_record); !status.ok()) {
+    return status;
+  }
   {
     std::unique_lock destroy_lock(destroy_mutex_);
     if (auto status = keystore_->Commit(batch); !status.ok()) return status;

@@ -136,6 +136,24 @@ struct KeyReference {
 
 absl::Status ValidateTags(const std::vector<Tag>& tags);
 
+class KmsServiceImpl;
+
+// --- Regions (issue 13: service/regions.cc) ---
+// What a region's service sees of the others: multi-Region keys reach into another region.
+class RegionPeers {
+ public:
+  virtual ~RegionPeers() = default;
+  // The service of a served region (made on first need with "*"), or nullptr when not served.
+  virtual KmsServiceImpl* Peer(std::string_view region) = 0;
+  // The keystore under every region's view (batches that span regions, the "mrk/" registry).
+  virtual Keystore* SharedKeystore() = 0;
+  // Serializes the changes to multi-Region keys that span regions; taken before any region's
+  // write_mutex_.
+  virtual std::mutex& MultiRegionMutex() = 0;
+  // The served regions, for messages.
+  virtual std::string ServedText() const = 0;
+};
+
 class KmsServiceImpl final : public KmsService {
  public:
   KmsServiceImpl(ServiceOptions options, Keystore* keystore, std::unique_ptr<Clock> clock)
@@ -316,7 +334,62 @@ class KmsServiceImpl final : public KmsService {
   absl::Status CustomKeyStoreOperation(const CallContext& call,
                                        std::string_view operation) override;
 
+  // --- Regions (service/regions.cc, service/multi_region_keys.cc) ---
+  // Called once, before any call: the other regions this service may reach.
+  // record_prefix: this region's record ids in the shared keystore (service/regional_keystore.h).
+  void JoinRegions(RegionPeers* peers, std::string record_prefix) {
+    peers_ = peers;
+    record_prefix_ = std::move(record_prefix);
+  }
+  const std::string& Region() const { return options_.region; }
+
+  absl::StatusOr<ReplicateKeyResult> ReplicateKey(const CallContext& call,
+                                                  const ReplicateKeyRequest& request) override;
+  absl::Status UpdatePrimaryRegion(const CallContext& call, const std::string& key_id,
+                                   const std::string& primary_region) override;
+
  private:
+  // --- Multi-Region keys (multi_region_keys.cc) ---
+
+  // ReplicateKey and UpdatePrimaryRegion (under MultiRegionMutex): the key, authorized for
+  // kms:<operation> with the condition key given, a multi-Region primary of this region that is
+  // not pending deletion, with its set's shared record and that record's version.
+  struct PrimaryKeyOfSet {
+    EntryPtr entry;
+    records::MultiRegionRecord registry;
+    std::string registry_version;
+  };
+  absl::StatusOr<PrimaryKeyOfSet> PrimaryForChange(const CallContext& call,
+                                                   const std::string& key_id,
+                                                   std::string_view operation,
+                                                   std::string_view condition_key,
+                                                   const std::string& condition_value);
+
+  // The shared record of a multi-Region key (none: not one), and its version for a conditional
+  // write.
+  absl::StatusOr<std::optional<records::MultiRegionRecord>> LoadMultiRegion(
+      const std::string& key_id, std::string* version = nullptr) const;
+  std::string RegionKeyArn(std::string_view region, std::string_view key_id) const;
+  // DescribeKey's MultiRegionConfiguration, for a multi-Region key.
+  absl::Status AddMultiRegionConfiguration(KeyMetadata& m) const;
+  // Rotation is the primary's: a replica refuses operation (UnsupportedOperationException).
+  absl::Status RequireNotReplica(const KeyMetadata& m, std::string_view operation) const;
+  // ScheduleKeyDeletion: a primary with replicas waits for them (KMSInvalidStateException).
+  absl::Status RequireNoReplicas(const KeyMetadata& m) const;
+  // In the replica's region: authorizes kms:CreateKey, commits the replica and the updated shared
+  // record (conditionally on registry_version), publishes the replica.
+  absl::StatusOr<ReplicateKeyResult> CreateReplica(
+      const CallContext& call, const KeyEntry& primary, const ReplicateKeyRequest& request,
+      const records::MultiRegionRecord& updated_registry, const std::string& registry_version);
+  // After the primary's material or rotation settings changed: every replica takes them.
+  absl::Status SyncReplicas(const std::string& key_id);
+  // In a replica's region, under its write lock: the primary's versions and rotation settings.
+  absl::Status TakeSharedProperties(const KeyEntry& primary);
+  // DestroyKey: the shared record loses this region (or goes, with the primary), in the batch;
+  // encoded keeps the record's bytes alive until the commit.
+  absl::Status ForgetMultiRegionKey(const KeyRecord& record, KeystoreBatch& batch,
+                                    std::string& encoded);
+
   // --- Kinds of key (signing_and_mac.cc) ---
 
   // The key's KeyUsage must be usage for operation, else InvalidKeyUsageException naming it.
@@ -486,6 +559,12 @@ class KmsServiceImpl final : public KmsService {
 
   absl::StatusOr<policy::PolicyPtr> CompileKeyPolicy(const std::string& document) const;
 
+  // CreateKey and ReplicateKey: the new key's policy (none: AWS's default), compiled and, unless
+  // bypassed, checked against lockout; sets entry.policy and entry.record.policy.
+  absl::Status AttachNewKeyPolicy(const CallContext& call, KeyEntry& entry,
+                                  const std::optional<std::string>& document,
+                                  bool bypass_lockout_check) const;
+
   // The lockout safety check: would the new policy (with the caller's identity policies) let the
   // caller call PutKeyPolicy on the key again?
   absl::Status CheckLockout(const CallContext& call, const KeyEntry& entry,
@@ -633,6 +712,11 @@ class KmsServiceImpl final : public KmsService {
   std::mutex save_usage_mutex_;  // one SaveKeyUsage at a time
   std::mutex tracking_start_mutex_;
   std::optional<int64_t> tracking_start_;  // GUARDED_BY(tracking_start_mutex_)
+
+  // The other regions (issue 13); nullptr for a service made alone (NewKmsService).
+  RegionPeers* peers_ = nullptr;
+  std::string record_prefix_;               // this region's record ids in peers_->SharedKeystore()
+  std::vector<std::string> replica_syncs_;  // GUARDED_BY(write_mutex_): rotated by the scheduler
 };
 
 }  // namespace kmsd::service_internal

@@ -22,8 +22,8 @@ constexpr int64_t kMaxClockAdvanceSeconds = 20LL * 365 * 86400;
 
 class KmsCodec final : public ServiceCodec {
  public:
-  KmsCodec(KmsService* service, KmsTestHooks test_hooks)
-      : service_(service), test_hooks_(std::move(test_hooks)) {}
+  KmsCodec(KmsService* service, KmsRegions* regions, KmsTestHooks test_hooks)
+      : service_(service), regions_(regions), test_hooks_(std::move(test_hooks)) {}
 
   std::string_view SigningName() const override { return "kms"; }
   std::string_view EventSource() const override { return "kms.amazonaws.com"; }
@@ -80,7 +80,13 @@ class KmsCodec final : public ServiceCodec {
       dry_run_call = call;
       dry_run_call->dry_run = true;
     }
-    OperationContext context{*service_, dry_run_call ? *dry_run_call : call};
+    KmsService* service = service_;
+    if (regions_) {  // several regions: the scope's (issue 13)
+      auto regional = regions_->ForRegion(call.region);
+      if (!regional.ok()) return regional.status();
+      service = *regional;
+    }
+    OperationContext context{*service, dry_run_call ? *dry_run_call : call};
     auto body = operation(context, *request);
     if (!body.ok()) return body.status();
     return ServedAnswer{std::move(*body), {}};
@@ -121,13 +127,18 @@ class KmsCodec final : public ServiceCodec {
   }
 
   KmsService* const service_;
+  KmsRegions* const regions_;  // when set, service_ is unused
   const KmsTestHooks test_hooks_;
 };
 
 }  // namespace
 
 std::unique_ptr<ServiceCodec> NewKmsCodec(KmsService* service, KmsTestHooks test_hooks) {
-  return std::make_unique<KmsCodec>(service, std::move(test_hooks));
+  return std::make_unique<KmsCodec>(service, nullptr, std::move(test_hooks));
+}
+
+std::unique_ptr<ServiceCodec> NewKmsCodec(KmsRegions* regions, KmsTestHooks test_hooks) {
+  return std::make_unique<KmsCodec>(nullptr, regions, std::move(test_hooks));
 }
 
 }  // namespace kmsd::api

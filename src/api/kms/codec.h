@@ -6,6 +6,7 @@
 
 #include "api/codec.h"
 #include "kmsd/clock.h"
+#include "kmsd/regions.h"
 #include "kmsd/service.h"
 
 namespace kmsd::api {
@@ -19,5 +20,8 @@ struct KmsTestHooks {
 };
 
 std::unique_ptr<ServiceCodec> NewKmsCodec(KmsService* service, KmsTestHooks test_hooks = {});
+
+// Several regions (issue 13): each request is served by the service of CallContext::region.
+std::unique_ptr<ServiceCodec> NewKmsCodec(KmsRegions* regions, KmsTestHooks test_hooks = {});
 
 }  // namespace kmsd::api

@@ -6,8 +6,8 @@
 
 namespace kmsd::api {
 
-void WriteKeyMetadata(JsonWriter& writer, const KeyMetadata& m) {
-  writer.BeginObject("KeyMetadata")
+void WriteKeyMetadata(JsonWriter& writer, const KeyMetadata& m, std::string_view member) {
+  writer.BeginObject(member)
       .String("AWSAccountId", m.account_id)
       .String("KeyId", m.key_id)
       .String("Arn", m.arn)
@@ -25,7 +25,22 @@ void WriteKeyMetadata(JsonWriter& writer, const KeyMetadata& m) {
       .String("CustomerMasterKeySpec", m.key_spec)
       .String("KeySpec", m.key_spec);
   WriteKeyAlgorithms(writer, m.key_spec, m.key_usage);
-  writer.Boolean("MultiRegion", false).EndObject();
+  writer.Boolean("MultiRegion", m.multi_region);
+  if (m.multi_region_configuration) {  // issue 13
+    const MultiRegionConfiguration& configuration = *m.multi_region_configuration;
+    writer.BeginObject("MultiRegionConfiguration")
+        .String("MultiRegionKeyType", configuration.key_type)
+        .BeginObject("PrimaryKey")
+        .String("Arn", configuration.primary_key.arn)
+        .String("Region", configuration.primary_key.region)
+        .EndObject()
+        .BeginArray("ReplicaKeys");
+    for (const MultiRegionKey& replica : configuration.replica_keys) {
+      writer.BeginObject().String("Arn", replica.arn).String("Region", replica.region).EndObject();
+    }
+    writer.EndArray().EndObject();
+  }
+  writer.EndObject();
 }
 
 absl::StatusOr<std::string> KeyMetadataAnswer(const absl::StatusOr<KeyMetadata>& metadata) {

@@ -61,6 +61,9 @@ Operation FindOperation(std::string_view name) {
       {"GenerateDataKeyPair", &GenerateDataKeyPair},
       {"GenerateDataKeyPairWithoutPlaintext", &GenerateDataKeyPairWithoutPlaintext},
       {"DeriveSharedSecret", &DeriveSharedSecret},
+      // Issue 13: multi-Region keys.
+      {"ReplicateKey", &ReplicateKey},
+      {"UpdatePrimaryRegion", &UpdatePrimaryRegion},
   };
   auto it = kOperations->find(name);
   return it == kOperations->end() ? nullptr : it->second;

@@ -30,8 +30,9 @@ Operation FindOperation(std::string_view name);
 // cache) and so may run on an I/O thread; true for every other name, known or not.
 bool MayBlock(std::string_view name);
 
-// Writes the KeyMetadata structure as member "KeyMetadata".
-void WriteKeyMetadata(JsonWriter& writer, const KeyMetadata& metadata);
+// Writes the KeyMetadata structure as member "KeyMetadata" (ReplicateKey: "ReplicaKeyMetadata").
+void WriteKeyMetadata(JsonWriter& writer, const KeyMetadata& metadata,
+                      std::string_view member = "KeyMetadata");
 // The answer {"KeyMetadata": {...}} (CreateKey, DescribeKey), or the service's error.
 absl::StatusOr<std::string> KeyMetadataAnswer(const absl::StatusOr<KeyMetadata>& metadata);
 
@@ -97,5 +98,9 @@ absl::StatusOr<std::string> GenerateDataKeyPair(OperationContext& context, Reque
 absl::StatusOr<std::string> GenerateDataKeyPairWithoutPlaintext(OperationContext& context,
                                                                 RequestReader& request);
 absl::StatusOr<std::string> DeriveSharedSecret(OperationContext& context, RequestReader& request);
+
+// Issue 13: multi-Region keys (multi_region_operations.cc).
+absl::StatusOr<std::string> ReplicateKey(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> UpdatePrimaryRegion(OperationContext& context, RequestReader& request);
 
 }  // namespace kmsd::api

@@ -9,7 +9,9 @@
 #include "kmsd/api.h"
 #include "kmsd/credentials.h"
 #include "kmsd/errors.h"
+#include "kmsd/regions.h"
 #include "kmsd/sigv4.h"
+#include "unit/keystore_fixture.h"
 
 namespace kmsd {
 namespace {
@@ -231,6 +233,72 @@ TEST_F(RouterTest, AScopeForAServiceKmsdDoesNotServeIsRefusedByKms) {
   HttpResponse response = Send(Signed("s3", "{}", kRootKey, kRootSecret));
   EXPECT_NE(response.body.find(R"("__type":"InvalidSignatureException")"), std::string::npos)
       << response.body;
+}
+
+// --- Several regions (issue 13): the scope's region picks the region's service ---
+
+class RouterRegionsTest : public testing::KeystoreFixture {
+ protected:
+  void SetUp() override {
+    testing::KeystoreFixture::SetUp();
+    if (HasFatalFailure()) return;
+    auto list = ParseRegionList("us-east-1,eu-west-1");
+    ASSERT_TRUE(list.ok());
+    auto regions = NewKmsRegions(*list, {}, keystore_.get(), &clock_);
+    ASSERT_TRUE(regions.ok()) << regions.status();
+    regions_ = std::move(*regions);
+    ApiOptions options;
+    options.credentials = &store_;
+    options.regions = regions_.get();
+    options.on_request = [this](const RequestOutcome& outcome,
+                                std::function<void(absl::Status)> recorded) {
+      recorded_region_ = std::string(outcome.region);
+      recorded(absl::OkStatus());
+    };
+    handler_ = NewApiHandler(std::move(options), regions_->Default(), &clock_);
+  }
+
+  HttpResponse Send(std::string_view region, std::string_view operation) {
+    sigv4::SignableRequest signable{"POST", "/", {{"host", "127.0.0.1:7600"}}, "{}"};
+    signable.headers.emplace_back("x-amz-target", StrCat("TrentService.", operation));
+    signable.headers.emplace_back("content-type", "application/x-amz-json-1.1");
+    sigv4::Sign(signable, {kRootKey, kRootSecret, ""}, region, "kms", kNow);
+    HttpRequest request;
+    request.method = signable.method;
+    request.target = signable.target;
+    request.headers = std::move(signable.headers);
+    request.body = std::move(signable.body);
+    request.request_id = "request-1";
+    auto exchange = std::make_shared<Exchange>(std::move(request));
+    handler_(exchange);
+    return exchange->response_;
+  }
+
+  FixedClock clock_;
+  FakeCredentialStore store_;
+  std::unique_ptr<KmsRegions> regions_;
+  AsyncHttpHandler handler_;
+  std::string recorded_region_ = "unset";
+};
+
+TEST_F(RouterRegionsTest, TheScopesRegionServesTheRequestAndIsRecorded) {
+  HttpResponse made = Send("eu-west-1", "CreateKey");
+  EXPECT_EQ(made.status, 200) << made.body;
+  EXPECT_NE(made.body.find("arn:aws:kms:eu-west-1:"), std::string::npos) << made.body;
+  EXPECT_EQ(recorded_region_, "eu-west-1");
+  HttpResponse east = Send("us-east-1", "ListKeys");
+  EXPECT_EQ(east.status, 200);
+  EXPECT_NE(east.body.find("\"Keys\":[]"), std::string::npos) << east.body;
+  EXPECT_EQ(recorded_region_, "us-east-1");
+}
+
+TEST_F(RouterRegionsTest, ARegionNotServedIsRefusedNamingTheServedRegions) {
+  HttpResponse refused = Send("sa-east-1", "ListKeys");
+  EXPECT_EQ(refused.status, 400);
+  EXPECT_NE(refused.body.find("InvalidSignatureException"), std::string::npos) << refused.body;
+  EXPECT_NE(refused.body.find("'us-east-1', 'eu-west-1', not 'sa-east-1'"), std::string::npos)
+      << refused.body;
+  EXPECT_EQ(recorded_region_, "");
 }
 
 }  // namespace

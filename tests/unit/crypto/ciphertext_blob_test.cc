@@ -86,11 +86,48 @@ TEST(CiphertextBlob, SamePlaintextNeverGivesTheSameBlob) {
 TEST(CiphertextBlob, UnknownFormatVersionIsInvalidCiphertext) {
   auto blob = SealBlob({NewUuid(), 1}, NewKey(), {}, "p");
   ASSERT_TRUE(blob.ok());
-  for (int version : {0, 2, 0xff}) {
+  for (int version : {0, 3, 0xff}) {
     std::string other = *blob;
     other[0] = static_cast<char>(version);
     EXPECT_EQ(TypeOf(ParseBlobHeader(other).status()), ErrorType::kInvalidCiphertext);
   }
+}
+
+// Issue 13: multi-Region keys ("mrk-" ids) use format 2, the same layout.
+TEST(CiphertextBlob, MultiRegionKeyIdRoundTripsInFormat2) {
+  SecretBytes key = NewKey();
+  std::string key_id = NewMultiRegionKeyId();
+  auto blob = SealBlob({key_id, 3}, key, {{"a", "1"}}, "secret");
+  ASSERT_TRUE(blob.ok()) << blob.status();
+  EXPECT_EQ(static_cast<uint8_t>((*blob)[0]), kBlobFormatVersionMultiRegion);
+  EXPECT_EQ(blob->size(), kBlobOverhead + 6);
+  auto parsed = ParseBlobHeader(*blob);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_EQ(parsed->key_id, key_id);
+  EXPECT_EQ(parsed->backing_key_version, 3u);
+  auto opened = OpenBlob(*blob, key, {{"a", "1"}});
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->view(), "secret");
+}
+
+TEST(CiphertextBlob, UuidKeysStayInFormat1) {
+  auto blob = SealBlob({NewUuid(), 1}, NewKey(), {}, "p");
+  ASSERT_TRUE(blob.ok());
+  EXPECT_EQ(static_cast<uint8_t>((*blob)[0]), kBlobFormatVersion);
+}
+
+TEST(CiphertextBlob, SwitchingTheFormatByteNamesAnotherKeyAndFailsToOpen) {
+  SecretBytes key = NewKey();
+  std::string uuid = NewUuid();
+  auto blob = SealBlob({uuid, 1}, key, {}, "p");
+  ASSERT_TRUE(blob.ok());
+  std::string other = *blob;
+  other[0] = static_cast<char>(kBlobFormatVersionMultiRegion);
+  auto parsed = ParseBlobHeader(other);
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_TRUE(IsMultiRegionKeyId(parsed->key_id));
+  EXPECT_EQ(*KeyIdToBytes(parsed->key_id), *UuidToBytes(uuid));
+  EXPECT_EQ(TypeOf(OpenBlob(other, key, {}).status()), ErrorType::kInvalidCiphertext);
 }
 
 TEST(CiphertextBlob, LayoutIsVersionKeyIdBigEndianVersionSaltNonceCiphertextTag) {
