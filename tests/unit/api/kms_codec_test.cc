@@ -16,13 +16,13 @@ HttpRequest Body(std::string body) {
 }
 
 TEST(KmsCodec, SymmetricDecryptRunsOnTheIoThread) {
-  auto codec = NewKmsCodec(nullptr);
+  auto codec = NewKmsCodec(static_cast<KmsService*>(nullptr));
   EXPECT_FALSE(codec->MayBlockRequest("Decrypt", Body(R"({"CiphertextBlob":"AAAA"})")));
   EXPECT_FALSE(codec->MayBlockRequest("Encrypt", Body(R"({"KeyId":"k","Plaintext":"AA=="})")));
 }
 
 TEST(KmsCodec, RsaDecryptAndReEncryptAreOffloaded) {
-  auto codec = NewKmsCodec(nullptr);
+  auto codec = NewKmsCodec(static_cast<KmsService*>(nullptr));
   EXPECT_TRUE(codec->MayBlockRequest(
       "Decrypt",
       Body(R"({"KeyId":"k","CiphertextBlob":"AAAA","EncryptionAlgorithm":"RSAES_OAEP_SHA_256"})")));
@@ -32,7 +32,7 @@ TEST(KmsCodec, RsaDecryptAndReEncryptAreOffloaded) {
 }
 
 TEST(KmsCodec, OperationsThatWriteAreOffloadedWhateverTheBody) {
-  auto codec = NewKmsCodec(nullptr);
+  auto codec = NewKmsCodec(static_cast<KmsService*>(nullptr));
   EXPECT_TRUE(codec->MayBlockRequest("CreateKey", Body("{}")));
   EXPECT_TRUE(codec->MayBlockRequest("GenerateDataKeyPair", Body("{}")));
   EXPECT_TRUE(codec->MayBlockRequest("NoSuchOperation", Body("{}")));
