@@ -56,6 +56,10 @@ Operation FindOperation(std::string_view name) {
       {"UpdateCustomKeyStore", &UpdateCustomKeyStore},
       {"DeleteCustomKeyStore", &DeleteCustomKeyStore},
       {"DescribeCustomKeyStores", &DescribeCustomKeyStores},
+      // Issue 13: imported key material (Origin EXTERNAL).
+      {"GetParametersForImport", &GetParametersForImport},
+      {"ImportKeyMaterial", &ImportKeyMaterial},
+      {"DeleteImportedKeyMaterial", &DeleteImportedKeyMaterial},
   };
   auto it = kOperations->find(name);
   return it == kOperations->end() ? nullptr : it->second;

@@ -92,5 +92,11 @@ absl::StatusOr<std::string> DeleteCustomKeyStore(OperationContext& context,
                                                  RequestReader& request);
 absl::StatusOr<std::string> DescribeCustomKeyStores(OperationContext& context,
                                                     RequestReader& request);
+// Issue 13: imported key material (Origin EXTERNAL).
+absl::StatusOr<std::string> GetParametersForImport(OperationContext& context,
+                                                   RequestReader& request);
+absl::StatusOr<std::string> ImportKeyMaterial(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> DeleteImportedKeyMaterial(OperationContext& context,
+                                                      RequestReader& request);
 
 }  // namespace kmsd::api
