@@ -13,7 +13,6 @@ namespace {
 
 constexpr std::string_view kExternal = "EXTERNAL";
 constexpr std::string_view kExpires = "KEY_MATERIAL_EXPIRES";
-constexpr std::string_view kDoesNotExpire = "KEY_MATERIAL_DOES_NOT_EXPIRE";
 constexpr std::string_view kNewKeyMaterial = "NEW_KEY_MATERIAL";
 constexpr std::string_view kExistingKeyMaterial = "EXISTING_KEY_MATERIAL";
 // AWS: ValidTo is at most 365 days from the request.
