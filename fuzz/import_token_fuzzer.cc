@@ -57,8 +57,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto sealed = crypto::AesGcmSeal(key, std::string(crypto::kGcmNonceSize, 'n'),
                                    "kmsd/import-token/v1/" + token_header, raw);
   fuzz::Check(sealed.ok(), "AesGcmSeal failed");
-  auto opened = import_token::Open(
-      key, token_header + std::string(crypto::kGcmNonceSize, 'n') + *sealed);
+  auto opened =
+      import_token::Open(key, token_header + std::string(crypto::kGcmNonceSize, 'n') + *sealed);
   if (opened.ok()) CheckClaims(*opened);
   return 0;
 }

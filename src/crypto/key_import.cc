@@ -10,6 +10,7 @@
 #include <array>
 #include <memory>
 
+#include "crypto/openssl_handles.h"
 #include "kmsd/asymmetric.h"
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
@@ -17,25 +18,6 @@
 
 namespace kmsd::crypto {
 namespace {
-
-struct PkeyFree {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-struct PkeyContextFree {
-  void operator()(EVP_PKEY_CTX* context) const { EVP_PKEY_CTX_free(context); }
-};
-struct Pkcs8Free {
-  void operator()(PKCS8_PRIV_KEY_INFO* info) const { PKCS8_PRIV_KEY_INFO_free(info); }
-};
-struct CipherContextFree {
-  void operator()(EVP_CIPHER_CTX* context) const { EVP_CIPHER_CTX_free(context); }
-};
-struct CipherFree {
-  void operator()(EVP_CIPHER* cipher) const { EVP_CIPHER_free(cipher); }
-};
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using PkeyContext = std::unique_ptr<EVP_PKEY_CTX, PkeyContextFree>;
-using CipherContext = std::unique_ptr<EVP_CIPHER_CTX, CipherContextFree>;
 
 struct AlgorithmName {
   WrappingAlgorithm algorithm;
@@ -76,8 +58,7 @@ const char* OaepDigest(WrappingAlgorithm algorithm) {
 
 Pkey ParsePkcs8(const SecretBytes& der) {
   const unsigned char* in = der.data();
-  std::unique_ptr<PKCS8_PRIV_KEY_INFO, Pkcs8Free> info(
-      d2i_PKCS8_PRIV_KEY_INFO(nullptr, &in, static_cast<long>(der.size())));
+  Pkcs8Info info(d2i_PKCS8_PRIV_KEY_INFO(nullptr, &in, static_cast<long>(der.size())));
   if (!info || in != der.data() + der.size()) return nullptr;
   return Pkey(EVP_PKCS82PKEY(info.get()));
 }
@@ -115,11 +96,9 @@ absl::StatusOr<SecretBytes> OaepDecrypt(EVP_PKEY* key, const char* digest,
 }
 
 // AES-256 key wrap with padding, in either direction.
-absl::StatusOr<SecretBytes> KeyWrapPad(const SecretBytes& key, std::string_view input,
-                                       bool wrap) {
+absl::StatusOr<SecretBytes> KeyWrapPad(const SecretBytes& key, std::string_view input, bool wrap) {
   if (key.size() != kEphemeralAesKeySize) return UnwrapFailed();
-  std::unique_ptr<EVP_CIPHER, CipherFree> cipher(
-      EVP_CIPHER_fetch(nullptr, "AES-256-WRAP-PAD", nullptr));
+  Cipher cipher(EVP_CIPHER_fetch(nullptr, "AES-256-WRAP-PAD", nullptr));
   CipherContext context(EVP_CIPHER_CTX_new());
   if (!cipher || !context) return OpenSslFailure("set up AES key wrap");
   if (EVP_CipherInit_ex(context.get(), cipher.get(), nullptr, key.data(), nullptr, wrap ? 1 : 0) !=
@@ -230,10 +209,10 @@ absl::StatusOr<std::string> CheckImportedMaterial(const KeySpecInfo& spec,
   if (spec.family == KeyFamily::kSymmetric || spec.family == KeyFamily::kHmac) {
     MaterialLength length = ImportedMaterialLength(spec);
     if (material.size() < length.min || material.size() > length.max) {
-      return WrongMaterial(spec, length.min == length.max
-                                     ? StrCat("it must be ", length.min, " bytes long")
-                                     : StrCat("it must be ", length.min, " to ", length.max,
-                                              " bytes long"));
+      return WrongMaterial(
+          spec, length.min == length.max
+                    ? StrCat("it must be ", length.min, " bytes long")
+                    : StrCat("it must be ", length.min, " to ", length.max, " bytes long"));
     }
     // An HMAC under the material: the same material gives the same fingerprint, and the
     // fingerprint tells nothing about the material.
@@ -270,8 +249,8 @@ absl::StatusOr<SecretBytes> AesKeyUnwrapPad(const SecretBytes& key, std::string_
   return KeyWrapPad(key, wrapped, /*wrap=*/false);
 }
 
-absl::StatusOr<std::string> RsaOaepEncrypt(std::string_view public_key_der,
-                                           std::string_view digest, std::string_view plaintext) {
+absl::StatusOr<std::string> RsaOaepEncrypt(std::string_view public_key_der, std::string_view digest,
+                                           std::string_view plaintext) {
   const auto* in = reinterpret_cast<const unsigned char*>(public_key_der.data());
   Pkey key(d2i_PUBKEY(nullptr, &in, static_cast<long>(public_key_der.size())));
   if (!key || !EVP_PKEY_is_a(key.get(), "RSA")) {
@@ -286,8 +265,8 @@ absl::StatusOr<std::string> RsaOaepEncrypt(std::string_view public_key_der,
     return OpenSslFailure("encrypt with RSA-OAEP");
   }
   std::string ciphertext(length, '\0');
-  if (EVP_PKEY_encrypt(context->get(), reinterpret_cast<unsigned char*>(ciphertext.data()),
-                       &length, message, plaintext.size()) != 1) {
+  if (EVP_PKEY_encrypt(context->get(), reinterpret_cast<unsigned char*>(ciphertext.data()), &length,
+                       message, plaintext.size()) != 1) {
     return Error(ErrorType::kValidation, "The plaintext is too long for RSA-OAEP with this key.");
   }
   ciphertext.resize(length);

@@ -15,7 +15,8 @@ constexpr size_t kHeaderSize = 1 + kParametersIdSize + 8;
 // algorithm (1) | wrapping key bits (2) | key id (36)
 constexpr size_t kKeyIdSize = 36;
 constexpr size_t kClaimsSize = 1 + 2 + kKeyIdSize;
-constexpr size_t kTokenSize = kHeaderSize + crypto::kGcmNonceSize + kClaimsSize + crypto::kGcmTagSize;
+constexpr size_t kTokenSize =
+    kHeaderSize + crypto::kGcmNonceSize + kClaimsSize + crypto::kGcmTagSize;
 constexpr size_t kTokenKeySize = crypto::kAes256KeySize;
 
 absl::Status InvalidToken() {

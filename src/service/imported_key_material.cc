@@ -45,9 +45,10 @@ absl::Status CheckWrapping(const KeySpecInfo& spec, crypto::WrappingAlgorithm al
   }
   if (crypto::IsRsaAesKeyWrap(algorithm)) return absl::OkStatus();
   if (spec.family == KeyFamily::kRsa) {
-    return Error(ErrorType::kUnsupportedOperation,
-                 StrCat("To import RSA key material (", spec.name,
-                        "), use an RSA_AES_KEY_WRAP wrapping algorithm, not ", algorithm_name, "."));
+    return Error(
+        ErrorType::kUnsupportedOperation,
+        StrCat("To import RSA key material (", spec.name,
+               "), use an RSA_AES_KEY_WRAP wrapping algorithm, not ", algorithm_name, "."));
   }
   if (LargestMaterial(spec) > crypto::MaxOaepPlaintext(bits, algorithm)) {
     return Error(ErrorType::kUnsupportedOperation,
@@ -62,7 +63,8 @@ absl::Status CheckWrapping(const KeySpecInfo& spec, crypto::WrappingAlgorithm al
 // The id AWS gives imported material: derived from the KMS key id and the material, 64 hex
 // digits. The fingerprint already hides the material.
 std::string KeyMaterialIdOf(std::string_view key_id, std::string_view fingerprint) {
-  return crypto::HexEncode(crypto::HmacSha256(fingerprint, StrCat("kmsd/key-material-id/", key_id)));
+  return crypto::HexEncode(
+      crypto::HmacSha256(fingerprint, StrCat("kmsd/key-material-id/", key_id)));
 }
 
 bool IsSymmetric(const KeyMetadata& m) { return m.key_spec == "SYMMETRIC_DEFAULT"; }
@@ -88,16 +90,14 @@ absl::Status ValidateExpiration(const ImportKeyMaterialRequest& request, int64_t
 
 absl::Status KmsServiceImpl::RequireExternalOrigin(const KeyMetadata& m) const {
   if (m.origin == kExternal) return absl::OkStatus();
-  return Error(ErrorType::kUnsupportedOperation,
-               StrCat(KeyArn(m.key_id), " origin is ", m.origin,
-                      " which is not valid for this operation."));
+  return Error(ErrorType::kUnsupportedOperation, StrCat(KeyArn(m.key_id), " origin is ", m.origin,
+                                                        " which is not valid for this operation."));
 }
 
 absl::Status KmsServiceImpl::RequireGeneratedMaterial(const KeyMetadata& m) const {
   if (m.origin != kExternal) return absl::OkStatus();
-  return Error(ErrorType::kUnsupportedOperation,
-               StrCat(KeyArn(m.key_id), " origin is ", m.origin,
-                      " which is not valid for this operation."));
+  return Error(ErrorType::kUnsupportedOperation, StrCat(KeyArn(m.key_id), " origin is ", m.origin,
+                                                        " which is not valid for this operation."));
 }
 
 absl::StatusOr<ImportParameters> KmsServiceImpl::GetParametersForImport(
@@ -159,8 +159,8 @@ absl::StatusOr<ImportParameters> KmsServiceImpl::GetParametersForImport(
   batch.puts.emplace_back(
       records::DueRecordId(valid_to, records::kExpireImportParametersTask, m.key_id), "");
   if (auto status = keystore_->Commit(batch); !status.ok()) return status;
-  return ImportParameters{KeyArn(m.key_id), std::move(*token),
-                          std::move(wrapping_key->public_key), valid_to};
+  return ImportParameters{KeyArn(m.key_id), std::move(*token), std::move(wrapping_key->public_key),
+                          valid_to};
 }
 
 absl::StatusOr<KeyMaterialResult> KmsServiceImpl::ImportKeyMaterial(
@@ -173,8 +173,8 @@ absl::StatusOr<KeyMaterialResult> KmsServiceImpl::ImportKeyMaterial(
     context.Set("kms:ExpirationModel", request.expiration_model);
     if (request.valid_to) context.Set("kms:ValidTo", std::to_string(*request.valid_to));
   };
-  if (auto status = AuthorizeKey(
-          call, **current, {.action = "kms:ImportKeyMaterial", .add_conditions = conditions});
+  if (auto status = AuthorizeKey(call, **current,
+                                 {.action = "kms:ImportKeyMaterial", .add_conditions = conditions});
       !status.ok()) {
     return status;
   }
@@ -219,9 +219,8 @@ absl::StatusOr<KeyMaterialResult> KmsServiceImpl::ImportKeyMaterial(
   }
   if (auto status = ValidateExpiration(request, now); !status.ok()) return status;
 
-  auto material =
-      crypto::UnwrapKeyMaterial(parameters->wrapping_key, claims->algorithm,
-                                request.encrypted_key_material);
+  auto material = crypto::UnwrapKeyMaterial(parameters->wrapping_key, claims->algorithm,
+                                            request.encrypted_key_material);
   if (!material.ok()) return material.status();
   const KeySpecInfo* spec = FindKeySpec(m.key_spec);
   if (!spec) return Internal("stored key has an unknown key spec");
@@ -233,9 +232,9 @@ absl::StatusOr<KeyMaterialResult> KmsServiceImpl::ImportKeyMaterial(
   // New or the same material (AWS: the key's material never changes once imported; importing new
   // material into a symmetric key is for on-demand rotation, which kmsd does not offer yet).
   bool first_import = m.key_material_id.empty();
-  std::string_view import_type =
-      request.import_type ? std::string_view(*request.import_type)
-                          : (first_import ? kNewKeyMaterial : kExistingKeyMaterial);
+  std::string_view import_type = request.import_type
+                                     ? std::string_view(*request.import_type)
+                                     : (first_import ? kNewKeyMaterial : kExistingKeyMaterial);
   if (import_type == kNewKeyMaterial && request.key_material_id) {
     return Validation("You cannot specify a KeyMaterialId with ImportType NEW_KEY_MATERIAL.");
   }
@@ -284,8 +283,8 @@ absl::StatusOr<KeyMaterialResult> KmsServiceImpl::ImportKeyMaterial(
   record.has_material = true;
   if (updated.valid_to) {
     // The put comes after the delete in the same commit when the date did not change.
-    std::string due = records::DueRecordId(*updated.valid_to, records::kExpireMaterialTask,
-                                           updated.key_id);
+    std::string due =
+        records::DueRecordId(*updated.valid_to, records::kExpireMaterialTask, updated.key_id);
     std::erase(batch.deletes, due);
     batch.puts.emplace_back(std::move(due), "");
   }

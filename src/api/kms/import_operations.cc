@@ -87,8 +87,8 @@ absl::StatusOr<std::string> DeleteImportedKeyMaterial(OperationContext& context,
   auto key_id = request.String("KeyId", kKeyIdRule, /*required=*/true);
   auto material_id = request.String("KeyMaterialId", kKeyMaterialIdRule);
   if (auto status = request.Finish(); !status.ok()) return status;
-  return KeyMaterialAnswer(context.service.DeleteImportedKeyMaterial(
-      context.call, *key_id, material_id.value_or("")));
+  return KeyMaterialAnswer(
+      context.service.DeleteImportedKeyMaterial(context.call, *key_id, material_id.value_or("")));
 }
 
 }  // namespace kmsd::api

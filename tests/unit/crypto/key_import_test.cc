@@ -90,7 +90,8 @@ TEST(UnwrapKeyMaterial, OaepWithTheOtherDigestFails) {
   const WrappingKeyPair& key = WrappingKey(2048);
   auto wrapped = RsaOaepEncrypt(key.public_key, "SHA1", std::string(32, 'm'));
   ASSERT_TRUE(wrapped.ok());
-  auto unwrapped = UnwrapKeyMaterial(key.private_key, WrappingAlgorithm::kRsaesOaepSha256, *wrapped);
+  auto unwrapped =
+      UnwrapKeyMaterial(key.private_key, WrappingAlgorithm::kRsaesOaepSha256, *wrapped);
   EXPECT_EQ(TypeOf(unwrapped.status()), ErrorType::kInvalidCiphertext);
 }
 
@@ -141,16 +142,16 @@ TEST(UnwrapKeyMaterial, WrongLengthsAndAnotherWrappingKeyFail) {
   for (std::string_view bad : {std::string_view(), std::string_view(wrapped).substr(0, 255),
                                std::string_view(wrapped).substr(0, 256 + 8),
                                std::string_view(wrapped).substr(0, wrapped.size() - 1)}) {
-    EXPECT_EQ(TypeOf(UnwrapKeyMaterial(key.private_key, WrappingAlgorithm::kRsaAesKeyWrapSha256,
-                                       bad)
-                         .status()),
-              ErrorType::kInvalidCiphertext)
+    EXPECT_EQ(
+        TypeOf(UnwrapKeyMaterial(key.private_key, WrappingAlgorithm::kRsaAesKeyWrapSha256, bad)
+                   .status()),
+        ErrorType::kInvalidCiphertext)
         << bad.size();
   }
-  EXPECT_EQ(TypeOf(UnwrapKeyMaterial(other.private_key, WrappingAlgorithm::kRsaAesKeyWrapSha256,
-                                     wrapped)
-                       .status()),
-            ErrorType::kInvalidCiphertext);
+  EXPECT_EQ(
+      TypeOf(UnwrapKeyMaterial(other.private_key, WrappingAlgorithm::kRsaAesKeyWrapSha256, wrapped)
+                 .status()),
+      ErrorType::kInvalidCiphertext);
   // An OAEP ciphertext is exactly one RSA block.
   EXPECT_EQ(TypeOf(UnwrapKeyMaterial(key.private_key, WrappingAlgorithm::kRsaesOaepSha256, wrapped)
                        .status()),

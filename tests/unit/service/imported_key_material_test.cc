@@ -54,6 +54,16 @@ class ImportedKeyMaterialTest : public testing::ServiceTest {
     return *wrapped_key + *wrapped_material;
   }
 
+  // An ImportKeyMaterial request for material wrapped under the parameters, never expiring.
+  static ImportKeyMaterialRequest RequestFor(const std::string& key_id,
+                                             const ImportParameters& parameters,
+                                             std::string_view material) {
+    return {.key_id = key_id,
+            .import_token = parameters.import_token,
+            .encrypted_key_material = Wrap(parameters, material),
+            .expiration_model = std::string(kNoExpiry)};
+  }
+
   absl::StatusOr<KeyMaterialResult> Import(const std::string& key_id, std::string_view material,
                                            std::optional<int64_t> valid_to = std::nullopt) {
     ImportParameters parameters = Parameters(key_id);
@@ -107,13 +117,14 @@ TEST_F(ImportedKeyMaterialTest, CryptographicOperationsOnAKeyPendingImportAreInv
   EXPECT_EQ(TypeOf(service_->GenerateDataKey(call_, symmetric, 32, {}, true, {}).status()),
             ErrorType::kKmsInvalidState);
   std::string hmac = NewExternalKey("HMAC_256", "GENERATE_VERIFY_MAC");
-  EXPECT_EQ(TypeOf(service_->GenerateMac(call_, hmac, SecretBytes::FromString("m"),
-                                         "HMAC_SHA_256", {})
-                       .status()),
-            ErrorType::kKmsInvalidState);
+  EXPECT_EQ(
+      TypeOf(service_->GenerateMac(call_, hmac, SecretBytes::FromString("m"), "HMAC_SHA_256", {})
+                 .status()),
+      ErrorType::kKmsInvalidState);
   std::string ecc = NewExternalKey("ECC_NIST_P256", "SIGN_VERIFY");
-  EXPECT_EQ(TypeOf(service_->Sign(call_, ecc, SecretBytes::FromString("m"), MessageType::kRaw,
-                                  "ECDSA_SHA_256", {})
+  EXPECT_EQ(TypeOf(service_
+                       ->Sign(call_, ecc, SecretBytes::FromString("m"), MessageType::kRaw,
+                              "ECDSA_SHA_256", {})
                        .status()),
             ErrorType::kKmsInvalidState);
   EXPECT_EQ(TypeOf(service_->GetPublicKey(call_, ecc, {}).status()), ErrorType::kKmsInvalidState);
@@ -221,10 +232,7 @@ TEST_F(ImportedKeyMaterialTest, ReimportOfOtherMaterialIsIncorrectKeyMaterial) {
 TEST_F(ImportedKeyMaterialTest, ImportTypeAndKeyMaterialIdFollowAws) {
   std::string key_id = NewExternalKey();
   ImportParameters parameters = Parameters(key_id);
-  ImportKeyMaterialRequest request{.key_id = key_id,
-                                   .import_token = parameters.import_token,
-                                   .encrypted_key_material = Wrap(parameters, material_),
-                                   .expiration_model = std::string(kNoExpiry)};
+  ImportKeyMaterialRequest request = RequestFor(key_id, parameters, material_);
   request.import_type = "EXISTING_KEY_MATERIAL";
   EXPECT_EQ(TypeOf(service_->ImportKeyMaterial(call_, request).status()),
             ErrorType::kIncorrectKeyMaterial);
@@ -254,11 +262,8 @@ TEST_F(ImportedKeyMaterialTest, ImportTypeAndKeyMaterialIdFollowAws) {
 TEST_F(ImportedKeyMaterialTest, ImportTypeIsOnlyForSymmetricKeys) {
   std::string hmac = NewExternalKey("HMAC_256", "GENERATE_VERIFY_MAC");
   ImportParameters parameters = Parameters(hmac);
-  ImportKeyMaterialRequest request{.key_id = hmac,
-                                   .import_token = parameters.import_token,
-                                   .encrypted_key_material = Wrap(parameters, material_),
-                                   .expiration_model = std::string(kNoExpiry),
-                                   .import_type = "NEW_KEY_MATERIAL"};
+  ImportKeyMaterialRequest request = RequestFor(hmac, parameters, material_);
+  request.import_type = "NEW_KEY_MATERIAL";
   EXPECT_EQ(TypeOf(service_->ImportKeyMaterial(call_, request).status()), ErrorType::kValidation);
 }
 
@@ -368,9 +373,9 @@ TEST_F(ImportedKeyMaterialTest, DeletedMaterialIsDestroyedAndTheSameMaterialBrin
 TEST_F(ImportedKeyMaterialTest, DeleteNamesOnlyTheKeysMaterialAndOnlyExternalKeys) {
   std::string key_id = NewExternalKey();
   ASSERT_TRUE(Import(key_id, material_).ok());
-  EXPECT_EQ(TypeOf(service_->DeleteImportedKeyMaterial(call_, key_id, std::string(64, 'b'))
-                       .status()),
-            ErrorType::kNotFound);
+  EXPECT_EQ(
+      TypeOf(service_->DeleteImportedKeyMaterial(call_, key_id, std::string(64, 'b')).status()),
+      ErrorType::kNotFound);
   EXPECT_EQ(TypeOf(service_->DeleteImportedKeyMaterial(call_, NewKey(), "").status()),
             ErrorType::kUnsupportedOperation);
 }
@@ -426,11 +431,11 @@ TEST_F(ImportedKeyMaterialTest, ImportedHmacKeyOfAnyAllowedLengthMacs) {
   auto imported = Import(key_id, material);
   ASSERT_TRUE(imported.ok()) << imported.status();
   EXPECT_TRUE(imported->key_material_id.empty());  // symmetric encryption keys only
-  auto mac = service_->GenerateMac(call_, key_id, SecretBytes::FromString("message"),
-                                   "HMAC_SHA_256", {});
+  auto mac =
+      service_->GenerateMac(call_, key_id, SecretBytes::FromString("message"), "HMAC_SHA_256", {});
   ASSERT_TRUE(mac.ok()) << mac.status();
-  auto expected = crypto::Hmac(*FindMacAlgorithm("HMAC_SHA_256"),
-                               SecretBytes::FromString(material), "message");
+  auto expected =
+      crypto::Hmac(*FindMacAlgorithm("HMAC_SHA_256"), SecretBytes::FromString(material), "message");
   EXPECT_EQ(mac->mac, *expected);
   auto restarted = NewKmsService({}, keystore_.get(), std::make_unique<FixedClock>(&now_));
   EXPECT_TRUE(restarted
@@ -456,8 +461,9 @@ TEST_F(ImportedKeyMaterialTest, ImportedEccKeySignsAsItsPrivateKeyAndOnlyItCanCo
   const SigningAlgorithmInfo& ecdsa = *FindSigningAlgorithm("ECDSA_SHA_256");
   auto signature = (*own)->Sign(ecdsa, "message", false);
   ASSERT_TRUE(signature.ok());
-  EXPECT_TRUE(service_->Verify(call_, key_id, SecretBytes::FromString("message"),
-                               MessageType::kRaw, *signature, "ECDSA_SHA_256", {})
+  EXPECT_TRUE(service_
+                  ->Verify(call_, key_id, SecretBytes::FromString("message"), MessageType::kRaw,
+                           *signature, "ECDSA_SHA_256", {})
                   .ok());
   // After deletion only the same key pair imports again.
   ASSERT_TRUE(service_->DeleteImportedKeyMaterial(call_, key_id, "").ok());
@@ -501,8 +507,7 @@ TEST_F(ImportedKeyMaterialTest, ImportIsRefusedForADisabledOrDeletingKey) {
   ASSERT_TRUE(service_->DisableKey(call_, key_id).ok());
   EXPECT_EQ(TypeOf(Import(key_id, material_).status()), ErrorType::kKmsInvalidState);
   ASSERT_TRUE(service_->ScheduleKeyDeletion(call_, key_id, 7).ok());
-  EXPECT_EQ(TypeOf(service_->GetParametersForImport(call_, key_id, "RSAES_OAEP_SHA_256",
-                                                    "RSA_2048")
+  EXPECT_EQ(TypeOf(service_->GetParametersForImport(call_, key_id, "RSAES_OAEP_SHA_256", "RSA_2048")
                        .status()),
             ErrorType::kKmsInvalidState);
 }
@@ -526,11 +531,9 @@ TEST_F(ImportedKeyMaterialTest, DestroyingTheKeyRemovesItsWrappingKeysAndMateria
 TEST_F(ImportedKeyMaterialTest, ImportRequiresItsOwnPermission) {
   std::string key_id = NewExternalKey();
   ImportParameters parameters = Parameters(key_id);
-  ImportKeyMaterialRequest request{.key_id = key_id,
-                                   .import_token = parameters.import_token,
-                                   .encrypted_key_material = Wrap(parameters, material_),
-                                   .expiration_model = std::string(kNoExpiry)};
-  CallContext bob = testing::AsUser("bob", {testing::Allow(R"("kms:GetParametersForImport")", "*")});
+  ImportKeyMaterialRequest request = RequestFor(key_id, parameters, material_);
+  CallContext bob =
+      testing::AsUser("bob", {testing::Allow(R"("kms:GetParametersForImport")", "*")});
   EXPECT_EQ(TypeOf(service_->ImportKeyMaterial(bob, request).status()), ErrorType::kAccessDenied);
   EXPECT_TRUE(service_->GetParametersForImport(bob, key_id, "RSAES_OAEP_SHA_1", "RSA_2048").ok());
   EXPECT_EQ(TypeOf(service_->DeleteImportedKeyMaterial(bob, key_id, "").status()),
