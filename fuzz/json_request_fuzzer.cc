@@ -27,6 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   reader.Integer("PendingWindowInDays", 7, 30);
   reader.Integer("Limit", 1, 1000);
   reader.Boolean("BypassPolicyLockoutSafetyCheck");
+  reader.Timestamp("ValidTo");  // ImportKeyMaterial (issue 13)
   auto plaintext = reader.Blob("Plaintext", 1, 4096);
   if (plaintext) fuzz::Check(plaintext->size() >= 1 && plaintext->size() <= 4096, "Blob ignored its bounds");
   reader.Blob("CiphertextBlob", 1, 6144);

@@ -22,6 +22,7 @@
 #include "kmsd/principal.h"
 #include "kmsd/sigv4.h"
 #include "service/grants.h"
+#include "service/import_token.h"
 
 namespace kmsd::fuzz {
 namespace {
@@ -61,6 +62,12 @@ void GrantTokens() {
   grant.grant_id = std::string(64, 'a');
   grant.token_secret = FixedKey('g');
   Write("grant_token", "token", Must(grants::MakeToken(grant)));
+}
+
+void ImportTokens() {
+  import_token::Claims claims{"1234abcd-12ab-34cd-56ef-1234567890ab",
+                              crypto::WrappingAlgorithm::kRsaAesKeyWrapSha256, 4096, 1714644000};
+  Write("import_token", "token", Must(import_token::Seal(FixedKey('i'), std::string(32, 'a'), claims)));
 }
 
 void SessionTokens() {
@@ -234,6 +241,7 @@ int main(int argc, char** argv) {
   kmsd::fuzz::Blobs();
   kmsd::fuzz::GrantTokens();
   kmsd::fuzz::SessionTokens();
+  kmsd::fuzz::ImportTokens();
   kmsd::fuzz::SignedRequests();
   kmsd::fuzz::AuditTrail();
   kmsd::fuzz::EnvelopeMessages();

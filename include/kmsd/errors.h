@@ -61,6 +61,11 @@ enum class ErrorType {
   // NotAuthorizedException: not in the KMS model, but what AWS answers to an alias operation on a
   // name reserved for AWS managed keys (alias/aws/...).
   kNotAuthorized,
+  // Imported key material (issue 13): IncorrectKeyMaterialException, ExpiredImportTokenException,
+  // InvalidImportTokenException.
+  kIncorrectKeyMaterial,
+  kExpiredImportToken,
+  kInvalidImportToken,
 };
 
 // Builds a status of the given type. The message is shown to the client: never put key material,

@@ -28,7 +28,8 @@
 
 namespace kmsd {
 
-enum class KeyState { kEnabled, kDisabled, kPendingDeletion };
+// kPendingImport: a key of Origin EXTERNAL without its key material (issue 13).
+enum class KeyState { kEnabled, kDisabled, kPendingDeletion, kPendingImport };
 std::string_view KeyStateName(KeyState state);
 
 struct Tag {
@@ -70,6 +71,12 @@ struct KeyMetadata {
   std::string key_manager = "CUSTOMER";
   std::optional<int64_t> deletion_date;
   std::optional<int> pending_deletion_window_days;
+  // Origin EXTERNAL (issue 13): whether the imported material expires ("KEY_MATERIAL_EXPIRES",
+  // "KEY_MATERIAL_DOES_NOT_EXPIRE"; empty until material is imported), when (ValidTo), and the
+  // id of the material (CurrentKeyMaterialId of a symmetric key; empty before the first import).
+  std::string expiration_model;
+  std::optional<int64_t> valid_to;
+  std::string key_material_id;
   bool Enabled() const { return state == KeyState::kEnabled; }
   // Issue 13: a multi-Region key ("mrk-" id); its related keys when the answer shows them.
   bool multi_region = false;
@@ -155,6 +162,7 @@ struct DueTaskReport {
   int keys_deleted = 0;
   int keys_rotated = 0;
   int key_usages_saved = 0;  // keys whose last use was saved (KmsService::SaveKeyUsage)
+  int key_materials_expired = 0;  // imported key material deleted at its ValidTo (issue 13)
 };
 
 // The last successful cryptographic operation with a key (GetKeyLastUsage).
@@ -289,6 +297,37 @@ struct ReplicateKeyResult {
   std::vector<Tag> replica_tags;
 };
 
+// --- Imported key material (issue 13) ---
+
+// GetParametersForImport's answer: a wrapping public key and the token that goes with it, both
+// valid until parameters_valid_to (24 hours).
+struct ImportParameters {
+  std::string key_arn;
+  std::string import_token;
+  std::string public_key;  // DER SubjectPublicKeyInfo of the RSA wrapping key
+  int64_t parameters_valid_to = 0;
+};
+
+struct ImportKeyMaterialRequest {
+  std::string key_id;  // key id or key ARN
+  std::string import_token;
+  std::string encrypted_key_material;
+  // ExpirationModel: KEY_MATERIAL_EXPIRES (the default, then valid_to is required) or
+  // KEY_MATERIAL_DOES_NOT_EXPIRE (then valid_to must be absent).
+  std::string expiration_model = "KEY_MATERIAL_EXPIRES";
+  std::optional<int64_t> valid_to;
+  // Symmetric encryption keys only.
+  std::optional<std::string> import_type;  // NEW_KEY_MATERIAL or EXISTING_KEY_MATERIAL
+  std::optional<std::string> key_material_id;
+  std::optional<std::string> key_material_description;
+};
+
+// ImportKeyMaterial's and DeleteImportedKeyMaterial's answer.
+struct KeyMaterialResult {
+  std::string key_arn;
+  std::string key_material_id;  // symmetric encryption keys only; else empty
+};
+
 // The only key policy name AWS has.
 inline constexpr std::string_view kDefaultKeyPolicyName = "default";
 
@@ -307,6 +346,7 @@ struct KeyStateCounts {
   int64_t enabled = 0;
   int64_t disabled = 0;
   int64_t pending_deletion = 0;
+  int64_t pending_import = 0;
 };
 struct KeyCacheStats {
   uint64_t hits = 0;    // look-ups of a key answered from memory
@@ -514,6 +554,26 @@ class KmsService {
   // a replica. kms:UpdatePrimaryRegion on both keys.
   virtual absl::Status UpdatePrimaryRegion(const CallContext& call, const std::string& key_id,
                                            const std::string& primary_region) = 0;
+
+  // --- Imported key material (issue 13) ---
+  // Keys of Origin EXTERNAL are created in PendingImport without material; every operation that
+  // needs material answers KMSInvalidStateException "<arn> is pending import." until material is
+  // imported. Key id or key ARN only (AWS: no aliases).
+
+  // A fresh RSA wrapping key pair (sealed in the keystore until parameters_valid_to) and an import
+  // token bound to the key, the wrapping key and the algorithm. wrapping_algorithm and
+  // wrapping_key_spec are names of the model's enums; combinations AWS refuses are refused.
+  virtual absl::StatusOr<ImportParameters> GetParametersForImport(
+      const CallContext& call, const std::string& key_id, const std::string& wrapping_algorithm,
+      const std::string& wrapping_key_spec) = 0;
+  // Unwraps the material with the token's wrapping key, checks it against the key spec (and, once
+  // material was imported, that it is the same material), stores it sealed, and enables the key.
+  virtual absl::StatusOr<KeyMaterialResult> ImportKeyMaterial(
+      const CallContext& call, const ImportKeyMaterialRequest& request) = 0;
+  // Destroys the key's material (crypto-shredding); the key goes to PendingImport (a key pending
+  // deletion stays so). key_material_id empty = the current material.
+  virtual absl::StatusOr<KeyMaterialResult> DeleteImportedKeyMaterial(
+      const CallContext& call, const std::string& key_id, const std::string& key_material_id) = 0;
 
   // Every key by state, read from the keystore (complete whatever the cache holds; each key
   // record is unsealed, so a metrics scrape costs one List over the keys). Any thread.

@@ -94,6 +94,8 @@ void AddKeyMetrics(metrics::Registry& registry, Service* service) {
                            static_cast<double>(counts->disabled)});
         samples.push_back({{std::string(KeyStateName(KeyState::kPendingDeletion))},
                            static_cast<double>(counts->pending_deletion)});
+        samples.push_back({{std::string(KeyStateName(KeyState::kPendingImport))},
+                           static_cast<double>(counts->pending_import)});
         return true;
       });
   registry.AddCollector(

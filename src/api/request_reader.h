@@ -96,6 +96,10 @@ class RequestReader {
   // A GrantConstraints structure: EncryptionContextEquals and EncryptionContextSubset.
   GrantConstraints Constraints(std::string_view member);
 
+  // A timestamp member (the model's DateType): epoch seconds, an integer or a fraction (taken down
+  // to the second), as the AWS JSON protocol sends it.
+  std::optional<int64_t> Timestamp(std::string_view member);
+
   // Adds a violation found by the operation itself (e.g. "either KeySpec or NumberOfBytes").
   void AddViolation(std::string message);
 

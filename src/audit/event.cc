@@ -28,7 +28,7 @@ constexpr std::string_view kKmsEventSource = "kms.amazonaws.com";
 
 // Request members worth auditing. Anything else (Plaintext, CiphertextBlob, GrantTokens, Policy
 // and whatever a future operation adds) is left out until someone decides it is safe.
-constexpr std::array<std::string_view, 32> kRequestAllowlist = {
+constexpr std::array<std::string_view, 38> kRequestAllowlist = {
     "KeyId",
     "EncryptionContext",
     "SourceEncryptionContext",
@@ -64,6 +64,13 @@ constexpr std::array<std::string_view, 32> kRequestAllowlist = {
     // ReplicateKey and UpdatePrimaryRegion (issue 13: multi-Region keys).
     "ReplicaRegion",
     "PrimaryRegion",
+    // Imported key material (issue 13); never ImportToken or EncryptedKeyMaterial.
+    "WrappingAlgorithm",
+    "WrappingKeySpec",
+    "ExpirationModel",
+    "ValidTo",
+    "ImportType",
+    "KeyMaterialId",
 };
 
 // Answer members recorded as responseElements (never for cryptographic operations).

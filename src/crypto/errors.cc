@@ -95,6 +95,12 @@ constexpr std::array kTypes = {
              absl::StatusCode::kInvalidArgument},
     TypeInfo{ErrorType::kNotAuthorized, "NotAuthorizedException", 400,
              absl::StatusCode::kPermissionDenied},
+    TypeInfo{ErrorType::kIncorrectKeyMaterial, "IncorrectKeyMaterialException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kExpiredImportToken, "ExpiredImportTokenException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kInvalidImportToken, "InvalidImportTokenException", 400,
+             absl::StatusCode::kInvalidArgument},
 };
 
 // The table is indexed by the enum's value; this keeps the two from drifting apart.
@@ -102,7 +108,7 @@ constexpr bool TableMatchesEnum() {
   for (size_t i = 0; i < kTypes.size(); ++i) {
     if (static_cast<size_t>(kTypes[i].type) != i) return false;
   }
-  return kTypes.back().type == ErrorType::kNotAuthorized;
+  return kTypes.back().type == ErrorType::kInvalidImportToken;
 }
 static_assert(TableMatchesEnum(), "kTypes must list every ErrorType in declaration order");
 

@@ -32,7 +32,9 @@ absl::StatusOr<KeyMetadata> KmsServiceImpl::CreateKey(const CallContext& call,
   if (spec->family == KeyFamily::kUnsupported) {
     return Error(ErrorType::kUnsupportedOperation, spec->unsupported_reason);
   }
-  if (request.origin != "AWS_KMS") {
+  // Origin EXTERNAL (issue 13): no material until ImportKeyMaterial.
+  bool external = request.origin == "EXTERNAL";
+  if (request.origin != "AWS_KMS" && !external) {
     return Error(ErrorType::kUnsupportedOperation,
                  StrCat("Origin ", request.origin, " is not supported yet"));
   }
@@ -43,22 +45,31 @@ absl::StatusOr<KeyMetadata> KmsServiceImpl::CreateKey(const CallContext& call,
     return status;
   }
 
-  auto material = crypto::GenerateKeyMaterial(*spec);
-  if (!material.ok()) return material.status();
-
   m.creation_date = clock_->NowSeconds();
   m.description = request.description;
-  m.state = KeyState::kEnabled;
+  if (external && request.multi_region) {
+    return Error(ErrorType::kUnsupportedOperation,
+                 "Multi-Region keys with imported key material (Origin EXTERNAL) are not "
+                 "supported yet");
+  }
+  m.state = external ? KeyState::kPendingImport : KeyState::kEnabled;
   entry->record.tags = request.tags;
   entry->record.current_version = 1;
+  entry->record.has_material = !external;
 
-  entry->versions[1] = std::make_shared<const SecretBytes>(std::move(*material));
-  if (auto status = AttachMaterial(*entry); !status.ok()) return status;
+  if (!external) {
+    auto material = crypto::GenerateKeyMaterial(*spec);
+    if (!material.ok()) return material.status();
+    entry->versions[1] = std::make_shared<const SecretBytes>(std::move(*material));
+    if (auto status = AttachMaterial(*entry); !status.ok()) return status;
+  }
 
   std::string metadata_record = records::EncodeKeyRecord(entry->record);
   KeystoreBatch batch;
   batch.puts.emplace_back(records::KeyRecordId(m.key_id), metadata_record);
-  batch.puts.emplace_back(records::MaterialRecordId(m.key_id, 1), entry->versions[1]->view());
+  if (!external) {
+    batch.puts.emplace_back(records::MaterialRecordId(m.key_id, 1), entry->versions[1]->view());
+  }
   // A multi-Region key's shared record: this region holds the primary (issue 13).
   std::string multi_region_record;
   if (m.multi_region) {
@@ -139,13 +150,15 @@ absl::StatusOr<KeyList> KmsServiceImpl::ListKeys(const CallContext& call, size_t
 }
 
 absl::Status KmsServiceImpl::EnableKey(const CallContext& call, const std::string& key_id) {
-  return ChangeUnlessPendingDeletion(call, "kms:EnableKey", key_id,
-                                     [](KeyMetadata& m) { m.state = KeyState::kEnabled; });
+  return ChangeUnlessPendingDeletion(
+      call, "kms:EnableKey", key_id, [](KeyMetadata& m) { m.state = KeyState::kEnabled; },
+      /*needs_material=*/true);
 }
 
 absl::Status KmsServiceImpl::DisableKey(const CallContext& call, const std::string& key_id) {
-  return ChangeUnlessPendingDeletion(call, "kms:DisableKey", key_id,
-                                     [](KeyMetadata& m) { m.state = KeyState::kDisabled; });
+  return ChangeUnlessPendingDeletion(
+      call, "kms:DisableKey", key_id, [](KeyMetadata& m) { m.state = KeyState::kDisabled; },
+      /*needs_material=*/true);
 }
 
 absl::Status KmsServiceImpl::UpdateKeyDescription(const CallContext& call,
@@ -193,7 +206,9 @@ absl::StatusOr<std::string> KmsServiceImpl::CancelKeyDeletion(const CallContext&
                         }
                         change.deletes.push_back(records::DueRecordId(
                             m.deletion_date.value_or(0), records::kDeleteTask, m.key_id));
-                        m.state = KeyState::kDisabled;
+                        // A key whose imported material is gone waits for it again.
+                        m.state = record.has_material ? KeyState::kDisabled
+                                                      : KeyState::kPendingImport;
                         m.deletion_date.reset();
                         m.pending_deletion_window_days.reset();
                         return absl::OkStatus();

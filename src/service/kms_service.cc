@@ -12,6 +12,8 @@ std::string_view KeyStateName(KeyState state) {
       return "Disabled";
     case KeyState::kPendingDeletion:
       return "PendingDeletion";
+    case KeyState::kPendingImport:
+      return "PendingImport";
   }
   return "Unavailable";
 }
@@ -86,6 +88,9 @@ absl::Status KmsServiceImpl::RequireNotPendingDeletion(const KeyMetadata& m) con
 absl::Status KmsServiceImpl::RequireUsable(const KeyMetadata& m) const {
   if (m.state == KeyState::kDisabled) {
     return Error(ErrorType::kDisabled, StrCat(KeyArn(m.key_id), " is disabled."));
+  }
+  if (m.state == KeyState::kPendingImport) {
+    return Error(ErrorType::kKmsInvalidState, StrCat(KeyArn(m.key_id), " is pending import."));
   }
   return RequireNotPendingDeletion(m);
 }
@@ -191,6 +196,9 @@ absl::StatusOr<KeyStateCounts> KmsServiceImpl::CountKeysByState() {
       case KeyState::kPendingDeletion:
         ++counts.pending_deletion;
         break;
+      case KeyState::kPendingImport:
+        ++counts.pending_import;
+        break;
     }
   }
   return counts;
@@ -244,7 +252,8 @@ absl::StatusOr<EntryPtr> KmsServiceImpl::LoadFromKeystore(const std::string& key
     if (version == 0) return Internal("stored key material is malformed");
     entry->versions[version] = std::make_shared<const SecretBytes>(std::move(material.value));
   }
-  if (!entry->versions.contains(entry->record.current_version)) {
+  // A key of Origin EXTERNAL may have no material (issue 13).
+  if (entry->record.has_material && !entry->versions.contains(entry->record.current_version)) {
     return Internal("stored key is missing its current key material");
   }
   if (auto status = AttachMaterial(*entry); !status.ok()) return status;

@@ -18,7 +18,8 @@ using nlohmann::json;
 constexpr int kRecordVersion = 1;
 
 absl::StatusOr<KeyState> ParseState(std::string_view name) {
-  for (KeyState state : {KeyState::kEnabled, KeyState::kDisabled, KeyState::kPendingDeletion}) {
+  for (KeyState state : {KeyState::kEnabled, KeyState::kDisabled, KeyState::kPendingDeletion,
+                         KeyState::kPendingImport}) {
     if (KeyStateName(state) == name) return state;
   }
   return Internal("stored key record has an unknown state");
@@ -74,6 +75,14 @@ std::string GrantRecordId(std::string_view key_id, std::string_view grant_id) {
   return GrantPrefix(key_id) + std::string(grant_id);
 }
 
+std::string ImportPrefix(std::string_view key_id) {
+  return std::string(kImportPrefix) + std::string(key_id) + "/";
+}
+
+std::string ImportRecordId(std::string_view key_id, std::string_view parameters_id) {
+  return ImportPrefix(key_id) + std::string(parameters_id);
+}
+
 std::string DueRecordId(int64_t due, std::string_view task, std::string_view key_id) {
   char when[24];
   std::snprintf(when, sizeof(when), "%012lld", static_cast<long long>(due < 0 ? 0 : due));
@@ -123,6 +132,17 @@ std::string EncodeKeyRecord(const KeyRecord& record) {
   if (m.pending_deletion_window_days) j["pending_window"] = *m.pending_deletion_window_days;
   if (record.policy) j["policy"] = *record.policy;
   if (m.multi_region) j["multi_region"] = true;
+  // Imported key material (issue 13).
+  if (m.origin == "EXTERNAL") {
+    json imported = {{"has_material", record.has_material}};
+    if (!m.key_material_id.empty()) imported["material_id"] = m.key_material_id;
+    if (!m.expiration_model.empty()) imported["expiration"] = m.expiration_model;
+    if (m.valid_to) imported["valid_to"] = *m.valid_to;
+    if (!record.key_material_description.empty()) {
+      imported["description"] = record.key_material_description;
+    }
+    j["imported"] = std::move(imported);
+  }
   return j.dump();
 }
 
@@ -161,6 +181,14 @@ absl::StatusOr<KeyRecord> DecodeKeyRecord(std::string_view bytes) {
     }
     if (j.contains("policy")) record.policy = j["policy"].get<std::string>();
     m.multi_region = j.value("multi_region", false);
+    if (j.contains("imported")) {
+      const json& imported = j["imported"];
+      record.has_material = imported.at("has_material").get<bool>();
+      m.key_material_id = imported.value("material_id", "");
+      m.expiration_model = imported.value("expiration", "");
+      if (imported.contains("valid_to")) m.valid_to = imported["valid_to"].get<int64_t>();
+      record.key_material_description = imported.value("description", "");
+    }
     return record;
   } catch (const json::exception&) {
     return Internal("stored key record is malformed");

@@ -7,6 +7,8 @@
 //                                   order gives the tasks in the order they fall due
 //   grant/<uuid>/<grant id>         one grant of the key (JSON), with the secret its tokens are
 //                                   made with; listing "grant/<uuid>/" gives the key's grants
+//   import/<uuid>/<parameters id>   one GetParametersForImport's wrapping key and token key, raw
+//                                   (service/import_token.h), until its token expires
 // The keystore seals every record, so none of this is ever on disk in the clear.
 #pragma once
 
@@ -28,6 +30,11 @@ inline constexpr std::string_view kDuePrefix = "due/";
 inline constexpr std::string_view kGrantPrefix = "grant/";
 inline constexpr std::string_view kDeleteTask = "delete";
 inline constexpr std::string_view kRotateTask = "rotate";
+// Imported key material (issue 13): the material's ValidTo, and the end of an import token's
+// wrapping key (import/<uuid>/<parameters id> records).
+inline constexpr std::string_view kExpireMaterialTask = "expire-material";
+inline constexpr std::string_view kExpireImportParametersTask = "expire-import";
+inline constexpr std::string_view kImportPrefix = "import/";
 
 // What the service keeps for one KMS key besides its material.
 struct KeyRecord {
@@ -41,6 +48,10 @@ struct KeyRecord {
   // The key policy document byte for byte as it was given; none = AWS's default key policy
   // (keys stored before key policies existed have none too).
   std::optional<std::string> policy;
+  // Origin EXTERNAL (issue 13): whether the imported material is present (false before the first
+  // import, after DeleteImportedKeyMaterial and after it expired), and its description.
+  bool has_material = true;
+  std::string key_material_description;
 };
 
 // Issue 13: the shared registry record of a multi-Region key, "mrk/<id>" (not under any region's
@@ -88,6 +99,10 @@ std::string AliasRecordId(std::string_view alias_name);
 
 std::string GrantRecordId(std::string_view key_id, std::string_view grant_id);
 std::string GrantPrefix(std::string_view key_id);
+
+// import/<uuid>/ : the wrapping keys of the key's outstanding import tokens (issue 13).
+std::string ImportPrefix(std::string_view key_id);
+std::string ImportRecordId(std::string_view key_id, std::string_view parameters_id);
 
 std::string DueRecordId(int64_t due, std::string_view task, std::string_view key_id);
 // Parses a due record id; nullopt when malformed.

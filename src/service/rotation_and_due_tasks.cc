@@ -16,6 +16,7 @@ absl::Status KmsServiceImpl::EnableKeyRotation(const CallContext& call, const st
         if (auto status = RequireNotReplica(record.metadata, "EnableKeyRotation"); !status.ok()) {
           return status;
         }
+        if (auto status = RequireGeneratedMaterial(record.metadata); !status.ok()) return status;
         if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
         UnscheduleRotation(record, change);
         record.rotation_enabled = true;
@@ -42,6 +43,7 @@ absl::Status KmsServiceImpl::DisableKeyRotation(const CallContext& call,
         if (auto status = RequireNotReplica(record.metadata, "DisableKeyRotation"); !status.ok()) {
           return status;
         }
+        if (auto status = RequireGeneratedMaterial(record.metadata); !status.ok()) return status;
         if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
         UnscheduleRotation(record, change);
         return absl::OkStatus();
@@ -83,6 +85,7 @@ absl::StatusOr<std::string> KmsServiceImpl::RotateKeyOnDemand(const CallContext&
         if (auto status = RequireNotReplica(record.metadata, "RotateKeyOnDemand"); !status.ok()) {
           return status;
         }
+        if (auto status = RequireGeneratedMaterial(record.metadata); !status.ok()) return status;
         if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
         size_t on_demand = std::count_if(
             record.rotations.begin(), record.rotations.end(),
@@ -175,6 +178,10 @@ absl::Status KmsServiceImpl::RunDueTask(const records::DueTask& task,
     if (record->metadata.multi_region) replica_syncs_.push_back(record->metadata.key_id);
     return absl::OkStatus();
   }
+  if (record && (task.task == records::kExpireMaterialTask ||
+                 task.task == records::kExpireImportParametersTask)) {
+    return RunImportTask(*entry, task, due_record_id, now, report);  // issue 13
+  }
   return keystore_->Delete(due_record_id);  // cancelled or superseded
 }
 
@@ -185,7 +192,8 @@ absl::Status KmsServiceImpl::DestroyKey(const KeyRecord& record, const std::stri
   batch.deletes.push_back(due_record_id);
   batch.deletes.push_back(records::KeyRecordId(key_id));
   for (const std::string& prefix :
-       {records::MaterialPrefix(key_id), records::GrantPrefix(key_id)}) {
+       {records::MaterialPrefix(key_id), records::GrantPrefix(key_id),
+        records::ImportPrefix(key_id)}) {
     auto listed = keystore_->List(prefix, "", 0);
     if (!listed.ok()) return listed.status();
     for (const KeystoreRecord& stored : *listed) batch.deletes.push_back(stored.id);

@@ -10,6 +10,8 @@
 //   key_pairs_and_agreement.cc   GenerateDataKeyPair[WithoutPlaintext], DeriveSharedSecret
 //   key_last_usage.cc            key usage tracking (GetKeyLastUsage) and its saving
 //   custom_key_stores.cc         the custom key store operations (kmsd has none)
+//   imported_key_material.cc     Origin EXTERNAL: GetParametersForImport, ImportKeyMaterial,
+//                                DeleteImportedKeyMaterial, the expiry of imported material
 // Private to src/service/: callers see only include/kmsd/service.h.
 //
 // Concurrency: published key entries are immutable and shared (shared_ptr<const KeyEntry>); a
@@ -348,6 +350,19 @@ class KmsServiceImpl final : public KmsService {
   absl::Status UpdatePrimaryRegion(const CallContext& call, const std::string& key_id,
                                    const std::string& primary_region) override;
 
+  // --- Imported key material (imported_key_material.cc) ---
+
+  absl::StatusOr<ImportParameters> GetParametersForImport(
+      const CallContext& call, const std::string& key_id, const std::string& wrapping_algorithm,
+      const std::string& wrapping_key_spec) override;
+
+  absl::StatusOr<KeyMaterialResult> ImportKeyMaterial(
+      const CallContext& call, const ImportKeyMaterialRequest& request) override;
+
+  absl::StatusOr<KeyMaterialResult> DeleteImportedKeyMaterial(
+      const CallContext& call, const std::string& key_id,
+      const std::string& key_material_id) override;
+
  private:
   // --- Multi-Region keys (multi_region_keys.cc) ---
 
@@ -389,6 +404,29 @@ class KmsServiceImpl final : public KmsService {
   // encoded keeps the record's bytes alive until the commit.
   absl::Status ForgetMultiRegionKey(const KeyRecord& record, KeystoreBatch& batch,
                                     std::string& encoded);
+
+  // --- Imported key material (imported_key_material.cc) ---
+
+  // GetParametersForImport, ImportKeyMaterial, DeleteImportedKeyMaterial: the key's Origin must be
+  // EXTERNAL (UnsupportedOperationException in AWS's words).
+  absl::Status RequireExternalOrigin(const KeyMetadata& m) const;
+
+  // EnableKeyRotation, DisableKeyRotation, RotateKeyOnDemand: not for keys of Origin EXTERNAL.
+  absl::Status RequireGeneratedMaterial(const KeyMetadata& m) const;
+
+  // The scheduler's tasks of imported keys: material whose ValidTo has come (deleted, the key goes
+  // to PendingImport) and wrapping keys whose import tokens have expired. Under write_mutex_.
+  absl::Status RunImportTask(const EntryPtr& entry, const records::DueTask& task,
+                             const std::string& due_record_id, int64_t now, DueTaskReport& report);
+
+  // Deletes the key's imported material (every version) in one commit with the key's record and
+  // the batch's other changes, publishes the entry without material, and compacts storage so that
+  // nothing of the material is left (crypto-shredding). Under write_mutex_.
+  absl::StatusOr<EntryPtr> DropImportedMaterial(const EntryPtr& current, KeystoreBatch batch);
+
+  // Commits changed's key record with batch's other changes and publishes it. Under write_mutex_.
+  absl::Status CommitEntry(std::shared_ptr<KeyEntry> changed, KeystoreBatch& batch);
+
 
   // --- Kinds of key (signing_and_mac.cc) ---
 
@@ -468,13 +506,18 @@ class KmsServiceImpl final : public KmsService {
 
   // EnableKey, DisableKey and UpdateKeyDescription: a change to the metadata of a key (by any
   // form of key id) that is not pending deletion.
+  // needs_material: EnableKey and DisableKey refuse a key pending import (KMSInvalidState).
   template <typename Edit>
   absl::Status ChangeUnlessPendingDeletion(const CallContext& call, std::string_view action,
-                                           const std::string& key_id, Edit edit) {
+                                           const std::string& key_id, Edit edit,
+                                           bool needs_material = false) {
     return Mutate(call, action, key_id, /*allow_alias=*/true,
                   [&](KeyRecord& record, KeyChange&) {
                     if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
                       return status;
+                    }
+                    if (needs_material && record.metadata.state == KeyState::kPendingImport) {
+                      return RequireUsable(record.metadata);
                     }
                     edit(record.metadata);
                     return absl::OkStatus();

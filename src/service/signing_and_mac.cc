@@ -3,6 +3,7 @@
 // VerifyMac.
 #include <openssl/crypto.h>
 
+#include "kmsd/key_import.h"
 #include "service/service_impl.h"
 
 namespace kmsd::service_internal {
@@ -75,9 +76,15 @@ absl::Status KmsServiceImpl::AttachMaterial(KeyEntry& entry) {
   if (spec.family == KeyFamily::kUnsupported) {
     return Internal("stored key has a key spec kmsd does not support");
   }
+  if (!entry.record.has_material && entry.versions.empty()) return absl::OkStatus();  // issue 13
   if (!spec.Asymmetric()) {
+    // Imported HMAC keys may be longer than generated ones (crypto::ImportedMaterialLength).
+    bool imported = entry.record.metadata.origin == "EXTERNAL";
+    crypto::MaterialLength allowed = imported ? crypto::ImportedMaterialLength(spec)
+                                              : crypto::MaterialLength{spec.MaterialSize(),
+                                                                       spec.MaterialSize()};
     for (const auto& [version, material] : entry.versions) {
-      if (material->size() != spec.MaterialSize()) {
+      if (material->size() < allowed.min || material->size() > allowed.max) {
         return Internal("stored key material is malformed");
       }
     }

@@ -20,6 +20,12 @@ void WriteKeyMetadata(JsonWriter& writer, const KeyMetadata& m, std::string_view
   if (m.pending_deletion_window_days) {
     writer.Integer("PendingDeletionWindowInDays", *m.pending_deletion_window_days);
   }
+  // Imported key material (issue 13): only for Origin EXTERNAL, as AWS.
+  if (m.valid_to) writer.Integer("ValidTo", *m.valid_to);
+  if (!m.expiration_model.empty()) writer.String("ExpirationModel", m.expiration_model);
+  if (!m.key_material_id.empty() && m.key_spec == kSymmetricDefault) {
+    writer.String("CurrentKeyMaterialId", m.key_material_id);
+  }
   writer.String("Origin", m.origin)
       .String("KeyManager", m.key_manager)
       .String("CustomerMasterKeySpec", m.key_spec)

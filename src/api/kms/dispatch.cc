@@ -64,6 +64,10 @@ Operation FindOperation(std::string_view name) {
       // Issue 13: multi-Region keys.
       {"ReplicateKey", &ReplicateKey},
       {"UpdatePrimaryRegion", &UpdatePrimaryRegion},
+      // Issue 13: imported key material (Origin EXTERNAL).
+      {"GetParametersForImport", &GetParametersForImport},
+      {"ImportKeyMaterial", &ImportKeyMaterial},
+      {"DeleteImportedKeyMaterial", &DeleteImportedKeyMaterial},
   };
   auto it = kOperations->find(name);
   return it == kOperations->end() ? nullptr : it->second;

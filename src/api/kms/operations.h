@@ -103,4 +103,11 @@ absl::StatusOr<std::string> DeriveSharedSecret(OperationContext& context, Reques
 absl::StatusOr<std::string> ReplicateKey(OperationContext& context, RequestReader& request);
 absl::StatusOr<std::string> UpdatePrimaryRegion(OperationContext& context, RequestReader& request);
 
+// Issue 13: imported key material (Origin EXTERNAL).
+absl::StatusOr<std::string> GetParametersForImport(OperationContext& context,
+                                                   RequestReader& request);
+absl::StatusOr<std::string> ImportKeyMaterial(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> DeleteImportedKeyMaterial(OperationContext& context,
+                                                      RequestReader& request);
+
 }  // namespace kmsd::api

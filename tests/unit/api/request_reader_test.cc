@@ -186,3 +186,28 @@ TEST(JsonWriter, Base64PaddingForEveryRemainder) {
 
 }  // namespace
 }  // namespace kmsd::api
+
+// DateType members (ImportKeyMaterial's ValidTo, issue 13): epoch seconds, whole or fractional.
+namespace kmsd::api {
+namespace {
+
+TEST(RequestReaderTimestamp, ReadsWholeAndFractionalEpochSeconds) {
+  RequestReader reader = Read(R"({"A": 1767225600, "B": 1767225600.75, "C": -0.5})");
+  EXPECT_EQ(reader.Timestamp("A"), 1767225600);
+  EXPECT_EQ(reader.Timestamp("B"), 1767225600);
+  EXPECT_EQ(reader.Timestamp("C"), -1);
+  EXPECT_FALSE(reader.Timestamp("Missing").has_value());
+  EXPECT_TRUE(reader.Finish().ok());
+}
+
+TEST(RequestReaderTimestamp, ClampsHugeValuesAndRefusesStrings) {
+  RequestReader huge = Read(R"({"A": 1e300, "B": 18446744073709551615})");
+  EXPECT_EQ(huge.Timestamp("A"), 1'000'000'000'000'000);
+  EXPECT_EQ(huge.Timestamp("B"), INT64_MAX);
+  RequestReader text = Read(R"({"ValidTo": "2026-01-01"})");
+  EXPECT_FALSE(text.Timestamp("ValidTo").has_value());
+  EXPECT_EQ(TypeOf(text.Finish()), ErrorType::kSerialization);
+}
+
+}  // namespace
+}  // namespace kmsd::api

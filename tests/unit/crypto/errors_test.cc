@@ -53,6 +53,9 @@ constexpr Expected kEveryType[] = {
     {ErrorType::kKmsInvalidSignature, "KMSInvalidSignatureException", 400},
     {ErrorType::kKmsInvalidMac, "KMSInvalidMacException", 400},
     {ErrorType::kNotAuthorized, "NotAuthorizedException", 400},
+    {ErrorType::kIncorrectKeyMaterial, "IncorrectKeyMaterialException", 400},
+    {ErrorType::kExpiredImportToken, "ExpiredImportTokenException", 400},
+    {ErrorType::kInvalidImportToken, "InvalidImportTokenException", 400},
 };
 
 TEST(Errors, EveryTypeHasItsAwsNameAndHttpStatus) {
