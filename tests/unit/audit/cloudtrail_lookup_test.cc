@@ -361,6 +361,22 @@ TEST_F(CloudTrailServiceTest, TrailStatusReportsTamperingOnceTheCacheIsRedone) {
   FAIL() << "the tampering was not reported";
 }
 
+TEST_F(CloudTrailServiceTest, TrailStatusSaysWhenTheTrailCannotBeWritten) {
+  cloudtrail::CloudTrailOptions options;
+  options.audit_dir = dir_.audit();
+  options.public_key_pem = *AuditPublicKeyPem(dir_.path());
+  options.clock = &clock_;
+  options.trail_failure = [] {
+    return Error(ErrorType::kDependencyTimeout, "cannot write /secret/path: No space left");
+  };
+  auto service = cloudtrail::NewCloudTrailService(options);
+  ASSERT_TRUE(service.ok());
+  auto status = (*service)->GetTrailStatus(call_, "kmsd");
+  ASSERT_TRUE(status.ok());
+  EXPECT_FALSE(status->is_logging);
+  EXPECT_EQ(status->latest_delivery_error, "kmsd cannot write its audit trail");  // no path
+}
+
 // ---- several nodes' trails merged (issue 12)
 
 TEST(MergedQuery, TwoNodesTrailsInterleaveByTimeAndEachVerifiesAlone) {
