@@ -771,16 +771,17 @@ absl::Status AuditLog::Record(const RequestOutcome& outcome) {
 
 bool IsNodeId(std::string_view text) {
   return !text.empty() && text.size() <= 253 && std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == ':' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == ':' || c == '-';
   });
 }
 
 absl::StatusOr<std::unique_ptr<AuditLog>> OpenAuditLog(AuditOptions options) {
   if (options.data_dir.empty()) return Validation("the audit log needs a data dir");
   if (!IsNodeId(options.node_id) && !options.node_id.empty()) {
-    return Validation(StrCat("the node id must be 1 to 253 characters of letters, digits, '.', "
-                             "'_', ':' and '-' (a host name)"));
+    return Validation(
+        "the node id must be 1 to 253 characters of letters, digits, '.', '_', ':' and '-' (a "
+        "host name)");
   }
   std::string dir =
       options.audit_dir.empty() ? StrCat(options.data_dir, "/audit") : options.audit_dir;

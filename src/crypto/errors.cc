@@ -106,8 +106,7 @@ constexpr std::array kTypes = {
              absl::StatusCode::kInvalidArgument},
     TypeInfo{ErrorType::kInvalidEventCategory, "InvalidEventCategoryException", 400,
              absl::StatusCode::kInvalidArgument},
-    TypeInfo{ErrorType::kTrailNotFound, "TrailNotFoundException", 400,
-             absl::StatusCode::kNotFound},
+    TypeInfo{ErrorType::kTrailNotFound, "TrailNotFoundException", 400, absl::StatusCode::kNotFound},
 };
 
 // The table is indexed by the enum's value; this keeps the two from drifting apart.
