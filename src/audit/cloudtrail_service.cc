@@ -177,6 +177,12 @@ class CloudTrailServiceImpl final : public CloudTrailService {
     return status;
   }
 
+  // A first verification at start, so that the first GetTrailStatus rarely waits.
+  void StartVerification() {
+    std::lock_guard lock(mutex_);
+    StartVerificationLocked();
+  }
+
  private:
   struct Verification {
     bool done = false;
@@ -284,15 +290,18 @@ class CloudTrailServiceImpl final : public CloudTrailService {
     std::unique_lock lock(mutex_);
     int64_t now = clock_->NowSeconds();
     bool stale = !verification_.done || now - verification_.at >= options_.verify_interval.count();
-    if (stale && !verifying_) {
-      if (verifier_.joinable()) verifier_.join();  // finished: verifying_ is false
-      verifying_ = true;
-      verifier_ = std::thread([this] { Verify(); });
-    }
+    if (stale) StartVerificationLocked();
     if (!verification_.done) {
       verified_.wait_for(lock, options_.first_verify_wait, [this] { return verification_.done; });
     }
     return verification_;
+  }
+
+  void StartVerificationLocked() {
+    if (verifying_) return;
+    if (verifier_.joinable()) verifier_.join();  // finished: verifying_ is false
+    verifying_ = true;
+    verifier_ = std::thread([this] { Verify(); });
   }
 
   void Verify() {
@@ -333,8 +342,10 @@ absl::StatusOr<std::unique_ptr<CloudTrailService>> NewCloudTrailService(CloudTra
   auto key = crypto::RandomSecret(32);
   if (!key.ok()) return key.status();
   std::unique_ptr<Clock> own_clock = options.clock ? nullptr : NewSystemClock();
-  return std::make_unique<CloudTrailServiceImpl>(std::move(options), std::move(*key),
-                                                 std::move(own_clock));
+  auto service = std::make_unique<CloudTrailServiceImpl>(std::move(options), std::move(*key),
+                                                         std::move(own_clock));
+  service->StartVerification();
+  return service;
 }
 
 }  // namespace kmsd::cloudtrail
