@@ -66,6 +66,13 @@ enum class ErrorType {
   kIncorrectKeyMaterial,
   kExpiredImportToken,
   kInvalidImportToken,
+  // CloudTrail (issue 15): LookupEvents' and GetTrailStatus's exceptions, as its model names them.
+  kInvalidLookupAttributes,
+  kInvalidTimeRange,
+  kInvalidMaxResults,
+  kInvalidNextToken,
+  kInvalidEventCategory,
+  kTrailNotFound,
 };
 
 // Builds a status of the given type. The message is shown to the client: never put key material,

@@ -56,6 +56,12 @@ constexpr Expected kEveryType[] = {
     {ErrorType::kIncorrectKeyMaterial, "IncorrectKeyMaterialException", 400},
     {ErrorType::kExpiredImportToken, "ExpiredImportTokenException", 400},
     {ErrorType::kInvalidImportToken, "InvalidImportTokenException", 400},
+    {ErrorType::kInvalidLookupAttributes, "InvalidLookupAttributesException", 400},
+    {ErrorType::kInvalidTimeRange, "InvalidTimeRangeException", 400},
+    {ErrorType::kInvalidMaxResults, "InvalidMaxResultsException", 400},
+    {ErrorType::kInvalidNextToken, "InvalidNextTokenException", 400},
+    {ErrorType::kInvalidEventCategory, "InvalidEventCategoryException", 400},
+    {ErrorType::kTrailNotFound, "TrailNotFoundException", 400},
 };
 
 TEST(Errors, EveryTypeHasItsAwsNameAndHttpStatus) {
