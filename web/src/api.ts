@@ -18,8 +18,9 @@ export class AwsError extends Error {
 export function isCredentialError(error: unknown): boolean {
   return (
     error instanceof AwsError &&
-    ["ExpiredTokenException", "ExpiredToken", "UnrecognizedClientException",
-     "InvalidClientTokenId", "InvalidSignatureException", "SignatureDoesNotMatch"].includes(error.type)
+    ["ExpiredTokenException", "ExpiredToken", "UnrecognizedClientException", "InvalidClientTokenId"].includes(
+      error.type,
+    )
   );
 }
 

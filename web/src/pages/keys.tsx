@@ -212,20 +212,20 @@ function KeyRowView({ row, entry }: { row: KeyRow; entry?: Described | Error }) 
   const deletion = toDate(metadata?.DeletionDate);
   return (
     <tr data-key-id={row.KeyId}>
-      <td>{row.aliases.length ? row.aliases.map((alias) => <div><a href={href}>{alias}</a></div>) : <span class="muted">—</span>}</td>
-      <td class="mono"><a href={href}>{row.KeyId}</a></td>
+      <td data-label="Alias">{row.aliases.length ? row.aliases.map((alias) => <div><a href={href}>{alias}</a></div>) : <span class="muted">—</span>}</td>
+      <td data-label="Key ID" class="mono"><a href={href}>{row.KeyId}</a></td>
       {entry instanceof Error ? (
         <td colSpan={6} class="muted">{(entry as any).type ?? "Error"}: {entry.message}</td>
       ) : metadata ? (
         <>
-          <td>{metadata.KeySpec}</td>
-          <td>{metadata.KeyUsage}</td>
-          <td><StateBadge state={metadata.KeyState} /></td>
-          <td>{formatDate(metadata.CreationDate)}</td>
-          <td>
+          <td data-label="Spec">{metadata.KeySpec}</td>
+          <td data-label="Usage">{metadata.KeyUsage}</td>
+          <td data-label="State"><StateBadge state={metadata.KeyState} /></td>
+          <td data-label="Created">{formatDate(metadata.CreationDate)}</td>
+          <td data-label="Rotation">
             {rotation ? (rotation.enabled ? <span>On{rotation.next ? `, next ${formatDate(rotation.next).slice(0, 10)}` : ""}</span> : "Off") : <span class="muted">—</span>}
           </td>
-          <td>{deletion ? <span class="danger-text">{formatDate(deletion)} ({relativeDays(deletion)})</span> : <span class="muted">—</span>}</td>
+          <td data-label="Deletion">{deletion ? <span class="danger-text">{formatDate(deletion)} ({relativeDays(deletion)})</span> : <span class="muted">—</span>}</td>
         </>
       ) : (
         <td colSpan={6} class="muted">…</td>
