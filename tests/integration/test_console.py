@@ -156,6 +156,11 @@ class ConsoleInABrowser(unittest.TestCase):
             with self.assertRaises(botocore.exceptions.ClientError) as raised:
                 kms.create_key(Policy=malformed)  # refused: no key is made
             message = raised.exception.response["Error"]["Message"]
+            # Enough keys for three pages of the keys table, a few of them disabled.
+            for index in range(55):
+                key_id = kms.create_key(Description=f"bulk key {index}")["KeyMetadata"]["KeyId"]
+                if index % 20 == 0:
+                    kms.disable_key(KeyId=key_id)
             audit = "1" if self.has_lookup_events(server) else "0"
 
             shots = os.environ.get("KMSD_CONSOLE_SCREENSHOTS") or tempfile.mkdtemp(prefix="kmsd-console-shots-")

@@ -50,7 +50,10 @@ async function loadKeys(client: Client): Promise<KeyRow[]> {
     if (!alias.TargetKeyId) continue;
     byKey.set(alias.TargetKeyId, [...(byKey.get(alias.TargetKeyId) ?? []), alias.AliasName]);
   }
-  return (keys as any[]).map((key) => ({ KeyId: key.KeyId, KeyArn: key.KeyArn, aliases: byKey.get(key.KeyId) ?? [] }));
+  const rows = (keys as any[]).map((key) => ({ KeyId: key.KeyId, KeyArn: key.KeyArn, aliases: (byKey.get(key.KeyId) ?? []).sort() }));
+  // Keys with an alias first, by alias: the names people gave are what they look for.
+  const named = rows.filter((row) => row.aliases.length).sort((a, b) => a.aliases[0].localeCompare(b.aliases[0]));
+  return [...named, ...rows.filter((row) => !row.aliases.length)];
 }
 
 export async function describe(client: Client, keyId: string): Promise<Described> {
