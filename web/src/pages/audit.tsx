@@ -1,7 +1,8 @@
 // The audit trail through CloudTrail's LookupEvents: filtered by time, one lookup attribute
 // (operation, identity, key, access key, event source) and outcome; each event's JSON; and the
 // trail's status (GetTrailStatus: the last signed digest and whether it verified).
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
+import type { Client } from "../api";
 import { eventDetail, eventError, eventTime, lookupPage, type LookupQuery, type TrailEvent } from "../trail";
 import { Empty, ErrorBox, formatDate, Loading, Section, useAction, useClient, useLoad } from "../ui";
 
@@ -13,9 +14,24 @@ const attributes: [string, string][] = [
   ["EventSource", "Event source"],
 ];
 
+const trailName = "kmsd";
+
 function localInput(date: Date): string {
   const shifted = new Date(date.getTime() - date.getTimezoneOffset() * 60_000);
   return shifted.toISOString().slice(0, 16);
+}
+
+// A page may come back with fewer events than asked for, even none, and a token (the server
+// bounds what one call reads): follow the tokens, a few pages at most, until events arrive.
+async function lookupFilled(client: Client, query: LookupQuery, token?: string) {
+  let events: TrailEvent[] = [];
+  for (let page = 0; page < 10; page++) {
+    const answer = await lookupPage(client, query, token);
+    events = [...events, ...answer.events];
+    token = answer.nextToken;
+    if (!token || events.length >= 25) break;
+  }
+  return { events, nextToken: token };
 }
 
 export function AuditPage() {
@@ -41,17 +57,20 @@ export function AuditPage() {
     };
     setQuery(next);
     act(async () => {
-      const page = await lookupPage(client, next);
+      const page = await lookupFilled(client, next);
       setEvents(page.events);
       setNextToken(page.nextToken);
     });
   };
   const more = () =>
     act(async () => {
-      const page = await lookupPage(client, query, nextToken);
+      const page = await lookupFilled(client, query, nextToken);
       setEvents((old) => [...(old ?? []), ...page.events]);
       setNextToken(page.nextToken);
     });
+
+  // The last day's events as soon as the page opens.
+  useEffect(() => search(), []);
 
   const shown = (events ?? []).filter((event) =>
     outcome === "all" ? true : outcome === "errors" ? !!eventError(event) : !eventError(event),
@@ -135,19 +154,17 @@ function EventRow({ event }: { event: TrailEvent }) {
 // "Verify trail": the server's own trail, its last signed digest and whether it verified.
 function TrailStatus() {
   const client = useClient();
-  const status = useLoad(async () => {
-    const trails = await client.cloudtrail("DescribeTrails", {});
-    const trail = (trails.trailList ?? [])[0];
-    if (!trail) return { trail: null, status: null };
-    return { trail, status: await client.cloudtrail("GetTrailStatus", { Name: trail.TrailARN ?? trail.Name }) };
-  }, []);
+  // kmsd keeps one trail per node, named "kmsd" (it has no DescribeTrails).
+  const status = useLoad(async () => ({
+    trail: { Name: trailName },
+    status: await client.cloudtrail("GetTrailStatus", { Name: trailName }),
+  }), []);
   const data = status.data;
   const digestError = data?.status?.LatestDigestDeliveryError;
   return (
     <Section title="Trail" id="trail-status">
       <ErrorBox error={status.error} />
       {status.loading && !data ? <Loading what="the trail's status" /> : null}
-      {data && !data.trail ? <p class="muted">No trail is configured.</p> : null}
       {data?.trail ? (
         <dl class="facts">
           <dt>Trail</dt><dd class="mono">{data.trail.Name}</dd>
