@@ -147,6 +147,19 @@ class ConsoleInABrowser(unittest.TestCase):
                 "Statement": [{"Effect": "Allow", "Resource": "*", "Action": [
                     "kms:ListKeys", "kms:ListAliases", "kms:DescribeKey", "kms:GetKeyRotationStatus"]}]}))
             limited = iam.create_access_key(UserName=LIMITED_USER)["AccessKey"]
+            # A role the limited user may assume: the browser signs in with its session token.
+            iam.put_user_policy(UserName=LIMITED_USER, PolicyName="assume", PolicyDocument=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}))
+            role = iam.create_role(RoleName="console-auditor", AssumeRolePolicyDocument=json.dumps({
+                "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}}]}))
+            iam.put_role_policy(RoleName="console-auditor", PolicyName="list", PolicyDocument=json.dumps({
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Resource": "*", "Action": ["kms:ListKeys", "kms:ListAliases"]}]}))
+            session = server.client(service="sts", access_key=limited["AccessKeyId"],
+                                    secret_key=limited["SecretAccessKey"]).assume_role(
+                RoleArn=role["Role"]["Arn"], RoleSessionName="browser")["Credentials"]
 
             # The server's own words for a malformed policy, which the console must show as-is.
             kms = server.client()
@@ -169,6 +182,9 @@ class ConsoleInABrowser(unittest.TestCase):
                        ROOT_ACCESS_KEY_ID=server.access_key, ROOT_SECRET_ACCESS_KEY=server.secret_key,
                        LIMITED_USER=LIMITED_USER, LIMITED_ACCESS_KEY_ID=limited["AccessKeyId"],
                        LIMITED_SECRET_ACCESS_KEY=limited["SecretAccessKey"],
+                       SESSION_ACCESS_KEY_ID=session["AccessKeyId"],
+                       SESSION_SECRET_ACCESS_KEY=session["SecretAccessKey"],
+                       SESSION_TOKEN=session["SessionToken"],
                        MALFORMED_POLICY=malformed, MALFORMED_POLICY_MESSAGE=message,
                        SCREENSHOT_DIR=shots, KMSD_CONSOLE_AUDIT=audit, CHROMIUM=CHROMIUM)
             try:

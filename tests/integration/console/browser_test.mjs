@@ -243,6 +243,19 @@ try {
   const iamDenied = await errorOf(page.locator("#users"));
   assert.match(iamDenied.type, /AccessDenied/);
 
+  step("temporary credentials: an assumed role's session token signs every call");
+  await signOut();
+  await page.goto(base);
+  await page.getByLabel("Access key ID").fill(env.SESSION_ACCESS_KEY_ID);
+  await page.getByLabel("Secret access key").fill(env.SESSION_SECRET_ACCESS_KEY);
+  await page.getByLabel("Session token").fill(env.SESSION_TOKEN);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Keys" }).waitFor();
+  assert.equal(await page.locator(".identity").innerText(), "assumed-role/console-auditor/browser");
+  await page.locator(".pager", { hasText: "56 keys" }).waitFor();
+  // The role may list keys but not describe them: each row says so in AWS's words.
+  await page.locator("table.keys tbody tr td", { hasText: "AccessDeniedException" }).first().waitFor();
+
   step("credentials that stop working sign the console out with the reason");
   await page.evaluate(() => {
     const stored = JSON.parse(sessionStorage.getItem("kmsd-console-session"));
