@@ -157,5 +157,41 @@ TEST_F(ConsoleFilesTest, RefusesMoreFilesThanTheLimit) {
   EXPECT_FALSE(LoadConsoleFiles((root_ / "console").string(), limits).ok());
 }
 
+TEST_F(ConsoleFilesTest, RefusesAFileOverTheSizeLimit) {
+  ConsoleLimits limits;
+  limits.max_file_bytes = 10;  // index.html is longer
+  auto files = LoadConsoleFiles((root_ / "console").string(), limits);
+  ASSERT_FALSE(files.ok());
+  EXPECT_NE(std::string(files.status().message()).find("too large"), std::string::npos);
+}
+
+// Answers through Reply; counts what reached the next handler.
+class RecordingExchange : public HttpExchange {
+ public:
+  explicit RecordingExchange(HttpRequest request) : request_(std::move(request)) {}
+  const HttpRequest& Request() const override { return request_; }
+  void Reply(HttpResponse response) override { response_ = std::move(response); }
+  void Offload(std::function<void()> work) override { work(); }
+  std::optional<HttpResponse> response_;
+
+ private:
+  HttpRequest request_;
+};
+
+TEST_F(ConsoleFilesTest, WithConsoleAnswersItsPathsAndPassesTheRestOn) {
+  int passed_on = 0;
+  AsyncHttpHandler handler =
+      WithConsole(Load(), [&passed_on](std::shared_ptr<HttpExchange>) { ++passed_on; });
+  auto console = std::make_shared<RecordingExchange>(Get("/console/"));
+  handler(console);
+  ASSERT_TRUE(console->response_);
+  EXPECT_EQ(console->response_->status, 200);
+  EXPECT_EQ(passed_on, 0);
+  auto api = std::make_shared<RecordingExchange>(Get("/", "POST"));
+  handler(api);
+  EXPECT_FALSE(api->response_);
+  EXPECT_EQ(passed_on, 1);
+}
+
 }  // namespace
 }  // namespace kmsd
