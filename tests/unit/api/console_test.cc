@@ -55,6 +55,15 @@ class ConsoleFilesTest : public ::testing::Test {
     return "";
   }
 
+  // A 404 whose body does not carry `unwanted` (a file's content or a listing's names).
+  static void ExpectNotFound(const ConsoleFiles& files, const char* target,
+                             std::string_view unwanted) {
+    auto response = files.Serve(Get(target));
+    ASSERT_TRUE(response) << target;
+    EXPECT_EQ(response->status, 404) << target;
+    EXPECT_EQ(response->body.find(unwanted), std::string::npos) << target;
+  }
+
   fs::path root_;
 };
 
@@ -115,20 +124,14 @@ TEST_F(ConsoleFilesTest, NeverServesAFileOutsideTheDirectory) {
        {"/console/../secret.txt", "/console/%2e%2e/secret.txt", "/console/..%2fsecret.txt",
         "/console/assets/../../secret.txt", "/console/link.txt", "/console/up/secret.txt",
         "/console//etc/passwd", "/console/.hidden", "/console/assets/./index-abc123.js"}) {
-    auto response = files->Serve(Get(target));
-    ASSERT_TRUE(response) << target;
-    EXPECT_EQ(response->status, 404) << target;
-    EXPECT_EQ(response->body.find("outside"), std::string::npos) << target;
+    ExpectNotFound(*files, target, "outside");
   }
 }
 
 TEST_F(ConsoleFilesTest, ListsNoDirectory) {
   auto files = Load();
   for (const char* target : {"/console/assets", "/console/assets/"}) {
-    auto response = files->Serve(Get(target));
-    ASSERT_TRUE(response) << target;
-    EXPECT_EQ(response->status, 404) << target;
-    EXPECT_EQ(response->body.find("index-abc123"), std::string::npos) << target;
+    ExpectNotFound(*files, target, "index-abc123");
   }
 }
 
