@@ -201,6 +201,8 @@ try {
     assert.equal(await page.locator('#audit-events tr[data-event-name]:not([data-event-name="Encrypt"])').count(), 0);
     await page.locator('#audit-events tr[data-event-name="Encrypt"]').first().click();
     await page.locator("#audit-events pre", { hasText: '"eventName": "Encrypt"' }).waitFor();
+    const verification = await page.locator("#trail-verified").innerText();
+    assert.doesNotMatch(verification, /Not verified/, `the trail verifies: ${verification}`);
     await shot("audit");
   } else {
     console.log("note: kmsd has no CloudTrail LookupEvents here: usage chart and audit steps skipped");

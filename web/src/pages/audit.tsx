@@ -171,10 +171,15 @@ function TrailStatus() {
           <dt>Logging</dt><dd>{data.status?.IsLogging ? "on" : "off"}</dd>
           <dt>Last event delivered</dt><dd>{formatDate(data.status?.LatestDeliveryTime)}</dd>
           <dt>Last signed digest</dt><dd>{formatDate(data.status?.LatestDigestDeliveryTime)}</dd>
-          <dt>Digest verification</dt>
-          <dd>
-            {digestError ? <span class="danger-text" id="trail-verified">Failed: {digestError}</span> :
-              data.status?.LatestDigestDeliveryTime ? <span class="ok" id="trail-verified">Verified</span> : <span class="muted">No digest yet</span>}
+          <dt>Verification</dt>
+          <dd id="trail-verified">
+            {digestError || data.status?.LatestDeliveryAttemptSucceeded === "false" ? (
+              <span class="danger-text">Not verified{digestError ? `: ${digestError}` : ""}</span>
+            ) : data.status?.LatestDeliveryAttemptSucceeded === "true" || data.status?.LatestDigestDeliveryTime ? (
+              <span class="ok">Verified{data.status?.LatestDeliveryAttemptTime ? ` (checked ${formatDate(data.status.LatestDeliveryAttemptTime)})` : ""}</span>
+            ) : (
+              <span class="muted">No signed digest yet</span>
+            )}
           </dd>
         </dl>
       ) : null}
