@@ -78,6 +78,10 @@ struct AuditOptions {
   std::string audit_dir;  // empty = data_dir/audit
   std::string region = "us-east-1";
   std::string account_id = "111122223333";
+  // The node that writes this trail (kmsd serve --node-id, default the host name): each record
+  // and digest names it, so trails of several nodes can be merged (issue 12). 1..253 characters
+  // of [A-Za-z0-9._:-]; empty = none.
+  std::string node_id;
   // A file is closed and a new one started when it would pass this size or age.
   uint64_t max_file_bytes = 64 << 20;
   int64_t max_file_age_seconds = 24 * 3600;
@@ -144,6 +148,9 @@ class AuditLog {
   virtual absl::Status Failure() = 0;
 };
 
+// A node id AuditOptions::node_id accepts.
+bool IsNodeId(std::string_view text);
+
 // Opens the trail (continuing an existing one) and creates the signing key on first start.
 absl::StatusOr<std::unique_ptr<AuditLog>> OpenAuditLog(AuditOptions options);
 
@@ -198,6 +205,13 @@ enum class QueryFormat { kJsonLines, kTable };
 absl::StatusOr<int64_t> QueryTrail(const std::string& audit_dir, const QueryFilter& filter,
                                    QueryFormat format, std::ostream& out);
 
+// The same over several nodes' trails (issue 12), one audit dir each: every trail is read (and
+// an alias filter followed) in its own order, then the matches are merged by eventTime. The
+// table gains a NODE column (the records' nodeId).
+absl::StatusOr<int64_t> QueryTrails(const std::vector<std::string>& audit_dirs,
+                                    const QueryFilter& filter, QueryFormat format,
+                                    std::ostream& out);
+
 // What `kmsd audit summary` groups the matching records by.
 enum class SummaryColumn {
   kKey,        // the key a record is about (its first key resource, else the key it asked for)
@@ -220,6 +234,12 @@ std::vector<SummaryColumn> DefaultSummaryColumns(const QueryFilter& filter);
 absl::StatusOr<int64_t> SummarizeTrail(const std::string& audit_dir, const QueryFilter& filter,
                                        const std::vector<SummaryColumn>& group_by,
                                        QueryFormat format, std::ostream& out);
+
+// The same over several nodes' trails, their counts added up.
+absl::StatusOr<int64_t> SummarizeTrails(const std::vector<std::string>& audit_dirs,
+                                        const QueryFilter& filter,
+                                        const std::vector<SummaryColumn>& group_by,
+                                        QueryFormat format, std::ostream& out);
 
 // A time for the filter, in seconds since the epoch: "2024-05-01", "2024-05-01T10:00:00Z",
 // seconds since the epoch, or that long before now_seconds: "90s", "30m", "1h", "2d", "1w".

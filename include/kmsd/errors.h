@@ -61,6 +61,13 @@ enum class ErrorType {
   // NotAuthorizedException: not in the KMS model, but what AWS answers to an alias operation on a
   // name reserved for AWS managed keys (alias/aws/...).
   kNotAuthorized,
+  // CloudTrail (issue 15): LookupEvents' and GetTrailStatus's exceptions, as its model names them.
+  kInvalidLookupAttributes,
+  kInvalidTimeRange,
+  kInvalidMaxResults,
+  kInvalidNextToken,
+  kInvalidEventCategory,
+  kTrailNotFound,
 };
 
 // Builds a status of the given type. The message is shown to the client: never put key material,

@@ -86,6 +86,12 @@ class RequestContext {
   // aws:userid report; the engine sets those keys from it (see SetCaller).
   std::shared_ptr<const Principal> caller;
 
+  // A context for one call of `action` on `resource` at `now_seconds`: the caller and the global
+  // keys every service sets (aws:SourceIp, aws:SecureTransport, aws:UserAgent, aws:CurrentTime,
+  // aws:EpochTime). Services add their own keys after.
+  static RequestContext ForCall(const CallContext& call, std::string_view action,
+                                std::string_view resource, int64_t now_seconds);
+
   // Sets the caller and the global condition keys derived from it (aws:PrincipalArn,
   // aws:PrincipalAccount, aws:PrincipalType, aws:username, aws:userid, kms:CallerAccount).
   void SetCaller(std::shared_ptr<const Principal> principal);

@@ -431,3 +431,35 @@ absl::Status RequestReader::Finish() const {
 }
 
 }  // namespace kmsd::api
+
+namespace kmsd::api {
+
+std::optional<int64_t> RequestReader::Timestamp(std::string_view member) {
+  const json* value = Member(member);
+  if (!value) return std::nullopt;
+  if (!value->is_number()) {
+    TypeError(member, "a timestamp (seconds since 1970)");
+    return std::nullopt;
+  }
+  if (value->is_number_float()) {
+    double seconds = value->get<double>();
+    // Years 0001 to 9999, as the protocol's timestamps go; beyond, a serialization error.
+    if (!(seconds >= -62135596800.0 && seconds <= 253402300799.0)) {
+      TypeError(member, "a timestamp between the years 1 and 9999");
+      return std::nullopt;
+    }
+    return static_cast<int64_t>(seconds);
+  }
+  if (value->is_number_unsigned() && value->get<uint64_t>() > 253402300799ULL) {
+    TypeError(member, "a timestamp between the years 1 and 9999");
+    return std::nullopt;
+  }
+  int64_t seconds = value->get<int64_t>();
+  if (seconds < -62135596800LL || seconds > 253402300799LL) {
+    TypeError(member, "a timestamp between the years 1 and 9999");
+    return std::nullopt;
+  }
+  return seconds;
+}
+
+}  // namespace kmsd::api

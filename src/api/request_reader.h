@@ -99,6 +99,18 @@ class RequestReader {
   // Adds a violation found by the operation itself (e.g. "either KeySpec or NumberOfBytes").
   void AddViolation(std::string message);
 
+  // ---- for codecs beside KMS's (CloudTrail)
+  // A timestamp member as the JSON protocol sends it: seconds since 1970, a number (a fraction is
+  // dropped); anything else is a SerializationException.
+  std::optional<int64_t> Timestamp(std::string_view member);
+  // The member as parsed (nullptr when absent or null), for shapes read by the operation itself.
+  const nlohmann::json* Peek(std::string_view member) const { return Member(member); }
+  // A type mismatch found by the operation itself.
+  void AddTypeError(std::string_view member, std::string_view expected) {
+    TypeError(member, expected);
+  }
+  // ---- end for codecs beside KMS's
+
   // The first serialization error, else every validation error as one ValidationException.
   absl::Status Finish() const;
 

@@ -102,6 +102,14 @@ class Router : public std::enable_shared_from_this<Router> {
         if (claimed.service == other->SigningName()) return other.get();
       }
     }
+    // ---- CloudTrail (issue 15): its JSON requests name their service in X-Amz-Target
+    if (const std::string* target = http.Header("x-amz-target");
+        target && target->starts_with("com.amazonaws.cloudtrail.")) {
+      for (const auto& other : options_.other_services) {
+        if (other->SigningName() == "cloudtrail") return other.get();
+      }
+    }
+    // ---- end CloudTrail
     if (http.Header("x-amz-target")) return kms_.get();
     for (const auto& other : options_.other_services) {
       if ((other->SigningName() == "sts" && BodyHasVersion(http, "2011-06-15")) ||

@@ -194,6 +194,10 @@ class FileAuditLog : public AuditLog {
         digest_file_bytes_(end.digest_bytes),
         spare_path_(StrCat(dir_, "/", kSpareFile)) {
     current_file_name_ = end.last_file;
+    if (!options_.node_id.empty()) {  // ,"nodeId":"NODE" in every record (issue 12)
+      node_member_ = StrCat(",\"", kNodeMember, "\":");
+      AppendJsonString(node_member_, options_.node_id);
+    }
     if (options_.metrics) {
       fsync_seconds_ =
           &options_.metrics
@@ -591,6 +595,7 @@ class FileAuditLog : public AuditLog {
       // The event is a JSON object; the chain fields go in before its closing brace.
       size_t line_start = buffer.size();
       buffer.append(pending.event, 0, pending.event.empty() ? 0 : pending.event.size() - 1);
+      if (!node_member_.empty()) buffer.append(node_member_);
       buffer.append(",\"").append(kSequenceMember).append("\":").append(std::to_string(sequence));
       buffer.append(",\"").append(kPreviousHashMember).append("\":\"");
       buffer.append(crypto::HexEncode(hash)).append("\"}");
@@ -658,6 +663,7 @@ class FileAuditLog : public AuditLog {
         {"previousDigestHash", crypto::HexEncode(last_digest_hash_)},
         {"publicKeyFingerprint", key_fingerprint_},
     };
+    if (!options_.node_id.empty()) digest[std::string(kNodeMember)] = options_.node_id;
     auto signature = key_->Sign(DigestSignedBytes(digest));
     if (!signature.ok()) return Fail(signature.status());
     digest["signature"] = crypto::Base64Encode(*signature);
@@ -678,6 +684,7 @@ class FileAuditLog : public AuditLog {
   }
 
   const AuditOptions options_;
+  std::string node_member_;  // empty without a node id
   const std::string dir_;
   FileSystem* const file_system_;
   const std::unique_ptr<SigningKey> key_;
@@ -762,8 +769,19 @@ absl::Status AuditLog::Record(const RequestOutcome& outcome) {
   return *result;
 }
 
+bool IsNodeId(std::string_view text) {
+  return !text.empty() && text.size() <= 253 && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '.' || c == '_' || c == ':' || c == '-';
+  });
+}
+
 absl::StatusOr<std::unique_ptr<AuditLog>> OpenAuditLog(AuditOptions options) {
   if (options.data_dir.empty()) return Validation("the audit log needs a data dir");
+  if (!IsNodeId(options.node_id) && !options.node_id.empty()) {
+    return Validation(StrCat("the node id must be 1 to 253 characters of letters, digits, '.', "
+                             "'_', ':' and '-' (a host name)"));
+  }
   std::string dir =
       options.audit_dir.empty() ? StrCat(options.data_dir, "/audit") : options.audit_dir;
   if (auto status = MakePrivateDirectory(options.data_dir); !status.ok()) return status;

@@ -830,7 +830,7 @@ std::string_view UserAgent(const HttpRequest& http) {
 
 bool IsReadOnly(std::string_view operation) {
   return operation.starts_with("Describe") || operation.starts_with("List") ||
-         operation.starts_with("Get");
+         operation.starts_with("Get") || operation == "LookupEvents";
 }
 
 // FormatTime, remembering the last time it wrote: one cache per thread for eventTime (records of

@@ -516,16 +516,56 @@ absl::StatusOr<int64_t> ParseTime(std::string_view text, int64_t now_seconds) {
 
 absl::StatusOr<int64_t> QueryTrail(const std::string& audit_dir, const QueryFilter& filter,
                                    QueryFormat format, std::ostream& out) {
+  return QueryTrails({audit_dir}, filter, format, out);
+}
+
+absl::StatusOr<int64_t> QueryTrails(const std::vector<std::string>& audit_dirs,
+                                    const QueryFilter& filter, QueryFormat format,
+                                    std::ostream& out) {
+  bool merged = audit_dirs.size() > 1;
   if (format == QueryFormat::kTable) {
+    if (merged) out << Cell("NODE", 16) << ' ';
     PrintRow(out, "SEQ", "TIME", "EVENT", "PRINCIPAL", "KEY", "SOURCE IP", "RESULT");
   }
-  return ForEachMatch(audit_dir, filter, [&](const json& record, std::string_view line) {
+  auto write = [&](const json& record, std::string_view line, size_t dir) {
     if (format == QueryFormat::kJsonLines) {
       out << line << '\n';
-    } else {
-      PrintTableRow(out, record);
+      return;
     }
-  });
+    if (merged) {
+      std::string node = StringAt(record, kNodeMember);
+      out << Cell(node.empty() ? StrCat("trail ", dir + 1) : node, 16) << ' ';
+    }
+    PrintTableRow(out, record);
+  };
+  if (!merged) {
+    if (audit_dirs.empty()) return 0;
+    return ForEachMatch(audit_dirs[0], filter,
+                        [&](const json& record, std::string_view line) { write(record, line, 0); });
+  }
+  // Several nodes' trails (issue 12): each is read in its own order (an alias's history is per
+  // trail), then all are merged by eventTime; records of one second keep their trail's order,
+  // the first trail's first.
+  struct Match {
+    std::string time;  // ISO 8601 in UTC: sorts as text
+    size_t dir;
+    std::string line;
+  };
+  std::vector<Match> matches;
+  for (size_t dir = 0; dir < audit_dirs.size(); ++dir) {
+    auto status =
+        ForEachMatch(audit_dirs[dir], filter, [&](const json& record, std::string_view line) {
+          matches.push_back({StringAt(record, "eventTime"), dir, std::string(line)});
+        });
+    if (!status.ok()) return status.status();
+  }
+  std::stable_sort(matches.begin(), matches.end(),
+                   [](const Match& a, const Match& b) { return a.time < b.time; });
+  for (const Match& match : matches) {
+    json record = json::parse(match.line, nullptr, /*allow_exceptions=*/false);
+    write(record, match.line, match.dir);
+  }
+  return static_cast<int64_t>(matches.size());
 }
 
 std::optional<SummaryColumn> ParseSummaryColumn(std::string_view name) {
@@ -543,20 +583,31 @@ std::vector<SummaryColumn> DefaultSummaryColumns(const QueryFilter& filter) {
 absl::StatusOr<int64_t> SummarizeTrail(const std::string& audit_dir, const QueryFilter& filter,
                                        const std::vector<SummaryColumn>& group_by,
                                        QueryFormat format, std::ostream& out) {
+  return SummarizeTrails({audit_dir}, filter, group_by, format, out);
+}
+
+absl::StatusOr<int64_t> SummarizeTrails(const std::vector<std::string>& audit_dirs,
+                                        const QueryFilter& filter,
+                                        const std::vector<SummaryColumn>& group_by,
+                                        QueryFormat format, std::ostream& out) {
   std::map<std::vector<std::string>, SummaryGroup> groups;
-  auto matched = ForEachMatch(audit_dir, filter, [&](const json& record, std::string_view) {
-    std::vector<std::string> values;
-    values.reserve(group_by.size());
-    for (SummaryColumn column : group_by) values.push_back(SummaryValue(record, column));
-    SummaryGroup& group = groups[values];
-    if (group.count == 0) group.values = std::move(values);
-    ++group.count;
-    if (record.contains("errorCode")) ++group.errors;
-    std::string time = StringAt(record, "eventTime");
-    if (group.first_time.empty() || time < group.first_time) group.first_time = time;
-    if (time > group.last_time) group.last_time = time;
-  });
-  if (!matched.ok()) return matched.status();
+  int64_t matched = 0;
+  for (const std::string& audit_dir : audit_dirs) {
+    auto counted = ForEachMatch(audit_dir, filter, [&](const json& record, std::string_view) {
+      std::vector<std::string> values;
+      values.reserve(group_by.size());
+      for (SummaryColumn column : group_by) values.push_back(SummaryValue(record, column));
+      SummaryGroup& group = groups[values];
+      if (group.count == 0) group.values = std::move(values);
+      ++group.count;
+      if (record.contains("errorCode")) ++group.errors;
+      std::string time = StringAt(record, "eventTime");
+      if (group.first_time.empty() || time < group.first_time) group.first_time = time;
+      if (time > group.last_time) group.last_time = time;
+    });
+    if (!counted.ok()) return counted.status();
+    matched += *counted;
+  }
   std::vector<const SummaryGroup*> rows;
   rows.reserve(groups.size());
   for (const auto& [values, group] : groups) rows.push_back(&group);

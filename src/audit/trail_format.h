@@ -25,6 +25,9 @@ inline constexpr size_t kHashSize = 32;
 // The members the writer appends to each event; the chain covers the whole line.
 inline constexpr std::string_view kSequenceMember = "sequenceNumber";
 inline constexpr std::string_view kPreviousHashMember = "previousHash";
+// The node that wrote the record (AuditOptions::node_id), before the chain members; also in
+// each digest. Absent when the log has no node id (and in trails older than issue 12).
+inline constexpr std::string_view kNodeMember = "nodeId";
 
 // The chain: hash(n) = SHA-256(hash(n-1) || bytes of line n without its newline); hash(0) is 32
 // zero bytes, so the first record's previousHash is 64 zeros.

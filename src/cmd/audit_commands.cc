@@ -14,9 +14,11 @@ namespace kmsd::cmd {
 namespace {
 
 struct AuditFlags {
-  std::string data_dir = "./var/kmsd";
-  std::string audit_dir;
-  std::string public_key_file;
+  // Several of each for the trails of several nodes (issue 12), one data (or audit) dir each.
+  std::vector<std::string> data_dirs{"./var/kmsd"};
+  std::vector<std::string> audit_dirs;
+  std::vector<std::string> public_key_files;
+  std::string public_key_data_dir = "./var/kmsd";  // kmsd audit public-key
   std::string key;
   std::string event_name;
   std::string event_source;
@@ -47,9 +49,13 @@ Subcommands& Commands() {
   return *commands;
 }
 
-std::string AuditDir() {
+// The trails to read: the --audit-dir given, else each data dir's audit dir.
+std::vector<std::string> AuditDirs() {
   const AuditFlags& flags = Flags();
-  return flags.audit_dir.empty() ? StrCat(flags.data_dir, "/audit") : flags.audit_dir;
+  if (!flags.audit_dirs.empty()) return flags.audit_dirs;
+  std::vector<std::string> dirs;
+  for (const std::string& data_dir : flags.data_dirs) dirs.push_back(StrCat(data_dir, "/audit"));
+  return dirs;
 }
 
 // Exit codes: 1 when the work failed (a trail that cannot be read), 2 for a usage error (a filter
@@ -64,23 +70,40 @@ int Usage(const absl::Status& status) {
   return 2;
 }
 
+absl::StatusOr<std::string> ReadPublicKey(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(StrCat("cannot read the --public-key file ", path));
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Each trail is one node's chain, verified on its own with its own key: the --public-key given
+// for it (in the order of the trails), else the signing key in its data dir.
 int Verify() {
-  std::string public_key;
-  if (!Flags().public_key_file.empty()) {
-    std::ifstream in(Flags().public_key_file);
-    if (!in) return Fail(absl::NotFoundError("cannot read the --public-key file"));
-    std::ostringstream text;
-    text << in.rdbuf();
-    public_key = text.str();
-  } else {
-    auto pem = audit::AuditPublicKeyPem(Flags().data_dir);
-    if (!pem.ok()) return Fail(pem.status());
-    public_key = *pem;
+  const AuditFlags& flags = Flags();
+  std::vector<std::string> dirs = AuditDirs();
+  if (!flags.public_key_files.empty() && flags.public_key_files.size() != dirs.size()) {
+    return Usage(absl::InvalidArgumentError(StrCat("give one --public-key per trail (", dirs.size(),
+                                                   " trail(s), ", flags.public_key_files.size(),
+                                                   " key(s))")));
   }
-  auto report = audit::VerifyTrail(AuditDir(), public_key);
-  if (!report.ok()) return Fail(report.status());
-  std::cout << audit::FormatVerifyReport(*report) << "\n";
-  return report->ok ? 0 : 1;
+  if (flags.public_key_files.empty() && flags.data_dirs.size() != dirs.size()) {
+    return Usage(absl::InvalidArgumentError(
+        "give one --data-dir per --audit-dir (their signing keys verify them), or --public-key"));
+  }
+  bool all_ok = true;
+  for (size_t i = 0; i < dirs.size(); ++i) {
+    auto public_key = flags.public_key_files.empty() ? audit::AuditPublicKeyPem(flags.data_dirs[i])
+                                                     : ReadPublicKey(flags.public_key_files[i]);
+    if (!public_key.ok()) return Fail(public_key.status());
+    auto report = audit::VerifyTrail(dirs[i], *public_key);
+    if (!report.ok()) return Fail(report.status());
+    if (dirs.size() > 1) std::cout << dirs[i] << ": ";
+    std::cout << audit::FormatVerifyReport(*report) << "\n";
+    all_ok = all_ok && report->ok;
+  }
+  return all_ok ? 0 : 1;
 }
 
 // The filter the query and summary flags describe; relative times count back from now.
@@ -111,7 +134,7 @@ int Query() {
   if (!filter.ok()) return Usage(filter.status());
   auto format =
       Flags().format == "table" ? audit::QueryFormat::kTable : audit::QueryFormat::kJsonLines;
-  auto matched = audit::QueryTrail(AuditDir(), *filter, format, std::cout);
+  auto matched = audit::QueryTrails(AuditDirs(), *filter, format, std::cout);
   if (!matched.ok()) return Fail(matched.status());
   if (format == audit::QueryFormat::kTable) std::cout << *matched << " record(s)\n";
   return 0;
@@ -127,22 +150,29 @@ int Summary() {
   if (group_by.empty()) group_by = audit::DefaultSummaryColumns(*filter);
   auto format = Flags().summary_format == "json" ? audit::QueryFormat::kJsonLines
                                                  : audit::QueryFormat::kTable;
-  auto matched = audit::SummarizeTrail(AuditDir(), *filter, group_by, format, std::cout);
+  auto matched = audit::SummarizeTrails(AuditDirs(), *filter, group_by, format, std::cout);
   if (!matched.ok()) return Fail(matched.status());
   if (format == audit::QueryFormat::kTable) std::cout << *matched << " record(s)\n";
   return 0;
 }
 
 int PublicKey() {
-  auto pem = audit::AuditPublicKeyPem(Flags().data_dir);
+  auto pem = audit::AuditPublicKeyPem(Flags().public_key_data_dir);
   if (!pem.ok()) return Fail(pem.status());
   std::cout << *pem;
   return 0;
 }
 
 void AddDirectoryFlags(CLI::App* command) {
-  command->add_option("--data-dir", Flags().data_dir, "kmsd's data dir")->capture_default_str();
-  command->add_option("--audit-dir", Flags().audit_dir, "Audit trail dir (default DATA_DIR/audit)");
+  command
+      ->add_option("--data-dir", Flags().data_dirs,
+                   "kmsd's data dir; repeat it for the trails of several nodes")
+      ->capture_default_str()
+      ->allow_extra_args(false);
+  command
+      ->add_option("--audit-dir", Flags().audit_dirs,
+                   "Audit trail dir (default DATA_DIR/audit); repeat it for several nodes")
+      ->allow_extra_args(false);
 }
 
 // The filter flags that query and summary share.
@@ -177,9 +207,11 @@ void AddAuditCommands(CLI::App& app) {
       "Check the whole trail (chain, digests, signatures); exit 1 naming the first "
       "place that was modified, deleted, inserted, reordered or truncated");
   AddDirectoryFlags(commands.verify);
-  commands.verify->add_option("--public-key", flags.public_key_file,
-                              "Trusted audit public key (PEM); default: derived from the signing "
-                              "key in the data dir");
+  commands.verify
+      ->add_option("--public-key", flags.public_key_files,
+                   "Trusted audit public key (PEM), one per trail in their order; default: "
+                   "derived from the signing key in each data dir")
+      ->allow_extra_args(false);
 
   commands.query = commands.audit->add_subcommand("query", "Print the records that match");
   AddDirectoryFlags(commands.query);
@@ -206,7 +238,7 @@ void AddAuditCommands(CLI::App& app) {
 
   commands.public_key =
       commands.audit->add_subcommand("public-key", "Print the audit public key (PEM)");
-  commands.public_key->add_option("--data-dir", flags.data_dir, "kmsd's data dir")
+  commands.public_key->add_option("--data-dir", flags.public_key_data_dir, "kmsd's data dir")
       ->capture_default_str();
 }
 

@@ -16,6 +16,7 @@
 #include <iostream>
 #include <spdlog/spdlog.h>
 
+#include "api/cloudtrail/codec.h"
 #include "api/query/codecs.h"
 #include "cmd/audit_commands.h"
 #include "cmd/backup_commands.h"
@@ -30,6 +31,7 @@
 #include "kmsd/api.h"
 #include "kmsd/audit.h"
 #include "kmsd/audit_refusals.h"
+#include "kmsd/cloudtrail.h"
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
 #include "kmsd/http.h"
@@ -65,6 +67,7 @@ struct ServeFlags {
   std::string audit_dir;
   int audit_committers = 1;
   bool audit_preallocate = false;
+  std::string node_id;  // empty: the host name (issue 12)
   std::string metrics_listen;  // empty: /metrics on the API listener
   // ---- network limits (docs/SECURITY.md, "Network")
   size_t max_connections = 10000;
@@ -390,6 +393,14 @@ int Serve(const ServeFlags& flags) {
   audit_options.region = flags.region;
   audit_options.account_id = flags.account_id;
   audit_options.metrics = &metrics_registry;
+  // ---- node id (issue 12): every record names the node that wrote it
+  audit_options.node_id = flags.node_id;
+  if (audit_options.node_id.empty()) {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) == 0) audit_options.node_id = host;
+    if (!kmsd::audit::IsNodeId(audit_options.node_id)) audit_options.node_id = "kmsd";
+  }
+  // ---- end node id
   // ---- audit trail that cannot be written (docs/AUDIT.md, "Failure handling"): the cause once,
   // then once more when kmsd serves again by itself.
   audit_options.on_writable_change = [](const absl::Status& status) {
@@ -480,6 +491,7 @@ int Serve(const ServeFlags& flags) {
     // The codecs only shape the refusals: authentication refuses every request first.
     sealed_options.other_services.push_back(kmsd::api::NewIamCodec(nullptr));
     sealed_options.other_services.push_back(kmsd::api::NewStsCodec(nullptr));
+    sealed_options.other_services.push_back(kmsd::api::NewCloudTrailCodec(nullptr));
     sealed_options.on_request = on_request;
     kmsd::OpsOptions sealed_ops;
     sealed_ops.readiness_checks = {
@@ -561,6 +573,26 @@ int Serve(const ServeFlags& flags) {
   api_options.credentials = iam->get();
   api_options.other_services.push_back(kmsd::api::NewIamCodec(iam->get()));
   api_options.other_services.push_back(kmsd::api::NewStsCodec(iam->get()));
+  // ---- CloudTrail (issue 15): LookupEvents and GetTrailStatus over this node's trail
+  kmsd::cloudtrail::CloudTrailOptions cloudtrail_options;
+  cloudtrail_options.region = flags.region;
+  cloudtrail_options.account_id = flags.account_id;
+  cloudtrail_options.audit_dir =
+      flags.audit_dir.empty() ? (data_dir / "audit").string() : flags.audit_dir;
+  auto audit_public_key = kmsd::audit::AuditPublicKeyPem(data_dir.string());
+  if (!audit_public_key.ok()) {
+    spdlog::error("audit: {}", kmsd::ToStd(audit_public_key.status().message()));
+    return 1;
+  }
+  cloudtrail_options.public_key_pem = std::move(*audit_public_key);
+  cloudtrail_options.trail_failure = [audit = audit_log->get()] { return audit->Failure(); };
+  auto cloudtrail = kmsd::cloudtrail::NewCloudTrailService(std::move(cloudtrail_options));
+  if (!cloudtrail.ok()) {
+    spdlog::error("cloudtrail: {}", kmsd::ToStd(cloudtrail.status().message()));
+    return 1;
+  }
+  api_options.other_services.push_back(kmsd::api::NewCloudTrailCodec(cloudtrail->get()));
+  // ---- end CloudTrail
   api_options.on_request = on_request;
   // ---- metrics and operational endpoints: /health, /ready (each check a short reason when it
   // fails), /metrics here unless --metrics-listen moves it to a listener of its own.
@@ -696,6 +728,8 @@ int main(int argc, char** argv) {
                    "commit no metadata (ext4, XFS): shorter syncs on a journaled file system, "
                    "the trail written twice, the live file zero-padded (docs/AUDIT.md)")
       ->capture_default_str();
+  serve->add_option("--node-id", flags.node_id,
+                    "This node's name in every audit record and digest (default: the host name)");
   serve->add_option("--metrics-listen", flags.metrics_listen,
                     "HOST:PORT of a second, plain-HTTP listener serving only /health, /ready and "
                     "/metrics; /metrics then leaves the API listener (docs/METRICS.md)");

@@ -95,6 +95,19 @@ constexpr std::array kTypes = {
              absl::StatusCode::kInvalidArgument},
     TypeInfo{ErrorType::kNotAuthorized, "NotAuthorizedException", 400,
              absl::StatusCode::kPermissionDenied},
+    // CloudTrail's (issue 15).
+    TypeInfo{ErrorType::kInvalidLookupAttributes, "InvalidLookupAttributesException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kInvalidTimeRange, "InvalidTimeRangeException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kInvalidMaxResults, "InvalidMaxResultsException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kInvalidNextToken, "InvalidNextTokenException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kInvalidEventCategory, "InvalidEventCategoryException", 400,
+             absl::StatusCode::kInvalidArgument},
+    TypeInfo{ErrorType::kTrailNotFound, "TrailNotFoundException", 400,
+             absl::StatusCode::kNotFound},
 };
 
 // The table is indexed by the enum's value; this keeps the two from drifting apart.
@@ -102,7 +115,7 @@ constexpr bool TableMatchesEnum() {
   for (size_t i = 0; i < kTypes.size(); ++i) {
     if (static_cast<size_t>(kTypes[i].type) != i) return false;
   }
-  return kTypes.back().type == ErrorType::kNotAuthorized;
+  return kTypes.back().type == ErrorType::kTrailNotFound;
 }
 static_assert(TableMatchesEnum(), "kTypes must list every ErrorType in declaration order");
 

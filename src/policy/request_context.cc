@@ -2,11 +2,26 @@
 // global keys AWS derives from the caller.
 #include <utility>
 
+#include "kmsd/clock.h"
 #include "kmsd/policy.h"
 #include "kmsd/strings.h"
 #include "policy/pattern.h"
 
 namespace kmsd::policy {
+
+RequestContext RequestContext::ForCall(const CallContext& call, std::string_view action,
+                                       std::string_view resource, int64_t now_seconds) {
+  RequestContext context;
+  context.action = std::string(action);
+  context.resource = std::string(resource);
+  context.SetCaller(call.principal);
+  context.Set("aws:CurrentTime", Iso8601(now_seconds));
+  context.Set("aws:EpochTime", std::to_string(now_seconds));
+  context.Set("aws:SecureTransport", call.secure_transport ? "true" : "false");
+  if (!call.source_ip.empty()) context.Set("aws:SourceIp", call.source_ip);
+  if (!call.user_agent.empty()) context.Set("aws:UserAgent", call.user_agent);
+  return context;
+}
 
 void RequestContext::SetCaller(std::shared_ptr<const Principal> principal) {
   caller = std::move(principal);

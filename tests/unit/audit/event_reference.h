@@ -232,7 +232,7 @@ std::string UserAgent(const HttpRequest& http) {
 
 bool IsReadOnly(std::string_view operation) {
   return operation.starts_with("Describe") || operation.starts_with("List") ||
-         operation.starts_with("Get");
+         operation.starts_with("Get") || operation == "LookupEvents";
 }
 
 ordered_json Identity(const Principal& principal) {

@@ -53,6 +53,12 @@ constexpr Expected kEveryType[] = {
     {ErrorType::kKmsInvalidSignature, "KMSInvalidSignatureException", 400},
     {ErrorType::kKmsInvalidMac, "KMSInvalidMacException", 400},
     {ErrorType::kNotAuthorized, "NotAuthorizedException", 400},
+    {ErrorType::kInvalidLookupAttributes, "InvalidLookupAttributesException", 400},
+    {ErrorType::kInvalidTimeRange, "InvalidTimeRangeException", 400},
+    {ErrorType::kInvalidMaxResults, "InvalidMaxResultsException", 400},
+    {ErrorType::kInvalidNextToken, "InvalidNextTokenException", 400},
+    {ErrorType::kInvalidEventCategory, "InvalidEventCategoryException", 400},
+    {ErrorType::kTrailNotFound, "TrailNotFoundException", 400},
 };
 
 TEST(Errors, EveryTypeHasItsAwsNameAndHttpStatus) {
