@@ -1,7 +1,7 @@
 // The audit trail through CloudTrail's LookupEvents: filtered by time, one lookup attribute
 // (operation, identity, key, access key, event source) and outcome; each event's JSON; and the
 // trail's status (GetTrailStatus: the last signed digest and whether it verified).
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import type { Client } from "../api";
 import { eventDetail, eventError, eventTime, lookupPage, type LookupQuery, type TrailEvent } from "../trail";
 import { Empty, ErrorBox, formatDate, Loading, Section, useAction, useClient, useLoad } from "../ui";
@@ -46,6 +46,7 @@ export function AuditPage() {
   const [nextToken, setNextToken] = useState<string | undefined>();
   const [query, setQuery] = useState<LookupQuery>({});
   const [act, error, busy] = useAction();
+  const searches = useRef(0);
 
   const search = (event?: Event) => {
     event?.preventDefault();
@@ -56,18 +57,23 @@ export function AuditPage() {
       endTime: end ? new Date(end) : undefined,
     };
     setQuery(next);
+    const generation = ++searches.current;
     act(async () => {
       const page = await lookupFilled(client, next);
+      if (generation !== searches.current) return;  // a newer search has started
       setEvents(page.events);
       setNextToken(page.nextToken);
     });
   };
-  const more = () =>
+  const more = () => {
+    const generation = searches.current;
     act(async () => {
       const page = await lookupFilled(client, query, nextToken);
+      if (generation !== searches.current) return;
       setEvents((old) => [...(old ?? []), ...page.events]);
       setNextToken(page.nextToken);
     });
+  };
 
   // The last day's events as soon as the page opens.
   useEffect(() => search(), []);

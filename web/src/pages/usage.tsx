@@ -1,21 +1,26 @@
 // A key's usage: calls per hour over the last 7 days by operation and outcome (CloudTrail
 // LookupEvents by ResourceName), a hand-drawn SVG chart, and the latest events below it.
-import { useMemo } from "preact/hooks";
+import { useMemo, useState } from "preact/hooks";
 import { eventError, eventTime, lookupAll, type TrailEvent } from "../trail";
 import { Empty, ErrorBox, formatDate, Loading, Section, useClient, useLoad } from "../ui";
 
-const hours = 7 * 24;
+const weekHours = 7 * 24;
 const palette = ["#2563eb", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#64748b"];
 
 export function Usage({ keyArn, keyId }: { keyArn: string; keyId: string }) {
   const client = useClient();
+  const [hours, setHours] = useState(weekHours);
   const usage = useLoad(async () => {
     const now = new Date();
-    const start = new Date(now.getTime() - hours * 3_600_000);
+    const start = new Date(now.getTime() - weekHours * 3_600_000);
     return { ...(await lookupAll(client, { attributeKey: "ResourceName", attributeValue: keyArn, startTime: start, endTime: now })), now };
   }, [keyArn]);
   return (
-    <Section title="Usage, last 7 days" id="usage">
+    <Section title={hours === weekHours ? "Usage, last 7 days" : "Usage, last 24 hours"} id="usage">
+      <div class="segmented" role="group" aria-label="Chart range">
+        <button class={hours === weekHours ? "" : "secondary"} aria-pressed={hours === weekHours} onClick={() => setHours(weekHours)}>7 days</button>
+        <button class={hours === 24 ? "" : "secondary"} aria-pressed={hours === 24} onClick={() => setHours(24)}>24 hours</button>
+      </div>
       <ErrorBox error={usage.error} />
       {usage.loading && !usage.data ? <Loading what="the key's events" /> : null}
       {usage.data ? (
@@ -23,7 +28,8 @@ export function Usage({ keyArn, keyId }: { keyArn: string; keyId: string }) {
           <Empty>No calls with this key in the last 7 days.</Empty>
         ) : (
           <>
-            <UsageChart events={usage.data.events} now={usage.data.now} />
+            <UsageChart events={usage.data.events} now={usage.data.now} hours={hours} />
+            <OutcomeTable events={usage.data.events} />
             {usage.data.truncated ? <p class="muted">Showing the latest {usage.data.events.length} events.</p> : null}
             <h3>Latest events</h3>
             <div class="table-wrap">
@@ -49,7 +55,41 @@ export function Usage({ keyArn, keyId }: { keyArn: string; keyId: string }) {
   );
 }
 
-export function UsageChart({ events, now }: { events: TrailEvent[]; now: Date }) {
+// Calls by operation and outcome over the whole period.
+function OutcomeTable({ events }: { events: TrailEvent[] }) {
+  const rows = useMemo(() => {
+    const counts = new Map<string, { ok: number; failed: Map<string, number> }>();
+    for (const event of events) {
+      const entry = counts.get(event.EventName) ?? { ok: 0, failed: new Map() };
+      const error = eventError(event);
+      if (error) entry.failed.set(error, (entry.failed.get(error) ?? 0) + 1);
+      else entry.ok++;
+      counts.set(event.EventName, entry);
+    }
+    return [...counts.entries()].sort(([a], [b]) => a.localeCompare(b));
+  }, [events]);
+  return (
+    <details class="outcomes">
+      <summary>Calls by operation and outcome</summary>
+      <div class="table-wrap">
+        <table id="usage-outcomes">
+          <thead><tr><th>Operation</th><th>Succeeded</th><th>Failed</th></tr></thead>
+          <tbody>
+            {rows.map(([operation, entry]) => (
+              <tr>
+                <td>{operation}</td>
+                <td>{entry.ok}</td>
+                <td>{entry.failed.size ? [...entry.failed.entries()].map(([error, count]) => <div class="danger-text">{count} {error}</div>) : 0}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </details>
+  );
+}
+
+export function UsageChart({ events, now, hours }: { events: TrailEvent[]; now: Date; hours: number }) {
   const model = useMemo(() => {
     const end = Math.ceil(now.getTime() / 3_600_000) * 3_600_000;
     const start = end - hours * 3_600_000;
@@ -64,24 +104,30 @@ export function UsageChart({ events, now }: { events: TrailEvent[]; now: Date })
     }
     const totals = buckets.map((b) => b.errors + [...b.ok.values()].reduce((a, c) => a + c, 0));
     return { start, operations, buckets, max: Math.max(1, ...totals), total: totals.reduce((a, c) => a + c, 0) };
-  }, [events, now]);
+  }, [events, now, hours]);
 
   const width = 720, height = 200, left = 36, bottom = 22, top = 8;
   const plotHeight = height - bottom - top;
   const barWidth = (width - left) / hours;
   const color = (operation: string) => palette[model.operations.indexOf(operation) % palette.length];
   const scale = (count: number) => (count / model.max) * plotHeight;
-  const days = Array.from({ length: 8 }, (_, i) => i);
+  // Ticks: each day over a week, every 3 hours over a day.
+  const tickHours = hours > 24 ? 24 : 3;
+  const ticks = Array.from({ length: hours / tickHours + 1 }, (_, i) => i * tickHours);
+  const tickLabel = (hour: number) => {
+    const iso = new Date(model.start + hour * 3_600_000).toISOString();
+    return hours > 24 ? iso.slice(5, 10) : iso.slice(11, 16);
+  };
 
   return (
     <figure class="chart">
-      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`Calls per hour: ${model.total} in 7 days`} id="usage-chart">
+      <svg viewBox={`0 0 ${width} ${height}`} role="img" aria-label={`Calls per hour: ${model.total} in ${hours === weekHours ? "7 days" : "24 hours"}`} id="usage-chart">
         <line x1={left} y1={top + plotHeight} x2={width} y2={top + plotHeight} class="axis" />
         <text x={left - 4} y={top + 8} class="tick" text-anchor="end">{model.max}</text>
         <text x={left - 4} y={top + plotHeight} class="tick" text-anchor="end">0</text>
-        {days.map((day) => (
-          <text x={left + day * 24 * barWidth} y={height - 6} class="tick" text-anchor={day === 7 ? "end" : "middle"}>
-            {new Date(model.start + day * 86_400_000).toISOString().slice(5, 10)}
+        {ticks.map((hour) => (
+          <text x={left + hour * barWidth} y={height - 6} class="tick" text-anchor={hour === hours ? "end" : "middle"}>
+            {tickLabel(hour)}
           </text>
         ))}
         {model.buckets.map((bucket, index) => {
