@@ -180,6 +180,29 @@ try {
   await page.getByRole("button", { name: "Rotate now" }).click();
   await page.locator("#rotation li", { hasText: "on demand" }).waitFor();
 
+  step("aliases, tags and grants: add and remove each");
+  await page.getByLabel("New alias").fill("alias/console-second");
+  await page.getByRole("button", { name: "Add alias" }).click();
+  const second = page.locator("#aliases li", { hasText: "alias/console-second" });
+  await second.waitFor();
+  await second.getByRole("button", { name: "Remove" }).click();
+  await second.waitFor({ state: "detached" });
+  await page.getByLabel("Tag key").fill("stage");
+  await page.getByLabel("Tag value").fill("test");
+  await page.getByRole("button", { name: "Add tag" }).click();
+  const stageTag = page.locator("#tags li", { hasText: "stage = test" });
+  await stageTag.waitFor();
+  await stageTag.getByRole("button", { name: "Remove" }).click();
+  await stageTag.waitFor({ state: "detached" });
+  const grantee = `arn:aws:iam::111122223333:user/${env.LIMITED_USER}`;
+  await page.getByLabel("Grantee principal (ARN)").fill(grantee);
+  await page.locator("#grants label.check", { hasText: /^ ?Encrypt$/ }).locator("input").check();
+  await page.getByRole("button", { name: "Create grant" }).click();
+  const grantRow = page.locator("#grants tr", { hasText: grantee });
+  await grantRow.getByText("Decrypt, Encrypt").waitFor();
+  await grantRow.getByRole("button", { name: "Revoke" }).click();
+  await page.locator("#grants").getByText("No grants.").waitFor();
+
   step("try it: encrypt, decrypt and a data key");
   await nav("Try it");
   await page.locator('input[name="tryKeyId"]').fill(alias);
