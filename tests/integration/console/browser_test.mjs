@@ -40,6 +40,11 @@ async function nav(name) {
   await page.locator("header nav").getByRole("link", { name, exact: true }).click();
 }
 
+async function assertNoSidewaysScroll(what) {
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+  assert.ok(overflow <= 1, `${what}: the page does not scroll sideways at a phone's width (overflow ${overflow} px)`);
+}
+
 async function signIn(accessKeyId, secret) {
   await page.goto(base);
   await page.getByLabel("Access key ID").fill(accessKeyId);
@@ -269,8 +274,12 @@ try {
   await shot("keys");
   await page.setViewportSize({ width: 390, height: 844 });
   await shot("keys-phone", false);
-  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
-  assert.ok(overflow <= 1, `the page does not scroll sideways at 390 px (overflow ${overflow})`);
+  await assertNoSidewaysScroll("keys");
+  await page.goto(`${base}#/keys/${keyId}`);
+  await page.locator("#usage").waitFor();
+  await page.getByLabel("Key policy").waitFor();
+  await shot("key-phone", false);
+  await assertNoSidewaysScroll("a key");
   await page.setViewportSize({ width: 1280, height: 860 });
 
   step("a limited identity sees what it may, and AccessDenied with AWS's message elsewhere");
