@@ -41,7 +41,7 @@ bench: deps
 
 # The Debian package (packaging/, docs/PACKAGING.md): $(BUILD_DIR)/kmsd_VERSION-1_ARCH.deb.
 package: configure
-	@cmake --build $(BUILD_DIR) -j$(JOBS) --target kmsd kms man-pages
+	@cmake --build $(BUILD_DIR) -j$(JOBS) --target kmsd kms man-pages console
 	@cd $(BUILD_DIR) && cpack -G DEB
 
 # Fuzzing (fuzz/README.md, docs/SECURITY.md "Fuzzing"): the libFuzzer targets, built with clang in

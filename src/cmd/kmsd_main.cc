@@ -32,6 +32,7 @@
 #include "kmsd/audit.h"
 #include "kmsd/audit_refusals.h"
 #include "kmsd/cloudtrail.h"
+#include "kmsd/console.h"
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
 #include "kmsd/http.h"
@@ -75,6 +76,11 @@ struct ServeFlags {
   int header_timeout_seconds = 10;
   std::string tls_min_version = "1.2";
   // ---- end network limits
+  // ---- web console (docs/CONSOLE.md)
+  bool console = true;
+  std::string console_dir = KMSD_DEFAULT_CONSOLE_DIR;
+  bool console_dir_given = false;
+  // ---- end web console
   kmsd::cmd::SealFlags seal;  // --seal, --pkcs11-* (cmd/seal_commands.h)
   kmsd::cmd::ProcessHardeningOptions hardening;
 };
@@ -190,6 +196,23 @@ int Serve(const ServeFlags& flags) {
     }
     metrics_listen = *parsed;
   }
+  // ---- web console: read before anything is bound or written (docs/CONSOLE.md)
+  std::shared_ptr<const kmsd::ConsoleFiles> console_files;
+  if (flags.console) {
+    auto console = kmsd::LoadConsoleFiles(flags.console_dir);
+    if (console.ok()) {
+      spdlog::info("console: {} files from {} at /console/", (*console)->FileCount(),
+                   flags.console_dir);
+      console_files = std::move(*console);
+    } else if (flags.console_dir_given) {
+      spdlog::error("--console-dir: {}", kmsd::ToStd(console.status().message()));
+      return 2;
+    } else {
+      spdlog::warn("console: {}; /console/ is not served",
+                   kmsd::ToStd(console.status().message()));
+    }
+  }
+  // ---- end web console
   bool tls = !flags.tls_cert.empty() || !flags.tls_key.empty();
   if (tls && (flags.tls_cert.empty() || flags.tls_key.empty())) {
     spdlog::error("TLS needs both --tls-cert and --tls-key");
@@ -610,8 +633,12 @@ int Serve(const ServeFlags& flags) {
   // ---- end metrics
   api_options.test_clock = test_clock;
   api_options.after_clock_advance = [&scheduler] { return scheduler.RunOnce(); };
-  api_handler->Install(
-      kmsd::NewApiHandler(std::move(api_options), service->Default(), api_clock.get()));
+  kmsd::AsyncHttpHandler api =
+      kmsd::NewApiHandler(std::move(api_options), service->Default(), api_clock.get());
+  // ---- web console: its static files at /console/, before authentication like /health
+  if (console_files) api = kmsd::WithConsole(console_files, std::move(api));
+  // ---- end web console
+  api_handler->Install(std::move(api));
 
   auto started = sealed_port ? absl::StatusOr<uint16_t>(*sealed_port) : server->Start();
   if (!started.ok()) {
@@ -747,6 +774,14 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::IsMember({"1.2", "1.3"}));
   // ---- end network limits
+  // ---- web console
+  serve->add_flag("--console,!--no-console", flags.console,
+                  "Serve the web console at /console/ (static files; it signs its own API calls)")
+      ->capture_default_str();
+  serve->add_option("--console-dir", flags.console_dir, "Directory of the built web console")
+      ->capture_default_str()
+      ->each([&flags](const std::string&) { flags.console_dir_given = true; });
+  // ---- end web console
   serve->add_flag("--enable-test-clock", flags.enable_test_clock,
                   "TESTS ONLY: let clients move the service clock (needs KMSD_ALLOW_TEST_CLOCK=yes "
                   "and a loopback address)");

@@ -19,6 +19,7 @@ import tempfile
 import time
 import tomllib
 import unittest
+import urllib.request
 
 from kmsd_harness import KmsdServer
 
@@ -30,6 +31,7 @@ INSTALLED_FILES = [
     "/usr/bin/kmsd", "/usr/bin/kms", "/usr/share/man/man8/kmsd.8.gz", "/usr/share/man/man1/kms.1.gz",
     "/usr/share/doc/kmsd/README.md", "/usr/share/doc/kmsd/docs/PACKAGING.md",
     "/lib/systemd/system/kmsd.service", "/etc/kmsd/kmsd.toml",
+    "/usr/share/kmsd/console/index.html",  # the web console (docs/CONSOLE.md)
 ]
 # Flags the default configuration leaves out on purpose (and --help, --config themselves).
 NOT_IN_CONFIG = {"help", "config", "enable-test-clock"}
@@ -246,6 +248,10 @@ class PackageTest(unittest.TestCase):
                 key_id = kms.create_key(Description="package smoke")["KeyMetadata"]["KeyId"]
                 blob = kms.encrypt(KeyId=key_id, Plaintext=b"smoke")["CiphertextBlob"]
                 self.assertEqual(kms.decrypt(CiphertextBlob=blob)["Plaintext"], b"smoke")
+                # The console from its installed place, the default --console-dir.
+                with urllib.request.urlopen(server.endpoint + "/console/", timeout=30) as page:
+                    self.assertEqual(page.status, 200)
+                    self.assertIn(b'<div id="app">', page.read())
             for name in ("kmsd.db", "root.key"):
                 self.assertEqual(os.stat(os.path.join(data_dir, name)).st_uid, user.pw_uid, name)
         finally:
