@@ -126,9 +126,10 @@ absl::StatusOr<std::unique_ptr<Member>> ConnectMember(const std::string& url,
   }
   grpc::ChannelArguments arguments;
   // gRPC waits up to 120 s between reconnects by default: a member back from a restart would stay
-  // unused for minutes.
+  // unused for minutes. (The "min" back-off is also the connect timeout: 100 ms there aborts
+  // handshakes on a loaded machine.)
   arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-  arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
+  arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 1000);
   arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   // Notice a member gone silent (a host down, a cable cut) within seconds; etcd accepts pings
   // every 5 s or more (--grpc-keepalive-min-time).
@@ -214,10 +215,18 @@ class EtcdBackend final : public Backend {
   EtcdBackend(EtcdOptions options, std::vector<std::unique_ptr<Member>> members)
       : options_(std::move(options)),
         data_prefix_(options_.prefix + "kv/"),
-        members_(std::move(members)) {}
+        members_(std::move(members)) {
+    for (const auto& member : members_) {
+      connectors_.emplace_back([this, channel = member->channel] { KeepConnecting(*channel); });
+    }
+  }
   ~EtcdBackend() override {
-    std::lock_guard lock(feeds_mutex_);
-    feeds_.clear();  // joins their threads while the members are still alive
+    {
+      std::lock_guard lock(feeds_mutex_);
+      feeds_.clear();  // joins their threads while the members are still alive
+    }
+    stopping_ = true;
+    for (auto& connector : connectors_) connector.join();
   }
 
   absl::StatusOr<std::optional<std::string>> Get(std::string_view key) override {
@@ -478,6 +487,18 @@ class EtcdBackend final : public Backend {
   std::string DataKey(std::string_view key) const { return StrCat(data_prefix_, key); }
 
  private:
+  // Watches one member's connection, which is what makes gRPC's synchronous API progress on a
+  // connection attempt when no call is waiting (a call to a member that is down fails at once,
+  // waits for nothing, and so polls nothing): without it a member back from a restart would
+  // never be reconnected.
+  void KeepConnecting(grpc::Channel& channel) {
+    while (!stopping_) {
+      auto state = channel.GetState(/*try_to_connect=*/true);
+      channel.WaitForStateChange(state,
+                                 std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    }
+  }
+
   void NoteRevision(int64_t revision) {
     int64_t expected = 0;
     if (revision > 0) first_revision_.compare_exchange_strong(expected, revision);
@@ -495,6 +516,8 @@ class EtcdBackend final : public Backend {
   std::atomic<int64_t> first_revision_{0};
   std::mutex feeds_mutex_;
   std::vector<std::unique_ptr<WatchFeed>> feeds_;
+  std::atomic<bool> stopping_{false};
+  std::vector<std::thread> connectors_;
 };
 
 void WatchFeed::Run() {
