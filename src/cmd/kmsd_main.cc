@@ -27,6 +27,7 @@
 #include "cmd/seal_commands.h"
 #include "cmd/sealed_start.h"
 #include "cmd/shares_commands.h"
+#include "cmd/storage_flags.h"
 #include "kmsd/api.h"
 #include "kmsd/audit.h"
 #include "kmsd/audit_refusals.h"
@@ -73,6 +74,7 @@ struct ServeFlags {
   // ---- end network limits
   kmsd::cmd::SealFlags seal;  // --seal, --pkcs11-* (cmd/seal_commands.h)
   kmsd::cmd::ProcessHardeningOptions hardening;
+  kmsd::cmd::StorageFlags storage;  // --storage, --etcd-* (cmd/storage_flags.h, docs/HA.md)
 };
 
 constexpr char kTestClockEnvironment[] = "KMSD_ALLOW_TEST_CLOCK";
@@ -350,10 +352,10 @@ int Serve(const ServeFlags& flags) {
     serve_seal = std::move(*opened);
   }
   // ---- end seal
-  auto backend = kmsd::OpenSqliteBackend((data_dir / "kmsd.db").string());
+  auto backend = kmsd::cmd::OpenServeBackend(data_dir.string(), flags.storage);
   if (!backend.ok()) {
     spdlog::error("storage: {}", kmsd::ToStd(backend.status().message()));
-    return 1;
+    return kmsd::TypeOf(backend.status()) == kmsd::ErrorType::kValidation ? 2 : 1;
   }
 
   // The audit log outlives the server (declared first, destroyed last) so that its shutdown
@@ -494,6 +496,12 @@ int Serve(const ServeFlags& flags) {
                                      shares_sealed ? shares_seal.get() : serve_seal->get());
   if (!keystore.ok()) {
     spdlog::error("keystore: {}", kmsd::ToStd(keystore.status().message()));
+    // ---- etcd: a node started without the cluster's root.key (docs/HA.md)
+    if (flags.storage.storage == "etcd" &&
+        kmsd::TypeOf(keystore.status()) == kmsd::ErrorType::kKmsInternal &&
+        kmsd::ToStd(keystore.status().message()).find("cannot unwrap") != std::string::npos) {
+      spdlog::error("keystore: {}", kmsd::cmd::RootKeyMismatchAdvice(data_dir.string()));
+    }
     return 1;
   }
   if (serve_seal) serve_seal->Keep();  // seal: the keyring is stored, wrapped by this seal
@@ -696,6 +704,7 @@ int main(int argc, char** argv) {
                   "and a loopback address)");
   kmsd::cmd::AddSealFlags(*serve, flags.seal, /*with_seal_type=*/true);
   kmsd::cmd::AddProcessHardeningFlags(*serve, flags.hardening);
+  kmsd::cmd::AddStorageFlags(*serve, flags.storage);
   kmsd::cmd::AddAuditCommands(app);
   kmsd::cmd::AddBackupCommands(app);
   kmsd::cmd::AddSharesCommands(app);  // shares seal: init, unseal
