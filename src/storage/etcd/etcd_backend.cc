@@ -35,6 +35,9 @@ constexpr int kMaxReceiveBytes = 64 * 1024 * 1024;
 // kWatchSilence as broken (a member that stopped answering without closing its connection).
 constexpr auto kWatchProgressInterval = std::chrono::seconds(1);
 constexpr auto kWatchSilence = std::chrono::seconds(3);
+// After a call that timed out: how long, and the deadline of each call meanwhile.
+constexpr auto kSuspectPeriod = std::chrono::seconds(3);
+constexpr auto kSuspectDeadline = std::chrono::milliseconds(400);
 constexpr auto kReconnectDelayMin = std::chrono::milliseconds(50);
 constexpr auto kReconnectDelayMax = std::chrono::milliseconds(1000);
 
@@ -51,14 +54,19 @@ std::string PrefixEnd(std::string prefix) {
   return std::string(1, '\0');
 }
 
+// The message reaches clients (DependencyTimeoutException): it says what failed, never the
+// members' addresses that gRPC's own messages carry.
 absl::Status FromGrpc(const grpc::Status& status, std::string_view what) {
   if (status.ok()) return absl::OkStatus();
+  std::string_view reason = "unreachable";
+  if (status.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) reason = "no answer in time";
+  if (status.error_message().find("no leader") != std::string::npos) reason = "no leader";
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
       return Error(ErrorType::kDependencyTimeout,
-                   StrCat("the etcd cluster did not answer ", what, " in time (",
-                          status.error_message(), ")"));
+                   StrCat("kmsd's storage (etcd) is unavailable (", reason, ") while ", what,
+                          "; try again"));
     default:
       return Internal(StrCat("etcd failed ", what, ": ", status.error_message()));
   }
@@ -444,8 +452,15 @@ class EtcdBackend final : public Backend {
   template <typename Attempt>
   absl::Status Call(std::string_view what, Attempt&& attempt,
                     std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
+    // Right after a call ran out of time, the next ones get a short deadline: a request that
+    // makes several calls must still answer within about one deadline while the cluster is
+    // down (a leader cut off keeps accepting writes it cannot commit until it steps down).
+    auto budget = timeout.value_or(options_.request_timeout);
+    if (!timeout && Clock::now().time_since_epoch().count() < suspect_until_.load()) {
+      budget = std::min(budget, kSuspectDeadline);
+    }
     // gRPC takes deadlines on the system clock only.
-    auto deadline = std::chrono::system_clock::now() + timeout.value_or(options_.request_timeout);
+    auto deadline = std::chrono::system_clock::now() + budget;
     size_t start = preferred_.load();
     // Members whose connection is down go last.
     std::vector<size_t> order;
@@ -464,6 +479,7 @@ class EtcdBackend final : public Backend {
       status = attempt(*members_[index], &context);
       if (status.ok()) {
         preferred_.store(index);
+        suspect_until_.store(0);
         return absl::OkStatus();
       }
       preferred_.store((index + 1) % members_.size());
@@ -473,7 +489,10 @@ class EtcdBackend final : public Backend {
       }
     }
     absl::Status failed = FromGrpc(status, what);
-    if (TypeOf(failed) == ErrorType::kDependencyTimeout) InterruptFeeds();
+    if (TypeOf(failed) == ErrorType::kDependencyTimeout) {
+      suspect_until_.store((Clock::now() + kSuspectPeriod).time_since_epoch().count());
+      InterruptFeeds();
+    }
     return failed;
   }
 
@@ -514,6 +533,7 @@ class EtcdBackend final : public Backend {
   const std::vector<std::unique_ptr<Member>> members_;
   std::atomic<size_t> preferred_{0};
   std::atomic<int64_t> first_revision_{0};
+  std::atomic<Clock::rep> suspect_until_{0};  // steady-clock ticks; 0: the cluster answers
   std::mutex feeds_mutex_;
   std::vector<std::unique_ptr<WatchFeed>> feeds_;
   std::atomic<bool> stopping_{false};
