@@ -24,6 +24,8 @@ namespace kmsd::testing {
 
 class SharedMemoryStore {
  public:
+  static constexpr int kEveryNode = -1;
+
   SharedMemoryStore() : store_(NewMemoryBackend()) {
     delivery_ = std::thread([this] { Deliver(); });
   }
@@ -55,9 +57,10 @@ class SharedMemoryStore {
     std::unique_lock lock(mutex_);
     return idle_.wait_for(lock, limit, [this] { return queue_.empty() && !delivering_; });
   }
-  // OnStale / OnCurrent to every node's watcher (queued behind the changes before it).
-  void DeclareStale() { Enqueue({Event::kStale, ""}); }
-  void DeclareCurrent() { Enqueue({Event::kCurrent, ""}); }
+  // OnStale / OnCurrent to one node's watchers, or every node's (queued behind the changes
+  // before it).
+  void DeclareStale(int node = kEveryNode) { Enqueue({Event::kStale, "", node}); }
+  void DeclareCurrent(int node = kEveryNode) { Enqueue({Event::kCurrent, "", node}); }
   // Every call of every node fails at once, as a store that lost quorum answers with hasleader.
   void SetUnreachable(bool unreachable) {
     std::lock_guard lock(mutex_);
@@ -88,8 +91,9 @@ class SharedMemoryStore {
   struct Event {
     enum Kind { kChange, kStale, kCurrent } kind;
     std::string key;
+    int node = kEveryNode;
   };
-  struct Watch {
+  struct Subscription {
     int node;
     std::string prefix;
     StorageWatcher* watcher;
@@ -142,10 +146,11 @@ class SharedMemoryStore {
       if (stopping_) return;
       Event event = std::move(queue_.front());
       queue_.pop_front();
-      std::vector<Watch> watches = watches_;
+      std::vector<Subscription> watches = watches_;
       delivering_ = true;
       lock.unlock();
-      for (const Watch& watch : watches) {
+      for (const Subscription& watch : watches) {
+        if (event.node != kEveryNode && event.node != watch.node) continue;
         switch (event.kind) {
           case Event::kChange:
             if (event.key.starts_with(watch.prefix)) watch.watcher->OnChange(event.key);
@@ -170,7 +175,7 @@ class SharedMemoryStore {
   std::condition_variable wake_;
   std::condition_variable idle_;
   std::deque<Event> queue_;                             // GUARDED_BY(mutex_)
-  std::vector<Watch> watches_;                          // GUARDED_BY(mutex_)
+  std::vector<Subscription> watches_;                          // GUARDED_BY(mutex_)
   std::map<int, std::function<void()>> before_commit_;  // GUARDED_BY(mutex_)
   bool held_ = false;
   bool delivering_ = false;
@@ -189,7 +194,7 @@ class SharedMemoryStore::Node final : public Backend {
   // Reports nothing more once destroyed: no delivery to this node is in flight after it returns.
   ~Node() override {
     std::unique_lock lock(store_->mutex_);
-    std::erase_if(store_->watches_, [this](const Watch& watch) { return watch.node == id_; });
+    std::erase_if(store_->watches_, [this](const Subscription& watch) { return watch.node == id_; });
     store_->idle_.wait(lock, [this] { return !store_->delivering_; });
   }
 
