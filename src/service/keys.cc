@@ -64,14 +64,16 @@ absl::StatusOr<KeyMetadata> KmsServiceImpl::CreateKey(const CallContext& call,
   entry->versions[1] = std::make_shared<const SecretBytes>(std::move(*material));
   if (auto status = AttachMaterial(*entry); !status.ok()) return status;
 
-  std::string metadata_record = records::EncodeKeyRecord(entry->record);
+  entry->stored_record = records::EncodeKeyRecord(entry->record);
   KeystoreBatch batch;
-  batch.puts.emplace_back(records::KeyRecordId(m.key_id), metadata_record);
+  batch.expect.emplace_back(records::KeyRecordId(m.key_id), "");  // a new key id, on any node
+  batch.puts.emplace_back(records::KeyRecordId(m.key_id), entry->stored_record);
   batch.puts.emplace_back(records::MaterialRecordId(m.key_id, 1), entry->versions[1]->view());
   {
     std::lock_guard write_lock(write_mutex_);
+    uint64_t seen = InvalidationsOf(m.key_id);
     if (auto status = keystore_->Commit(batch); !status.ok()) return status;
-    Publish(entry);
+    PublishIfCurrent(entry, seen);
   }
   return Describe(*entry);
 }

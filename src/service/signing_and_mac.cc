@@ -169,8 +169,8 @@ absl::StatusOr<SignResult> KmsServiceImpl::Verify(
 
 absl::StatusOr<std::pair<EntryPtr, std::string>> KmsServiceImpl::MacUnder(
     const CallContext& call, const std::string& key_id, const SecretBytes& message,
-    const std::string& mac_algorithm, const GrantTokens& grant_tokens,
-    std::string_view operation, grants::OperationSet grant_operation) {
+    const std::string& mac_algorithm, const GrantTokens& grant_tokens, std::string_view operation,
+    grants::OperationSet grant_operation) {
   auto conditions = [&](policy::RequestContext& context) {
     context.Set("kms:MacAlgorithm", mac_algorithm);
   };
@@ -206,8 +206,8 @@ absl::StatusOr<MacResult> KmsServiceImpl::GenerateMac(const CallContext& call,
 absl::StatusOr<MacResult> KmsServiceImpl::VerifyMac(
     const CallContext& call, const std::string& key_id, const SecretBytes& message,
     const std::string& mac, const std::string& mac_algorithm, const GrantTokens& grant_tokens) {
-  auto computed = MacUnder(call, key_id, message, mac_algorithm, grant_tokens, "VerifyMac",
-                           grants::kVerifyMac);
+  auto computed =
+      MacUnder(call, key_id, message, mac_algorithm, grant_tokens, "VerifyMac", grants::kVerifyMac);
   if (!computed.ok()) return computed.status();
   auto& [entry, expected] = *computed;
   bool valid = crypto::ConstantTimeEquals(expected, mac);  // CRYPTO_memcmp
