@@ -535,8 +535,21 @@ int Serve(const ServeFlags& flags) {
   service_options.principal_exists = [identities = iam->get()](std::string_view arn) {
     return identities->PrincipalExists(arn);
   };
+  service_options.backend = backend->get();  // etcd: watch, election (docs/HA.md)
   auto service =
       kmsd::NewKmsService(std::move(service_options), keystore->get(), std::move(service_clock));
+  // ---- etcd (docs/HA.md): a shared backend's watch reports to the service, so on any return
+  // from here on the server stops, then the backend (its watch) goes, and only then the service.
+  struct StopSharedBackend {
+    kmsd::HttpServer* server;
+    std::unique_ptr<kmsd::Backend>* backend;
+    ~StopSharedBackend() {
+      if (!*backend || !(*backend)->Shared()) return;
+      server->Stop();
+      backend->reset();
+    }
+  } stop_shared_backend{server.get(), &*backend};
+  // ---- end etcd
   Scheduler scheduler(service.get(), flags.scheduler_interval_seconds);
 
   kmsd::AddServiceMetrics(metrics_registry, service.get());  // metrics (docs/METRICS.md)

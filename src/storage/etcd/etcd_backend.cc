@@ -162,15 +162,117 @@ bool SleepUnlessStopped(std::mutex& mutex, std::condition_variable& wake, const 
   return wake.wait_for(lock, duration, [&] { return stopping; });
 }
 
-class EtcdBackend;
+// The members of the cluster and how to call them: shared by the backend, its watch feeds and
+// its leaderships (a Leadership may outlive the backend that made it).
+class EtcdClient {
+ public:
+  EtcdClient(EtcdOptions options, std::vector<std::unique_ptr<Member>> members)
+      : options_(std::move(options)), members_(std::move(members)) {
+    for (const auto& member : members_) {
+      connectors_.emplace_back([this, channel = member->channel] { KeepConnecting(*channel); });
+    }
+  }
+  ~EtcdClient() {
+    stopping_ = true;
+    for (auto& connector : connectors_) connector.join();
+  }
+
+  // Called (from the failing call's thread) when a call found the cluster unavailable.
+  void SetOnTimeout(std::function<void()> on_timeout) {
+    std::lock_guard lock(on_timeout_mutex_);
+    on_timeout_ = std::move(on_timeout);
+  }
+
+  // Runs one call on a member, moving on to the next member while the cluster answers
+  // UNAVAILABLE (a member down or without a leader), within one deadline overall. Each attempt
+  // carries `hasleader`, so a member cut off from the quorum refuses at once.
+  template <typename Attempt>
+  absl::Status Call(std::string_view what, Attempt&& attempt,
+                    std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
+    // Right after a call ran out of time, the next ones get a short deadline: a request that
+    // makes several calls must still answer within about one deadline while the cluster is
+    // down (a leader cut off keeps accepting writes it cannot commit until it steps down).
+    auto budget = timeout.value_or(options_.request_timeout);
+    if (!timeout && Clock::now().time_since_epoch().count() < suspect_until_.load()) {
+      budget = std::min(budget, kSuspectDeadline);
+    }
+    // gRPC takes deadlines on the system clock only.
+    auto deadline = std::chrono::system_clock::now() + budget;
+    size_t start = preferred_.load();
+    // Members whose connection is down go last.
+    std::vector<size_t> order;
+    for (int pass = 0; pass < 2; ++pass) {
+      for (size_t i = 0; i < members_.size(); ++i) {
+        size_t index = (start + i) % members_.size();
+        bool down = members_[index]->channel->GetState(true) == GRPC_CHANNEL_TRANSIENT_FAILURE;
+        if (down == (pass == 1)) order.push_back(index);
+      }
+    }
+    grpc::Status status;
+    for (size_t index : order) {
+      grpc::ClientContext context;
+      context.set_deadline(deadline);
+      context.AddMetadata("hasleader", "true");
+      status = attempt(*members_[index], &context);
+      if (status.ok()) {
+        preferred_.store(index);
+        suspect_until_.store(0);
+        return absl::OkStatus();
+      }
+      preferred_.store((index + 1) % members_.size());
+      if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
+          std::chrono::system_clock::now() >= deadline) {
+        break;
+      }
+    }
+    absl::Status failed = FromGrpc(status, what);
+    if (TypeOf(failed) == ErrorType::kDependencyTimeout) {
+      suspect_until_.store((Clock::now() + kSuspectPeriod).time_since_epoch().count());
+      std::lock_guard lock(on_timeout_mutex_);
+      if (on_timeout_) on_timeout_();
+    }
+    return failed;
+  }
+
+  Member& PreferredMember() { return *members_[preferred_.load() % members_.size()]; }
+  void MemberFailed(const Member& member) {
+    for (size_t i = 0; i < members_.size(); ++i) {
+      if (members_[i].get() == &member) preferred_.store((i + 1) % members_.size());
+    }
+  }
+  const EtcdOptions& options() const { return options_; }
+  const std::vector<std::unique_ptr<Member>>& members() const { return members_; }
+
+ private:
+  // Watches one member's connection, which is what makes gRPC's synchronous API progress on a
+  // connection attempt when no call is waiting (a call to a member that is down fails at once,
+  // waits for nothing, and so polls nothing): without it a member back from a restart would
+  // never be reconnected.
+  void KeepConnecting(grpc::Channel& channel) {
+    while (!stopping_) {
+      auto state = channel.GetState(/*try_to_connect=*/true);
+      channel.WaitForStateChange(state,
+                                 std::chrono::system_clock::now() + std::chrono::milliseconds(200));
+    }
+  }
+
+  const EtcdOptions options_;
+  const std::vector<std::unique_ptr<Member>> members_;
+  std::atomic<size_t> preferred_{0};
+  std::atomic<Clock::rep> suspect_until_{0};  // steady-clock ticks; 0: the cluster answers
+  std::mutex on_timeout_mutex_;
+  std::function<void()> on_timeout_;
+  std::atomic<bool> stopping_{false};
+  std::vector<std::thread> connectors_;
+};
 
 // The watch feed of one prefix: a thread reading a watch stream and another that asks it for
 // progress and cancels it when it falls silent.
 class WatchFeed {
  public:
-  WatchFeed(EtcdBackend* backend, std::string etcd_prefix, size_t strip, StorageWatcher* watcher,
-            int64_t start_revision)
-      : backend_(backend),
+  WatchFeed(std::shared_ptr<EtcdClient> client, std::string etcd_prefix, size_t strip,
+            StorageWatcher* watcher, int64_t start_revision)
+      : client_(std::move(client)),
         etcd_prefix_(std::move(etcd_prefix)),
         strip_(strip),
         watcher_(watcher),
@@ -199,7 +301,7 @@ class WatchFeed {
   void Run();
   void Monitor();
 
-  EtcdBackend* const backend_;
+  const std::shared_ptr<EtcdClient> client_;
   const std::string etcd_prefix_;
   const size_t strip_;  // the bytes of an etcd key before the storage key
   StorageWatcher* const watcher_;
@@ -216,32 +318,23 @@ class WatchFeed {
   std::thread monitor_;
 };
 
-class EtcdLeadership;
-
 class EtcdBackend final : public Backend {
  public:
-  EtcdBackend(EtcdOptions options, std::vector<std::unique_ptr<Member>> members)
-      : options_(std::move(options)),
-        data_prefix_(options_.prefix + "kv/"),
-        members_(std::move(members)) {
-    for (const auto& member : members_) {
-      connectors_.emplace_back([this, channel = member->channel] { KeepConnecting(*channel); });
-    }
+  explicit EtcdBackend(std::shared_ptr<EtcdClient> client)
+      : client_(std::move(client)), data_prefix_(client_->options().prefix + "kv/") {
+    client_->SetOnTimeout([this] { InterruptFeeds(); });
   }
   ~EtcdBackend() override {
-    {
-      std::lock_guard lock(feeds_mutex_);
-      feeds_.clear();  // joins their threads while the members are still alive
-    }
-    stopping_ = true;
-    for (auto& connector : connectors_) connector.join();
+    client_->SetOnTimeout(nullptr);
+    std::lock_guard lock(feeds_mutex_);
+    feeds_.clear();  // joins their threads: no watcher hears from this backend any more
   }
 
   absl::StatusOr<std::optional<std::string>> Get(std::string_view key) override {
     RangeRequest request;
     request.set_key(DataKey(key));
     RangeResponse response;
-    auto status = Call("reading a record", [&](Member& member, grpc::ClientContext* context) {
+    auto status = client_->Call("reading a record", [&](Member& member, grpc::ClientContext* context) {
       return member.kv->Range(context, request, &response);
     });
     if (!status.ok()) return status;
@@ -308,7 +401,7 @@ class EtcdBackend final : public Backend {
                           " bytes per transaction"));
     }
     TxnResponse response;
-    auto status = Call("writing", [&](Member& member, grpc::ClientContext* context) {
+    auto status = client_->Call("writing", [&](Member& member, grpc::ClientContext* context) {
       return member.kv->Txn(context, request, &response);
     });
     if (!status.ok()) return status;
@@ -350,7 +443,7 @@ class EtcdBackend final : public Backend {
         request.set_limit(wanted);
         RangeResponse response;
         grpc::Status raw;
-        auto status = Call("listing records", [&](Member& member, grpc::ClientContext* context) {
+        auto status = client_->Call("listing records", [&](Member& member, grpc::ClientContext* context) {
           raw = member.kv->Range(context, request, &response);
           return raw;
         });
@@ -388,7 +481,7 @@ class EtcdBackend final : public Backend {
     probe.set_key(DataKey(""));
     probe.set_count_only(true);
     RangeResponse current;
-    auto status = Call("reading the revision", [&](Member& member, grpc::ClientContext* context) {
+    auto status = client_->Call("reading the revision", [&](Member& member, grpc::ClientContext* context) {
       return member.kv->Range(context, probe, &current);
     });
     if (!status.ok()) return status;
@@ -397,19 +490,19 @@ class EtcdBackend final : public Backend {
     compaction.set_physical(true);
     etcdserverpb::CompactionResponse compacted;
     grpc::Status raw;
-    status = Call(
+    status = client_->Call(
         "compacting",
         [&](Member& member, grpc::ClientContext* context) {
           raw = member.kv->Compact(context, compaction, &compacted);
           return raw;
         },
-        options_.compact_timeout);
+        client_->options().compact_timeout);
     // Compacted already, by another node, at this revision or later: just as good.
     if (!status.ok() && raw.error_code() != grpc::StatusCode::OUT_OF_RANGE) return status;
     std::vector<std::string> failures;
-    for (const auto& member : members_) {
+    for (const auto& member : client_->members()) {
       grpc::ClientContext context;
-      context.set_deadline(std::chrono::system_clock::now() + options_.compact_timeout);
+      context.set_deadline(std::chrono::system_clock::now() + client_->options().compact_timeout);
       etcdserverpb::DefragmentRequest request;
       etcdserverpb::DefragmentResponse response;
       grpc::Status defragmented = member->maintenance->Defragment(&context, request, &response);
@@ -438,86 +531,16 @@ class EtcdBackend final : public Backend {
       first = first_revision_.load();
     }
     std::lock_guard lock(feeds_mutex_);
-    feeds_.push_back(std::make_unique<WatchFeed>(this, DataKey(prefix), data_prefix_.size(),
+    feeds_.push_back(std::make_unique<WatchFeed>(client_, DataKey(prefix), data_prefix_.size(),
                                                  watcher, first + 1));
     return absl::OkStatus();
   }
 
   std::unique_ptr<Leadership> Elect(std::string_view name) override;
 
-  // ---- for the watch feed and the leadership
-  // Runs one call on a member, moving on to the next member while the cluster answers
-  // UNAVAILABLE (a member down or without a leader), within one deadline overall. Each attempt
-  // carries `hasleader`, so a member cut off from the quorum refuses at once.
-  template <typename Attempt>
-  absl::Status Call(std::string_view what, Attempt&& attempt,
-                    std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
-    // Right after a call ran out of time, the next ones get a short deadline: a request that
-    // makes several calls must still answer within about one deadline while the cluster is
-    // down (a leader cut off keeps accepting writes it cannot commit until it steps down).
-    auto budget = timeout.value_or(options_.request_timeout);
-    if (!timeout && Clock::now().time_since_epoch().count() < suspect_until_.load()) {
-      budget = std::min(budget, kSuspectDeadline);
-    }
-    // gRPC takes deadlines on the system clock only.
-    auto deadline = std::chrono::system_clock::now() + budget;
-    size_t start = preferred_.load();
-    // Members whose connection is down go last.
-    std::vector<size_t> order;
-    for (int pass = 0; pass < 2; ++pass) {
-      for (size_t i = 0; i < members_.size(); ++i) {
-        size_t index = (start + i) % members_.size();
-        bool down = members_[index]->channel->GetState(true) == GRPC_CHANNEL_TRANSIENT_FAILURE;
-        if (down == (pass == 1)) order.push_back(index);
-      }
-    }
-    grpc::Status status;
-    for (size_t index : order) {
-      grpc::ClientContext context;
-      context.set_deadline(deadline);
-      context.AddMetadata("hasleader", "true");
-      status = attempt(*members_[index], &context);
-      if (status.ok()) {
-        preferred_.store(index);
-        suspect_until_.store(0);
-        return absl::OkStatus();
-      }
-      preferred_.store((index + 1) % members_.size());
-      if (status.error_code() != grpc::StatusCode::UNAVAILABLE ||
-          std::chrono::system_clock::now() >= deadline) {
-        break;
-      }
-    }
-    absl::Status failed = FromGrpc(status, what);
-    if (TypeOf(failed) == ErrorType::kDependencyTimeout) {
-      suspect_until_.store((Clock::now() + kSuspectPeriod).time_since_epoch().count());
-      InterruptFeeds();
-    }
-    return failed;
-  }
-
-  Member& PreferredMember() { return *members_[preferred_.load() % members_.size()]; }
-  void MemberFailed(const Member& member) {
-    for (size_t i = 0; i < members_.size(); ++i) {
-      if (members_[i].get() == &member) preferred_.store((i + 1) % members_.size());
-    }
-  }
-  const EtcdOptions& options() const { return options_; }
   std::string DataKey(std::string_view key) const { return StrCat(data_prefix_, key); }
 
  private:
-  // Watches one member's connection, which is what makes gRPC's synchronous API progress on a
-  // connection attempt when no call is waiting (a call to a member that is down fails at once,
-  // waits for nothing, and so polls nothing): without it a member back from a restart would
-  // never be reconnected.
-  void KeepConnecting(grpc::Channel& channel) {
-    while (!stopping_) {
-      auto state = channel.GetState(/*try_to_connect=*/true);
-      channel.WaitForStateChange(state,
-                                 std::chrono::system_clock::now() + std::chrono::milliseconds(200));
-    }
-  }
-
   void NoteRevision(int64_t revision) {
     int64_t expected = 0;
     if (revision > 0) first_revision_.compare_exchange_strong(expected, revision);
@@ -528,16 +551,11 @@ class EtcdBackend final : public Backend {
     for (auto& feed : feeds_) feed->Interrupt();
   }
 
-  const EtcdOptions options_;
+  const std::shared_ptr<EtcdClient> client_;
   const std::string data_prefix_;
-  const std::vector<std::unique_ptr<Member>> members_;
-  std::atomic<size_t> preferred_{0};
   std::atomic<int64_t> first_revision_{0};
-  std::atomic<Clock::rep> suspect_until_{0};  // steady-clock ticks; 0: the cluster answers
   std::mutex feeds_mutex_;
   std::vector<std::unique_ptr<WatchFeed>> feeds_;
-  std::atomic<bool> stopping_{false};
-  std::vector<std::thread> connectors_;
 };
 
 void WatchFeed::Run() {
@@ -554,7 +572,7 @@ void WatchFeed::Run() {
     }
   };
   while (true) {
-    Member& member = backend_->PreferredMember();
+    Member& member = client_->PreferredMember();
     grpc::ClientContext context;
     context.AddMetadata("hasleader", "true");
     {
@@ -602,7 +620,7 @@ void WatchFeed::Run() {
     }
     if (!broken) context.TryCancel();
     stream->Finish();
-    backend_->MemberFailed(member);
+    client_->MemberFailed(member);
     go_stale();
     start_revision = 0;
     if (SleepUnlessStopped(mutex_, wake_, stopping_, delay)) return;
@@ -629,7 +647,8 @@ void WatchFeed::Monitor() {
 // until a little before the lease would expire unrenewed, so two nodes never both lead.
 class EtcdLeadership final : public Leadership {
  public:
-  EtcdLeadership(EtcdBackend* backend, std::string key) : backend_(backend), key_(std::move(key)) {
+  EtcdLeadership(std::shared_ptr<EtcdClient> client, std::string key)
+      : client_(std::move(client)), key_(std::move(key)) {
     thread_ = std::thread([this] { Run(); });
   }
   ~EtcdLeadership() override {
@@ -646,7 +665,7 @@ class EtcdLeadership final : public Leadership {
 
  private:
   void Run() {
-    const int ttl = backend_->options().election_ttl_seconds;
+    const int ttl = client_->options().election_ttl_seconds;
     const auto renew_every = std::chrono::milliseconds(ttl * 1000 / 3);
     int64_t lease = 0;
     while (true) {
@@ -655,7 +674,7 @@ class EtcdLeadership final : public Leadership {
         etcdserverpb::LeaseGrantRequest request;
         request.set_ttl(ttl);
         etcdserverpb::LeaseGrantResponse response;
-        auto status = backend_->Call("granting a lease", [&](Member& member,
+        auto status = client_->Call("granting a lease", [&](Member& member,
                                                              grpc::ClientContext* context) {
           return member.lease->LeaseGrant(context, request, &response);
         });
@@ -677,7 +696,7 @@ class EtcdLeadership final : public Leadership {
       etcdserverpb::LeaseRevokeRequest request;
       request.set_id(lease);
       etcdserverpb::LeaseRevokeResponse response;
-      (void)backend_->Call("revoking a lease", [&](Member& member, grpc::ClientContext* context) {
+      (void)client_->Call("revoking a lease", [&](Member& member, grpc::ClientContext* context) {
         return member.lease->LeaseRevoke(context, request, &response);
       });
     }
@@ -687,7 +706,7 @@ class EtcdLeadership final : public Leadership {
   bool KeepAlive(int64_t& lease) {
     bool renewed = false;
     bool expired = false;
-    auto status = backend_->Call("renewing a lease", [&](Member& member,
+    auto status = client_->Call("renewing a lease", [&](Member& member,
                                                          grpc::ClientContext* context) {
       auto stream = member.lease->LeaseKeepAlive(context);
       etcdserverpb::LeaseKeepAliveRequest request;
@@ -718,7 +737,7 @@ class EtcdLeadership final : public Leadership {
     put->set_lease(lease);
     request.add_failure()->mutable_request_range()->set_key(key_);
     TxnResponse response;
-    auto status = backend_->Call("campaigning", [&](Member& member, grpc::ClientContext* context) {
+    auto status = client_->Call("campaigning", [&](Member& member, grpc::ClientContext* context) {
       return member.kv->Txn(context, request, &response);
     });
     if (!status.ok()) return false;
@@ -727,7 +746,7 @@ class EtcdLeadership final : public Leadership {
     return holder.kvs_size() == 1 && holder.kvs(0).lease() == lease;
   }
 
-  EtcdBackend* const backend_;
+  const std::shared_ptr<EtcdClient> client_;
   const std::string key_;
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -737,7 +756,8 @@ class EtcdLeadership final : public Leadership {
 };
 
 std::unique_ptr<Leadership> EtcdBackend::Elect(std::string_view name) {
-  return std::make_unique<EtcdLeadership>(this, StrCat(options_.prefix, "election/", name));
+  return std::make_unique<EtcdLeadership>(client_,
+                                          StrCat(client_->options().prefix, "election/", name));
 }
 
 }  // namespace
@@ -757,7 +777,8 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenEtcdBackend(const EtcdOptions& opti
     if (!member.ok()) return member.status();
     members.push_back(std::move(*member));
   }
-  return std::unique_ptr<Backend>(std::make_unique<EtcdBackend>(options, std::move(members)));
+  return std::unique_ptr<Backend>(
+      std::make_unique<EtcdBackend>(std::make_shared<EtcdClient>(options, std::move(members))));
 }
 
 }  // namespace kmsd

@@ -270,6 +270,20 @@ TEST(EtcdBackend, OneOfTwoRacingNodesLeads) {
   }
 }
 
+TEST(EtcdBackend, ALeadershipMayOutliveItsBackend) {
+  auto backend = etcd->Open(FreshPrefix(), 2);
+  auto leadership = backend->Elect("scheduler");
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (!leadership->IsLeader()) {
+    ASSERT_LT(std::chrono::steady_clock::now(), until);
+    std::this_thread::sleep_for(50ms);
+  }
+  backend.reset();  // the service holds its leadership until it is destroyed itself
+  std::this_thread::sleep_for(1s);  // renewals go on through the members the backend shared
+  EXPECT_TRUE(leadership->IsLeader());
+  leadership.reset();
+}
+
 TEST(EtcdBackend, CompactLeavesNoDeletedValueInTheDatabaseFile) {
   auto backend = etcd->Open(FreshPrefix());
   const std::string secret = "SHRED-ME-" + std::string(300, 'Q');
