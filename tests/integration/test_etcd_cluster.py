@@ -20,7 +20,7 @@ import botocore.exceptions
 import boto3
 
 from etcd_harness import EtcdCluster
-from kmsd_harness import KMSD_BINARY, KmsdServer, audit_records
+from kmsd_harness import KMSD_BINARY, KmsdServer, audit_records, kmsd_audit
 
 
 def error_code(call, *args, **kwargs):
@@ -197,6 +197,44 @@ class EtcdClusterTest(unittest.TestCase):
             blob = client.encrypt(KeyId=key_id, Plaintext=b"after")["CiphertextBlob"]
             self.assertEqual(client.decrypt(CiphertextBlob=blob)["Plaintext"], b"after")
         self.assertEqual(http_status(self.b.endpoint + "/ready"), 200)
+
+    def test_a_kmsd_node_killed_leaves_the_other_serving_and_catches_up_when_back(self):
+        a = self.retrying_client(self.a)
+        acknowledged = {}  # key id -> a blob encrypted under it
+        stop = threading.Event()
+        failures = []
+
+        def load():
+            while not stop.is_set():
+                try:
+                    key_id = a.create_key()["KeyMetadata"]["KeyId"]
+                    acknowledged[key_id] = a.encrypt(KeyId=key_id,
+                                                     Plaintext=key_id.encode())["CiphertextBlob"]
+                except botocore.exceptions.ClientError as error:
+                    failures.append(error.response["Error"]["Code"])
+
+        worker = threading.Thread(target=load)
+        worker.start()
+        try:
+            time.sleep(0.5)
+            self.b.process.kill()  # kill -9
+            self.b.process.wait(timeout=10)
+            time.sleep(1)
+            self.b.stop()
+            self.b.start()  # same data dir, same root.key
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            worker.join(timeout=30)
+        self.assertEqual(failures, [])
+        self.assertGreater(len(acknowledged), 3)
+        b = self.b.client()
+        for key_id, blob in acknowledged.items():  # everything a acknowledged, on b at once
+            self.assertEqual(b.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"], "Enabled")
+            self.assertEqual(b.decrypt(CiphertextBlob=blob)["Plaintext"], key_id.encode())
+        for server in (self.a, self.b):
+            verified = kmsd_audit("verify", "--data-dir", server.data_dir)
+            self.assertEqual(verified.returncode, 0, verified.stdout + verified.stderr)
 
     def test_a_node_without_the_clusters_root_key_refuses_to_start(self):
         stranger = KmsdServer(extra_args=self.storage_args)
