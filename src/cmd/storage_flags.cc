@@ -57,22 +57,23 @@ std::vector<std::string> SplitEndpoints(const std::string& text) {
 }  // namespace
 
 void AddStorageFlags(CLI::App& serve, StorageFlags& flags) {
-  serve.add_option("--storage", flags.storage,
-                   "sqlite (DATA_DIR/kmsd.db, one node) or etcd (several nodes sharing an etcd "
-                   "cluster; docs/HA.md)")
+  serve
+      .add_option("--storage", flags.storage,
+                  "sqlite (DATA_DIR/kmsd.db, one node) or etcd (several nodes sharing an etcd "
+                  "cluster; docs/HA.md)")
       ->capture_default_str()
       ->check(CLI::IsMember({"sqlite", "etcd"}));
   serve.add_option("--etcd-endpoints", flags.etcd_endpoints,
                    "Comma-separated client URLs of the etcd members (http://H1:2379,...)");
-  serve.add_option("--etcd-prefix", flags.etcd_prefix,
-                   "Key prefix of this kmsd cluster in etcd")
+  serve.add_option("--etcd-prefix", flags.etcd_prefix, "Key prefix of this kmsd cluster in etcd")
       ->capture_default_str();
   serve.add_option("--etcd-ca", flags.etcd_ca, "PEM CA certificate of the etcd members (TLS)");
   serve.add_option("--etcd-cert", flags.etcd_cert, "PEM client certificate for etcd (TLS)");
   serve.add_option("--etcd-key", flags.etcd_key, "PEM private key of --etcd-cert");
-  serve.add_option("--etcd-timeout-ms", flags.etcd_timeout_ms,
-                   "Deadline of each etcd call; with quorum lost requests fail after it with "
-                   "DependencyTimeoutException")
+  serve
+      .add_option("--etcd-timeout-ms", flags.etcd_timeout_ms,
+                  "Deadline of each etcd call; with quorum lost requests fail after it with "
+                  "DependencyTimeoutException")
       ->capture_default_str()
       ->check(CLI::Range(100, 60000));
 }
@@ -87,7 +88,8 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenServeBackend(const std::string& dat
     }
     if (recorded == "etcd") {
       return Validation(StrCat(data_dir, " is the data dir of an etcd cluster node (",
-                               kStorageConfigFile, "): start it with --storage etcd and "
+                               kStorageConfigFile,
+                               "): start it with --storage etcd and "
                                "--etcd-endpoints"));
     }
     auto backend = OpenSqliteBackend(database.string());
@@ -95,8 +97,8 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenServeBackend(const std::string& dat
     return std::move(*backend);
   }
   if (!recorded.empty() && recorded != "etcd") {
-    return Validation(StrCat(data_dir, "/", kStorageConfigFile, " records storage '", recorded,
-                             "', not etcd"));
+    return Validation(
+        StrCat(data_dir, "/", kStorageConfigFile, " records storage '", recorded, "', not etcd"));
   }
   std::error_code ec;
   if (recorded.empty() && fs::exists(database, ec)) {

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -36,21 +37,56 @@ def clean_environment():
     return env
 
 
+def make_tls_files(directory):
+    """A test CA, a member certificate for 127.0.0.1 (server and peer) and a client certificate:
+    ca.pem, member.pem/member.key, client.pem/client.key in directory."""
+    def run(*args):
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True,
+                       timeout=30)
+
+    os.makedirs(directory, exist_ok=True)
+    run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=kmsd test etcd CA")
+    for name, usage in (("member", "serverAuth,clientAuth"), ("client", "clientAuth")):
+        with open(os.path.join(directory, f"{name}.ext"), "w") as ext:
+            ext.write(f"subjectAltName=IP:127.0.0.1\nextendedKeyUsage={usage}\n")
+        run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN=kmsd test {name}")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+
+
 class EtcdCluster:
-    def __init__(self, size=3, start_timeout=30):
+    def __init__(self, size=3, start_timeout=30, tls=False):
+        """tls: members serve clients and peers over TLS and require client certificates
+        (files in self.tls_dir: ca.pem, client.pem, client.key)."""
         self.size = size
         self.start_timeout = start_timeout
         self.dir = tempfile.mkdtemp(prefix="kmsd-etcd-")
+        self.scheme = "https" if tls else "http"
+        self.tls_dir = os.path.join(self.dir, "tls") if tls else None
+        if tls:
+            make_tls_files(self.tls_dir)
         self.client_ports = [free_port() for _ in range(size)]
         self.peer_ports = [free_port() for _ in range(size)]
         self.names = [f"m{i}" for i in range(size)]
         self.processes = [None] * size
         self.initial_cluster = ",".join(
-            f"{name}=http://127.0.0.1:{port}" for name, port in zip(self.names, self.peer_ports))
+            f"{name}={self.scheme}://127.0.0.1:{port}"
+            for name, port in zip(self.names, self.peer_ports))
 
     # ---- members
     def client_url(self, i):
-        return f"http://127.0.0.1:{self.client_ports[i]}"
+        return f"{self.scheme}://127.0.0.1:{self.client_ports[i]}"
+
+    def tls_file(self, name):
+        return os.path.join(self.tls_dir, name)
+
+    def _etcdctl_tls(self):
+        if not self.tls_dir:
+            return []
+        return ["--cacert", self.tls_file("ca.pem"), "--cert", self.tls_file("client.pem"),
+                "--key", self.tls_file("client.key")]
 
     @property
     def endpoints(self):
@@ -62,7 +98,13 @@ class EtcdCluster:
     def start(self, i, wait=True):
         """Starts member i (again, with its data after a kill)."""
         assert self.processes[i] is None or self.processes[i].poll() is not None
-        client, peer = self.client_url(i), f"http://127.0.0.1:{self.peer_ports[i]}"
+        client, peer = self.client_url(i), f"{self.scheme}://127.0.0.1:{self.peer_ports[i]}"
+        tls = []
+        if self.tls_dir:
+            member, key, ca = (self.tls_file(n) for n in ("member.pem", "member.key", "ca.pem"))
+            tls = ["--cert-file", member, "--key-file", key, "--client-cert-auth",
+                   "--trusted-ca-file", ca, "--peer-cert-file", member, "--peer-key-file", key,
+                   "--peer-client-cert-auth", "--peer-trusted-ca-file", ca]
         log = open(os.path.join(self.dir, f"{self.names[i]}.log"), "ab")
         self.processes[i] = subprocess.Popen(
             ["setpriv", "--pdeathsig", "KILL", ETCD, "--name", self.names[i],
@@ -71,7 +113,7 @@ class EtcdCluster:
              "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
              "--initial-cluster", self.initial_cluster, "--initial-cluster-state", "new",
              "--initial-cluster-token", os.path.basename(self.dir),
-             "--logger", "zap", "--log-level", "error"],
+             "--logger", "zap", "--log-level", "error", *tls],
             stdout=log, stderr=log, env=clean_environment())
         log.close()
         if wait:
@@ -89,8 +131,13 @@ class EtcdCluster:
 
     def healthy(self, i):
         """True when member i answers and has a leader (etcd's /health)."""
+        context = None
+        if self.tls_dir:
+            context = ssl.create_default_context(cafile=self.tls_file("ca.pem"))
+            context.load_cert_chain(self.tls_file("client.pem"), self.tls_file("client.key"))
         try:
-            with urllib.request.urlopen(self.client_url(i) + "/health", timeout=1) as response:
+            with urllib.request.urlopen(self.client_url(i) + "/health", timeout=1,
+                                        context=context) as response:
                 return json.loads(response.read()).get("health") == "true"
         except (OSError, ValueError):
             return False
@@ -110,7 +157,7 @@ class EtcdCluster:
         """etcdctl endpoint status of member i (member_id, leader, revision, ...) or None."""
         result = subprocess.run(
             [ETCDCTL, "--endpoints", self.client_url(i), "--command-timeout=2s",
-             "endpoint", "status", "-w", "json"],
+             *self._etcdctl_tls(), "endpoint", "status", "-w", "json"],
             capture_output=True, text=True, env=clean_environment(), timeout=10)
         if result.returncode != 0:
             return None
@@ -132,8 +179,8 @@ class EtcdCluster:
 
     def etcdctl(self, *args):
         return subprocess.run([ETCDCTL, "--endpoints", self.endpoints, "--command-timeout=5s",
-                               *args], capture_output=True, text=True, env=clean_environment(),
-                              timeout=30)
+                               *self._etcdctl_tls(), *args], capture_output=True, text=True,
+                              env=clean_environment(), timeout=30)
 
     # ---- the whole cluster
     def __enter__(self):

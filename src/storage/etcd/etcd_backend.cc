@@ -64,9 +64,8 @@ absl::Status FromGrpc(const grpc::Status& status, std::string_view what) {
   switch (status.error_code()) {
     case grpc::StatusCode::UNAVAILABLE:
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return Error(ErrorType::kDependencyTimeout,
-                   StrCat("kmsd's storage (etcd) is unavailable (", reason, ") while ", what,
-                          "; try again"));
+      return Error(ErrorType::kDependencyTimeout, StrCat("kmsd's storage (etcd) is unavailable (",
+                                                         reason, ") while ", what, "; try again"));
     default:
       return Internal(StrCat("etcd failed ", what, ": ", status.error_message()));
   }
@@ -108,8 +107,8 @@ absl::StatusOr<std::unique_ptr<Member>> ConnectMember(const std::string& url,
     return Validation(StrCat("etcd endpoint ", url, ": expected http(s)://HOST:PORT"));
   }
   if (!tls && (!options.cert_file.empty() || !options.key_file.empty())) {
-    return Validation(StrCat("etcd endpoint ", url,
-                             ": a client certificate is given, so use https://"));
+    return Validation(
+        StrCat("etcd endpoint ", url, ": a client certificate is given, so use https://"));
   }
   std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
   if (tls) {
@@ -334,25 +333,14 @@ class EtcdBackend final : public Backend {
     RangeRequest request;
     request.set_key(DataKey(key));
     RangeResponse response;
-    auto status = client_->Call("reading a record", [&](Member& member, grpc::ClientContext* context) {
-      return member.kv->Range(context, request, &response);
-    });
+    auto status =
+        client_->Call("reading a record", [&](Member& member, grpc::ClientContext* context) {
+          return member.kv->Range(context, request, &response);
+        });
     if (!status.ok()) return status;
     NoteRevision(response.header().revision());
     if (response.kvs_size() == 0) return std::optional<std::string>();
     return std::optional<std::string>(std::move(*response.mutable_kvs(0)->mutable_value()));
-  }
-
-  absl::Status Put(std::string_view key, std::string_view value) override {
-    StorageBatch batch;
-    batch.puts.push_back({std::string(key), std::string(value)});
-    return Commit(batch);
-  }
-
-  absl::Status Delete(std::string_view key) override {
-    StorageBatch batch;
-    batch.deletes.push_back(std::string(key));
-    return Commit(batch);
   }
 
   absl::Status Commit(const StorageBatch& batch) override {
@@ -395,10 +383,9 @@ class EtcdBackend final : public Backend {
       request.add_success()->mutable_request_delete_range()->set_key(DataKey(key));
     }
     if (request.ByteSizeLong() > kEtcdMaxBatchBytes) {
-      return Error(ErrorType::kLimitExceeded,
-                   StrCat("a storage batch of ", request.ByteSizeLong(),
-                          " bytes exceeds etcd's limit of ", kEtcdMaxBatchBytes,
-                          " bytes per transaction"));
+      return Error(ErrorType::kLimitExceeded, StrCat("a storage batch of ", request.ByteSizeLong(),
+                                                     " bytes exceeds etcd's limit of ",
+                                                     kEtcdMaxBatchBytes, " bytes per transaction"));
     }
     TxnResponse response;
     auto status = client_->Call("writing", [&](Member& member, grpc::ClientContext* context) {
@@ -410,8 +397,9 @@ class EtcdBackend final : public Backend {
     for (int i = 0; i < response.responses_size() && i < request.compare_size(); ++i) {
       const RangeResponse& found = response.responses(i).response_range();
       const StorageCondition& condition = batch.conditions[i];
-      bool holds = condition.value ? found.kvs_size() == 1 && found.kvs(0).value() == *condition.value
-                                   : found.kvs_size() == 0;
+      bool holds = condition.value
+                       ? found.kvs_size() == 1 && found.kvs(0).value() == *condition.value
+                       : found.kvs_size() == 0;
       if (!holds) return StorageConflict(condition.key);
     }
     return StorageConflict(batch.conditions.empty() ? "" : batch.conditions.front().key);
@@ -443,10 +431,11 @@ class EtcdBackend final : public Backend {
         request.set_limit(wanted);
         RangeResponse response;
         grpc::Status raw;
-        auto status = client_->Call("listing records", [&](Member& member, grpc::ClientContext* context) {
-          raw = member.kv->Range(context, request, &response);
-          return raw;
-        });
+        auto status =
+            client_->Call("listing records", [&](Member& member, grpc::ClientContext* context) {
+              raw = member.kv->Range(context, request, &response);
+              return raw;
+            });
         if (raw.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED && page_keys > 1) {
           page_keys /= 2;  // values too large for one answer: smaller pages
           continue;
@@ -481,9 +470,10 @@ class EtcdBackend final : public Backend {
     probe.set_key(DataKey(""));
     probe.set_count_only(true);
     RangeResponse current;
-    auto status = client_->Call("reading the revision", [&](Member& member, grpc::ClientContext* context) {
-      return member.kv->Range(context, probe, &current);
-    });
+    auto status =
+        client_->Call("reading the revision", [&](Member& member, grpc::ClientContext* context) {
+          return member.kv->Range(context, probe, &current);
+        });
     if (!status.ok()) return status;
     etcdserverpb::CompactionRequest compaction;
     compaction.set_revision(current.header().revision());
@@ -674,10 +664,10 @@ class EtcdLeadership final : public Leadership {
         etcdserverpb::LeaseGrantRequest request;
         request.set_ttl(ttl);
         etcdserverpb::LeaseGrantResponse response;
-        auto status = client_->Call("granting a lease", [&](Member& member,
-                                                             grpc::ClientContext* context) {
-          return member.lease->LeaseGrant(context, request, &response);
-        });
+        auto status =
+            client_->Call("granting a lease", [&](Member& member, grpc::ClientContext* context) {
+              return member.lease->LeaseGrant(context, request, &response);
+            });
         if (status.ok() && response.error().empty()) lease = response.id();
       } else if (!KeepAlive(lease)) {
         leader_until_.store(0);
@@ -706,19 +696,19 @@ class EtcdLeadership final : public Leadership {
   bool KeepAlive(int64_t& lease) {
     bool renewed = false;
     bool expired = false;
-    auto status = client_->Call("renewing a lease", [&](Member& member,
-                                                         grpc::ClientContext* context) {
-      auto stream = member.lease->LeaseKeepAlive(context);
-      etcdserverpb::LeaseKeepAliveRequest request;
-      request.set_id(lease);
-      etcdserverpb::LeaseKeepAliveResponse response;
-      if (stream->Write(request) && stream->Read(&response)) {
-        renewed = response.ttl() > 0;
-        expired = response.ttl() <= 0;
-      }
-      stream->WritesDone();
-      return stream->Finish();
-    });
+    auto status =
+        client_->Call("renewing a lease", [&](Member& member, grpc::ClientContext* context) {
+          auto stream = member.lease->LeaseKeepAlive(context);
+          etcdserverpb::LeaseKeepAliveRequest request;
+          request.set_id(lease);
+          etcdserverpb::LeaseKeepAliveResponse response;
+          if (stream->Write(request) && stream->Read(&response)) {
+            renewed = response.ttl() > 0;
+            expired = response.ttl() <= 0;
+          }
+          stream->WritesDone();
+          return stream->Finish();
+        });
     if (expired) lease = 0;
     return status.ok() && renewed;
   }

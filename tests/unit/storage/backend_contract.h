@@ -4,6 +4,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,7 +15,6 @@
 #include <ostream>
 #include <string>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "kmsd/storage.h"

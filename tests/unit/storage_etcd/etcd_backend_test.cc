@@ -67,7 +67,10 @@ class EtcdProcess {
     std::string client = Endpoint();
     std::string peer = "http://127.0.0.1:" + std::to_string(peer_port_);
     // setpriv: the member dies with this test, however the test ends.
-    std::vector<std::string> args = {"/usr/bin/setpriv", "--pdeathsig", "KILL", kEtcd,
+    std::vector<std::string> args = {"/usr/bin/setpriv",
+                                     "--pdeathsig",
+                                     "KILL",
+                                     kEtcd,
                                      "--name=unit",
                                      "--data-dir=" + DataDir().string(),
                                      "--listen-client-urls=" + client,
@@ -144,11 +147,10 @@ std::string FreshPrefix() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Etcd, BackendContract,
-                         ::testing::Values(BackendMaker{
-                             "Etcd",
-                             [](const std::filesystem::path&) {
-                               return etcd->Open(FreshPrefix());
-                             }}),
+                         ::testing::Values(BackendMaker{"Etcd",
+                                                        [](const std::filesystem::path&) {
+                                                          return etcd->Open(FreshPrefix());
+                                                        }}),
                          BackendMakerName);
 
 // Records what a watch feed reports.
@@ -207,7 +209,7 @@ TEST(EtcdBackend, TheWatchReportsAnotherNodesWritesAndDeletes) {
   auto watching = etcd->Open(prefix);
   auto writer = etcd->Open(prefix);
   RecordingWatcher watcher;
-  ASSERT_TRUE(watching->Get("key/0").ok());  // the initial load
+  ASSERT_TRUE(watching->Get("key/0").ok());                // the initial load
   ASSERT_TRUE(writer->Put("key/before-watch", "v").ok());  // after the load, before Watch
   ASSERT_TRUE(watching->Watch("key/", &watcher).ok());
   ASSERT_TRUE(writer->Put("key/1", "v").ok());
@@ -278,7 +280,7 @@ TEST(EtcdBackend, ALeadershipMayOutliveItsBackend) {
     ASSERT_LT(std::chrono::steady_clock::now(), until);
     std::this_thread::sleep_for(50ms);
   }
-  backend.reset();  // the service holds its leadership until it is destroyed itself
+  backend.reset();                  // the service holds its leadership until it is destroyed itself
   std::this_thread::sleep_for(1s);  // renewals go on through the members the backend shared
   EXPECT_TRUE(leadership->IsLeader());
   leadership.reset();
