@@ -576,7 +576,6 @@ void WatchFeed::Run() {
     request->set_key(etcd_prefix_);
     request->set_range_end(PrefixEnd(etcd_prefix_));
     request->set_start_revision(start_revision);
-    bool broken = false;
     if (stream->Write(create)) {
       etcdserverpb::WatchResponse response;
       while (stream->Read(&response)) {
@@ -597,7 +596,6 @@ void WatchFeed::Run() {
         }
         if (response.canceled()) {
           // A compacted start revision, or the member lost its leader: events may be missing.
-          broken = true;
           break;
         }
       }
@@ -608,7 +606,9 @@ void WatchFeed::Run() {
       context_ = nullptr;
       if (stopping_) return;
     }
-    if (!broken) context.TryCancel();
+    // A cancelled watch leaves the stream open (it may carry other watches): end it here, or
+    // Finish would wait for the server.
+    context.TryCancel();
     stream->Finish();
     client_->MemberFailed(member);
     go_stale();

@@ -221,6 +221,22 @@ TEST(EtcdBackend, TheWatchReportsAnotherNodesWritesAndDeletes) {
   EXPECT_EQ(watcher.stale(), 0);
 }
 
+TEST(EtcdBackend, AWatchFromACompactedRevisionGoesStaleThenCurrent) {
+  std::string prefix = FreshPrefix();
+  auto watching = etcd->Open(prefix);
+  auto writer = etcd->Open(prefix);
+  ASSERT_TRUE(watching->Get("key/0").ok());  // the initial load, at some revision
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(writer->Put("key/1", std::to_string(i)).ok());
+  ASSERT_TRUE(writer->Compact().ok());  // the revisions after the load are gone
+  RecordingWatcher watcher;
+  ASSERT_TRUE(watching->Watch("key/", &watcher).ok());
+  // What changed since the load cannot be reported: the caller must drop its caches, then the
+  // feed goes on from now.
+  EXPECT_TRUE(watcher.WaitFor([&] { return watcher.stale() == 1 && watcher.current() == 1; }, 5s));
+  ASSERT_TRUE(writer->Put("key/2", "v").ok());
+  EXPECT_TRUE(watcher.WaitFor([&] { return watcher.Changed("key/2"); }, 2s));
+}
+
 TEST(EtcdBackend, CommitsOverEtcdsLimitsAreRefusedAndWriteNothing) {
   auto backend = etcd->Open(FreshPrefix());
   StorageBatch many;
