@@ -9,6 +9,8 @@
 //                                Verify, GenerateMac, VerifyMac
 //   key_last_usage.cc            key usage tracking (GetKeyLastUsage) and its saving
 //   custom_key_stores.cc         the custom key store operations (kmsd has none)
+//   cluster_cache.cc             construction; several nodes on one store: the watch, the
+//                                scheduler's leadership, the coherence of the key cache
 // Private to src/service/: callers see only include/kmsd/service.h.
 //
 // Concurrency: published key entries are immutable and shared (shared_ptr<const KeyEntry>); a
