@@ -328,6 +328,72 @@ TEST_F(ServiceClusterTest, DueTasksRunExactlyOnceWhenTheLeadershipMovesMidway) {
   }
 }
 
+TEST_F(ServiceClusterTest, CachedKeyServesCryptoWithoutReadingTheSharedStore) {
+  std::string key_id = NewKey(A());
+  std::string alias_target = NewKey(A());
+  ASSERT_TRUE(A().CreateAlias(call_, "alias/hot", alias_target).ok());
+  ASSERT_TRUE(Delivered());
+  ASSERT_TRUE(EncryptOn(B(), key_id).ok());
+  ASSERT_TRUE(EncryptOn(B(), "alias/hot").ok());
+  int reads = store_.reads();
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(EncryptOn(B(), key_id).ok());
+    ASSERT_TRUE(EncryptOn(B(), "alias/hot").ok());
+    ASSERT_TRUE(B().GenerateDataKey(call_, key_id, 32, {}, true, {}).ok());
+  }
+  EXPECT_EQ(store_.reads(), reads);
+}
+
+// One node's backend (not shared) that counts its reads.
+class CountingBackend final : public Backend {
+ public:
+  absl::StatusOr<std::optional<std::string>> Get(std::string_view key) override {
+    ++reads;
+    return inner_->Get(key);
+  }
+  absl::Status Put(std::string_view key, std::string_view value) override {
+    return inner_->Put(key, value);
+  }
+  absl::Status Delete(std::string_view key) override { return inner_->Delete(key); }
+  absl::Status Commit(const StorageBatch& batch) override { return inner_->Commit(batch); }
+  absl::StatusOr<std::vector<StorageEntry>> List(std::string_view prefix,
+                                                 std::string_view start_after,
+                                                 size_t limit) override {
+    ++reads;
+    return inner_->List(prefix, start_after, limit);
+  }
+  absl::Status Compact() override { return inner_->Compact(); }
+
+  std::atomic<int> reads{0};
+
+ private:
+  std::unique_ptr<Backend> inner_ = NewMemoryBackend();
+};
+
+TEST_F(ServiceClusterTest, OneNodeServesCryptoFromTheCacheWithoutReadingStorage) {
+  CountingBackend backend;
+  auto seal = OpenFileSeal((dir_ / "root.key").string());
+  ASSERT_TRUE(seal.ok());
+  auto keystore = OpenKeystore(&backend, seal->get());
+  ASSERT_TRUE(keystore.ok());
+  ServiceOptions options;
+  options.backend = &backend;
+  auto service = NewKmsService(options, keystore->get(), std::make_unique<FixedClock>(&now_));
+  auto key = service->CreateKey(call_, {});
+  ASSERT_TRUE(key.ok());
+  ASSERT_TRUE(service->CreateAlias(call_, "alias/one", key->key_id).ok());
+  ASSERT_TRUE(EncryptOn(*service, "alias/one").ok());
+  int reads = backend.reads.load();
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(EncryptOn(*service, key->key_id).ok());
+    ASSERT_TRUE(EncryptOn(*service, "alias/one").ok());
+  }
+  EXPECT_EQ(backend.reads.load(), reads);
+  // A change reads its key record once, to make its write conditional.
+  ASSERT_TRUE(service->DisableKey(call_, key->key_id).ok());
+  EXPECT_EQ(backend.reads.load(), reads + 1);
+}
+
 TEST_F(ServiceClusterTest, KeyUsageSavedByTwoNodesKeepsTheLatest) {
   std::string key_id = NewKey(A());
   CallContext early = call_;
