@@ -34,7 +34,7 @@ absl::StatusOr<DecryptResult> KmsServiceImpl::Decrypt(const CallContext& call,
   std::string request_alias;
   auto entry = BlobKey(*header, key_id, &request_alias);
   if (!entry.ok()) return entry.status();
-  if (auto status = CheckGrantTokens(grant_tokens); !status.ok()) return status;
+  if (auto status = CheckGrantTokens(grant_tokens, {&*entry}); !status.ok()) return status;
   if (auto status = AuthorizeKey(call, **entry,
                                  {.action = "kms:Decrypt",
                                   .grant_operation = grants::kDecrypt,
@@ -66,7 +66,9 @@ absl::StatusOr<ReEncryptResult> KmsServiceImpl::ReEncrypt(
   std::string destination_alias;
   auto destination = Resolve(destination_key_id, /*allow_alias=*/true, &destination_alias);
   if (!destination.ok()) return destination.status();
-  if (auto status = CheckGrantTokens(grant_tokens); !status.ok()) return status;
+  if (auto status = CheckGrantTokens(grant_tokens, {&*source, &*destination}); !status.ok()) {
+    return status;
+  }
   bool same_key = *source == *destination;
   auto add_same_key = [same_key](policy::RequestContext& context) {
     context.Set("kms:ReEncryptOnSameKey", same_key ? "true" : "false");

@@ -492,8 +492,11 @@ class KmsServiceImpl final : public KmsService {
 
   // --- Grants ---
 
-  // Every token must name a grant that exists and be one that grant's secret made.
-  absl::Status CheckGrantTokens(const GrantTokens& tokens);
+  // Every token must name a grant that exists and be one that grant's secret made. On a shared
+  // store, the entries in refresh are taken again from the cache after the tokens' grants were
+  // read (a token's grant may be newer than the entry the caller holds).
+  absl::Status CheckGrantTokens(const GrantTokens& tokens,
+                                std::initializer_list<EntryPtr*> refresh = {});
 
   // The key entry and grant a token names (the grant lives as long as the entry).
   absl::StatusOr<std::pair<EntryPtr, const grants::Grant*>> GrantOfToken(const std::string& token);

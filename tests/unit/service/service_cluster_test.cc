@@ -235,6 +235,41 @@ TEST_F(ServiceClusterTest, GrantRevokedOnOneNodeNoLongerAllowsOnTheOther) {
   EXPECT_EQ(TypeOf(B().RevokeGrant(call_, key_id, grant->grant_id, false)), ErrorType::kNotFound);
 }
 
+TEST_F(ServiceClusterTest, AliasAndGrantTokenMadeOnOneNodeWorkOnAnotherAtOnce) {
+  std::string key_id = NewKey(A());
+  ASSERT_TRUE(EncryptOn(B(), key_id).ok());  // B caches the key without the grant
+  store_.HoldFeed(true);                     // and hears of nothing below
+  ASSERT_TRUE(A().CreateAlias(call_, "alias/fresh", key_id).ok());
+  EXPECT_TRUE(EncryptOn(B(), "alias/fresh").ok());
+  CallContext grantee = testing::AsUser("grantee");
+  auto grant = A().CreateGrant(call_, {.key_id = key_id,
+                                       .grantee_principal = testing::UserArn("grantee"),
+                                       .operations = {"Encrypt"}});
+  ASSERT_TRUE(grant.ok()) << grant.status();
+  // AWS: with the grant token, a new grant is usable at once.
+  auto with_token =
+      B().Encrypt(grantee, key_id, SecretBytes::FromString("x"), {}, {grant->grant_token});
+  EXPECT_TRUE(with_token.ok()) << with_token.status();
+  store_.HoldFeed(false);
+}
+
+TEST_F(ServiceClusterTest, LastUsageIsTheLatestSavedByAnyNode) {
+  std::string key_id = NewKey(A());
+  CallContext first = call_;
+  first.event_id = "first";
+  CallContext second = call_;
+  second.event_id = "second";
+  ASSERT_TRUE(B().Encrypt(first, key_id, SecretBytes::FromString("x"), {}, {}).ok());
+  ASSERT_TRUE(B().SaveKeyUsage().ok());
+  now_ += 60;
+  ASSERT_TRUE(A().Encrypt(second, key_id, SecretBytes::FromString("x"), {}, {}).ok());
+  ASSERT_TRUE(A().SaveKeyUsage().ok());
+  auto usage = B().GetKeyLastUsage(call_, key_id);  // B remembers its own, older use
+  ASSERT_TRUE(usage.ok()) << usage.status();
+  ASSERT_TRUE(usage->last_use.has_value());
+  EXPECT_EQ(usage->last_use->cloudtrail_event_id, "second");
+}
+
 TEST_F(ServiceClusterTest, StaleFeedServesFromStorageOnlyAndFailsClosedWhenItFails) {
   std::string key_id = NewKey(A());
   ASSERT_TRUE(EncryptOn(B(), key_id).ok());  // cached on B
