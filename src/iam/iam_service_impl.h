@@ -20,6 +20,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -31,6 +32,7 @@
 #include "kmsd/errors.h"
 #include "kmsd/iam.h"
 #include "kmsd/policy.h"
+#include "kmsd/retry_conflicts.h"
 
 namespace kmsd::iam {
 
@@ -212,6 +214,11 @@ class IamServiceImpl final : public IamService {
   // the entity's ARN.
   absl::Status AuthorizePolicyAction(const CallContext& call, const IamEntity& entity,
                                      std::string_view verb, std::string_view noun) const;
+  // Put and Delete: edit changes the owner's policies (as stored) and adds its record to the
+  // batch, committed with the owner's record touched and expected unchanged; then published.
+  absl::Status ChangeInlinePolicies(
+      const IamEntity& entity,
+      const std::function<absl::Status(const PolicyOwner&, PolicyMap&, KeystoreBatch&)>& edit);
   // Publishes the owner with its policies changed.
   void PublishPolicies(const PolicyOwner& owner, PolicyMap policies);
 
@@ -282,26 +289,6 @@ class IamServiceImpl final : public IamService {
 // tags: at most one per key regardless of case, none in the aws: namespace.
 absl::Status ValidateNewEntity(std::string_view name, std::string_view path,
                                const std::vector<Tag>& tags);
-
-// As the KMS service's: runs attempt until it answers anything but a StorageConflict, a bounded
-// number of times, then an internal error that clients retry.
-inline constexpr int kMaxConflictAttempts = 8;
-inline const absl::Status& StatusOf(const absl::Status& status) { return status; }
-template <typename T>
-absl::Status StatusOf(const absl::StatusOr<T>& result) {
-  return result.status();
-}
-template <typename Attempt>
-auto RetryConflicts(Attempt attempt) -> decltype(attempt()) {
-  for (int tries = 1;; ++tries) {
-    auto result = attempt();
-    if (!IsStorageConflict(StatusOf(result))) return result;
-    if (tries == kMaxConflictAttempts) {
-      return Error(ErrorType::kKmsInternal,
-                   "The request conflicted with concurrent changes to the same entity; retry it");
-    }
-  }
-}
 
 // What IAM's policy quotas count: the characters of a document that are not white space.
 size_t PolicyCharacters(std::string_view document);

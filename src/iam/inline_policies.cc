@@ -70,37 +70,22 @@ absl::Status IamServiceImpl::PutInlinePolicy(const CallContext& call, const IamE
   auto compiled = policy::Parse(document, policy::PolicyKind::kIdentity, kMaxPolicyDocumentLength);
   if (!compiled.ok()) return compiled.status();
 
-  std::lock_guard write_lock(write_mutex_);
-  if (auto status = EnsureCurrent(); !status.ok()) return status;
-  return RetryConflicts([&]() -> absl::Status {
-    auto owner = FindPolicyOwner(entity);
-    if (!owner.ok()) return owner.status();
-    // The quota counts what storage holds on a shared store; each policy written or deleted
-    // rewrites the owner's record, which this write expects unchanged.
-    auto stored = ReadOwner(entity.kind, entity.name);
-    if (!stored.ok()) return stored.status();
-    auto current = CurrentPolicies(*owner, entity.kind);
-    if (!current.ok()) return current.status();
-    PolicyMap policies = std::move(*current);
-    policies[AsciiLower(policy_name)] = PolicyEntry{policy_name, document, *compiled};
-    size_t characters = 0;
-    for (const auto& [key, entry] : policies) characters += PolicyCharacters(entry.document);
-    size_t quota = owner->user ? kMaxUserInlinePolicyCharacters : kMaxRoleInlinePolicyCharacters;
-    if (characters > quota) {
-      return Error(ErrorType::kLimitExceeded,
-                   StrCat("Maximum policy size of ", quota, " bytes exceeded for ",
-                          KindName(entity.kind), " ", owner->name()));
-    }
-    std::string encoded = records::EncodePolicy({"", policy_name, document});
-    KeystoreBatch batch;
-    batch.puts.emplace_back(records::PolicyRecordId(entity.kind, entity.name, policy_name),
-                            encoded);
-    batch.puts.emplace_back(OwnerRecordId(entity), stored->value->view());  // touched
-    batch.expect.emplace_back(OwnerRecordId(entity), std::move(stored->version));
-    if (auto status = keystore_->Commit(batch); !status.ok()) return status;
-    PublishPolicies(*owner, std::move(policies));
-    return absl::OkStatus();
-  });
+  std::string encoded = records::EncodePolicy({"", policy_name, document});
+  return ChangeInlinePolicies(
+      entity, [&](const PolicyOwner& owner, PolicyMap& policies, KeystoreBatch& batch) {
+        policies[AsciiLower(policy_name)] = PolicyEntry{policy_name, document, *compiled};
+        size_t characters = 0;
+        for (const auto& [key, entry] : policies) characters += PolicyCharacters(entry.document);
+        size_t quota = owner.user ? kMaxUserInlinePolicyCharacters : kMaxRoleInlinePolicyCharacters;
+        if (characters > quota) {
+          return Error(ErrorType::kLimitExceeded,
+                       StrCat("Maximum policy size of ", quota, " bytes exceeded for ",
+                              KindName(entity.kind), " ", owner.name()));
+        }
+        batch.puts.emplace_back(records::PolicyRecordId(entity.kind, entity.name, policy_name),
+                                encoded);
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<InlinePolicy> IamServiceImpl::GetInlinePolicy(const CallContext& call,
@@ -138,25 +123,36 @@ absl::Status IamServiceImpl::DeleteInlinePolicy(const CallContext& call, const I
   if (auto status = AuthorizePolicyAction(call, entity, "Delete", "Policy"); !status.ok()) {
     return status;
   }
+  return ChangeInlinePolicies(
+      entity, [&](const PolicyOwner&, PolicyMap& policies, KeystoreBatch& batch) {
+        if (policies.erase(AsciiLower(policy_name)) == 0) {
+          return PolicyNotFound(entity.kind, policy_name);
+        }
+        batch.deletes.push_back(records::PolicyRecordId(entity.kind, entity.name, policy_name));
+        return absl::OkStatus();
+      });
+}
+
+absl::Status IamServiceImpl::ChangeInlinePolicies(
+    const IamEntity& entity,
+    const std::function<absl::Status(const PolicyOwner&, PolicyMap&, KeystoreBatch&)>& edit) {
   std::lock_guard write_lock(write_mutex_);
   if (auto status = EnsureCurrent(); !status.ok()) return status;
   return RetryConflicts([&]() -> absl::Status {
     auto owner = FindPolicyOwner(entity);
     if (!owner.ok()) return owner.status();
+    // The quota counts what storage holds on a shared store; each policy written or deleted
+    // rewrites the owner's record, which this write expects unchanged.
     auto stored = ReadOwner(entity.kind, entity.name);
     if (!stored.ok()) return stored.status();
-    auto current = CurrentPolicies(*owner, entity.kind);
-    if (!current.ok()) return current.status();
-    PolicyMap policies = std::move(*current);
-    if (policies.erase(AsciiLower(policy_name)) == 0) {
-      return PolicyNotFound(entity.kind, policy_name);
-    }
+    auto policies = CurrentPolicies(*owner, entity.kind);
+    if (!policies.ok()) return policies.status();
     KeystoreBatch batch;
-    batch.deletes.push_back(records::PolicyRecordId(entity.kind, entity.name, policy_name));
+    if (auto status = edit(*owner, *policies, batch); !status.ok()) return status;
     batch.puts.emplace_back(OwnerRecordId(entity), stored->value->view());  // touched
     batch.expect.emplace_back(OwnerRecordId(entity), std::move(stored->version));
     if (auto status = keystore_->Commit(batch); !status.ok()) return status;
-    PublishPolicies(*owner, std::move(policies));
+    PublishPolicies(*owner, std::move(*policies));
     return absl::OkStatus();
   });
 }

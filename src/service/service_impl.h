@@ -45,6 +45,7 @@
 #include "kmsd/errors.h"
 #include "kmsd/key_specs.h"
 #include "kmsd/policy.h"
+#include "kmsd/retry_conflicts.h"
 #include "kmsd/service.h"
 #include "kmsd/strings.h"
 #include "kmsd/uuid.h"
@@ -71,8 +72,6 @@ inline constexpr size_t kMaxGrantsPerKey = 50000;
 inline constexpr size_t kMaxGrantsPerGranteePerKey = 500;
 inline constexpr size_t kMaxGrantsPerPage = 100;
 inline constexpr size_t kRetirableGrantsPerRead = 256;
-// Attempts of one read-modify-write that other nodes keep changing under it.
-inline constexpr int kMaxConflictAttempts = 8;
 // Cache invalidations are counted per stripe of key ids (see KmsServiceImpl::invalidations_).
 inline constexpr size_t kInvalidationStripes = 64;
 
@@ -104,27 +103,6 @@ struct KeyChange {
   // record's own.
   std::vector<std::pair<std::string, std::string>> expect;
 };
-
-inline const absl::Status& StatusOf(const absl::Status& status) { return status; }
-template <typename T>
-absl::Status StatusOf(const absl::StatusOr<T>& result) {
-  return result.status();
-}
-
-// Runs attempt (a read-modify-write that reads what it changes afresh each time) until it answers
-// anything but a StorageConflict, at most kMaxConflictAttempts times; then KMSInternalException,
-// which AWS SDKs retry.
-template <typename Attempt>
-auto RetryConflicts(Attempt attempt) -> decltype(attempt()) {
-  for (int tries = 1;; ++tries) {
-    auto result = attempt();
-    if (!IsStorageConflict(StatusOf(result))) return result;
-    if (tries == kMaxConflictAttempts) {
-      return Error(ErrorType::kKmsInternal,
-                   "The request conflicted with concurrent changes to the same resource; retry it");
-    }
-  }
-}
 
 // What one call on a key is judged on, besides the key and the caller.
 struct KeyRequest {
