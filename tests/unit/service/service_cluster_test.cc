@@ -3,6 +3,7 @@
 // only, and due tasks run exactly once by the leader.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "kmsd/errors.h"
@@ -166,6 +167,29 @@ TEST_F(ServiceClusterTest, TaggingFromThreadsOnTwoNodesLosesNoTag) {
   auto tags = B().ListResourceTags(call_, key_id, 50, "");
   ASSERT_TRUE(tags.ok());
   EXPECT_EQ(tags->tags.size(), 2u * kPerNode);
+}
+
+TEST_F(ServiceClusterTest, ReadersOnOneNodeFollowAnotherNodesChangesWhileTheyRun) {
+  std::string key_id = NewKey(A());
+  std::atomic<bool> done{false};
+  std::atomic<int> unexpected{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      auto status = EncryptOn(B(), key_id);
+      if (!status.ok() && TypeOf(status) != ErrorType::kDisabled) ++unexpected;
+    }
+  });
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(A().DisableKey(call_, key_id).ok());
+    ASSERT_TRUE(A().EnableKey(call_, key_id).ok());
+  }
+  ASSERT_TRUE(A().DisableKey(call_, key_id).ok());
+  ASSERT_TRUE(Delivered());
+  done.store(true);
+  reader.join();
+  EXPECT_EQ(unexpected.load(), 0);
+  // Whatever the reader cached on the way, the last change is what B serves.
+  EXPECT_EQ(TypeOf(EncryptOn(B(), key_id)), ErrorType::kDisabled);
 }
 
 TEST_F(ServiceClusterTest, UpdateAliasRacingOnTwoNodesBothApplyInTurn) {
