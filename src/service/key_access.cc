@@ -284,7 +284,9 @@ absl::Status KmsServiceImpl::AuthorizeKey(const CallContext& call, const KeyEntr
     context.Set("kms:RequestAlias", std::string(request.request_alias));
   }
   if (request.encryption_context) {
-    context.Set("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
+    context.Set("kms:EncryptionAlgorithm", request.encryption_algorithm.empty()
+                                               ? std::string("SYMMETRIC_DEFAULT")
+                                               : std::string(request.encryption_algorithm));
     authorization::AddEncryptionContext(context, *request.encryption_context);
   }
   if (request.add_conditions) request.add_conditions(context);

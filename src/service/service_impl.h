@@ -7,6 +7,7 @@
 //   key_access.cc                key policies, grants, and the authorization of every call
 //   signing_and_mac.cc           asymmetric and HMAC keys: key usage checks, GetPublicKey, Sign,
 //                                Verify, GenerateMac, VerifyMac
+//   key_pairs_and_agreement.cc   GenerateDataKeyPair[WithoutPlaintext], DeriveSharedSecret
 //   key_last_usage.cc            key usage tracking (GetKeyLastUsage) and its saving
 //   custom_key_stores.cc         the custom key store operations (kmsd has none)
 //   cluster_cache.cc             construction; several nodes on one store: the watch, the
@@ -117,6 +118,8 @@ struct KeyRequest {
   // Whether a grant of the caller that has grant_operation allows the request; unset: when its
   // constraints admit the request's encryption context.
   std::function<bool(const grants::Grant&)> grant_admits;
+  // kms:EncryptionAlgorithm of a request with an encryption context; empty = SYMMETRIC_DEFAULT.
+  std::string_view encryption_algorithm;
 };
 
 absl::Status InvalidGrantToken();
@@ -189,19 +192,21 @@ class KmsServiceImpl final : public KmsService {
   absl::StatusOr<EncryptResult> Encrypt(const CallContext& call, const std::string& key_id,
                                         const SecretBytes& plaintext,
                                         const EncryptionContext& context,
-                                        const GrantTokens& grant_tokens) override;
+                                        const GrantTokens& grant_tokens,
+                                        const std::string& encryption_algorithm) override;
 
   absl::StatusOr<DecryptResult> Decrypt(const CallContext& call, const std::string& blob,
                                         const EncryptionContext& context, const std::string& key_id,
-                                        const GrantTokens& grant_tokens) override;
+                                        const GrantTokens& grant_tokens,
+                                        const std::string& encryption_algorithm) override;
 
   // kms:ReEncryptFrom on the key the blob names, kms:ReEncryptTo on the destination key.
-  absl::StatusOr<ReEncryptResult> ReEncrypt(const CallContext& call, const std::string& blob,
-                                            const EncryptionContext& source_context,
-                                            const std::string& source_key_id,
-                                            const std::string& destination_key_id,
-                                            const EncryptionContext& destination_context,
-                                            const GrantTokens& grant_tokens) override;
+  absl::StatusOr<ReEncryptResult> ReEncrypt(
+      const CallContext& call, const std::string& blob, const EncryptionContext& source_context,
+      const std::string& source_key_id, const std::string& destination_key_id,
+      const EncryptionContext& destination_context, const GrantTokens& grant_tokens,
+      const std::string& source_encryption_algorithm,
+      const std::string& destination_encryption_algorithm) override;
 
   absl::StatusOr<DataKeyResult> GenerateDataKey(const CallContext& call, const std::string& key_id,
                                                 size_t number_of_bytes,
@@ -305,6 +310,21 @@ class KmsServiceImpl final : public KmsService {
                                       const std::string& mac_algorithm,
                                       const GrantTokens& grant_tokens) override;
 
+  // --- Data key pairs and key agreement (key_pairs_and_agreement.cc, issue 13) ---
+
+  absl::StatusOr<DataKeyPairResult> GenerateDataKeyPair(const CallContext& call,
+                                                        const std::string& key_id,
+                                                        const std::string& key_pair_spec,
+                                                        const EncryptionContext& context,
+                                                        bool with_plaintext,
+                                                        const GrantTokens& grant_tokens) override;
+
+  absl::StatusOr<SharedSecretResult> DeriveSharedSecret(const CallContext& call,
+                                                        const std::string& key_id,
+                                                        const std::string& key_agreement_algorithm,
+                                                        const std::string& public_key,
+                                                        const GrantTokens& grant_tokens) override;
+
   // --- Key usage tracking and custom key stores (key_last_usage.cc, custom_key_stores.cc) ---
 
   absl::StatusOr<KeyLastUsage> GetKeyLastUsage(const CallContext& call,
@@ -322,8 +342,8 @@ class KmsServiceImpl final : public KmsService {
   absl::Status RequireKeyUsage(const KeyMetadata& m, std::string_view usage,
                                std::string_view operation) const;
 
-  // Encrypt, Decrypt, ReEncrypt and GenerateDataKey*: a symmetric encryption key. RSA
-  // ENCRYPT_DECRYPT keys are refused as not supported yet (data keys: never).
+  // GenerateDataKey* and GenerateDataKeyPair*: a symmetric encryption key (InvalidKeyUsageException
+  // naming the key's usage or spec).
   absl::Status RequireSymmetricEncryption(const KeyMetadata& m, std::string_view operation) const;
 
   // GenerateMac and VerifyMac: the key, resolved and authorized for operation with its MAC
@@ -332,6 +352,38 @@ class KmsServiceImpl final : public KmsService {
       const CallContext& call, const std::string& key_id, const SecretBytes& message,
       const std::string& mac_algorithm, const GrantTokens& grant_tokens, std::string_view operation,
       grants::OperationSet grant_operation);
+
+  // --- RSA encryption keys (cryptographic_operations.cc, issue 13) ---
+
+  // Encrypt, Decrypt and ReEncrypt: an ENCRYPT_DECRYPT key (InvalidKeyUsageException naming its
+  // usage) that supports algorithm (InvalidKeyUsageException: "Algorithm X is incompatible with
+  // key spec Y.").
+  absl::Status RequireEncryptionAlgorithm(const KeyMetadata& m, std::string_view operation,
+                                          std::string_view algorithm) const;
+
+  // The plaintext under the key with the algorithm (checked by RequireEncryptionAlgorithm): a kmsd
+  // blob for a symmetric key, the raw RSAES-OAEP ciphertext for an RSA key (no encryption context,
+  // at most MaxRsaPlaintext bytes: ValidationException).
+  absl::StatusOr<std::string> EncryptUnder(const KeyEntry& entry, std::string_view algorithm,
+                                           const EncryptionContext& context,
+                                           std::string_view plaintext) const;
+
+  // Decrypt and ReEncrypt's source: the key that opens the ciphertext, named by key_ref or, for a
+  // symmetric blob, by the blob (*header set then). An RSA ciphertext needs key_ref.
+  struct CiphertextKey {
+    EntryPtr entry;
+    std::optional<BlobHeader> header;  // a symmetric blob's
+    std::string request_alias;
+  };
+  absl::StatusOr<CiphertextKey> KeyOfCiphertext(const std::string& blob, const std::string& key_ref,
+                                                std::string_view algorithm,
+                                                std::string_view key_member);
+
+  // Opens a ciphertext with the key KeyOfCiphertext found.
+  static absl::StatusOr<SecretBytes> DecryptUnder(const CiphertextKey& source,
+                                                  std::string_view algorithm,
+                                                  const std::string& blob,
+                                                  const EncryptionContext& context);
 
   // Rotation operations: only symmetric encryption keys rotate (UnsupportedOperationException).
   absl::Status RequireRotatable(const KeyMetadata& m, std::string_view operation) const;
