@@ -6,9 +6,14 @@
 // (one prebuilt buffer written per request, answers parsed in place in a per-connection buffer)
 // and checks answers with a small JSON reader instead of a DOM. One Asio thread by default.
 //
-//   kms_load create-keys --endpoint URL --count N --out FILE     CreateKey N times, ids to FILE
+//   kms_load create-keys --endpoint URL --count N --out FILE [--key-spec SPEC]
+//                                              CreateKey N times (SYMMETRIC_DEFAULT, or SPEC: an
+//                                              HMAC spec is GENERATE_VERIFY_MAC, others
+//                                              SIGN_VERIFY)
 //   kms_load run --endpoint URL --keys FILE --op OP [--connections 64] [--seconds 10]
-//   OP: Encrypt, Decrypt, GenerateDataKey, DescribeKey, Mix (an even mix of the four)
+//   OP: Encrypt, Decrypt, GenerateDataKey, DescribeKey, Mix (an even mix of the four); Sign and
+//   GenerateMac (issue 13) with --algorithm (SigningAlgorithm or MacAlgorithm) over a 32-byte
+//   RAW message
 //   kms_load self-test      checks the answer checker against good and bad answers, no server
 //
 // Credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; region from AWS_REGION (us-east-1).
@@ -47,19 +52,24 @@ using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 
 // kPrepareKey is the Encrypt that run sends once per key before the load, to learn the key's ARN
-// and a ciphertext for Decrypt; it and CreateKey are set-up, not measured operations.
+// and a ciphertext for Decrypt; kPrepareByDescribe is the DescribeKey that does it for the keys
+// that cannot encrypt (Sign, GenerateMac). They and CreateKey are set-up, not measured operations.
 enum class Operation {
   kEncrypt,
   kDecrypt,
   kGenerateDataKey,
   kDescribeKey,
+  kSign,
+  kGenerateMac,
   kCreateKey,
-  kPrepareKey
+  kPrepareKey,
+  kPrepareByDescribe
 };
-constexpr int kOperationCount = 6;
+constexpr int kOperationCount = 9;
 constexpr const char* kOperationNames[kOperationCount] = {
-    "Encrypt", "Decrypt", "GenerateDataKey", "DescribeKey", "CreateKey", "Encrypt"};
-constexpr int kMeasuredOperations = 4;
+    "Encrypt",     "Decrypt",   "GenerateDataKey", "DescribeKey", "Sign",
+    "GenerateMac", "CreateKey", "Encrypt",         "DescribeKey"};
+constexpr int kMeasuredOperations = 6;
 constexpr size_t kEncryptPlaintextSize = 32;  // the size of a data key: what a KMS typically gets
 constexpr size_t kDataKeySize = 32;           // GenerateDataKey with KeySpec AES_256
 
@@ -80,6 +90,8 @@ struct Options {
   std::string label;  // printed in the result row, e.g. "kmsd" or "moto"
   // KEY=VALUE pairs sent as the EncryptionContext of Encrypt, Decrypt and GenerateDataKey.
   std::vector<std::pair<std::string, std::string>> encryption_context;
+  std::string key_spec;   // create-keys: KeySpec of the new keys; empty = SYMMETRIC_DEFAULT
+  std::string algorithm;  // run: the SigningAlgorithm of Sign, the MacAlgorithm of GenerateMac
 };
 
 // ---- JSON: writing the few request bodies, reading answers without a DOM.
@@ -357,16 +369,16 @@ struct AnswerFields {
     std::string value;
     bool present = false;  // present and a string
   };
-  Text key_id, ciphertext_blob, plaintext;             // top level
-  Text metadata_arn, metadata_key_id, metadata_state;  // in KeyMetadata
+  Text key_id, ciphertext_blob, plaintext, signature, mac;  // top level
+  Text metadata_arn, metadata_key_id, metadata_state;       // in KeyMetadata
   bool key_metadata = false;
   std::optional<bool> metadata_enabled;
   std::string duplicate;  // a member that came twice, if any
 
   // Reads body, a JSON object, into the fields; empty when it could, else what is wrong.
   std::string Read(std::string_view body) {
-    for (Text* text : {&key_id, &ciphertext_blob, &plaintext, &metadata_arn, &metadata_key_id,
-                       &metadata_state}) {
+    for (Text* text : {&key_id, &ciphertext_blob, &plaintext, &signature, &mac, &metadata_arn,
+                       &metadata_key_id, &metadata_state}) {
       text->present = false;
     }
     key_metadata = false;
@@ -383,12 +395,14 @@ struct AnswerFields {
       text.present = true;
       return reader.ReadString(text.value);
     };
-    bool seen[6] = {};
+    bool seen[8] = {};
     bool seen_metadata = false, seen_enabled = false;
     bool ok = reader.ReadObject([&](std::string_view name) {
       if (name == "KeyId") return wanted(name, key_id, seen[0]);
       if (name == "CiphertextBlob") return wanted(name, ciphertext_blob, seen[1]);
       if (name == "Plaintext") return wanted(name, plaintext, seen[2]);
+      if (name == "Signature") return wanted(name, signature, seen[6]);
+      if (name == "Mac") return wanted(name, mac, seen[7]);
       if (name != "KeyMetadata") return reader.SkipValue();
       if (seen_metadata) duplicate = name;
       seen_metadata = true;
@@ -465,9 +479,10 @@ struct KeyUnderTest {
   std::string plaintext;
   std::string plaintext_b64;  // the only encoding of plaintext that Base64DecodedSize accepts
   std::string ciphertext_b64;
-  std::string encrypt_body_prefix;                        // {"KeyId":...,"Plaintext":"
+  std::string encrypt_body_prefix;  // {"KeyId":...,"Plaintext":"
   // ,"EncryptionContext":{...} in every Encrypt, Decrypt and GenerateDataKey body, or empty.
   std::string context_member;
+  std::string algorithm;  // Sign's SigningAlgorithm or GenerateMac's MacAlgorithm
   std::array<std::string, kOperationCount> fixed_bodies;  // bodies that do not change per request
 };
 
@@ -486,6 +501,15 @@ void PrepareBodies(KeyUnderTest& key) {
   bodies[static_cast<int>(Operation::kGenerateDataKey)] =
       "{\"KeyId\":" + key_id + key.context_member + ",\"KeySpec\":\"AES_256\"}";
   bodies[static_cast<int>(Operation::kDescribeKey)] = "{\"KeyId\":" + key_id + "}";
+  bodies[static_cast<int>(Operation::kPrepareByDescribe)] =
+      bodies[static_cast<int>(Operation::kDescribeKey)];
+  std::string algorithm;
+  AppendJsonString(algorithm, key.algorithm);
+  std::string message = "{\"KeyId\":" + key_id + ",\"Message\":\"" + key.plaintext_b64 + "\"";
+  bodies[static_cast<int>(Operation::kSign)] =
+      message + ",\"MessageType\":\"RAW\",\"SigningAlgorithm\":" + algorithm + "}";
+  bodies[static_cast<int>(Operation::kGenerateMac)] =
+      message + ",\"MacAlgorithm\":" + algorithm + "}";
 }
 
 // Empty when the answer is what a correct server says; else why not. For CreateKey, the new key's
@@ -529,6 +553,22 @@ std::string CheckAnswer(Operation operation, KeyUnderTest* key, unsigned status,
           fields.metadata_enabled != true) {
         return "key not Enabled";
       }
+      return {};
+    case Operation::kSign:
+      if (!IsBlobLongerThan(fields.signature, 0)) return "bad Signature";
+      if (!fields.key_id.present || fields.key_id.value != key->arn) return wrong_key_id();
+      return {};
+    case Operation::kGenerateMac:
+      // HMAC_224 is the shortest: 28 bytes.
+      if (!IsBlobLongerThan(fields.mac, 27)) return "bad Mac";
+      if (!fields.key_id.present || fields.key_id.value != key->arn) return wrong_key_id();
+      return {};
+    case Operation::kPrepareByDescribe:
+      if (!fields.key_metadata || !fields.metadata_arn.present ||
+          fields.metadata_arn.value.empty()) {
+        return "no Arn";
+      }
+      key->arn = fields.metadata_arn.value;
       return {};
     case Operation::kCreateKey:
       if (!fields.key_metadata) return "no KeyMetadata";
@@ -811,7 +851,10 @@ class Connection {
     if (run_.counted) {
       long index = run_.started.fetch_add(1);
       if (index >= run_.limit) return;
-      if (run_.operations[0] == Operation::kPrepareKey) key = &run_.keys[index];
+      if (run_.operations[0] == Operation::kPrepareKey ||
+          run_.operations[0] == Operation::kPrepareByDescribe) {
+        key = &run_.keys[index];
+      }
     } else if (Clock::now() >= run_.stop_at) {
       return;
     }
@@ -832,7 +875,15 @@ class Connection {
         break;
       }
       case Operation::kCreateKey:
-        body = "{\"Description\":\"kms_load\"}";
+        body = "{\"Description\":\"kms_load\"";
+        if (!run_.options.key_spec.empty()) {
+          body += ",\"KeySpec\":";
+          AppendJsonString(body, run_.options.key_spec);
+          body += run_.options.key_spec.starts_with("HMAC_")
+                      ? ",\"KeyUsage\":\"GENERATE_VERIFY_MAC\""
+                      : ",\"KeyUsage\":\"SIGN_VERIFY\"";
+        }
+        body += "}";
         break;
       default:
         body = key->fixed_bodies[static_cast<int>(operation_)];
@@ -1004,9 +1055,11 @@ double Percentile(const std::vector<uint32_t>& sorted, double p) {
 
 int Usage() {
   std::fprintf(stderr,
-               "usage: kms_load create-keys --endpoint http://HOST:PORT --count N --out FILE\n"
+               "usage: kms_load create-keys --endpoint http://HOST:PORT --count N --out FILE "
+               "[--key-spec SPEC]\n"
                "       kms_load run --endpoint http://HOST:PORT --keys FILE --op "
-               "Encrypt|Decrypt|GenerateDataKey|DescribeKey|Mix\n"
+               "Encrypt|Decrypt|GenerateDataKey|DescribeKey|Mix|Sign|GenerateMac\n"
+               "                [--algorithm SIGNING_OR_MAC_ALGORITHM]\n"
                "                [--connections 64] [--seconds 10] [--warmup 1] [--threads 1]\n"
                "                [--label NAME] [--encryption-context KEY=VALUE ...]\n"
                "       kms_load self-test\n"
@@ -1037,12 +1090,16 @@ bool PrepareKeys(const Options& options, tcp::resolver::results_type endpoints,
     key.plaintext = std::move(*plaintext);
     PrepareBodies(key);
   }
-  Run run{options, endpoints, keys, {Operation::kPrepareKey}, Clock::now(), Clock::now()};
+  // Signing and MAC keys cannot encrypt: DescribeKey tells their ARN.
+  Operation prepare = options.op == "Sign" || options.op == "GenerateMac"
+                          ? Operation::kPrepareByDescribe
+                          : Operation::kPrepareKey;
+  Run run{options, endpoints, keys, {prepare}, Clock::now(), Clock::now()};
   run.counted = true;
   run.limit = static_cast<long>(keys.size());
   Worker total;
   Drive(run, std::min(8, static_cast<int>(keys.size())), 1, total);
-  const Tally& tally = total.tally[static_cast<int>(Operation::kPrepareKey)];
+  const Tally& tally = total.tally[static_cast<int>(prepare)];
   if (tally.errors || total.connection_failures) {
     std::fprintf(stderr, "kms_load: cannot prepare the keys: %s\n",
                  tally.errors ? tally.first_error.c_str() : "cannot connect");
@@ -1071,7 +1128,18 @@ int SelfTest() {
     std::string body;
     bool correct;
   };
+  const std::string mac_b64 = kmsd::crypto::Base64Encode(std::string(32, 'm'));
   const Case cases[] = {
+      {Operation::kSign, 200,
+       "{\"KeyId\":" + arn + ",\"Signature\":\"" + blob_b64 +
+           "\",\"SigningAlgorithm\":\"ECDSA_SHA_256\"}",
+       true},
+      {Operation::kSign, 200, "{\"KeyId\":" + arn + "}", false},
+      {Operation::kSign, 200, "{\"KeyId\":\"other\",\"Signature\":\"" + blob_b64 + "\"}", false},
+      {Operation::kGenerateMac, 200, "{\"KeyId\":" + arn + ",\"Mac\":\"" + mac_b64 + "\"}", true},
+      {Operation::kGenerateMac, 200, "{\"KeyId\":" + arn + ",\"Mac\":\"AAAA\"}", false},
+      {Operation::kPrepareByDescribe, 200, "{\"KeyMetadata\":{\"Arn\":" + arn + "}}", true},
+      {Operation::kPrepareByDescribe, 200, "{\"KeyMetadata\":{}}", false},
       {Operation::kEncrypt, 200,
        "{\"CiphertextBlob\":\"" + blob_b64 + "\",\"KeyId\":" + arn +
            ",\"EncryptionAlgorithm\":\"SYMMETRIC_DEFAULT\"}",
@@ -1290,6 +1358,10 @@ int Main(int argc, char** argv) {
       options.op = value;
     else if (flag == "--label")
       options.label = value;
+    else if (flag == "--key-spec")
+      options.key_spec = value;
+    else if (flag == "--algorithm")
+      options.algorithm = value;
     else if (flag == "--encryption-context" && value.find('=') != std::string::npos)
       options.encryption_context.emplace_back(value.substr(0, value.find('=')),
                                               value.substr(value.find('=') + 1));
@@ -1346,6 +1418,7 @@ int Main(int argc, char** argv) {
   if (!context_member.empty()) context_member += '}';
   for (KeyUnderTest& key : keys) {
     key.context_member = context_member;
+    key.algorithm = options.algorithm;
   }
   if (keys.empty()) {
     std::fprintf(stderr, "kms_load: no keys in %s\n", options.keys_file.c_str());

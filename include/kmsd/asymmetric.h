@@ -48,11 +48,38 @@ class PrivateKey {
   absl::StatusOr<bool> Verify(const SigningAlgorithmInfo& algorithm, std::string_view message,
                               bool is_digest, std::string_view signature) const;
 
+  // RSAES-OAEP with an RSA key (issue 13): the raw ciphertext, as long as the modulus, as AWS
+  // returns it. The caller checks the plaintext against MaxRsaPlaintext.
+  absl::StatusOr<std::string> Encrypt(const EncryptionAlgorithmInfo& algorithm,
+                                      std::string_view plaintext) const;
+  // Anything that is not an OAEP ciphertext of this key with the algorithm (wrong length, wrong
+  // key, wrong algorithm, altered) is InvalidCiphertextException; no detail is told, as the
+  // padding check must not become an oracle.
+  absl::StatusOr<SecretBytes> Decrypt(const EncryptionAlgorithmInfo& algorithm,
+                                      std::string_view ciphertext) const;
+
+  // ECDH with an EC key (issue 13): the raw shared secret (the x coordinate of the shared point,
+  // as long as the curve's field) with the peer's DER SubjectPublicKeyInfo. A peer key that is
+  // malformed, not an EC key, on another curve or not a point of the curve is ValidationException
+  // saying which.
+  absl::StatusOr<SecretBytes> DeriveSharedSecret(std::string_view peer_public_key_der) const;
+
  private:
   PrivateKey(evp_pkey_st* key, std::string public_key_der);
   evp_pkey_st* const key_;
   const std::string public_key_der_;
 };
+
+// A data key pair (GenerateDataKeyPair): the private key as PKCS#8 DER, the public key as DER
+// SubjectPublicKeyInfo.
+struct DataKeyPair {
+  SecretBytes private_key;
+  std::string public_key;
+};
+// A new key pair of a KeyPairSpec kmsd makes: RSA_2048/3072/4096 (e = 65537), ECC_NIST_P256/P384/
+// P521, ECC_SECG_P256K1 and ECC_NIST_EDWARDS25519 (Ed25519). Any other name is
+// UnsupportedOperationException.
+absl::StatusOr<DataKeyPair> GenerateDataKeyPair(std::string_view key_pair_spec);
 
 // HMAC of message under key with the algorithm's digest (RFC 2104).
 absl::StatusOr<std::string> Hmac(const MacAlgorithmInfo& algorithm, const SecretBytes& key,

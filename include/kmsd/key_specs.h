@@ -86,4 +86,18 @@ struct MacAlgorithmInfo {
 };
 const MacAlgorithmInfo* FindMacAlgorithm(std::string_view name);
 
+// RSAES-OAEP as AWS runs it (issue 13): the digest is both the OAEP hash and MGF1's, the label
+// empty.
+struct EncryptionAlgorithmInfo {
+  std::string_view name;    // "RSAES_OAEP_SHA_256"
+  std::string_view digest;  // OpenSSL's digest name: "SHA256"
+  size_t digest_size = 0;   // bytes
+};
+// The RSA encryption algorithms (not SYMMETRIC_DEFAULT or SM2PKE), or nullptr.
+const EncryptionAlgorithmInfo* FindEncryptionAlgorithm(std::string_view name);
+// The most plaintext an RSA key of the spec encrypts with the algorithm: the modulus length less
+// twice the digest length less 2 (RFC 8017 7.1.1), which is AWS's table in the Encrypt docs
+// (RSA_2048: 214 bytes with RSAES_OAEP_SHA_1, 190 with RSAES_OAEP_SHA_256).
+size_t MaxRsaPlaintext(const KeySpecInfo& spec, const EncryptionAlgorithmInfo& algorithm);
+
 }  // namespace kmsd

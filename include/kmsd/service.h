@@ -101,10 +101,12 @@ struct CreateKeyRequest {
 struct EncryptResult {
   std::string ciphertext_blob;
   std::string key_arn;
+  std::string encryption_algorithm = "SYMMETRIC_DEFAULT";
 };
 struct DecryptResult {
   SecretBytes plaintext;
   std::string key_arn;
+  std::string encryption_algorithm = "SYMMETRIC_DEFAULT";
 };
 struct DataKeyResult {
   SecretBytes plaintext;  // empty for GenerateDataKeyWithoutPlaintext
@@ -161,6 +163,8 @@ struct ReEncryptResult {
   std::string ciphertext_blob;
   std::string source_key_arn;
   std::string key_arn;
+  std::string source_encryption_algorithm = "SYMMETRIC_DEFAULT";
+  std::string destination_encryption_algorithm = "SYMMETRIC_DEFAULT";
 };
 
 // --- Asymmetric and HMAC keys (issue 13) ---
@@ -186,6 +190,22 @@ struct MacResult {
   std::string key_arn;
   std::string mac;
   std::string mac_algorithm;
+};
+
+// GenerateDataKeyPair[WithoutPlaintext]: a new key pair for use outside kmsd.
+struct DataKeyPairResult {
+  SecretBytes private_key_plaintext;        // PKCS#8 DER; empty for ...WithoutPlaintext
+  std::string private_key_ciphertext_blob;  // a kmsd blob under the symmetric KMS key
+  std::string public_key;                   // DER SubjectPublicKeyInfo
+  std::string key_arn;
+  std::string key_pair_spec;
+};
+
+struct SharedSecretResult {
+  std::string key_arn;
+  SecretBytes shared_secret;
+  std::string key_agreement_algorithm;
+  std::string key_origin;
 };
 
 // The GrantTokens member of the operations that accept it: each token must name a grant that
@@ -297,19 +317,27 @@ class KmsService {
                                                 const std::string& key_id, size_t limit,
                                                 const std::string& marker) = 0;
 
-  virtual absl::StatusOr<EncryptResult> Encrypt(const CallContext& call, const std::string& key_id,
-                                                const SecretBytes& plaintext,
-                                                const EncryptionContext& context,
-                                                const GrantTokens& grant_tokens) = 0;
-  // key_id empty = the key the blob names.
-  virtual absl::StatusOr<DecryptResult> Decrypt(const CallContext& call, const std::string& blob,
-                                                const EncryptionContext& context,
-                                                const std::string& key_id,
-                                                const GrantTokens& grant_tokens) = 0;
+  // encryption_algorithm (issue 13): SYMMETRIC_DEFAULT for symmetric keys; RSAES_OAEP_SHA_1 or
+  // RSAES_OAEP_SHA_256 for RSA ENCRYPT_DECRYPT keys, whose ciphertext is the raw RSAES-OAEP output
+  // (it names neither key nor algorithm, so Decrypt needs both). An algorithm the key does not
+  // support is InvalidKeyUsageException; RSA keys take no encryption context (ValidationException)
+  // and at most MaxRsaPlaintext bytes (ValidationException).
+  virtual absl::StatusOr<EncryptResult> Encrypt(
+      const CallContext& call, const std::string& key_id, const SecretBytes& plaintext,
+      const EncryptionContext& context, const GrantTokens& grant_tokens,
+      const std::string& encryption_algorithm = "SYMMETRIC_DEFAULT") = 0;
+  // key_id empty = the key the blob names (symmetric blobs only: an RSA ciphertext needs key_id).
+  virtual absl::StatusOr<DecryptResult> Decrypt(
+      const CallContext& call, const std::string& blob, const EncryptionContext& context,
+      const std::string& key_id, const GrantTokens& grant_tokens,
+      const std::string& encryption_algorithm = "SYMMETRIC_DEFAULT") = 0;
+  // Either side may be a symmetric or an RSA ENCRYPT_DECRYPT key, each with its own algorithm.
   virtual absl::StatusOr<ReEncryptResult> ReEncrypt(
       const CallContext& call, const std::string& blob, const EncryptionContext& source_context,
       const std::string& source_key_id, const std::string& destination_key_id,
-      const EncryptionContext& destination_context, const GrantTokens& grant_tokens) = 0;
+      const EncryptionContext& destination_context, const GrantTokens& grant_tokens,
+      const std::string& source_encryption_algorithm = "SYMMETRIC_DEFAULT",
+      const std::string& destination_encryption_algorithm = "SYMMETRIC_DEFAULT") = 0;
   // number_of_bytes 1..1024; with_plaintext false = GenerateDataKeyWithoutPlaintext.
   virtual absl::StatusOr<DataKeyResult> GenerateDataKey(
       const CallContext& call, const std::string& key_id, size_t number_of_bytes,
@@ -407,6 +435,22 @@ class KmsService {
                                               const std::string& mac,
                                               const std::string& mac_algorithm,
                                               const GrantTokens& grant_tokens) = 0;
+
+  // --- Data key pairs and key agreement (issue 13) ---
+
+  // A new key pair of key_pair_spec (a DataKeyPairSpec) whose private key is sealed under the
+  // symmetric encryption KMS key key_id with context, as GenerateDataKey seals a data key (Decrypt
+  // gives the PKCS#8 back). with_plaintext false = GenerateDataKeyPairWithoutPlaintext. SM2 is
+  // UnsupportedOperationException (China Regions only), as AWS answers elsewhere.
+  virtual absl::StatusOr<DataKeyPairResult> GenerateDataKeyPair(
+      const CallContext& call, const std::string& key_id, const std::string& key_pair_spec,
+      const EncryptionContext& context, bool with_plaintext, const GrantTokens& grant_tokens) = 0;
+  // ECDH between the KEY_AGREEMENT key's private key and public_key, the peer's DER
+  // SubjectPublicKeyInfo on the same curve (else ValidationException saying what is wrong).
+  virtual absl::StatusOr<SharedSecretResult> DeriveSharedSecret(
+      const CallContext& call, const std::string& key_id,
+      const std::string& key_agreement_algorithm, const std::string& public_key,
+      const GrantTokens& grant_tokens) = 0;
 
   // Destroys keys whose deletion date has passed and rotates keys whose rotation is due, by the
   // service's clock (a key goes with its material, aliases and grants in one commit). Each task

@@ -39,6 +39,13 @@ class ServiceCodec {
   // True when the operation may block (it writes storage): the router then runs it on the
   // server's pool for blocking work, not on an I/O thread. True for unknown names.
   virtual bool MayBlock(std::string_view operation) const = 0;
+  // The same for one request, whose body a codec may look at too (KMS: an RSA decryption takes
+  // milliseconds of CPU, so a Decrypt or ReEncrypt naming an RSAES algorithm is offloaded). Cheap;
+  // called before authentication.
+  virtual bool MayBlockRequest(std::string_view operation, const HttpRequest& http) const {
+    (void)http;
+    return MayBlock(operation);
+  }
   // True when the codec serves an operation of that name. Metrics label requests by operation
   // only for these (a bounded set); every other name counts as "Unknown".
   virtual bool Serves(std::string_view operation) const {

@@ -82,7 +82,7 @@ class Router : public std::enable_shared_from_this<Router> {
     ClaimedScope claimed = ReadClaimedScope(http);
     const api::ServiceCodec* codec = CodecFor(http, claimed);
     std::string operation = codec->OperationName(http);
-    if (codec->MayBlock(operation)) {
+    if (codec->MayBlockRequest(operation, http)) {
       exchange->Offload([self = shared_from_this(), exchange, codec, operation, claimed, started] {
         self->Answer(exchange, *codec, operation, claimed, started);
       });

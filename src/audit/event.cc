@@ -28,7 +28,7 @@ constexpr std::string_view kKmsEventSource = "kms.amazonaws.com";
 
 // Request members worth auditing. Anything else (Plaintext, CiphertextBlob, GrantTokens, Policy
 // and whatever a future operation adds) is left out until someone decides it is safe.
-constexpr std::array<std::string_view, 28> kRequestAllowlist = {
+constexpr std::array<std::string_view, 30> kRequestAllowlist = {
     "KeyId",
     "EncryptionContext",
     "SourceEncryptionContext",
@@ -58,6 +58,9 @@ constexpr std::array<std::string_view, 28> kRequestAllowlist = {
     "SigningAlgorithm",
     "MessageType",
     "MacAlgorithm",
+    // GenerateDataKeyPair* and DeriveSharedSecret (issue 13); never PublicKey.
+    "KeyPairSpec",
+    "KeyAgreementAlgorithm",
 };
 
 // Answer members recorded as responseElements (never for cryptographic operations).

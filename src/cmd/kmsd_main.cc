@@ -518,6 +518,8 @@ int Serve(const ServeFlags& flags) {
   iam_options.root_access_key_id = credentials->access_key_id;
   iam_options.root_secret_access_key =
       kmsd::SecretBytes::FromString(credentials->secret_access_key);
+  // A shared backend (etcd) is watched by both services; its watch must stop before they go.
+  iam_options.backend = backend->get();
   auto iam = kmsd::OpenIamService(std::move(iam_options), keystore->get(), kmsd::NewSystemClock());
   if (!iam.ok()) {
     spdlog::error("iam: {}", kmsd::ToStd(iam.status().message()));
@@ -532,14 +534,14 @@ int Serve(const ServeFlags& flags) {
     service_clock = std::move(advancing);
   }
   kmsd::ServiceOptions service_options{flags.region, flags.account_id};
+  service_options.backend = backend->get();  // watch and scheduler election when shared
   service_options.principal_exists = [identities = iam->get()](std::string_view arn) {
     return identities->PrincipalExists(arn);
   };
-  service_options.backend = backend->get();  // etcd: watch, election (docs/HA.md)
   auto service =
       kmsd::NewKmsService(std::move(service_options), keystore->get(), std::move(service_clock));
-  // ---- etcd (docs/HA.md): a shared backend's watch reports to the service, so on any return
-  // from here on the server stops, then the backend (its watch) goes, and only then the service.
+  // ---- etcd (docs/HA.md): a shared backend's watch reports to both services, so on any return
+  // from here on the server stops, then the backend (its watch) goes, and only then the services.
   struct StopSharedBackend {
     kmsd::HttpServer* server;
     std::unique_ptr<kmsd::Backend>* backend;

@@ -3,7 +3,9 @@
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
+#include <openssl/objects.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
@@ -25,6 +27,9 @@ struct PkeyContextFree {
 struct Pkcs8Free {
   // PKCS8_PRIV_KEY_INFO's free wipes the private key octets it holds.
   void operator()(PKCS8_PRIV_KEY_INFO* info) const { PKCS8_PRIV_KEY_INFO_free(info); }
+};
+struct X509PubkeyFree {
+  void operator()(X509_PUBKEY* key) const { X509_PUBKEY_free(key); }
 };
 using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
 using PkeyContext = std::unique_ptr<EVP_PKEY_CTX, PkeyContextFree>;
@@ -56,26 +61,29 @@ absl::StatusOr<std::string> PublicDer(EVP_PKEY* key) {
   return der;
 }
 
+// The curve of an EC key (OpenSSL's NID), or NID_undef.
+int CurveOf(EVP_PKEY* key) {
+  char group[64] = {};
+  size_t length = 0;
+  if (!EVP_PKEY_is_a(key, "EC") ||
+      EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
+                                     &length) != 1) {
+    return NID_undef;
+  }
+  return OBJ_sn2nid(group);
+}
+
 // Whether the parsed key is what the spec says the key's material is.
 bool MatchesSpec(EVP_PKEY* key, const KeySpecInfo& spec) {
   if (spec.family == KeyFamily::kRsa) {
     return EVP_PKEY_is_a(key, "RSA") && EVP_PKEY_get_bits(key) == spec.bits;
   }
   if (spec.family == KeyFamily::kEcc) {
-    char group[64] = {};
-    size_t length = 0;
-    if (!EVP_PKEY_is_a(key, "EC") ||
-        EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof(group),
-                                       &length) != 1) {
-      return false;
-    }
-    // OpenSSL names the NIST curves by their SECG/X9.62 names.
-    std::string_view name(group, length);
-    std::string_view expected = spec.curve == "P-256"   ? "prime256v1"
-                                : spec.curve == "P-384" ? "secp384r1"
-                                : spec.curve == "P-521" ? "secp521r1"
-                                                        : spec.curve;
-    return name == expected || name == spec.curve;
+    // The table names the NIST curves by their NIST names ("P-256"), OpenSSL by SECG/X9.62's.
+    const std::string curve(spec.curve);
+    int expected = EC_curve_nist2nid(curve.c_str());
+    if (expected == NID_undef) expected = OBJ_sn2nid(curve.c_str());
+    return expected != NID_undef && CurveOf(key) == expected;
   }
   return false;
 }
@@ -124,6 +132,92 @@ absl::StatusOr<PkeyContext> SignatureContext(EVP_PKEY* key, const SigningAlgorit
     return OpenSslFailure("set the signature digest");
   }
   return context;
+}
+
+// An RSA context of key set up for RSAES-OAEP with the algorithm's digest as hash and MGF1 hash.
+absl::StatusOr<PkeyContext> OaepContext(EVP_PKEY* key, const EncryptionAlgorithmInfo& algorithm,
+                                        bool for_encryption) {
+  PkeyContext context(EVP_PKEY_CTX_new_from_pkey(nullptr, key, nullptr));
+  if (!context) return OpenSslFailure("make an encryption context");
+  int ok =
+      for_encryption ? EVP_PKEY_encrypt_init(context.get()) : EVP_PKEY_decrypt_init(context.get());
+  if (ok != 1) return OpenSslFailure("start an RSA encryption");
+  const std::string digest_name(algorithm.digest);
+  const EVP_MD* digest = EVP_get_digestbyname(digest_name.c_str());
+  if (EVP_PKEY_CTX_set_rsa_padding(context.get(), RSA_PKCS1_OAEP_PADDING) != 1 || !digest ||
+      EVP_PKEY_CTX_set_rsa_oaep_md(context.get(), digest) != 1 ||
+      EVP_PKEY_CTX_set_rsa_mgf1_md(context.get(), digest) != 1) {
+    return OpenSslFailure("set up RSAES-OAEP");
+  }
+  return context;
+}
+
+// AWS's name of a curve where it has one ("ECC_NIST_P256"), else OpenSSL's.
+std::string CurveName(int nid) {
+  switch (nid) {
+    case NID_X9_62_prime256v1:
+      return "ECC_NIST_P256 (secp256r1)";
+    case NID_secp384r1:
+      return "ECC_NIST_P384 (secp384r1)";
+    case NID_secp521r1:
+      return "ECC_NIST_P521 (secp521r1)";
+    case NID_secp256k1:
+      return "ECC_SECG_P256K1 (secp256k1)";
+    default: {
+      const char* name = OBJ_nid2sn(nid);
+      return name ? name : "an unknown curve";
+    }
+  }
+}
+
+// The peer's public key of DeriveSharedSecret, checked as the request's PublicKey: DER
+// SubjectPublicKeyInfo, nothing after it, an EC key by a named curve, that curve, a point on it.
+absl::StatusOr<Pkey> PeerPublicKey(std::string_view der, int curve) {
+  const auto* in = reinterpret_cast<const unsigned char*>(der.data());
+  std::unique_ptr<X509_PUBKEY, X509PubkeyFree> info(
+      d2i_X509_PUBKEY(nullptr, &in, static_cast<long>(der.size())));
+  if (!info || in != reinterpret_cast<const unsigned char*>(der.data()) + der.size()) {
+    return Validation(
+        "PublicKey is not a DER-encoded X.509 SubjectPublicKeyInfo (SPKI) as RFC 5280 defines "
+        "it. Give the peer's public key in DER, not PEM or base64 of base64.");
+  }
+  ASN1_OBJECT* algorithm = nullptr;
+  X509_ALGOR* parameters = nullptr;
+  if (X509_PUBKEY_get0_param(&algorithm, nullptr, nullptr, &parameters, info.get()) != 1) {
+    return Validation("PublicKey is not a DER-encoded X.509 SubjectPublicKeyInfo (SPKI).");
+  }
+  if (OBJ_obj2nid(algorithm) != NID_X9_62_id_ecPublicKey) {
+    return Validation(
+        StrCat("PublicKey is not an elliptic curve (EC) public key; ECDH needs the "
+               "peer's public key on the KMS key's curve, ",
+               CurveName(curve), "."));
+  }
+  int type = V_ASN1_UNDEF;
+  const void* value = nullptr;
+  X509_ALGOR_get0(nullptr, &type, &value, parameters);
+  if (type != V_ASN1_OBJECT) {
+    return Validation(
+        "PublicKey must name its curve (namedCurve); explicit curve parameters are "
+        "not accepted.");
+  }
+  int peer_curve = OBJ_obj2nid(static_cast<const ASN1_OBJECT*>(value));
+  if (peer_curve != curve) {
+    return Validation(StrCat("PublicKey is on curve ", CurveName(peer_curve),
+                             ", but the KMS key is on ", CurveName(curve),
+                             ". Both key pairs must be on the same curve."));
+  }
+  // The point is decoded (and checked to be on the curve) when the key is first asked for.
+  EVP_PKEY* key = X509_PUBKEY_get0(info.get());
+  if (!key) {
+    return Validation(StrCat("PublicKey is not a valid point on curve ", CurveName(curve), "."));
+  }
+  if (!EVP_PKEY_up_ref(key)) return OpenSslFailure("keep a public key");
+  Pkey peer(key);
+  PkeyContext check(EVP_PKEY_CTX_new_from_pkey(nullptr, peer.get(), nullptr));
+  if (!check || EVP_PKEY_public_check(check.get()) != 1) {
+    return Validation(StrCat("PublicKey is not a valid point on curve ", CurveName(curve), "."));
+  }
+  return peer;
 }
 
 }  // namespace
@@ -204,6 +298,90 @@ absl::StatusOr<bool> PrivateKey::Verify(const SigningAlgorithmInfo& algorithm,
       reinterpret_cast<const unsigned char*>(digest->data()), digest->size());
   // 0: a wrong signature; < 0: one OpenSSL could not even parse. Both are simply not valid.
   return verified == 1;
+}
+
+absl::StatusOr<std::string> PrivateKey::Encrypt(const EncryptionAlgorithmInfo& algorithm,
+                                                std::string_view plaintext) const {
+  auto context = OaepContext(key_, algorithm, /*for_encryption=*/true);
+  if (!context.ok()) return context.status();
+  const auto* in = reinterpret_cast<const unsigned char*>(plaintext.data());
+  size_t length = 0;
+  if (EVP_PKEY_encrypt(context->get(), nullptr, &length, in, plaintext.size()) != 1) {
+    return OpenSslFailure("encrypt with RSAES-OAEP");
+  }
+  std::string ciphertext(length, '\0');
+  if (EVP_PKEY_encrypt(context->get(), reinterpret_cast<unsigned char*>(ciphertext.data()), &length,
+                       in, plaintext.size()) != 1) {
+    return OpenSslFailure("encrypt with RSAES-OAEP");
+  }
+  ciphertext.resize(length);
+  return ciphertext;
+}
+
+absl::StatusOr<SecretBytes> PrivateKey::Decrypt(const EncryptionAlgorithmInfo& algorithm,
+                                                std::string_view ciphertext) const {
+  auto invalid = [] {
+    return Error(ErrorType::kInvalidCiphertext,
+                 "The ciphertext is invalid: it is not an RSAES-OAEP ciphertext of this KMS key "
+                 "with this encryption algorithm.");
+  };
+  // An OAEP ciphertext is exactly as long as the modulus.
+  if (ciphertext.size() != static_cast<size_t>(EVP_PKEY_get_size(key_))) return invalid();
+  auto context = OaepContext(key_, algorithm, /*for_encryption=*/false);
+  if (!context.ok()) return context.status();
+  const auto* in = reinterpret_cast<const unsigned char*>(ciphertext.data());
+  SecretBytes buffer(ciphertext.size());
+  size_t length = buffer.size();
+  if (EVP_PKEY_decrypt(context->get(), buffer.data(), &length, in, ciphertext.size()) != 1) {
+    return invalid();
+  }
+  // AWS's plaintexts are 1..4096 bytes: an empty one decrypts, but Decrypt cannot answer it.
+  if (length == 0) return invalid();
+  return SecretBytes(buffer.data(), length);
+}
+
+absl::StatusOr<SecretBytes> PrivateKey::DeriveSharedSecret(
+    std::string_view peer_public_key_der) const {
+  int curve = CurveOf(key_);
+  if (curve == NID_undef) return Internal("ECDH needs an elliptic curve key");
+  auto peer = PeerPublicKey(peer_public_key_der, curve);
+  if (!peer.ok()) return peer.status();
+  PkeyContext context(EVP_PKEY_CTX_new_from_pkey(nullptr, key_, nullptr));
+  if (!context || EVP_PKEY_derive_init(context.get()) != 1 ||
+      EVP_PKEY_derive_set_peer_ex(context.get(), peer->get(), /*validate_peer=*/1) != 1) {
+    return Validation(
+        StrCat("PublicKey cannot be used for ECDH with a key on curve ", CurveName(curve), "."));
+  }
+  size_t length = 0;
+  if (EVP_PKEY_derive(context.get(), nullptr, &length) != 1) return OpenSslFailure("run ECDH");
+  SecretBytes secret(length);
+  if (EVP_PKEY_derive(context.get(), secret.data(), &length) != 1 || length != secret.size()) {
+    return OpenSslFailure("run ECDH");
+  }
+  return secret;
+}
+
+absl::StatusOr<DataKeyPair> GenerateDataKeyPair(std::string_view key_pair_spec) {
+  Pkey key;
+  const KeySpecInfo* spec = FindKeySpec(key_pair_spec);
+  if (spec && spec->family == KeyFamily::kRsa) {
+    key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(spec->bits)));
+  } else if (spec && spec->family == KeyFamily::kEcc) {
+    const std::string curve(spec->curve);
+    key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve.c_str()));
+  } else if (key_pair_spec == "ECC_NIST_EDWARDS25519") {
+    // A data key pair is only made, never used, by kmsd: OpenSSL 3.0 makes Ed25519 keys.
+    key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  } else {
+    return Error(ErrorType::kUnsupportedOperation,
+                 StrCat("KeyPairSpec ", key_pair_spec, " is not supported by kmsd"));
+  }
+  if (!key) return OpenSslFailure(StrCat("generate a ", key_pair_spec, " key pair"));
+  auto private_der = Pkcs8Der(key.get());
+  if (!private_der.ok()) return private_der.status();
+  auto public_der = PublicDer(key.get());
+  if (!public_der.ok()) return public_der.status();
+  return DataKeyPair{std::move(*private_der), std::move(*public_der)};
 }
 
 absl::StatusOr<std::string> Hmac(const MacAlgorithmInfo& algorithm, const SecretBytes& key,

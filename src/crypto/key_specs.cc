@@ -135,6 +135,11 @@ constexpr std::array kMacAlgorithms = {
     MacAlgorithmInfo{"HMAC_SHA_512", "SHA512", 64},
 };
 
+constexpr std::array kEncryptionAlgorithms = {
+    EncryptionAlgorithmInfo{"RSAES_OAEP_SHA_1", "SHA1", 20},
+    EncryptionAlgorithmInfo{"RSAES_OAEP_SHA_256", "SHA256", 32},
+};
+
 template <typename Table>
 auto Find(const Table& table, std::string_view name) -> decltype(&table[0]) {
   for (const auto& entry : table) {
@@ -176,6 +181,16 @@ const SigningAlgorithmInfo* FindSigningAlgorithm(std::string_view name) {
 
 const MacAlgorithmInfo* FindMacAlgorithm(std::string_view name) {
   return Find(kMacAlgorithms, name);
+}
+
+const EncryptionAlgorithmInfo* FindEncryptionAlgorithm(std::string_view name) {
+  return Find(kEncryptionAlgorithms, name);
+}
+
+size_t MaxRsaPlaintext(const KeySpecInfo& spec, const EncryptionAlgorithmInfo& algorithm) {
+  size_t modulus = static_cast<size_t>(spec.bits) / 8;
+  size_t overhead = 2 * algorithm.digest_size + 2;
+  return modulus > overhead ? modulus - overhead : 0;
 }
 
 }  // namespace kmsd

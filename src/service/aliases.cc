@@ -194,13 +194,23 @@ absl::StatusOr<AliasRecord> KmsServiceImpl::LoadAlias(const std::string& alias_n
 }
 
 absl::StatusOr<std::string> KmsServiceImpl::AliasTarget(const std::string& alias_name) {
-  if (auto status = EnsureAliasIndex(); !status.ok()) return status;
-  std::shared_lock cache_lock(cache_mutex_);
-  auto it = alias_targets_.find(alias_name);
-  if (it == alias_targets_.end()) {
-    return NotFound(StrCat("Alias ", AliasArn(alias_name), " is not found."));
+  for (bool read_again = false;; read_again = true) {
+    if (auto status = EnsureAliasIndex(); !status.ok()) return status;
+    {
+      std::shared_lock cache_lock(cache_mutex_);
+      auto it = alias_targets_.find(alias_name);
+      if (it != alias_targets_.end()) return it->second;
+    }
+    if (read_again || !shared_ || stale_.load(std::memory_order_acquire)) break;
+    // Created on another node a moment ago, maybe, and not reported yet: storage says.
+    auto stored = keystore_->Get(records::AliasRecordId(alias_name));
+    if (!stored.ok()) return stored.status();
+    if (!stored->has_value()) break;
+    std::unique_lock cache_lock(cache_mutex_);
+    changed_aliases_.insert(alias_name);
+    aliases_changed_.store(true, std::memory_order_release);
   }
-  return it->second;
+  return NotFound(StrCat("Alias ", AliasArn(alias_name), " is not found."));
 }
 
 absl::Status KmsServiceImpl::EnsureAliasIndex() {

@@ -67,7 +67,9 @@ absl::StatusOr<CreateGrantResult> KmsServiceImpl::CreateGrant(const CallContext&
   return RetryConflicts([&]() -> absl::StatusOr<CreateGrantResult> {
     auto current = Resolve(request.key_id, /*allow_alias=*/false);
     if (!current.ok()) return current.status();
-    if (auto status = CheckGrantTokens(request.grant_tokens); !status.ok()) return status;
+    if (auto status = CheckGrantTokens(request.grant_tokens, {&*current}); !status.ok()) {
+      return status;
+    }
     // A grant that allows CreateGrant lets its grantee make only grants that allow a subset of
     // its operations, with constraints at least as strict.
     auto within_parent = [&](const grants::Grant& parent) {
@@ -282,7 +284,9 @@ absl::Status KmsServiceImpl::AuthorizeKey(const CallContext& call, const KeyEntr
     context.Set("kms:RequestAlias", std::string(request.request_alias));
   }
   if (request.encryption_context) {
-    context.Set("kms:EncryptionAlgorithm", "SYMMETRIC_DEFAULT");
+    context.Set("kms:EncryptionAlgorithm", request.encryption_algorithm.empty()
+                                               ? std::string("SYMMETRIC_DEFAULT")
+                                               : std::string(request.encryption_algorithm));
     authorization::AddEncryptionContext(context, *request.encryption_context);
   }
   if (request.add_conditions) request.add_conditions(context);
@@ -391,10 +395,20 @@ absl::Status KmsServiceImpl::RequireDefaultPolicyName(const std::string& policy_
       StrCat("No key policy named '", policy_name, "': the only key policy name is \"default\""));
 }
 
-absl::Status KmsServiceImpl::CheckGrantTokens(const GrantTokens& tokens) {
+absl::Status KmsServiceImpl::CheckGrantTokens(const GrantTokens& tokens,
+                                              std::initializer_list<EntryPtr*> refresh) {
   for (const std::string& token : tokens) {
     auto grant = GrantOfToken(token);
     if (!grant.ok()) return grant.status();
+  }
+  // On a shared store a token may name a grant made on another node a moment ago, which
+  // GrantOfToken has just read into the cache: the caller's entries are taken again from it.
+  if (shared_ && !tokens.empty()) {
+    for (EntryPtr* entry : refresh) {
+      auto fresh = Load((*entry)->record.metadata.key_id);
+      if (!fresh.ok()) return fresh.status();
+      *entry = std::move(*fresh);
+    }
   }
   return absl::OkStatus();
 }
@@ -408,6 +422,16 @@ absl::StatusOr<std::pair<EntryPtr, const grants::Grant*>> KmsServiceImpl::GrantO
     return TypeOf(entry.status()) == ErrorType::kNotFound ? InvalidGrantToken() : entry.status();
   }
   const grants::Grant* grant = (*entry)->grants->Find(claim->grant_id);
+  if (!grant && shared_) {
+    // AWS: a grant token makes a new grant usable at once. Made on another node, it may not
+    // have reached this node's cache yet: read the key again, once.
+    Forget(claim->key_id);
+    entry = Load(claim->key_id);
+    if (!entry.ok()) {
+      return TypeOf(entry.status()) == ErrorType::kNotFound ? InvalidGrantToken() : entry.status();
+    }
+    grant = (*entry)->grants->Find(claim->grant_id);
+  }
   if (!grant || !grants::TokenMatches(*claim, grant->record)) return InvalidGrantToken();
   return std::make_pair(*entry, grant);
 }

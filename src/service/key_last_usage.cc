@@ -65,14 +65,17 @@ absl::StatusOr<KeyLastUsage> KmsServiceImpl::GetKeyLastUsage(const CallContext& 
   usage.key_creation_date = m.creation_date;
   usage.tracking_start_date = std::max(*start, m.creation_date);
   usage.last_use = key_usage_.Find(m.key_id);
-  if (!usage.last_use) {
+  // On a shared store another node may have saved a later use than this node knows of.
+  if (!usage.last_use || shared_) {
     auto stored = keystore_->Get(key_usage::UsageRecordId(m.key_id));
     if (!stored.ok()) return stored.status();
     if (stored->has_value()) {
       auto use = key_usage::DecodeUse((*stored)->view());
       if (!use.ok()) return use.status();
-      key_usage_.Remember(m.key_id, *use);
-      usage.last_use = std::move(*use);
+      if (!usage.last_use || use->timestamp > usage.last_use->timestamp) {
+        key_usage_.Remember(m.key_id, *use);
+        usage.last_use = std::move(*use);
+      }
     }
   }
   return usage;

@@ -84,7 +84,7 @@ absl::StatusOr<KeyMetadata> KmsServiceImpl::DescribeKey(const CallContext& call,
   std::string request_alias;
   auto entry = Resolve(key_id, /*allow_alias=*/true, &request_alias);
   if (!entry.ok()) return entry.status();
-  if (auto status = CheckGrantTokens(grant_tokens); !status.ok()) return status;
+  if (auto status = CheckGrantTokens(grant_tokens, {&*entry}); !status.ok()) return status;
   if (auto status = AuthorizeKey(call, **entry,
                                  {.action = "kms:DescribeKey",
                                   .grant_operation = grants::kDescribeKey,

@@ -141,7 +141,7 @@ absl::StatusOr<EntryPtr> KmsServiceImpl::ResolveForCrypto(const CallContext& cal
   std::string request_alias;
   auto entry = Resolve(ref, /*allow_alias=*/true, &request_alias);
   if (!entry.ok()) return entry.status();
-  if (auto status = CheckGrantTokens(grant_tokens); !status.ok()) return status;
+  if (auto status = CheckGrantTokens(grant_tokens, {&*entry}); !status.ok()) return status;
   request.request_alias = request_alias;
   if (auto status = AuthorizeKey(call, **entry, request); !status.ok()) return status;
   if (auto status = RequireUsable((*entry)->record.metadata); !status.ok()) return status;

@@ -7,8 +7,11 @@
 //   key_access.cc                key policies, grants, and the authorization of every call
 //   signing_and_mac.cc           asymmetric and HMAC keys: key usage checks, GetPublicKey, Sign,
 //                                Verify, GenerateMac, VerifyMac
+//   key_pairs_and_agreement.cc   GenerateDataKeyPair[WithoutPlaintext], DeriveSharedSecret
 //   key_last_usage.cc            key usage tracking (GetKeyLastUsage) and its saving
 //   custom_key_stores.cc         the custom key store operations (kmsd has none)
+//   cluster_cache.cc             construction; several nodes on one store: the watch, the
+//                                scheduler's leadership, the coherence of the key cache
 // Private to src/service/: callers see only include/kmsd/service.h.
 //
 // Concurrency: published key entries are immutable and shared (shared_ptr<const KeyEntry>); a
@@ -43,6 +46,7 @@
 #include "kmsd/errors.h"
 #include "kmsd/key_specs.h"
 #include "kmsd/policy.h"
+#include "kmsd/retry_conflicts.h"
 #include "kmsd/service.h"
 #include "kmsd/strings.h"
 #include "kmsd/uuid.h"
@@ -69,8 +73,6 @@ inline constexpr size_t kMaxGrantsPerKey = 50000;
 inline constexpr size_t kMaxGrantsPerGranteePerKey = 500;
 inline constexpr size_t kMaxGrantsPerPage = 100;
 inline constexpr size_t kRetirableGrantsPerRead = 256;
-// Attempts of one read-modify-write that other nodes keep changing under it.
-inline constexpr int kMaxConflictAttempts = 8;
 // Cache invalidations are counted per stripe of key ids (see KmsServiceImpl::invalidations_).
 inline constexpr size_t kInvalidationStripes = 64;
 
@@ -103,27 +105,6 @@ struct KeyChange {
   std::vector<std::pair<std::string, std::string>> expect;
 };
 
-inline const absl::Status& StatusOf(const absl::Status& status) { return status; }
-template <typename T>
-absl::Status StatusOf(const absl::StatusOr<T>& result) {
-  return result.status();
-}
-
-// Runs attempt (a read-modify-write that reads what it changes afresh each time) until it answers
-// anything but a StorageConflict, at most kMaxConflictAttempts times; then KMSInternalException,
-// which AWS SDKs retry.
-template <typename Attempt>
-auto RetryConflicts(Attempt attempt) -> decltype(attempt()) {
-  for (int tries = 1;; ++tries) {
-    auto result = attempt();
-    if (!IsStorageConflict(StatusOf(result))) return result;
-    if (tries == kMaxConflictAttempts) {
-      return Error(ErrorType::kKmsInternal,
-                   "The request conflicted with concurrent changes to the same resource; retry it");
-    }
-  }
-}
-
 // What one call on a key is judged on, besides the key and the caller.
 struct KeyRequest {
   std::string_view action;                   // "kms:Encrypt"
@@ -137,6 +118,8 @@ struct KeyRequest {
   // Whether a grant of the caller that has grant_operation allows the request; unset: when its
   // constraints admit the request's encryption context.
   std::function<bool(const grants::Grant&)> grant_admits;
+  // kms:EncryptionAlgorithm of a request with an encryption context; empty = SYMMETRIC_DEFAULT.
+  std::string_view encryption_algorithm;
 };
 
 absl::Status InvalidGrantToken();
@@ -209,19 +192,21 @@ class KmsServiceImpl final : public KmsService {
   absl::StatusOr<EncryptResult> Encrypt(const CallContext& call, const std::string& key_id,
                                         const SecretBytes& plaintext,
                                         const EncryptionContext& context,
-                                        const GrantTokens& grant_tokens) override;
+                                        const GrantTokens& grant_tokens,
+                                        const std::string& encryption_algorithm) override;
 
   absl::StatusOr<DecryptResult> Decrypt(const CallContext& call, const std::string& blob,
                                         const EncryptionContext& context, const std::string& key_id,
-                                        const GrantTokens& grant_tokens) override;
+                                        const GrantTokens& grant_tokens,
+                                        const std::string& encryption_algorithm) override;
 
   // kms:ReEncryptFrom on the key the blob names, kms:ReEncryptTo on the destination key.
-  absl::StatusOr<ReEncryptResult> ReEncrypt(const CallContext& call, const std::string& blob,
-                                            const EncryptionContext& source_context,
-                                            const std::string& source_key_id,
-                                            const std::string& destination_key_id,
-                                            const EncryptionContext& destination_context,
-                                            const GrantTokens& grant_tokens) override;
+  absl::StatusOr<ReEncryptResult> ReEncrypt(
+      const CallContext& call, const std::string& blob, const EncryptionContext& source_context,
+      const std::string& source_key_id, const std::string& destination_key_id,
+      const EncryptionContext& destination_context, const GrantTokens& grant_tokens,
+      const std::string& source_encryption_algorithm,
+      const std::string& destination_encryption_algorithm) override;
 
   absl::StatusOr<DataKeyResult> GenerateDataKey(const CallContext& call, const std::string& key_id,
                                                 size_t number_of_bytes,
@@ -325,6 +310,21 @@ class KmsServiceImpl final : public KmsService {
                                       const std::string& mac_algorithm,
                                       const GrantTokens& grant_tokens) override;
 
+  // --- Data key pairs and key agreement (key_pairs_and_agreement.cc, issue 13) ---
+
+  absl::StatusOr<DataKeyPairResult> GenerateDataKeyPair(const CallContext& call,
+                                                        const std::string& key_id,
+                                                        const std::string& key_pair_spec,
+                                                        const EncryptionContext& context,
+                                                        bool with_plaintext,
+                                                        const GrantTokens& grant_tokens) override;
+
+  absl::StatusOr<SharedSecretResult> DeriveSharedSecret(const CallContext& call,
+                                                        const std::string& key_id,
+                                                        const std::string& key_agreement_algorithm,
+                                                        const std::string& public_key,
+                                                        const GrantTokens& grant_tokens) override;
+
   // --- Key usage tracking and custom key stores (key_last_usage.cc, custom_key_stores.cc) ---
 
   absl::StatusOr<KeyLastUsage> GetKeyLastUsage(const CallContext& call,
@@ -342,8 +342,8 @@ class KmsServiceImpl final : public KmsService {
   absl::Status RequireKeyUsage(const KeyMetadata& m, std::string_view usage,
                                std::string_view operation) const;
 
-  // Encrypt, Decrypt, ReEncrypt and GenerateDataKey*: a symmetric encryption key. RSA
-  // ENCRYPT_DECRYPT keys are refused as not supported yet (data keys: never).
+  // GenerateDataKey* and GenerateDataKeyPair*: a symmetric encryption key (InvalidKeyUsageException
+  // naming the key's usage or spec).
   absl::Status RequireSymmetricEncryption(const KeyMetadata& m, std::string_view operation) const;
 
   // GenerateMac and VerifyMac: the key, resolved and authorized for operation with its MAC
@@ -352,6 +352,38 @@ class KmsServiceImpl final : public KmsService {
       const CallContext& call, const std::string& key_id, const SecretBytes& message,
       const std::string& mac_algorithm, const GrantTokens& grant_tokens, std::string_view operation,
       grants::OperationSet grant_operation);
+
+  // --- RSA encryption keys (cryptographic_operations.cc, issue 13) ---
+
+  // Encrypt, Decrypt and ReEncrypt: an ENCRYPT_DECRYPT key (InvalidKeyUsageException naming its
+  // usage) that supports algorithm (InvalidKeyUsageException: "Algorithm X is incompatible with
+  // key spec Y.").
+  absl::Status RequireEncryptionAlgorithm(const KeyMetadata& m, std::string_view operation,
+                                          std::string_view algorithm) const;
+
+  // The plaintext under the key with the algorithm (checked by RequireEncryptionAlgorithm): a kmsd
+  // blob for a symmetric key, the raw RSAES-OAEP ciphertext for an RSA key (no encryption context,
+  // at most MaxRsaPlaintext bytes: ValidationException).
+  absl::StatusOr<std::string> EncryptUnder(const KeyEntry& entry, std::string_view algorithm,
+                                           const EncryptionContext& context,
+                                           std::string_view plaintext) const;
+
+  // Decrypt and ReEncrypt's source: the key that opens the ciphertext, named by key_ref or, for a
+  // symmetric blob, by the blob (*header set then). An RSA ciphertext needs key_ref.
+  struct CiphertextKey {
+    EntryPtr entry;
+    std::optional<BlobHeader> header;  // a symmetric blob's
+    std::string request_alias;
+  };
+  absl::StatusOr<CiphertextKey> KeyOfCiphertext(const std::string& blob, const std::string& key_ref,
+                                                std::string_view algorithm,
+                                                std::string_view key_member);
+
+  // Opens a ciphertext with the key KeyOfCiphertext found.
+  static absl::StatusOr<SecretBytes> DecryptUnder(const CiphertextKey& source,
+                                                  std::string_view algorithm,
+                                                  const std::string& blob,
+                                                  const EncryptionContext& context);
 
   // Rotation operations: only symmetric encryption keys rotate (UnsupportedOperationException).
   absl::Status RequireRotatable(const KeyMetadata& m, std::string_view operation) const;
@@ -490,8 +522,11 @@ class KmsServiceImpl final : public KmsService {
 
   // --- Grants ---
 
-  // Every token must name a grant that exists and be one that grant's secret made.
-  absl::Status CheckGrantTokens(const GrantTokens& tokens);
+  // Every token must name a grant that exists and be one that grant's secret made. On a shared
+  // store, the entries in refresh are taken again from the cache after the tokens' grants were
+  // read (a token's grant may be newer than the entry the caller holds).
+  absl::Status CheckGrantTokens(const GrantTokens& tokens,
+                                std::initializer_list<EntryPtr*> refresh = {});
 
   // The key entry and grant a token names (the grant lives as long as the entry).
   absl::StatusOr<std::pair<EntryPtr, const grants::Grant*>> GrantOfToken(const std::string& token);

@@ -58,14 +58,8 @@ absl::Status KmsServiceImpl::RequireSymmetricEncryption(const KeyMetadata& m,
                                                         std::string_view operation) const {
   if (auto status = RequireKeyUsage(m, kEncryptDecrypt, operation); !status.ok()) return status;
   if (m.key_spec == "SYMMETRIC_DEFAULT") return absl::OkStatus();
-  if (std::string_view(operation).starts_with("GenerateDataKey")) {
-    return Error(ErrorType::kInvalidKeyUsage, StrCat(KeyArn(m.key_id), " key spec is ", m.key_spec,
-                                                     " which is not valid for ", operation, "."));
-  }
-  return Error(ErrorType::kUnsupportedOperation,
-               StrCat(operation, " with ", m.key_spec,
-                      " KMS keys (RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256) is not supported by kmsd "
-                      "yet"));
+  return Error(ErrorType::kInvalidKeyUsage, StrCat(KeyArn(m.key_id), " key spec is ", m.key_spec,
+                                                   " which is not valid for ", operation, "."));
 }
 
 absl::Status KmsServiceImpl::RequireRotatable(const KeyMetadata& m,

@@ -266,3 +266,15 @@ def audit_records(data_dir):
             text = trail.read().split("\0", 1)[0]
         records.extend(json.loads(line) for line in text.splitlines() if line.strip())
     return records
+
+
+OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
+
+
+def openssl(*args, check=True):
+    """Runs the openssl command line (a tool that is not kmsd's, for proofs); fails the test when
+    it fails, unless check=False."""
+    result = subprocess.run([OPENSSL, *args], capture_output=True, timeout=60)
+    if check and result.returncode != 0:
+        raise AssertionError(f"openssl {' '.join(args)} failed: {result.stderr.decode()}")
+    return result

@@ -9,13 +9,11 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import unittest
 
-from kmsd_harness import MODERN_AWS_CLI, KmsdTestCase, audit_records
+from kmsd_harness import MODERN_AWS_CLI, KmsdTestCase, audit_records, openssl
 
-OPENSSL = shutil.which("openssl") or "/usr/bin/openssl"
 MESSAGE = b"kmsd signs this; openssl checks it. SECRET-MESSAGE-4711"
 DIGESTS = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
 
@@ -30,15 +28,6 @@ SIGNING = {
     "ECC_NIST_P521": ["ECDSA_SHA_512"],
     "ECC_SECG_P256K1": ["ECDSA_SHA_256"],
 }
-
-
-def openssl(*args, check=True):
-    result = subprocess.run([OPENSSL, *args], capture_output=True, timeout=60)
-    if check and result.returncode != 0:
-        raise AssertionError(f"openssl {' '.join(args)} failed: {result.stderr.decode()}")
-    return result
-
-
 
 
 class AsymmetricKeys(KmsdTestCase):

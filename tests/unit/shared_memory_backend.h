@@ -85,6 +85,11 @@ class SharedMemoryStore {
     std::lock_guard lock(mutex_);
     return conflicts_;
   }
+  // Reads (Get and List) of every node so far.
+  int reads() const {
+    std::lock_guard lock(mutex_);
+    return reads_;
+  }
 
  private:
   class Node;
@@ -104,6 +109,11 @@ class SharedMemoryStore {
   }
   absl::Status CheckReachable() const {
     std::lock_guard lock(mutex_);
+    return unreachable_ ? Unreachable() : absl::OkStatus();
+  }
+  absl::Status CountRead() {
+    std::lock_guard lock(mutex_);
+    ++reads_;
     return unreachable_ ? Unreachable() : absl::OkStatus();
   }
 
@@ -175,7 +185,7 @@ class SharedMemoryStore {
   std::condition_variable wake_;
   std::condition_variable idle_;
   std::deque<Event> queue_;                             // GUARDED_BY(mutex_)
-  std::vector<Subscription> watches_;                          // GUARDED_BY(mutex_)
+  std::vector<Subscription> watches_;                   // GUARDED_BY(mutex_)
   std::map<int, std::function<void()>> before_commit_;  // GUARDED_BY(mutex_)
   bool held_ = false;
   bool delivering_ = false;
@@ -185,6 +195,7 @@ class SharedMemoryStore {
   int nodes_ = 0;
   int commits_ = 0;
   int conflicts_ = 0;
+  int reads_ = 0;
   std::thread delivery_;
 };
 
@@ -194,12 +205,13 @@ class SharedMemoryStore::Node final : public Backend {
   // Reports nothing more once destroyed: no delivery to this node is in flight after it returns.
   ~Node() override {
     std::unique_lock lock(store_->mutex_);
-    std::erase_if(store_->watches_, [this](const Subscription& watch) { return watch.node == id_; });
+    std::erase_if(store_->watches_,
+                  [this](const Subscription& watch) { return watch.node == id_; });
     store_->idle_.wait(lock, [this] { return !store_->delivering_; });
   }
 
   absl::StatusOr<std::optional<std::string>> Get(std::string_view key) override {
-    if (auto status = store_->CheckReachable(); !status.ok()) return status;
+    if (auto status = store_->CountRead(); !status.ok()) return status;
     return store_->store_->Get(key);
   }
   absl::Status Put(std::string_view key, std::string_view value) override {
@@ -216,7 +228,7 @@ class SharedMemoryStore::Node final : public Backend {
   absl::StatusOr<std::vector<StorageEntry>> List(std::string_view prefix,
                                                  std::string_view start_after,
                                                  size_t limit) override {
-    if (auto status = store_->CheckReachable(); !status.ok()) return status;
+    if (auto status = store_->CountRead(); !status.ok()) return status;
     return store_->store_->List(prefix, start_after, limit);
   }
   absl::Status Compact() override { return store_->CheckReachable(); }

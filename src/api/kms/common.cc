@@ -7,26 +7,25 @@
 
 namespace kmsd::api {
 
-absl::Status ReadEncryptionAlgorithm(RequestReader& request, std::string_view member) {
-  auto algorithm = request.Enum(
-      member, {"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"});
-  if (algorithm && *algorithm != kSymmetricDefault) {
-    return Error(ErrorType::kInvalidKeyUsage,
-                 StrCat("The encryption algorithm ", *algorithm,
-                              " is not valid for symmetric KMS keys; use SYMMETRIC_DEFAULT"));
-  }
-  return absl::OkStatus();
+std::string ReadEncryptionAlgorithm(RequestReader& request, std::string_view member) {
+  return request
+      .Enum(member, {"SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "SM2PKE"})
+      .value_or(std::string(kSymmetricDefault));
 }
 
 absl::StatusOr<CryptoOptions> ReadCryptoOptions(RequestReader& request) {
   CryptoOptions options;
   options.grant_tokens = request.GrantTokens();
   options.dry_run = request.Boolean("DryRun").value_or(false);
-  if (request.Has("Recipient")) {
-    return Error(ErrorType::kUnsupportedOperation,
-                 "Recipient (Nitro Enclaves attestation) is not supported by kmsd");
-  }
+  if (auto status = RefuseRecipient(request); !status.ok()) return status;
   return options;
+}
+
+absl::Status RefuseRecipient(const RequestReader& request) {
+  if (!request.Has("Recipient")) return absl::OkStatus();
+  return Validation(
+      "The Recipient attestation document cannot be verified: kmsd runs outside AWS Nitro "
+      "Enclaves and NitroTPM and never encrypts a response for a recipient. Omit Recipient.");
 }
 
 absl::Status DryRunSucceeded() {

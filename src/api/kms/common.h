@@ -12,17 +12,21 @@ namespace kmsd::api {
 
 inline constexpr std::string_view kSymmetricDefault = "SYMMETRIC_DEFAULT";
 
-// Reads an EncryptionAlgorithm-shaped member; only SYMMETRIC_DEFAULT is usable with the keys kmsd
-// has, anything else in the enum is InvalidKeyUsageException.
-absl::Status ReadEncryptionAlgorithm(RequestReader& request, std::string_view member);
+// Reads an EncryptionAlgorithm-shaped member (the model's enum); absent = SYMMETRIC_DEFAULT. The
+// service checks that the key supports it.
+std::string ReadEncryptionAlgorithm(RequestReader& request, std::string_view member);
 
 // Members the crypto operations share: GrantTokens and DryRun, returned, and Recipient (refused
-// clearly rather than ignored, since ignoring it would change what the caller gets).
+// clearly rather than ignored, since ignoring it would change what the caller gets: kmsd cannot
+// verify a Nitro attestation document, so it answers ValidationException as AWS answers a document
+// it cannot verify).
 struct CryptoOptions {
   GrantTokens grant_tokens;
   bool dry_run = false;
 };
 absl::StatusOr<CryptoOptions> ReadCryptoOptions(RequestReader& request);
+// The Recipient member's answer, when the request has one (ReadCryptoOptions, GenerateRandom).
+absl::Status RefuseRecipient(const RequestReader& request);
 
 // The answer to a DryRun request that passed every check: the operation ran (the crypto
 // operations change nothing) and its result was thrown away, as AWS does,

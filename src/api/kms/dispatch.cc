@@ -56,6 +56,11 @@ Operation FindOperation(std::string_view name) {
       {"UpdateCustomKeyStore", &UpdateCustomKeyStore},
       {"DeleteCustomKeyStore", &DeleteCustomKeyStore},
       {"DescribeCustomKeyStores", &DescribeCustomKeyStores},
+      // Issue 13: data key pairs (RSA key generation takes up to seconds: offloaded, as every
+      // operation not listed in MayBlock) and key agreement.
+      {"GenerateDataKeyPair", &GenerateDataKeyPair},
+      {"GenerateDataKeyPairWithoutPlaintext", &GenerateDataKeyPairWithoutPlaintext},
+      {"DeriveSharedSecret", &DeriveSharedSecret},
   };
   auto it = kOperations->find(name);
   return it == kOperations->end() ? nullptr : it->second;

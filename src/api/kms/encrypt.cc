@@ -1,4 +1,4 @@
-// Encrypt: up to 4096 bytes directly under a KMS key.
+// Encrypt: up to 4096 bytes directly under a KMS key (RSA keys: RSAES-OAEP, AWS's smaller limits).
 #include "api/kms/common.h"
 #include "api/kms/operations.h"
 
@@ -8,14 +8,12 @@ absl::StatusOr<std::string> Encrypt(OperationContext& context, RequestReader& re
   auto key_id = request.String("KeyId", kKeyIdRule, /*required=*/true);
   auto plaintext = request.Blob("Plaintext", 1, 4096, /*required=*/true);
   EncryptionContext encryption_context = request.Context("EncryptionContext");
-  if (auto status = ReadEncryptionAlgorithm(request, "EncryptionAlgorithm"); !status.ok()) {
-    return status;
-  }
+  std::string algorithm = ReadEncryptionAlgorithm(request, "EncryptionAlgorithm");
   auto options = ReadCryptoOptions(request);
   if (!options.ok()) return options.status();
   if (auto status = request.Finish(); !status.ok()) return status;
   auto result = context.service.Encrypt(context.call, *key_id, *plaintext, encryption_context,
-                                        options->grant_tokens);
+                                        options->grant_tokens, algorithm);
   if (!result.ok()) return result.status();
   // On DryRun the result goes unsent (plaintext is SecretBytes).
   if (options->dry_run) return DryRunSucceeded();
@@ -23,7 +21,7 @@ absl::StatusOr<std::string> Encrypt(OperationContext& context, RequestReader& re
       .BeginObject()
       .Blob("CiphertextBlob", std::string_view(result->ciphertext_blob))
       .String("KeyId", result->key_arn)
-      .String("EncryptionAlgorithm", kSymmetricDefault)
+      .String("EncryptionAlgorithm", result->encryption_algorithm)
       .EndObject()
       .Take();
 }

@@ -10,10 +10,7 @@ absl::StatusOr<std::string> GenerateRandom(OperationContext& context, RequestRea
   bool custom_store = request.String("CustomKeyStoreId", StringRule{1, 64}).has_value();
   if (auto status = request.Finish(); !status.ok()) return status;
   if (custom_store) return NoCustomKeyStores();
-  if (request.Has("Recipient")) {
-    return Error(ErrorType::kUnsupportedOperation,
-                 "Recipient (Nitro Enclaves attestation) is not supported by kmsd");
-  }
+  if (auto status = RefuseRecipient(request); !status.ok()) return status;
   auto random = context.service.GenerateRandom(context.call, static_cast<size_t>(*number_of_bytes));
   if (!random.ok()) return random.status();
   JsonWriter writer;

@@ -92,5 +92,10 @@ absl::StatusOr<std::string> DeleteCustomKeyStore(OperationContext& context,
                                                  RequestReader& request);
 absl::StatusOr<std::string> DescribeCustomKeyStores(OperationContext& context,
                                                     RequestReader& request);
+// Issue 13: data key pairs and key agreement.
+absl::StatusOr<std::string> GenerateDataKeyPair(OperationContext& context, RequestReader& request);
+absl::StatusOr<std::string> GenerateDataKeyPairWithoutPlaintext(OperationContext& context,
+                                                                RequestReader& request);
+absl::StatusOr<std::string> DeriveSharedSecret(OperationContext& context, RequestReader& request);
 
 }  // namespace kmsd::api

@@ -10,15 +10,15 @@ absl::StatusOr<std::string> ReEncrypt(OperationContext& context, RequestReader& 
   std::string source_key_id = request.String("SourceKeyId", kKeyIdRule).value_or("");
   auto destination_key_id = request.String("DestinationKeyId", kKeyIdRule, /*required=*/true);
   EncryptionContext destination_context = request.Context("DestinationEncryptionContext");
-  for (std::string_view member : {"SourceEncryptionAlgorithm", "DestinationEncryptionAlgorithm"}) {
-    if (auto status = ReadEncryptionAlgorithm(request, member); !status.ok()) return status;
-  }
+  std::string source_algorithm = ReadEncryptionAlgorithm(request, "SourceEncryptionAlgorithm");
+  std::string destination_algorithm =
+      ReadEncryptionAlgorithm(request, "DestinationEncryptionAlgorithm");
   auto options = ReadCryptoOptions(request);
   if (!options.ok()) return options.status();
   if (auto status = request.Finish(); !status.ok()) return status;
-  auto result = context.service.ReEncrypt(context.call, std::string(blob->view()), source_context,
-                                          source_key_id, *destination_key_id, destination_context,
-                                          options->grant_tokens);
+  auto result = context.service.ReEncrypt(
+      context.call, std::string(blob->view()), source_context, source_key_id, *destination_key_id,
+      destination_context, options->grant_tokens, source_algorithm, destination_algorithm);
   if (!result.ok()) return result.status();
   // On DryRun the result goes unsent (plaintext is SecretBytes).
   if (options->dry_run) return DryRunSucceeded();
@@ -27,8 +27,8 @@ absl::StatusOr<std::string> ReEncrypt(OperationContext& context, RequestReader& 
       .Blob("CiphertextBlob", std::string_view(result->ciphertext_blob))
       .String("SourceKeyId", result->source_key_arn)
       .String("KeyId", result->key_arn)
-      .String("SourceEncryptionAlgorithm", kSymmetricDefault)
-      .String("DestinationEncryptionAlgorithm", kSymmetricDefault)
+      .String("SourceEncryptionAlgorithm", result->source_encryption_algorithm)
+      .String("DestinationEncryptionAlgorithm", result->destination_encryption_algorithm)
       .EndObject()
       .Take();
 }

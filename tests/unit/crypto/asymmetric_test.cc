@@ -9,6 +9,7 @@
 
 #include <map>
 #include <string>
+#include <tuple>
 
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
@@ -242,6 +243,216 @@ TEST(Hmac, MatchesRfc4231TestCase2ForEveryDigest) {
     ASSERT_TRUE(computed.ok());
     EXPECT_EQ(*computed, Unhex(mac)) << name;
   }
+}
+
+// --- RSAES-OAEP (issue 13) ---
+
+const EncryptionAlgorithmInfo& Oaep(std::string_view name) {
+  const EncryptionAlgorithmInfo* algorithm = FindEncryptionAlgorithm(name);
+  EXPECT_NE(algorithm, nullptr) << name;
+  return *algorithm;
+}
+
+// Encrypts as a party outside kmsd would: OpenSSL with the public key alone.
+std::string OpenSslOaepEncrypt(const PrivateKey& key, std::string_view digest,
+                               std::string_view plaintext) {
+  EVP_PKEY* public_key = PublicKeyOf(key);
+  EVP_PKEY_CTX* context = EVP_PKEY_CTX_new_from_pkey(nullptr, public_key, nullptr);
+  const EVP_MD* md = EVP_get_digestbyname(std::string(digest).c_str());
+  std::string out(512, '\0');
+  size_t length = out.size();
+  bool ok = EVP_PKEY_encrypt_init(context) == 1 &&
+            EVP_PKEY_CTX_set_rsa_padding(context, RSA_PKCS1_OAEP_PADDING) == 1 &&
+            EVP_PKEY_CTX_set_rsa_oaep_md(context, md) == 1 &&
+            EVP_PKEY_CTX_set_rsa_mgf1_md(context, md) == 1 &&
+            EVP_PKEY_encrypt(context, reinterpret_cast<unsigned char*>(out.data()), &length,
+                             reinterpret_cast<const unsigned char*>(plaintext.data()),
+                             plaintext.size()) == 1;
+  EVP_PKEY_CTX_free(context);
+  EVP_PKEY_free(public_key);
+  EXPECT_TRUE(ok);
+  out.resize(ok ? length : 0);
+  return out;
+}
+
+TEST(EncryptionAlgorithms, PlaintextLimitsAreAwsTable) {
+  EXPECT_EQ(MaxRsaPlaintext(Spec("RSA_2048"), Oaep("RSAES_OAEP_SHA_1")), 214u);
+  EXPECT_EQ(MaxRsaPlaintext(Spec("RSA_2048"), Oaep("RSAES_OAEP_SHA_256")), 190u);
+  EXPECT_EQ(MaxRsaPlaintext(Spec("RSA_3072"), Oaep("RSAES_OAEP_SHA_1")), 342u);
+  EXPECT_EQ(MaxRsaPlaintext(Spec("RSA_3072"), Oaep("RSAES_OAEP_SHA_256")), 318u);
+  EXPECT_EQ(MaxRsaPlaintext(Spec("RSA_4096"), Oaep("RSAES_OAEP_SHA_1")), 470u);
+  EXPECT_EQ(MaxRsaPlaintext(Spec("RSA_4096"), Oaep("RSAES_OAEP_SHA_256")), 446u);
+  EXPECT_EQ(FindEncryptionAlgorithm("SYMMETRIC_DEFAULT"), nullptr);
+  EXPECT_EQ(FindEncryptionAlgorithm("SM2PKE"), nullptr);
+}
+
+TEST(RsaOaep, CiphertextIsTheModulusLongAndDecryptsAtTheLimit) {
+  for (std::string_view name : {"RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"}) {
+    auto key = KeyOf("RSA_2048");
+    std::string plaintext(MaxRsaPlaintext(Spec("RSA_2048"), Oaep(name)), 'p');
+    auto ciphertext = key->Encrypt(Oaep(name), plaintext);
+    ASSERT_TRUE(ciphertext.ok()) << ciphertext.status();
+    EXPECT_EQ(ciphertext->size(), 256u);
+    auto decrypted = key->Decrypt(Oaep(name), *ciphertext);
+    ASSERT_TRUE(decrypted.ok()) << decrypted.status();
+    EXPECT_EQ(decrypted->view(), plaintext);
+  }
+}
+
+TEST(RsaOaep, OpenSslCiphertextWithThePublicKeyDecrypts) {
+  auto key = KeyOf("RSA_3072");
+  for (auto [name, digest] :
+       {std::pair{"RSAES_OAEP_SHA_1", "SHA1"}, std::pair{"RSAES_OAEP_SHA_256", "SHA256"}}) {
+    std::string ciphertext = OpenSslOaepEncrypt(*key, digest, "made outside kmsd");
+    auto decrypted = key->Decrypt(Oaep(name), ciphertext);
+    ASSERT_TRUE(decrypted.ok()) << name << ": " << decrypted.status();
+    EXPECT_EQ(decrypted->view(), "made outside kmsd");
+  }
+}
+
+TEST(RsaOaep, WrongAlgorithmIsInvalidCiphertext) {
+  auto key = KeyOf("RSA_2048");
+  auto ciphertext = key->Encrypt(Oaep("RSAES_OAEP_SHA_256"), "secret");
+  ASSERT_TRUE(ciphertext.ok());
+  EXPECT_EQ(TypeOf(key->Decrypt(Oaep("RSAES_OAEP_SHA_1"), *ciphertext).status()),
+            ErrorType::kInvalidCiphertext);
+}
+
+TEST(RsaOaep, EveryFlippedByteAndEveryWrongLengthIsInvalidCiphertext) {
+  auto key = KeyOf("RSA_2048");
+  auto ciphertext = key->Encrypt(Oaep("RSAES_OAEP_SHA_256"), "secret");
+  ASSERT_TRUE(ciphertext.ok());
+  for (size_t i = 0; i < ciphertext->size(); i += 7) {
+    std::string altered = *ciphertext;
+    altered[i] ^= 0x01;
+    EXPECT_EQ(TypeOf(key->Decrypt(Oaep("RSAES_OAEP_SHA_256"), altered).status()),
+              ErrorType::kInvalidCiphertext)
+        << "byte " << i;
+  }
+  EXPECT_EQ(TypeOf(key->Decrypt(Oaep("RSAES_OAEP_SHA_256"), ciphertext->substr(1)).status()),
+            ErrorType::kInvalidCiphertext);
+  EXPECT_EQ(TypeOf(key->Decrypt(Oaep("RSAES_OAEP_SHA_256"), *ciphertext + "x").status()),
+            ErrorType::kInvalidCiphertext);
+}
+
+TEST(RsaOaep, AnotherKeysCiphertextIsInvalid) {
+  auto ciphertext = KeyOf("RSA_2048")->Encrypt(Oaep("RSAES_OAEP_SHA_1"), "secret");
+  ASSERT_TRUE(ciphertext.ok());
+  auto material = GenerateKeyMaterial(Spec("RSA_2048"));
+  ASSERT_TRUE(material.ok());
+  auto other = PrivateKey::FromPkcs8(*material, Spec("RSA_2048"));
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(TypeOf((*other)->Decrypt(Oaep("RSAES_OAEP_SHA_1"), *ciphertext).status()),
+            ErrorType::kInvalidCiphertext);
+}
+
+// --- ECDH (issue 13) ---
+
+// A peer's key pair made by OpenSSL directly.
+EVP_PKEY* PeerKey(const char* curve) { return EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve); }
+
+std::string SpkiOf(EVP_PKEY* key) {
+  int length = i2d_PUBKEY(key, nullptr);
+  std::string der(static_cast<size_t>(length), '\0');
+  auto* out = reinterpret_cast<unsigned char*>(der.data());
+  i2d_PUBKEY(key, &out);
+  return der;
+}
+
+// What the peer derives with its private key and kmsd's public key.
+std::string PeerDerives(EVP_PKEY* peer, const PrivateKey& key) {
+  EVP_PKEY* ours = PublicKeyOf(key);
+  EVP_PKEY_CTX* context = EVP_PKEY_CTX_new_from_pkey(nullptr, peer, nullptr);
+  std::string secret(128, '\0');
+  size_t length = secret.size();
+  bool ok = EVP_PKEY_derive_init(context) == 1 && EVP_PKEY_derive_set_peer(context, ours) == 1 &&
+            EVP_PKEY_derive(context, reinterpret_cast<unsigned char*>(secret.data()), &length) == 1;
+  EVP_PKEY_CTX_free(context);
+  EVP_PKEY_free(ours);
+  EXPECT_TRUE(ok);
+  secret.resize(ok ? length : 0);
+  return secret;
+}
+
+TEST(DeriveSharedSecret, AgreesWithThePeersOwnDerivationOnEveryNistCurve) {
+  for (auto [spec, curve, size] :
+       {std::tuple{"ECC_NIST_P256", "P-256", 32u}, std::tuple{"ECC_NIST_P384", "P-384", 48u},
+        std::tuple{"ECC_NIST_P521", "P-521", 66u}}) {
+    EVP_PKEY* peer = PeerKey(curve);
+    ASSERT_NE(peer, nullptr);
+    auto secret = KeyOf(spec)->DeriveSharedSecret(SpkiOf(peer));
+    ASSERT_TRUE(secret.ok()) << spec << ": " << secret.status();
+    EXPECT_EQ(secret->size(), size);
+    EXPECT_EQ(secret->view(), PeerDerives(peer, *KeyOf(spec)));
+    EVP_PKEY_free(peer);
+  }
+}
+
+TEST(DeriveSharedSecret, PeerKeyOnAnotherCurveIsAValidationErrorNamingBoth) {
+  EVP_PKEY* peer = PeerKey("P-384");
+  auto secret = KeyOf("ECC_NIST_P256")->DeriveSharedSecret(SpkiOf(peer));
+  EVP_PKEY_free(peer);
+  EXPECT_EQ(TypeOf(secret.status()), ErrorType::kValidation);
+  EXPECT_NE(secret.status().message().find("ECC_NIST_P384"), std::string::npos);
+  EXPECT_NE(secret.status().message().find("ECC_NIST_P256"), std::string::npos);
+}
+
+TEST(DeriveSharedSecret, RsaPeerKeyIsAValidationError) {
+  auto secret = KeyOf("ECC_NIST_P256")->DeriveSharedSecret(KeyOf("RSA_2048")->PublicKeyDer());
+  EXPECT_EQ(TypeOf(secret.status()), ErrorType::kValidation);
+  EXPECT_NE(secret.status().message().find("not an elliptic curve"), std::string::npos);
+}
+
+TEST(DeriveSharedSecret, MalformedDerIsAValidationError) {
+  std::string der = KeyOf("ECC_NIST_P256")->PublicKeyDer();
+  for (std::string bad : {std::string("not der"), der.substr(0, der.size() - 1),
+                          der + std::string(1, '\0'), std::string()}) {
+    EXPECT_EQ(TypeOf(KeyOf("ECC_NIST_P256")->DeriveSharedSecret(bad).status()),
+              ErrorType::kValidation);
+  }
+}
+
+TEST(DeriveSharedSecret, PointNotOnTheCurveIsAValidationError) {
+  std::string der = KeyOf("ECC_NIST_P256")->PublicKeyDer();
+  // The uncompressed point is the last 64 bytes (x then y): change y, and it leaves the curve.
+  der[der.size() - 1] ^= 0x01;
+  auto secret = KeyOf("ECC_NIST_P256")->DeriveSharedSecret(der);
+  EXPECT_EQ(TypeOf(secret.status()), ErrorType::kValidation);
+  EXPECT_NE(secret.status().message().find("not a valid point"), std::string::npos)
+      << secret.status();
+}
+
+// --- Data key pairs (issue 13) ---
+
+TEST(GenerateDataKeyPair, EverySpecMakesAPairWhosePublicKeyMatchesThePrivate) {
+  for (std::string_view spec : {"RSA_2048", "ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_P521",
+                                "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519"}) {
+    auto pair = GenerateDataKeyPair(spec);
+    ASSERT_TRUE(pair.ok()) << spec << ": " << pair.status();
+    const unsigned char* in = pair->private_key.data();
+    EVP_PKEY* private_key =
+        d2i_AutoPrivateKey(nullptr, &in, static_cast<long>(pair->private_key.size()));
+    ASSERT_NE(private_key, nullptr) << spec;
+    const auto* public_in = reinterpret_cast<const unsigned char*>(pair->public_key.data());
+    EVP_PKEY* public_key =
+        d2i_PUBKEY(nullptr, &public_in, static_cast<long>(pair->public_key.size()));
+    ASSERT_NE(public_key, nullptr) << spec;
+    EXPECT_EQ(EVP_PKEY_eq(private_key, public_key), 1) << spec;
+    EVP_PKEY_free(private_key);
+    EVP_PKEY_free(public_key);
+  }
+}
+
+TEST(GenerateDataKeyPair, EachCallMakesANewPair) {
+  auto first = GenerateDataKeyPair("ECC_NIST_P256");
+  auto second = GenerateDataKeyPair("ECC_NIST_P256");
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_NE(first->public_key, second->public_key);
+}
+
+TEST(GenerateDataKeyPair, Sm2AndUnknownSpecsAreUnsupported) {
+  EXPECT_EQ(TypeOf(GenerateDataKeyPair("SM2").status()), ErrorType::kUnsupportedOperation);
+  EXPECT_EQ(TypeOf(GenerateDataKeyPair("HMAC_256").status()), ErrorType::kUnsupportedOperation);
 }
 
 }  // namespace

@@ -155,12 +155,294 @@ TEST_F(KeyTypesTest, OperationsRefuseKeysOfTheWrongUsage) {
   EXPECT_TRUE(service_->GetPublicKey(call_, agreement, {}).ok());
 }
 
-TEST_F(KeyTypesTest, RsaEncryptionKeysRefuseDataKeysAndEncryptionIsNotSupportedYet) {
+TEST_F(KeyTypesTest, RsaEncryptionKeysRefuseDataKeys) {
   std::string rsa = NewKeyOf("RSA_2048", "ENCRYPT_DECRYPT");
   EXPECT_EQ(TypeOf(service_->GenerateDataKey(call_, rsa, 32, {}, false, {}).status()),
             ErrorType::kInvalidKeyUsage);
-  EXPECT_EQ(TypeOf(service_->Encrypt(call_, rsa, Message("x"), {}, {}).status()),
-            ErrorType::kUnsupportedOperation);
+  EXPECT_EQ(
+      TypeOf(service_->GenerateDataKeyPair(call_, rsa, "ECC_NIST_P256", {}, true, {}).status()),
+      ErrorType::kInvalidKeyUsage);
+}
+
+// --- RSA encryption (issue 13) ---
+
+TEST_F(KeyTypesTest, RsaEncryptDecryptRoundTripsWithEachAlgorithm) {
+  std::string rsa = NewKeyOf("RSA_2048", "ENCRYPT_DECRYPT");
+  for (std::string algorithm : {"RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256"}) {
+    auto encrypted = service_->Encrypt(call_, rsa, Message("rsa secret"), {}, {}, algorithm);
+    ASSERT_TRUE(encrypted.ok()) << encrypted.status();
+    EXPECT_EQ(encrypted->ciphertext_blob.size(), 256u);  // the raw OAEP output, as AWS
+    EXPECT_EQ(encrypted->encryption_algorithm, algorithm);
+    EXPECT_EQ(encrypted->key_arn, KeyArn(rsa));
+    auto decrypted = service_->Decrypt(call_, encrypted->ciphertext_blob, {}, rsa, {}, algorithm);
+    ASSERT_TRUE(decrypted.ok()) << decrypted.status();
+    EXPECT_EQ(decrypted->plaintext.view(), "rsa secret");
+    EXPECT_EQ(decrypted->encryption_algorithm, algorithm);
+    EXPECT_EQ(decrypted->key_arn, KeyArn(rsa));
+  }
+}
+
+TEST_F(KeyTypesTest, RsaPlaintextLimitIsAwsPerSpecAndAlgorithm) {
+  std::string rsa = NewKeyOf("RSA_2048", "ENCRYPT_DECRYPT");
+  EXPECT_TRUE(
+      service_->Encrypt(call_, rsa, Message(std::string(190, 'a')), {}, {}, "RSAES_OAEP_SHA_256")
+          .ok());
+  auto over =
+      service_->Encrypt(call_, rsa, Message(std::string(191, 'a')), {}, {}, "RSAES_OAEP_SHA_256");
+  EXPECT_EQ(TypeOf(over.status()), ErrorType::kValidation);
+  EXPECT_NE(over.status().message().find("190"), std::string::npos) << over.status();
+  EXPECT_TRUE(
+      service_->Encrypt(call_, rsa, Message(std::string(214, 'a')), {}, {}, "RSAES_OAEP_SHA_1")
+          .ok());
+  EXPECT_EQ(
+      TypeOf(
+          service_->Encrypt(call_, rsa, Message(std::string(215, 'a')), {}, {}, "RSAES_OAEP_SHA_1")
+              .status()),
+      ErrorType::kValidation);
+}
+
+TEST_F(KeyTypesTest, RsaKeyRefusesSymmetricDefaultAndSymmetricKeyRefusesOaep) {
+  std::string rsa = NewKeyOf("RSA_3072", "ENCRYPT_DECRYPT");
+  auto symmetric_default = service_->Encrypt(call_, rsa, Message("x"), {}, {});
+  EXPECT_EQ(TypeOf(symmetric_default.status()), ErrorType::kInvalidKeyUsage);
+  EXPECT_EQ(symmetric_default.status().message(),
+            "Algorithm SYMMETRIC_DEFAULT is incompatible with key spec RSA_3072.");
+  std::string symmetric = NewKey();
+  auto oaep = service_->Encrypt(call_, symmetric, Message("x"), {}, {}, "RSAES_OAEP_SHA_256");
+  EXPECT_EQ(TypeOf(oaep.status()), ErrorType::kInvalidKeyUsage);
+  EXPECT_EQ(oaep.status().message(),
+            "Algorithm RSAES_OAEP_SHA_256 is incompatible with key spec SYMMETRIC_DEFAULT.");
+  EXPECT_EQ(TypeOf(service_->Encrypt(call_, rsa, Message("x"), {}, {}, "SM2PKE").status()),
+            ErrorType::kInvalidKeyUsage);
+  // A signing RSA key is refused for its usage, whatever the algorithm.
+  std::string signing = NewKeyOf("RSA_2048", "SIGN_VERIFY");
+  EXPECT_EQ(
+      TypeOf(
+          service_->Encrypt(call_, signing, Message("x"), {}, {}, "RSAES_OAEP_SHA_256").status()),
+      ErrorType::kInvalidKeyUsage);
+}
+
+TEST_F(KeyTypesTest, RsaCiphertextNeedsKeyIdAndItsAlgorithmToDecrypt) {
+  std::string rsa = NewKeyOf("RSA_2048", "ENCRYPT_DECRYPT");
+  auto encrypted = service_->Encrypt(call_, rsa, Message("x"), {}, {}, "RSAES_OAEP_SHA_256");
+  ASSERT_TRUE(encrypted.ok());
+  const std::string& blob = encrypted->ciphertext_blob;
+  // No KeyId: the ciphertext is read as a symmetric blob, which it is not.
+  EXPECT_EQ(TypeOf(service_->Decrypt(call_, blob, {}, "", {}).status()),
+            ErrorType::kInvalidCiphertext);
+  EXPECT_EQ(TypeOf(service_->Decrypt(call_, blob, {}, "", {}, "RSAES_OAEP_SHA_256").status()),
+            ErrorType::kValidation);
+  // KeyId without the algorithm, and with the other algorithm.
+  EXPECT_EQ(TypeOf(service_->Decrypt(call_, blob, {}, rsa, {}).status()),
+            ErrorType::kInvalidKeyUsage);
+  EXPECT_EQ(TypeOf(service_->Decrypt(call_, blob, {}, rsa, {}, "RSAES_OAEP_SHA_1").status()),
+            ErrorType::kInvalidCiphertext);
+  // Another RSA key.
+  std::string other = NewKeyOf("RSA_2048", "ENCRYPT_DECRYPT");
+  EXPECT_EQ(TypeOf(service_->Decrypt(call_, blob, {}, other, {}, "RSAES_OAEP_SHA_256").status()),
+            ErrorType::kInvalidCiphertext);
+}
+
+TEST_F(KeyTypesTest, RsaKeysTakeNoEncryptionContext) {
+  std::string rsa = NewKeyOf("RSA_2048", "ENCRYPT_DECRYPT");
+  EXPECT_EQ(TypeOf(service_
+                       ->Encrypt(call_, rsa, Message("x"), {{"purpose", "test"}}, {},
+                                 "RSAES_OAEP_SHA_256")
+                       .status()),
+            ErrorType::kValidation);
+  auto encrypted = service_->Encrypt(call_, rsa, Message("x"), {}, {}, "RSAES_OAEP_SHA_256");
+  ASSERT_TRUE(encrypted.ok());
+  EXPECT_EQ(TypeOf(service_
+                       ->Decrypt(call_, encrypted->ciphertext_blob, {{"purpose", "test"}}, rsa, {},
+                                 "RSAES_OAEP_SHA_256")
+                       .status()),
+            ErrorType::kValidation);
+}
+
+TEST_F(KeyTypesTest, DisabledRsaKeyDoesNotDecrypt) {
+  std::string rsa = NewKeyOf("RSA_2048", "ENCRYPT_DECRYPT");
+  auto encrypted = service_->Encrypt(call_, rsa, Message("x"), {}, {}, "RSAES_OAEP_SHA_1");
+  ASSERT_TRUE(encrypted.ok());
+  ASSERT_TRUE(service_->DisableKey(call_, rsa).ok());
+  EXPECT_EQ(
+      TypeOf(service_->Decrypt(call_, encrypted->ciphertext_blob, {}, rsa, {}, "RSAES_OAEP_SHA_1")
+                 .status()),
+      ErrorType::kDisabled);
+}
+
+TEST_F(KeyTypesTest, ReEncryptMovesBetweenSymmetricAndRsaKeysBothWays) {
+  std::string rsa = NewKeyOf("RSA_4096", "ENCRYPT_DECRYPT");
+  std::string symmetric = NewKey();
+  auto symmetric_blob = service_->Encrypt(call_, symmetric, Message("moving"), {{"a", "b"}}, {});
+  ASSERT_TRUE(symmetric_blob.ok());
+  auto to_rsa = service_->ReEncrypt(call_, symmetric_blob->ciphertext_blob, {{"a", "b"}}, "", rsa,
+                                    {}, {}, "SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_256");
+  ASSERT_TRUE(to_rsa.ok()) << to_rsa.status();
+  EXPECT_EQ(to_rsa->ciphertext_blob.size(), 512u);
+  EXPECT_EQ(to_rsa->source_encryption_algorithm, "SYMMETRIC_DEFAULT");
+  EXPECT_EQ(to_rsa->destination_encryption_algorithm, "RSAES_OAEP_SHA_256");
+  EXPECT_EQ(to_rsa->source_key_arn, KeyArn(symmetric));
+  EXPECT_EQ(to_rsa->key_arn, KeyArn(rsa));
+
+  auto back = service_->ReEncrypt(call_, to_rsa->ciphertext_blob, {}, rsa, symmetric, {{"c", "d"}},
+                                  {}, "RSAES_OAEP_SHA_256", "SYMMETRIC_DEFAULT");
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->source_key_arn, KeyArn(rsa));
+  EXPECT_EQ(back->source_encryption_algorithm, "RSAES_OAEP_SHA_256");
+  auto decrypted = service_->Decrypt(call_, back->ciphertext_blob, {{"c", "d"}}, "", {});
+  ASSERT_TRUE(decrypted.ok()) << decrypted.status();
+  EXPECT_EQ(decrypted->plaintext.view(), "moving");
+
+  // The RSA source needs SourceKeyId; an RSA destination no destination context.
+  EXPECT_EQ(TypeOf(service_
+                       ->ReEncrypt(call_, to_rsa->ciphertext_blob, {}, "", symmetric, {}, {},
+                                   "RSAES_OAEP_SHA_256", "SYMMETRIC_DEFAULT")
+                       .status()),
+            ErrorType::kValidation);
+  EXPECT_EQ(TypeOf(service_
+                       ->ReEncrypt(call_, symmetric_blob->ciphertext_blob, {{"a", "b"}}, "", rsa,
+                                   {{"x", "y"}}, {}, "SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_1")
+                       .status()),
+            ErrorType::kValidation);
+  // A symmetric-sized plaintext over the RSA limit cannot move to the RSA key.
+  auto large = service_->Encrypt(call_, symmetric, Message(std::string(1000, 'z')), {}, {});
+  ASSERT_TRUE(large.ok());
+  EXPECT_EQ(TypeOf(service_
+                       ->ReEncrypt(call_, large->ciphertext_blob, {}, "", rsa, {}, {},
+                                   "SYMMETRIC_DEFAULT", "RSAES_OAEP_SHA_256")
+                       .status()),
+            ErrorType::kValidation);
+}
+
+TEST_F(KeyTypesTest, IdentityPolicyConditionOnEncryptionAlgorithmSeesTheRequestsAlgorithm) {
+  std::string rsa = NewKeyOf("RSA_2048", "ENCRYPT_DECRYPT");
+  // alice may encrypt with RSAES_OAEP_SHA_256 only (the default key policy lets the account's
+  // identity policies decide).
+  CallContext alice =
+      testing::AsUser("alice", {StrCat(R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",)",
+                                       R"("Action":"kms:Encrypt","Resource":")", KeyArn(rsa),
+                                       R"(","Condition":{"StringEquals":)",
+                                       R"({"kms:EncryptionAlgorithm":"RSAES_OAEP_SHA_256"}}}]})")});
+  EXPECT_TRUE(service_->Encrypt(alice, rsa, Message("x"), {}, {}, "RSAES_OAEP_SHA_256").ok());
+  EXPECT_EQ(
+      TypeOf(service_->Encrypt(alice, rsa, Message("x"), {}, {}, "RSAES_OAEP_SHA_1").status()),
+      ErrorType::kAccessDenied);
+}
+
+// --- Data key pairs (issue 13) ---
+
+TEST_F(KeyTypesTest, DataKeyPairsPrivateKeyDecryptsFromItsBlobAndMatchesThePublicKey) {
+  std::string symmetric = NewKey();
+  for (std::string spec :
+       {"RSA_2048", "ECC_NIST_P256", "ECC_SECG_P256K1", "ECC_NIST_EDWARDS25519"}) {
+    auto pair = service_->GenerateDataKeyPair(call_, symmetric, spec, {{"pair", spec}}, true, {});
+    ASSERT_TRUE(pair.ok()) << spec << ": " << pair.status();
+    EXPECT_EQ(pair->key_pair_spec, spec);
+    EXPECT_EQ(pair->key_arn, KeyArn(symmetric));
+    auto decrypted =
+        service_->Decrypt(call_, pair->private_key_ciphertext_blob, {{"pair", spec}}, "", {});
+    ASSERT_TRUE(decrypted.ok()) << decrypted.status();
+    EXPECT_EQ(decrypted->plaintext.view(), pair->private_key_plaintext.view());
+    const unsigned char* in = decrypted->plaintext.data();
+    EVP_PKEY* private_key =
+        d2i_AutoPrivateKey(nullptr, &in, static_cast<long>(decrypted->plaintext.size()));
+    const auto* public_in = reinterpret_cast<const unsigned char*>(pair->public_key.data());
+    EVP_PKEY* public_key =
+        d2i_PUBKEY(nullptr, &public_in, static_cast<long>(pair->public_key.size()));
+    ASSERT_NE(private_key, nullptr);
+    ASSERT_NE(public_key, nullptr);
+    EXPECT_EQ(EVP_PKEY_eq(private_key, public_key), 1) << spec;
+    EVP_PKEY_free(private_key);
+    EVP_PKEY_free(public_key);
+  }
+}
+
+TEST_F(KeyTypesTest, DataKeyPairWithoutPlaintextHasNoPrivateKeyButItsBlobDecrypts) {
+  std::string symmetric = NewKey();
+  auto pair = service_->GenerateDataKeyPair(call_, symmetric, "ECC_NIST_P384", {}, false, {});
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  EXPECT_TRUE(pair->private_key_plaintext.empty());
+  EXPECT_FALSE(pair->public_key.empty());
+  EXPECT_TRUE(service_->Decrypt(call_, pair->private_key_ciphertext_blob, {}, "", {}).ok());
+}
+
+TEST_F(KeyTypesTest, DataKeyPairsRefuseSm2AndKeysThatAreNotSymmetric) {
+  std::string symmetric = NewKey();
+  auto sm2 = service_->GenerateDataKeyPair(call_, symmetric, "SM2", {}, true, {});
+  EXPECT_EQ(TypeOf(sm2.status()), ErrorType::kUnsupportedOperation);
+  EXPECT_NE(sm2.status().message().find("China"), std::string::npos);
+  for (const std::string& key :
+       {NewKeyOf("ECC_NIST_P256", "SIGN_VERIFY"), NewKeyOf("HMAC_256", "GENERATE_VERIFY_MAC")}) {
+    EXPECT_EQ(TypeOf(service_->GenerateDataKeyPair(call_, key, "RSA_2048", {}, false, {}).status()),
+              ErrorType::kInvalidKeyUsage);
+  }
+}
+
+TEST_F(KeyTypesTest, GrantsAllowDataKeyPairsAndKeyAgreementToTheirGranteeOnly) {
+  std::string symmetric = NewKey();
+  std::string agreement = NewKeyOf("ECC_NIST_P256", "KEY_AGREEMENT");
+  for (auto [key, operation] : {std::pair{symmetric, "GenerateDataKeyPairWithoutPlaintext"},
+                                std::pair{agreement, "DeriveSharedSecret"}}) {
+    ASSERT_TRUE(service_
+                    ->CreateGrant(call_, {.key_id = key,
+                                          .grantee_principal = testing::UserArn("alice"),
+                                          .operations = {operation}})
+                    .ok())
+        << operation;
+  }
+  auto peer = service_->GetPublicKey(call_, agreement, {});
+  ASSERT_TRUE(peer.ok());
+  CallContext alice = testing::AsUser("alice");
+  EXPECT_TRUE(service_->GenerateDataKeyPair(alice, symmetric, "ECC_NIST_P256", {}, false, {}).ok());
+  EXPECT_EQ(
+      TypeOf(
+          service_->GenerateDataKeyPair(alice, symmetric, "ECC_NIST_P256", {}, true, {}).status()),
+      ErrorType::kAccessDenied);
+  EXPECT_TRUE(service_->DeriveSharedSecret(alice, agreement, "ECDH", peer->public_key, {}).ok());
+  CallContext bob = testing::AsUser("bob");
+  EXPECT_EQ(
+      TypeOf(service_->DeriveSharedSecret(bob, agreement, "ECDH", peer->public_key, {}).status()),
+      ErrorType::kAccessDenied);
+}
+
+// --- Key agreement (issue 13) ---
+
+TEST_F(KeyTypesTest, TwoKmsKeysDeriveTheSameSecretFromEachOthersPublicKey) {
+  std::string alice = NewKeyOf("ECC_NIST_P256", "KEY_AGREEMENT");
+  std::string bob = NewKeyOf("ECC_NIST_P256", "KEY_AGREEMENT");
+  auto alice_public = service_->GetPublicKey(call_, alice, {});
+  auto bob_public = service_->GetPublicKey(call_, bob, {});
+  ASSERT_TRUE(alice_public.ok() && bob_public.ok());
+  EXPECT_EQ(alice_public->key_usage, "KEY_AGREEMENT");
+  auto alice_secret =
+      service_->DeriveSharedSecret(call_, alice, "ECDH", bob_public->public_key, {});
+  auto bob_secret = service_->DeriveSharedSecret(call_, bob, "ECDH", alice_public->public_key, {});
+  ASSERT_TRUE(alice_secret.ok()) << alice_secret.status();
+  ASSERT_TRUE(bob_secret.ok()) << bob_secret.status();
+  EXPECT_EQ(alice_secret->shared_secret.size(), 32u);
+  EXPECT_EQ(alice_secret->shared_secret.view(), bob_secret->shared_secret.view());
+  EXPECT_EQ(alice_secret->key_arn, KeyArn(alice));
+  EXPECT_EQ(alice_secret->key_agreement_algorithm, "ECDH");
+  EXPECT_EQ(alice_secret->key_origin, "AWS_KMS");
+}
+
+TEST_F(KeyTypesTest, DeriveSharedSecretRefusesOtherUsagesAndPeersOnAnotherCurve) {
+  std::string agreement = NewKeyOf("ECC_NIST_P384", "KEY_AGREEMENT");
+  std::string signing = NewKeyOf("ECC_NIST_P256", "SIGN_VERIFY");
+  auto signing_public = service_->GetPublicKey(call_, signing, {});
+  ASSERT_TRUE(signing_public.ok());
+  EXPECT_EQ(
+      TypeOf(service_->DeriveSharedSecret(call_, signing, "ECDH", signing_public->public_key, {})
+                 .status()),
+      ErrorType::kInvalidKeyUsage);
+  EXPECT_EQ(
+      TypeOf(service_->DeriveSharedSecret(call_, agreement, "ECDH", signing_public->public_key, {})
+                 .status()),
+      ErrorType::kValidation);
+  EXPECT_EQ(
+      TypeOf(service_->DeriveSharedSecret(call_, NewKey(), "ECDH", signing_public->public_key, {})
+                 .status()),
+      ErrorType::kInvalidKeyUsage);
 }
 
 TEST_F(KeyTypesTest, AsymmetricAndHmacKeysDoNotRotate) {

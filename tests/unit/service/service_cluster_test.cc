@@ -3,6 +3,7 @@
 // only, and due tasks run exactly once by the leader.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <thread>
 
 #include "kmsd/errors.h"
@@ -168,6 +169,29 @@ TEST_F(ServiceClusterTest, TaggingFromThreadsOnTwoNodesLosesNoTag) {
   EXPECT_EQ(tags->tags.size(), 2u * kPerNode);
 }
 
+TEST_F(ServiceClusterTest, ReadersOnOneNodeFollowAnotherNodesChangesWhileTheyRun) {
+  std::string key_id = NewKey(A());
+  std::atomic<bool> done{false};
+  std::atomic<int> unexpected{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      auto status = EncryptOn(B(), key_id);
+      if (!status.ok() && TypeOf(status) != ErrorType::kDisabled) ++unexpected;
+    }
+  });
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(A().DisableKey(call_, key_id).ok());
+    ASSERT_TRUE(A().EnableKey(call_, key_id).ok());
+  }
+  ASSERT_TRUE(A().DisableKey(call_, key_id).ok());
+  ASSERT_TRUE(Delivered());
+  done.store(true);
+  reader.join();
+  EXPECT_EQ(unexpected.load(), 0);
+  // Whatever the reader cached on the way, the last change is what B serves.
+  EXPECT_EQ(TypeOf(EncryptOn(B(), key_id)), ErrorType::kDisabled);
+}
+
 TEST_F(ServiceClusterTest, UpdateAliasRacingOnTwoNodesBothApplyInTurn) {
   std::string first = NewKey(A());
   std::string second = NewKey(A());
@@ -233,6 +257,41 @@ TEST_F(ServiceClusterTest, GrantRevokedOnOneNodeNoLongerAllowsOnTheOther) {
             ErrorType::kAccessDenied);
   // Revoking it again on B finds it gone.
   EXPECT_EQ(TypeOf(B().RevokeGrant(call_, key_id, grant->grant_id, false)), ErrorType::kNotFound);
+}
+
+TEST_F(ServiceClusterTest, AliasAndGrantTokenMadeOnOneNodeWorkOnAnotherAtOnce) {
+  std::string key_id = NewKey(A());
+  ASSERT_TRUE(EncryptOn(B(), key_id).ok());  // B caches the key without the grant
+  store_.HoldFeed(true);                     // and hears of nothing below
+  ASSERT_TRUE(A().CreateAlias(call_, "alias/fresh", key_id).ok());
+  EXPECT_TRUE(EncryptOn(B(), "alias/fresh").ok());
+  CallContext grantee = testing::AsUser("grantee");
+  auto grant = A().CreateGrant(call_, {.key_id = key_id,
+                                       .grantee_principal = testing::UserArn("grantee"),
+                                       .operations = {"Encrypt"}});
+  ASSERT_TRUE(grant.ok()) << grant.status();
+  // AWS: with the grant token, a new grant is usable at once.
+  auto with_token =
+      B().Encrypt(grantee, key_id, SecretBytes::FromString("x"), {}, {grant->grant_token});
+  EXPECT_TRUE(with_token.ok()) << with_token.status();
+  store_.HoldFeed(false);
+}
+
+TEST_F(ServiceClusterTest, LastUsageIsTheLatestSavedByAnyNode) {
+  std::string key_id = NewKey(A());
+  CallContext first = call_;
+  first.event_id = "first";
+  CallContext second = call_;
+  second.event_id = "second";
+  ASSERT_TRUE(B().Encrypt(first, key_id, SecretBytes::FromString("x"), {}, {}).ok());
+  ASSERT_TRUE(B().SaveKeyUsage().ok());
+  now_ += 60;
+  ASSERT_TRUE(A().Encrypt(second, key_id, SecretBytes::FromString("x"), {}, {}).ok());
+  ASSERT_TRUE(A().SaveKeyUsage().ok());
+  auto usage = B().GetKeyLastUsage(call_, key_id);  // B remembers its own, older use
+  ASSERT_TRUE(usage.ok()) << usage.status();
+  ASSERT_TRUE(usage->last_use.has_value());
+  EXPECT_EQ(usage->last_use->cloudtrail_event_id, "second");
 }
 
 TEST_F(ServiceClusterTest, StaleFeedServesFromStorageOnlyAndFailsClosedWhenItFails) {
@@ -326,6 +385,72 @@ TEST_F(ServiceClusterTest, DueTasksRunExactlyOnceWhenTheLeadershipMovesMidway) {
     EXPECT_EQ(again->keys_deleted, 0);
     EXPECT_EQ(again->keys_rotated, 0);
   }
+}
+
+TEST_F(ServiceClusterTest, CachedKeyServesCryptoWithoutReadingTheSharedStore) {
+  std::string key_id = NewKey(A());
+  std::string alias_target = NewKey(A());
+  ASSERT_TRUE(A().CreateAlias(call_, "alias/hot", alias_target).ok());
+  ASSERT_TRUE(Delivered());
+  ASSERT_TRUE(EncryptOn(B(), key_id).ok());
+  ASSERT_TRUE(EncryptOn(B(), "alias/hot").ok());
+  int reads = store_.reads();
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(EncryptOn(B(), key_id).ok());
+    ASSERT_TRUE(EncryptOn(B(), "alias/hot").ok());
+    ASSERT_TRUE(B().GenerateDataKey(call_, key_id, 32, {}, true, {}).ok());
+  }
+  EXPECT_EQ(store_.reads(), reads);
+}
+
+// One node's backend (not shared) that counts its reads.
+class CountingBackend final : public Backend {
+ public:
+  absl::StatusOr<std::optional<std::string>> Get(std::string_view key) override {
+    ++reads;
+    return inner_->Get(key);
+  }
+  absl::Status Put(std::string_view key, std::string_view value) override {
+    return inner_->Put(key, value);
+  }
+  absl::Status Delete(std::string_view key) override { return inner_->Delete(key); }
+  absl::Status Commit(const StorageBatch& batch) override { return inner_->Commit(batch); }
+  absl::StatusOr<std::vector<StorageEntry>> List(std::string_view prefix,
+                                                 std::string_view start_after,
+                                                 size_t limit) override {
+    ++reads;
+    return inner_->List(prefix, start_after, limit);
+  }
+  absl::Status Compact() override { return inner_->Compact(); }
+
+  std::atomic<int> reads{0};
+
+ private:
+  std::unique_ptr<Backend> inner_ = NewMemoryBackend();
+};
+
+TEST_F(ServiceClusterTest, OneNodeServesCryptoFromTheCacheWithoutReadingStorage) {
+  CountingBackend backend;
+  auto seal = OpenFileSeal((dir_ / "root.key").string());
+  ASSERT_TRUE(seal.ok());
+  auto keystore = OpenKeystore(&backend, seal->get());
+  ASSERT_TRUE(keystore.ok());
+  ServiceOptions options;
+  options.backend = &backend;
+  auto service = NewKmsService(options, keystore->get(), std::make_unique<FixedClock>(&now_));
+  auto key = service->CreateKey(call_, {});
+  ASSERT_TRUE(key.ok());
+  ASSERT_TRUE(service->CreateAlias(call_, "alias/one", key->key_id).ok());
+  ASSERT_TRUE(EncryptOn(*service, "alias/one").ok());
+  int reads = backend.reads.load();
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(EncryptOn(*service, key->key_id).ok());
+    ASSERT_TRUE(EncryptOn(*service, "alias/one").ok());
+  }
+  EXPECT_EQ(backend.reads.load(), reads);
+  // A change reads its key record once, to make its write conditional.
+  ASSERT_TRUE(service->DisableKey(call_, key->key_id).ok());
+  EXPECT_EQ(backend.reads.load(), reads + 1);
 }
 
 TEST_F(ServiceClusterTest, KeyUsageSavedByTwoNodesKeepsTheLatest) {

@@ -1,0 +1,42 @@
+// The KMS codec's choice of thread: which requests run on an I/O thread and which are offloaded.
+#include <gtest/gtest.h>
+
+#include "api/codec.h"
+#include "api/kms/codec.h"
+#include "kmsd/http.h"
+
+namespace kmsd::api {
+namespace {
+
+HttpRequest Body(std::string body) {
+  HttpRequest request;
+  request.method = "POST";
+  request.body = std::move(body);
+  return request;
+}
+
+TEST(KmsCodec, SymmetricDecryptRunsOnTheIoThread) {
+  auto codec = NewKmsCodec(nullptr);
+  EXPECT_FALSE(codec->MayBlockRequest("Decrypt", Body(R"({"CiphertextBlob":"AAAA"})")));
+  EXPECT_FALSE(codec->MayBlockRequest("Encrypt", Body(R"({"KeyId":"k","Plaintext":"AA=="})")));
+}
+
+TEST(KmsCodec, RsaDecryptAndReEncryptAreOffloaded) {
+  auto codec = NewKmsCodec(nullptr);
+  EXPECT_TRUE(codec->MayBlockRequest(
+      "Decrypt",
+      Body(R"({"KeyId":"k","CiphertextBlob":"AAAA","EncryptionAlgorithm":"RSAES_OAEP_SHA_256"})")));
+  EXPECT_TRUE(codec->MayBlockRequest(
+      "ReEncrypt",
+      Body(R"({"SourceEncryptionAlgorithm":"RSAES_OAEP_SHA_1","DestinationKeyId":"d"})")));
+}
+
+TEST(KmsCodec, OperationsThatWriteAreOffloadedWhateverTheBody) {
+  auto codec = NewKmsCodec(nullptr);
+  EXPECT_TRUE(codec->MayBlockRequest("CreateKey", Body("{}")));
+  EXPECT_TRUE(codec->MayBlockRequest("GenerateDataKeyPair", Body("{}")));
+  EXPECT_TRUE(codec->MayBlockRequest("NoSuchOperation", Body("{}")));
+}
+
+}  // namespace
+}  // namespace kmsd::api
