@@ -6,7 +6,7 @@ LISTEN ?= 127.0.0.1:7600
 DATA_DIR ?= ./var/kmsd
 
 .PHONY: all deps configure build run test unit-test integration-test bench package clean \
-	fuzz fuzz-smoke sanitize
+	fuzz fuzz-smoke sanitize cluster
 
 all: build
 
@@ -57,6 +57,11 @@ fuzz-smoke: deps
 # The unit tests under ASan + UBSan (build-asan) and the threaded ones under TSan (build-tsan).
 sanitize: deps
 	JOBS=$(JOBS) scripts/sanitize
+
+# Three etcd members and three kmsd nodes on loopback (docs/HA.md); prints the endpoints and
+# credentials, runs until Ctrl-C. Its data: ./var/cluster, emptied at each start.
+cluster: build
+	scripts/cluster --kmsd $(BUILD_DIR)/kmsd --dir ./var/cluster
 
 clean:
 	rm -rf $(BUILD_DIR) build-fuzz build-asan build-tsan

@@ -17,7 +17,11 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 # On a real disk, not tmpfs: the audit trail's fdatasync is part of every answer.
 work=$(mktemp -d "${DATA_ROOT:-/var/tmp}/kmsd-bench.XXXXXX")
 server=""
-cleanup() { [ -n "$server" ] && kill "$server" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
+other_servers=""  # the etcd section's first node and its etcd cluster
+cleanup() {
+  for pid in $server $other_servers; do kill "$pid" 2>/dev/null; done
+  wait 2>/dev/null; rm -rf "$work"
+}
 trap cleanup EXIT
 
 export AWS_ACCESS_KEY_ID=AKIABENCHMARK0000000 AWS_SECRET_ACCESS_KEY=bench-secret-key AWS_REGION=us-east-1
@@ -26,12 +30,13 @@ operations="Encrypt Decrypt GenerateDataKey DescribeKey Mix"
 header="| server | operation | connections | requests | errors | requests/s | p50 ms | p99 ms | p99.9 ms |
 |---|---|--:|--:|--:|--:|--:|--:|--:|"
 
-# Starts kmsd on DIR; sets server, endpoint and startup_seconds (from launch until it answers).
+# Starts kmsd on DIR (with any further serve flags); sets server, endpoint and startup_seconds
+# (from launch until it answers).
 start_kmsd() {
   local dir=$1 started
   started=$(date +%s.%N)
   KMSD_ROOT_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID KMSD_ROOT_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY \
-    "$build/kmsd" serve --listen 127.0.0.1:0 --data-dir "$dir" > "$dir.log" 2>&1 &
+    "$build/kmsd" serve --listen 127.0.0.1:0 --data-dir "$dir" "${@:2}" > "$dir.log" 2>&1 &
   server=$!
   for _ in $(seq 600); do grep -q "listening on" "$dir.log" && break; sleep 0.01; done
   endpoint=$(grep -o 'http://[0-9.:]*' "$dir.log" | head -1)
@@ -127,6 +132,51 @@ start_kmsd "$work/kmsd"
 "$load" create-keys --endpoint "$endpoint" --count 10 --out "$work/keys10" > /dev/null
 run_suite kmsd "$endpoint" "$work/keys10" | tee -a "$results"
 stop_server
+
+# ---- two nodes on etcd (docs/HA.md): a three-member etcd cluster on loopback, node A creates
+# the keys, node B serves them (from its cache after the first read: no etcd round trip), in the
+# same run as the SQLite rows above; CreateKey is an etcd transaction.
+{
+  echo
+  echo "### Two kmsd nodes on a three-member etcd cluster: Encrypt and GenerateDataKey on node B, keys created on node A (10 keys, $connections connections)"
+  echo
+  echo "$header"
+} >> "$results"
+/usr/bin/python3 -c '
+import os, signal, sys
+sys.path.insert(0, os.path.join(sys.argv[1], "tests", "integration"))
+from etcd_harness import EtcdCluster
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+with EtcdCluster(3) as cluster:
+    print(cluster.endpoints, flush=True)
+    signal.pause()
+' "$repo" > "$work/etcd.endpoints" 2> "$work/etcd.log" &
+etcd_helper=$!
+other_servers=$etcd_helper
+for _ in $(seq 600); do [ -s "$work/etcd.endpoints" ] && break; sleep 0.1; done
+etcd_endpoints=$(head -1 "$work/etcd.endpoints")
+[ -n "$etcd_endpoints" ] || { cat "$work/etcd.log" >&2; exit 1; }
+mkdir -p "$work/etcd-a" "$work/etcd-b"
+start_kmsd "$work/etcd-a" --storage etcd --etcd-endpoints "$etcd_endpoints"
+node_a=$server endpoint_a=$endpoint
+other_servers="$node_a $etcd_helper"
+cp -p "$work/etcd-a/root.key" "$work/etcd-b/root.key"  # the cluster's one root of trust
+start_kmsd "$work/etcd-b" --storage etcd --etcd-endpoints "$etcd_endpoints"
+"$load" create-keys --endpoint "$endpoint_a" --count 10 --out "$work/etcd-keys10" > /dev/null
+for op in Encrypt GenerateDataKey; do
+  "$load" run --endpoint "$endpoint" --keys "$work/etcd-keys10" --op "$op" \
+    --connections "$connections" --seconds "$seconds" --label "kmsd B (etcd)" | tee -a "$results"
+done
+created=$("$load" create-keys --endpoint "$endpoint_a" --count 2000 --out "$work/etcd-keys2000")
+echo "$created" >&2
+rate=$(echo "$created" | sed -n 's/.* in \([0-9.]*\) s (\([0-9]*\) keys.s.*/\1 s, \2 keys\/s/p')
+printf '\nCreateKey on node A (one etcd transaction each), 2,000 keys, %s connections: %s.\n' \
+  "$connections" "$rate" | tee -a "$results"
+stop_server
+kill "$node_a" "$etcd_helper"
+wait "$node_a" "$etcd_helper" 2>/dev/null || true
+other_servers=""
+# ---- end two nodes on etcd
 
 # Access control on the hot path: GenerateDataKey by the root, and by an IAM user whose only
 # access is a key-policy statement with an encryption-context condition, same keys, same run.

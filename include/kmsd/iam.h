@@ -166,6 +166,11 @@ struct IamOptions {
   // The account root's one credential (kmsd's configured access key).
   std::string root_access_key_id;
   SecretBytes root_secret_access_key;
+  // The store under the keystore (not owned), as ServiceOptions::backend: when other nodes share
+  // it, the index is read again after any node changes an identity, a key unknown here is looked
+  // for in storage, and while the feed is stale credentials are read from storage. The backend
+  // must stop its watch (be destroyed) before the service is.
+  Backend* backend = nullptr;
 };
 
 class IamService : public CredentialStore {

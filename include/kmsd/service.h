@@ -339,6 +339,16 @@ struct ServiceOptions {
   // refuses it (MalformedPolicyDocumentException). Unset, such principals are not checked. Called
   // under the service's write lock: it must not call back into the service.
   std::function<bool(std::string_view arn)> principal_exists;
+  // The store under the keystore (not owned). When other kmsd nodes share it
+  // (Backend::Shared), the service watches it and drops from its caches what any node changes,
+  // stops serving from caches while the feed is stale, and runs the scheduler's due tasks only
+  // while this node leads (Backend::Elect("scheduler")). The backend must stop its watch (be
+  // destroyed) before the service is. Unset: one node, as with SQLite.
+  Backend* backend = nullptr;
+  // Several regions (issue 13): this region's record ids in the keystore ("" for the default
+  // region, else "region/<name>/"), so the watch knows which changes are this region's. Set by
+  // KmsRegions.
+  std::string record_prefix;
 };
 
 // For metrics (not KMS operations: no caller, not authorized, not audited).

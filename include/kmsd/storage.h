@@ -68,9 +68,10 @@ class Backend {
 
   // The value under key, or nullopt when absent.
   virtual absl::StatusOr<std::optional<std::string>> Get(std::string_view key) = 0;
-  virtual absl::Status Put(std::string_view key, std::string_view value) = 0;
+  // Put and Delete default to a batch of one write (Commit).
+  virtual absl::Status Put(std::string_view key, std::string_view value);
   // Deleting an absent key is not an error.
-  virtual absl::Status Delete(std::string_view key) = 0;
+  virtual absl::Status Delete(std::string_view key);
   // Applies every put and delete atomically and durably.
   virtual absl::Status Commit(const StorageBatch& batch) = 0;
   // Entries whose key starts with prefix and sorts strictly after start_after, in key order, at

@@ -4,7 +4,9 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cmd/storage_flags.h"
 #include "kmsd/backup.h"
+#include "kmsd/errors.h"
 #include "kmsd/strings.h"
 #include "kmsd/version.h"
 
@@ -42,6 +44,13 @@ void PrintFiles(const backup::Manifest& manifest) {
 
 int Backup() {
   const BackupFlags& flags = Commands().backup_flags;
+  if (IsEtcdDataDir(flags.data_dir)) {  // docs/HA.md, "Backup and restore"
+    return Fail("backup",
+                Validation(StrCat(flags.data_dir,
+                                  " is a node of an etcd cluster: its keys are in etcd, not in "
+                                  "this data dir. Back up with `etcdctl snapshot save FILE` "
+                                  "against one member, and keep root.key apart (docs/HA.md)")));
+  }
   auto manifest = backup::CreateBackup({flags.data_dir, flags.file, kVersion});
   if (!manifest.ok()) return Fail("backup", manifest.status());
   std::printf("kmsd backup: wrote %s (format %u, kmsd %s, %s, from %s:%s)\n", flags.file.c_str(),

@@ -28,6 +28,7 @@
 #include "cmd/seal_commands.h"
 #include "cmd/sealed_start.h"
 #include "cmd/shares_commands.h"
+#include "cmd/storage_flags.h"
 #include "kmsd/api.h"
 #include "kmsd/audit.h"
 #include "kmsd/audit_refusals.h"
@@ -83,6 +84,7 @@ struct ServeFlags {
   // ---- end web console
   kmsd::cmd::SealFlags seal;  // --seal, --pkcs11-* (cmd/seal_commands.h)
   kmsd::cmd::ProcessHardeningOptions hardening;
+  kmsd::cmd::StorageFlags storage;  // --storage, --etcd-* (cmd/storage_flags.h, docs/HA.md)
 };
 
 constexpr char kTestClockEnvironment[] = "KMSD_ALLOW_TEST_CLOCK";
@@ -385,10 +387,10 @@ int Serve(const ServeFlags& flags) {
     serve_seal = std::move(*opened);
   }
   // ---- end seal
-  auto backend = kmsd::OpenSqliteBackend((data_dir / "kmsd.db").string());
+  auto backend = kmsd::cmd::OpenServeBackend(data_dir.string(), flags.storage);
   if (!backend.ok()) {
     spdlog::error("storage: {}", kmsd::ToStd(backend.status().message()));
-    return 1;
+    return kmsd::TypeOf(backend.status()) == kmsd::ErrorType::kValidation ? 2 : 1;
   }
 
   // The audit log outlives the server (declared first, destroyed last) so that its shutdown
@@ -538,6 +540,12 @@ int Serve(const ServeFlags& flags) {
                                      shares_sealed ? shares_seal.get() : serve_seal->get());
   if (!keystore.ok()) {
     spdlog::error("keystore: {}", kmsd::ToStd(keystore.status().message()));
+    // ---- etcd: a node started without the cluster's root.key (docs/HA.md)
+    if (flags.storage.storage == "etcd" &&
+        kmsd::TypeOf(keystore.status()) == kmsd::ErrorType::kKmsInternal &&
+        kmsd::ToStd(keystore.status().message()).find("cannot unwrap") != std::string::npos) {
+      spdlog::error("keystore: {}", kmsd::cmd::RootKeyMismatchAdvice(data_dir.string()));
+    }
     return 1;
   }
   if (serve_seal) serve_seal->Keep();  // seal: the keyring is stored, wrapped by this seal
@@ -554,6 +562,8 @@ int Serve(const ServeFlags& flags) {
   iam_options.root_access_key_id = credentials->access_key_id;
   iam_options.root_secret_access_key =
       kmsd::SecretBytes::FromString(credentials->secret_access_key);
+  // A shared backend (etcd) is watched by both services; its watch must stop before they go.
+  iam_options.backend = backend->get();
   auto iam = kmsd::OpenIamService(std::move(iam_options), keystore->get(), kmsd::NewSystemClock());
   if (!iam.ok()) {
     spdlog::error("iam: {}", kmsd::ToStd(iam.status().message()));
@@ -568,6 +578,7 @@ int Serve(const ServeFlags& flags) {
     service_clock = std::move(advancing);
   }
   kmsd::ServiceOptions service_options{regions.Default(), flags.account_id};
+  service_options.backend = backend->get();  // watch and scheduler election when shared
   service_options.principal_exists = [identities = iam->get()](std::string_view arn) {
     return identities->PrincipalExists(arn);
   };
@@ -580,6 +591,18 @@ int Serve(const ServeFlags& flags) {
   }
   std::unique_ptr<kmsd::KmsRegions> service = std::move(*made_regions);
   // ---- end several regions
+  // ---- etcd (docs/HA.md): a shared backend's watch reports to both services, so on any return
+  // from here on the server stops, then the backend (its watch) goes, and only then the services.
+  struct StopSharedBackend {
+    kmsd::HttpServer* server;
+    std::unique_ptr<kmsd::Backend>* backend;
+    ~StopSharedBackend() {
+      if (!*backend || !(*backend)->Shared()) return;
+      server->Stop();
+      backend->reset();
+    }
+  } stop_shared_backend{server.get(), &*backend};
+  // ---- end etcd
   Scheduler scheduler(service.get(), flags.scheduler_interval_seconds);
 
   kmsd::AddServiceMetrics(metrics_registry, service.get());  // metrics (docs/METRICS.md)
@@ -592,7 +615,7 @@ int Serve(const ServeFlags& flags) {
   api_options.other_services.push_back(kmsd::api::NewStsCodec(iam->get()));
   // ---- CloudTrail (issue 15): LookupEvents and GetTrailStatus over this node's trail
   kmsd::cloudtrail::CloudTrailOptions cloudtrail_options;
-  cloudtrail_options.region = flags.region;
+  cloudtrail_options.region = regions.Default();
   cloudtrail_options.account_id = flags.account_id;
   cloudtrail_options.audit_dir =
       flags.audit_dir.empty() ? (data_dir / "audit").string() : flags.audit_dir;
@@ -787,6 +810,7 @@ int main(int argc, char** argv) {
                   "and a loopback address)");
   kmsd::cmd::AddSealFlags(*serve, flags.seal, /*with_seal_type=*/true);
   kmsd::cmd::AddProcessHardeningFlags(*serve, flags.hardening);
+  kmsd::cmd::AddStorageFlags(*serve, flags.storage);
   kmsd::cmd::AddAuditCommands(app);
   kmsd::cmd::AddBackupCommands(app);
   kmsd::cmd::AddSharesCommands(app);  // shares seal: init, unseal

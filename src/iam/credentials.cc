@@ -36,13 +36,36 @@ absl::StatusOr<std::shared_ptr<const Credential>> IamServiceImpl::Find(
   std::shared_ptr<const Credential> credential;
   if (access_key_id == options_.root_access_key_id) {
     credential = root_credential_;
-  } else {
-    std::shared_lock lock(index_mutex_);
-    auto it = access_keys_.find(access_key_id);
-    if (it == access_keys_.end() || it->second->metadata.status != AccessKeyStatus::kActive) {
-      return UnrecognizedKey();
+  } else if (shared_ && stale_.load(std::memory_order_acquire)) {
+    // The index may be stale: storage answers, or the request fails.
+    auto stored = CredentialFromStorage(access_key_id);
+    if (!stored.ok()) {
+      return TypeOf(stored.status()) == ErrorType::kNotFound ? UnrecognizedKey() : stored.status();
     }
-    credential = it->second->credential;
+    credential = std::move(*stored);
+  } else {
+    if (auto status = EnsureCurrent(); !status.ok()) return status;
+    bool known = false;
+    {
+      std::shared_lock lock(index_mutex_);
+      auto it = access_keys_.find(access_key_id);
+      known = it != access_keys_.end();
+      if (known && it->second->metadata.status != AccessKeyStatus::kActive) {
+        return UnrecognizedKey();
+      }
+      if (known) credential = it->second->credential;
+    }
+    if (!known && !shared_) return UnrecognizedKey();
+    if (!known) {
+      // Created on another node a moment ago, maybe, and not reported yet: storage says.
+      auto stored = CredentialFromStorage(access_key_id);
+      if (!stored.ok()) {
+        return TypeOf(stored.status()) == ErrorType::kNotFound ? UnrecognizedKey()
+                                                               : stored.status();
+      }
+      reload_needed_.store(true, std::memory_order_release);
+      credential = std::move(*stored);
+    }
   }
   // A long-term key with a token: the token is not this key's.
   if (!session_token.empty()) return InvalidToken();
@@ -52,6 +75,8 @@ absl::StatusOr<std::shared_ptr<const Credential>> IamServiceImpl::Find(
 absl::StatusOr<std::shared_ptr<const Credential>> IamServiceImpl::FindSession(
     std::string_view access_key_id, std::string_view session_token, int64_t now_seconds) const {
   if (session_token.empty()) return UnrecognizedKey();
+  // The role must be current (a shared store's change read, and while stale, read every time).
+  if (auto status = EnsureCurrent(); !status.ok()) return status;
   std::shared_ptr<const SessionEntry> seen;
   {
     std::shared_lock lock(sessions_mutex_);

@@ -104,33 +104,45 @@ IamServiceImpl::IamServiceImpl(IamOptions options, Keystore* keystore, std::uniq
 }
 
 absl::Status IamServiceImpl::Load() {
-  auto account = keystore_->Get(records::kAccountRecord);
+  Backend* backend = options_.backend;
+  shared_ = backend && backend->Shared();
+  // Watching first, so that nothing changed after the index is read goes unnoticed. A node that
+  // cannot watch cannot tell whether its index is current: it reads credentials from storage.
+  if (shared_ && !backend->Watch(records::kIamPrefix, &watcher_).ok()) stale_.store(true);
+
+  auto account = CreateOnce(records::kAccountRecord, records::EncodeAccount(clock_->NowSeconds()));
   if (!account.ok()) return account.status();
-  if (*account) {
-    auto created = records::DecodeAccount((*account)->view());
-    if (!created.ok()) return created.status();
-    account_create_date_ = *created;
-  } else {
-    account_create_date_ = clock_->NowSeconds();
-    auto status =
-        keystore_->Put(records::kAccountRecord, records::EncodeAccount(account_create_date_));
-    if (!status.ok()) return status;
-  }
+  auto created = records::DecodeAccount(account->view());
+  if (!created.ok()) return created.status();
+  account_create_date_ = *created;
 
-  auto session_key = keystore_->Get(records::kSessionKeyRecord);
+  // One session key for every node sharing the store, so any node opens any node's tokens.
+  auto fresh = crypto::RandomSecret(kSessionTokenKeySize);
+  if (!fresh.ok()) return fresh.status();
+  auto session_key = CreateOnce(records::kSessionKeyRecord, fresh->view());
   if (!session_key.ok()) return session_key.status();
-  if (*session_key) {
-    if ((*session_key)->size() != kSessionTokenKeySize) return Internal("malformed session key");
-    session_key_ = std::move(**session_key);
-  } else {
-    auto fresh = crypto::RandomSecret(kSessionTokenKeySize);
-    if (!fresh.ok()) return fresh.status();
-    if (auto status = keystore_->Put(records::kSessionKeyRecord, fresh->view()); !status.ok()) {
-      return status;
-    }
-    session_key_ = std::move(*fresh);
-  }
+  if (session_key->size() != kSessionTokenKeySize) return Internal("malformed session key");
+  session_key_ = std::move(*session_key);
+  return LoadIndex();
+}
 
+absl::StatusOr<SecretBytes> IamServiceImpl::CreateOnce(std::string_view id,
+                                                       std::string_view fresh) {
+  for (int tries = 0; tries < 2; ++tries) {
+    auto stored = keystore_->Get(id);
+    if (!stored.ok()) return stored.status();
+    if (*stored) return std::move(**stored);
+    KeystoreBatch batch;
+    batch.puts.emplace_back(std::string(id), fresh);
+    batch.expect.emplace_back(std::string(id), "");
+    auto status = keystore_->Commit(batch);
+    if (status.ok()) return SecretBytes::FromString(std::string(fresh));
+    if (!IsStorageConflict(status)) return status;  // else another node wrote it: read that
+  }
+  return Internal(StrCat("the record ", id, " could not be created"));
+}
+
+absl::Status IamServiceImpl::LoadIndex() {
   // Entries are built mutable here, then published once everything is read.
   std::map<std::string, std::shared_ptr<UserEntry>> users;
   std::map<std::string, std::shared_ptr<RoleEntry>> roles;
@@ -204,22 +216,135 @@ absl::Status IamServiceImpl::Load() {
     keys.push_back(std::move(*key));
   }
 
+  std::map<std::string, UserPtr> published_users;
+  std::map<std::string, RolePtr> published_roles;
+  StringMap<AccessKeyPtr> published_keys;
   for (auto& [key, user] : users) {
     std::sort(user->access_key_ids.begin(), user->access_key_ids.end());
-    users_[key] = user;
+    published_users[key] = user;
   }
-  for (auto& [key, role] : roles) roles_[key] = role;
+  for (auto& [key, role] : roles) published_roles[key] = role;
   for (records::AccessKeyRecord& key : keys) {
     auto secret = keystore_->Get(records::SecretRecordId(key.metadata.access_key_id));
     if (!secret.ok()) return secret.status();
     if (!*secret) return Internal("an access key has no secret");
     auto entry = std::make_shared<AccessKeyEntry>();
     entry->user_key = key.user_key;
-    entry->credential = UserCredential(*users_[key.user_key], key.metadata, **secret);
+    entry->credential = UserCredential(*published_users[key.user_key], key.metadata, **secret);
     entry->metadata = std::move(key.metadata);
-    access_keys_[entry->metadata.access_key_id] = std::move(entry);
+    published_keys[entry->metadata.access_key_id] = std::move(entry);
   }
+  std::unique_lock lock(index_mutex_);
+  users_ = std::move(published_users);
+  roles_ = std::move(published_roles);
+  access_keys_ = std::move(published_keys);
   return absl::OkStatus();
+}
+
+void IamServiceImpl::OnStoredChange(std::string_view record_id) {
+  // The account date and the session key never change once created.
+  if (record_id == records::kAccountRecord || record_id == records::kSessionKeyRecord) return;
+  reload_needed_.store(true, std::memory_order_release);
+}
+
+void IamServiceImpl::OnFeedStale() { stale_.store(true, std::memory_order_release); }
+
+void IamServiceImpl::OnFeedCurrent() {
+  reload_needed_.store(true, std::memory_order_release);  // what changed unseen: read it all
+  stale_.store(false, std::memory_order_release);
+}
+
+absl::Status IamServiceImpl::EnsureCurrent() const {
+  if (!shared_) return absl::OkStatus();
+  bool stale = stale_.load(std::memory_order_acquire);
+  if (!stale && !reload_needed_.load(std::memory_order_acquire)) return absl::OkStatus();
+  std::lock_guard reload_lock(reload_mutex_);
+  // Another caller may have reloaded while this one waited.
+  if (!stale && !reload_needed_.load(std::memory_order_acquire)) return absl::OkStatus();
+  // Cleared before reading: a change reported during the read marks it again.
+  reload_needed_.store(false, std::memory_order_release);
+  // The index is a copy of storage: reading it again changes nothing this service answers but
+  // how current it is, so a const caller (Find) may ask for it.
+  auto status = const_cast<IamServiceImpl*>(this)->LoadIndex();
+  if (!status.ok()) reload_needed_.store(true, std::memory_order_release);
+  return status;
+}
+
+absl::StatusOr<VersionedRecord> IamServiceImpl::ReadOwner(IamEntityKind kind,
+                                                          std::string_view name) const {
+  bool user = kind == IamEntityKind::kUser;
+  auto stored =
+      keystore_->GetVersioned(user ? records::UserRecordId(name) : records::RoleRecordId(name));
+  if (!stored.ok()) return stored.status();
+  if (!stored->value) {
+    return NotFound(
+        StrCat("The ", user ? "user" : "role", " with name ", name, " cannot be found."));
+  }
+  return stored;
+}
+
+absl::StatusOr<size_t> IamServiceImpl::AccessKeyCount(const UserEntry& user) const {
+  if (!shared_) return user.access_key_ids.size();
+  std::string user_key = AsciiLower(user.user.user_name);
+  auto listed = keystore_->List(records::kAccessKeyPrefix, "", 0);
+  if (!listed.ok()) return listed.status();
+  size_t count = 0;
+  for (const KeystoreRecord& record : *listed) {
+    auto key = records::DecodeAccessKey(record.value.view());
+    if (!key.ok()) return key.status();
+    if (key->user_key == user_key) ++count;
+  }
+  return count;
+}
+
+absl::StatusOr<PolicyMap> IamServiceImpl::CurrentPolicies(const PolicyOwner& owner,
+                                                          IamEntityKind kind) const {
+  if (!shared_) return owner.policies();
+  std::string prefix = StrCat(records::PolicyPrefix(kind), AsciiLower(owner.name()), "/");
+  auto listed = keystore_->List(prefix, "", 0);
+  if (!listed.ok()) return listed.status();
+  PolicyMap policies;
+  for (const KeystoreRecord& record : *listed) {
+    auto stored = records::DecodePolicy(record.value.view());
+    if (!stored.ok()) return stored.status();
+    auto compiled =
+        policy::Parse(stored->document, policy::PolicyKind::kIdentity, kMaxPolicyDocumentLength);
+    if (!compiled.ok()) {
+      return Internal(StrCat("the stored inline policy ", stored->policy_name,
+                             " no longer parses: ", ToStd(compiled.status().message())));
+    }
+    policies[AsciiLower(stored->policy_name)] =
+        PolicyEntry{stored->policy_name, std::move(stored->document), std::move(*compiled)};
+  }
+  return policies;
+}
+
+absl::StatusOr<std::shared_ptr<const Credential>> IamServiceImpl::CredentialFromStorage(
+    std::string_view access_key_id) const {
+  auto stored_key = keystore_->Get(records::AccessKeyRecordId(access_key_id));
+  if (!stored_key.ok()) return stored_key.status();
+  if (!*stored_key) return NotFound("no such access key");
+  auto key = records::DecodeAccessKey((*stored_key)->view());
+  if (!key.ok()) return key.status();
+  if (key->metadata.status != AccessKeyStatus::kActive) return NotFound("inactive access key");
+  auto secret = keystore_->Get(records::SecretRecordId(access_key_id));
+  if (!secret.ok()) return secret.status();
+  if (!*secret) return Internal("an access key has no secret");
+  auto stored_user = keystore_->Get(records::UserRecordId(key->user_key));
+  if (!stored_user.ok()) return stored_user.status();
+  if (!*stored_user) return Internal("an access key record has no user");
+  auto user = records::DecodeUser((*stored_user)->view());
+  if (!user.ok()) return user.status();
+  UserEntry entry;
+  entry.user = std::move(*user);
+  entry.user.arn = UserArn(options_.account_id, entry.user.path, entry.user.user_name);
+  PolicyOwner owner;
+  owner.user = std::make_shared<const UserEntry>(entry);
+  auto policies = CurrentPolicies(owner, IamEntityKind::kUser);
+  if (!policies.ok()) return policies.status();
+  entry.policies = std::move(*policies);
+  key->metadata.user_name = entry.user.user_name;
+  return UserCredential(entry, key->metadata, **secret);
 }
 
 policy::RequestContext IamServiceImpl::ContextFor(const CallContext& call, std::string_view action,
@@ -250,21 +375,37 @@ absl::Status IamServiceImpl::Authorize(const CallContext& call, std::string_view
 }
 
 absl::StatusOr<UserPtr> IamServiceImpl::FindUser(std::string_view user_name) const {
-  std::shared_lock lock(index_mutex_);
-  auto it = users_.find(AsciiLower(user_name));
-  if (it == users_.end()) {
-    return NotFound(StrCat("The user with name ", user_name, " cannot be found."));
+  for (bool refreshed = false;; refreshed = true) {
+    {
+      std::shared_lock lock(index_mutex_);
+      auto it = users_.find(AsciiLower(user_name));
+      if (it != users_.end()) return it->second;
+    }
+    if (refreshed || !RefreshIfStored(records::UserRecordId(user_name))) {
+      return NotFound(StrCat("The user with name ", user_name, " cannot be found."));
+    }
   }
-  return it->second;
 }
 
 absl::StatusOr<RolePtr> IamServiceImpl::FindRole(std::string_view role_name) const {
-  std::shared_lock lock(index_mutex_);
-  auto it = roles_.find(AsciiLower(role_name));
-  if (it == roles_.end()) {
-    return NotFound(StrCat("The role with name ", role_name, " cannot be found."));
+  for (bool refreshed = false;; refreshed = true) {
+    {
+      std::shared_lock lock(index_mutex_);
+      auto it = roles_.find(AsciiLower(role_name));
+      if (it != roles_.end()) return it->second;
+    }
+    if (refreshed || !RefreshIfStored(records::RoleRecordId(role_name))) {
+      return NotFound(StrCat("The role with name ", role_name, " cannot be found."));
+    }
   }
-  return it->second;
+}
+
+bool IamServiceImpl::RefreshIfStored(const std::string& record_id) const {
+  if (!shared_) return false;
+  auto stored = keystore_->Get(record_id);
+  if (!stored.ok() || !stored->has_value()) return false;
+  reload_needed_.store(true, std::memory_order_release);
+  return EnsureCurrent().ok();
 }
 
 std::string IamServiceImpl::UserResource(std::string_view user_name) const {
@@ -338,6 +479,8 @@ void IamServiceImpl::PublishUser(UserPtr user, AccessKeyPtr added, std::string_v
   std::string key = AsciiLower(user->user.user_name);
   std::vector<AccessKeyPtr> rebuilt;
   if (added) rebuilt.push_back(std::move(added));
+  // Exclusive throughout: on a shared store a reload (LoadIndex) may replace the maps at any time.
+  std::unique_lock lock(index_mutex_);
   for (const std::string& id : user->access_key_ids) {
     auto it = access_keys_.find(id);
     if (it == access_keys_.end()) continue;  // the one being added
@@ -346,7 +489,6 @@ void IamServiceImpl::PublishUser(UserPtr user, AccessKeyPtr added, std::string_v
         UserCredential(*user, entry->metadata, it->second->credential->secret_access_key);
     rebuilt.push_back(std::move(entry));
   }
-  std::unique_lock lock(index_mutex_);
   for (AccessKeyPtr& entry : rebuilt) {
     access_keys_[entry->metadata.access_key_id] = std::move(entry);
   }

@@ -5,11 +5,22 @@
 // Concurrency, as in the KMS service: published entries are immutable and shared
 // (shared_ptr<const ...>); readers copy a pointer under index_mutex_ (shared) and work without
 // locks. Mutations are serialized by write_mutex_: read the current entries, build changed
-// copies, commit them to the keystore, then publish them under index_mutex_ (exclusive). A
-// writer holding write_mutex_ may read the maps without index_mutex_, since only writers change
-// them.
+// copies, commit them to the keystore, then publish them under index_mutex_ (exclusive). Every
+// access to the maps takes index_mutex_: on a shared store a reload (LoadIndex, from any
+// thread) replaces them.
+//
+// Several nodes on one store (IamOptions::backend Shared()): write_mutex_ serializes this node's
+// writers only, so every write is also conditional (KeystoreBatch::expect): a new user or role on
+// its record's absence, and anything that counts what an identity has (access keys, inline
+// policies) on the owner's record, which each such write rewrites ("touches"), with the counts
+// read from storage. A conflict is retried (RetryConflicts). The watch marks the index for a
+// reload (IAM changes are rare; the index is small), which the next call does first; an access
+// key the index does not know is looked for in storage, and while the feed is stale every
+// credential comes from storage.
 #pragma once
 
+#include <atomic>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,6 +32,7 @@
 #include "kmsd/errors.h"
 #include "kmsd/iam.h"
 #include "kmsd/policy.h"
+#include "kmsd/retry_conflicts.h"
 
 namespace kmsd::iam {
 
@@ -86,8 +98,13 @@ class IamServiceImpl final : public IamService {
  public:
   IamServiceImpl(IamOptions options, Keystore* keystore, std::unique_ptr<Clock> clock);
 
-  // Loads every record (called once, by OpenIamService).
+  // Loads every record (called once, by OpenIamService), and starts watching a shared store.
   absl::Status Load();
+
+  // What the shared store's watch reports (IamWatcher forwards here). Quick: they only mark.
+  void OnStoredChange(std::string_view record_id);
+  void OnFeedStale();
+  void OnFeedCurrent();
 
   // CredentialStore (credentials.cc).
   absl::StatusOr<std::shared_ptr<const Credential>> Find(std::string_view access_key_id,
@@ -197,16 +214,61 @@ class IamServiceImpl final : public IamService {
   // the entity's ARN.
   absl::Status AuthorizePolicyAction(const CallContext& call, const IamEntity& entity,
                                      std::string_view verb, std::string_view noun) const;
+  // Put and Delete: edit changes the owner's policies (as stored) and adds its record to the
+  // batch, committed with the owner's record touched and expected unchanged; then published.
+  absl::Status ChangeInlinePolicies(
+      const IamEntity& entity,
+      const std::function<absl::Status(const PolicyOwner&, PolicyMap&, KeystoreBatch&)>& edit);
   // Publishes the owner with its policies changed.
   void PublishPolicies(const PolicyOwner& owner, PolicyMap policies);
+
+  // Several nodes (iam_service.cc): reads the index again when the watch marked it (every time
+  // while the feed is stale). Every call but Find's fast path starts with it.
+  absl::Status EnsureCurrent() const;
+  // On a shared store, when the record exists in storage (created on another node and not
+  // reported yet): reads the index again and answers true.
+  bool RefreshIfStored(const std::string& record_id) const;
+  // Reads every user, role, policy and access key into fresh maps and publishes them.
+  absl::Status LoadIndex();
+  // A record created once by whichever node gets there first: creates it with `fresh` if absent,
+  // and answers what is stored.
+  absl::StatusOr<SecretBytes> CreateOnce(std::string_view id, std::string_view fresh);
+  // The record of the user or role named (NotFound in AWS's words when absent), with its version.
+  absl::StatusOr<VersionedRecord> ReadOwner(IamEntityKind kind, std::string_view name) const;
+  // How many access keys the user (lower-cased name) has: from storage on a shared store (the
+  // index may lag), else from the index.
+  absl::StatusOr<size_t> AccessKeyCount(const UserEntry& user) const;
+  // The inline policies of a user or role: from storage on a shared store, else from the index.
+  absl::StatusOr<PolicyMap> CurrentPolicies(const PolicyOwner& owner, IamEntityKind kind) const;
+  // An access key's credential read from storage (its record, secret, user and user's policies):
+  // a key the index does not know yet, or any key while the feed is stale.
+  absl::StatusOr<std::shared_ptr<const Credential>> CredentialFromStorage(
+      std::string_view access_key_id) const;
 
   // Sessions (credentials.cc).
   absl::StatusOr<std::shared_ptr<const Credential>> FindSession(std::string_view access_key_id,
                                                                 std::string_view session_token,
                                                                 int64_t now_seconds) const;
 
+  // Forwards the shared store's watch to the service.
+  class IamWatcher final : public StorageWatcher {
+   public:
+    explicit IamWatcher(IamServiceImpl* service) : service_(service) {}
+    void OnChange(std::string_view key) override { service_->OnStoredChange(key); }
+    void OnStale() override { service_->OnFeedStale(); }
+    void OnCurrent() override { service_->OnFeedCurrent(); }
+
+   private:
+    IamServiceImpl* const service_;
+  };
+
   const IamOptions options_;
   Keystore* const keystore_;
+  bool shared_ = false;  // IamOptions::backend is Shared()
+  IamWatcher watcher_{this};
+  mutable std::atomic<bool> reload_needed_{false};  // the watch reported a change
+  std::atomic<bool> stale_{false};   // the feed is stale: credentials come from storage
+  mutable std::mutex reload_mutex_;  // one reload at a time
   const std::unique_ptr<Clock> clock_;
   std::shared_ptr<const Credential> root_credential_;
   int64_t account_create_date_ = 0;

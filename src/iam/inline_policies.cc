@@ -16,6 +16,12 @@ absl::Status PolicyNotFound(IamEntityKind kind, std::string_view policy_name) {
       StrCat("The ", KindName(kind), " policy with name ", policy_name, " cannot be found."));
 }
 
+// The record of the user or role that owns inline policies.
+std::string OwnerRecordId(const IamEntity& entity) {
+  return entity.kind == IamEntityKind::kUser ? records::UserRecordId(entity.name)
+                                             : records::RoleRecordId(entity.name);
+}
+
 }  // namespace
 
 absl::StatusOr<PolicyOwner> IamServiceImpl::FindPolicyOwner(const IamEntity& entity) const {
@@ -64,29 +70,28 @@ absl::Status IamServiceImpl::PutInlinePolicy(const CallContext& call, const IamE
   auto compiled = policy::Parse(document, policy::PolicyKind::kIdentity, kMaxPolicyDocumentLength);
   if (!compiled.ok()) return compiled.status();
 
-  std::lock_guard write_lock(write_mutex_);
-  auto owner = FindPolicyOwner(entity);
-  if (!owner.ok()) return owner.status();
-  PolicyMap policies = owner->policies();
-  policies[AsciiLower(policy_name)] = PolicyEntry{policy_name, document, std::move(*compiled)};
-  size_t characters = 0;
-  for (const auto& [key, entry] : policies) characters += PolicyCharacters(entry.document);
-  size_t quota = owner->user ? kMaxUserInlinePolicyCharacters : kMaxRoleInlinePolicyCharacters;
-  if (characters > quota) {
-    return Error(ErrorType::kLimitExceeded,
-                 StrCat("Maximum policy size of ", quota, " bytes exceeded for ",
-                        KindName(entity.kind), " ", owner->name()));
-  }
-  auto status = keystore_->Put(records::PolicyRecordId(entity.kind, entity.name, policy_name),
-                               records::EncodePolicy({"", policy_name, document}));
-  if (!status.ok()) return status;
-  PublishPolicies(*owner, std::move(policies));
-  return absl::OkStatus();
+  std::string encoded = records::EncodePolicy({"", policy_name, document});
+  return ChangeInlinePolicies(
+      entity, [&](const PolicyOwner& owner, PolicyMap& policies, KeystoreBatch& batch) {
+        policies[AsciiLower(policy_name)] = PolicyEntry{policy_name, document, *compiled};
+        size_t characters = 0;
+        for (const auto& [key, entry] : policies) characters += PolicyCharacters(entry.document);
+        size_t quota = owner.user ? kMaxUserInlinePolicyCharacters : kMaxRoleInlinePolicyCharacters;
+        if (characters > quota) {
+          return Error(ErrorType::kLimitExceeded,
+                       StrCat("Maximum policy size of ", quota, " bytes exceeded for ",
+                              KindName(entity.kind), " ", owner.name()));
+        }
+        batch.puts.emplace_back(records::PolicyRecordId(entity.kind, entity.name, policy_name),
+                                encoded);
+        return absl::OkStatus();
+      });
 }
 
 absl::StatusOr<InlinePolicy> IamServiceImpl::GetInlinePolicy(const CallContext& call,
                                                              const IamEntity& entity,
                                                              const std::string& policy_name) {
+  if (auto status = EnsureCurrent(); !status.ok()) return status;
   if (auto status = AuthorizePolicyAction(call, entity, "Get", "Policy"); !status.ok()) {
     return status;
   }
@@ -100,6 +105,7 @@ absl::StatusOr<InlinePolicy> IamServiceImpl::GetInlinePolicy(const CallContext& 
 absl::StatusOr<PolicyNameList> IamServiceImpl::ListInlinePolicies(const CallContext& call,
                                                                   const IamEntity& entity,
                                                                   const PageRequest& page) {
+  if (auto status = EnsureCurrent(); !status.ok()) return status;
   if (auto status = AuthorizePolicyAction(call, entity, "List", "Policies"); !status.ok()) {
     return status;
   }
@@ -117,17 +123,38 @@ absl::Status IamServiceImpl::DeleteInlinePolicy(const CallContext& call, const I
   if (auto status = AuthorizePolicyAction(call, entity, "Delete", "Policy"); !status.ok()) {
     return status;
   }
+  return ChangeInlinePolicies(
+      entity, [&](const PolicyOwner&, PolicyMap& policies, KeystoreBatch& batch) {
+        if (policies.erase(AsciiLower(policy_name)) == 0) {
+          return PolicyNotFound(entity.kind, policy_name);
+        }
+        batch.deletes.push_back(records::PolicyRecordId(entity.kind, entity.name, policy_name));
+        return absl::OkStatus();
+      });
+}
+
+absl::Status IamServiceImpl::ChangeInlinePolicies(
+    const IamEntity& entity,
+    const std::function<absl::Status(const PolicyOwner&, PolicyMap&, KeystoreBatch&)>& edit) {
   std::lock_guard write_lock(write_mutex_);
-  auto owner = FindPolicyOwner(entity);
-  if (!owner.ok()) return owner.status();
-  PolicyMap policies = owner->policies();
-  if (policies.erase(AsciiLower(policy_name)) == 0) {
-    return PolicyNotFound(entity.kind, policy_name);
-  }
-  auto status = keystore_->Delete(records::PolicyRecordId(entity.kind, entity.name, policy_name));
-  if (!status.ok()) return status;
-  PublishPolicies(*owner, std::move(policies));
-  return absl::OkStatus();
+  if (auto status = EnsureCurrent(); !status.ok()) return status;
+  return RetryConflicts([&]() -> absl::Status {
+    auto owner = FindPolicyOwner(entity);
+    if (!owner.ok()) return owner.status();
+    // The quota counts what storage holds on a shared store; each policy written or deleted
+    // rewrites the owner's record, which this write expects unchanged.
+    auto stored = ReadOwner(entity.kind, entity.name);
+    if (!stored.ok()) return stored.status();
+    auto policies = CurrentPolicies(*owner, entity.kind);
+    if (!policies.ok()) return policies.status();
+    KeystoreBatch batch;
+    if (auto status = edit(*owner, *policies, batch); !status.ok()) return status;
+    batch.puts.emplace_back(OwnerRecordId(entity), stored->value->view());  // touched
+    batch.expect.emplace_back(OwnerRecordId(entity), std::move(stored->version));
+    if (auto status = keystore_->Commit(batch); !status.ok()) return status;
+    PublishPolicies(*owner, std::move(*policies));
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace kmsd::iam

@@ -20,6 +20,7 @@
 
 namespace kmsd::iam::records {
 
+inline constexpr std::string_view kIamPrefix = "iam/";  // every record of the identity service
 inline constexpr std::string_view kAccountRecord = "iam/account";
 inline constexpr std::string_view kSessionKeyRecord = "iam/session-key";
 inline constexpr std::string_view kUserPrefix = "iam/user/";

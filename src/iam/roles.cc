@@ -9,6 +9,7 @@
 namespace kmsd::iam {
 
 bool IamServiceImpl::PrincipalExists(std::string_view arn) const {
+  if (!EnsureCurrent().ok()) return false;  // cannot tell: the policy naming it is refused
   std::string prefix = StrCat("arn:aws:iam::", options_.account_id, ":");
   if (!arn.starts_with(prefix)) return false;
   std::string_view name = arn.substr(arn.rfind('/') + 1);
@@ -70,12 +71,18 @@ absl::StatusOr<IamRole> IamServiceImpl::CreateRole(const CallContext& call,
                         request.tags};
   entry->trust = std::move(*trust);
   std::lock_guard write_lock(write_mutex_);
-  if (FindRole(request.role_name).ok()) {
+  if (auto status = EnsureCurrent(); !status.ok()) return status;
+  auto exists = [&] {
     return Error(ErrorType::kAlreadyExists,
                  StrCat("Role with name ", request.role_name, " already exists."));
-  }
-  auto status =
-      keystore_->Put(records::RoleRecordId(request.role_name), records::EncodeRole(entry->role));
+  };
+  if (FindRole(request.role_name).ok()) return exists();
+  std::string encoded = records::EncodeRole(entry->role);
+  KeystoreBatch batch;
+  batch.puts.emplace_back(records::RoleRecordId(request.role_name), encoded);
+  batch.expect.emplace_back(records::RoleRecordId(request.role_name), "");
+  auto status = keystore_->Commit(batch);
+  if (IsStorageConflict(status)) return exists();  // created on another node meanwhile
   if (!status.ok()) return status;
   PublishRole(entry);
   return entry->role;
@@ -83,6 +90,7 @@ absl::StatusOr<IamRole> IamServiceImpl::CreateRole(const CallContext& call,
 
 absl::StatusOr<IamRole> IamServiceImpl::GetRole(const CallContext& call,
                                                 const std::string& role_name) {
+  if (auto status = EnsureCurrent(); !status.ok()) return status;
   if (auto status = Authorize(call, "iam:GetRole", RoleResource(role_name)); !status.ok()) {
     return status;
   }
@@ -93,6 +101,7 @@ absl::StatusOr<IamRole> IamServiceImpl::GetRole(const CallContext& call,
 
 absl::StatusOr<RoleList> IamServiceImpl::ListRoles(const CallContext& call,
                                                    const PageRequest& page) {
+  if (auto status = EnsureCurrent(); !status.ok()) return status;
   auto status = Authorize(call, "iam:ListRoles", ListResource("role", page.path_prefix));
   if (!status.ok()) return status;
   RoleList list;
@@ -109,18 +118,26 @@ absl::Status IamServiceImpl::DeleteRole(const CallContext& call, const std::stri
     return status;
   }
   std::lock_guard write_lock(write_mutex_);
-  auto role = FindRole(role_name);
-  if (!role.ok()) return role.status();
-  if (!(*role)->policies.empty()) {
-    return Error(ErrorType::kDeleteConflict, "Cannot delete entity, must delete policies first.");
-  }
-  if (auto status = keystore_->Delete(records::RoleRecordId(role_name)); !status.ok()) {
-    return status;
-  }
-  // Its sessions find no role from now on (credentials.cc), so they stop at once.
-  std::unique_lock lock(index_mutex_);
-  roles_.erase(AsciiLower(role_name));
-  return absl::OkStatus();
+  if (auto status = EnsureCurrent(); !status.ok()) return status;
+  return RetryConflicts([&]() -> absl::Status {
+    auto role = FindRole(role_name);
+    if (!role.ok()) return role.status();
+    auto stored = ReadOwner(IamEntityKind::kRole, role_name);
+    if (!stored.ok()) return stored.status();
+    auto policies = CurrentPolicies({.role = *role}, IamEntityKind::kRole);
+    if (!policies.ok()) return policies.status();
+    if (!policies->empty()) {
+      return Error(ErrorType::kDeleteConflict, "Cannot delete entity, must delete policies first.");
+    }
+    KeystoreBatch batch;
+    batch.deletes.push_back(records::RoleRecordId(role_name));
+    batch.expect.emplace_back(records::RoleRecordId(role_name), std::move(stored->version));
+    if (auto status = keystore_->Commit(batch); !status.ok()) return status;
+    // Its sessions find no role from now on (credentials.cc), so they stop at once.
+    std::unique_lock lock(index_mutex_);
+    roles_.erase(AsciiLower(role_name));
+    return absl::OkStatus();
+  });
 }
 
 absl::Status IamServiceImpl::UpdateAssumeRolePolicy(const CallContext& call,
@@ -132,15 +149,28 @@ absl::Status IamServiceImpl::UpdateAssumeRolePolicy(const CallContext& call,
   if (!trust.ok()) return trust.status();
   if (status = CheckTrustPrincipals(**trust); !status.ok()) return status;
   std::lock_guard write_lock(write_mutex_);
-  auto role = FindRole(role_name);
-  if (!role.ok()) return role.status();
-  auto changed = std::make_shared<RoleEntry>(**role);
-  changed->role.assume_role_policy_document = document;
-  changed->trust = std::move(*trust);
-  status = keystore_->Put(records::RoleRecordId(role_name), records::EncodeRole(changed->role));
-  if (!status.ok()) return status;
-  PublishRole(std::move(changed));
-  return absl::OkStatus();
+  if (status = EnsureCurrent(); !status.ok()) return status;
+  return RetryConflicts([&]() -> absl::Status {
+    auto role = FindRole(role_name);
+    if (!role.ok()) return role.status();
+    // Changed from the record as stored, which the write expects unchanged.
+    auto stored = ReadOwner(IamEntityKind::kRole, role_name);
+    if (!stored.ok()) return stored.status();
+    auto record = records::DecodeRole(stored->value->view());
+    if (!record.ok()) return record.status();
+    auto changed = std::make_shared<RoleEntry>(**role);
+    changed->role = std::move(*record);
+    changed->role.arn = RoleArn(options_.account_id, changed->role.path, changed->role.role_name);
+    changed->role.assume_role_policy_document = document;
+    changed->trust = *trust;
+    std::string encoded = records::EncodeRole(changed->role);
+    KeystoreBatch batch;
+    batch.puts.emplace_back(records::RoleRecordId(role_name), encoded);
+    batch.expect.emplace_back(records::RoleRecordId(role_name), std::move(stored->version));
+    if (auto committed = keystore_->Commit(batch); !committed.ok()) return committed;
+    PublishRole(std::move(changed));
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace kmsd::iam

@@ -52,12 +52,18 @@ absl::StatusOr<std::string> IamServiceImpl::KeyOwnerName(
 
 absl::StatusOr<AccessKeyPtr> IamServiceImpl::FindUsersAccessKey(
     const UserEntry& user, std::string_view access_key_id) const {
-  std::shared_lock lock(index_mutex_);
-  auto it = access_keys_.find(access_key_id);
-  if (it == access_keys_.end() || it->second->user_key != AsciiLower(user.user.user_name)) {
-    return AccessKeyNotFound(access_key_id);
+  for (bool refreshed = false;; refreshed = true) {
+    {
+      std::shared_lock lock(index_mutex_);
+      auto it = access_keys_.find(access_key_id);
+      if (it != access_keys_.end()) {
+        if (it->second->user_key != AsciiLower(user.user.user_name)) break;
+        return it->second;
+      }
+    }
+    if (refreshed || !RefreshIfStored(records::AccessKeyRecordId(access_key_id))) break;
   }
-  return it->second;
+  return AccessKeyNotFound(access_key_id);
 }
 
 absl::StatusOr<IamUser> IamServiceImpl::CreateUser(const CallContext& call,
@@ -75,12 +81,19 @@ absl::StatusOr<IamUser> IamServiceImpl::CreateUser(const CallContext& call,
   entry->user =
       IamUser{request.path, request.user_name, *id, arn, clock_->NowSeconds(), request.tags};
   std::lock_guard write_lock(write_mutex_);
-  if (FindUser(request.user_name).ok()) {
+  if (auto status = EnsureCurrent(); !status.ok()) return status;
+  auto exists = [&] {
     return Error(ErrorType::kAlreadyExists,
                  StrCat("User with name ", request.user_name, " already exists."));
-  }
-  auto status =
-      keystore_->Put(records::UserRecordId(request.user_name), records::EncodeUser(entry->user));
+  };
+  if (FindUser(request.user_name).ok()) return exists();
+  // Of two nodes creating the same name, the second finds the record present.
+  std::string encoded = records::EncodeUser(entry->user);
+  KeystoreBatch batch;
+  batch.puts.emplace_back(records::UserRecordId(request.user_name), encoded);
+  batch.expect.emplace_back(records::UserRecordId(request.user_name), "");
+  auto status = keystore_->Commit(batch);
+  if (IsStorageConflict(status)) return exists();
   if (!status.ok()) return status;
   PublishUser(entry);
   return entry->user;
@@ -99,6 +112,7 @@ absl::StatusOr<IamUser> IamServiceImpl::GetUser(const CallContext& call,
     user.create_date = account_create_date_;
     return user;
   }
+  if (auto status = EnsureCurrent(); !status.ok()) return status;
   if (auto status = Authorize(call, "iam:GetUser", UserResource(*name)); !status.ok()) {
     return status;
   }
@@ -109,6 +123,7 @@ absl::StatusOr<IamUser> IamServiceImpl::GetUser(const CallContext& call,
 
 absl::StatusOr<UserList> IamServiceImpl::ListUsers(const CallContext& call,
                                                    const PageRequest& page) {
+  if (auto status = EnsureCurrent(); !status.ok()) return status;
   auto status = Authorize(call, "iam:ListUsers", ListResource("user", page.path_prefix));
   if (!status.ok()) return status;
   UserList list;
@@ -125,21 +140,33 @@ absl::Status IamServiceImpl::DeleteUser(const CallContext& call, const std::stri
     return status;
   }
   std::lock_guard write_lock(write_mutex_);
-  auto user = FindUser(user_name);
-  if (!user.ok()) return user.status();
-  if (!(*user)->access_key_ids.empty()) {
-    return Error(ErrorType::kDeleteConflict,
-                 "Cannot delete entity, must delete access keys first.");
-  }
-  if (!(*user)->policies.empty()) {
-    return Error(ErrorType::kDeleteConflict, "Cannot delete entity, must delete policies first.");
-  }
-  if (auto status = keystore_->Delete(records::UserRecordId(user_name)); !status.ok()) {
-    return status;
-  }
-  std::unique_lock lock(index_mutex_);
-  users_.erase(AsciiLower(user_name));
-  return absl::OkStatus();
+  if (auto status = EnsureCurrent(); !status.ok()) return status;
+  return RetryConflicts([&]() -> absl::Status {
+    auto user = FindUser(user_name);
+    if (!user.ok()) return user.status();
+    // Counted from storage on a shared store; a key or policy added meanwhile on another node
+    // rewrote the user's record, so the delete's condition fails and this reads again.
+    auto stored = ReadOwner(IamEntityKind::kUser, user_name);
+    if (!stored.ok()) return stored.status();
+    auto keys = AccessKeyCount(**user);
+    if (!keys.ok()) return keys.status();
+    if (*keys != 0) {
+      return Error(ErrorType::kDeleteConflict,
+                   "Cannot delete entity, must delete access keys first.");
+    }
+    auto policies = CurrentPolicies({.user = *user}, IamEntityKind::kUser);
+    if (!policies.ok()) return policies.status();
+    if (!policies->empty()) {
+      return Error(ErrorType::kDeleteConflict, "Cannot delete entity, must delete policies first.");
+    }
+    KeystoreBatch batch;
+    batch.deletes.push_back(records::UserRecordId(user_name));
+    batch.expect.emplace_back(records::UserRecordId(user_name), std::move(stored->version));
+    if (auto status = keystore_->Commit(batch); !status.ok()) return status;
+    std::unique_lock lock(index_mutex_);
+    users_.erase(AsciiLower(user_name));
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<CreatedAccessKey> IamServiceImpl::CreateAccessKey(
@@ -151,38 +178,54 @@ absl::StatusOr<CreatedAccessKey> IamServiceImpl::CreateAccessKey(
   if (!status.ok()) return status;
 
   std::lock_guard write_lock(write_mutex_);
-  auto user = FindUser(*name);
-  if (!user.ok()) return user.status();
-  if ((*user)->access_key_ids.size() >= kMaxAccessKeysPerUser) {
-    return Error(ErrorType::kLimitExceeded,
-                 StrCat("Cannot exceed quota for AccessKeysPerUser: ", kMaxAccessKeysPerUser));
-  }
-  auto id = NewAccessKeyId(kAccessKeyIdPrefix);
-  if (!id.ok()) return id.status();
-  if (access_keys_.count(*id) || *id == options_.root_access_key_id) {
-    return Internal("access key id collision");  // 2^80 ids: a broken generator, not bad luck
-  }
-  auto secret = NewSecretAccessKey();
-  if (!secret.ok()) return secret.status();
+  if (auto status = EnsureCurrent(); !status.ok()) return status;
+  return RetryConflicts([&]() -> absl::StatusOr<CreatedAccessKey> {
+    auto user = FindUser(*name);
+    if (!user.ok()) return user.status();
+    // The quota counts what storage holds when nodes share it; every key created or deleted
+    // rewrites the user's record, which this write expects unchanged.
+    auto owner = ReadOwner(IamEntityKind::kUser, *name);
+    if (!owner.ok()) return owner.status();
+    auto count = AccessKeyCount(**user);
+    if (!count.ok()) return count.status();
+    if (*count >= kMaxAccessKeysPerUser) {
+      return Error(ErrorType::kLimitExceeded,
+                   StrCat("Cannot exceed quota for AccessKeysPerUser: ", kMaxAccessKeysPerUser));
+    }
+    auto id = NewAccessKeyId(kAccessKeyIdPrefix);
+    if (!id.ok()) return id.status();
+    bool known = [&] {
+      std::shared_lock lock(index_mutex_);
+      return access_keys_.count(*id) != 0;
+    }();
+    if (known || *id == options_.root_access_key_id) {
+      return Internal("access key id collision");  // 2^80 ids: a broken generator, not bad luck
+    }
+    auto secret = NewSecretAccessKey();
+    if (!secret.ok()) return secret.status();
 
-  records::AccessKeyRecord record{
-      AsciiLower((*user)->user.user_name),
-      {(*user)->user.user_name, *id, AccessKeyStatus::kActive, clock_->NowSeconds()}};
-  std::string encoded = records::EncodeAccessKey(record);
-  KeystoreBatch batch;
-  batch.puts.emplace_back(records::AccessKeyRecordId(*id), encoded);
-  batch.puts.emplace_back(records::SecretRecordId(*id), secret->view());
-  if (auto commit = keystore_->Commit(batch); !commit.ok()) return commit;
+    records::AccessKeyRecord record{
+        AsciiLower((*user)->user.user_name),
+        {(*user)->user.user_name, *id, AccessKeyStatus::kActive, clock_->NowSeconds()}};
+    std::string encoded = records::EncodeAccessKey(record);
+    KeystoreBatch batch;
+    batch.puts.emplace_back(records::AccessKeyRecordId(*id), encoded);
+    batch.puts.emplace_back(records::SecretRecordId(*id), secret->view());
+    batch.puts.emplace_back(records::UserRecordId(*name), owner->value->view());  // touched
+    batch.expect.emplace_back(records::UserRecordId(*name), std::move(owner->version));
+    batch.expect.emplace_back(records::AccessKeyRecordId(*id), "");
+    if (auto commit = keystore_->Commit(batch); !commit.ok()) return commit;
 
-  auto changed = std::make_shared<UserEntry>(**user);
-  changed->access_key_ids.push_back(*id);
-  std::sort(changed->access_key_ids.begin(), changed->access_key_ids.end());
-  auto key = std::make_shared<AccessKeyEntry>();
-  key->user_key = record.user_key;
-  key->metadata = record.metadata;
-  key->credential = UserCredential(*changed, key->metadata, *secret);
-  PublishUser(std::move(changed), std::move(key));
-  return CreatedAccessKey{std::move(record.metadata), std::move(*secret)};
+    auto changed = std::make_shared<UserEntry>(**user);
+    changed->access_key_ids.push_back(*id);
+    std::sort(changed->access_key_ids.begin(), changed->access_key_ids.end());
+    auto key = std::make_shared<AccessKeyEntry>();
+    key->user_key = record.user_key;
+    key->metadata = record.metadata;
+    key->credential = UserCredential(*changed, key->metadata, *secret);
+    PublishUser(std::move(changed), std::move(key));
+    return CreatedAccessKey{std::move(record.metadata), std::move(*secret)};
+  });
 }
 
 absl::StatusOr<AccessKeyList> IamServiceImpl::ListAccessKeys(
@@ -195,6 +238,7 @@ absl::StatusOr<AccessKeyList> IamServiceImpl::ListAccessKeys(
         {"", options_.root_access_key_id, AccessKeyStatus::kActive, account_create_date_});
     return list;
   }
+  if (auto status = EnsureCurrent(); !status.ok()) return status;
   auto status = Authorize(call, "iam:ListAccessKeys", UserResource(*name));
   if (!status.ok()) return status;
   auto user = FindUser(*name);
@@ -217,19 +261,32 @@ absl::Status IamServiceImpl::UpdateAccessKey(const CallContext& call,
   auto name = KeyOwnerName(call, user_name, access_key_id, "iam:UpdateAccessKey");
   if (!name.ok()) return name.status();
   std::lock_guard write_lock(write_mutex_);
-  auto user = FindUser(*name);
-  if (!user.ok()) return user.status();
-  auto key = FindUsersAccessKey(**user, access_key_id);
-  if (!key.ok()) return key.status();
-  if ((*key)->metadata.status == status) return absl::OkStatus();
-  auto changed = std::make_shared<AccessKeyEntry>(**key);
-  changed->metadata.status = status;
-  auto stored = keystore_->Put(records::AccessKeyRecordId(access_key_id),
-                               records::EncodeAccessKey({changed->user_key, changed->metadata}));
-  if (!stored.ok()) return stored;
-  std::unique_lock lock(index_mutex_);
-  access_keys_[access_key_id] = std::move(changed);
-  return absl::OkStatus();
+  if (auto current = EnsureCurrent(); !current.ok()) return current;
+  return RetryConflicts([&]() -> absl::Status {
+    auto user = FindUser(*name);
+    if (!user.ok()) return user.status();
+    auto key = FindUsersAccessKey(**user, access_key_id);
+    if (!key.ok()) return key.status();
+    // The record as stored, not as this node's index has it.
+    auto stored = keystore_->GetVersioned(records::AccessKeyRecordId(access_key_id));
+    if (!stored.ok()) return stored.status();
+    if (!stored->value) return AccessKeyNotFound(access_key_id);
+    auto record = records::DecodeAccessKey(stored->value->view());
+    if (!record.ok()) return record.status();
+    if (record->metadata.status == status) return absl::OkStatus();
+    auto changed = std::make_shared<AccessKeyEntry>(**key);
+    changed->metadata.status = status;
+    record->metadata.status = status;
+    std::string encoded = records::EncodeAccessKey(*record);
+    KeystoreBatch batch;
+    batch.puts.emplace_back(records::AccessKeyRecordId(access_key_id), encoded);
+    batch.expect.emplace_back(records::AccessKeyRecordId(access_key_id),
+                              std::move(stored->version));
+    if (auto committed = keystore_->Commit(batch); !committed.ok()) return committed;
+    std::unique_lock lock(index_mutex_);
+    access_keys_[access_key_id] = std::move(changed);
+    return absl::OkStatus();
+  });
 }
 
 absl::Status IamServiceImpl::DeleteAccessKey(const CallContext& call,
@@ -238,18 +295,30 @@ absl::Status IamServiceImpl::DeleteAccessKey(const CallContext& call,
   auto name = KeyOwnerName(call, user_name, access_key_id, "iam:DeleteAccessKey");
   if (!name.ok()) return name.status();
   std::lock_guard write_lock(write_mutex_);
-  auto user = FindUser(*name);
-  if (!user.ok()) return user.status();
-  auto key = FindUsersAccessKey(**user, access_key_id);
-  if (!key.ok()) return key.status();
-  KeystoreBatch batch;
-  batch.deletes = {records::AccessKeyRecordId(access_key_id),
-                   records::SecretRecordId(access_key_id)};
-  if (auto status = keystore_->Commit(batch); !status.ok()) return status;
-  auto changed = std::make_shared<UserEntry>(**user);
-  std::erase(changed->access_key_ids, access_key_id);
-  PublishUser(std::move(changed), nullptr, access_key_id);
-  return absl::OkStatus();
+  if (auto status = EnsureCurrent(); !status.ok()) return status;
+  return RetryConflicts([&]() -> absl::Status {
+    auto user = FindUser(*name);
+    if (!user.ok()) return user.status();
+    auto key = FindUsersAccessKey(**user, access_key_id);
+    if (!key.ok()) return key.status();
+    auto owner = ReadOwner(IamEntityKind::kUser, *name);
+    if (!owner.ok()) return owner.status();
+    auto stored = keystore_->GetVersioned(records::AccessKeyRecordId(access_key_id));
+    if (!stored.ok()) return stored.status();
+    if (!stored->value) return AccessKeyNotFound(access_key_id);  // deleted on another node
+    KeystoreBatch batch;
+    batch.deletes = {records::AccessKeyRecordId(access_key_id),
+                     records::SecretRecordId(access_key_id)};
+    batch.puts.emplace_back(records::UserRecordId(*name), owner->value->view());  // touched
+    batch.expect.emplace_back(records::UserRecordId(*name), std::move(owner->version));
+    batch.expect.emplace_back(records::AccessKeyRecordId(access_key_id),
+                              std::move(stored->version));
+    if (auto status = keystore_->Commit(batch); !status.ok()) return status;
+    auto changed = std::make_shared<UserEntry>(**user);
+    std::erase(changed->access_key_ids, access_key_id);
+    PublishUser(std::move(changed), nullptr, access_key_id);
+    return absl::OkStatus();
+  });
 }
 
 }  // namespace kmsd::iam

@@ -115,8 +115,8 @@ absl::StatusOr<DecryptResult> KmsServiceImpl::Decrypt(const CallContext& call,
                                                       const std::string& encryption_algorithm) {
   auto source = KeyOfCiphertext(blob, key_id, encryption_algorithm, "KeyId");
   if (!source.ok()) return source.status();
+  if (auto status = CheckGrantTokens(grant_tokens, {&source->entry}); !status.ok()) return status;
   const KeyMetadata& m = source->entry->record.metadata;
-  if (auto status = CheckGrantTokens(grant_tokens); !status.ok()) return status;
   if (auto status = AuthorizeKey(call, *source->entry,
                                  {.action = "kms:Decrypt",
                                   .grant_operation = grants::kDecrypt,
@@ -147,7 +147,9 @@ absl::StatusOr<ReEncryptResult> KmsServiceImpl::ReEncrypt(
   std::string destination_alias;
   auto destination = Resolve(destination_key_id, /*allow_alias=*/true, &destination_alias);
   if (!destination.ok()) return destination.status();
-  if (auto status = CheckGrantTokens(grant_tokens); !status.ok()) return status;
+  if (auto status = CheckGrantTokens(grant_tokens, {&source->entry, &*destination}); !status.ok()) {
+    return status;
+  }
   bool same_key = source->entry == *destination;
   auto add_same_key = [same_key](policy::RequestContext& context) {
     context.Set("kms:ReEncryptOnSameKey", same_key ? "true" : "false");

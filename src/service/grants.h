@@ -56,9 +56,8 @@ inline constexpr OperationSet kSymmetricKeyOperations =
 
 // What a grant on a key of another kind may allow (AWS's table of grant operations by key type).
 inline constexpr OperationSet kEveryKeyOperations = kCreateGrant | kRetireGrant | kDescribeKey;
-inline constexpr OperationSet kRsaEncryptionKeyOperations = kEveryKeyOperations | kDecrypt |
-                                                            kEncrypt | kReEncryptFrom |
-                                                            kReEncryptTo | kGetPublicKey;
+inline constexpr OperationSet kRsaEncryptionKeyOperations =
+    kEveryKeyOperations | kDecrypt | kEncrypt | kReEncryptFrom | kReEncryptTo | kGetPublicKey;
 inline constexpr OperationSet kSigningKeyOperations =
     kEveryKeyOperations | kSign | kVerify | kGetPublicKey;
 inline constexpr OperationSet kMacKeyOperations = kEveryKeyOperations | kGenerateMac | kVerifyMac;

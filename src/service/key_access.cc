@@ -31,29 +31,31 @@ absl::Status KmsServiceImpl::PutKeyPolicy(const CallContext& call, const std::st
                                           const std::string& policy_name,
                                           const std::string& document, bool bypass_lockout_check) {
   std::lock_guard write_lock(write_mutex_);
-  auto current = Resolve(key_id, /*allow_alias=*/false);
-  if (!current.ok()) return current.status();
-  auto add_bypass = [bypass_lockout_check](policy::RequestContext& context) {
-    if (bypass_lockout_check) context.Set("kms:BypassPolicyLockoutSafetyCheck", "true");
-  };
-  if (auto status = AuthorizeKey(call, **current,
-                                 {.action = "kms:PutKeyPolicy", .add_conditions = add_bypass});
-      !status.ok()) {
-    return status;
-  }
-  if (auto status = RequireDefaultPolicyName(policy_name); !status.ok()) return status;
-  auto compiled = CompileKeyPolicy(document);
-  if (!compiled.ok()) return compiled.status();
-  if (!bypass_lockout_check) {
-    if (auto status = CheckLockout(call, **current, **compiled); !status.ok()) return status;
-  }
-  return MutateLocked(*current,
-                      [&](KeyRecord& record, KeyChange& change) {
-                        record.policy = document;
-                        change.policy = *compiled;
-                        return absl::OkStatus();
-                      })
-      .status();
+  return RetryConflicts([&]() -> absl::Status {
+    auto current = Resolve(key_id, /*allow_alias=*/false);
+    if (!current.ok()) return current.status();
+    auto add_bypass = [bypass_lockout_check](policy::RequestContext& context) {
+      if (bypass_lockout_check) context.Set("kms:BypassPolicyLockoutSafetyCheck", "true");
+    };
+    if (auto status = AuthorizeKey(call, **current,
+                                   {.action = "kms:PutKeyPolicy", .add_conditions = add_bypass});
+        !status.ok()) {
+      return status;
+    }
+    if (auto status = RequireDefaultPolicyName(policy_name); !status.ok()) return status;
+    auto compiled = CompileKeyPolicy(document);
+    if (!compiled.ok()) return compiled.status();
+    if (!bypass_lockout_check) {
+      if (auto status = CheckLockout(call, **current, **compiled); !status.ok()) return status;
+    }
+    return MutateLocked(*current,
+                        [&](KeyRecord& record, KeyChange& change) {
+                          record.policy = document;
+                          change.policy = *compiled;
+                          return absl::OkStatus();
+                        })
+        .status();
+  });
 }
 
 absl::StatusOr<CreateGrantResult> KmsServiceImpl::CreateGrant(const CallContext& call,
@@ -62,89 +64,99 @@ absl::StatusOr<CreateGrantResult> KmsServiceImpl::CreateGrant(const CallContext&
   if (!operations.ok()) return operations.status();
 
   std::lock_guard write_lock(write_mutex_);
-  auto current = Resolve(request.key_id, /*allow_alias=*/false);
-  if (!current.ok()) return current.status();
-  if (auto status = CheckGrantTokens(request.grant_tokens); !status.ok()) return status;
-  // A grant that allows CreateGrant lets its grantee make only grants that allow a subset of
-  // its operations, with constraints at least as strict.
-  auto within_parent = [&](const grants::Grant& parent) {
-    return (*operations & ~parent.operations) == 0 &&
-           grants::AtLeastAsStrict(request.constraints, parent.record.constraints);
-  };
-  if (auto status = AuthorizeKey(call, **current,
-                                 {.action = "kms:CreateGrant",
-                                  .grant_operation = grants::kCreateGrant,
-                                  .add_conditions =
-                                      [&](policy::RequestContext& context) {
-                                        authorization::AddGrantConditions(context, request);
-                                      },
-                                  .grant_admits = within_parent});
-      !status.ok()) {
-    return status;
-  }
-  const KeyEntry& entry = **current;
-  if (auto status = RequireUsable(entry.record.metadata); !status.ok()) return status;
-  if (auto status = grants::CheckOperationsForKey(request.operations, entry.record.metadata);
-      !status.ok()) {
-    return status;
-  }
+  return RetryConflicts([&]() -> absl::StatusOr<CreateGrantResult> {
+    auto current = Resolve(request.key_id, /*allow_alias=*/false);
+    if (!current.ok()) return current.status();
+    if (auto status = CheckGrantTokens(request.grant_tokens, {&*current}); !status.ok()) {
+      return status;
+    }
+    // A grant that allows CreateGrant lets its grantee make only grants that allow a subset of
+    // its operations, with constraints at least as strict.
+    auto within_parent = [&](const grants::Grant& parent) {
+      return (*operations & ~parent.operations) == 0 &&
+             grants::AtLeastAsStrict(request.constraints, parent.record.constraints);
+    };
+    if (auto status = AuthorizeKey(call, **current,
+                                   {.action = "kms:CreateGrant",
+                                    .grant_operation = grants::kCreateGrant,
+                                    .add_conditions =
+                                        [&](policy::RequestContext& context) {
+                                          authorization::AddGrantConditions(context, request);
+                                        },
+                                    .grant_admits = within_parent});
+        !status.ok()) {
+      return status;
+    }
+    const KeyEntry& entry = **current;
+    if (auto status = RequireUsable(entry.record.metadata); !status.ok()) return status;
+    if (auto status = grants::CheckOperationsForKey(request.operations, entry.record.metadata);
+        !status.ok()) {
+      return status;
+    }
 
-  // A retry of a named request finds the grant it made; AWS answers it with a new token.
-  if (!request.name.empty()) {
-    for (const auto& [grant_id, grant] : entry.grants->ById()) {
-      if (SameGrant(grant->record, *operations, grant->operations, request)) {
-        if (request.dry_run) return DryRunSucceeded();
-        auto token = grants::MakeToken(grant->record);
-        if (!token.ok()) return token.status();
-        return CreateGrantResult{grant_id, std::move(*token)};
+    // A retry of a named request finds the grant it made; AWS answers it with a new token.
+    if (!request.name.empty()) {
+      for (const auto& [grant_id, grant] : entry.grants->ById()) {
+        if (SameGrant(grant->record, *operations, grant->operations, request)) {
+          if (request.dry_run) return DryRunSucceeded();
+          auto token = grants::MakeToken(grant->record);
+          if (!token.ok()) return token.status();
+          return CreateGrantResult{grant_id, std::move(*token)};
+        }
       }
     }
-  }
-  if (entry.grants->size() >= kMaxGrantsPerKey) {
-    return Error(ErrorType::kLimitExceeded,
-                 StrCat(KeyArn(entry.record.metadata.key_id), " already has ", kMaxGrantsPerKey,
-                        " grants, the most a KMS key can have"));
-  }
-  if (entry.grants->ForGrantee(request.grantee_principal).size() >= kMaxGrantsPerGranteePerKey) {
-    return Error(ErrorType::kLimitExceeded,
-                 StrCat(KeyArn(entry.record.metadata.key_id), " already has ",
-                        kMaxGrantsPerGranteePerKey, " grants for ", request.grantee_principal,
-                        ", the most one principal can have on a KMS key"));
-  }
-  if (request.dry_run) return DryRunSucceeded();
-
-  GrantRecord record;
-  record.key_id = entry.record.metadata.key_id;
-  auto grant_id = grants::NewGrantId();
-  if (!grant_id.ok()) return grant_id.status();
-  record.grant_id = std::move(*grant_id);
-  auto secret = grants::NewTokenSecret();
-  if (!secret.ok()) return secret.status();
-  record.token_secret = std::move(*secret);
-  record.name = request.name;
-  record.creation_date = clock_->NowSeconds();
-  record.grantee_principal = request.grantee_principal;
-  record.retiring_principal = request.retiring_principal;
-  for (const std::string& operation : request.operations) {
-    if (std::find(record.operations.begin(), record.operations.end(), operation) ==
-        record.operations.end()) {
-      record.operations.push_back(operation);
+    if (entry.grants->size() >= kMaxGrantsPerKey) {
+      return Error(ErrorType::kLimitExceeded,
+                   StrCat(KeyArn(entry.record.metadata.key_id), " already has ", kMaxGrantsPerKey,
+                          " grants, the most a KMS key can have"));
     }
-  }
-  record.constraints = request.constraints;
-  auto token = grants::MakeToken(record);
-  if (!token.ok()) return token.status();
+    if (entry.grants->ForGrantee(request.grantee_principal).size() >= kMaxGrantsPerGranteePerKey) {
+      return Error(ErrorType::kLimitExceeded,
+                   StrCat(KeyArn(entry.record.metadata.key_id), " already has ",
+                          kMaxGrantsPerGranteePerKey, " grants for ", request.grantee_principal,
+                          ", the most one principal can have on a KMS key"));
+    }
+    if (request.dry_run) return DryRunSucceeded();
 
-  SecretBytes encoded = records::EncodeGrantRecord(record);
-  KeystoreBatch batch;
-  std::string record_id = records::GrantRecordId(record.key_id, record.grant_id);
-  batch.puts.emplace_back(record_id, encoded.view());
-  if (auto status = keystore_->Commit(batch); !status.ok()) return status;
-  CreateGrantResult result{record.grant_id, std::move(*token)};
-  auto changed = std::make_shared<KeyEntry>(entry);
-  changed->grants = entry.grants->With(grants::FromRecord(std::move(record)));
-  Publish(std::move(changed));
-  return result;
+    GrantRecord record;
+    record.key_id = entry.record.metadata.key_id;
+    auto grant_id = grants::NewGrantId();
+    if (!grant_id.ok()) return grant_id.status();
+    record.grant_id = std::move(*grant_id);
+    auto secret = grants::NewTokenSecret();
+    if (!secret.ok()) return secret.status();
+    record.token_secret = std::move(*secret);
+    record.name = request.name;
+    record.creation_date = clock_->NowSeconds();
+    record.grantee_principal = request.grantee_principal;
+    record.retiring_principal = request.retiring_principal;
+    for (const std::string& operation : request.operations) {
+      if (std::find(record.operations.begin(), record.operations.end(), operation) ==
+          record.operations.end()) {
+        record.operations.push_back(operation);
+      }
+    }
+    record.constraints = request.constraints;
+    auto token = grants::MakeToken(record);
+    if (!token.ok()) return token.status();
+
+    // The key must still be as read (not disabled or scheduled for deletion meanwhile).
+    auto key_version = StoredKeyVersion(entry);
+    if (!key_version.ok()) return key_version.status();
+    SecretBytes encoded = records::EncodeGrantRecord(record);
+    KeystoreBatch batch;
+    std::string record_id = records::GrantRecordId(record.key_id, record.grant_id);
+    batch.puts.emplace_back(record_id, encoded.view());
+    batch.expect.emplace_back(record_id, "");
+    batch.expect.emplace_back(records::KeyRecordId(record.key_id), std::move(*key_version));
+    uint64_t seen = InvalidationsOf(record.key_id);
+    if (auto status = keystore_->Commit(batch); !status.ok()) return status;
+    CreateGrantResult result{record.grant_id, std::move(*token)};
+    auto changed = std::make_shared<KeyEntry>(entry);
+    changed->grants = entry.grants->With(grants::FromRecord(std::move(record)));
+    PublishIfCurrent(std::move(changed), seen);
+    return result;
+  });
 }
 
 absl::StatusOr<GrantList> KmsServiceImpl::ListGrants(const CallContext& call,
@@ -216,40 +228,44 @@ absl::StatusOr<GrantList> KmsServiceImpl::ListRetirableGrants(const CallContext&
 absl::Status KmsServiceImpl::RetireGrant(const CallContext& call,
                                          const RetireGrantRequest& request) {
   std::lock_guard write_lock(write_mutex_);
-  EntryPtr entry;
-  const grants::Grant* grant = nullptr;
-  if (!request.grant_token.empty()) {
-    auto found = GrantOfToken(request.grant_token);
-    if (!found.ok()) return found.status();
-    std::tie(entry, grant) = *found;
-  } else {
-    if (request.key_id.empty() || request.grant_id.empty()) {
-      return Validation("Specify either GrantToken, or both KeyId and GrantId");
+  return RetryConflicts([&]() -> absl::Status {
+    EntryPtr entry;
+    const grants::Grant* grant = nullptr;
+    if (!request.grant_token.empty()) {
+      auto found = GrantOfToken(request.grant_token);
+      if (!found.ok()) return found.status();
+      std::tie(entry, grant) = *found;
+    } else {
+      if (request.key_id.empty() || request.grant_id.empty()) {
+        return Validation("Specify either GrantToken, or both KeyId and GrantId");
+      }
+      auto current = Resolve(request.key_id, /*allow_alias=*/false);
+      if (!current.ok()) return current.status();
+      entry = *current;
+      auto found = FindGrant(*entry, request.grant_id);
+      if (!found.ok()) return found.status();
+      grant = *found;
     }
-    auto current = Resolve(request.key_id, /*allow_alias=*/false);
-    if (!current.ok()) return current.status();
-    entry = *current;
-    auto found = FindGrant(*entry, request.grant_id);
-    if (!found.ok()) return found.status();
-    grant = *found;
-  }
-  if (auto status = AuthorizeRetire(call, *entry, grant->record); !status.ok()) return status;
-  if (request.dry_run) return DryRunSucceeded();
-  return RemoveGrant(entry, grant->record.grant_id);
+    if (auto status = AuthorizeRetire(call, *entry, grant->record); !status.ok()) return status;
+    if (request.dry_run) return DryRunSucceeded();
+    return RemoveGrant(entry, grant->record.grant_id);
+  });
 }
 
 absl::Status KmsServiceImpl::RevokeGrant(const CallContext& call, const std::string& key_id,
                                          const std::string& grant_id, bool dry_run) {
   std::lock_guard write_lock(write_mutex_);
-  auto entry = Resolve(key_id, /*allow_alias=*/false);
-  if (!entry.ok()) return entry.status();
-  if (auto status = AuthorizeKey(call, **entry, {.action = "kms:RevokeGrant"}); !status.ok()) {
-    return status;
-  }
-  auto grant = FindGrant(**entry, grant_id);
-  if (!grant.ok()) return grant.status();
-  if (dry_run) return DryRunSucceeded();
-  return RemoveGrant(*entry, grant_id);
+  return RetryConflicts([&]() -> absl::Status {
+    auto entry = Resolve(key_id, /*allow_alias=*/false);
+    if (!entry.ok()) return entry.status();
+    if (auto status = AuthorizeKey(call, **entry, {.action = "kms:RevokeGrant"}); !status.ok()) {
+      return status;
+    }
+    auto grant = FindGrant(**entry, grant_id);
+    if (!grant.ok()) return grant.status();
+    if (dry_run) return DryRunSucceeded();
+    return RemoveGrant(*entry, grant_id);
+  });
 }
 
 policy::RequestContext KmsServiceImpl::KeyContext(const CallContext& call, std::string_view action,
@@ -379,10 +395,20 @@ absl::Status KmsServiceImpl::RequireDefaultPolicyName(const std::string& policy_
       StrCat("No key policy named '", policy_name, "': the only key policy name is \"default\""));
 }
 
-absl::Status KmsServiceImpl::CheckGrantTokens(const GrantTokens& tokens) {
+absl::Status KmsServiceImpl::CheckGrantTokens(const GrantTokens& tokens,
+                                              std::initializer_list<EntryPtr*> refresh) {
   for (const std::string& token : tokens) {
     auto grant = GrantOfToken(token);
     if (!grant.ok()) return grant.status();
+  }
+  // On a shared store a token may name a grant made on another node a moment ago, which
+  // GrantOfToken has just read into the cache: the caller's entries are taken again from it.
+  if (shared_ && !tokens.empty()) {
+    for (EntryPtr* entry : refresh) {
+      auto fresh = Load((*entry)->record.metadata.key_id);
+      if (!fresh.ok()) return fresh.status();
+      *entry = std::move(*fresh);
+    }
   }
   return absl::OkStatus();
 }
@@ -396,6 +422,16 @@ absl::StatusOr<std::pair<EntryPtr, const grants::Grant*>> KmsServiceImpl::GrantO
     return TypeOf(entry.status()) == ErrorType::kNotFound ? InvalidGrantToken() : entry.status();
   }
   const grants::Grant* grant = (*entry)->grants->Find(claim->grant_id);
+  if (!grant && shared_) {
+    // AWS: a grant token makes a new grant usable at once. Made on another node, it may not
+    // have reached this node's cache yet: read the key again, once.
+    Forget(claim->key_id);
+    entry = Load(claim->key_id);
+    if (!entry.ok()) {
+      return TypeOf(entry.status()) == ErrorType::kNotFound ? InvalidGrantToken() : entry.status();
+    }
+    grant = (*entry)->grants->Find(claim->grant_id);
+  }
   if (!grant || !grants::TokenMatches(*claim, grant->record)) return InvalidGrantToken();
   return std::make_pair(*entry, grant);
 }
@@ -416,12 +452,28 @@ absl::Status KmsServiceImpl::InvalidGrantId(const std::string& grant_id) {
 }
 
 absl::Status KmsServiceImpl::RemoveGrant(const EntryPtr& entry, const std::string& grant_id) {
+  const std::string& key_id = entry->record.metadata.key_id;
+  std::string record_id = records::GrantRecordId(key_id, grant_id);
   KeystoreBatch batch;
-  batch.deletes.push_back(records::GrantRecordId(entry->record.metadata.key_id, grant_id));
-  if (auto status = keystore_->Commit(batch); !status.ok()) return status;
+  batch.deletes.push_back(record_id);
+  if (shared_) {
+    // Retired or revoked on another node since this one cached it: read the key again.
+    auto stored = keystore_->GetVersioned(record_id);
+    if (!stored.ok()) return stored.status();
+    if (!stored->value) {
+      Forget(key_id);
+      return StorageConflict(record_id);
+    }
+    batch.expect.emplace_back(record_id, std::move(stored->version));
+  }
+  uint64_t seen = InvalidationsOf(key_id);
+  if (auto status = keystore_->Commit(batch); !status.ok()) {
+    if (IsStorageConflict(status)) Forget(key_id);
+    return status;
+  }
   auto changed = std::make_shared<KeyEntry>(*entry);
   changed->grants = entry->grants->Without(grant_id);
-  Publish(std::move(changed));
+  PublishIfCurrent(std::move(changed), seen);
   return absl::OkStatus();
 }
 

@@ -2,7 +2,6 @@
 #include "service/key_usage_tracker.h"
 
 #include <functional>
-
 #include <nlohmann/json.hpp>
 
 #include "kmsd/errors.h"

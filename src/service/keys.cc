@@ -64,9 +64,10 @@ absl::StatusOr<KeyMetadata> KmsServiceImpl::CreateKey(const CallContext& call,
     if (auto status = AttachMaterial(*entry); !status.ok()) return status;
   }
 
-  std::string metadata_record = records::EncodeKeyRecord(entry->record);
+  entry->stored_record = records::EncodeKeyRecord(entry->record);
   KeystoreBatch batch;
-  batch.puts.emplace_back(records::KeyRecordId(m.key_id), metadata_record);
+  batch.expect.emplace_back(records::KeyRecordId(m.key_id), "");  // a new key id, on any node
+  batch.puts.emplace_back(records::KeyRecordId(m.key_id), entry->stored_record);
   if (!external) {
     batch.puts.emplace_back(records::MaterialRecordId(m.key_id, 1), entry->versions[1]->view());
   }
@@ -78,8 +79,9 @@ absl::StatusOr<KeyMetadata> KmsServiceImpl::CreateKey(const CallContext& call,
   }
   {
     std::lock_guard write_lock(write_mutex_);
+    uint64_t seen = InvalidationsOf(m.key_id);
     if (auto status = keystore_->Commit(batch); !status.ok()) return status;
-    Publish(entry);
+    PublishIfCurrent(entry, seen);
   }
   KeyMetadata created = Describe(*entry);
   if (auto status = AddMultiRegionConfiguration(created); !status.ok()) return status;
@@ -110,7 +112,7 @@ absl::StatusOr<KeyMetadata> KmsServiceImpl::DescribeKey(const CallContext& call,
   std::string request_alias;
   auto entry = Resolve(key_id, /*allow_alias=*/true, &request_alias);
   if (!entry.ok()) return entry.status();
-  if (auto status = CheckGrantTokens(grant_tokens); !status.ok()) return status;
+  if (auto status = CheckGrantTokens(grant_tokens, {&*entry}); !status.ok()) return status;
   if (auto status = AuthorizeKey(call, **entry,
                                  {.action = "kms:DescribeKey",
                                   .grant_operation = grants::kDescribeKey,

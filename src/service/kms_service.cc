@@ -146,7 +146,7 @@ absl::StatusOr<EntryPtr> KmsServiceImpl::ResolveForCrypto(const CallContext& cal
   std::string request_alias;
   auto entry = Resolve(ref, /*allow_alias=*/true, &request_alias);
   if (!entry.ok()) return entry.status();
-  if (auto status = CheckGrantTokens(grant_tokens); !status.ok()) return status;
+  if (auto status = CheckGrantTokens(grant_tokens, {&*entry}); !status.ok()) return status;
   request.request_alias = request_alias;
   if (auto status = AuthorizeKey(call, **entry, request); !status.ok()) return status;
   if (auto status = RequireUsable((*entry)->record.metadata); !status.ok()) return status;
@@ -166,6 +166,11 @@ absl::StatusOr<EntryPtr> KmsServiceImpl::BlobKey(const BlobHeader& header,
     }
   }
   auto entry = Load(header.key_id);
+  if (entry.ok() && shared_ && !(*entry)->versions.contains(header.backing_key_version)) {
+    // Another node may have rotated the key since this one cached it: read it again, once.
+    Forget(header.key_id);
+    entry = Load(header.key_id);
+  }
   if (!entry.ok() && TypeOf(entry.status()) == ErrorType::kNotFound) return UndecryptableBlob();
   return entry;
 }
@@ -214,13 +219,23 @@ KeyCacheStats KmsServiceImpl::CacheStats() {
 }
 
 absl::StatusOr<EntryPtr> KmsServiceImpl::Load(const std::string& key_id) {
+  // A shared store's watch reported alias changes: read them before answering from the cache,
+  // whose entries list their keys' aliases (an atomic load when nothing changed).
+  if (aliases_changed_.load(std::memory_order_acquire)) {
+    if (auto status = EnsureAliasIndex(); !status.ok()) return status;
+  }
+  bool stale = stale_.load(std::memory_order_acquire);
+  uint64_t seen = 0;
   {
     std::shared_lock cache_lock(cache_mutex_);
-    auto it = key_cache_.find(key_id);
-    if (it != key_cache_.end()) {
-      cache_hits_.fetch_add(1, std::memory_order_relaxed);
-      return it->second;
+    if (!stale) {
+      auto it = key_cache_.find(key_id);
+      if (it != key_cache_.end()) {
+        cache_hits_.fetch_add(1, std::memory_order_relaxed);
+        return it->second;
+      }
     }
+    seen = invalidations_[StripeOf(key_id)];
   }
   cache_misses_.fetch_add(1, std::memory_order_relaxed);
   if (auto status = EnsureAliasIndex(); !status.ok()) return status;
@@ -230,6 +245,11 @@ absl::StatusOr<EntryPtr> KmsServiceImpl::Load(const std::string& key_id) {
   auto entry = LoadFromKeystore(key_id);
   if (!entry.ok()) return entry.status();
   std::unique_lock cache_lock(cache_mutex_);
+  // While stale, or when the watch dropped this key's stripe since the read began (the read may
+  // predate that change), the entry serves this call only.
+  if (stale_.load(std::memory_order_acquire) || invalidations_[StripeOf(key_id)] != seen) {
+    return entry;
+  }
   // Another thread may have loaded or changed it meanwhile; keep the published one.
   auto [it, inserted] = key_cache_.emplace(key_id, *entry);
   return it->second;
@@ -245,6 +265,7 @@ absl::StatusOr<EntryPtr> KmsServiceImpl::LoadFromKeystore(const std::string& key
   if (!record.ok()) return record.status();
   auto entry = std::make_shared<KeyEntry>();
   entry->record = std::move(*record);
+  entry->stored_record = std::string((*stored)->view());
   auto materials = keystore_->List(records::MaterialPrefix(key_id), "", 0);
   if (!materials.ok()) return materials.status();
   for (KeystoreRecord& material : *materials) {

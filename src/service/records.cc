@@ -162,7 +162,8 @@ absl::StatusOr<KeyRecord> DecodeKeyRecord(std::string_view bytes) {
     m.key_spec = j.at("spec").get<std::string>();
     m.origin = j.at("origin").get<std::string>();
     if (j.contains("deletion_date")) m.deletion_date = j["deletion_date"].get<int64_t>();
-    if (j.contains("pending_window")) m.pending_deletion_window_days = j["pending_window"].get<int>();
+    if (j.contains("pending_window"))
+      m.pending_deletion_window_days = j["pending_window"].get<int>();
     record.current_version = j.at("current_version").get<uint32_t>();
     for (const json& tag : j.at("tags")) {
       record.tags.push_back({tag.at(0).get<std::string>(), tag.at(1).get<std::string>()});
@@ -173,9 +174,10 @@ absl::StatusOr<KeyRecord> DecodeKeyRecord(std::string_view bytes) {
       record.next_rotation_date = j["rotation"].at("next").get<int64_t>();
     }
     for (const json& rotation : j.value("rotations", json::array())) {
-      RotationType type = rotation.at(2).get<std::string>() == RotationTypeName(RotationType::kOnDemand)
-                              ? RotationType::kOnDemand
-                              : RotationType::kAutomatic;
+      RotationType type =
+          rotation.at(2).get<std::string>() == RotationTypeName(RotationType::kOnDemand)
+              ? RotationType::kOnDemand
+              : RotationType::kAutomatic;
       record.rotations.push_back(
           {rotation.at(0).get<uint32_t>(), rotation.at(1).get<int64_t>(), type});
     }

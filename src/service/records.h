@@ -43,7 +43,7 @@ struct KeyRecord {
   uint32_t current_version = 1;
   bool rotation_enabled = false;
   int rotation_period_days = 0;
-  int64_t next_rotation_date = 0;  // when rotation_enabled
+  int64_t next_rotation_date = 0;   // when rotation_enabled
   std::vector<Rotation> rotations;  // oldest first; the first material is not a rotation
   // The key policy document byte for byte as it was given; none = AWS's default key policy
   // (keys stored before key policies existed have none too).

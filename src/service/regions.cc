@@ -199,9 +199,10 @@ class Regions final : public KmsRegions, public service_internal::RegionPeers {
         keystore_, service_internal::RegionRecordPrefix(name, is_default));
     ServiceOptions options = options_;
     options.region = name;
+    options.record_prefix = service_internal::RegionRecordPrefix(name, is_default);
     region.service = std::make_unique<service_internal::KmsServiceImpl>(
         std::move(options), region.keystore.get(), std::make_unique<BorrowedClock>(clock_));
-    region.service->JoinRegions(this, service_internal::RegionRecordPrefix(name, is_default));
+    region.service->JoinRegions(this);
     auto* service = region.service.get();
     regions_.emplace(name, std::move(region));
     return service;

@@ -134,6 +134,8 @@ absl::StatusOr<DueTaskReport> KmsServiceImpl::RunScheduledTasks() {
       auto task = records::ParseDueRecordId(stored.id);
       if (!task) return Internal("malformed schedule record");
       if (task->due > now) return report;
+      // A node that lost the leadership stops; its writes are conditional anyway.
+      if (!leadership_->IsLeader()) return report;
       if (auto status = RunDueTask(*task, stored.id, now, report); !status.ok()) return status;
     }
     if (listed->size() < kDueTasksPerPage) return report;
@@ -145,50 +147,78 @@ absl::Status KmsServiceImpl::RunDueTask(const records::DueTask& task,
                                         const std::string& due_record_id, int64_t now,
                                         DueTaskReport& report) {
   std::lock_guard write_lock(write_mutex_);
-  auto entry = Load(task.key_id);
-  if (!entry.ok() && TypeOf(entry.status()) != ErrorType::kNotFound) return entry.status();
-  const KeyRecord* record = entry.ok() ? &(*entry)->record : nullptr;
-  if (record && task.task == records::kDeleteTask &&
-      record->metadata.state == KeyState::kPendingDeletion &&
-      record->metadata.deletion_date == task.due) {
-    if (auto status = DestroyKey(*record, due_record_id); !status.ok()) return status;
-    ++report.keys_deleted;
-    return absl::OkStatus();
-  }
-  if (record && task.task == records::kRotateTask && record->metadata.multi_region &&
-      !RequireNotReplica(record->metadata, "rotation").ok()) {
-    return keystore_->Delete(due_record_id);  // the primary moved: its region rotates now
-  }
-  if (record && task.task == records::kRotateTask && record->rotation_enabled &&
-      record->next_rotation_date == task.due) {
-    bool rotate = record->metadata.state == KeyState::kEnabled;
-    auto rotated = MutateLocked(*entry, [&](KeyRecord& changed, KeyChange& change) {
-      change.deletes.push_back(due_record_id);
-      // A key that is not enabled is not rotated; its schedule moves on by one period.
-      changed.next_rotation_date =
-          std::max(task.due, now) + changed.rotation_period_days * kSecondsPerDay;
-      change.puts.emplace_back(records::DueRecordId(changed.next_rotation_date,
-                                                    records::kRotateTask, changed.metadata.key_id),
-                               "");
-      return rotate ? AddRotation(changed, change, now, RotationType::kAutomatic)
-                    : absl::OkStatus();
-    });
-    if (!rotated.ok()) return rotated.status();
-    if (rotate) ++report.keys_rotated;
-    if (record->metadata.multi_region) replica_syncs_.push_back(record->metadata.key_id);
-    return absl::OkStatus();
-  }
-  if (record && (task.task == records::kExpireMaterialTask ||
-                 task.task == records::kExpireImportParametersTask)) {
-    return RunImportTask(*entry, task, due_record_id, now, report);  // issue 13
-  }
-  return keystore_->Delete(due_record_id);  // cancelled or superseded
+  return RetryConflicts([&]() -> absl::Status {
+    // Every write below expects the schedule record as read here: another node that did the
+    // task first removed it, and then this one finds it gone or its commit refused.
+    auto due = keystore_->GetVersioned(due_record_id);
+    if (!due.ok()) return due.status();
+    if (!due->value) return absl::OkStatus();
+    auto entry = Load(task.key_id);
+    if (!entry.ok() && TypeOf(entry.status()) != ErrorType::kNotFound) return entry.status();
+    if (entry.ok()) {
+      // Decide on the key as stored, not as this node may have cached it.
+      if (auto version = StoredKeyVersion(**entry); !version.ok()) return version.status();
+    }
+    const KeyRecord* record = entry.ok() ? &(*entry)->record : nullptr;
+    if (record && task.task == records::kDeleteTask &&
+        record->metadata.state == KeyState::kPendingDeletion &&
+        record->metadata.deletion_date == task.due) {
+      if (auto status = DestroyKey(*entry, due_record_id, due->version); !status.ok()) {
+        return status;
+      }
+      ++report.keys_deleted;
+      return absl::OkStatus();
+    }
+    if (record && task.task == records::kRotateTask && record->metadata.multi_region &&
+        !RequireNotReplica(record->metadata, "rotation").ok()) {
+      // The primary moved: its region rotates now (issue 13).
+      KeystoreBatch moved;
+      moved.deletes.push_back(due_record_id);
+      moved.expect.emplace_back(due_record_id, due->version);
+      return keystore_->Commit(moved);
+    }
+    if (record && task.task == records::kRotateTask && record->rotation_enabled &&
+        record->next_rotation_date == task.due) {
+      bool rotate = record->metadata.state == KeyState::kEnabled;
+      auto rotated = MutateLocked(*entry, [&](KeyRecord& changed, KeyChange& change) {
+        change.expect.emplace_back(due_record_id, due->version);
+        change.deletes.push_back(due_record_id);
+        // A key that is not enabled is not rotated; its schedule moves on by one period.
+        changed.next_rotation_date =
+            std::max(task.due, now) + changed.rotation_period_days * kSecondsPerDay;
+        change.puts.emplace_back(
+            records::DueRecordId(changed.next_rotation_date, records::kRotateTask,
+                                 changed.metadata.key_id),
+            "");
+        return rotate ? AddRotation(changed, change, now, RotationType::kAutomatic)
+                      : absl::OkStatus();
+      });
+      if (!rotated.ok()) return rotated.status();
+      if (rotate) ++report.keys_rotated;
+      if (record->metadata.multi_region) replica_syncs_.push_back(record->metadata.key_id);
+      return absl::OkStatus();
+    }
+    if (record && (task.task == records::kExpireMaterialTask ||
+                   task.task == records::kExpireImportParametersTask)) {
+      return RunImportTask(*entry, task, due_record_id, now, report);  // issue 13
+    }
+    KeystoreBatch cancelled;  // cancelled or superseded
+    cancelled.deletes.push_back(due_record_id);
+    cancelled.expect.emplace_back(due_record_id, due->version);
+    return keystore_->Commit(cancelled);
+  });
 }
 
-absl::Status KmsServiceImpl::DestroyKey(const KeyRecord& record, const std::string& due_record_id) {
+absl::Status KmsServiceImpl::DestroyKey(const EntryPtr& entry, const std::string& due_record_id,
+                                        const std::string& due_version) {
+  const KeyRecord& record = entry->record;
   const std::string& key_id = record.metadata.key_id;
+  auto key_version = StoredKeyVersion(*entry);
+  if (!key_version.ok()) return key_version.status();
   if (auto status = EnsureAliasIndex(); !status.ok()) return status;
   KeystoreBatch batch;
+  batch.expect.emplace_back(due_record_id, due_version);
+  batch.expect.emplace_back(records::KeyRecordId(key_id), std::move(*key_version));
   batch.deletes.push_back(due_record_id);
   batch.deletes.push_back(records::KeyRecordId(key_id));
   for (const std::string& prefix :
@@ -202,7 +232,19 @@ absl::Status KmsServiceImpl::DestroyKey(const KeyRecord& record, const std::stri
     batch.deletes.push_back(
         records::DueRecordId(record.next_rotation_date, records::kRotateTask, key_id));
   }
-  std::vector<std::string> alias_names = AliasesOf(key_id);
+  std::vector<std::string> alias_names;
+  if (shared_) {
+    // Other nodes' aliases may not have reached this node's index: read them, each expected
+    // still to name this key.
+    auto stored = StoredAliasesOf(key_id);
+    if (!stored.ok()) return stored.status();
+    for (auto& [name, version] : *stored) {
+      batch.expect.emplace_back(name, std::move(version));
+      alias_names.push_back(std::move(name));
+    }
+  } else {
+    alias_names = AliasesOf(key_id);
+  }
   for (const std::string& name : alias_names) {
     batch.deletes.push_back(records::AliasRecordId(name));
   }
@@ -213,11 +255,14 @@ absl::Status KmsServiceImpl::DestroyKey(const KeyRecord& record, const std::stri
   }
   {
     std::unique_lock destroy_lock(destroy_mutex_);
-    if (auto status = keystore_->Commit(batch); !status.ok()) return status;
+    if (auto status = keystore_->Commit(batch); !status.ok()) {
+      if (IsStorageConflict(status)) Forget(key_id);
+      return status;
+    }
     key_usage_.Forget(key_id);
     std::unique_lock cache_lock(cache_mutex_);
-    key_cache_.erase(key_id);
-    for (const std::string& name : alias_names) alias_targets_.erase(name);
+    ForgetLocked(key_id);
+    for (const std::string& name : alias_names) UnindexAliasLocked(name);
     aliases_by_key_.erase(key_id);
   }
   return keystore_->Compact();

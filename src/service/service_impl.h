@@ -12,6 +12,8 @@
 //   custom_key_stores.cc         the custom key store operations (kmsd has none)
 //   imported_key_material.cc     Origin EXTERNAL: GetParametersForImport, ImportKeyMaterial,
 //                                DeleteImportedKeyMaterial, the expiry of imported material
+//   cluster_cache.cc             construction; several nodes on one store: the watch, the
+//                                scheduler's leadership, the coherence of the key cache
 // Private to src/service/: callers see only include/kmsd/service.h.
 //
 // Concurrency: published key entries are immutable and shared (shared_ptr<const KeyEntry>); a
@@ -21,9 +23,18 @@
 // write_mutex_: read the current entry, build a changed copy, commit it to the keystore, then
 // publish it. Key material is loaded once per key and shared between versions of the entry, never
 // copied.
+//
+// Several nodes on one store (ServiceOptions::backend Shared()): write_mutex_ still serializes
+// this node's writers, and every read-modify-write is also conditional on the records it read
+// (KeystoreBatch::expect), retried on a StorageConflict (RetryConflicts), so two nodes never
+// lose each other's updates. The watch (ClusterWatcher) drops cache entries that any node
+// changed; a load that raced a drop is not cached (invalidations_). While the feed is stale
+// every read goes to storage. Due tasks run only on the leader, each conditional on its
+// schedule record, so each runs once across nodes.
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <functional>
 #include <map>
@@ -37,6 +48,7 @@
 #include "kmsd/errors.h"
 #include "kmsd/key_specs.h"
 #include "kmsd/policy.h"
+#include "kmsd/retry_conflicts.h"
 #include "kmsd/service.h"
 #include "kmsd/strings.h"
 #include "kmsd/uuid.h"
@@ -63,6 +75,8 @@ inline constexpr size_t kMaxGrantsPerKey = 50000;
 inline constexpr size_t kMaxGrantsPerGranteePerKey = 500;
 inline constexpr size_t kMaxGrantsPerPage = 100;
 inline constexpr size_t kRetirableGrantsPerRead = 256;
+// Cache invalidations are counted per stripe of key ids (see KmsServiceImpl::invalidations_).
+inline constexpr size_t kInvalidationStripes = 64;
 
 struct KeyEntry {
   KeyRecord record;
@@ -76,6 +90,9 @@ struct KeyEntry {
   // The names of the key's aliases, sorted (kms:ResourceAliases).
   std::vector<std::string> aliases;
   std::shared_ptr<const grants::GrantTable> grants = grants::GrantTable::Empty();
+  // The key record's plaintext as stored when this entry was read or written: a read-modify-write
+  // compares it with storage to know the entry is current (KmsServiceImpl::StoredKeyVersion).
+  std::string stored_record;
 };
 using EntryPtr = std::shared_ptr<const KeyEntry>;
 
@@ -85,6 +102,9 @@ struct KeyChange {
   std::vector<std::string> deletes;
   std::map<uint32_t, SecretBytes> new_versions;
   policy::PolicyPtr policy;  // when set, the key's new compiled policy
+  // Further preconditions (record id, version from GetVersioned; "" = absent), besides the key
+  // record's own.
+  std::vector<std::pair<std::string, std::string>> expect;
 };
 
 // What one call on a key is judged on, besides the key and the caller.
@@ -158,15 +178,7 @@ class RegionPeers {
 
 class KmsServiceImpl final : public KmsService {
  public:
-  KmsServiceImpl(ServiceOptions options, Keystore* keystore, std::unique_ptr<Clock> clock)
-      : options_(std::move(options)),
-        keystore_(keystore),
-        clock_(std::move(clock)),
-        default_policy_document_(authorization::DefaultKeyPolicy(options_.account_id)),
-        default_policy_(policy::Parse(default_policy_document_, policy::PolicyKind::kResource)) {
-    arn_prefix_ = StrCat("arn:aws:kms:", options_.region, ":", options_.account_id, ":");
-    started_at_ = clock_->NowSeconds();
-  }
+  KmsServiceImpl(ServiceOptions options, Keystore* keystore, std::unique_ptr<Clock> clock);
 
   absl::StatusOr<KeyMetadata> CreateKey(const CallContext& call,
                                         const CreateKeyRequest& request) override;
@@ -285,6 +297,13 @@ class KmsServiceImpl final : public KmsService {
 
   absl::StatusOr<DueTaskReport> RunDueTasks() override;
 
+  // --- Several nodes on one store (cluster_cache.cc) ---
+
+  // What the watch reports (ClusterWatcher forwards here). Quick: they only drop and mark.
+  void OnStoredChange(std::string_view record_id);
+  void OnFeedStale();
+  void OnFeedCurrent();
+
   // --- Asymmetric and HMAC keys (signing_and_mac.cc) ---
 
   absl::StatusOr<PublicKeyResult> GetPublicKey(const CallContext& call, const std::string& key_id,
@@ -339,10 +358,8 @@ class KmsServiceImpl final : public KmsService {
   // --- Regions (service/regions.cc, service/multi_region_keys.cc) ---
   // Called once, before any call: the other regions this service may reach.
   // record_prefix: this region's record ids in the shared keystore (service/regional_keystore.h).
-  void JoinRegions(RegionPeers* peers, std::string record_prefix) {
-    peers_ = peers;
-    record_prefix_ = std::move(record_prefix);
-  }
+  // This region's record prefix comes with ServiceOptions::record_prefix, before the watch starts.
+  void JoinRegions(RegionPeers* peers) { peers_ = peers; }
   const std::string& Region() const { return options_.region; }
 
   absl::StatusOr<ReplicateKeyResult> ReplicateKey(const CallContext& call,
@@ -442,8 +459,8 @@ class KmsServiceImpl final : public KmsService {
   // algorithm checked, and the message's HMAC under it.
   absl::StatusOr<std::pair<EntryPtr, std::string>> MacUnder(
       const CallContext& call, const std::string& key_id, const SecretBytes& message,
-      const std::string& mac_algorithm, const GrantTokens& grant_tokens,
-      std::string_view operation, grants::OperationSet grant_operation);
+      const std::string& mac_algorithm, const GrantTokens& grant_tokens, std::string_view operation,
+      grants::OperationSet grant_operation);
 
   // --- RSA encryption keys (cryptographic_operations.cc, issue 13) ---
 
@@ -492,17 +509,25 @@ class KmsServiceImpl final : public KmsService {
   // calls it once per key it used, after it succeeded.
   void RecordKeyUse(const CallContext& call, const KeyEntry& entry, std::string_view operation);
 
+  // SaveKeyUsage on a shared store: one conditional write per key, keeping the newer of this
+  // node's use and the one stored.
+  absl::StatusOr<int> SaveKeyUsageShared(
+      const std::vector<std::pair<std::string, KeyUse>>& changed);
+
   // When kmsd began tracking key usage: stored at the first save or question, as the time this
   // service started.
   absl::StatusOr<int64_t> TrackingStart();
 
-  // Runs one due task, or drops its schedule record when the key no longer calls for it.
+  // Runs one due task, or drops its schedule record when the key no longer calls for it. Every
+  // write is conditional on the schedule record as read (due_version), so of two nodes that
+  // overlap on a task one does it and the other finds it gone.
   absl::Status RunDueTask(const records::DueTask& task, const std::string& due_record_id,
                           int64_t now, DueTaskReport& report);
 
   // Crypto-shredding: the key's record, every backing-key version, its aliases, its grants and its
   // schedule go in one commit; after it nothing can decrypt a blob made under the key.
-  absl::Status DestroyKey(const KeyRecord& record, const std::string& due_record_id);
+  absl::Status DestroyKey(const EntryPtr& entry, const std::string& due_record_id,
+                          const std::string& due_version);
 
   // EnableKey, DisableKey and UpdateKeyDescription: a change to the metadata of a key (by any
   // form of key id) that is not pending deletion.
@@ -617,8 +642,11 @@ class KmsServiceImpl final : public KmsService {
 
   // --- Grants ---
 
-  // Every token must name a grant that exists and be one that grant's secret made.
-  absl::Status CheckGrantTokens(const GrantTokens& tokens);
+  // Every token must name a grant that exists and be one that grant's secret made. On a shared
+  // store, the entries in refresh are taken again from the cache after the tokens' grants were
+  // read (a token's grant may be newer than the entry the caller holds).
+  absl::Status CheckGrantTokens(const GrantTokens& tokens,
+                                std::initializer_list<EntryPtr*> refresh = {});
 
   // The key entry and grant a token names (the grant lives as long as the entry).
   absl::StatusOr<std::pair<EntryPtr, const grants::Grant*>> GrantOfToken(const std::string& token);
@@ -648,18 +676,34 @@ class KmsServiceImpl final : public KmsService {
   // CreateAlias and UpdateAlias: the target must be a key id or key ARN, never an alias.
   absl::Status RequireKeyTarget(const std::string& target_key_id) const;
 
-  absl::StatusOr<AliasRecord> LoadAlias(const std::string& alias_name);
+  // The alias's record from storage (NotFound when absent) and, when asked, its version.
+  absl::StatusOr<AliasRecord> LoadAlias(const std::string& alias_name,
+                                        std::string* version = nullptr);
 
   absl::StatusOr<std::string> AliasTarget(const std::string& alias_name);
 
   // The alias index (every alias's key, every key's aliases) is read from storage once, on first
   // need, and kept current by the alias operations and DestroyKey, which write aliases only
-  // under write_mutex_ and after this has returned.
+  // under write_mutex_ and after this has returned. On a shared store it also reads again the
+  // aliases the watch reported changed (changed_aliases_), and while the feed is stale it reads
+  // the whole index from storage at every call.
   absl::Status EnsureAliasIndex();
+
+  // Reads the whole alias index from storage (alias_index_mutex_ held).
+  absl::Status LoadAliasIndex();
+
+  // The names of the key's aliases with their versions, from storage (DestroyKey on a shared
+  // store).
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> StoredAliasesOf(
+      const std::string& key_id);
 
   void IndexAlias(const std::string& alias_name, const std::string& key_id);
 
   void UnindexAlias(const std::string& alias_name);
+
+  // As IndexAlias and UnindexAlias, cache_mutex_ held exclusively.
+  void IndexAliasLocked(const std::string& alias_name, const std::string& key_id);
+  void UnindexAliasLocked(const std::string& alias_name);
 
   std::vector<std::string> AliasesOf(const std::string& key_id);
 
@@ -683,28 +727,55 @@ class KmsServiceImpl final : public KmsService {
 
   void Publish(EntryPtr entry);
 
+  // --- Cache coherence (cluster_cache.cc) ---
+
+  size_t StripeOf(std::string_view key_id) const;
+  // The count of invalidations of the key's stripe: taken before a read or a write of storage,
+  // and handed back to PublishIfCurrent or the cache insertion after it.
+  uint64_t InvalidationsOf(std::string_view key_id);
+  // Publishes the entry just written unless the key's stripe was invalidated since `seen`; then
+  // drops the cached entry instead, so the next read goes to storage.
+  void PublishIfCurrent(EntryPtr entry, uint64_t seen);
+  // Drops the key's cached entry (cache_mutex_ held exclusively / not held).
+  void ForgetLocked(std::string_view key_id);
+  void Forget(std::string_view key_id);
+
+  // The version of the key's stored record, for KeystoreBatch::expect, when entry is current:
+  // its record is the stored one. Otherwise drops the cached entry and answers StorageConflict
+  // (RetryConflicts reads it again); NotFound when another node destroyed the key.
+  absl::StatusOr<std::string> StoredKeyVersion(const KeyEntry& entry);
+
   // Authorizes action on the key, applies change to a copy of the key's record, commits the
   // record with the change's other records in one batch, and publishes the new entry.
+  // Retries on a StorageConflict, reading the key again.
   template <typename Change>
   absl::StatusOr<EntryPtr> Mutate(const CallContext& call, std::string_view action,
                                   const std::string& key_ref, bool allow_alias, Change change) {
     std::lock_guard write_lock(write_mutex_);
-    auto current = Resolve(key_ref, allow_alias);
-    if (!current.ok()) return current.status();
-    if (auto status = AuthorizeKey(call, **current, {.action = action}); !status.ok()) {
-      return status;
-    }
-    return MutateLocked(*current, change);
+    return RetryConflicts([&]() -> absl::StatusOr<EntryPtr> {
+      auto current = Resolve(key_ref, allow_alias);
+      if (!current.ok()) return current.status();
+      if (auto status = AuthorizeKey(call, **current, {.action = action}); !status.ok()) {
+        return status;
+      }
+      return MutateLocked(*current, change);
+    });
   }
 
+  // One attempt: commits only if the key record is still the one current holds (else
+  // StorageConflict; callers retry with RetryConflicts).
   template <typename Change>
   absl::StatusOr<EntryPtr> MutateLocked(const EntryPtr& current, Change change) {
+    auto version = StoredKeyVersion(*current);
+    if (!version.ok()) return version.status();
     auto changed = std::make_shared<KeyEntry>(*current);
     KeyChange extra;
     if (absl::Status status = change(changed->record, extra); !status.ok()) return status;
     const std::string& key_id = changed->record.metadata.key_id;
     std::string encoded = records::EncodeKeyRecord(changed->record);
     KeystoreBatch batch;
+    batch.expect.emplace_back(records::KeyRecordId(key_id), std::move(*version));
+    for (auto& expected : extra.expect) batch.expect.push_back(std::move(expected));
     batch.puts.emplace_back(records::KeyRecordId(key_id), encoded);
     for (const auto& [id, value] : extra.puts) batch.puts.emplace_back(id, value);
     std::vector<std::string> material_ids;
@@ -714,21 +785,45 @@ class KmsServiceImpl final : public KmsService {
       batch.puts.emplace_back(material_ids.back(), material.view());
     }
     batch.deletes = extra.deletes;
-    if (auto status = keystore_->Commit(batch); !status.ok()) return status;
+    uint64_t seen = InvalidationsOf(key_id);
+    if (auto status = keystore_->Commit(batch); !status.ok()) {
+      if (IsStorageConflict(status)) Forget(key_id);
+      return status;
+    }
     for (auto& [version, material] : extra.new_versions) {
       changed->versions[version] = std::make_shared<const SecretBytes>(std::move(material));
     }
     if (extra.policy) changed->policy = std::move(extra.policy);
+    changed->stored_record = std::move(encoded);
     EntryPtr published = changed;
-    Publish(published);
+    PublishIfCurrent(published, seen);
     return published;
   }
 
   absl::StatusOr<std::string> SealUnder(const KeyEntry& entry, const EncryptionContext& context,
                                         std::string_view plaintext) const;
 
+  // Forwards the shared store's watch to the service.
+  class ClusterWatcher final : public StorageWatcher {
+   public:
+    explicit ClusterWatcher(KmsServiceImpl* service) : service_(service) {}
+    void OnChange(std::string_view key) override { service_->OnStoredChange(key); }
+    void OnStale() override { service_->OnFeedStale(); }
+    void OnCurrent() override { service_->OnFeedCurrent(); }
+
+   private:
+    KmsServiceImpl* const service_;
+  };
+
   const ServiceOptions options_;
   Keystore* const keystore_;
+  // Whether other nodes write to the store (ServiceOptions::backend Shared()).
+  bool shared_ = false;
+  // Whether this node runs the scheduler's due tasks now; always, with one node.
+  std::unique_ptr<Leadership> leadership_;
+  ClusterWatcher watcher_{this};
+  // While the feed is stale (or the watch could not start), nothing is served from the caches.
+  std::atomic<bool> stale_{false};
   const std::unique_ptr<Clock> clock_;
   std::string arn_prefix_;
   // AWS's default key policy for this account, as text and compiled once for every key that has
@@ -748,10 +843,17 @@ class KmsServiceImpl final : public KmsService {
   std::unordered_map<std::string, std::string> alias_targets_;  // GUARDED_BY(cache_mutex_)
   std::unordered_map<std::string, std::vector<std::string>>
       aliases_by_key_;  // GUARDED_BY(cache_mutex_)
+  // Shared store: aliases the watch reported changed, not yet read again (EnsureAliasIndex).
+  std::set<std::string> changed_aliases_;  // GUARDED_BY(cache_mutex_)
+  std::atomic<bool> aliases_changed_{false};
+  // Shared store: per stripe of key ids, how many times a cached entry was dropped. A load or a
+  // write that saw another count before it read or wrote storage does not cache what it got: a
+  // drop for a newer change may have come in between.
+  std::array<uint64_t, kInvalidationStripes> invalidations_{};  // GUARDED_BY(cache_mutex_)
 
   // Key usage tracking.
   key_usage::KeyUsageTracker key_usage_;
-  int64_t started_at_ = 0;     // when this service began (the clock's time at construction)
+  int64_t started_at_ = 0;       // when this service began (the clock's time at construction)
   std::mutex save_usage_mutex_;  // one SaveKeyUsage at a time
   std::mutex tracking_start_mutex_;
   std::optional<int64_t> tracking_start_;  // GUARDED_BY(tracking_start_mutex_)

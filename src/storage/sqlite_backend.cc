@@ -232,18 +232,6 @@ class SqliteBackend final : public Backend {
     return reader->Get(key);
   }
 
-  absl::Status Put(std::string_view key, std::string_view value) override {
-    StorageBatch batch;
-    batch.puts.push_back({std::string(key), std::string(value)});
-    return Commit(batch);
-  }
-
-  absl::Status Delete(std::string_view key) override {
-    StorageBatch batch;
-    batch.deletes.emplace_back(key);
-    return Commit(batch);
-  }
-
   absl::Status Commit(const StorageBatch& batch) override {
     std::lock_guard lock(writer_mutex_);
     return writer_.Commit(batch);

@@ -26,6 +26,18 @@ bool IsStorageConflict(const absl::Status& status) {
          ToStd(status.message()).starts_with(kConflictPrefix);
 }
 
+absl::Status Backend::Put(std::string_view key, std::string_view value) {
+  StorageBatch batch;
+  batch.puts.push_back({std::string(key), std::string(value)});
+  return Commit(batch);
+}
+
+absl::Status Backend::Delete(std::string_view key) {
+  StorageBatch batch;
+  batch.deletes.emplace_back(key);
+  return Commit(batch);
+}
+
 std::unique_ptr<Leadership> Backend::Elect(std::string_view /*name*/) {
   return std::make_unique<SoleLeadership>();
 }

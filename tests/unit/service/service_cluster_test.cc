@@ -1,0 +1,475 @@
+// Several KMS service instances ("nodes") over one shared store: conditional writes (no lost
+// update, one winner of a race), caches dropped by the watch, a stale feed served from storage
+// only, and due tasks run exactly once by the leader.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "kmsd/errors.h"
+#include "kmsd/service.h"
+#include "unit/cluster_fixture.h"
+#include "unit/service/service_test_util.h"
+
+namespace kmsd {
+namespace {
+
+using testing::FixedClock;
+using testing::kDay;
+
+class ServiceClusterTest : public testing::ClusterFixture {
+ protected:
+  void SetUp() override {
+    ClusterFixture::SetUp();
+    for (int i = 0; i < 2; ++i) AddNode();
+  }
+
+  KmsService& AddNode() {
+    testing::ClusterFixture::NodeParts& parts = OpenParts();
+    ServiceOptions options;
+    options.backend = parts.backend.get();
+    nodes_.push_back(
+        NewKmsService(options, parts.keystore.get(), std::make_unique<FixedClock>(&now_)));
+    return *nodes_.back();
+  }
+
+  KmsService& A() { return *nodes_[0]; }
+  KmsService& B() { return *nodes_[1]; }
+
+  std::string NewKey(KmsService& node) {
+    auto key = node.CreateKey(call_, {});
+    EXPECT_TRUE(key.ok()) << key.status();
+    return key.ok() ? key->key_id : "";
+  }
+
+  absl::Status EncryptOn(KmsService& node, const std::string& key_id) {
+    return node.Encrypt(call_, key_id, SecretBytes::FromString("x"), {}, {}).status();
+  }
+
+  static std::string KeyArn(const std::string& key_id) {
+    return StrCat("arn:aws:kms:us-east-1:", testing::kAccount, ":key/", key_id);
+  }
+
+  std::vector<std::unique_ptr<KmsService>> nodes_;
+  CallContext call_{
+      std::make_shared<const Principal>(RootPrincipal(testing::kAccount, "AKIAROOT"))};
+};
+
+TEST_F(ServiceClusterTest, AliasCreatedOnTwoNodesAtOnceHasOneWinner) {
+  std::string key_a = NewKey(A());
+  std::string key_b = NewKey(B());
+  // B creates the alias between A's read (absent) and A's commit.
+  absl::Status b_status;
+  store_.BeforeNextCommit(0, [&] { b_status = B().CreateAlias(call_, "alias/race", key_b); });
+  absl::Status a_status = A().CreateAlias(call_, "alias/race", key_a);
+  EXPECT_TRUE(b_status.ok()) << b_status;
+  EXPECT_EQ(TypeOf(a_status), ErrorType::kAlreadyExists) << a_status;
+  ASSERT_TRUE(Delivered());
+  for (KmsService* node : {&A(), &B()}) {
+    auto described = node->DescribeKey(call_, "alias/race", {});
+    ASSERT_TRUE(described.ok()) << described.status();
+    EXPECT_EQ(described->key_id, key_b);
+  }
+}
+
+TEST_F(ServiceClusterTest, AliasRacedFromThreadsOnTwoNodesHasOneWinnerEachRound) {
+  std::string key_id = NewKey(A());
+  for (int round = 0; round < 20; ++round) {
+    std::string name = StrCat("alias/round-", round);
+    absl::Status results[2];
+    std::thread racers[2];
+    for (int i = 0; i < 2; ++i) {
+      racers[i] = std::thread([&, i] { results[i] = nodes_[i]->CreateAlias(call_, name, key_id); });
+    }
+    for (std::thread& racer : racers) racer.join();
+    int won = results[0].ok() + results[1].ok();
+    int refused = (TypeOf(results[0]) == ErrorType::kAlreadyExists) +
+                  (TypeOf(results[1]) == ErrorType::kAlreadyExists);
+    EXPECT_EQ(won, 1) << name << ": " << results[0] << " / " << results[1];
+    EXPECT_EQ(refused, 1) << name;
+  }
+}
+
+TEST_F(ServiceClusterTest, DisableKeyOnOneNodeIsRefusedOnTheOtherAfterTheWatchEvent) {
+  std::string key_id = NewKey(A());
+  ASSERT_TRUE(EncryptOn(B(), key_id).ok());  // cached on B
+  ASSERT_TRUE(Delivered());
+  ASSERT_TRUE(A().DisableKey(call_, key_id).ok());
+  ASSERT_TRUE(Delivered());
+  EXPECT_EQ(TypeOf(EncryptOn(B(), key_id)), ErrorType::kDisabled);
+  ASSERT_TRUE(B().EnableKey(call_, key_id).ok());
+  ASSERT_TRUE(Delivered());
+  EXPECT_TRUE(EncryptOn(A(), key_id).ok());
+}
+
+TEST_F(ServiceClusterTest, DisableKeyIsRefusedAtOnceOnANodeThatMissesItsCache) {
+  store_.HoldFeed(true);  // no event reaches B
+  std::string key_id = NewKey(A());
+  ASSERT_TRUE(A().DisableKey(call_, key_id).ok());
+  EXPECT_EQ(TypeOf(EncryptOn(B(), key_id)), ErrorType::kDisabled);
+  store_.HoldFeed(false);
+}
+
+TEST_F(ServiceClusterTest, KeyCreatedOnOneNodeIsUsableOnAnotherAtOnce) {
+  store_.HoldFeed(true);
+  std::string key_id = NewKey(A());
+  auto encrypted = B().Encrypt(call_, key_id, SecretBytes::FromString("hello"), {}, {});
+  ASSERT_TRUE(encrypted.ok()) << encrypted.status();
+  auto decrypted = A().Decrypt(call_, encrypted->ciphertext_blob, {}, "", {});
+  ASSERT_TRUE(decrypted.ok()) << decrypted.status();
+  EXPECT_EQ(decrypted->plaintext.view(), "hello");
+  store_.HoldFeed(false);
+}
+
+TEST_F(ServiceClusterTest, UpdatesOfOneKeyOnTwoNodesAreNeverLost) {
+  std::string key_id = NewKey(A());
+  ASSERT_TRUE(B().TagResource(call_, key_id, {{"from", "b0"}}).ok());  // cached on B
+  store_.HoldFeed(true);  // B's cache goes stale: the conditional write must notice
+  ASSERT_TRUE(A().TagResource(call_, key_id, {{"a", "1"}}).ok());
+  ASSERT_TRUE(B().TagResource(call_, key_id, {{"b", "2"}}).ok());
+  ASSERT_TRUE(A().UpdateKeyDescription(call_, key_id, "described on A").ok());
+  ASSERT_TRUE(B().DisableKey(call_, key_id).ok());
+  // And one write lands between another's read and its commit.
+  store_.BeforeNextCommit(1, [&] {
+    ASSERT_TRUE(A().TagResource(call_, key_id, {{"c", "3"}}).ok());
+  });
+  ASSERT_TRUE(B().TagResource(call_, key_id, {{"d", "4"}}).ok());
+  store_.HoldFeed(false);
+  ASSERT_TRUE(Delivered());
+  EXPECT_GT(store_.conflicts(), 0);
+  for (KmsService* node : {&A(), &B()}) {
+    auto tags = node->ListResourceTags(call_, key_id, 50, "");
+    ASSERT_TRUE(tags.ok()) << tags.status();
+    std::set<std::string> keys;
+    for (const Tag& tag : tags->tags) keys.insert(tag.key);
+    EXPECT_EQ(keys, (std::set<std::string>{"from", "a", "b", "c", "d"}));
+    auto described = node->DescribeKey(call_, key_id, {});
+    ASSERT_TRUE(described.ok());
+    EXPECT_EQ(described->description, "described on A");
+    EXPECT_EQ(described->state, KeyState::kDisabled);
+  }
+}
+
+TEST_F(ServiceClusterTest, TaggingFromThreadsOnTwoNodesLosesNoTag) {
+  std::string key_id = NewKey(A());
+  constexpr int kPerNode = 10;
+  std::thread writers[2];
+  for (int i = 0; i < 2; ++i) {
+    writers[i] = std::thread([&, i] {
+      for (int n = 0; n < kPerNode; ++n) {
+        auto status = nodes_[i]->TagResource(call_, key_id, {{StrCat("node", i, "-", n), "v"}});
+        EXPECT_TRUE(status.ok()) << status;
+      }
+    });
+  }
+  for (std::thread& writer : writers) writer.join();
+  ASSERT_TRUE(Delivered());
+  auto tags = B().ListResourceTags(call_, key_id, 50, "");
+  ASSERT_TRUE(tags.ok());
+  EXPECT_EQ(tags->tags.size(), 2u * kPerNode);
+}
+
+TEST_F(ServiceClusterTest, ReadersOnOneNodeFollowAnotherNodesChangesWhileTheyRun) {
+  std::string key_id = NewKey(A());
+  std::atomic<bool> done{false};
+  std::atomic<int> unexpected{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      auto status = EncryptOn(B(), key_id);
+      if (!status.ok() && TypeOf(status) != ErrorType::kDisabled) ++unexpected;
+    }
+  });
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(A().DisableKey(call_, key_id).ok());
+    ASSERT_TRUE(A().EnableKey(call_, key_id).ok());
+  }
+  ASSERT_TRUE(A().DisableKey(call_, key_id).ok());
+  ASSERT_TRUE(Delivered());
+  done.store(true);
+  reader.join();
+  EXPECT_EQ(unexpected.load(), 0);
+  // Whatever the reader cached on the way, the last change is what B serves.
+  EXPECT_EQ(TypeOf(EncryptOn(B(), key_id)), ErrorType::kDisabled);
+}
+
+TEST_F(ServiceClusterTest, UpdateAliasRacingOnTwoNodesBothApplyInTurn) {
+  std::string first = NewKey(A());
+  std::string second = NewKey(A());
+  std::string third = NewKey(A());
+  ASSERT_TRUE(A().CreateAlias(call_, "alias/moving", first).ok());
+  ASSERT_TRUE(Delivered());
+  store_.BeforeNextCommit(0,
+                          [&] { ASSERT_TRUE(B().UpdateAlias(call_, "alias/moving", third).ok()); });
+  ASSERT_TRUE(A().UpdateAlias(call_, "alias/moving", second).ok());  // retried after B's
+  ASSERT_TRUE(Delivered());
+  for (KmsService* node : {&A(), &B()}) {
+    auto described = node->DescribeKey(call_, "alias/moving", {});
+    ASSERT_TRUE(described.ok());
+    EXPECT_EQ(described->key_id, second);
+    auto listed = node->ListAliases(call_, third, 50, "");
+    ASSERT_TRUE(listed.ok());
+    EXPECT_TRUE(listed->aliases.empty());
+  }
+}
+
+TEST_F(ServiceClusterTest, AliasMovedOnOneNodeIsFollowedOnTheOtherAfterTheWatchEvent) {
+  std::string first = NewKey(A());
+  std::string second = NewKey(A());
+  ASSERT_TRUE(A().CreateAlias(call_, "alias/follow", first).ok());
+  auto before = B().Encrypt(call_, "alias/follow", SecretBytes::FromString("x"), {}, {});
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->key_arn, KeyArn(first));
+  ASSERT_TRUE(A().UpdateAlias(call_, "alias/follow", second).ok());
+  ASSERT_TRUE(Delivered());
+  auto after = B().Encrypt(call_, "alias/follow", SecretBytes::FromString("x"), {}, {});
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->key_arn, KeyArn(second));
+  ASSERT_TRUE(A().DeleteAlias(call_, "alias/follow").ok());
+  ASSERT_TRUE(Delivered());
+  EXPECT_EQ(TypeOf(EncryptOn(B(), "alias/follow")), ErrorType::kNotFound);
+}
+
+TEST_F(ServiceClusterTest, RotationOnOneNodeDecryptsOnANodeThatCachedTheKeyBefore) {
+  std::string key_id = NewKey(A());
+  ASSERT_TRUE(EncryptOn(B(), key_id).ok());  // B caches version 1 only
+  store_.HoldFeed(true);
+  ASSERT_TRUE(A().RotateKeyOnDemand(call_, key_id).ok());
+  auto encrypted = A().Encrypt(call_, key_id, SecretBytes::FromString("v2"), {}, {});
+  ASSERT_TRUE(encrypted.ok());
+  auto decrypted = B().Decrypt(call_, encrypted->ciphertext_blob, {}, "", {});
+  ASSERT_TRUE(decrypted.ok()) << decrypted.status();
+  EXPECT_EQ(decrypted->plaintext.view(), "v2");
+  store_.HoldFeed(false);
+}
+
+TEST_F(ServiceClusterTest, GrantRevokedOnOneNodeNoLongerAllowsOnTheOther) {
+  std::string key_id = NewKey(A());
+  CallContext grantee = testing::AsUser("grantee");
+  auto grant = A().CreateGrant(call_, {.key_id = key_id,
+                                       .grantee_principal = testing::UserArn("grantee"),
+                                       .operations = {"Encrypt"}});
+  ASSERT_TRUE(grant.ok()) << grant.status();
+  ASSERT_TRUE(Delivered());
+  ASSERT_TRUE(B().Encrypt(grantee, key_id, SecretBytes::FromString("x"), {}, {}).ok());
+  ASSERT_TRUE(A().RevokeGrant(call_, key_id, grant->grant_id, false).ok());
+  ASSERT_TRUE(Delivered());
+  EXPECT_EQ(TypeOf(B().Encrypt(grantee, key_id, SecretBytes::FromString("x"), {}, {}).status()),
+            ErrorType::kAccessDenied);
+  // Revoking it again on B finds it gone.
+  EXPECT_EQ(TypeOf(B().RevokeGrant(call_, key_id, grant->grant_id, false)), ErrorType::kNotFound);
+}
+
+TEST_F(ServiceClusterTest, AliasAndGrantTokenMadeOnOneNodeWorkOnAnotherAtOnce) {
+  std::string key_id = NewKey(A());
+  ASSERT_TRUE(EncryptOn(B(), key_id).ok());  // B caches the key without the grant
+  store_.HoldFeed(true);                     // and hears of nothing below
+  ASSERT_TRUE(A().CreateAlias(call_, "alias/fresh", key_id).ok());
+  EXPECT_TRUE(EncryptOn(B(), "alias/fresh").ok());
+  CallContext grantee = testing::AsUser("grantee");
+  auto grant = A().CreateGrant(call_, {.key_id = key_id,
+                                       .grantee_principal = testing::UserArn("grantee"),
+                                       .operations = {"Encrypt"}});
+  ASSERT_TRUE(grant.ok()) << grant.status();
+  // AWS: with the grant token, a new grant is usable at once.
+  auto with_token =
+      B().Encrypt(grantee, key_id, SecretBytes::FromString("x"), {}, {grant->grant_token});
+  EXPECT_TRUE(with_token.ok()) << with_token.status();
+  store_.HoldFeed(false);
+}
+
+TEST_F(ServiceClusterTest, LastUsageIsTheLatestSavedByAnyNode) {
+  std::string key_id = NewKey(A());
+  CallContext first = call_;
+  first.event_id = "first";
+  CallContext second = call_;
+  second.event_id = "second";
+  ASSERT_TRUE(B().Encrypt(first, key_id, SecretBytes::FromString("x"), {}, {}).ok());
+  ASSERT_TRUE(B().SaveKeyUsage().ok());
+  now_ += 60;
+  ASSERT_TRUE(A().Encrypt(second, key_id, SecretBytes::FromString("x"), {}, {}).ok());
+  ASSERT_TRUE(A().SaveKeyUsage().ok());
+  auto usage = B().GetKeyLastUsage(call_, key_id);  // B remembers its own, older use
+  ASSERT_TRUE(usage.ok()) << usage.status();
+  ASSERT_TRUE(usage->last_use.has_value());
+  EXPECT_EQ(usage->last_use->cloudtrail_event_id, "second");
+}
+
+TEST_F(ServiceClusterTest, StaleFeedServesFromStorageOnlyAndFailsClosedWhenItFails) {
+  std::string key_id = NewKey(A());
+  ASSERT_TRUE(EncryptOn(B(), key_id).ok());  // cached on B
+  store_.DeclareStale(1);
+  ASSERT_TRUE(Delivered());
+  // While stale, the events B would need are lost: B must read storage.
+  store_.HoldFeed(true);
+  ASSERT_TRUE(A().DisableKey(call_, key_id).ok());
+  EXPECT_EQ(TypeOf(EncryptOn(B(), key_id)), ErrorType::kDisabled);
+  ASSERT_TRUE(A().EnableKey(call_, key_id).ok());
+  EXPECT_TRUE(EncryptOn(B(), key_id).ok());
+  // Storage unreachable: no answer from the cache, a prompt error.
+  store_.SetUnreachable(true);
+  EXPECT_EQ(TypeOf(EncryptOn(B(), key_id)), ErrorType::kDependencyTimeout);
+  EXPECT_EQ(TypeOf(B().DescribeKey(call_, key_id, {}).status()), ErrorType::kDependencyTimeout);
+  // A, whose feed is current, still serves what it cached.
+  EXPECT_TRUE(EncryptOn(A(), key_id).ok());
+  store_.SetUnreachable(false);
+  store_.HoldFeed(false);
+  store_.DeclareCurrent(1);
+  ASSERT_TRUE(Delivered());
+  EXPECT_TRUE(EncryptOn(B(), key_id).ok());
+  EXPECT_TRUE(EncryptOn(B(), key_id).ok());  // from the cache again
+  store_.SetUnreachable(true);
+  EXPECT_TRUE(EncryptOn(B(), key_id).ok());
+  store_.SetUnreachable(false);
+}
+
+TEST_F(ServiceClusterTest, OnlyTheLeaderRunsDueTasks) {
+  std::string key_id = NewKey(A());
+  ASSERT_TRUE(A().ScheduleKeyDeletion(call_, key_id, 7).ok());
+  now_ += 8 * kDay;
+  store_.SetLeader(1);
+  auto a_report = A().RunDueTasks();
+  ASSERT_TRUE(a_report.ok()) << a_report.status();
+  EXPECT_EQ(a_report->keys_deleted, 0);
+  EXPECT_TRUE(B().DescribeKey(call_, key_id, {}).ok());
+  auto b_report = B().RunDueTasks();
+  ASSERT_TRUE(b_report.ok()) << b_report.status();
+  EXPECT_EQ(b_report->keys_deleted, 1);
+  ASSERT_TRUE(Delivered());
+  EXPECT_EQ(TypeOf(A().DescribeKey(call_, key_id, {}).status()), ErrorType::kNotFound);
+}
+
+TEST_F(ServiceClusterTest, DueTasksRunExactlyOnceWhenTheLeadershipMovesMidway) {
+  std::vector<std::string> deleting;
+  for (int i = 0; i < 4; ++i) {
+    deleting.push_back(NewKey(A()));
+    ASSERT_TRUE(A().CreateAlias(call_, StrCat("alias/doomed-", i), deleting.back()).ok());
+    ASSERT_TRUE(A().ScheduleKeyDeletion(call_, deleting.back(), 7).ok());
+  }
+  std::string rotating = NewKey(A());
+  ASSERT_TRUE(A().EnableKeyRotation(call_, rotating, 90).ok());
+  ASSERT_TRUE(Delivered());
+  now_ += 91 * kDay;
+  store_.SetLeader(0);
+  // A starts the pass; before its first task commits, it loses the leadership to B, which runs
+  // the whole pass while A, a former leader that has not noticed yet, goes on.
+  int b_deleted = -1;
+  int b_rotated = -1;
+  store_.BeforeNextCommit(0, [&] {
+    store_.SetLeader(1);
+    auto report = B().RunDueTasks();
+    ASSERT_TRUE(report.ok()) << report.status();
+    b_deleted = report->keys_deleted;
+    b_rotated = report->keys_rotated;
+  });
+  auto a_report = A().RunDueTasks();
+  ASSERT_TRUE(a_report.ok()) << a_report.status();
+  EXPECT_EQ(a_report->keys_deleted + b_deleted, 4);
+  EXPECT_EQ(a_report->keys_rotated + b_rotated, 1);
+  EXPECT_EQ(b_deleted, 4);
+  ASSERT_TRUE(Delivered());
+  for (const std::string& key_id : deleting) {
+    EXPECT_EQ(TypeOf(A().DescribeKey(call_, key_id, {}).status()), ErrorType::kNotFound);
+    EXPECT_EQ(TypeOf(B().DescribeKey(call_, key_id, {}).status()), ErrorType::kNotFound);
+  }
+  auto aliases = A().ListAliases(call_, "", 50, "");
+  ASSERT_TRUE(aliases.ok());
+  EXPECT_TRUE(aliases->aliases.empty());
+  auto rotations = B().ListKeyRotations(call_, rotating, 50, "");
+  ASSERT_TRUE(rotations.ok()) << rotations.status();
+  EXPECT_EQ(rotations->rotations.size(), 1u);
+  // Nothing is left to do, on either node.
+  for (int leader : {0, 1}) {
+    store_.SetLeader(leader);
+    auto again = nodes_[leader]->RunDueTasks();
+    ASSERT_TRUE(again.ok());
+    EXPECT_EQ(again->keys_deleted, 0);
+    EXPECT_EQ(again->keys_rotated, 0);
+  }
+}
+
+TEST_F(ServiceClusterTest, CachedKeyServesCryptoWithoutReadingTheSharedStore) {
+  std::string key_id = NewKey(A());
+  std::string alias_target = NewKey(A());
+  ASSERT_TRUE(A().CreateAlias(call_, "alias/hot", alias_target).ok());
+  ASSERT_TRUE(Delivered());
+  ASSERT_TRUE(EncryptOn(B(), key_id).ok());
+  ASSERT_TRUE(EncryptOn(B(), "alias/hot").ok());
+  int reads = store_.reads();
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(EncryptOn(B(), key_id).ok());
+    ASSERT_TRUE(EncryptOn(B(), "alias/hot").ok());
+    ASSERT_TRUE(B().GenerateDataKey(call_, key_id, 32, {}, true, {}).ok());
+  }
+  EXPECT_EQ(store_.reads(), reads);
+}
+
+// One node's backend (not shared) that counts its reads.
+class CountingBackend final : public Backend {
+ public:
+  absl::StatusOr<std::optional<std::string>> Get(std::string_view key) override {
+    ++reads;
+    return inner_->Get(key);
+  }
+  absl::Status Put(std::string_view key, std::string_view value) override {
+    return inner_->Put(key, value);
+  }
+  absl::Status Delete(std::string_view key) override { return inner_->Delete(key); }
+  absl::Status Commit(const StorageBatch& batch) override { return inner_->Commit(batch); }
+  absl::StatusOr<std::vector<StorageEntry>> List(std::string_view prefix,
+                                                 std::string_view start_after,
+                                                 size_t limit) override {
+    ++reads;
+    return inner_->List(prefix, start_after, limit);
+  }
+  absl::Status Compact() override { return inner_->Compact(); }
+
+  std::atomic<int> reads{0};
+
+ private:
+  std::unique_ptr<Backend> inner_ = NewMemoryBackend();
+};
+
+TEST_F(ServiceClusterTest, OneNodeServesCryptoFromTheCacheWithoutReadingStorage) {
+  CountingBackend backend;
+  auto seal = OpenFileSeal((dir_ / "root.key").string());
+  ASSERT_TRUE(seal.ok());
+  auto keystore = OpenKeystore(&backend, seal->get());
+  ASSERT_TRUE(keystore.ok());
+  ServiceOptions options;
+  options.backend = &backend;
+  auto service = NewKmsService(options, keystore->get(), std::make_unique<FixedClock>(&now_));
+  auto key = service->CreateKey(call_, {});
+  ASSERT_TRUE(key.ok());
+  ASSERT_TRUE(service->CreateAlias(call_, "alias/one", key->key_id).ok());
+  ASSERT_TRUE(EncryptOn(*service, "alias/one").ok());
+  int reads = backend.reads.load();
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_TRUE(EncryptOn(*service, key->key_id).ok());
+    ASSERT_TRUE(EncryptOn(*service, "alias/one").ok());
+  }
+  EXPECT_EQ(backend.reads.load(), reads);
+  // A change reads its key record once, to make its write conditional.
+  ASSERT_TRUE(service->DisableKey(call_, key->key_id).ok());
+  EXPECT_EQ(backend.reads.load(), reads + 1);
+}
+
+TEST_F(ServiceClusterTest, KeyUsageSavedByTwoNodesKeepsTheLatest) {
+  std::string key_id = NewKey(A());
+  CallContext early = call_;
+  early.event_id = "early";
+  CallContext late = call_;
+  late.event_id = "late";
+  ASSERT_TRUE(A().Encrypt(late, key_id, SecretBytes::FromString("x"), {}, {}).ok());
+  now_ -= 100;
+  ASSERT_TRUE(B().Encrypt(early, key_id, SecretBytes::FromString("x"), {}, {}).ok());
+  ASSERT_TRUE(A().SaveKeyUsage().ok());
+  ASSERT_TRUE(B().SaveKeyUsage().ok());  // older than what A saved: A's stays
+  KmsService& c = AddNode();
+  auto usage = c.GetKeyLastUsage(call_, key_id);
+  ASSERT_TRUE(usage.ok()) << usage.status();
+  ASSERT_TRUE(usage->last_use.has_value());
+  EXPECT_EQ(usage->last_use->cloudtrail_event_id, "late");
+}
+
+}  // namespace
+}  // namespace kmsd
