@@ -266,25 +266,6 @@ std::optional<int64_t> RequestReader::Integer(std::string_view member, int64_t m
   return number;
 }
 
-std::optional<int64_t> RequestReader::Timestamp(std::string_view member) {
-  const json* value = Member(member);
-  if (!value) return std::nullopt;
-  if (!value->is_number()) {
-    TypeError(member, "a timestamp");
-    return std::nullopt;
-  }
-  if (value->is_number_integer()) {
-    return value->is_number_unsigned() && value->get<uint64_t>() > INT64_MAX ? INT64_MAX
-                                                                             : value->get<int64_t>();
-  }
-  double seconds = value->get<double>();
-  // Beyond any date a KMS request can mean; clamped rather than converted with overflow.
-  constexpr double kLimit = 1e15;
-  if (!(seconds > -kLimit)) return -static_cast<int64_t>(kLimit);
-  if (!(seconds < kLimit)) return static_cast<int64_t>(kLimit);
-  return static_cast<int64_t>(std::floor(seconds));
-}
-
 std::optional<bool> RequestReader::Boolean(std::string_view member) {
   const json* value = Member(member);
   if (!value) return std::nullopt;
@@ -468,7 +449,7 @@ std::optional<int64_t> RequestReader::Timestamp(std::string_view member) {
       TypeError(member, "a timestamp between the years 1 and 9999");
       return std::nullopt;
     }
-    return static_cast<int64_t>(seconds);
+    return static_cast<int64_t>(std::floor(seconds));
   }
   if (value->is_number_unsigned() && value->get<uint64_t>() > 253402300799ULL) {
     TypeError(member, "a timestamp between the years 1 and 9999");

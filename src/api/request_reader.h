@@ -96,16 +96,13 @@ class RequestReader {
   // A GrantConstraints structure: EncryptionContextEquals and EncryptionContextSubset.
   GrantConstraints Constraints(std::string_view member);
 
-  // A timestamp member (the model's DateType): epoch seconds, an integer or a fraction (taken down
-  // to the second), as the AWS JSON protocol sends it.
-  std::optional<int64_t> Timestamp(std::string_view member);
-
   // Adds a violation found by the operation itself (e.g. "either KeySpec or NumberOfBytes").
   void AddViolation(std::string message);
 
   // ---- for codecs beside KMS's (CloudTrail)
-  // A timestamp member as the JSON protocol sends it: seconds since 1970, a number (a fraction is
-  // dropped); anything else is a SerializationException.
+  // A timestamp member (the model's DateType) as the JSON protocol sends it: seconds since 1970,
+  // an integer or a fraction (taken down to the second), years 1 to 9999; anything else is a
+  // SerializationException. KMS (ValidTo) and CloudTrail (StartTime, EndTime) read it.
   std::optional<int64_t> Timestamp(std::string_view member);
   // The member as parsed (nullptr when absent or null), for shapes read by the operation itself.
   const nlohmann::json* Peek(std::string_view member) const { return Member(member); }
