@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -350,7 +351,23 @@ int Serve(const ServeFlags& flags) {
     serve_seal = std::move(*opened);
   }
   // ---- end seal
-  auto backend = kmsd::OpenSqliteBackend((data_dir / "kmsd.db").string());
+  // ---- full data dir (docs/SECURITY.md, "Crashes and full disks"): writes answer 503 and
+  // /ready is false until space returns; the cause once, then once more on recovery.
+  auto storage_full = std::make_shared<std::atomic<bool>>(false);
+  kmsd::SqliteOptions sqlite_options;
+  sqlite_options.on_writable_change = [storage_full](const absl::Status& status) {
+    storage_full->store(!status.ok());
+    if (status.ok()) {
+      spdlog::warn("storage: the database is writable again (space was freed); serving writes");
+    } else {
+      spdlog::error("storage: the database's file system is full: write requests are refused "
+                    "with 503 until space is freed in the data dir ({})",
+                    kmsd::ToStd(status.message()));
+    }
+  };
+  // ---- end full data dir
+  auto backend =
+      kmsd::OpenSqliteBackend((data_dir / "kmsd.db").string(), std::move(sqlite_options));
   if (!backend.ok()) {
     spdlog::error("storage: {}", kmsd::ToStd(backend.status().message()));
     return 1;
@@ -424,7 +441,8 @@ int Serve(const ServeFlags& flags) {
     });
   };
   kmsd::ReadinessCheck storage_ready{
-      "storage", [backend = backend->get()] {
+      "storage", [backend = backend->get(), storage_full] {
+        if (storage_full->load()) return absl::UnavailableError("data dir full, writes refused");
         return backend->Get("core/keyring").ok() ? absl::OkStatus()
                                                  : absl::UnavailableError("storage unreachable");
       }};
