@@ -14,6 +14,7 @@
 #include <tuple>
 
 #include "cmd/data_dir_lock.h"
+#include "cmd/process_hardening.h"
 #include "cmd/shares_commands.h"
 #include "kmsd/clock.h"
 #include "kmsd/errors.h"
@@ -582,6 +583,7 @@ bool SealCommandParsed() { return Commands().seal && Commands().seal->parsed(); 
 
 int RunSealCommands() {
   const MigrateFlags& flags = Commands().migrate_flags;
+  if (!HardenCommand("seal migrate")) return 1;
   if (flags.to == "shares" &&
       (flags.shares == 0 || flags.threshold == 0 || flags.threshold > flags.shares)) {
     std::cerr << "kmsd seal migrate: --to shares needs --shares N and --threshold T, "

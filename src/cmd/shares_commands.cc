@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "cmd/data_dir_lock.h"
+#include "cmd/process_hardening.h"
 #include "kmsd/keystore.h"
 #include "kmsd/seal.h"
 #include "kmsd/seal_config.h"
@@ -52,6 +53,7 @@ int Fail(std::string_view command, std::string_view message) {
 }
 
 int Init() {
+  if (!HardenCommand("init")) return 1;
   const InitFlags& flags = Commands().init_flags;
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -89,6 +91,7 @@ int Init() {
 }
 
 int Unseal() {
+  if (!HardenCommand("unseal")) return 1;
   const UnsealFlags& flags = Commands().unseal_flags;
   std::string path = StrCat(flags.data_dir, "/", kUnsealSocketFile);
   std::string share;
