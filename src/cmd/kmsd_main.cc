@@ -263,6 +263,27 @@ int Serve(const ServeFlags& flags) {
   auto& open_connections = metrics_registry.AddGauge(
       "kmsd_http_connections_open", "HTTP connections open, by listener (api, metrics).",
       {"listener"});
+  // What the connection limits did (docs/SECURITY.md, "Network"), by listener.
+  auto& refused_connections = metrics_registry.AddCounter(
+      "kmsd_http_connections_refused_total",
+      "Connections closed as soon as accepted, by listener and reason: per_client_limit (over "
+      "--max-connections-per-client), max_connections (at the cap with none idle to close).",
+      {"listener", "reason"});
+  auto& closed_connections = metrics_registry.AddCounter(
+      "kmsd_http_connections_closed_total",
+      "Connections the server closed by its limits, by listener and reason: evicted (idle, for a "
+      "newcomer at --max-connections), header_timeout (no whole request head within "
+      "--header-timeout-seconds), body_timeout (no whole body in time).",
+      {"listener", "reason"});
+  auto limit_counters = [&](std::string_view listener) {
+    kmsd::ServerOptions::LimitCounters counters;
+    counters.refused_per_client = &refused_connections.WithLabels({listener, "per_client_limit"});
+    counters.refused_at_cap = &refused_connections.WithLabels({listener, "max_connections"});
+    counters.evicted_at_cap = &closed_connections.WithLabels({listener, "evicted"});
+    counters.header_timeouts = &closed_connections.WithLabels({listener, "header_timeout"});
+    counters.body_timeouts = &closed_connections.WithLabels({listener, "body_timeout"});
+    return counters;
+  };
   // ---- end metrics
 
   kmsd::ServerOptions server_options;
@@ -272,6 +293,7 @@ int Serve(const ServeFlags& flags) {
   server_options.tls_cert_file = flags.tls_cert;
   server_options.tls_key_file = flags.tls_key;
   server_options.open_connections = &open_connections.WithLabels({"api"});  // metrics
+  server_options.limit_counters = limit_counters("api");                      // metrics
   // ---- network limits and refused requests in the audit trail (docs/SECURITY.md, "Network")
   server_options.max_connections = flags.max_connections;
   server_options.max_connections_per_client = flags.max_connections_per_client;
@@ -306,6 +328,7 @@ int Serve(const ServeFlags& flags) {
     metrics_options.threads = 1;
     metrics_options.handler_threads = 2;
     metrics_options.open_connections = &open_connections.WithLabels({"metrics"});
+    metrics_options.limit_counters = limit_counters("metrics");
     metrics_server = kmsd::NewHttpServer(
         metrics_options,
         [ops_handler](std::shared_ptr<kmsd::HttpExchange> exchange) {
