@@ -111,6 +111,15 @@ struct ServerOptions {
   // Follows the number of open connections (kmsd_http_connections_open); not owned, must
   // outlive the server. nullptr: not followed.
   metrics::Gauge* open_connections = nullptr;
+  // Count what the connection limits above did (kmsd_http_connections_refused_total and
+  // kmsd_http_connections_closed_total); not owned, must outlive the server. nullptr: not counted.
+  struct LimitCounters {
+    metrics::Counter* refused_per_client = nullptr;  // over max_connections_per_client
+    metrics::Counter* refused_at_cap = nullptr;      // at max_connections with none idle
+    metrics::Counter* evicted_at_cap = nullptr;      // idle, closed for a newcomer at the cap
+    metrics::Counter* header_timeouts = nullptr;     // no whole head within header_timeout_seconds
+    metrics::Counter* body_timeouts = nullptr;       // no whole body within read_timeout_seconds
+  } limit_counters;
 };
 
 class HttpServer {

@@ -3,6 +3,7 @@
 // for concurrent use from many threads. A write returns only once it is durable.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -96,8 +97,21 @@ class Backend {
   virtual std::unique_ptr<Leadership> Elect(std::string_view name);
 };
 
+// What a SQLite backend reports beyond its answers.
+struct SqliteOptions {
+  // A full file system (SQLITE_FULL, ENOSPC, EDQUOT): the Commit that meets it answers
+  // kDependencyTimeout "storage full: ..." (HTTP 503, which clients retry) and this is called
+  // with that status; every second the backend then writes and deletes a 1 MiB probe file beside
+  // the database, and once one fits (or a Commit succeeds) it is called with OK. Called on the
+  // thread that saw the change, in order, once per change; must be quick. Nothing is corrupted
+  // meanwhile: a failed commit rolls back whole, and reads go on.
+  std::function<void(const absl::Status&)> on_writable_change;
+  int probe_interval_ms = 1000;
+};
+
 // SQLite in WAL mode with synchronous=FULL and secure_delete on, in file `path`.
-absl::StatusOr<std::unique_ptr<Backend>> OpenSqliteBackend(const std::string& path);
+absl::StatusOr<std::unique_ptr<Backend>> OpenSqliteBackend(const std::string& path,
+                                                           SqliteOptions options = {});
 // In memory, for tests.
 std::unique_ptr<Backend> NewMemoryBackend();
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
@@ -299,6 +300,27 @@ int Serve(const ServeFlags& flags) {
   auto& open_connections = metrics_registry.AddGauge(
       "kmsd_http_connections_open", "HTTP connections open, by listener (api, metrics).",
       {"listener"});
+  // What the connection limits did (docs/SECURITY.md, "Network"), by listener.
+  auto& refused_connections = metrics_registry.AddCounter(
+      "kmsd_http_connections_refused_total",
+      "Connections closed as soon as accepted, by listener and reason: per_client_limit (over "
+      "--max-connections-per-client), max_connections (at the cap with none idle to close).",
+      {"listener", "reason"});
+  auto& closed_connections = metrics_registry.AddCounter(
+      "kmsd_http_connections_closed_total",
+      "Connections the server closed by its limits, by listener and reason: evicted (idle, for a "
+      "newcomer at --max-connections), header_timeout (no whole request head within "
+      "--header-timeout-seconds), body_timeout (no whole body in time).",
+      {"listener", "reason"});
+  auto limit_counters = [&](std::string_view listener) {
+    kmsd::ServerOptions::LimitCounters counters;
+    counters.refused_per_client = &refused_connections.WithLabels({listener, "per_client_limit"});
+    counters.refused_at_cap = &refused_connections.WithLabels({listener, "max_connections"});
+    counters.evicted_at_cap = &closed_connections.WithLabels({listener, "evicted"});
+    counters.header_timeouts = &closed_connections.WithLabels({listener, "header_timeout"});
+    counters.body_timeouts = &closed_connections.WithLabels({listener, "body_timeout"});
+    return counters;
+  };
   // ---- end metrics
 
   kmsd::ServerOptions server_options;
@@ -308,6 +330,7 @@ int Serve(const ServeFlags& flags) {
   server_options.tls_cert_file = flags.tls_cert;
   server_options.tls_key_file = flags.tls_key;
   server_options.open_connections = &open_connections.WithLabels({"api"});  // metrics
+  server_options.limit_counters = limit_counters("api");                      // metrics
   // ---- network limits and refused requests in the audit trail (docs/SECURITY.md, "Network")
   server_options.max_connections = flags.max_connections;
   server_options.max_connections_per_client = flags.max_connections_per_client;
@@ -342,6 +365,7 @@ int Serve(const ServeFlags& flags) {
     metrics_options.threads = 1;
     metrics_options.handler_threads = 2;
     metrics_options.open_connections = &open_connections.WithLabels({"metrics"});
+    metrics_options.limit_counters = limit_counters("metrics");
     metrics_server = kmsd::NewHttpServer(
         metrics_options,
         [ops_handler](std::shared_ptr<kmsd::HttpExchange> exchange) {
@@ -387,7 +411,23 @@ int Serve(const ServeFlags& flags) {
     serve_seal = std::move(*opened);
   }
   // ---- end seal
-  auto backend = kmsd::cmd::OpenServeBackend(data_dir.string(), flags.storage);
+  // ---- full data dir (docs/SECURITY.md, "Crashes and full disks"): writes answer 503 and
+  // /ready is false until space returns; the cause once, then once more on recovery.
+  auto storage_full = std::make_shared<std::atomic<bool>>(false);
+  kmsd::SqliteOptions sqlite_options;
+  sqlite_options.on_writable_change = [storage_full](const absl::Status& status) {
+    storage_full->store(!status.ok());
+    if (status.ok()) {
+      spdlog::warn("storage: the database is writable again (space was freed); serving writes");
+    } else {
+      spdlog::error("storage: the database's file system is full: write requests are refused "
+                    "with 503 until space is freed in the data dir ({})",
+                    kmsd::ToStd(status.message()));
+    }
+  };
+  // ---- end full data dir
+  auto backend =
+      kmsd::cmd::OpenServeBackend(data_dir.string(), flags.storage, std::move(sqlite_options));
   if (!backend.ok()) {
     spdlog::error("storage: {}", kmsd::ToStd(backend.status().message()));
     return kmsd::TypeOf(backend.status()) == kmsd::ErrorType::kValidation ? 2 : 1;
@@ -469,7 +509,8 @@ int Serve(const ServeFlags& flags) {
     });
   };
   kmsd::ReadinessCheck storage_ready{
-      "storage", [backend = backend->get()] {
+      "storage", [backend = backend->get(), storage_full] {
+        if (storage_full->load()) return absl::UnavailableError("data dir full, writes refused");
         return backend->Get("core/keyring").ok() ? absl::OkStatus()
                                                  : absl::UnavailableError("storage unreachable");
       }};

@@ -3,6 +3,7 @@
 #include "cmd/process_hardening.h"
 
 #include <openssl/crypto.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -10,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <cerrno>
 #include <cstring>
+#include <iostream>
 #include <string>
 
 #include "kmsd/errors.h"
@@ -64,6 +66,15 @@ absl::Status HardenProcess(const ProcessHardeningOptions& options) {
     }
   }
   return absl::OkStatus();
+}
+
+bool HardenCommand(const char* command) {
+  spdlog::set_default_logger(spdlog::stderr_color_st(StrCat("kmsd ", command)));
+  absl::Status hardened = HardenProcess(ProcessHardeningOptions{});
+  if (hardened.ok()) return true;
+  std::cerr << "kmsd " << command << ": cannot protect secrets in memory: "
+            << ToStd(hardened.message()) << "\n";
+  return false;
 }
 
 }  // namespace kmsd::cmd

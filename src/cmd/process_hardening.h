@@ -26,4 +26,10 @@ void AddProcessHardeningFlags(CLI::App& serve, ProcessHardeningOptions& options)
 // An error means the process could not be hardened; kmsd then refuses to start.
 absl::Status HardenProcess(const ProcessHardeningOptions& options);
 
+// HardenProcess with the defaults, for the subcommands that hold secrets (init and its shares,
+// unseal and the share it reads, seal migrate and the root keys it moves), with their warnings on
+// stderr (stdout carries what the command prints). On failure it prints why and answers false:
+// the command must stop before it reads or makes a secret.
+bool HardenCommand(const char* command);
+
 }  // namespace kmsd::cmd

@@ -2,6 +2,7 @@
 // migrate`, which rewraps the keyring key with another seal (no record is re-encrypted).
 #include "cmd/seal_commands.h"
 
+#include <openssl/crypto.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <tuple>
 
 #include "cmd/data_dir_lock.h"
+#include "cmd/process_hardening.h"
 #include "cmd/shares_commands.h"
 #include "kmsd/clock.h"
 #include "kmsd/errors.h"
@@ -232,6 +234,7 @@ struct MigrateFlags {
   SealFlags seal;
   int shares = 0;     // --to shares
   int threshold = 0;  // --to shares
+  std::string from_pkcs11_pin_file;  // pkcs11 -> pkcs11: the current token's PIN
 };
 
 struct Subcommands {
@@ -258,9 +261,179 @@ std::string Describe(const SealConfig& config) {
                 Parameter(config, "token_label"), "\")");
 }
 
-// Every step before the database commit writes nothing but a new root.key (when the target is
-// the file seal), which is removed again on failure. After the commit, a failure to write
-// seal.json puts the old wrapped keyring back.
+// The seal that protects the dir now. The file and pkcs11 seals open with the flags (the current
+// token's PIN: --from-pkcs11-pin-file, else --pkcs11-pin-file); a shares dir takes its threshold
+// of shares from stdin, one a line (prompted for, without echo, on a terminal). Not yet checked
+// against the keyring: the caller does that (a resumed migration expects it to fail).
+absl::StatusOr<std::unique_ptr<Seal>> OpenCurrentSeal(const SealConfig& current,
+                                                      const MigrateFlags& flags) {
+  if (current.type != "shares") {
+    SealFlags current_side = flags.seal;
+    if (!flags.from_pkcs11_pin_file.empty()) {
+      current_side.pkcs11_pin_file = flags.from_pkcs11_pin_file;
+    }
+    return OpenSealOfType(current, current_side, flags.data_dir, /*initializing=*/false);
+  }
+  auto parameters = ReadSharesParameters(current);
+  if (!parameters.ok()) return parameters.status();
+  std::unique_ptr<Seal> seal;
+  Unsealer unsealer(*parameters, [&seal](SecretBytes root_key) {
+    seal = NewRootKeySeal("shares", std::move(root_key));
+    return absl::OkStatus();
+  });
+  std::fprintf(stderr, "kmsd seal migrate: %s is sealed by shares: give %d of them, one a line.\n",
+               flags.data_dir.c_str(), parameters->threshold);
+  const bool terminal = isatty(STDIN_FILENO);
+  while (!seal) {
+    std::string share;
+    if (!ReadShare(share)) {
+      return Validation(StrCat("stdin ended after ", unsealer.Progress().given, " of the ",
+                               parameters->threshold, " shares needed"));
+    }
+    auto progress = unsealer.Submit(share);
+    OPENSSL_cleanse(share.data(), share.size());
+    if (!progress.ok()) {
+      if (!terminal) return progress.status();
+      std::cerr << ToStd(progress.status().message()) << "\n";
+    }
+  }
+  return seal;
+}
+
+// The new seal's seal.json (file or pkcs11) and the flags that open it. From pkcs11 to pkcs11 the
+// --pkcs11-* flags describe the new side, and the module and token default to the current ones
+// (a new key in the same token: --pkcs11-key-label K --pkcs11-create-key).
+absl::StatusOr<SealConfig> TargetConfig(const SealConfig& current, const MigrateFlags& flags,
+                                        SealFlags& target_flags) {
+  if (flags.to == "file") return SealConfigFromFlags("file", SealFlags{});
+  target_flags = flags.seal;
+  if (current.type == "pkcs11") {
+    if (target_flags.pkcs11_module.empty()) target_flags.pkcs11_module = Parameter(current, "module");
+    if (target_flags.pkcs11_token_label.empty()) {
+      target_flags.pkcs11_token_label = Parameter(current, "token_label");
+    }
+  }
+  return SealConfigFromFlags("pkcs11", target_flags);
+}
+
+// What becomes of the old seal once the dir has left it: a root.key is kept aside (or removed),
+// an HSM key and old shares are the operator's to destroy.
+void ReportOldSeal(const MigrateFlags& flags, const SealConfig& old_config) {
+  const std::string& dir = flags.data_dir;
+  std::string root_key = (fs::path(dir) / kRootKeyFile).string();
+  if (old_config.type == "file" && Exists(dir, kRootKeyFile)) {
+    if (flags.remove_old_root_key) {
+      if (unlink(root_key.c_str()) != 0) {
+        std::printf("WARNING: could not remove the old %s; remove it by hand.\n", root_key.c_str());
+      } else {
+        std::printf("The old root.key was removed (--remove-old-root-key).\n");
+      }
+    } else {
+      std::string kept = StrCat(root_key, ".migrated-", UtcStamp());
+      if (rename(root_key.c_str(), kept.c_str()) != 0) {
+        std::printf("WARNING: could not rename the old %s; move it away by hand.\n",
+                    root_key.c_str());
+      } else {
+        std::printf(
+            "The old root key was kept as %s. It still opens the database as it was before this\n"
+            "migration (and any backup of it): once kmsd has started with the new seal and old\n"
+            "ciphertexts decrypt, destroy it (shred -u %s) and every copy of it.\n",
+            kept.c_str(), kept.c_str());
+      }
+    }
+  }
+  if (old_config.type == "pkcs11") {
+    std::printf(
+        "The key \"%s\" in token \"%s\" no longer protects this dir. Once kmsd has started with\n"
+        "the new seal and old ciphertexts decrypt, you may destroy it in the token (unless "
+        "another\n"
+        "data dir or a backup still needs it).\n",
+        Parameter(old_config, "key_label").c_str(),
+        Parameter(old_config, "token_label").c_str());
+  }
+  if (old_config.type == "shares") {
+    std::printf(
+        "The old shares no longer open this dir, but they open every backup made before now:\n"
+        "keep them as long as those backups, or destroy them with the backups.\n");
+  }
+}
+
+// To the shares seal, from any seal (shares -> shares makes a new set: a rekey). Order, for a
+// crash at any point: the shares are shown first (the keyring never depends on a root key that
+// exists only in memory); then seal.json (the old one kept as seal.json.previous), then the
+// keyring rewrapped in one conditional write, then the old seal's leftovers. A failure puts the
+// old seal.json back: nothing changed and the shares shown are void.
+absl::Status MigrateToShares(const MigrateFlags& flags, const SealConfig& current_config,
+                             Seal* current, Backend* backend, const std::string& old_wrapped) {
+  const std::string& dir = flags.data_dir;
+  auto keyring = current->Unwrap(old_wrapped, kKeyringRecordId);
+  if (!keyring.ok()) {
+    return Internal(StrCat("the current seal, ", Describe(current_config),
+                           ", cannot unwrap the keyring key: wrong root key or shares, or the "
+                           "database was tampered with"));
+  }
+  auto generated = GenerateShares(flags.shares, flags.threshold);
+  if (!generated.ok()) return generated.status();
+  std::unique_ptr<Seal> shares_seal = NewRootKeySeal("shares", std::move(generated->root_key));
+  auto new_wrapped = shares_seal->Wrap(*keyring, kKeyringRecordId);
+  if (!new_wrapped.ok()) return new_wrapped.status();
+  auto check = shares_seal->Unwrap(*new_wrapped, kKeyringRecordId);
+  if (!check.ok() || check->view() != keyring->view()) {
+    return Internal("the new root key does not unwrap the keyring key it wrapped; nothing changed");
+  }
+
+  std::printf("kmsd seal migrate: moving %s from %s to %d shares (threshold %d).\n", dir.c_str(),
+              Describe(current_config).c_str(), flags.shares, flags.threshold);
+  std::vector<std::string_view> shares;
+  for (const SecretBytes& text : generated->texts) shares.push_back(text.view());
+  PrintShares(shares, flags.threshold, dir);
+
+  fs::path config_path = fs::path(dir) / kSealConfigFile;
+  fs::path previous_path = fs::path(dir) / StrCat(kSealConfigFile, ".previous");
+  std::error_code ec;
+  const bool had_config = Exists(dir, kSealConfigFile);
+  if (had_config) {
+    fs::copy_file(config_path, previous_path, fs::copy_options::overwrite_existing, ec);
+    if (ec) {
+      return Internal(StrCat("cannot keep the old seal.json: ", ec.message(),
+                             "; nothing changed: the shares above are void"));
+    }
+  }
+  auto put_back_config = [&] {
+    if (had_config) {
+      fs::rename(previous_path, config_path, ec);
+    } else {
+      fs::remove(config_path, ec);
+    }
+  };
+  if (absl::Status written = WriteSealConfig(dir, SharesSealConfig(generated->parameters));
+      !written.ok()) {
+    put_back_config();
+    return Internal(StrCat("cannot write seal.json: ", ToStd(written.message()),
+                           "; nothing changed: the shares above are void"));
+  }
+  StorageBatch batch;
+  batch.puts.push_back({std::string(kKeyringRecordId), *new_wrapped});
+  batch.conditions.push_back({std::string(kKeyringRecordId), old_wrapped});
+  if (absl::Status committed = backend->Commit(batch); !committed.ok()) {
+    put_back_config();
+    return Internal(StrCat("cannot store the rewrapped keyring key: ", ToStd(committed.message()),
+                           "; nothing changed: the shares above are void"));
+  }
+  fs::remove(previous_path, ec);
+  std::printf(
+      "\nDone: %s is now sealed by the %d shares above (was %s). Only the keyring key was\n"
+      "rewrapped; no record was re-encrypted.\n",
+      dir.c_str(), flags.shares, Describe(current_config).c_str());
+  ReportOldSeal(flags, current_config);
+  return absl::OkStatus();
+}
+
+// Moves the dir from the seal seal.json names to the one flags name, between any two of file,
+// pkcs11 and shares (and pkcs11 to another token or key, shares to a new set). To file or pkcs11:
+// every step before the database commit writes nothing but a new root.key (to the file seal),
+// which is removed again on failure; after the commit, a failure to write seal.json puts the old
+// wrapped keyring back. To shares: MigrateToShares.
 absl::Status Migrate(const MigrateFlags& flags) {
   const std::string& dir = flags.data_dir;
   std::error_code ec;
@@ -269,21 +442,29 @@ absl::Status Migrate(const MigrateFlags& flags) {
   if (!lock.ok()) return lock.status();
   auto current_config = ReadSealConfig(dir);
   if (!current_config.ok()) return current_config.status();
-  if (current_config->type == flags.to) {
-    return Validation(StrCat(dir, " is already sealed by ", SealedBy(*current_config)));
-  }
   if (!Exists(dir, kDatabaseFile)) {
     return NotFound(StrCat(dir, " has no ", kDatabaseFile,
                            ": nothing to migrate (a new data dir "
                            "takes its seal from kmsd serve --seal)"));
   }
-  auto target_config = SealConfigFromFlags(flags.to, flags.to == "file" ? SealFlags{} : flags.seal);
-  if (!target_config.ok()) return target_config.status();
+  SealFlags target_flags;
+  std::optional<SealConfig> target_config;
+  if (flags.to != "shares") {
+    auto config = TargetConfig(*current_config, flags, target_flags);
+    if (!config.ok()) return config.status();
+    if (config->type == current_config->type && config->parameters == current_config->parameters) {
+      return Validation(StrCat(dir, " is already sealed by ", Describe(*current_config)));
+    }
+    target_config = std::move(*config);
+  }
+  // The --pkcs11-* flags describe the current side unless the new seal is pkcs11 too.
+  if (flags.to != "pkcs11") {
+    if (auto matches = CheckFlagsMatch(*current_config, flags.seal); !matches.ok()) return matches;
+  }
 
-  if (auto matches = CheckFlagsMatch(*current_config, flags.seal); !matches.ok()) return matches;
   std::string root_key = (fs::path(dir) / kRootKeyFile).string();
   bool root_key_existed = Exists(dir, kRootKeyFile);
-  auto current = OpenSealOfType(*current_config, flags.seal, dir, /*initializing=*/false);
+  auto current = OpenCurrentSeal(*current_config, flags);
   if (!current.ok()) return current.status();
   auto backend = OpenSqliteBackend((fs::path(dir) / kDatabaseFile).string());
   if (!backend.ok()) return backend.status();
@@ -293,10 +474,13 @@ absl::Status Migrate(const MigrateFlags& flags) {
     return NotFound(StrCat(dir, "'s database holds no keyring key: nothing to migrate"));
   }
   const std::string old_wrapped = **stored;
+  if (flags.to == "shares") {
+    return MigrateToShares(flags, *current_config, current->get(), backend->get(), old_wrapped);
+  }
 
   // A root.key in a dir sealed otherwise is left from an interrupted migration to the file seal
   // (or put there by hand): it is used only if it opens the keyring.
-  auto target = OpenSealOfType(*target_config, flags.seal, dir, /*initializing=*/true);
+  auto target = OpenSealOfType(*target_config, target_flags, dir, /*initializing=*/true);
   bool created_root_key = flags.to == "file" && !root_key_existed && Exists(dir, kRootKeyFile);
   auto undo_root_key = [&] {
     if (created_root_key) fs::remove(root_key, ec);
@@ -313,8 +497,8 @@ absl::Status Migrate(const MigrateFlags& flags) {
     if (!keyring.ok()) {
       undo_root_key();
       return Internal(StrCat("the current seal, ", Describe(*current_config),
-                             ", cannot unwrap the keyring key: wrong root key, or the database was "
-                             "tampered with"));
+                             ", cannot unwrap the keyring key: wrong root key or shares, or the "
+                             "database was tampered with"));
     }
     resumed = true;
   } else if (flags.to == "file" && root_key_existed) {
@@ -335,6 +519,7 @@ absl::Status Migrate(const MigrateFlags& flags) {
     }
     StorageBatch batch;
     batch.puts.push_back({std::string(kKeyringRecordId), *new_wrapped});
+    batch.conditions.push_back({std::string(kKeyringRecordId), old_wrapped});
     if (auto committed = (*backend)->Commit(batch); !committed.ok()) {
       undo_root_key();
       return committed;
@@ -356,106 +541,10 @@ absl::Status Migrate(const MigrateFlags& flags) {
               Describe(*target_config).c_str(), Describe(*current_config).c_str(),
               resumed ? "; an interrupted migration was completed" : "");
   std::printf("Only the keyring key was rewrapped; no record was re-encrypted.\n");
-  if (current_config->type == "file" && Exists(dir, kRootKeyFile)) {
-    if (flags.remove_old_root_key) {
-      if (unlink(root_key.c_str()) != 0) {
-        std::printf("WARNING: could not remove the old %s; remove it by hand.\n", root_key.c_str());
-      } else {
-        std::printf("The old root.key was removed (--remove-old-root-key).\n");
-      }
-    } else {
-      std::string kept = StrCat(root_key, ".migrated-", UtcStamp());
-      if (rename(root_key.c_str(), kept.c_str()) != 0) {
-        std::printf("WARNING: could not rename the old %s; move it away by hand.\n",
-                    root_key.c_str());
-      } else {
-        std::printf(
-            "The old root key was kept as %s. It still opens the database as it was before this\n"
-            "migration (and any backup of it): once kmsd has started with the new seal and old\n"
-            "ciphertexts decrypt, destroy it (shred -u %s) and every copy of it.\n",
-            kept.c_str(), kept.c_str());
-      }
-    }
-  }
-  if (current_config->type == "pkcs11") {
-    std::printf(
-        "The key \"%s\" in token \"%s\" no longer protects this dir. Once kmsd has started with\n"
-        "the new seal and old ciphertexts decrypt, you may destroy it in the token (unless "
-        "another\n"
-        "data dir or a backup still needs it).\n",
-        Parameter(*current_config, "key_label").c_str(),
-        Parameter(*current_config, "token_label").c_str());
-  }
+  ReportOldSeal(flags, *current_config);
   std::printf("Next: kmsd serve --data-dir %s%s\n", dir.c_str(),
               flags.to == "pkcs11" ? " --pkcs11-pin-file PIN_FILE" : "");
   return absl::OkStatus();
-}
-
-int Fail(std::string_view message) {
-  std::cerr << "kmsd seal migrate: " << message << "\n";
-  return 1;
-}
-
-// file -> shares. Order, for a crash at any point: the shares are shown first (the new root key
-// must never exist only in memory when the keyring depends on it); then seal.json, then the
-// keyring rewrapped, then root.key moved aside. Until the keyring is rewritten, deleting
-// seal.json gives back the file-seal dir as it was (docs/SEAL.md).
-int MigrateFileToShares(const MigrateFlags& flags) {
-  auto lock = DataDirLock::Acquire(flags.data_dir);
-  if (!lock.ok()) return Fail(StrCat(lock.status().message(), " (stop kmsd first)"));
-  auto config = ReadSealConfig(flags.data_dir);
-  if (!config.ok()) return Fail(ToStd(config.status().message()));
-  if (config->type != "file") {
-    return Fail(StrCat(flags.data_dir, " is sealed by the ", config->type,
-                       " seal; only the file seal migrates to shares here"));
-  }
-  std::string root_key_path = StrCat(flags.data_dir, "/root.key");
-  std::string database_path = StrCat(flags.data_dir, "/kmsd.db");
-  struct stat st;
-  if (stat(root_key_path.c_str(), &st) != 0 || stat(database_path.c_str(), &st) != 0) {
-    return Fail(StrCat(flags.data_dir, " has no root.key or no kmsd.db: nothing to migrate"));
-  }
-  auto file_seal = OpenFileSeal(root_key_path);
-  if (!file_seal.ok()) return Fail(ToStd(file_seal.status().message()));
-  auto backend = OpenSqliteBackend(database_path);
-  if (!backend.ok()) return Fail(ToStd(backend.status().message()));
-  absl::Status opens = CheckKeyringUnwraps(backend->get(), file_seal->get());
-  if (!opens.ok()) return Fail(StrCat("root.key does not open this data dir: ", opens.message()));
-
-  auto generated = GenerateShares(flags.shares, flags.threshold);
-  if (!generated.ok()) return Fail(ToStd(generated.status().message()));
-  std::unique_ptr<Seal> shares_seal = NewRootKeySeal("shares", std::move(generated->root_key));
-
-  std::printf("kmsd seal migrate: moving %s from the file seal to %d shares (threshold %d).\n",
-              flags.data_dir.c_str(), flags.shares, flags.threshold);
-  std::vector<std::string_view> shares;
-  for (const SecretBytes& text : generated->texts) shares.push_back(text.view());
-  PrintShares(shares, flags.threshold, flags.data_dir);
-
-  absl::Status written = WriteSealConfig(flags.data_dir, SharesSealConfig(generated->parameters));
-  if (!written.ok()) {
-    return Fail(StrCat(written.message(), ". Nothing changed: the shares above are void."));
-  }
-  absl::Status rewrapped = RewrapKeyring(backend->get(), file_seal->get(), shares_seal.get());
-  if (!rewrapped.ok()) {
-    std::string seal_json = StrCat(flags.data_dir, "/", kSealConfigFile);
-    unlink(seal_json.c_str());
-    return Fail(StrCat(rewrapped.message(),
-                       ". The data dir stays under the file seal; the shares above are void."));
-  }
-  std::string aside = StrCat(root_key_path, ".replaced-by-shares-", std::time(nullptr));
-  if (rename(root_key_path.c_str(), aside.c_str()) != 0) {
-    return Fail(StrCat("the data dir is now sealed by the shares above, but root.key could not "
-                       "be moved aside: destroy it yourself (shred -u ",
-                       root_key_path, ")"));
-  }
-  std::printf(
-      "\nDone: the keyring key is wrapped by the new root key; no record was re-encrypted.\n"
-      "The old root key is now %s.\n"
-      "It no longer opens this data dir, but it opens every backup made before now: destroy it\n"
-      "(shred -u %s) once you hold the shares, and treat old backups as protected by it.\n",
-      aside.c_str(), aside.c_str());
-  return 0;
 }
 
 }  // namespace
@@ -468,7 +557,9 @@ void AddSealCommands(CLI::App& app) {
       "migrate",
       "Move a data dir to another seal, with kmsd stopped: the keyring key is unwrapped with the "
       "current seal and rewrapped with the new one (no record is re-encrypted); seal.json is "
-      "updated. The --pkcs11-* flags describe the pkcs11 side, old or new (docs/SEAL.md)");
+      "updated. From file, pkcs11 or shares to any of them (pkcs11 to another token or key, shares "
+      "to a new set); a shares dir reads its shares from stdin. The --pkcs11-* flags describe the "
+      "pkcs11 side, old or new (the new one when both are pkcs11) (docs/SEAL.md)");
   MigrateFlags& flags = commands.migrate_flags;
   commands.migrate->add_option("--data-dir", flags.data_dir, "kmsd's data dir")->required();
   commands.migrate->add_option("--to", flags.to, "The new seal: file, pkcs11 or shares")
@@ -483,19 +574,21 @@ void AddSealCommands(CLI::App& app) {
                              "Delete the old root.key instead of keeping it as "
                              "root.key.migrated-TIME");
   AddSealFlags(*commands.migrate, flags.seal, /*with_seal_type=*/false);
+  commands.migrate->add_option("--from-pkcs11-pin-file", flags.from_pkcs11_pin_file,
+                               "pkcs11 to pkcs11: the PIN file of the current token (default: "
+                               "--pkcs11-pin-file, when both tokens share a PIN)");
 }
 
 bool SealCommandParsed() { return Commands().seal && Commands().seal->parsed(); }
 
 int RunSealCommands() {
   const MigrateFlags& flags = Commands().migrate_flags;
-  if (flags.to == "shares") {
-    if (flags.shares == 0 || flags.threshold == 0 || flags.threshold > flags.shares) {
-      std::cerr << "kmsd seal migrate: --to shares needs --shares N and --threshold T, "
-                   "2 <= T <= N\n";
-      return 2;
-    }
-    return MigrateFileToShares(flags);
+  if (!HardenCommand("seal migrate")) return 1;
+  if (flags.to == "shares" &&
+      (flags.shares == 0 || flags.threshold == 0 || flags.threshold > flags.shares)) {
+    std::cerr << "kmsd seal migrate: --to shares needs --shares N and --threshold T, "
+                 "2 <= T <= N\n";
+    return 2;
   }
   absl::Status migrated = Migrate(flags);
   if (!migrated.ok()) {

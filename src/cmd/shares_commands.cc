@@ -12,6 +12,7 @@
 #include <iostream>
 
 #include "cmd/data_dir_lock.h"
+#include "cmd/process_hardening.h"
 #include "kmsd/keystore.h"
 #include "kmsd/seal.h"
 #include "kmsd/seal_config.h"
@@ -52,6 +53,7 @@ int Fail(std::string_view command, std::string_view message) {
 }
 
 int Init() {
+  if (!HardenCommand("init")) return 1;
   const InitFlags& flags = Commands().init_flags;
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -88,30 +90,8 @@ int Init() {
   return 0;
 }
 
-// One line from stdin; without echo when stdin is a terminal. The caller wipes it.
-bool ReadShare(std::string& share) {
-  bool terminal = isatty(STDIN_FILENO);
-  termios saved{};
-  if (terminal) {
-    std::fprintf(stderr, "Unseal share: ");
-    std::fflush(stderr);
-    if (tcgetattr(STDIN_FILENO, &saved) != 0) return false;
-    termios quiet = saved;
-    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
-  }
-  int c;
-  while ((c = std::getchar()) != EOF && c != '\n') {
-    if (share.size() < 4096) share.push_back(static_cast<char>(c));
-  }
-  if (terminal) {
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
-    std::fprintf(stderr, "\n");
-  }
-  return !share.empty();
-}
-
 int Unseal() {
+  if (!HardenCommand("unseal")) return 1;
   const UnsealFlags& flags = Commands().unseal_flags;
   std::string path = StrCat(flags.data_dir, "/", kUnsealSocketFile);
   std::string share;
@@ -133,6 +113,29 @@ int Unseal() {
 }
 
 }  // namespace
+
+bool ReadShare(std::string& share) {
+  share.reserve(4096);  // never reallocated: no partial copy is left in freed memory
+  bool terminal = isatty(STDIN_FILENO);
+  termios saved{};
+  if (terminal) {
+    std::fprintf(stderr, "Unseal share: ");
+    std::fflush(stderr);
+    if (tcgetattr(STDIN_FILENO, &saved) != 0) return false;
+    termios quiet = saved;
+    quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+  }
+  int c;
+  while ((c = std::getchar()) != EOF && c != '\n') {
+    if (share.size() < 4096) share.push_back(static_cast<char>(c));
+  }
+  if (terminal) {
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    std::fprintf(stderr, "\n");
+  }
+  return !share.empty();
+}
 
 void PrintShares(const std::vector<std::string_view>& shares, int threshold,
                  const std::string& data_dir) {

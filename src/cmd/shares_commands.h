@@ -3,6 +3,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <string>
+#include <string_view>
+#include <vector>
 
 namespace kmsd::cmd {
 
@@ -14,6 +17,10 @@ bool SharesCommandParsed();
 
 // Runs the parsed one: 0 done, 1 failed (the message says why), 2 for wrong flags.
 int RunSharesCommands();
+
+// Reads one share: a line from stdin, prompted for and not echoed when stdin is a terminal.
+// False when nothing was read (end of input). The caller wipes share.
+bool ReadShare(std::string& share);
 
 // Prints the shares of a new root key with what to do with them (init and seal migrate).
 void PrintShares(const std::vector<std::string_view>& shares, int threshold,

@@ -79,7 +79,8 @@ void AddStorageFlags(CLI::App& serve, StorageFlags& flags) {
 }
 
 absl::StatusOr<std::unique_ptr<Backend>> OpenServeBackend(const std::string& data_dir,
-                                                          const StorageFlags& flags) {
+                                                          const StorageFlags& flags,
+                                                          SqliteOptions sqlite_options) {
   const std::string recorded = RecordedStorage(data_dir);
   const fs::path database = fs::path(data_dir) / backup::kDatabaseFile;
   if (flags.storage == "sqlite") {
@@ -92,7 +93,7 @@ absl::StatusOr<std::unique_ptr<Backend>> OpenServeBackend(const std::string& dat
                                "): start it with --storage etcd and "
                                "--etcd-endpoints"));
     }
-    auto backend = OpenSqliteBackend(database.string());
+    auto backend = OpenSqliteBackend(database.string(), std::move(sqlite_options));
     if (!backend.ok()) return backend.status();
     return std::move(*backend);
   }

@@ -34,7 +34,8 @@ void AddStorageFlags(CLI::App& serve, StorageFlags& flags);
 // it in DATA_DIR/storage.json). Refuses (kValidation) a data dir that already serves the other
 // storage, and etcd flags without --storage etcd.
 absl::StatusOr<std::unique_ptr<Backend>> OpenServeBackend(const std::string& data_dir,
-                                                          const StorageFlags& flags);
+                                                          const StorageFlags& flags,
+                                                          SqliteOptions sqlite_options = {});
 
 // True when data_dir is (was started as) a node of an etcd cluster.
 bool IsEtcdDataDir(const std::string& data_dir);

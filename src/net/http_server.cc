@@ -74,6 +74,10 @@ constexpr char kTls12Ciphers[] =
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
+void Count(metrics::Counter* counter) {
+  if (counter) counter->Increment();
+}
+
 // What the acceptor needs of a connection that lives on another I/O thread.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -331,6 +335,7 @@ class Session final : public Connection {
     asio::post(stream_.get_executor(), [self = Self()] {
       // A request may have begun since the acceptor chose this connection; it is served.
       if (!self->idle_) return;
+      Count(self->state_.options.limit_counters.evicted_at_cap);
       ErrorCode ignored;
       self->Tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
       self->Tcp().close();  // pending operations end with operation_aborted; nothing is answered
@@ -507,6 +512,8 @@ class Session final : public Connection {
   // The stream's timer closed the connection before a request arrived whole: nothing is
   // answered (the socket is closed), but the refusal is told like the others.
   void RefuseTimedOut() {
+    const ServerOptions::LimitCounters& counters = state_.options.limit_counters;
+    Count(head_complete_ ? counters.body_timeouts : counters.header_timeouts);
     std::string what =
         head_complete_
             ? StrCat("Request body not complete within ", ReadTimeout().count(), " seconds")
@@ -965,11 +972,13 @@ class BeastHttpServer final : public HttpServer {
     if (!state_.table.Admit(client, state_.options.max_connections_per_client)) {
       // Closing at once tells the client to come back, rather than leaving it queued with no
       // idea.
+      Count(state_.options.limit_counters.refused_per_client);
       socket.close(ec);
       return;
     }
     ClientSlot slot(state_.table, std::move(client));
     if (state_.connections.load() >= state_.max_connections && !state_.table.EvictOldestIdle()) {
+      Count(state_.options.limit_counters.refused_at_cap);
       socket.close(ec);
       return;
     }

@@ -1,12 +1,16 @@
 // The embedded SQLite backend: one table kv(key, value), WAL, synchronous=FULL (durable on
 // commit), secure_delete (freed pages are zeroed). One writer connection and a small pool of
-// reader connections, so reads run in parallel with each other and with a write.
+// reader connections, so reads run in parallel with each other and with a write. A full file
+// system refuses writes with a 503 and is probed until space returns (SqliteOptions).
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "kmsd/errors.h"
@@ -19,6 +23,8 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 5000;
 constexpr int kReaderConnections = 4;
+// What the full-disk probe writes: room for a few commits and their WAL frames.
+constexpr size_t kProbeBytes = 1 << 20;
 
 struct Statement {
   sqlite3_stmt* statement = nullptr;
@@ -211,8 +217,36 @@ class Connection {
   Statement put_, delete_, writer_get_;     // the writer
 };
 
+// Writes and deletes `bytes` zero bytes in a file at path, synced: whether that much fits now.
+bool SpaceFor(const std::string& path, size_t bytes) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  static const char kZeros[64 << 10] = {};
+  bool fits = true;
+  for (size_t written = 0; fits && written < bytes;) {
+    ssize_t n = write(fd, kZeros, std::min(sizeof kZeros, bytes - written));
+    if (n <= 0) fits = false;
+    else written += static_cast<size_t>(n);
+  }
+  if (fits && fdatasync(fd) != 0) fits = false;
+  close(fd);
+  unlink(path.c_str());
+  return fits;
+}
+
 class SqliteBackend final : public Backend {
  public:
+  explicit SqliteBackend(SqliteOptions options) : options_(std::move(options)) {}
+
+  ~SqliteBackend() override {
+    {
+      std::lock_guard lock(state_mutex_);
+      stopping_ = true;
+    }
+    state_changed_.notify_all();
+    if (probe_thread_.joinable()) probe_thread_.join();
+  }
+
   absl::Status Open(const std::string& path) {
     // Create the file 0600 before SQLite does, so it never exists with wider permissions.
     int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -224,6 +258,9 @@ class SqliteBackend final : public Backend {
       if (auto status = reader->Open(path, /*writer=*/false); !status.ok()) return status;
       idle_readers_.push_back(std::move(reader));
     }
+    probe_path_ = path + ".space-probe";
+    unlink(probe_path_.c_str());  // left by a crash mid-probe
+    if (options_.on_writable_change) probe_thread_ = std::thread([this] { ProbeWhileFull(); });
     return absl::OkStatus();
   }
 
@@ -234,7 +271,13 @@ class SqliteBackend final : public Backend {
 
   absl::Status Commit(const StorageBatch& batch) override {
     std::lock_guard lock(writer_mutex_);
-    return writer_.Commit(batch);
+    absl::Status status = writer_.Commit(batch);
+    if (IsStorageFull(status)) {
+      SetFull(status);
+    } else if (status.ok()) {
+      SetFull(absl::OkStatus());
+    }
+    return status;
   }
 
   absl::StatusOr<std::vector<StorageEntry>> List(std::string_view prefix,
@@ -250,6 +293,39 @@ class SqliteBackend final : public Backend {
   }
 
  private:
+  // Records whether the file system is full (failure) or has room (OK); tells the owner of each
+  // change. The probe thread wakes when it fills.
+  void SetFull(const absl::Status& failure) {
+    if (!options_.on_writable_change) return;
+    std::lock_guard lock(state_mutex_);
+    if (full_ == !failure.ok()) return;
+    full_ = !failure.ok();
+    options_.on_writable_change(failure);
+    state_changed_.notify_all();
+  }
+
+  // While full, tries every probe interval whether 1 MiB fits beside the database.
+  void ProbeWhileFull() {
+    std::unique_lock lock(state_mutex_);
+    while (!stopping_) {
+      if (!full_) {
+        state_changed_.wait(lock, [this] { return stopping_ || full_; });
+        continue;
+      }
+      if (state_changed_.wait_for(lock, std::chrono::milliseconds(options_.probe_interval_ms),
+                                  [this] { return stopping_ || !full_; })) {
+        continue;
+      }
+      lock.unlock();
+      bool fits = SpaceFor(probe_path_, kProbeBytes);
+      lock.lock();
+      if (fits && full_ && !stopping_) {
+        full_ = false;
+        options_.on_writable_change(absl::OkStatus());
+      }
+    }
+  }
+
   // Borrows a reader connection for one call.
   class Reader {
    public:
@@ -278,12 +354,21 @@ class SqliteBackend final : public Backend {
   std::mutex readers_mutex_;
   std::condition_variable reader_available_;
   std::vector<std::unique_ptr<Connection>> idle_readers_;  // GUARDED_BY(readers_mutex_)
+
+  const SqliteOptions options_;
+  std::string probe_path_;
+  std::mutex state_mutex_;
+  std::condition_variable state_changed_;
+  bool full_ = false;      // GUARDED_BY(state_mutex_)
+  bool stopping_ = false;  // GUARDED_BY(state_mutex_)
+  std::thread probe_thread_;
 };
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Backend>> OpenSqliteBackend(const std::string& path) {
-  auto backend = std::make_unique<SqliteBackend>();
+absl::StatusOr<std::unique_ptr<Backend>> OpenSqliteBackend(const std::string& path,
+                                                           SqliteOptions options) {
+  auto backend = std::make_unique<SqliteBackend>(std::move(options));
   if (auto status = backend->Open(path); !status.ok()) return status;
   return std::unique_ptr<Backend>(std::move(backend));
 }

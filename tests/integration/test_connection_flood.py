@@ -1,7 +1,8 @@
 """Thousands of idle TCP connections must not lock clients out (docs/SECURITY.md, "Network"):
 the per-client limit closes a flood from one address at once, the header deadline closes idle
-connections, and at the global cap newcomers displace the connections idle the longest. Refused
-HTTP requests leave records in the audit trail, which still verifies."""
+connections, and at the global cap newcomers displace the connections idle the longest; /metrics
+counts each of these (kmsd_http_connections_refused_total, kmsd_http_connections_closed_total).
+Refused HTTP requests leave records in the audit trail, which still verifies."""
 import errno
 import json
 import resource
@@ -13,6 +14,7 @@ import time
 import unittest
 
 from kmsd_harness import KMSD_BINARY, KmsdServer
+from test_metrics import get, parse_metrics, value
 
 HEADER_TIMEOUT_SECONDS = 2
 MAX_CONNECTIONS = 1500
@@ -97,6 +99,24 @@ class ConnectionFlood(unittest.TestCase):
         for s in self.sockets:
             s.close()
 
+    def limit_counts(self):
+        """What the connection limits did so far, by reason (api listener)."""
+        status, _, text = get(self.server.endpoint + "/metrics")
+        self.assertEqual(status, 200)
+        samples = parse_metrics(text)
+        counts = {}
+        for name, reasons in (("kmsd_http_connections_refused_total",
+                               ("per_client_limit", "max_connections")),
+                              ("kmsd_http_connections_closed_total",
+                               ("evicted", "header_timeout", "body_timeout"))):
+            for reason in reasons:
+                counts[reason] = value(samples, name, listener="api", reason=reason)
+                self.assertIsNotNone(counts[reason], (name, reason))
+        return counts
+
+    def counted_since(self, before):
+        return {reason: count - before[reason] for reason, count in self.limit_counts().items()}
+
     def assert_served_within(self, seconds):
         started = time.monotonic()
         blob = self.kms.encrypt(KeyId=self.key_id, Plaintext=b"still served")["CiphertextBlob"]
@@ -105,6 +125,7 @@ class ConnectionFlood(unittest.TestCase):
         self.assertLess(elapsed, seconds, f"took {elapsed:.1f} s")
 
     def test_a_flood_from_one_address_is_cut_to_its_limit_and_others_are_served(self):
+        before = self.limit_counts()
         deadline = time.monotonic() + 20
         flood = open_idle(self.port, "127.0.0.2", FLOOD_FROM_ONE_ADDRESS, deadline)
         self.sockets += flood
@@ -117,8 +138,17 @@ class ConnectionFlood(unittest.TestCase):
         rest = [s for s in flood if s not in closed]
         closed_later = closed_by_server(rest, within=HEADER_TIMEOUT_SECONDS + 5)
         self.assertEqual(len(closed_later), len(rest))
+        # Counted: each refusal over the per-client limit, then each of the PER_CLIENT admitted
+        # ones at the header deadline; nothing else.
+        counted = self.counted_since(before)
+        self.assertGreaterEqual(counted["per_client_limit"], len(closed))
+        self.assertEqual(counted["per_client_limit"] + counted["header_timeout"], len(flood))
+        self.assertEqual(counted["header_timeout"], PER_CLIENT)
+        self.assertEqual(counted["evicted"], 0)
+        self.assertEqual(counted["max_connections"], 0)
 
     def test_at_the_global_cap_newcomers_are_served(self):
+        before = self.limit_counts()
         deadline = time.monotonic() + 20
         for address in SPREAD_ADDRESSES:
             self.sockets += open_idle(self.port, address, PER_CLIENT, deadline)
@@ -131,6 +161,50 @@ class ConnectionFlood(unittest.TestCase):
         # Every idle connection is gone after the header deadline (closed or displaced).
         closed = closed_by_server(self.sockets, within=HEADER_TIMEOUT_SECONDS + 5)
         self.assertEqual(len(closed), len(self.sockets))
+        # Counted: an eviction for each connection over the cap, the rest at the header deadline;
+        # none refused, since idle ones could always make room.
+        counted = self.counted_since(before)
+        self.assertGreaterEqual(counted["evicted"], len(self.sockets) - MAX_CONNECTIONS)
+        self.assertGreaterEqual(counted["evicted"] + counted["header_timeout"], len(self.sockets))
+        self.assertEqual(counted["max_connections"], 0)
+        self.assertEqual(counted["per_client_limit"], 0)
+
+
+class BusyConnectionsAtTheCap(unittest.TestCase):
+    """At the cap with every connection busy (a request head in, its body awaited), a newcomer is
+    refused at once, and counted."""
+
+    def test_a_newcomer_is_refused_and_counted_when_none_is_idle(self):
+        with KmsdServer(extra_args=["--max-connections", "3"]) as server:
+            port = int(server.endpoint.rsplit(":", 1)[1])
+            busy = []
+            try:
+                for _ in range(3):
+                    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                    busy.append(s)
+                    s.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n")
+                time.sleep(0.5)  # each head is read: three connections with a request in progress
+                newcomer = socket.create_connection(("127.0.0.1", port), timeout=10)
+                busy.append(newcomer)
+                self.assertEqual(len(closed_by_server([newcomer], within=5)), 1)
+                self.assertEqual(closed_by_server(busy[:3], within=0.5), set())  # still served
+            finally:
+                for s in busy:
+                    s.close()
+            # The scrape itself needs a connection: the busy ones are closed now.
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    status, _, text = get(server.endpoint + "/metrics")
+                    break
+                except OSError:
+                    self.assertLess(time.monotonic(), deadline)
+                    time.sleep(0.1)
+            samples = parse_metrics(text)
+            self.assertEqual(value(samples, "kmsd_http_connections_refused_total", listener="api",
+                                   reason="max_connections"), 1)
+            self.assertEqual(value(samples, "kmsd_http_connections_closed_total", listener="api",
+                                   reason="evicted"), 0)
 
 
 class RefusedRequestsInTheAuditTrail(unittest.TestCase):

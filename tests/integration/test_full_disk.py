@@ -1,10 +1,15 @@
-"""The audit trail on a full file system (issue 16, "Crashes and full disks").
+"""The audit trail, and the database, on a full file system (issue 16, "Crashes and full disks").
 
 The audit dir lives on a small tmpfs that a filler file fills. While kmsd cannot write its trail it
 refuses every KMS request with DependencyTimeoutException (HTTP 503), /ready answers 503, and even
 an unsigned `GET /` gets that 503 instead of a 500; it stays up, the trail on disk verifies, and once
 the filler is deleted kmsd serves again by itself, without a restart, auditing the next request.
 Stopped while the disk is still full, it leaves a trail `kmsd audit verify` passes.
+
+With the data dir on the full file system instead (the audit trail elsewhere), kmsd refuses every
+write with DependencyTimeoutException (HTTP 503) naming the full storage, keeps answering reads,
+says so once in its log, answers /ready 503, and writes again by itself once space returns; the
+database passes SQLite's integrity check and every acknowledged write is there after a restart.
 
 Mounting needs root with CAP_SYS_ADMIN (CI runs as root); without it the test exits 77 (skipped)
 with a note.
@@ -13,9 +18,11 @@ import errno
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 import urllib.error
@@ -159,6 +166,105 @@ class FullDiskUnderTheAuditTrail(unittest.TestCase):
         self.server.stop()
         result = self.verify()
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+
+
+class FullDiskUnderTheDatabase(unittest.TestCase):
+    """The data dir on a small tmpfs; the audit trail in an ordinary temp dir."""
+
+    def setUp(self):
+        self.mount_point = tempfile.mkdtemp(prefix="kmsd-full-data-")
+        reason = mount_tmpfs(self.mount_point, 8 << 20)
+        if reason:
+            os.rmdir(self.mount_point)
+            raise unittest.SkipTest(reason)
+        self.data_dir = os.path.join(self.mount_point, "data")
+        self.audit_dir = tempfile.mkdtemp(prefix="kmsd-audit-")
+        self.filler = os.path.join(self.mount_point, "filler")
+        self.server = KmsdServer(data_dir=self.data_dir, extra_args=["--audit-dir", self.audit_dir])
+        self.server.start()
+        self.kms = self.server.client()
+
+    def tearDown(self):
+        self.server.stop()
+        shutil.rmtree(self.audit_dir, ignore_errors=True)
+        subprocess.run(["umount", self.mount_point], timeout=30)
+        os.rmdir(self.mount_point)
+
+    def refused_create_key(self):
+        """Creates keys until the full disk refuses (the last pages of the database's files may
+        take a commit or two); returns the refusal's error response."""
+        for _ in range(20):
+            try:
+                self.kms.create_key(Description="after the disk filled")
+            except self.kms.exceptions.ClientError as error:
+                return error.response
+        self.fail("kmsd stored 20 keys on a full file system")
+
+    def test_refuses_writes_with_503_while_full_recovers_and_loses_nothing(self):
+        key_id = self.kms.create_key()["KeyMetadata"]["KeyId"]
+        blob = self.kms.encrypt(KeyId=key_id, Plaintext=b"before")["CiphertextBlob"]
+
+        # A writer racing the filler: each key it is told about must exist after everything.
+        acknowledged, refusals, stop = [key_id], [], threading.Event()
+
+        def write_keys():
+            client = self.server.client()
+            while not stop.is_set():
+                try:
+                    acknowledged.append(client.create_key()["KeyMetadata"]["KeyId"])
+                except client.exceptions.ClientError as error:
+                    refusals.append(error.response)
+                    time.sleep(0.05)
+
+        writer = threading.Thread(target=write_keys)
+        writer.start()
+        try:
+            time.sleep(0.3)
+            fill(self.filler)
+            refused = self.refused_create_key()
+            self.assertEqual(refused["Error"]["Code"], "DependencyTimeoutException", refused)
+            self.assertEqual(refused["ResponseMetadata"]["HTTPStatusCode"], 503)
+            self.assertIn("storage full", refused["Error"]["Message"])
+            self.assertNotIn(self.mount_point, refused["Error"]["Message"])
+
+            # Reads need no space: still served.
+            self.assertEqual(self.kms.decrypt(CiphertextBlob=blob)["Plaintext"], b"before")
+            self.kms.encrypt(KeyId=key_id, Plaintext=b"while full")
+            status, body = http_get(self.server.endpoint + "/ready")
+            self.assertEqual(status, 503, body)
+            self.assertIn("storage: data dir full", body)
+            self.assertEqual(http_get(self.server.endpoint + "/health")[0], 200)
+            logs = "\n".join(self.server.log_lines())
+            self.assertEqual(logs.count("the database's file system is full"), 1, logs[-3000:])
+
+            os.remove(self.filler)
+            deadline = time.monotonic() + 15
+            while http_get(self.server.endpoint + "/ready")[0] != 200:
+                self.assertLess(time.monotonic(), deadline, "kmsd did not recover once space returned")
+                time.sleep(0.1)
+            acknowledged.append(self.kms.create_key()["KeyMetadata"]["KeyId"])
+            self.assertIn("the database is writable again", "\n".join(self.server.log_lines()))
+            time.sleep(0.3)  # the writer succeeds again too
+        finally:
+            stop.set()
+            writer.join(timeout=60)
+        self.assertFalse(writer.is_alive())
+        self.assertTrue(all(r["Error"]["Code"] == "DependencyTimeoutException" for r in refusals),
+                        [r["Error"] for r in refusals if r["Error"]["Code"] != "DependencyTimeoutException"])
+
+        # Never corrupted, and every acknowledged write is there after a restart.
+        self.server.stop()
+        database = sqlite3.connect(os.path.join(self.data_dir, "kmsd.db"))
+        try:
+            self.assertEqual(database.execute("PRAGMA integrity_check").fetchall(), [("ok",)])
+        finally:
+            database.close()
+        self.server.start()
+        kms = self.server.client()
+        for acknowledged_id in acknowledged:
+            self.assertEqual(kms.describe_key(KeyId=acknowledged_id)["KeyMetadata"]["KeyId"],
+                             acknowledged_id)
+        self.assertEqual(kms.decrypt(CiphertextBlob=blob)["Plaintext"], b"before")
 
 
 if __name__ == "__main__":

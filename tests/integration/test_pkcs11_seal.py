@@ -1,12 +1,14 @@
 """The PKCS#11 seal with Debian's SoftHSM2 (scripts/install-deps: softhsm2), a fresh token per test:
 kmsd initializes a data dir with the HSM, restarts and decrypts old blobs; a wrong PIN, a missing
 token or a missing key refuse the start with a clear message and change nothing; `kmsd seal
-migrate` moves a dir from the file seal to the HSM and back, and a failed migration leaves the dir
-as it was. No root.key ever appears in an HSM-sealed dir."""
+migrate` moves a dir from the file seal to the HSM and back, to another token, to another key, to
+Shamir shares and back, and a failed migration leaves the dir as it was. No root.key ever appears
+in an HSM-sealed dir."""
 import glob
 import hashlib
 import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -68,6 +70,14 @@ def snapshot(data_dir):
     return files
 
 
+def settled(files):
+    """A snapshot without SQLite's scratch files, which a reader (records()) leaves and the next
+    writer's close removes: the shared-memory index and an empty WAL."""
+    empty = hashlib.sha256(b"").hexdigest()
+    return {name: digest for name, digest in files.items()
+            if name != "kmsd.db-shm" and not (name == "kmsd.db-wal" and digest == empty)}
+
+
 def records(data_dir):
     """The database's records (key -> value), read-only."""
     connection = sqlite3.connect(f"file:{data_dir}/kmsd.db?mode=ro", uri=True)
@@ -78,6 +88,8 @@ def records(data_dir):
 
 
 class Pkcs11Seal(unittest.TestCase):
+    maxDiff = None
+
     def setUp(self):
         self.hsm = SoftHsm()
         self.addCleanup(self.hsm.cleanup)
@@ -108,9 +120,9 @@ class Pkcs11Seal(unittest.TestCase):
         self.assertNotEqual(result.returncode, 0, result.stdout + result.stderr)
         return result.returncode, result.stdout + result.stderr
 
-    def migrate(self, *args, conf=None, check=True):
+    def migrate(self, *args, conf=None, check=True, stdin=None):
         result = subprocess.run([KMSD_BINARY, "seal", "migrate", "--data-dir", self.data_dir, *args],
-                                capture_output=True, text=True, timeout=60,
+                                capture_output=True, text=True, timeout=60, input=stdin,
                                 env={**os.environ, "SOFTHSM2_CONF": conf or self.hsm.conf})
         if check:
             self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
@@ -282,6 +294,100 @@ class Pkcs11Seal(unittest.TestCase):
         self.assertIn('no key labeled "operator-key"', result.stderr)
         self.assertEqual(snapshot(self.data_dir), before)
         self.assertEqual(records(self.data_dir), before_records)
+
+    def assert_refused_and_unchanged(self, result, message):
+        """A migration that failed: exit 1, the reason, and not one byte of the dir changed."""
+        self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+        self.assertIn(message, result.stderr)
+        self.assertIn("left as it was", result.stderr)
+        self.assertEqual(settled(snapshot(self.data_dir)), settled(self.before))
+        self.assertEqual(records(self.data_dir), self.before_records)
+
+    def assert_only_the_keyring_changed(self):
+        after = records(self.data_dir)
+        self.assertNotEqual(after["core/keyring"], self.before_records["core/keyring"])
+        self.assertEqual({k: v for k, v in after.items() if k != "core/keyring"},
+                         {k: v for k, v in self.before_records.items() if k != "core/keyring"})
+
+    def seal_json(self):
+        with open(os.path.join(self.data_dir, "seal.json")) as f:
+            return json.load(f)
+
+    def test_migrate_to_another_token_and_to_another_key_in_it(self):
+        _, blobs = self.initialize_with_hsm()
+        other_pin = self.hsm.pin_file("9999-other-pin", "other-pin")
+        self.hsm.init_token(label="kmsd-other", pin="9999-other-pin")
+        to_other = ["--to", "pkcs11", "--pkcs11-token-label", "kmsd-other",
+                    "--pkcs11-pin-file", other_pin, "--from-pkcs11-pin-file", self.pin]
+        self.before, self.before_records = snapshot(self.data_dir), records(self.data_dir)
+
+        self.assert_refused_and_unchanged(
+            self.migrate(*to_other, "--pkcs11-key-label", "operator-key", check=False),
+            'no key labeled "operator-key"')
+        self.assert_refused_and_unchanged(
+            self.migrate(*to_other[:-1], self.hsm.pin_file("0000-wrong", "wrong-pin"), check=False),
+            "wrong PIN")
+        self.assert_refused_and_unchanged(
+            self.migrate("--to", "pkcs11", "--pkcs11-pin-file", self.pin, check=False),
+            "already sealed")
+
+        # pkcs11 -> pkcs11: another token (its own PIN); the module defaults to the current one.
+        done = self.migrate(*to_other)
+        self.assertIn('"kmsd-root" in token "kmsd-it" no longer protects', done.stdout)
+        self.assertEqual(self.seal_json()["parameters"],
+                         {"module": MODULE, "token_label": "kmsd-other", "key_label": "kmsd-root"})
+        self.assert_only_the_keyring_changed()
+        with self.server(["--pkcs11-pin-file", other_pin]) as server:
+            self.assert_blobs_decrypt(server, blobs)
+        refused, output = self.refused_start(["--pkcs11-pin-file", self.pin])
+        self.assertIn("wrong PIN", output)  # the old token's PIN no longer opens the dir
+
+        # pkcs11 -> pkcs11: another key in the same token.
+        self.migrate("--to", "pkcs11", "--pkcs11-key-label", "second-key", "--pkcs11-create-key",
+                     "--pkcs11-pin-file", other_pin)
+        self.assertEqual(self.seal_json()["parameters"]["key_label"], "second-key")
+        self.assertEqual(self.seal_json()["parameters"]["token_label"], "kmsd-other")
+        with self.server(["--pkcs11-pin-file", other_pin]) as server:
+            self.assert_blobs_decrypt(server, blobs)
+        self.assertEqual(glob.glob(os.path.join(self.data_dir, "root.key*")), [])
+
+    def test_migrate_from_the_hsm_to_shares_and_back(self):
+        _, blobs = self.initialize_with_hsm()
+        to_shares = ["--to", "shares", "--shares", "3", "--threshold", "2"]
+        self.before, self.before_records = snapshot(self.data_dir), records(self.data_dir)
+        wrong = self.migrate(*to_shares, "--pkcs11-pin-file",
+                             self.hsm.pin_file("0000-wrong", "wrong-pin"), check=False)
+        self.assert_refused_and_unchanged(wrong, "wrong PIN")
+        self.assertNotIn("share 1:", wrong.stdout)  # no share of a set that never was
+
+        # pkcs11 -> shares
+        done = self.migrate(*to_shares, "--pkcs11-pin-file", self.pin)
+        texts = re.findall(r"share \d+: (\S+)", done.stdout)
+        self.assertEqual(len(texts), 3)
+        self.assertIn("no longer protects", done.stdout)
+        self.assertEqual(self.seal_json()["seal"], "shares")
+        self.assertFalse(os.path.exists(os.path.join(self.data_dir, "seal.json.previous")))
+        self.assert_only_the_keyring_changed()
+        with KmsdServer(data_dir=self.data_dir) as server:  # sealed: no HSM involved any more
+            for text in texts[:2]:
+                unseal = subprocess.run([KMSD_BINARY, "unseal", "--data-dir", self.data_dir],
+                                        input=text + "\n", capture_output=True, text=True, timeout=30)
+                self.assertEqual(unseal.returncode, 0, unseal.stderr)
+            self.assert_blobs_decrypt(server, blobs)
+
+        # shares -> pkcs11; a mistyped share first changes nothing.
+        self.before, self.before_records = snapshot(self.data_dir), records(self.data_dir)
+        back = ["--to", "pkcs11", *self.pkcs11_flags(**{"--pkcs11-key-label": "after-shares"}),
+                "--pkcs11-create-key"]
+        typo = texts[1][:3] + ("a" if texts[1][3] != "a" else "b") + texts[1][4:]
+        mistyped = self.migrate(*back, stdin=f"{texts[0]}\n{typo}\n", check=False)
+        self.assert_refused_and_unchanged(mistyped, "checksum")
+        self.assertNotIn(typo, mistyped.stderr)
+        self.migrate(*back, stdin=f"{texts[2]}\n{texts[0]}\n")
+        self.assertEqual(self.seal_json()["parameters"]["key_label"], "after-shares")
+        self.assert_only_the_keyring_changed()
+        with self.server(["--pkcs11-pin-file", self.pin]) as server:
+            self.assert_blobs_decrypt(server, blobs)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 kmsd init --shares 5 --threshold 3, a sealed start (KMS refused with DependencyTimeoutException
 and audited, /ready 503), kmsd unseal share by share (a mistyped share refused), serving, a
 restart sealed again and unsealed by another 3 of 5, old blobs decrypting; the root key in no
-file of the data dir; another uid refused by the socket; kmsd seal migrate from the file seal."""
+file of the data dir; another uid refused by the socket; kmsd seal migrate from the file seal, to a
+new set of shares and to the file seal, a failed migration changing nothing."""
 import base64
 import glob
 import os
@@ -19,6 +20,7 @@ import urllib.request
 import botocore.exceptions
 
 from kmsd_harness import KMSD_BINARY, KmsdServer
+from test_pkcs11_seal import records, settled, snapshot
 
 
 def run_kmsd(*args, stdin=None, binary=KMSD_BINARY):
@@ -249,7 +251,7 @@ class SharesSealTest(unittest.TestCase):
         texts = shares_of(result.stdout)
         self.assertEqual(len(texts), 3)
         self.assertFalse(os.path.exists(os.path.join(self.data_dir, "root.key")))
-        aside = glob.glob(os.path.join(self.data_dir, "root.key.replaced-by-shares-*"))
+        aside = glob.glob(os.path.join(self.data_dir, "root.key.migrated-*"))
         self.assertEqual(len(aside), 1)
         self.assertIn("destroy it", result.stdout)
 
@@ -259,6 +261,79 @@ class SharesSealTest(unittest.TestCase):
         self.assertEqual(self.unseal(texts[1]).returncode, 0)
         self.assertEqual(kms.decrypt(CiphertextBlob=blob)["Plaintext"], b"from the file seal")
         self.assertNotEqual(recombine(texts[:2]), old_root_key)
+
+    def migrate(self, *args, shares=()):
+        return run_kmsd("seal", "migrate", "--data-dir", self.data_dir, *args,
+                        stdin="".join(text + "\n" for text in shares))
+
+    def test_migrate_to_a_new_set_of_shares_then_to_the_file_seal(self):
+        texts = self.init(3, 2)
+        kms = self.start()
+        for text in texts[:2]:
+            self.assertEqual(self.unseal(text).returncode, 0)
+        key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+        blob = kms.encrypt(KeyId=key_id, Plaintext=b"under shares")["CiphertextBlob"]
+        self.server.stop()
+        before_records = records(self.data_dir)
+        before = snapshot(self.data_dir)
+
+        # Failures change nothing and print no new share: too few shares, a mistyped one.
+        to_new_set = ["--to", "shares", "--shares", "3", "--threshold", "2"]
+        typo = texts[1][:3] + ("a" if texts[1][3] != "a" else "b") + texts[1][4:]
+        for result, reason in ((self.migrate(*to_new_set, shares=texts[:1]), "1 of the 2 shares"),
+                               (self.migrate(*to_new_set, shares=[texts[0], typo]), "checksum"),
+                               (self.migrate("--to", "file", shares=texts[2:]), "1 of the 2")):
+            self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+            self.assertIn(reason, result.stderr)
+            self.assertIn("left as it was", result.stderr)
+            self.assertEqual(shares_of(result.stdout), [])
+            self.assertEqual(settled(snapshot(self.data_dir)), settled(before))
+            self.assertEqual(records(self.data_dir), before_records)
+
+        # A failure once the new shares are shown (seal.json cannot be written: its temporary
+        # name is taken): they are void, and the old seal.json is back.
+        blocker = os.path.join(self.data_dir, "seal.json.tmp")
+        os.mkdir(blocker)
+        blocked = self.migrate(*to_new_set, shares=texts[:2])
+        os.rmdir(blocker)
+        self.assertEqual(blocked.returncode, 1, blocked.stdout + blocked.stderr)
+        self.assertIn("cannot write seal.json", blocked.stderr)
+        self.assertIn("the shares above are void", blocked.stderr)
+        self.assertEqual(settled(snapshot(self.data_dir)), settled(before))
+        self.assertEqual(records(self.data_dir), before_records)
+
+        # shares -> shares: a new set (a rekey); the old shares no longer unseal.
+        rekey = self.migrate(*to_new_set, shares=[texts[2], texts[0]])
+        self.assertEqual(rekey.returncode, 0, rekey.stderr)
+        new_texts = shares_of(rekey.stdout)
+        self.assertEqual(len(new_texts), 3)
+        self.assertFalse(set(new_texts) & set(texts))
+        self.assertIn("old shares no longer open this dir", rekey.stdout)
+        self.assertFalse(os.path.exists(os.path.join(self.data_dir, "seal.json.previous")))
+        after = records(self.data_dir)
+        self.assertNotEqual(after["core/keyring"], before_records["core/keyring"])
+        self.assertEqual({k: v for k, v in after.items() if k != "core/keyring"},
+                         {k: v for k, v in before_records.items() if k != "core/keyring"})
+        kms = self.start()
+        self.assertEqual(self.unseal(texts[0]).returncode, 1)  # a share of the old set
+        self.assert_sealed(kms, 2)
+        for text in (new_texts[1], new_texts[2]):
+            self.assertEqual(self.unseal(text).returncode, 0)
+        self.assertEqual(kms.decrypt(CiphertextBlob=blob)["Plaintext"], b"under shares")
+        self.server.stop()
+        self.server = None
+
+        # shares -> file
+        to_file = self.migrate("--to", "file", shares=new_texts[:2])
+        self.assertEqual(to_file.returncode, 0, to_file.stderr)
+        self.assertIn("no record was re-encrypted", to_file.stdout)
+        root_key = os.path.join(self.data_dir, "root.key")
+        self.assertEqual(stat.S_IMODE(os.stat(root_key).st_mode), 0o600)
+        with open(os.path.join(self.data_dir, "seal.json")) as f:
+            self.assertIn('"file"', f.read())
+        with KmsdServer(data_dir=self.data_dir) as server:
+            self.assertEqual(server.client().decrypt(CiphertextBlob=blob)["Plaintext"],
+                             b"under shares")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@
 #include "kmsd/errors.h"
 #include "kmsd/storage.h"
 #include "unit/storage/backend_contract.h"
+#include "kmsd/strings.h"
+#include "storage/sqlite_status.h"
 
 namespace kmsd {
 namespace {
@@ -212,6 +214,34 @@ TEST_F(SqliteBackendTest, ManyThreadsReadWhileOneWrites) {
   writer.join();
   for (auto& reader : readers) reader.join();
   EXPECT_EQ(backend->List("w/", "", 0)->size(), 200u);
+}
+
+// A database at its page limit answers SQLITE_FULL, as a full file system does.
+TEST_F(SqliteBackendTest, AFullDatabaseIsARetryableStorageFullErrorNamingNoPath) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(Path().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db,
+                         "CREATE TABLE t (v BLOB); PRAGMA max_page_count = 8; "
+                         "INSERT INTO t VALUES (zeroblob(100000));",
+                         nullptr, nullptr, nullptr),
+            SQLITE_FULL);
+  EXPECT_TRUE(IsSqliteDiskFull(db));
+  absl::Status status = SqliteFailure(db, "write failed");
+  sqlite3_close(db);
+  EXPECT_EQ(TypeOf(status), ErrorType::kDependencyTimeout);  // HTTP 503: clients retry
+  EXPECT_TRUE(IsStorageFull(status)) << status;
+  EXPECT_EQ(ToStd(status.message()).find(dir_.string()), std::string::npos) << status;
+}
+
+TEST_F(SqliteBackendTest, OtherFailuresAreNotStorageFull) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(Path().c_str(), &db), SQLITE_OK);
+  ASSERT_NE(sqlite3_exec(db, "SELECT * FROM missing", nullptr, nullptr, nullptr), SQLITE_OK);
+  EXPECT_FALSE(IsSqliteDiskFull(db));
+  absl::Status status = SqliteFailure(db, "read failed");
+  sqlite3_close(db);
+  EXPECT_EQ(TypeOf(status), ErrorType::kKmsInternal);
+  EXPECT_FALSE(IsStorageFull(status));
 }
 
 }  // namespace
