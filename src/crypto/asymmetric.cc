@@ -14,25 +14,14 @@
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
 #include "kmsd/strings.h"
+#include "crypto/openssl_handles.h"
 
 namespace kmsd::crypto {
 namespace {
 
-struct PkeyFree {
-  void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-};
-struct PkeyContextFree {
-  void operator()(EVP_PKEY_CTX* context) const { EVP_PKEY_CTX_free(context); }
-};
-struct Pkcs8Free {
-  // PKCS8_PRIV_KEY_INFO's free wipes the private key octets it holds.
-  void operator()(PKCS8_PRIV_KEY_INFO* info) const { PKCS8_PRIV_KEY_INFO_free(info); }
-};
 struct X509PubkeyFree {
   void operator()(X509_PUBKEY* key) const { X509_PUBKEY_free(key); }
 };
-using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
-using PkeyContext = std::unique_ptr<EVP_PKEY_CTX, PkeyContextFree>;
 
 absl::Status OpenSslFailure(std::string_view what) {
   return Internal(StrCat("OpenSSL failed to ", what));

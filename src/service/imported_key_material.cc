@@ -346,10 +346,21 @@ absl::StatusOr<EntryPtr> KmsServiceImpl::DropImportedMaterial(const EntryPtr& cu
 }
 
 absl::Status KmsServiceImpl::CommitEntry(std::shared_ptr<KeyEntry> changed, KeystoreBatch& batch) {
+  const std::string key_id = changed->record.metadata.key_id;
+  // changed is a copy of the entry as read: its stored record must still be the one in storage
+  // (another node may have changed the key meanwhile; then nothing is written).
+  auto version = StoredKeyVersion(*changed);
+  if (!version.ok()) return version.status();
   std::string encoded = records::EncodeKeyRecord(changed->record);
-  batch.puts.emplace_back(records::KeyRecordId(changed->record.metadata.key_id), encoded);
-  if (auto status = keystore_->Commit(batch); !status.ok()) return status;
-  Publish(std::move(changed));
+  batch.expect.emplace_back(records::KeyRecordId(key_id), std::move(*version));
+  batch.puts.emplace_back(records::KeyRecordId(key_id), encoded);
+  uint64_t seen = InvalidationsOf(key_id);
+  if (auto status = keystore_->Commit(batch); !status.ok()) {
+    if (IsStorageConflict(status)) Forget(key_id);
+    return status;
+  }
+  changed->stored_record = std::move(encoded);
+  PublishIfCurrent(std::move(changed), seen);
   return absl::OkStatus();
 }
 

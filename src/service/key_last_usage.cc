@@ -96,7 +96,8 @@ absl::StatusOr<int> KmsServiceImpl::SaveKeyUsage() {
     encoded.reserve(last - first);
     absl::Status status;
     for (size_t i = first; i < last && status.ok(); ++i) {
-      const auto& [key_id, use] = changed[i];
+      const std::string& key_id = changed[i].first;
+    const KeyUse& use = changed[i].second;
       auto entry = Load(key_id);
       if (!entry.ok()) {
         if (TypeOf(entry.status()) == ErrorType::kNotFound) {
@@ -124,7 +125,8 @@ absl::StatusOr<int> KmsServiceImpl::SaveKeyUsageShared(
   int saved = 0;
   std::lock_guard write_lock(write_mutex_);
   for (size_t i = 0; i < changed.size(); ++i) {
-    const auto& [key_id, use] = changed[i];
+    const std::string& key_id = changed[i].first;
+    const KeyUse& use = changed[i].second;
     auto status = RetryConflicts([&]() -> absl::Status {
       auto entry = Load(key_id);
       if (!entry.ok()) return entry.status();

@@ -196,6 +196,7 @@ absl::StatusOr<ReplicateKeyResult> KmsServiceImpl::CreateReplica(
   {
     std::lock_guard write_lock(write_mutex_);
     if (auto status = peers_->SharedKeystore()->Commit(batch); !status.ok()) return status;
+    entry->stored_record = std::move(encoded);  // what the next conditional write expects
     Publish(entry);
   }
   return ReplicateKeyResult{Describe(*entry),

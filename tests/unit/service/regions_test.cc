@@ -170,7 +170,8 @@ TEST_F(RegionsTest, ReplicaDecryptsThePrimarysBlobsAndTakesItsRotations) {
   auto opened = In("eu-west-1")->Decrypt(call_, blob->ciphertext_blob, {}, "", {});
   ASSERT_TRUE(opened.ok()) << opened.status();
   EXPECT_EQ(opened->plaintext.view(), "hi");
-  ASSERT_TRUE(In("us-east-1")->RotateKeyOnDemand(call_, primary->key_id).ok());
+  auto rotation = In("us-east-1")->RotateKeyOnDemand(call_, primary->key_id);
+  ASSERT_TRUE(rotation.ok()) << rotation.status();
   auto rotated =
       In("us-east-1")->Encrypt(call_, primary->key_id, SecretBytes::FromString("r"), {}, {});
   ASSERT_TRUE(rotated.ok());
