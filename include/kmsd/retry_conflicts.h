@@ -3,6 +3,10 @@
 // writer changed what it read. Used by the KMS and IAM services.
 #pragma once
 
+#include <chrono>
+#include <random>
+#include <thread>
+
 #include "absl/status/statusor.h"
 #include "kmsd/errors.h"
 #include "kmsd/storage.h"
@@ -20,7 +24,9 @@ absl::Status StatusOf(const absl::StatusOr<T>& result) {
 
 // Runs attempt (which must read what it changes afresh each time) until it answers anything but
 // a StorageConflict, at most kMaxConflictAttempts times; then KMSInternalException, which AWS
-// SDKs retry.
+// SDKs retry. Between attempts it waits a random while that grows with each try (up to 1, 2, ...
+// 7 ms), so writers racing on one record from several nodes fall out of step instead of
+// colliding again at once.
 template <typename Attempt>
 auto RetryConflicts(Attempt attempt) -> decltype(attempt()) {
   for (int tries = 1;; ++tries) {
@@ -30,6 +36,10 @@ auto RetryConflicts(Attempt attempt) -> decltype(attempt()) {
       return Error(ErrorType::kKmsInternal,
                    "The request conflicted with concurrent changes to the same resource; retry it");
     }
+    // Timing jitter only: no secret depends on it, so a seeded PRNG is enough.
+    thread_local std::minstd_rand jitter{std::random_device{}()};
+    std::uniform_int_distribution<int> wait_us(0, tries * 1000);
+    std::this_thread::sleep_for(std::chrono::microseconds(wait_us(jitter)));
   }
 }
 

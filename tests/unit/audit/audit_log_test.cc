@@ -35,7 +35,8 @@ class FaultyFileSystem : public FileSystem {
   std::atomic<bool> tear_append{false};
   // When not empty (set before a fault is armed), the faults above hit only files whose path
   // holds this, and the audit log's write probe (a full disk refuses every new byte).
-  std::string only_path;
+  // A string literal, swapped by the test's thread while the committer reads it.
+  std::atomic<const char*> only_path{""};
   std::atomic<bool> fail_spare{false};
   std::atomic<bool> hold_spares{false};  // CreateSpare waits while set
   std::atomic<int> syncs{0};
@@ -53,7 +54,8 @@ class FaultyFileSystem : public FileSystem {
   }
 
   bool Hits(const std::string& path) const {
-    return only_path.empty() || path.find(only_path) != std::string::npos ||
+    const char* only = only_path.load();
+    return *only == '\0' || path.find(only) != std::string::npos ||
            path.find(".write-probe") != std::string::npos;
   }
   absl::StatusOr<std::unique_ptr<AppendFile>> OpenAppend(const std::string& path) override {
