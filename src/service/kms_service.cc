@@ -30,12 +30,12 @@ absl::Status InvalidGrantToken() {
 
 absl::Status DryRunSucceeded() {
   return Error(ErrorType::kDryRunOperation,
-               "The request would have succeeded, but the DryRun parameter was set");
+               "The request would have succeeded, but the DryRun option is set.");
 }
 
 absl::Status ValidateTags(const std::vector<Tag>& tags) {
   if (tags.size() > kMaxTags) {
-    return Error(ErrorType::kTag, StrCat("A KMS key can have at most ", kMaxTags, " tags"));
+    return Error(ErrorType::kTag, "Too many tags");
   }
   std::vector<std::string_view> keys;
   for (const Tag& tag : tags) {
@@ -46,13 +46,13 @@ absl::Status ValidateTags(const std::vector<Tag>& tags) {
       return Error(ErrorType::kTag, "Tag values must be at most 256 characters long");
     }
     if (AsciiLower(tag.key).starts_with("aws:")) {
-      return Error(ErrorType::kTag, "Tag keys beginning with 'aws:' are reserved for AWS use");
+      return Error(ErrorType::kTag, "Tags beginning with aws: are reserved");
     }
     keys.push_back(tag.key);
   }
   std::sort(keys.begin(), keys.end());
   if (std::adjacent_find(keys.begin(), keys.end()) != keys.end()) {
-    return Error(ErrorType::kTag, "Duplicate tag keys are not allowed");
+    return Error(ErrorType::kTag, "Duplicate tag keys");
   }
   return absl::OkStatus();
 }
@@ -161,8 +161,8 @@ absl::StatusOr<EntryPtr> KmsServiceImpl::BlobKey(const BlobHeader& header,
     if (!named.ok()) return named.status();
     if ((*named)->record.metadata.key_id != header.key_id) {
       return Error(ErrorType::kIncorrectKey,
-                   "The key ID in the request does not identify a KMS key that can perform "
-                   "this operation.");
+                   "The key ID in the request does not identify a CMK that can perform this "
+                   "operation.");
     }
   }
   auto entry = Load(header.key_id);

@@ -35,13 +35,11 @@ absl::StatusOr<const SigningAlgorithmInfo*> SigningAlgorithmOf(const KeyMetadata
 
 // The MAC algorithm, when the key supports it; else InvalidKeyUsageException.
 absl::StatusOr<const MacAlgorithmInfo*> MacAlgorithmOf(const KeyMetadata& m,
-                                                       const std::string& key_arn,
                                                        const std::string& name) {
   const MacAlgorithmInfo* algorithm = FindMacAlgorithm(name);
   if (!algorithm || !Lists(SpecOf(m).mac_algorithms, name)) {
     return Error(ErrorType::kInvalidKeyUsage,
-                 StrCat("The MAC algorithm ", name, " is not valid for ", key_arn, " (key spec ",
-                        m.key_spec, ")."));
+                 StrCat("Algorithm ", name, " is incompatible with key spec ", m.key_spec, "."));
   }
   return algorithm;
 }
@@ -184,7 +182,7 @@ absl::StatusOr<std::pair<EntryPtr, std::string>> KmsServiceImpl::MacUnder(
   if (auto status = RequireKeyUsage(m, kGenerateVerifyMac, operation); !status.ok()) {
     return status;
   }
-  auto algorithm = MacAlgorithmOf(m, KeyArn(m.key_id), mac_algorithm);
+  auto algorithm = MacAlgorithmOf(m, mac_algorithm);
   if (!algorithm.ok()) return algorithm.status();
   auto mac = crypto::Hmac(**algorithm, *(*entry)->versions.at(1), message.view());
   if (!mac.ok()) return mac.status();
