@@ -99,8 +99,15 @@ absl::StatusOr<KeyReference> KmsServiceImpl::ParseReference(const std::string& r
   std::string_view rest = ref;
   if (std::string_view(ref).starts_with("arn:")) {
     if (!std::string_view(ref).starts_with(arn_prefix_)) {
-      // A well-formed ARN of another region or account names a key that is not here.
+      // A well-formed ARN of another region or account names a key that is not here. AWS names
+      // the region when the ARN is of this account in another region.
       if (std::string_view(ref).starts_with("arn:aws:kms:")) {
+        std::string_view fields = std::string_view(ref).substr(std::string_view("arn:aws:kms:").size());
+        std::string_view region = fields.substr(0, fields.find(':'));
+        std::string account = StrCat(":", options_.account_id, ":");
+        if (region != Region() && fields.substr(region.size()).starts_with(account)) {
+          return NotFound(StrCat("Invalid arn ", region));
+        }
         return NotFound(StrCat("Key '", ref, "' does not exist"));
       }
       return Error(ErrorType::kInvalidArn, StrCat("Invalid ARN: '", ref, "'"));

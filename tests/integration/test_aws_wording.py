@@ -143,6 +143,17 @@ class AwsWording(KmsdTestCase):
         self.assertEqual(self.unchecked.decrypt(CiphertextBlob=blob,
                                                 KeyId=self.symmetric)["Plaintext"], b"secret")
 
+    def test_a_key_arn_of_another_region_names_the_region(self):
+        key_id = self.symmetric.split("/")[-1]
+        other_region = self.symmetric.replace(":us-east-1:", ":us-west-2:")
+        self.assertAnswer("NotFoundException", "Invalid arn us-west-2",
+                          self.unchecked.describe_key, KeyId=other_region)
+        other_account = self.symmetric.replace(":111122223333:", ":444455556666:")
+        self.assertAnswer("NotFoundException", f"Key '{other_account}' does not exist",
+                          self.unchecked.describe_key, KeyId=other_account)
+        self.assertEqual(self.unchecked.describe_key(KeyId=self.symmetric)["KeyMetadata"]["KeyId"],
+                         key_id)
+
     def test_dry_run_answer(self):
         self.assertAnswer("DryRunOperationException",
                           "The request would have succeeded, but the DryRun option is set.",
