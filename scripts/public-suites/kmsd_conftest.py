@@ -195,6 +195,16 @@ import moto  # noqa: E402  (patched after boto3 so moto's own import sees the or
 moto.mock_aws = mock_aws
 
 
+# moto's own internals (its models, utilities, server), no request to any server: not run.
+MOTO_INTERNAL_MODULES = {"test_utils.py", "test_model.py", "test_server.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.fspath.basename in MOTO_INTERNAL_MODULES:
+            item.add_marker(pytest.mark.skip(reason="tests moto's internals, not the KMS API"))
+
+
 @pytest.fixture(scope="function")
 def account_id():
     """moto's fixture of the same name: the account the tests expect in ARNs."""

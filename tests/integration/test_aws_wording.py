@@ -99,6 +99,16 @@ class AwsWording(KmsdTestCase):
                           self.unchecked.generate_mac, KeyId=self.hmac, Message=b"m",
                           MacAlgorithm="HMAC_SHA_512")
 
+    def test_signing_algorithm_of_another_key_spec(self):
+        # Sign's InvalidKeyUsageException: the algorithm "is incompatible with the type of key
+        # material in the KMS key (KeySpec)", worded as AWS words it for MAC algorithms.
+        for call in (self.unchecked.sign, self.unchecked.verify):
+            extra = {"Signature": b"\x01" * 256} if call == self.unchecked.verify else {}
+            self.assertAnswer("InvalidKeyUsageException",
+                              "Algorithm ECDSA_SHA_256 is incompatible with key spec RSA_2048.",
+                              call, KeyId=self.rsa_signing, Message=b"m",
+                              SigningAlgorithm="ECDSA_SHA_256", **extra)
+
     def test_tag_refusals(self):
         create = self.unchecked.create_key
         self.assertAnswer("TagException", "Duplicate tag keys", create,
