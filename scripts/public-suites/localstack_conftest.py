@@ -6,7 +6,8 @@ Copied by scripts/run-public-suites as conftest.py at the root of a scratch dir 
 file at the same path. It provides the fixtures the file uses (aws_client, kms_create_key, ...),
 small stand-ins for the few localstack modules it imports, and a snapshot whose match() compares an
 error's Code and Message with AWS's recorded ones (key ARNs, ids and regions normalised); other
-recorded responses are not compared. Only tests marked markers.aws.validated run.
+recorded responses are compared only by their members' names, and only when
+KMSD_LOCALSTACK_SHAPES names a file to list the differences in. Only tests marked markers.aws.validated run.
 
 One kmsd serves the whole session: any region, account 111111111111 (the account in the
 recordings), fresh data dir. Environment: KMSD_BINARY.
@@ -251,13 +252,38 @@ class _Snapshot:
 
     def match(self, name, value):
         expected = self._recorded.get(name)
-        if not isinstance(expected, dict) or "Error" not in expected:
+        if not isinstance(expected, dict):
+            return
+        if "Error" not in expected:
+            _compare_members(name, expected, value)
             return
         actual = value.get("Error") if isinstance(value, dict) else None
         assert actual is not None, f"{name}: AWS answered {expected['Error']}, kmsd succeeded"
         want = (expected["Error"].get("Code"), _normalise(expected["Error"].get("Message")))
         got = (actual.get("Code"), _normalise(actual.get("Message")))
         assert got == want, f"{name}: AWS answered {want}, kmsd {got}"
+
+
+SHAPES_FILE = os.environ.get("KMSD_LOCALSTACK_SHAPES")  # where to list members that differ
+
+
+def _compare_members(name, expected, actual, path=""):
+    """KMSD_LOCALSTACK_SHAPES=FILE: list the members AWS answered that kmsd did not, and the other
+    way round (names only, every level of dicts; a report, not a failure)."""
+    if not SHAPES_FILE or not isinstance(actual, dict):
+        return
+    want = {key for key in expected if key != "ResponseMetadata"}
+    got = {key for key in actual if key != "ResponseMetadata"}
+    if want != got:
+        with open(SHAPES_FILE, "a") as out:
+            out.write(f"{os.environ.get('PYTEST_CURRENT_TEST', '').split(' ')[0]} {name}{path}: "
+                      f"AWS only {sorted(want - got)}, kmsd only {sorted(got - want)}\n")
+    for key in want & got:
+        if isinstance(expected[key], dict):
+            _compare_members(name, expected[key], actual[key], f"{path}.{key}")
+        elif isinstance(expected[key], list) and expected[key] and isinstance(actual[key], list):
+            if isinstance(expected[key][0], dict) and actual[key]:
+                _compare_members(name, expected[key][0], actual[key][0], f"{path}.{key}[0]")
 
 
 _SNAPSHOTS = {}

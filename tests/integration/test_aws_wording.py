@@ -9,7 +9,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(__file__))
-from kmsd_harness import KmsdTestCase, audit_records  # noqa: E402
+from kmsd_harness import KmsdServer, KmsdTestCase, audit_records  # noqa: E402
 
 
 class AwsWording(KmsdTestCase):
@@ -163,6 +163,21 @@ class AwsWording(KmsdTestCase):
                           self.unchecked.describe_key, KeyId=other_account)
         self.assertEqual(self.unchecked.describe_key(KeyId=self.symmetric)["KeyMetadata"]["KeyId"],
                          key_id)
+
+    def test_replicate_key_leaves_out_replica_tags_when_there_are_none(self):
+        # Served regions us-east-1 (the client's) and us-west-2: AWS's answer has no ReplicaTags
+        # member for a replica without tags.
+        server = KmsdServer()
+        server.region = "us-east-1,us-west-2"
+        with server:
+            server.region = "us-east-1"  # the clients' region
+            kms = server.client()
+            for tags, expected in (([], None), ([{"TagKey": "t", "TagValue": "1"}],
+                                                [{"TagKey": "t", "TagValue": "1"}])):
+                primary = kms.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+                replicated = kms.replicate_key(KeyId=primary, ReplicaRegion="us-west-2", Tags=tags)
+                self.assertEqual(replicated.get("ReplicaTags"), expected)
+                self.assertIn("ReplicaPolicy", replicated)
 
     def test_dry_run_answer(self):
         self.assertAnswer("DryRunOperationException",
