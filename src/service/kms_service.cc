@@ -101,8 +101,9 @@ absl::StatusOr<KeyReference> KmsServiceImpl::ParseReference(const std::string& r
     if (!std::string_view(ref).starts_with(arn_prefix_)) {
       // A well-formed ARN of another region or account names a key that is not here. AWS names
       // the region when the ARN is of this account in another region.
-      if (std::string_view(ref).starts_with("arn:aws:kms:")) {
-        std::string_view fields = std::string_view(ref).substr(std::string_view("arn:aws:kms:").size());
+      constexpr std::string_view kKmsArn = "arn:aws:kms:";
+      if (std::string_view(ref).starts_with(kKmsArn)) {
+        std::string_view fields = std::string_view(ref).substr(kKmsArn.size());
         std::string_view region = fields.substr(0, fields.find(':'));
         std::string account = StrCat(":", options_.account_id, ":");
         if (region != Region() && fields.substr(region.size()).starts_with(account)) {
