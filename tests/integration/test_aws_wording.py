@@ -179,6 +179,22 @@ class AwsWording(KmsdTestCase):
                 self.assertEqual(replicated.get("ReplicaTags"), expected)
                 self.assertIn("ReplicaPolicy", replicated)
 
+    def test_replicate_key_on_a_replica_is_not_a_primary(self):
+        server = KmsdServer()
+        server.region = "us-east-1,us-west-2,eu-west-1"
+        with server:
+            server.region = "us-east-1"
+            kms = server.client()
+            primary = kms.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+            replica_arn = kms.replicate_key(KeyId=primary, ReplicaRegion="us-west-2")[
+                "ReplicaKeyMetadata"]["Arn"]
+            server.region = "us-west-2"
+            west = server.client()
+            with self.assertRaises(west.exceptions.UnsupportedOperationException) as raised:
+                west.replicate_key(KeyId=replica_arn, ReplicaRegion="eu-west-1")
+            self.assertEqual(raised.exception.response["Error"]["Message"],
+                             f"{replica_arn} is not a multi-region primary key.")
+
     def test_dry_run_answer(self):
         self.assertAnswer("DryRunOperationException",
                           "The request would have succeeded, but the DryRun option is set.",
