@@ -32,7 +32,7 @@ for round in $(seq "$rounds"); do
       nice -n "${NICE:-0}" "$binary" serve --listen 127.0.0.1:0 --data-dir "$work/data" \
       ${KMSD_ARGS:-} > "$work/log" 2>&1 &
     server=$!
-    for _ in $(seq 600); do grep -q "listening on" "$work/log" && break; sleep 0.01; done
+    for _ in $(seq 600); do grep -qs "listening on" "$work/log" && break; sleep 0.01; done
     endpoint=$(grep -o 'http://[0-9.:]*' "$work/log" | head -1)
     [ -n "$endpoint" ] || { cat "$work/log" >&2; exit 1; }
     until curl -s -o /dev/null "$endpoint"; do sleep 0.01; done
