@@ -492,8 +492,8 @@ absl::StatusOr<std::string> Hmac(const MacAlgorithmInfo& algorithm, const Secret
   for (size_t i = 0; i < block_size && inner_size; ++i) pad[i] ^= 0x36 ^ 0x5c;
   size_t outer_size =
       inner_size ? DigestInto(digest,
-                              {pad_view, std::string_view(reinterpret_cast<const char*>(inner),
-                                                          inner_size)},
+                              {pad_view,
+                               std::string_view(reinterpret_cast<const char*>(inner), inner_size)},
                               outer)
                  : 0;
   if (outer_size != algorithm.mac_size) {

@@ -586,7 +586,9 @@ class Session final : public Connection {
       state_.Answered();
     }
 
-    void Offload(std::function<void()> work) override { Run(*state_.handler_pool, std::move(work)); }
+    void Offload(std::function<void()> work) override {
+      Run(*state_.handler_pool, std::move(work));
+    }
     void OffloadCompute(std::function<void()> work) override {
       Run(*state_.compute_pool, std::move(work));
     }

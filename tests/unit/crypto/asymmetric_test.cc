@@ -271,8 +271,7 @@ TEST(Hmac, MatchesOpenSslForEveryDigestKeyLengthAndMessageLength) {
                   nullptr);
         auto computed = Hmac(algorithm, key, message);
         ASSERT_TRUE(computed.ok()) << computed.status();
-        EXPECT_EQ(*computed,
-                  std::string(reinterpret_cast<const char*>(expected), expected_size))
+        EXPECT_EQ(*computed, std::string(reinterpret_cast<const char*>(expected), expected_size))
             << name << " key " << key_size << " message " << message_size;
       }
     }
