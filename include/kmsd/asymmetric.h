@@ -11,12 +11,14 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "kmsd/key_specs.h"
 #include "kmsd/secret_bytes.h"
 
-struct evp_pkey_st;  // OpenSSL's EVP_PKEY
+struct evp_pkey_st;      // OpenSSL's EVP_PKEY
+struct evp_pkey_ctx_st;  // OpenSSL's EVP_PKEY_CTX
 
 namespace kmsd::crypto {
 
@@ -65,9 +67,20 @@ class PrivateKey {
   absl::StatusOr<SecretBytes> DeriveSharedSecret(std::string_view peer_public_key_der) const;
 
  private:
-  PrivateKey(evp_pkey_st* key, std::string public_key_der);
+  // A signing and a verifying context of the key for one algorithm, set up when the key is
+  // parsed; each Sign or Verify works on a copy.
+  struct SignaturePrototype {
+    const SigningAlgorithmInfo* algorithm;
+    evp_pkey_ctx_st* signing;
+    evp_pkey_ctx_st* verifying;
+  };
+  PrivateKey(evp_pkey_st* key, std::string public_key_der,
+             std::vector<SignaturePrototype> prototypes);
+  // The prototype context of the algorithm, or nullptr when it is not one of the spec's.
+  evp_pkey_ctx_st* PrototypeFor(const SigningAlgorithmInfo& algorithm, bool for_signing) const;
   evp_pkey_st* const key_;
   const std::string public_key_der_;
+  const std::vector<SignaturePrototype> prototypes_;
 };
 
 // A data key pair (GenerateDataKeyPair): the private key as PKCS#8 DER, the public key as DER

@@ -46,6 +46,15 @@ class ServiceCodec {
     (void)http;
     return MayBlock(operation);
   }
+  // True when a request the router offloads (MayBlockRequest) only computes: it writes nothing and
+  // its time goes to a private-key operation (KMS: Sign, Verify, DeriveSharedSecret, RSAES). The
+  // router then runs it on the compute pool (HttpExchange::OffloadCompute) instead of the
+  // blocking pool. Cheap; called before authentication.
+  virtual bool ComputeBoundRequest(std::string_view operation, const HttpRequest& http) const {
+    (void)operation;
+    (void)http;
+    return false;
+  }
   // True when the codec serves an operation of that name. Metrics label requests by operation
   // only for these (a bounded set); every other name counts as "Unknown".
   virtual bool Serves(std::string_view operation) const {

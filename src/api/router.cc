@@ -87,9 +87,14 @@ class Router : public std::enable_shared_from_this<Router> {
     const api::ServiceCodec* codec = CodecFor(http, claimed);
     std::string operation = codec->OperationName(http);
     if (codec->MayBlockRequest(operation, http)) {
-      exchange->Offload([self = shared_from_this(), exchange, codec, operation, claimed, started] {
+      auto answer = [self = shared_from_this(), exchange, codec, operation, claimed, started] {
         self->Answer(exchange, *codec, operation, claimed, started);
-      });
+      };
+      if (codec->ComputeBoundRequest(operation, http)) {
+        exchange->OffloadCompute(std::move(answer));
+      } else {
+        exchange->Offload(std::move(answer));
+      }
       return;
     }
     Answer(std::move(exchange), *codec, operation, claimed, started);

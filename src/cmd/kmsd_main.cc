@@ -78,6 +78,7 @@ struct ServeFlags {
   int header_timeout_seconds = 10;
   std::string tls_min_version = "1.2";
   // ---- end network limits
+  int compute_threads = 0;  // issue 13 (speed): private-key operations' pool; 0 = one per core
   // ---- web console (docs/CONSOLE.md)
   bool console = true;
   std::string console_dir = KMSD_DEFAULT_CONSOLE_DIR;
@@ -327,6 +328,7 @@ int Serve(const ServeFlags& flags) {
   server_options.host = host;
   server_options.port = port;
   server_options.threads = flags.threads;
+  server_options.compute_threads = flags.compute_threads;  // issue 13 (speed)
   server_options.tls_cert_file = flags.tls_cert;
   server_options.tls_key_file = flags.tls_key;
   server_options.open_connections = &open_connections.WithLabels({"api"});  // metrics
@@ -789,6 +791,12 @@ int main(int argc, char** argv) {
   serve->add_flag("--insecure-http", flags.insecure_http,
                   "Allow plain HTTP on a non-loopback address");
   serve->add_option("--threads", flags.threads, "I/O threads (0 = one per core)");
+  serve  // issue 13 (speed)
+      ->add_option("--compute-threads", flags.compute_threads,
+                   "Threads for private-key operations: Sign, Verify, DeriveSharedSecret, RSAES "
+                   "(0 = one per core)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
   serve->add_option("--log-level", flags.log_level, "trace, debug, info, warn, error, off")
       ->capture_default_str();
   serve->add_option("--log-format", flags.log_format, "text or json (one JSON object per line)")

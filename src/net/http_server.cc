@@ -209,6 +209,8 @@ struct ServerState {
   ConnectionTable table;
   // Runs offloaded work (see ServerOptions::handler_threads); set while the server runs.
   std::optional<asio::thread_pool> handler_pool;
+  // Runs work that only computes (see ServerOptions::compute_threads); set while the server runs.
+  std::optional<asio::thread_pool> compute_pool;
 
   // Exchanges handed to the handler and neither answered nor dropped yet. Stop waits for zero
   // before it destroys the io_context, so that no answer arrives at a destroyed connection.
@@ -585,7 +587,15 @@ class Session final : public Connection {
     }
 
     void Offload(std::function<void()> work) override {
-      asio::post(*state_.handler_pool, [work = std::move(work)] {
+      Run(*state_.handler_pool, std::move(work));
+    }
+    void OffloadCompute(std::function<void()> work) override {
+      Run(*state_.compute_pool, std::move(work));
+    }
+
+   private:
+    static void Run(asio::thread_pool& pool, std::function<void()> work) {
+      asio::post(pool, [work = std::move(work)] {
         try {
           work();
         } catch (const std::exception& e) {
@@ -596,7 +606,6 @@ class Session final : public Connection {
       });
     }
 
-   private:
     ServerState& state_;
     std::shared_ptr<Session> session_;
     HttpRequest request_;
@@ -748,6 +757,9 @@ class BeastHttpServer final : public HttpServer {
       uint16_t port = bound_port_;
       Accept();
       state_.handler_pool.emplace(std::max(1, state_.options.handler_threads));
+      state_.compute_pool.emplace(state_.options.compute_threads > 0
+                                      ? state_.options.compute_threads
+                                      : std::max(1U, std::thread::hardware_concurrency()));
       for (size_t i = 0; i < ios_.size(); ++i) {
         threads_.emplace_back([this, context = ios_[i].get(), i] {
           // Named for top -H, perf and gdb: "kmsd-io-0", ...
@@ -817,6 +829,11 @@ class BeastHttpServer final : public HttpServer {
     threads_.clear();
     // Offloaded work still queued or running finishes (answers are queued on the stopped
     // io_contexts, never sent); then the pool is gone while they still exist.
+    // Neither pool's work posts to the other, so the order of the joins does not matter.
+    if (state_.compute_pool) {
+      state_.compute_pool->join();
+      state_.compute_pool.reset();
+    }
     if (state_.handler_pool) {
       state_.handler_pool->join();
       state_.handler_pool.reset();

@@ -44,6 +44,14 @@ class KmsCodec final : public ServiceCodec {
     return (operation == "Decrypt" || operation == "ReEncrypt" || operation == "Encrypt") &&
            http.body.find("RSAES_") != std::string::npos;
   }
+  // A key's private-key operations only compute (a miss in the key cache reads storage, as an
+  // Encrypt on an I/O thread does), so they go to the compute pool: one thread per core.
+  bool ComputeBoundRequest(std::string_view operation, const HttpRequest& http) const override {
+    if (operation == "Sign" || operation == "Verify" || operation == "DeriveSharedSecret") {
+      return true;
+    }
+    return !MayBlock(operation) && MayBlockRequest(operation, http);  // RSAES
+  }
   bool Serves(std::string_view operation) const override {
     return FindOperation(operation) != nullptr;
   }

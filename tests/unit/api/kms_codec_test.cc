@@ -38,5 +38,27 @@ TEST(KmsCodec, OperationsThatWriteAreOffloadedWhateverTheBody) {
   EXPECT_TRUE(codec->MayBlockRequest("NoSuchOperation", Body("{}")));
 }
 
+TEST(KmsCodec, PrivateKeyOperationsGoToTheComputePool) {
+  auto codec = NewKmsCodec(static_cast<KmsService*>(nullptr));
+  for (const char* operation : {"Sign", "Verify", "DeriveSharedSecret"}) {
+    EXPECT_TRUE(codec->MayBlockRequest(operation, Body("{}"))) << operation;
+    EXPECT_TRUE(codec->ComputeBoundRequest(operation, Body("{}"))) << operation;
+  }
+  EXPECT_TRUE(codec->ComputeBoundRequest(
+      "Decrypt",
+      Body(R"({"KeyId":"k","CiphertextBlob":"AAAA","EncryptionAlgorithm":"RSAES_OAEP_SHA_256"})")));
+}
+
+TEST(KmsCodec, OperationsThatWriteOrRunInlineAreNotComputeBound) {
+  auto codec = NewKmsCodec(static_cast<KmsService*>(nullptr));
+  // Writers may wait for storage: the blocking pool, even when the body names RSAES.
+  EXPECT_FALSE(codec->ComputeBoundRequest("CreateKey", Body(R"({"x":"RSAES_OAEP_SHA_1"})")));
+  EXPECT_FALSE(codec->ComputeBoundRequest("GenerateDataKeyPair", Body("{}")));
+  EXPECT_FALSE(codec->ComputeBoundRequest("NoSuchOperation", Body("{}")));
+  // Symmetric Encrypt and GenerateMac stay on the I/O thread.
+  EXPECT_FALSE(codec->ComputeBoundRequest("Encrypt", Body(R"({"KeyId":"k","Plaintext":"AA=="})")));
+  EXPECT_FALSE(codec->ComputeBoundRequest("GenerateMac", Body("{}")));
+}
+
 }  // namespace
 }  // namespace kmsd::api

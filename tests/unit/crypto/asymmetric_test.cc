@@ -4,12 +4,16 @@
 
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include <map>
 #include <string>
+#include <thread>
 #include <tuple>
+#include <utility>
+#include <vector>
 
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
@@ -242,6 +246,71 @@ TEST(Hmac, MatchesRfc4231TestCase2ForEveryDigest) {
     auto computed = Hmac(*FindMacAlgorithm(name), key, data);
     ASSERT_TRUE(computed.ok());
     EXPECT_EQ(*computed, Unhex(mac)) << name;
+  }
+}
+
+// kmsd's HMAC (RFC 2104 on a fetched digest) against OpenSSL's HMAC(): keys shorter than, as
+// long as and longer than the digest's block (64 bytes for SHA-224/256, 128 for SHA-384/512;
+// imported keys may be longer), messages empty to several blocks.
+TEST(Hmac, MatchesOpenSslForEveryDigestKeyLengthAndMessageLength) {
+  for (std::string_view name : {"HMAC_SHA_224", "HMAC_SHA_256", "HMAC_SHA_384", "HMAC_SHA_512"}) {
+    const MacAlgorithmInfo& algorithm = *FindMacAlgorithm(name);
+    const EVP_MD* digest = EVP_get_digestbyname(std::string(algorithm.digest).c_str());
+    ASSERT_NE(digest, nullptr);
+    for (size_t key_size : {0, 1, 32, 63, 64, 65, 127, 128, 129, 200}) {
+      std::string key_bytes(key_size, '\0');
+      for (size_t i = 0; i < key_size; ++i) key_bytes[i] = static_cast<char>(i * 7 + 1);
+      SecretBytes key = SecretBytes::FromString(key_bytes);
+      for (size_t message_size : {0, 1, 55, 64, 111, 128, 1000, 4096}) {
+        std::string message(message_size, 'm');
+        unsigned char expected[EVP_MAX_MD_SIZE];
+        unsigned int expected_size = 0;
+        ASSERT_NE(HMAC(digest, key_bytes.data(), static_cast<int>(key_bytes.size()),
+                       reinterpret_cast<const unsigned char*>(message.data()), message.size(),
+                       expected, &expected_size),
+                  nullptr);
+        auto computed = Hmac(algorithm, key, message);
+        ASSERT_TRUE(computed.ok()) << computed.status();
+        EXPECT_EQ(*computed, std::string(reinterpret_cast<const char*>(expected), expected_size))
+            << name << " key " << key_size << " message " << message_size;
+      }
+    }
+  }
+}
+
+// Each Sign and Verify works on a copy of the key's prototype context: threads signing with one
+// key at once each get a valid signature of their own message.
+TEST(Sign, ThreadsSigningWithOneKeyAtOnceEachGetAValidSignature) {
+  for (auto [spec, algorithm_name] :
+       {std::pair<std::string_view, std::string_view>{"ECC_NIST_P256", "ECDSA_SHA_256"},
+        {"RSA_2048", "RSASSA_PSS_SHA_256"}}) {
+    auto key = KeyOf(spec);
+    const SigningAlgorithmInfo& algorithm = Algorithm(algorithm_name);
+    constexpr int kThreads = 4, kEach = 20;
+    std::vector<std::vector<std::pair<std::string, std::string>>> signed_by(kThreads);
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kEach; ++i) {
+          std::string message = "message " + std::to_string(t) + "/" + std::to_string(i);
+          auto signature = key->Sign(algorithm, message, /*is_digest=*/false);
+          if (signature.ok()) signed_by[t].emplace_back(message, *signature);
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    for (const auto& signatures : signed_by) {
+      ASSERT_EQ(signatures.size(), static_cast<size_t>(kEach));
+      for (const auto& [message, signature] : signatures) {
+        EXPECT_TRUE(OpenSslVerifies(*key, algorithm, message, signature)) << spec << " " << message;
+        auto valid = key->Verify(algorithm, message, /*is_digest=*/false, signature);
+        ASSERT_TRUE(valid.ok());
+        EXPECT_TRUE(*valid);
+        auto other = key->Verify(algorithm, message + "!", /*is_digest=*/false, signature);
+        ASSERT_TRUE(other.ok());
+        EXPECT_FALSE(*other);
+      }
+    }
   }
 }
 

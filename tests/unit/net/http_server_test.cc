@@ -1021,6 +1021,70 @@ TEST(HttpServer, AsyncHandlerCanOffloadBlockingWork) {
   EXPECT_FALSE(offloaded_on_io_thread.load());
 }
 
+TEST(HttpServer, ComputeWorkRunsOnItsOwnPoolOfComputeThreads) {
+  ServerOptions options = TestOptions();
+  options.compute_threads = 1;
+  std::mutex mutex;
+  std::set<std::thread::id> io_threads, compute_threads, blocking_threads;
+  RunningServer running = StartAsyncServer(options, [&](std::shared_ptr<HttpExchange> exchange) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      io_threads.insert(std::this_thread::get_id());
+    }
+    bool compute = exchange->Request().body == "compute";
+    auto work = [&, exchange, compute] {
+      {
+        std::lock_guard<std::mutex> lock(mutex);
+        (compute ? compute_threads : blocking_threads).insert(std::this_thread::get_id());
+      }
+      exchange->Reply(TextResponse(compute ? "computed" : "blocked"));
+    };
+    if (compute) {
+      exchange->OffloadCompute(std::move(work));
+    } else {
+      exchange->Offload(std::move(work));
+    }
+  });
+  std::vector<std::thread> clients;
+  std::atomic<int> answered{0};
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&, i] {
+      Client client(running.port);
+      const char* kind = i % 2 ? "compute" : "block";
+      Response answer = client.RoundTrip(Post("/", kind));
+      if (answer.body() == (i % 2 ? "computed" : "blocked")) ++answered;
+    });
+  }
+  for (std::thread& client : clients) client.join();
+  running.server->Stop();
+  EXPECT_EQ(answered.load(), 8);
+  std::lock_guard<std::mutex> lock(mutex);
+  ASSERT_EQ(compute_threads.size(), 1u);  // options.compute_threads
+  EXPECT_FALSE(io_threads.contains(*compute_threads.begin()));
+  EXPECT_FALSE(blocking_threads.contains(*compute_threads.begin()));
+}
+
+TEST(HttpServer, StopWaitsForComputeWork) {
+  std::atomic<bool> started{false}, finished{false};
+  RunningServer running =
+      StartAsyncServer(TestOptions(), [&](std::shared_ptr<HttpExchange> exchange) {
+        exchange->OffloadCompute([&, exchange] {
+          started = true;
+          std::this_thread::sleep_for(std::chrono::milliseconds(200));
+          finished = true;
+          exchange->Reply(TextResponse("late"));
+        });
+      });
+  Client client(running.port);
+  client.WriteRaw("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+  for (int i = 0; i < 5000 && !started.load(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(started.load());
+  running.server->Stop();
+  EXPECT_TRUE(finished.load());
+}
+
 TEST(HttpServer, AnExchangeDroppedWithoutAnAnswerClosesTheConnection) {
   RunningServer running = StartAsyncServer(TestOptions(), [](std::shared_ptr<HttpExchange>) {});
   Client client(running.port);
