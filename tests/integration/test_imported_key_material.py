@@ -16,6 +16,9 @@ import subprocess
 import tempfile
 import unittest
 
+import boto3
+import botocore.config
+
 from kmsd_harness import (MODERN_AWS_CLI, TEST_CLOCK_ARGS, TEST_CLOCK_ENV, KmsdServer,
                           KmsdTestCase, audit_records)
 
@@ -503,6 +506,95 @@ class ImportedMaterialExpiry(unittest.TestCase):
                                             ExpirationModel=NO_EXPIRY)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
+
+
+class MultiRegionImportedKeyMaterial(unittest.TestCase):
+    """Multi-Region keys of Origin EXTERNAL in a kmsd serving two regions: each replica imports its
+    primary's material (wrapped by openssl), and a rotation to new material waits for every
+    replica (PENDING_MULTI_REGION_IMPORT_AND_ROTATION)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = KmsdServer()
+        cls.server.region = "us-east-1,eu-west-1"
+        cls.server.start()
+        cls.kms = {region: boto3.client(
+            "kms", endpoint_url=cls.server.endpoint, region_name=region,
+            aws_access_key_id=cls.server.access_key, aws_secret_access_key=cls.server.secret_key,
+            config=botocore.config.Config(retries={"max_attempts": 1}))
+            for region in ("us-east-1", "eu-west-1")}
+        cls.work = tempfile.mkdtemp(prefix="kmsd-import-mrk-")
+        cls.wrapper = OpenSslWrapper(cls.work)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.work, ignore_errors=True)
+        cls.server.stop()
+
+    def import_into(self, region, key_id, path, **extra):
+        kms = self.kms[region]
+        parameters = kms.get_parameters_for_import(
+            KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
+        wrapped = self.wrapper.wrap(parameters, "RSAES_OAEP_SHA_256", path)
+        return kms.import_key_material(KeyId=key_id, ImportToken=parameters["ImportToken"],
+                                       EncryptedKeyMaterial=wrapped, ExpirationModel=NO_EXPIRY,
+                                       **extra)
+
+    def error_code(self, call, **kwargs):
+        with self.assertRaises(self.kms["us-east-1"].exceptions.ClientError) as raised:
+            call(**kwargs)
+        return raised.exception.response["Error"]["Code"]
+
+    def states(self, region, key_id):
+        rows = self.kms[region].list_key_rotations(KeyId=key_id,
+                                                   IncludeKeyMaterial="ALL_KEY_MATERIAL")
+        return [(r["KeyMaterialState"], r["ImportState"]) for r in rows["Rotations"]]
+
+    def test_replicas_import_the_primarys_material_and_rotate_with_it(self):
+        east, west = self.kms["us-east-1"], self.kms["eu-west-1"]
+        key = east.create_key(Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]
+        key_id = key["KeyId"]
+        self.assertTrue(key_id.startswith("mrk-"))
+        replica = east.replicate_key(KeyId=key_id, ReplicaRegion="eu-west-1")
+        self.assertEqual(replica["ReplicaKeyMetadata"]["KeyState"], "PendingImport")
+        first = self.wrapper.write("mrk-first.bin", os.urandom(32))
+        imported = self.import_into("us-east-1", key_id, first)
+        other = self.wrapper.write("mrk-other.bin", os.urandom(32))
+        with self.assertRaises(west.exceptions.IncorrectKeyMaterialException):
+            self.import_into("eu-west-1", key_id, other)
+        self.assertEqual(self.import_into("eu-west-1", key_id, first)["KeyMaterialId"],
+                         imported["KeyMaterialId"])
+        blob = east.encrypt(KeyId=key_id, Plaintext=b"across")["CiphertextBlob"]
+        self.assertEqual(west.decrypt(CiphertextBlob=blob)["Plaintext"], b"across")
+
+        # New material: the primary first, then every replica, then the rotation.
+        second = self.wrapper.write("mrk-second.bin", os.urandom(32))
+        self.assertEqual(self.error_code(self.import_into, region="eu-west-1", key_id=key_id,
+                                         path=second, ImportType="NEW_KEY_MATERIAL"),
+                         "UnsupportedOperationException")
+        added = self.import_into("us-east-1", key_id, second, ImportType="NEW_KEY_MATERIAL")
+        self.assertEqual(self.states("us-east-1", key_id),
+                         [("CURRENT", "IMPORTED"),
+                          ("PENDING_MULTI_REGION_IMPORT_AND_ROTATION", "IMPORTED")])
+        self.assertEqual(self.error_code(east.rotate_key_on_demand, KeyId=key_id),
+                         "KMSInvalidStateException")
+        self.import_into("eu-west-1", key_id, second)
+        self.assertEqual(self.states("us-east-1", key_id),
+                         [("CURRENT", "IMPORTED"), ("PENDING_ROTATION", "IMPORTED")])
+        east.rotate_key_on_demand(KeyId=key_id)
+        self.assertEqual(west.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"],
+                         added["KeyMaterialId"])
+        rotated = west.encrypt(KeyId=key_id, Plaintext=b"rotated")
+        opened = east.decrypt(CiphertextBlob=rotated["CiphertextBlob"])
+        self.assertEqual((opened["Plaintext"], opened["KeyMaterialId"]),
+                         (b"rotated", added["KeyMaterialId"]))
+        self.assertEqual(west.decrypt(CiphertextBlob=blob)["KeyMaterialId"],
+                         imported["KeyMaterialId"])
+        # A replica's material deleted: that replica waits; the primary does not.
+        west.delete_imported_key_material(KeyId=key_id)
+        self.assertEqual(west.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"],
+                         "PendingImport")
+        self.assertEqual(east.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"], "Enabled")
 
 
 if __name__ == "__main__":
