@@ -387,9 +387,28 @@ absl::StatusOr<ImportParameters> KmsServiceImpl::GetParametersForImport(
 absl::StatusOr<KeyMaterialResult> KmsServiceImpl::ImportKeyMaterial(
     const CallContext& call, const ImportKeyMaterialRequest& request) {
   int64_t now = clock_->NowSeconds();
-  std::unique_lock write_lock(write_mutex_);
+  std::string replicas_of;
+  absl::StatusOr<KeyMaterialResult> result;
+  {
+    std::lock_guard write_lock(write_mutex_);
+    // Another node may have changed the key since it was cached: read it again and redo.
+    result = RetryConflicts([&]() { return ImportOnce(call, request, now, replicas_of); });
+  }
+  // A multi-Region primary's replicas learn of its new material (issue 13).
+  if (result.ok() && !replicas_of.empty()) {
+    if (auto status = SyncReplicas(replicas_of); !status.ok()) return status;
+  }
+  return result;
+}
+
+absl::StatusOr<KeyMaterialResult> KmsServiceImpl::ImportOnce(
+    const CallContext& call, const ImportKeyMaterialRequest& request, int64_t now,
+    std::string& replicas_of) {
   auto current = Resolve(request.key_id, /*allow_alias=*/false);
   if (!current.ok()) return current.status();
+  // Judge the import on the key as stored (a cache that is behind answers StorageConflict, and
+  // RetryConflicts reads the key again).
+  if (auto version = StoredKeyVersion(**current); !version.ok()) return version.status();
   auto conditions = [&](policy::RequestContext& context) {
     context.Set("kms:ExpirationModel", request.expiration_model);
     if (request.valid_to) context.Set("kms:ValidTo", std::to_string(*request.valid_to));
@@ -487,13 +506,8 @@ absl::StatusOr<KeyMaterialResult> KmsServiceImpl::ImportKeyMaterial(
   changed->versions[version] = std::make_shared<const SecretBytes>(std::move(*material));
   if (auto status = AttachMaterial(*changed); !status.ok()) return status;
   if (auto status = CommitEntry(changed, batch); !status.ok()) return status;
-  KeyMaterialResult result{KeyArn(m.key_id), symmetric ? material_id : ""};
-  write_lock.unlock();
-  // A multi-Region primary's replicas learn of its new material (issue 13).
-  if (symmetric && m.multi_region) {
-    if (auto status = SyncReplicas(m.key_id); !status.ok()) return status;
-  }
-  return result;
+  if (symmetric && m.multi_region) replicas_of = m.key_id;
+  return KeyMaterialResult{KeyArn(m.key_id), symmetric ? material_id : ""};
 }
 
 absl::StatusOr<uint32_t> KmsServiceImpl::PlaceSymmetricMaterial(
@@ -567,9 +581,26 @@ absl::StatusOr<uint32_t> KmsServiceImpl::PlaceSymmetricMaterial(
 
 absl::StatusOr<KeyMaterialResult> KmsServiceImpl::DeleteImportedKeyMaterial(
     const CallContext& call, const std::string& key_id, const std::string& key_material_id) {
-  std::unique_lock write_lock(write_mutex_);
+  std::string replicas_of;
+  absl::StatusOr<KeyMaterialResult> result;
+  {
+    std::lock_guard write_lock(write_mutex_);
+    result = RetryConflicts(
+        [&]() { return DeleteMaterialOnce(call, key_id, key_material_id, replicas_of); });
+  }
+  // Material pending rotation deleted from a multi-Region primary goes from its replicas too.
+  if (result.ok() && !replicas_of.empty()) {
+    if (auto status = SyncReplicas(replicas_of); !status.ok()) return status;
+  }
+  return result;
+}
+
+absl::StatusOr<KeyMaterialResult> KmsServiceImpl::DeleteMaterialOnce(
+    const CallContext& call, const std::string& key_id, const std::string& key_material_id,
+    std::string& replicas_of) {
   auto current = Resolve(key_id, /*allow_alias=*/false);
   if (!current.ok()) return current.status();
+  if (auto version = StoredKeyVersion(**current); !version.ok()) return version.status();
   if (auto status = AuthorizeKey(call, **current, {.action = "kms:DeleteImportedKeyMaterial"});
       !status.ok()) {
     return status;
@@ -586,14 +617,10 @@ absl::StatusOr<KeyMaterialResult> KmsServiceImpl::DeleteImportedKeyMaterial(
   }
   std::string arn = KeyArn(m.key_id);
   if (!IsSymmetric(m)) material_id.clear();
+  if (!record.materials.empty() && m.multi_region) replicas_of = m.key_id;
   auto dropped = record.materials.empty() ? DropImportedMaterial(*current, {})
                                           : DropMaterials(*current, {material_id}, {});
   if (!dropped.ok()) return dropped.status();
-  write_lock.unlock();
-  // Material pending rotation deleted from a multi-Region primary goes from its replicas too.
-  if (!record.materials.empty() && m.multi_region) {
-    if (auto status = SyncReplicas(m.key_id); !status.ok()) return status;
-  }
   return KeyMaterialResult{std::move(arn), std::move(material_id)};
 }
 

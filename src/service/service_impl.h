@@ -460,6 +460,17 @@ class KmsServiceImpl final : public KmsService {
 
   // --- Several materials of a symmetric imported key (imported_key_material.cc, issue 13) ---
 
+  // One attempt of ImportKeyMaterial and of DeleteImportedKeyMaterial (RetryConflicts redoes it
+  // on a StorageConflict), under write_mutex_; replicas_of: the multi-Region key whose replicas
+  // must take the change (SyncReplicas, after the lock).
+  absl::StatusOr<KeyMaterialResult> ImportOnce(const CallContext& call,
+                                               const ImportKeyMaterialRequest& request,
+                                               int64_t now, std::string& replicas_of);
+  absl::StatusOr<KeyMaterialResult> DeleteMaterialOnce(const CallContext& call,
+                                                       const std::string& key_id,
+                                                       const std::string& key_material_id,
+                                                       std::string& replicas_of);
+
   // ImportKeyMaterial into a symmetric key: new material (the first, or one pending rotation) or
   // material the key has had (EXISTING_KEY_MATERIAL), with AWS's refusals; returns its version.
   absl::StatusOr<uint32_t> PlaceSymmetricMaterial(KeyRecord& record,
