@@ -713,6 +713,8 @@ absl::Status KmsServiceImpl::RunImportTask(const EntryPtr& entry, const records:
       auto dropped = DropMaterials(entry, expired, std::move(batch));
       if (!dropped.ok()) return dropped.status();
       report.key_materials_expired += static_cast<int>(expired.size());
+      // A primary's expired material pending rotation goes from its replicas after the pass.
+      if (m.multi_region) replica_syncs_.push_back(m.key_id);
       return absl::OkStatus();
     }
     if (!record.has_material || m.expiration_model != kExpires || m.valid_to != task.due) {

@@ -55,7 +55,8 @@ class MultiRegionImportTest : public KeystoreFixture {
 
   absl::StatusOr<KeyMaterialResult> Import(std::string_view region, const std::string& key_id,
                                            std::string_view material,
-                                           std::optional<std::string> import_type = {}) {
+                                           std::optional<std::string> import_type = {},
+                                           std::optional<int64_t> valid_to = {}) {
     auto parameters =
         In(region)->GetParametersForImport(call_, key_id, "RSAES_OAEP_SHA_256", "RSA_2048");
     if (!parameters.ok()) return parameters.status();
@@ -65,7 +66,8 @@ class MultiRegionImportTest : public KeystoreFixture {
     request.key_id = key_id;
     request.import_token = parameters->import_token;
     request.encrypted_key_material = *wrapped;
-    request.expiration_model = "KEY_MATERIAL_DOES_NOT_EXPIRE";
+    request.expiration_model = valid_to ? "KEY_MATERIAL_EXPIRES" : "KEY_MATERIAL_DOES_NOT_EXPIRE";
+    request.valid_to = valid_to;
     request.import_type = std::move(import_type);
     return In(region)->ImportKeyMaterial(call_, request);
   }
@@ -180,6 +182,25 @@ TEST_F(MultiRegionImportTest, DeletingThePrimarysPendingMaterialDeletesItFromThe
   // Forgotten everywhere: the same material is not the replica's to import any more.
   EXPECT_EQ(TypeOf(Import(kReplicaRegion, key_id, next).status()),
             ErrorType::kIncorrectKeyMaterial);
+}
+
+TEST_F(MultiRegionImportTest, ThePrimarysExpiredPendingMaterialLeavesTheReplicasToo) {
+  std::string key_id = NewReplicatedKey();
+  ASSERT_TRUE(Import(kPrimaryRegion, key_id, material_).ok());
+  ASSERT_TRUE(Import(kReplicaRegion, key_id, material_).ok());
+  std::string next(32, 'n');
+  ASSERT_TRUE(Import(kPrimaryRegion, key_id, next, "NEW_KEY_MATERIAL", now_ + 3600).ok());
+  ASSERT_TRUE(Import(kReplicaRegion, key_id, next).ok());  // the replica's never expires
+  now_ += 3600;
+  auto report = regions_->RunDueTasks();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->key_materials_expired, 1);
+  EXPECT_EQ(MaterialStates(kPrimaryRegion, key_id),
+            (std::vector<std::string>{"CURRENT/IMPORTED"}));
+  EXPECT_EQ(MaterialStates(kReplicaRegion, key_id),
+            (std::vector<std::string>{"CURRENT/IMPORTED"}));
+  EXPECT_EQ(backend_->List(StrCat("region/eu-west-1/material/", key_id, "/"), "", 0)->size(),
+            1u);
 }
 
 TEST_F(MultiRegionImportTest, AnAsymmetricReplicaTakesOnlyItsPrimarysKeyPair) {
