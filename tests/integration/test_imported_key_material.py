@@ -344,6 +344,19 @@ class ImportedKeyMaterial(KmsdTestCase):
                          KeyMaterialId=first["KeyMaterialId"])
         self.assertEqual(self.state(key_id), "Enabled")
         self.assertEqual(self.kms.decrypt(CiphertextBlob=old_blob)["Plaintext"], b"old")
+        # Audited with the new members, never the material.
+        records = [r for r in audit_records(self.server.data_dir)
+                   if key_id in json.dumps(r.get("requestParameters"))]
+        imports = [r["requestParameters"] for r in records
+                   if r["eventName"] == "ImportKeyMaterial" and "errorCode" not in r]
+        self.assertIn({"importType": "NEW_KEY_MATERIAL", "keyMaterialDescription": "second one"},
+                      [{k: p[k] for k in ("importType", "keyMaterialDescription") if k in p}
+                       for p in imports])
+        self.assertEqual(imports[-1]["keyMaterialId"], first["KeyMaterialId"])
+        deletes = [r for r in records if r["eventName"] == "DeleteImportedKeyMaterial"]
+        self.assertEqual(deletes[-1]["requestParameters"]["keyMaterialId"],
+                         first["KeyMaterialId"])
+        self.assertIn("RotateKeyOnDemand", [r["eventName"] for r in records])
 
     def test_material_pending_rotation_is_deleted_without_touching_the_key(self):
         key_id = self.external_key()
