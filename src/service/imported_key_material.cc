@@ -184,7 +184,7 @@ void KmsServiceImpl::RefreshImportedState(KeyRecord& record) {
   }
   // AWS: a key pending deletion stays so; otherwise a key lacking any of its materials waits for
   // it in PendingImport, and comes back when all are imported.
-  if (!record.has_material && m.state != KeyState::kPendingDeletion) {
+  if (!record.has_material && !IsPendingDeletion(m.state)) {
     m.state = KeyState::kPendingImport;
   } else if (record.has_material && m.state == KeyState::kPendingImport) {
     m.state = KeyState::kEnabled;
@@ -663,8 +663,8 @@ absl::StatusOr<EntryPtr> KmsServiceImpl::DropImportedMaterial(const EntryPtr& cu
   auto materials = keystore_->List(records::MaterialPrefix(m.key_id), "", 0);
   if (!materials.ok()) return materials.status();
   for (const KeystoreRecord& stored : *materials) batch.deletes.push_back(stored.id);
-  // AWS: a key pending deletion stays so; any other goes to PendingImport.
-  if (m.state != KeyState::kPendingDeletion) m.state = KeyState::kPendingImport;
+  // AWS: a key pending (replica) deletion stays so; any other goes to PendingImport.
+  if (!IsPendingDeletion(m.state)) m.state = KeyState::kPendingImport;
   m.expiration_model.clear();
   m.valid_to.reset();
   record.has_material = false;

@@ -315,12 +315,14 @@ absl::Status KmsServiceImpl::DestroyKey(const EntryPtr& entry, const std::string
   }
   batch.deletes.push_back(key_usage::UsageRecordId(key_id));
   std::string multi_region_record;  // issue 13: the shared record loses this region
-  if (auto status = ForgetMultiRegionKey(record, batch, multi_region_record); !status.ok()) {
+  PrimaryRelease release;           // and a primary waiting for its last replica begins its wait
+  if (auto status = ForgetMultiRegionKey(record, batch, multi_region_record, release);
+      !status.ok()) {
     return status;
   }
   {
     std::unique_lock destroy_lock(destroy_mutex_);
-    if (auto status = keystore_->Commit(batch); !status.ok()) {
+    if (auto status = CommitDestruction(batch, release); !status.ok()) {
       if (IsStorageConflict(status)) Forget(key_id);
       return status;
     }

@@ -568,10 +568,13 @@ class MultiRegionImportedKeyMaterial(unittest.TestCase):
         key = east.create_key(Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]
         key_id = key["KeyId"]
         self.assertTrue(key_id.startswith("mrk-"))
-        replica = east.replicate_key(KeyId=key_id, ReplicaRegion="eu-west-1")
-        self.assertEqual(replica["ReplicaKeyMetadata"]["KeyState"], "PendingImport")
+        # AWS replicates a primary that has its material.
+        self.assertEqual(self.error_code(east.replicate_key, KeyId=key_id,
+                                         ReplicaRegion="eu-west-1"), "KMSInvalidStateException")
         first = self.wrapper.write("mrk-first.bin", os.urandom(32))
         imported = self.import_into("us-east-1", key_id, first)
+        replica = east.replicate_key(KeyId=key_id, ReplicaRegion="eu-west-1")
+        self.assertEqual(replica["ReplicaKeyMetadata"]["KeyState"], "PendingImport")
         other = self.wrapper.write("mrk-other.bin", os.urandom(32))
         with self.assertRaises(west.exceptions.IncorrectKeyMaterialException):
             self.import_into("eu-west-1", key_id, other)

@@ -33,8 +33,9 @@ class MultiRegionImportTest : public KeystoreFixture {
     return service.ok() ? *service : nullptr;
   }
 
-  // A multi-Region primary of Origin EXTERNAL, replicated into the other region.
-  std::string NewReplicatedKey(std::string spec = "SYMMETRIC_DEFAULT",
+  // A multi-Region primary of Origin EXTERNAL with its material (AWS replicates only a usable
+  // primary), replicated into the other region.
+  std::string NewReplicatedKey(std::string_view material, std::string spec = "SYMMETRIC_DEFAULT",
                                std::string usage = "ENCRYPT_DECRYPT") {
     auto key = In(kPrimaryRegion)
                    ->CreateKey(call_, {.key_usage = std::move(usage),
@@ -43,6 +44,12 @@ class MultiRegionImportTest : public KeystoreFixture {
                                        .multi_region = true});
     EXPECT_TRUE(key.ok()) << key.status();
     if (!key.ok()) return "";
+    auto pending = In(kPrimaryRegion)
+                       ->ReplicateKey(call_, {.key_id = key->key_id,
+                                              .replica_region = std::string(kReplicaRegion)});
+    EXPECT_EQ(TypeOf(pending.status()), ErrorType::kKmsInvalidState);  // pending import
+    auto imported = Import(kPrimaryRegion, key->key_id, material);
+    EXPECT_TRUE(imported.ok()) << imported.status();
     auto replica = In(kPrimaryRegion)
                        ->ReplicateKey(call_, {.key_id = key->key_id,
                                               .replica_region = std::string(kReplicaRegion)});
@@ -98,15 +105,15 @@ class MultiRegionImportTest : public KeystoreFixture {
 };
 
 TEST_F(MultiRegionImportTest, AReplicaImportsItsPrimarysMaterialAndDecryptsItsBlobs) {
-  std::string key_id = NewReplicatedKey();
-  // Nothing before the primary has material, and nothing new into a replica.
-  EXPECT_EQ(TypeOf(Import(kReplicaRegion, key_id, material_).status()),
+  std::string key_id = NewReplicatedKey(material_);
+  auto imported = In(kPrimaryRegion)->DescribeKey(call_, key_id, {});
+  ASSERT_TRUE(imported.ok());
+  // Nothing new into a replica, and no other material.
+  EXPECT_EQ(TypeOf(Import(kReplicaRegion, key_id, material_, "NEW_KEY_MATERIAL").status()),
             ErrorType::kUnsupportedOperation);
-  auto imported = Import(kPrimaryRegion, key_id, material_);
-  ASSERT_TRUE(imported.ok()) << imported.status();
-  EXPECT_EQ(StateIn(kReplicaRegion, key_id), KeyState::kPendingImport);
   EXPECT_EQ(TypeOf(Import(kReplicaRegion, key_id, std::string(32, 'o')).status()),
             ErrorType::kIncorrectKeyMaterial);
+  EXPECT_EQ(StateIn(kReplicaRegion, key_id), KeyState::kPendingImport);
   auto replica = Import(kReplicaRegion, key_id, material_);
   ASSERT_TRUE(replica.ok()) << replica.status();
   EXPECT_EQ(replica->key_material_id, imported->key_material_id);
@@ -124,8 +131,7 @@ TEST_F(MultiRegionImportTest, AReplicaImportsItsPrimarysMaterialAndDecryptsItsBl
 }
 
 TEST_F(MultiRegionImportTest, RotationWaitsUntilEveryReplicaHasTheNewMaterial) {
-  std::string key_id = NewReplicatedKey();
-  ASSERT_TRUE(Import(kPrimaryRegion, key_id, material_).ok());
+  std::string key_id = NewReplicatedKey(material_);
   ASSERT_TRUE(Import(kReplicaRegion, key_id, material_).ok());
   auto old_blob =
       In(kPrimaryRegion)->Encrypt(call_, key_id, SecretBytes::FromString("old"), {}, {});
@@ -165,8 +171,7 @@ TEST_F(MultiRegionImportTest, RotationWaitsUntilEveryReplicaHasTheNewMaterial) {
 }
 
 TEST_F(MultiRegionImportTest, DeletingThePrimarysPendingMaterialDeletesItFromTheReplicas) {
-  std::string key_id = NewReplicatedKey();
-  ASSERT_TRUE(Import(kPrimaryRegion, key_id, material_).ok());
+  std::string key_id = NewReplicatedKey(material_);
   ASSERT_TRUE(Import(kReplicaRegion, key_id, material_).ok());
   std::string next(32, 'n');
   auto added = Import(kPrimaryRegion, key_id, next, "NEW_KEY_MATERIAL");
@@ -185,8 +190,7 @@ TEST_F(MultiRegionImportTest, DeletingThePrimarysPendingMaterialDeletesItFromThe
 }
 
 TEST_F(MultiRegionImportTest, ThePrimarysExpiredPendingMaterialLeavesTheReplicasToo) {
-  std::string key_id = NewReplicatedKey();
-  ASSERT_TRUE(Import(kPrimaryRegion, key_id, material_).ok());
+  std::string key_id = NewReplicatedKey(material_);
   ASSERT_TRUE(Import(kReplicaRegion, key_id, material_).ok());
   std::string next(32, 'n');
   ASSERT_TRUE(Import(kPrimaryRegion, key_id, next, "NEW_KEY_MATERIAL", now_ + 3600).ok());
@@ -204,11 +208,8 @@ TEST_F(MultiRegionImportTest, ThePrimarysExpiredPendingMaterialLeavesTheReplicas
 }
 
 TEST_F(MultiRegionImportTest, AnAsymmetricReplicaTakesOnlyItsPrimarysKeyPair) {
-  std::string key_id = NewReplicatedKey("HMAC_256", "GENERATE_VERIFY_MAC");
   std::string hmac_key(32, 'h');
-  auto early = Import(kReplicaRegion, key_id, hmac_key);
-  EXPECT_EQ(TypeOf(early.status()), ErrorType::kKmsInvalidState) << early.status();
-  ASSERT_TRUE(Import(kPrimaryRegion, key_id, hmac_key).ok());
+  std::string key_id = NewReplicatedKey(hmac_key, "HMAC_256", "GENERATE_VERIFY_MAC");
   EXPECT_EQ(TypeOf(Import(kReplicaRegion, key_id, std::string(32, 'x')).status()),
             ErrorType::kIncorrectKeyMaterial);
   ASSERT_TRUE(Import(kReplicaRegion, key_id, hmac_key).ok());
