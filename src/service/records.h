@@ -62,10 +62,6 @@ struct KeyRecord {
   // The key policy document byte for byte as it was given; none = AWS's default key policy
   // (keys stored before key policies existed have none too).
   std::optional<std::string> policy;
-  // Origin EXTERNAL (issue 13): whether the imported material is present (false before the first
-  // import, after DeleteImportedKeyMaterial and after it expired), and its description.
-  bool has_material = true;
-  std::string key_material_description;
   // Symmetric keys of Origin EXTERNAL (issue 13): every material the key has had, oldest first
   // (empty before the first import). metadata's key_material_id, expiration_model and valid_to
   // are the current material's; has_material is whether every material that is not pending
@@ -75,6 +71,10 @@ struct KeyRecord {
   ImportedMaterial* FindMaterial(std::string_view id);
   const ImportedMaterial* PendingMaterial() const;  // the one pending rotation, if any
   bool IsPendingVersion(uint32_t version) const;
+  // Origin EXTERNAL (issue 13): whether the imported material is present (false before the first
+  // import, after DeleteImportedKeyMaterial and after it expired), and its description.
+  bool has_material = true;
+  std::string key_material_description;
 };
 
 // Issue 13: the shared registry record of a multi-Region key, "mrk/<id>" (not under any region's
