@@ -390,8 +390,10 @@ std::vector<Tag> RequestReader::Tags(std::string_view member) {
       return {};
     }
     tags.push_back({key->get<std::string>(), val->get<std::string>()});
-    CheckString("tags.member.tagKey", tags.back().key, StringRule{1, 128}, false);
-    CheckString("tags.member.tagValue", tags.back().value, StringRule{0, 256}, false);
+    // AWS names a list member by its 1-based position: tags.1.member.tagKey.
+    std::string path = StrCat(LowerCamel(member), ".", tags.size(), ".member.");
+    CheckString(StrCat(path, "tagKey"), tags.back().key, StringRule{1, 128}, false);
+    CheckString(StrCat(path, "tagValue"), tags.back().value, StringRule{0, 256}, false);
   }
   return tags;
 }

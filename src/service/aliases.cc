@@ -147,7 +147,9 @@ absl::StatusOr<AliasList> KmsServiceImpl::ListAliases(const CallContext& call,
 
 absl::Status KmsServiceImpl::ValidateAliasName(const std::string& alias_name) const {
   if (!std::string_view(alias_name).starts_with(records::kAliasPrefix)) {
-    return Validation("Alias must start with the prefix \"alias/\".");
+    return Validation(
+        "Alias must start with the prefix \"alias/\". Please see "
+        "https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html");
   }
   if (alias_name.size() == records::kAliasPrefix.size()) {
     return Error(ErrorType::kInvalidAliasName, "Alias name must not be empty after \"alias/\"");

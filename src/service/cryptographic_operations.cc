@@ -41,9 +41,8 @@ absl::StatusOr<std::string> KmsServiceImpl::EncryptUnder(const KeyEntry& entry,
   if (!context.empty()) return NoContextForAsymmetricKeys(m);
   size_t limit = MaxRsaPlaintext(*spec, *info);
   if (plaintext.size() > limit) {
-    return Validation(StrCat("Plaintext is ", plaintext.size(), " bytes, but ", algorithm,
-                             " with key spec ", m.key_spec, " encrypts at most ", limit,
-                             " bytes."));
+    return Validation(StrCat("Algorithm ", algorithm, " and key spec ", m.key_spec,
+                             " cannot encrypt data larger than ", limit, " bytes."));
   }
   return entry.private_key->Encrypt(*info, plaintext);
 }
@@ -58,6 +57,14 @@ absl::StatusOr<KmsServiceImpl::CiphertextKey> KmsServiceImpl::KeyOfCiphertext(
     // An asymmetric ciphertext is raw: the named key opens it, or the algorithm and usage checks
     // refuse the key.
     if ((*named)->record.metadata.key_spec != kSymmetricDefault || algorithm != kSymmetricDefault) {
+      // A symmetric ciphertext made under another key, named with an asymmetric or HMAC key: AWS
+      // answers IncorrectKeyException before it looks at the algorithm.
+      if (algorithm == kSymmetricDefault) {
+        auto header = ParseBlobHeader(blob);
+        if (header.ok() && header->key_id != (*named)->record.metadata.key_id) {
+          return BlobKey(*header, key_ref, &found.request_alias).status();
+        }
+      }
       found.entry = std::move(*named);
       return found;
     }

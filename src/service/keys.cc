@@ -257,7 +257,7 @@ absl::Status KmsServiceImpl::UntagResource(const CallContext& call, const std::s
                   for (const std::string& tag_key : tag_keys) {
                     if (AsciiLower(tag_key).starts_with("aws:")) {
                       return Error(ErrorType::kTag,
-                                   "Tag keys beginning with 'aws:' are reserved for AWS use");
+                                   "Tags beginning with aws: are reserved");
                     }
                   }
                   std::erase_if(record.tags, [&](const Tag& tag) {

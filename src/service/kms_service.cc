@@ -32,12 +32,12 @@ absl::Status InvalidGrantToken() {
 
 absl::Status DryRunSucceeded() {
   return Error(ErrorType::kDryRunOperation,
-               "The request would have succeeded, but the DryRun parameter was set");
+               "The request would have succeeded, but the DryRun option is set.");
 }
 
 absl::Status ValidateTags(const std::vector<Tag>& tags) {
   if (tags.size() > kMaxTags) {
-    return Error(ErrorType::kTag, StrCat("A KMS key can have at most ", kMaxTags, " tags"));
+    return Error(ErrorType::kTag, "Too many tags");
   }
   std::vector<std::string_view> keys;
   for (const Tag& tag : tags) {
@@ -48,13 +48,13 @@ absl::Status ValidateTags(const std::vector<Tag>& tags) {
       return Error(ErrorType::kTag, "Tag values must be at most 256 characters long");
     }
     if (AsciiLower(tag.key).starts_with("aws:")) {
-      return Error(ErrorType::kTag, "Tag keys beginning with 'aws:' are reserved for AWS use");
+      return Error(ErrorType::kTag, "Tags beginning with aws: are reserved");
     }
     keys.push_back(tag.key);
   }
   std::sort(keys.begin(), keys.end());
   if (std::adjacent_find(keys.begin(), keys.end()) != keys.end()) {
-    return Error(ErrorType::kTag, "Duplicate tag keys are not allowed");
+    return Error(ErrorType::kTag, "Duplicate tag keys");
   }
   return absl::OkStatus();
 }
@@ -108,8 +108,16 @@ absl::StatusOr<KeyReference> KmsServiceImpl::ParseReference(const std::string& r
   std::string_view rest = ref;
   if (std::string_view(ref).starts_with("arn:")) {
     if (!std::string_view(ref).starts_with(arn_prefix_)) {
-      // A well-formed ARN of another region or account names a key that is not here.
-      if (std::string_view(ref).starts_with("arn:aws:kms:")) {
+      // A well-formed ARN of another region or account names a key that is not here. AWS names
+      // the region when the ARN is of this account in another region.
+      constexpr std::string_view kKmsArn = "arn:aws:kms:";
+      if (std::string_view(ref).starts_with(kKmsArn)) {
+        std::string_view fields = std::string_view(ref).substr(kKmsArn.size());
+        std::string_view region = fields.substr(0, fields.find(':'));
+        std::string account = StrCat(":", options_.account_id, ":");
+        if (region != Region() && fields.substr(region.size()).starts_with(account)) {
+          return NotFound(StrCat("Invalid arn ", region));
+        }
         return NotFound(StrCat("Key '", ref, "' does not exist"));
       }
       return Error(ErrorType::kInvalidArn, StrCat("Invalid ARN: '", ref, "'"));
@@ -170,8 +178,8 @@ absl::StatusOr<EntryPtr> KmsServiceImpl::BlobKey(const BlobHeader& header,
     if (!named.ok()) return named.status();
     if ((*named)->record.metadata.key_id != header.key_id) {
       return Error(ErrorType::kIncorrectKey,
-                   "The key ID in the request does not identify a KMS key that can perform "
-                   "this operation.");
+                   "The key ID in the request does not identify a CMK that can perform this "
+                   "operation.");
     }
   }
   auto entry = Load(header.key_id);

@@ -98,9 +98,9 @@ absl::StatusOr<KmsServiceImpl::PrimaryKeyOfSet> KmsServiceImpl::PrimaryForChange
   if (!registry.ok()) return registry.status();
   if (!*registry) return Internal("multi-Region key without its shared record");
   if ((*registry)->primary_region != Region()) {
+    // AWS's wording (recorded for ReplicateKey on a replica); UpdatePrimaryRegion says the same.
     return Error(ErrorType::kUnsupportedOperation,
-                 StrCat(KeyArn(m.key_id), " is a multi-Region replica key: call ", operation,
-                        " on its primary key in ", (*registry)->primary_region, "."));
+                 StrCat(KeyArn(m.key_id), " is not a multi-region primary key."));
   }
   // AWS's key state table: Disabled is DisabledException, PendingImport, PendingDeletion and
   // PendingReplicaDeletion KMSInvalidStateException, for ReplicateKey and UpdatePrimaryRegion.

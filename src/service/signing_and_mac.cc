@@ -22,26 +22,23 @@ const KeySpecInfo& SpecOf(const KeyMetadata& m) {
 
 // The signing algorithm, when the key supports it; else InvalidKeyUsageException.
 absl::StatusOr<const SigningAlgorithmInfo*> SigningAlgorithmOf(const KeyMetadata& m,
-                                                               const std::string& key_arn,
                                                                const std::string& name) {
   const SigningAlgorithmInfo* algorithm = FindSigningAlgorithm(name);
   if (!algorithm || !Lists(SpecOf(m).signing_algorithms, name)) {
+    // AWS's wording for an algorithm the key spec does not support (as for MAC and encryption).
     return Error(ErrorType::kInvalidKeyUsage,
-                 StrCat("The signing algorithm ", name, " is not valid for ", key_arn,
-                        " (key spec ", m.key_spec, ")."));
+                 StrCat("Algorithm ", name, " is incompatible with key spec ", m.key_spec, "."));
   }
   return algorithm;
 }
 
 // The MAC algorithm, when the key supports it; else InvalidKeyUsageException.
 absl::StatusOr<const MacAlgorithmInfo*> MacAlgorithmOf(const KeyMetadata& m,
-                                                       const std::string& key_arn,
                                                        const std::string& name) {
   const MacAlgorithmInfo* algorithm = FindMacAlgorithm(name);
   if (!algorithm || !Lists(SpecOf(m).mac_algorithms, name)) {
     return Error(ErrorType::kInvalidKeyUsage,
-                 StrCat("The MAC algorithm ", name, " is not valid for ", key_arn, " (key spec ",
-                        m.key_spec, ")."));
+                 StrCat("Algorithm ", name, " is incompatible with key spec ", m.key_spec, "."));
   }
   return algorithm;
 }
@@ -132,7 +129,7 @@ absl::StatusOr<SignResult> KmsServiceImpl::Sign(const CallContext& call, const s
   if (!entry.ok()) return entry.status();
   const KeyMetadata& m = (*entry)->record.metadata;
   if (auto status = RequireKeyUsage(m, kSignVerify, "Sign"); !status.ok()) return status;
-  auto algorithm = SigningAlgorithmOf(m, KeyArn(m.key_id), signing_algorithm);
+  auto algorithm = SigningAlgorithmOf(m, signing_algorithm);
   if (!algorithm.ok()) return algorithm.status();
   auto signature = (*entry)->private_key->Sign(**algorithm, message.view(),
                                                message_type == MessageType::kDigest);
@@ -155,7 +152,7 @@ absl::StatusOr<SignResult> KmsServiceImpl::Verify(
   if (!entry.ok()) return entry.status();
   const KeyMetadata& m = (*entry)->record.metadata;
   if (auto status = RequireKeyUsage(m, kSignVerify, "Verify"); !status.ok()) return status;
-  auto algorithm = SigningAlgorithmOf(m, KeyArn(m.key_id), signing_algorithm);
+  auto algorithm = SigningAlgorithmOf(m, signing_algorithm);
   if (!algorithm.ok()) return algorithm.status();
   auto valid = (*entry)->private_key->Verify(**algorithm, message.view(),
                                              message_type == MessageType::kDigest, signature);
@@ -184,7 +181,7 @@ absl::StatusOr<std::pair<EntryPtr, std::string>> KmsServiceImpl::MacUnder(
   if (auto status = RequireKeyUsage(m, kGenerateVerifyMac, operation); !status.ok()) {
     return status;
   }
-  auto algorithm = MacAlgorithmOf(m, KeyArn(m.key_id), mac_algorithm);
+  auto algorithm = MacAlgorithmOf(m, mac_algorithm);
   if (!algorithm.ok()) return algorithm.status();
   auto mac = crypto::Hmac(**algorithm, *(*entry)->versions.at(1), message.view());
   if (!mac.ok()) return mac.status();

@@ -151,9 +151,13 @@ HttpResponse ErrorResponse(const absl::Status& status, const std::string& reques
   if (type == ErrorType::kKmsInternal) {
     message = "kmsd could not complete the request because of an internal error";
   }
-  // AWS answers InvalidCiphertextException with no message (it tells nothing of what is wrong
-  // with a ciphertext); kmsd's reason stays in the audit record's errorMessage.
-  if (type == ErrorType::kInvalidCiphertext) message = {};
+  // AWS answers InvalidCiphertextException, KMSInvalidSignatureException and
+  // KMSInvalidMacException with no message (it tells nothing of what is wrong with a ciphertext,
+  // signature or MAC); kmsd's reason stays in the audit record's errorMessage.
+  if (type == ErrorType::kInvalidCiphertext || type == ErrorType::kKmsInvalidSignature ||
+      type == ErrorType::kKmsInvalidMac) {
+    message = {};
+  }
   HttpResponse response;
   response.status = HttpStatus(type);
   response.headers.emplace_back("Content-Type", api::kJsonContentType);

@@ -30,7 +30,7 @@ absl::Status RefuseRecipient(const RequestReader& request) {
 
 absl::Status DryRunSucceeded() {
   return Error(ErrorType::kDryRunOperation,
-               "The request would have succeeded, but the DryRun parameter was set");
+               "The request would have succeeded, but the DryRun option is set.");
 }
 
 void WriteKeyAlgorithms(JsonWriter& writer, std::string_view key_spec, std::string_view key_usage) {

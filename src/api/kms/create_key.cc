@@ -67,10 +67,9 @@ absl::StatusOr<std::string> CreateKey(OperationContext& context, RequestReader& 
   CreateKeyRequest create;
   create.policy = request.String("Policy", kPolicyRule);
   create.description = request.String("Description", kDescriptionRule).value_or("");
-  create.key_usage =
-      request
-          .Enum("KeyUsage", {"SIGN_VERIFY", "ENCRYPT_DECRYPT", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"})
-          .value_or("ENCRYPT_DECRYPT");
+  auto key_usage = request.Enum(
+      "KeyUsage", {"SIGN_VERIFY", "ENCRYPT_DECRYPT", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"});
+  create.key_usage = key_usage.value_or("ENCRYPT_DECRYPT");
   auto key_spec = request.Enum("KeySpec", kKeySpecs);
   auto master_key_spec = request.Enum("CustomerMasterKeySpec", kKeySpecs);
   create.key_spec = key_spec.value_or(master_key_spec.value_or("SYMMETRIC_DEFAULT"));
@@ -92,6 +91,12 @@ absl::StatusOr<std::string> CreateKey(OperationContext& context, RequestReader& 
   if (custom_store || xks || create.origin == "AWS_CLOUDHSM" ||
       create.origin == "EXTERNAL_KEY_STORE") {
     return NoCustomKeyStores();
+  }
+  // KeyUsage "is optional when you are creating a symmetric encryption KMS key; otherwise, it is
+  // required" (CreateKey): AWS refuses an asymmetric or HMAC key without it.
+  if (!key_usage && create.key_spec != "SYMMETRIC_DEFAULT") {
+    return Validation(
+        "You must specify a KeyUsage value for all KMS keys except for symmetric encryption keys.");
   }
   return KeyMetadataAnswer(context.service.CreateKey(context.call, create));
 }

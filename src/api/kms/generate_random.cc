@@ -6,9 +6,11 @@
 namespace kmsd::api {
 
 absl::StatusOr<std::string> GenerateRandom(OperationContext& context, RequestReader& request) {
-  auto number_of_bytes = request.Integer("NumberOfBytes", 1, 1024, /*required=*/true);
+  auto number_of_bytes = request.Integer("NumberOfBytes", 1, 1024, /*required=*/false);
   bool custom_store = request.String("CustomKeyStoreId", StringRule{1, 64}).has_value();
   if (auto status = request.Finish(); !status.ok()) return status;
+  // Optional in the model, required by the service, in AWS's words.
+  if (!number_of_bytes) return Validation("NumberOfBytes is required.");
   if (custom_store) return NoCustomKeyStores();
   if (auto status = RefuseRecipient(request); !status.ok()) return status;
   auto random = context.service.GenerateRandom(context.call, static_cast<size_t>(*number_of_bytes));

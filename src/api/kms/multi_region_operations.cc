@@ -31,11 +31,16 @@ absl::StatusOr<std::string> ReplicateKey(OperationContext& context, RequestReade
   JsonWriter writer;
   writer.BeginObject();
   WriteKeyMetadata(writer, replicated->replica_key_metadata, "ReplicaKeyMetadata");
-  writer.String("ReplicaPolicy", replicated->replica_policy).BeginArray("ReplicaTags");
-  for (const Tag& tag : replicated->replica_tags) {
-    writer.BeginObject().String("TagKey", tag.key).String("TagValue", tag.value).EndObject();
+  writer.String("ReplicaPolicy", replicated->replica_policy);
+  // AWS leaves ReplicaTags out when the replica has none.
+  if (!replicated->replica_tags.empty()) {
+    writer.BeginArray("ReplicaTags");
+    for (const Tag& tag : replicated->replica_tags) {
+      writer.BeginObject().String("TagKey", tag.key).String("TagValue", tag.value).EndObject();
+    }
+    writer.EndArray();
   }
-  return writer.EndArray().EndObject().Take();
+  return writer.EndObject().Take();
 }
 
 absl::StatusOr<std::string> UpdatePrimaryRegion(OperationContext& context, RequestReader& request) {

@@ -5,6 +5,7 @@
 
 #include "api/json_writer.h"
 #include "kmsd/errors.h"
+#include "kmsd/strings.h"
 
 namespace kmsd::api {
 namespace {
@@ -109,6 +110,17 @@ TEST(RequestReader, TagsAreReadAndChecked) {
   ASSERT_EQ(tags.size(), 2u);
   EXPECT_EQ(tags[0].key, "team");
   EXPECT_EQ(TypeOf(reader.Finish()), ErrorType::kValidation);
+}
+
+TEST(RequestReader, TagViolationsNameTheTagByItsOneBasedPosition) {
+  RequestReader reader = Read(
+      R"({"Tags": [{"TagKey": "team", "TagValue": "a"}, {"TagKey": "team2", "TagValue": ""}, )"
+      R"({"TagKey": "", "TagValue": "x"}]})");
+  reader.Tags("Tags");
+  absl::Status status = reader.Finish();
+  EXPECT_NE(ToStd(status.message()).find("at 'tags.3.member.tagKey' failed to satisfy constraint"),
+            std::string::npos)
+      << status.message();
 }
 
 TEST(RequestReader, GrantTokensAreReturnedAndCheckedWithoutEcho) {
