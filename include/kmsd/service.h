@@ -136,11 +136,13 @@ struct DecryptResult {
   SecretBytes plaintext;
   std::string key_arn;
   std::string encryption_algorithm = "SYMMETRIC_DEFAULT";
+  std::string key_material_id;  // the material that opened a symmetric blob (issue 13)
 };
 struct DataKeyResult {
   SecretBytes plaintext;  // empty for GenerateDataKeyWithoutPlaintext
   std::string ciphertext_blob;
   std::string key_arn;
+  std::string key_material_id;  // the material that sealed the data key (issue 13)
 };
 struct ScheduleDeletionResult {
   std::string key_arn;
@@ -156,9 +158,26 @@ struct RotationStatus {
   int64_t next_rotation_date = 0;  // when enabled
 };
 
+// One row of ListKeyRotations (issue 13: with IncludeKeyMaterial ALL_KEY_MATERIAL also the first
+// material and material pending rotation, which have no date and type).
+struct RotationListEntry {
+  std::string key_material_id;
+  std::optional<int64_t> date;
+  std::optional<RotationType> type;
+  // CURRENT, NON_CURRENT, PENDING_ROTATION or PENDING_MULTI_REGION_IMPORT_AND_ROTATION.
+  std::string key_material_state;
+  // Symmetric keys of Origin EXTERNAL only (imported set): ImportState IMPORTED or
+  // PENDING_IMPORT, the material's description, ExpirationModel and ValidTo.
+  bool imported_material = false;
+  std::string import_state;
+  std::string description;
+  std::string expiration_model;
+  std::optional<int64_t> valid_to;
+};
+
 struct RotationList : Page {
   std::string key_arn;
-  std::vector<Rotation> rotations;
+  std::vector<RotationListEntry> rotations;
 };
 
 struct TagList : Page {
@@ -196,6 +215,9 @@ struct ReEncryptResult {
   std::string key_arn;
   std::string source_encryption_algorithm = "SYMMETRIC_DEFAULT";
   std::string destination_encryption_algorithm = "SYMMETRIC_DEFAULT";
+  // Issue 13: the materials of symmetric keys (empty for an RSA side).
+  std::string source_key_material_id;
+  std::string destination_key_material_id;
 };
 
 // --- Asymmetric and HMAC keys (issue 13) ---
@@ -230,6 +252,7 @@ struct DataKeyPairResult {
   std::string public_key;                   // DER SubjectPublicKeyInfo
   std::string key_arn;
   std::string key_pair_spec;
+  std::string key_material_id;  // the material that sealed the private key (issue 13)
 };
 
 struct SharedSecretResult {
@@ -445,9 +468,12 @@ class KmsService {
   // Returns the key ARN.
   virtual absl::StatusOr<std::string> RotateKeyOnDemand(const CallContext& call,
                                                         const std::string& key_id) = 0;
+  // include_all_key_material (IncludeKeyMaterial ALL_KEY_MATERIAL, issue 13): also the first
+  // material and material pending rotation.
   virtual absl::StatusOr<RotationList> ListKeyRotations(const CallContext& call,
                                                         const std::string& key_id, size_t limit,
-                                                        const std::string& marker) = 0;
+                                                        const std::string& marker,
+                                                        bool include_all_key_material = false) = 0;
 
   // Tags (key id or key ARN only, as AWS).
   virtual absl::Status TagResource(const CallContext& call, const std::string& key_id,
@@ -587,10 +613,13 @@ class KmsService {
       const std::string& wrapping_key_spec) = 0;
   // Unwraps the material with the token's wrapping key, checks it against the key spec (and, once
   // material was imported, that it is the same material), stores it sealed, and enables the key.
+  // A symmetric key also takes new material (ImportType NEW_KEY_MATERIAL, issue 13): it waits in
+  // PENDING_ROTATION until RotateKeyOnDemand makes it current; one at a time.
   virtual absl::StatusOr<KeyMaterialResult> ImportKeyMaterial(
       const CallContext& call, const ImportKeyMaterialRequest& request) = 0;
   // Destroys the key's material (crypto-shredding); the key goes to PendingImport (a key pending
-  // deletion stays so). key_material_id empty = the current material.
+  // deletion stays so). key_material_id empty = the current material. Material pending rotation
+  // is forgotten instead and the key's state does not change (issue 13).
   virtual absl::StatusOr<KeyMaterialResult> DeleteImportedKeyMaterial(
       const CallContext& call, const std::string& key_id, const std::string& key_material_id) = 0;
 

@@ -28,7 +28,7 @@ constexpr std::string_view kKmsEventSource = "kms.amazonaws.com";
 
 // Request members worth auditing. Anything else (Plaintext, CiphertextBlob, GrantTokens, Policy
 // and whatever a future operation adds) is left out until someone decides it is safe.
-constexpr std::array<std::string_view, 38> kRequestAllowlist = {
+constexpr std::array<std::string_view, 39> kRequestAllowlist = {
     "KeyId",
     "EncryptionContext",
     "SourceEncryptionContext",
@@ -71,6 +71,7 @@ constexpr std::array<std::string_view, 38> kRequestAllowlist = {
     "ValidTo",
     "ImportType",
     "KeyMaterialId",
+    "KeyMaterialDescription",  // issue 13: new material for on-demand rotation
 };
 
 // Answer members recorded as responseElements (never for cryptographic operations).

@@ -140,7 +140,12 @@ absl::StatusOr<DecryptResult> KmsServiceImpl::Decrypt(const CallContext& call,
   auto plaintext = DecryptUnder(*source, encryption_algorithm, blob, context);
   if (!plaintext.ok()) return plaintext.status();
   RecordKeyUse(call, *source->entry, "Decrypt");
-  return DecryptResult{std::move(*plaintext), KeyArn(m.key_id), encryption_algorithm};
+  DecryptResult result{std::move(*plaintext), KeyArn(m.key_id), encryption_algorithm};
+  if (source->header) {
+    result.key_material_id =
+        MaterialIdOfVersion(*source->entry, source->header->backing_key_version);
+  }
+  return result;
 }
 
 absl::StatusOr<ReEncryptResult> KmsServiceImpl::ReEncrypt(
@@ -202,9 +207,18 @@ absl::StatusOr<ReEncryptResult> KmsServiceImpl::ReEncrypt(
   if (!sealed.ok()) return sealed.status();
   RecordKeyUse(call, *source->entry, "ReEncrypt");
   RecordKeyUse(call, **destination, "ReEncrypt");
-  return ReEncryptResult{std::move(*sealed), KeyArn(source_key.key_id),
+  ReEncryptResult result{std::move(*sealed), KeyArn(source_key.key_id),
                          KeyArn(destination_key.key_id), source_encryption_algorithm,
                          destination_encryption_algorithm};
+  if (source->header) {
+    result.source_key_material_id =
+        MaterialIdOfVersion(*source->entry, source->header->backing_key_version);
+  }
+  if (destination_encryption_algorithm == kSymmetricDefault) {
+    result.destination_key_material_id =
+        MaterialIdOfVersion(**destination, (*destination)->record.current_version);
+  }
+  return result;
 }
 
 absl::StatusOr<DataKeyResult> KmsServiceImpl::GenerateDataKey(
@@ -233,6 +247,7 @@ absl::StatusOr<DataKeyResult> KmsServiceImpl::GenerateDataKey(
   if (with_plaintext) result.plaintext = std::move(*data_key);
   result.ciphertext_blob = std::move(*blob);
   result.key_arn = KeyArn((*entry)->record.metadata.key_id);
+  result.key_material_id = MaterialIdOfVersion(**entry, (*entry)->record.current_version);
   return result;
 }
 

@@ -120,7 +120,7 @@ absl::StatusOr<Claims> Open(const SecretBytes& token_key, std::string_view token
   if (algorithm > static_cast<unsigned char>(crypto::WrappingAlgorithm::kSm2Pke) ||
       (claims.wrapping_key_bits != 2048 && claims.wrapping_key_bits != 3072 &&
        claims.wrapping_key_bits != 4096) ||
-      !IsUuid(claims.key_id) || claims.valid_to < 0) {
+      !IsKeyId(claims.key_id) || claims.valid_to < 0) {
     return InvalidToken();
   }
   claims.algorithm = static_cast<crypto::WrappingAlgorithm>(algorithm);

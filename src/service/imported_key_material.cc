@@ -4,6 +4,8 @@
 // waits in PendingImport for the same material).
 #include <openssl/crypto.h>
 
+#include <set>
+
 #include "kmsd/key_import.h"
 #include "service/import_token.h"
 #include "service/service_impl.h"
@@ -69,6 +71,50 @@ std::string KeyMaterialIdOf(std::string_view key_id, std::string_view fingerprin
 
 bool IsSymmetric(const KeyMetadata& m) { return m.key_spec == "SYMMETRIC_DEFAULT"; }
 
+// The times of the key's expire-material tasks: each imported material's ValidTo (several
+// materials of a symmetric key may share one).
+std::set<int64_t> ExpiryTimes(const KeyRecord& record) {
+  std::set<int64_t> times;
+  if (!record.materials.empty()) {
+    for (const records::ImportedMaterial& material : record.materials) {
+      if (material.imported && material.valid_to) times.insert(*material.valid_to);
+    }
+  } else if (record.has_material && record.metadata.valid_to) {
+    times.insert(*record.metadata.valid_to);
+  }
+  return times;
+}
+
+// The schedule records that change when the key's record goes from before to after.
+void ScheduleExpiries(const KeyRecord& before, const KeyRecord& after, KeystoreBatch& batch) {
+  std::set<int64_t> old_times = ExpiryTimes(before);
+  std::set<int64_t> new_times = ExpiryTimes(after);
+  const std::string& key_id = after.metadata.key_id;
+  for (int64_t time : old_times) {
+    std::string id = records::DueRecordId(time, records::kExpireMaterialTask, key_id);
+    if (!new_times.contains(time) && std::find(batch.deletes.begin(), batch.deletes.end(), id) ==
+                                         batch.deletes.end()) {
+      batch.deletes.push_back(std::move(id));
+    }
+  }
+  for (int64_t time : new_times) {
+    if (!old_times.contains(time)) {
+      batch.puts.emplace_back(records::DueRecordId(time, records::kExpireMaterialTask, key_id),
+                              "");
+    }
+  }
+}
+
+// The next backing-key version of a key: after every version it has had.
+uint32_t NextVersion(const KeyRecord& record) {
+  uint32_t version = record.current_version;
+  for (const records::ImportedMaterial& material : record.materials) {
+    version = std::max(version, material.version);
+  }
+  for (const Rotation& rotation : record.rotations) version = std::max(version, rotation.version);
+  return version + 1;
+}
+
 absl::Status ValidateExpiration(const ImportKeyMaterialRequest& request, int64_t now) {
   if (request.expiration_model == kExpires) {
     if (!request.valid_to) {
@@ -98,6 +144,181 @@ absl::Status KmsServiceImpl::RequireGeneratedMaterial(const KeyMetadata& m) cons
   if (m.origin != kExternal) return absl::OkStatus();
   return Error(ErrorType::kUnsupportedOperation, StrCat(KeyArn(m.key_id), " origin is ", m.origin,
                                                         " which is not valid for this operation."));
+}
+
+std::string SymmetricMaterialId(std::string_view key_id, const SecretBytes& material) {
+  const KeySpecInfo* spec = FindKeySpec("SYMMETRIC_DEFAULT");
+  if (!spec) return "";
+  auto fingerprint = crypto::CheckImportedMaterial(*spec, material);
+  if (!fingerprint.ok()) return "";
+  std::string id = KeyMaterialIdOf(key_id, *fingerprint);
+  OPENSSL_cleanse(fingerprint->data(), fingerprint->size());
+  return id;
+}
+
+std::string KmsServiceImpl::MaterialIdOfVersion(const KeyEntry& entry, uint32_t version) {
+  const KeyRecord& record = entry.record;
+  if (!IsSymmetric(record.metadata)) return "";
+  for (const records::ImportedMaterial& material : record.materials) {
+    if (material.version == version) return material.id;
+  }
+  auto found = entry.versions.find(version);
+  if (record.metadata.origin == kExternal || found == entry.versions.end()) return "";
+  std::lock_guard lock(entry.material_ids->mutex);
+  std::string& id = entry.material_ids->ids[version];
+  if (id.empty()) id = SymmetricMaterialId(record.metadata.key_id, *found->second);
+  return id;
+}
+
+void KmsServiceImpl::RefreshImportedState(KeyRecord& record) {
+  if (record.materials.empty()) return;
+  KeyMetadata& m = record.metadata;
+  record.has_material = true;
+  for (const records::ImportedMaterial& material : record.materials) {
+    if (!material.pending_rotation && !material.imported) record.has_material = false;
+    if (material.version != record.current_version) continue;
+    m.key_material_id = material.id;
+    record.key_material_description = material.description;
+    m.expiration_model = material.imported ? material.expiration_model : "";
+    m.valid_to = material.imported ? material.valid_to : std::nullopt;
+  }
+  // AWS: a key pending deletion stays so; otherwise a key lacking any of its materials waits for
+  // it in PendingImport, and comes back when all are imported.
+  if (!record.has_material && !IsPendingDeletion(m.state)) {
+    m.state = KeyState::kPendingImport;
+  } else if (record.has_material && m.state == KeyState::kPendingImport) {
+    m.state = KeyState::kEnabled;
+  }
+}
+
+absl::Status KmsServiceImpl::RotateToPendingMaterial(KeyRecord& record, int64_t now) const {
+  const records::ImportedMaterial* pending = record.PendingMaterial();
+  if (!pending || !pending->imported) {
+    return Error(ErrorType::kKmsInvalidState,
+                 StrCat("No available key material pending rotation for the key: ",
+                        KeyArn(record.metadata.key_id), "."));
+  }
+  auto everywhere = PendingInEveryReplica(record, pending->id);
+  if (!everywhere.ok()) return everywhere.status();
+  if (!*everywhere) {
+    return Error(ErrorType::kKmsInvalidState,
+                 StrCat("Key material (id: ", pending->id, ") of ", KeyArn(record.metadata.key_id),
+                        " is pending import into its replica keys: import it into every replica "
+                        "key before the rotation."));
+  }
+  uint32_t version = pending->version;
+  for (records::ImportedMaterial& material : record.materials) {
+    if (material.version == version) material.pending_rotation = false;
+  }
+  record.current_version = version;
+  record.rotations.push_back({version, now, RotationType::kOnDemand});
+  RefreshImportedState(record);
+  return absl::OkStatus();
+}
+
+void KmsServiceImpl::WithoutImportedMaterial(KeyEntry& replica) {
+  KeyRecord& record = replica.record;
+  replica.versions.clear();
+  replica.private_key.reset();
+  record.has_material = false;
+  record.metadata.state = KeyState::kPendingImport;
+  record.metadata.expiration_model.clear();
+  record.metadata.valid_to.reset();
+  for (records::ImportedMaterial& material : record.materials) {
+    material.imported = false;
+    material.expiration_model.clear();
+    material.valid_to.reset();
+  }
+  RefreshImportedState(record);
+}
+
+absl::Status KmsServiceImpl::TakeImportedMaterials(const KeyRecord& primary) {
+  if (primary.materials.empty()) return absl::OkStatus();  // asymmetric, HMAC: never rotate
+  std::lock_guard write_lock(write_mutex_);
+  return RetryConflicts([&]() -> absl::Status {
+    auto current = Load(primary.metadata.key_id);
+    if (!current.ok()) {
+      // Destroyed meanwhile: nothing to bring up to date.
+      return TypeOf(current.status()) == ErrorType::kNotFound ? absl::OkStatus()
+                                                                : current.status();
+    }
+    auto changed = std::make_shared<KeyEntry>(**current);
+    KeyRecord& record = changed->record;
+    KeystoreBatch batch;
+    std::vector<records::ImportedMaterial> materials;
+    for (const records::ImportedMaterial& shared : primary.materials) {
+      records::ImportedMaterial* own = record.FindMaterial(shared.id);
+      if (own) {
+        own->pending_rotation = shared.pending_rotation;
+        materials.push_back(*own);
+        continue;
+      }
+      records::ImportedMaterial added;
+      added.version = shared.version;
+      added.id = shared.id;
+      added.description = shared.description;
+      added.pending_rotation = shared.pending_rotation;
+      materials.push_back(std::move(added));
+    }
+    for (const records::ImportedMaterial& own : record.materials) {
+      if (primary.FindMaterial(own.id) || !own.imported) continue;
+      // Pending material the primary deleted: deleted here too (AWS).
+      batch.deletes.push_back(records::MaterialRecordId(record.metadata.key_id, own.version));
+      changed->versions.erase(own.version);
+    }
+    record.materials = std::move(materials);
+    record.current_version = primary.current_version;
+    record.rotations = primary.rotations;
+    RefreshImportedState(record);
+    ScheduleExpiries((*current)->record, record, batch);
+    if (auto status = CommitEntry(changed, batch); !status.ok()) return status;
+    if (batch.deletes.empty()) return absl::OkStatus();
+    return keystore_->Compact();
+  });
+}
+
+absl::StatusOr<std::string> KmsServiceImpl::PrimaryMaterialId(const KeyMetadata& m) {
+  if (!peers_) return std::string();
+  auto registry = LoadMultiRegion(m.key_id);
+  if (!registry.ok()) return registry.status();
+  if (!*registry || (*registry)->primary_region == Region()) return std::string();
+  KmsServiceImpl* primary = peers_->Peer((*registry)->primary_region);
+  if (!primary) return std::string();
+  auto entry = primary->Load(m.key_id);
+  if (!entry.ok()) return entry.status();
+  const std::string& id = (*entry)->record.metadata.key_material_id;
+  if (id.empty()) {
+    return Error(ErrorType::kKmsInvalidState,
+                 StrCat(KeyArn(m.key_id), " is a multi-Region replica key: import key material "
+                        "into its primary key in ", (*registry)->primary_region, " first."));
+  }
+  return id;
+}
+
+absl::StatusOr<bool> KmsServiceImpl::PendingInEveryReplica(const KeyRecord& record,
+                                                           const std::string& material_id) const {
+  if (!record.metadata.multi_region || !peers_) return true;
+  auto registry = LoadMultiRegion(record.metadata.key_id);
+  if (!registry.ok()) return registry.status();
+  if (!*registry) return true;
+  for (const std::string& region : (*registry)->replica_regions) {
+    const KeyRecord* replica = &record;
+    EntryPtr loaded;
+    if (region != Region()) {
+      KmsServiceImpl* peer = peers_->Peer(region);
+      if (!peer) continue;  // not served now
+      auto entry = peer->Load(record.metadata.key_id);
+      if (!entry.ok()) {
+        if (TypeOf(entry.status()) == ErrorType::kNotFound) continue;
+        return entry.status();
+      }
+      loaded = std::move(*entry);
+      replica = &loaded->record;
+    }
+    const records::ImportedMaterial* material = replica->FindMaterial(material_id);
+    if (!material || !material->imported) return false;
+  }
+  return true;
 }
 
 absl::StatusOr<ImportParameters> KmsServiceImpl::GetParametersForImport(
@@ -166,9 +387,28 @@ absl::StatusOr<ImportParameters> KmsServiceImpl::GetParametersForImport(
 absl::StatusOr<KeyMaterialResult> KmsServiceImpl::ImportKeyMaterial(
     const CallContext& call, const ImportKeyMaterialRequest& request) {
   int64_t now = clock_->NowSeconds();
-  std::lock_guard write_lock(write_mutex_);
+  std::string replicas_of;
+  absl::StatusOr<KeyMaterialResult> result;
+  {
+    std::lock_guard write_lock(write_mutex_);
+    // Another node may have changed the key since it was cached: read it again and redo.
+    result = RetryConflicts([&]() { return ImportOnce(call, request, now, replicas_of); });
+  }
+  // A multi-Region primary's replicas learn of its new material (issue 13).
+  if (result.ok() && !replicas_of.empty()) {
+    if (auto status = SyncReplicas(replicas_of); !status.ok()) return status;
+  }
+  return result;
+}
+
+absl::StatusOr<KeyMaterialResult> KmsServiceImpl::ImportOnce(
+    const CallContext& call, const ImportKeyMaterialRequest& request, int64_t now,
+    std::string& replicas_of) {
   auto current = Resolve(request.key_id, /*allow_alias=*/false);
   if (!current.ok()) return current.status();
+  // Judge the import on the key as stored (a cache that is behind answers StorageConflict, and
+  // RetryConflicts reads the key again).
+  if (auto version = StoredKeyVersion(**current); !version.ok()) return version.status();
   auto conditions = [&](policy::RequestContext& context) {
     context.Set("kms:ExpirationModel", request.expiration_model);
     if (request.valid_to) context.Set("kms:ValidTo", std::to_string(*request.valid_to));
@@ -229,27 +469,96 @@ absl::StatusOr<KeyMaterialResult> KmsServiceImpl::ImportKeyMaterial(
   std::string material_id = KeyMaterialIdOf(m.key_id, *fingerprint);
   OPENSSL_cleanse(fingerprint->data(), fingerprint->size());
 
-  // New or the same material (AWS: the key's material never changes once imported; importing new
-  // material into a symmetric key is for on-demand rotation, which kmsd does not offer yet).
-  bool first_import = m.key_material_id.empty();
+  auto changed = std::make_shared<KeyEntry>(entry);
+  KeyRecord& record = changed->record;
+  KeystoreBatch batch;
+  uint32_t version = record.current_version;
+  if (symmetric) {
+    auto placed = PlaceSymmetricMaterial(record, request, material_id);
+    if (!placed.ok()) return placed.status();
+    version = *placed;
+  } else {
+    // Asymmetric and HMAC keys: one material, ever (ImportType is refused above); a multi-Region
+    // replica's is its primary's.
+    std::string expected = m.key_material_id;
+    if (expected.empty() && m.multi_region) {
+      auto primary = PrimaryMaterialId(m);
+      if (!primary.ok()) return primary.status();
+      expected = std::move(*primary);
+    }
+    if (!expected.empty() && material_id != expected) {
+      return Error(ErrorType::kIncorrectKeyMaterial,
+                   StrCat("The key material in the request is not the same key material that "
+                          "was previously imported into ",
+                          KeyArn(m.key_id), "."));
+    }
+    KeyMetadata& updated = record.metadata;
+    updated.state = KeyState::kEnabled;
+    updated.key_material_id = material_id;
+    updated.expiration_model = request.expiration_model;
+    updated.valid_to = request.expiration_model == kExpires ? request.valid_to : std::nullopt;
+    record.has_material = true;
+    changed->versions.clear();
+    changed->private_key.reset();
+  }
+  ScheduleExpiries(entry.record, record, batch);
+  batch.puts.emplace_back(records::MaterialRecordId(m.key_id, version), material->view());
+  changed->versions[version] = std::make_shared<const SecretBytes>(std::move(*material));
+  if (auto status = AttachMaterial(*changed); !status.ok()) return status;
+  if (auto status = CommitEntry(changed, batch); !status.ok()) return status;
+  if (symmetric && m.multi_region) replicas_of = m.key_id;
+  return KeyMaterialResult{KeyArn(m.key_id), symmetric ? material_id : ""};
+}
+
+absl::StatusOr<uint32_t> KmsServiceImpl::PlaceSymmetricMaterial(
+    KeyRecord& record, const ImportKeyMaterialRequest& request, const std::string& material_id) {
+  const KeyMetadata& m = record.metadata;
+  bool first_import = record.materials.empty();
+  // A multi-Region replica takes only its primary's materials (issue 13).
+  if (m.multi_region && (first_import || (request.import_type &&
+                                          *request.import_type == kNewKeyMaterial))) {
+    if (auto status = RequireNotReplica(m, "Importing new key material"); !status.ok()) {
+      return status;
+    }
+  }
   std::string_view import_type = request.import_type
                                      ? std::string_view(*request.import_type)
                                      : (first_import ? kNewKeyMaterial : kExistingKeyMaterial);
   if (import_type == kNewKeyMaterial && request.key_material_id) {
     return Validation("You cannot specify a KeyMaterialId with ImportType NEW_KEY_MATERIAL.");
   }
-  if (import_type == kNewKeyMaterial && !first_import) {
-    if (material_id == m.key_material_id) {
+  records::ImportedMaterial* known = record.FindMaterial(material_id);
+  auto set_import = [&](records::ImportedMaterial& material) {
+    material.imported = true;
+    material.expiration_model = request.expiration_model;
+    material.valid_to = request.expiration_model == kExpires ? request.valid_to : std::nullopt;
+    if (request.key_material_description) material.description = *request.key_material_description;
+  };
+  if (import_type == kNewKeyMaterial) {
+    if (known) {
       return Error(ErrorType::kIncorrectKeyMaterial,
                    StrCat("The key material in the request is already associated with ",
                           KeyArn(m.key_id), ". Use ImportType EXISTING_KEY_MATERIAL."));
     }
-    return Error(ErrorType::kUnsupportedOperation,
-                 StrCat("Importing new key material into ", KeyArn(m.key_id),
-                        " (for on-demand rotation) is not supported by kmsd: a KMS key with "
-                        "imported key material keeps the material it was first given."));
+    if (!first_import) {
+      if (const records::ImportedMaterial* pending = record.PendingMaterial()) {
+        return Error(ErrorType::kKmsInvalidState,
+                     StrCat("New key material (id: ", material_id,
+                            ") cannot be imported into KMS key ", m.key_id,
+                            ", because another key material (id: ", pending->id,
+                            ") is pending rotation."));
+      }
+    }
+    records::ImportedMaterial added;
+    added.version = first_import ? record.current_version : NextVersion(record);
+    added.id = material_id;
+    added.pending_rotation = !first_import;
+    set_import(added);
+    record.materials.push_back(std::move(added));
+    RefreshImportedState(record);
+    return record.materials.back().version;
   }
-  if (import_type == kExistingKeyMaterial && first_import) {
+  if (first_import) {
     return Error(ErrorType::kIncorrectKeyMaterial,
                  StrCat("No key material has been imported into ", KeyArn(m.key_id),
                         " yet. Use ImportType NEW_KEY_MATERIAL."));
@@ -258,67 +567,92 @@ absl::StatusOr<KeyMaterialResult> KmsServiceImpl::ImportKeyMaterial(
     return Error(ErrorType::kIncorrectKeyMaterial,
                  "The key material in the request does not match the KeyMaterialId.");
   }
-  if (!first_import && material_id != m.key_material_id) {
+  if (!known) {
     return Error(ErrorType::kIncorrectKeyMaterial,
                  StrCat("The key material in the request is not the same key material that was "
                         "previously imported into ",
                         KeyArn(m.key_id), "."));
   }
-
-  auto changed = std::make_shared<KeyEntry>(entry);
-  KeyRecord& record = changed->record;
-  KeyMetadata& updated = record.metadata;
-  KeystoreBatch batch;
-  if (updated.valid_to) {
-    batch.deletes.push_back(
-        records::DueRecordId(*updated.valid_to, records::kExpireMaterialTask, updated.key_id));
-  }
-  updated.state = KeyState::kEnabled;
-  updated.key_material_id = material_id;
-  updated.expiration_model = request.expiration_model;
-  updated.valid_to = request.expiration_model == kExpires ? request.valid_to : std::nullopt;
-  if (request.key_material_description) {
-    record.key_material_description = *request.key_material_description;
-  }
-  record.has_material = true;
-  if (updated.valid_to) {
-    // The put comes after the delete in the same commit when the date did not change.
-    std::string due =
-        records::DueRecordId(*updated.valid_to, records::kExpireMaterialTask, updated.key_id);
-    std::erase(batch.deletes, due);
-    batch.puts.emplace_back(std::move(due), "");
-  }
-  std::string material_record = records::MaterialRecordId(updated.key_id, record.current_version);
-  batch.puts.emplace_back(material_record, material->view());
-  changed->versions.clear();
-  changed->versions[record.current_version] =
-      std::make_shared<const SecretBytes>(std::move(*material));
-  changed->private_key.reset();
-  if (auto status = AttachMaterial(*changed); !status.ok()) return status;
-  if (auto status = CommitEntry(changed, batch); !status.ok()) return status;
-  return KeyMaterialResult{KeyArn(updated.key_id), symmetric ? material_id : ""};
+  set_import(*known);
+  uint32_t version = known->version;
+  RefreshImportedState(record);
+  return version;
 }
 
 absl::StatusOr<KeyMaterialResult> KmsServiceImpl::DeleteImportedKeyMaterial(
     const CallContext& call, const std::string& key_id, const std::string& key_material_id) {
-  std::lock_guard write_lock(write_mutex_);
+  std::string replicas_of;
+  absl::StatusOr<KeyMaterialResult> result;
+  {
+    std::lock_guard write_lock(write_mutex_);
+    result = RetryConflicts(
+        [&]() { return DeleteMaterialOnce(call, key_id, key_material_id, replicas_of); });
+  }
+  // Material pending rotation deleted from a multi-Region primary goes from its replicas too.
+  if (result.ok() && !replicas_of.empty()) {
+    if (auto status = SyncReplicas(replicas_of); !status.ok()) return status;
+  }
+  return result;
+}
+
+absl::StatusOr<KeyMaterialResult> KmsServiceImpl::DeleteMaterialOnce(
+    const CallContext& call, const std::string& key_id, const std::string& key_material_id,
+    std::string& replicas_of) {
   auto current = Resolve(key_id, /*allow_alias=*/false);
   if (!current.ok()) return current.status();
+  if (auto version = StoredKeyVersion(**current); !version.ok()) return version.status();
   if (auto status = AuthorizeKey(call, **current, {.action = "kms:DeleteImportedKeyMaterial"});
       !status.ok()) {
     return status;
   }
-  const KeyMetadata& m = (*current)->record.metadata;
+  const KeyRecord& record = (*current)->record;
+  const KeyMetadata& m = record.metadata;
   if (auto status = RequireExternalOrigin(m); !status.ok()) return status;
-  if (!key_material_id.empty() && key_material_id != m.key_material_id) {
+  std::string material_id = key_material_id.empty() ? m.key_material_id : key_material_id;
+  bool known = record.materials.empty() ? material_id == m.key_material_id
+                                        : record.FindMaterial(material_id) != nullptr;
+  if (!key_material_id.empty() && !known) {
     return NotFound(
         StrCat("Key material ", key_material_id, " is not associated with ", KeyArn(m.key_id)));
   }
   std::string arn = KeyArn(m.key_id);
-  std::string material_id = IsSymmetric(m) ? m.key_material_id : "";
-  auto dropped = DropImportedMaterial(*current, {});
+  if (!IsSymmetric(m)) material_id.clear();
+  if (!record.materials.empty() && m.multi_region) replicas_of = m.key_id;
+  auto dropped = record.materials.empty() ? DropImportedMaterial(*current, {})
+                                          : DropMaterials(*current, {material_id}, {});
   if (!dropped.ok()) return dropped.status();
   return KeyMaterialResult{std::move(arn), std::move(material_id)};
+}
+
+absl::StatusOr<EntryPtr> KmsServiceImpl::DropMaterials(const EntryPtr& current,
+                                                       const std::vector<std::string>& ids,
+                                                       KeystoreBatch batch) {
+  auto changed = std::make_shared<KeyEntry>(*current);
+  KeyRecord& record = changed->record;
+  const std::string& key_id = record.metadata.key_id;
+  for (const std::string& id : ids) {
+    records::ImportedMaterial* material = record.FindMaterial(id);
+    if (!material) continue;
+    if (material->imported) {
+      batch.deletes.push_back(records::MaterialRecordId(key_id, material->version));
+      changed->versions.erase(material->version);
+    }
+    if (material->pending_rotation) {
+      // Not the key's for good: forgotten, so that other new material may take its place.
+      std::erase_if(record.materials, [&](const records::ImportedMaterial& one) {
+        return one.id == id;
+      });
+      continue;
+    }
+    material->imported = false;
+    material->expiration_model.clear();
+    material->valid_to.reset();
+  }
+  RefreshImportedState(record);
+  ScheduleExpiries(current->record, record, batch);
+  if (auto status = CommitEntry(changed, batch); !status.ok()) return status;
+  if (auto status = keystore_->Compact(); !status.ok()) return status;
+  return EntryPtr(std::move(changed));
 }
 
 absl::StatusOr<EntryPtr> KmsServiceImpl::DropImportedMaterial(const EntryPtr& current,
@@ -329,15 +663,12 @@ absl::StatusOr<EntryPtr> KmsServiceImpl::DropImportedMaterial(const EntryPtr& cu
   auto materials = keystore_->List(records::MaterialPrefix(m.key_id), "", 0);
   if (!materials.ok()) return materials.status();
   for (const KeystoreRecord& stored : *materials) batch.deletes.push_back(stored.id);
-  if (m.valid_to) {
-    batch.deletes.push_back(
-        records::DueRecordId(*m.valid_to, records::kExpireMaterialTask, m.key_id));
-  }
   // AWS: a key pending (replica) deletion stays so; any other goes to PendingImport.
   if (!IsPendingDeletion(m.state)) m.state = KeyState::kPendingImport;
   m.expiration_model.clear();
   m.valid_to.reset();
   record.has_material = false;
+  ScheduleExpiries(current->record, record, batch);
   changed->versions.clear();
   changed->private_key.reset();
   if (auto status = CommitEntry(changed, batch); !status.ok()) return status;
@@ -370,11 +701,25 @@ absl::Status KmsServiceImpl::RunImportTask(const EntryPtr& entry, const records:
   const KeyRecord& record = entry->record;
   if (task.task == records::kExpireMaterialTask) {
     const KeyMetadata& m = record.metadata;
+    KeystoreBatch batch;
+    batch.deletes.push_back(due_record_id);
+    if (!record.materials.empty()) {
+      // Every material of the key whose ValidTo this is (issue 13).
+      std::vector<std::string> expired;
+      for (const records::ImportedMaterial& material : record.materials) {
+        if (material.imported && material.valid_to == task.due) expired.push_back(material.id);
+      }
+      if (expired.empty()) return keystore_->Delete(due_record_id);  // reimported or deleted
+      auto dropped = DropMaterials(entry, expired, std::move(batch));
+      if (!dropped.ok()) return dropped.status();
+      report.key_materials_expired += static_cast<int>(expired.size());
+      // A primary's expired material pending rotation goes from its replicas after the pass.
+      if (m.multi_region) replica_syncs_.push_back(m.key_id);
+      return absl::OkStatus();
+    }
     if (!record.has_material || m.expiration_model != kExpires || m.valid_to != task.due) {
       return keystore_->Delete(due_record_id);  // reimported or deleted since
     }
-    KeystoreBatch batch;
-    batch.deletes.push_back(due_record_id);
     auto dropped = DropImportedMaterial(entry, std::move(batch));
     if (!dropped.ok()) return dropped.status();
     ++report.key_materials_expired;

@@ -39,6 +39,7 @@ absl::StatusOr<DataKeyPairResult> KmsServiceImpl::GenerateDataKeyPair(
   result.public_key = std::move(pair->public_key);
   result.key_arn = KeyArn(m.key_id);
   result.key_pair_spec = key_pair_spec;
+  result.key_material_id = MaterialIdOfVersion(**entry, (*entry)->record.current_version);
   return result;
 }
 

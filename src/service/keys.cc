@@ -47,11 +47,6 @@ absl::StatusOr<KeyMetadata> KmsServiceImpl::CreateKey(const CallContext& call,
 
   m.creation_date = clock_->NowSeconds();
   m.description = request.description;
-  if (external && request.multi_region) {
-    return Error(ErrorType::kUnsupportedOperation,
-                 "Multi-Region keys with imported key material (Origin EXTERNAL) are not "
-                 "supported yet");
-  }
   m.state = external ? KeyState::kPendingImport : KeyState::kEnabled;
   entry->record.tags = request.tags;
   entry->record.current_version = 1;

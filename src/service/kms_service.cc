@@ -71,6 +71,8 @@ KeyMetadata KmsServiceImpl::Describe(const KeyEntry& entry) const {
   KeyMetadata m = entry.record.metadata;
   m.arn = KeyArn(m.key_id);
   m.account_id = options_.account_id;
+  // Issue 13: generated symmetric material has a KeyMaterialId too (imported material's is stored).
+  if (m.origin != "EXTERNAL") m.key_material_id = MaterialIdOfVersion(entry, entry.record.current_version);
   return m;
 }
 
@@ -196,6 +198,8 @@ absl::StatusOr<SecretBytes> KmsServiceImpl::OpenUnder(const KeyEntry& entry,
                                                       const EncryptionContext& context) {
   auto version = entry.versions.find(header.backing_key_version);
   if (version == entry.versions.end()) return UndecryptableBlob();
+  // Material pending rotation is used for nothing until it is current (issue 13).
+  if (entry.record.IsPendingVersion(header.backing_key_version)) return UndecryptableBlob();
   return OpenBlob(blob, *version->second, context);
 }
 

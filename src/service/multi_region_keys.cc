@@ -181,6 +181,8 @@ absl::StatusOr<ReplicateKeyResult> KmsServiceImpl::CreateReplica(
   m.state = KeyState::kEnabled;
   m.deletion_date.reset();
   m.pending_deletion_window_days.reset();
+  // Issue 13: a replica of a key with imported material waits for the same material.
+  if (m.origin == "EXTERNAL") WithoutImportedMaterial(*entry);
   entry->record.tags = request.tags;
   entry->record.policy.reset();
   if (auto status = AttachNewKeyPolicy(call, *entry, request.policy,
@@ -279,6 +281,8 @@ absl::Status KmsServiceImpl::SyncReplicas(const std::string& key_id) {
 }
 
 absl::Status KmsServiceImpl::TakeSharedProperties(const KeyEntry& primary) {
+  // Issue 13: imported material is each key's own import; only the list of materials is shared.
+  if (primary.record.metadata.origin == "EXTERNAL") return TakeImportedMaterials(primary.record);
   std::lock_guard write_lock(write_mutex_);
   auto current = Load(primary.record.metadata.key_id);
   if (!current.ok()) {

@@ -5,6 +5,7 @@
 #include <openssl/crypto.h>
 
 #include <cstdio>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "kmsd/crypto.h"
@@ -141,6 +142,20 @@ std::string EncodeKeyRecord(const KeyRecord& record) {
     if (!record.key_material_description.empty()) {
       imported["description"] = record.key_material_description;
     }
+    if (!record.materials.empty()) {
+      json materials = json::array();
+      for (const ImportedMaterial& material : record.materials) {
+        json one = {{"version", material.version},
+                    {"id", material.id},
+                    {"imported", material.imported},
+                    {"pending", material.pending_rotation}};
+        if (!material.description.empty()) one["description"] = material.description;
+        if (!material.expiration_model.empty()) one["expiration"] = material.expiration_model;
+        if (material.valid_to) one["valid_to"] = *material.valid_to;
+        materials.push_back(std::move(one));
+      }
+      imported["materials"] = std::move(materials);
+    }
     j["imported"] = std::move(imported);
   }
   return j.dump();
@@ -190,6 +205,27 @@ absl::StatusOr<KeyRecord> DecodeKeyRecord(std::string_view bytes) {
       m.expiration_model = imported.value("expiration", "");
       if (imported.contains("valid_to")) m.valid_to = imported["valid_to"].get<int64_t>();
       record.key_material_description = imported.value("description", "");
+      for (const json& one : imported.value("materials", json::array())) {
+        ImportedMaterial material;
+        material.version = one.at("version").get<uint32_t>();
+        material.id = one.at("id").get<std::string>();
+        material.imported = one.at("imported").get<bool>();
+        material.pending_rotation = one.at("pending").get<bool>();
+        material.description = one.value("description", "");
+        material.expiration_model = one.value("expiration", "");
+        if (one.contains("valid_to")) material.valid_to = one["valid_to"].get<int64_t>();
+        record.materials.push_back(std::move(material));
+      }
+      // A symmetric key stored before it could have several materials: its one material.
+      if (record.materials.empty() && m.key_spec == "SYMMETRIC_DEFAULT" &&
+          !m.key_material_id.empty()) {
+        record.materials.push_back({.version = record.current_version,
+                                    .id = m.key_material_id,
+                                    .description = record.key_material_description,
+                                    .imported = record.has_material,
+                                    .expiration_model = m.expiration_model,
+                                    .valid_to = m.valid_to});
+      }
     }
     return record;
   } catch (const json::exception&) {
@@ -270,6 +306,31 @@ absl::StatusOr<GrantRecord> DecodeGrantRecord(std::string_view bytes) {
   } catch (const json::exception&) {
     return Internal("stored grant record is malformed");
   }
+}
+
+const ImportedMaterial* KeyRecord::FindMaterial(std::string_view id) const {
+  for (const ImportedMaterial& material : materials) {
+    if (material.id == id) return &material;
+  }
+  return nullptr;
+}
+
+ImportedMaterial* KeyRecord::FindMaterial(std::string_view id) {
+  return const_cast<ImportedMaterial*>(std::as_const(*this).FindMaterial(id));
+}
+
+const ImportedMaterial* KeyRecord::PendingMaterial() const {
+  for (const ImportedMaterial& material : materials) {
+    if (material.pending_rotation) return &material;
+  }
+  return nullptr;
+}
+
+bool KeyRecord::IsPendingVersion(uint32_t version) const {
+  for (const ImportedMaterial& material : materials) {
+    if (material.version == version) return material.pending_rotation;
+  }
+  return false;
 }
 
 std::string MultiRegionRecordId(std::string_view key_id) {

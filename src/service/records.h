@@ -36,6 +36,20 @@ inline constexpr std::string_view kExpireMaterialTask = "expire-material";
 inline constexpr std::string_view kExpireImportParametersTask = "expire-import";
 inline constexpr std::string_view kImportPrefix = "import/";
 
+// Issue 13: one material of a symmetric key of Origin EXTERNAL. Its backing-key version is its
+// material/ record while imported; the key's current_version names the current one.
+struct ImportedMaterial {
+  uint32_t version = 0;
+  std::string id;  // KeyMaterialId: 64 hex digits, from the key id and the material
+  std::string description;
+  bool imported = false;  // false after DeleteImportedKeyMaterial or its expiry
+  // Imported with NEW_KEY_MATERIAL and not yet made current by RotateKeyOnDemand: not permanently
+  // the key's, never used for a cryptographic operation.
+  bool pending_rotation = false;
+  std::string expiration_model;  // while imported
+  std::optional<int64_t> valid_to;
+};
+
 // What the service keeps for one KMS key besides its material.
 struct KeyRecord {
   KeyMetadata metadata;
@@ -48,6 +62,15 @@ struct KeyRecord {
   // The key policy document byte for byte as it was given; none = AWS's default key policy
   // (keys stored before key policies existed have none too).
   std::optional<std::string> policy;
+  // Symmetric keys of Origin EXTERNAL (issue 13): every material the key has had, oldest first
+  // (empty before the first import). metadata's key_material_id, expiration_model and valid_to
+  // are the current material's; has_material is whether every material that is not pending
+  // rotation is imported (else the key is PendingImport).
+  std::vector<ImportedMaterial> materials;
+  const ImportedMaterial* FindMaterial(std::string_view id) const;
+  ImportedMaterial* FindMaterial(std::string_view id);
+  const ImportedMaterial* PendingMaterial() const;  // the one pending rotation, if any
+  bool IsPendingVersion(uint32_t version) const;
   // Origin EXTERNAL (issue 13): whether the imported material is present (false before the first
   // import, after DeleteImportedKeyMaterial and after it expired), and its description.
   bool has_material = true;

@@ -103,6 +103,7 @@ class Regions final : public KmsRegions, public service_internal::RegionPeers {
         if (first_error.ok()) first_error = report.status();
         continue;  // one region's trouble does not stop the others' deletions and rotations
       }
+      total.key_materials_expired += report->key_materials_expired;  // issue 13
       total.keys_deleted += report->keys_deleted;
       total.keys_rotated += report->keys_rotated;
       total.key_usages_saved += report->key_usages_saved;

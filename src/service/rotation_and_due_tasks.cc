@@ -1,5 +1,7 @@
 // Rotation (automatic and on demand) and the scheduler's due tasks: rotations and deletions that
 // fall due, and the destruction of a key.
+#include <set>
+
 #include "service/service_impl.h"
 
 namespace kmsd::service_internal {
@@ -85,16 +87,18 @@ absl::StatusOr<std::string> KmsServiceImpl::RotateKeyOnDemand(const CallContext&
         if (auto status = RequireNotReplica(record.metadata, "RotateKeyOnDemand"); !status.ok()) {
           return status;
         }
-        if (auto status = RequireGeneratedMaterial(record.metadata); !status.ok()) return status;
         if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
         size_t on_demand = std::count_if(
             record.rotations.begin(), record.rotations.end(),
             [](const Rotation& rotation) { return rotation.type == RotationType::kOnDemand; });
         if (on_demand >= kMaxOnDemandRotations) {
           return Error(ErrorType::kLimitExceeded,
-                       StrCat(KeyArn(record.metadata.key_id), " has reached the limit of ",
-                              kMaxOnDemandRotations, " on-demand rotations"));
+                       StrCat("The on-demand rotations limit has been reached for the given "
+                              "keyId. No more on-demand rotations can be performed for this key: ",
+                              KeyArn(record.metadata.key_id)));
         }
+        // Issue 13: an imported key rotates to the material imported for it.
+        if (record.metadata.origin == "EXTERNAL") return RotateToPendingMaterial(record, now);
         return AddRotation(record, change, now, RotationType::kOnDemand);
       });
   if (!entry.ok()) return entry.status();
@@ -105,7 +109,8 @@ absl::StatusOr<std::string> KmsServiceImpl::RotateKeyOnDemand(const CallContext&
 absl::StatusOr<RotationList> KmsServiceImpl::ListKeyRotations(const CallContext& call,
                                                               const std::string& key_id,
                                                               size_t limit,
-                                                              const std::string& marker) {
+                                                              const std::string& marker,
+                                                              bool include_all_key_material) {
   auto entry = Resolve(key_id, /*allow_alias=*/false);
   if (!entry.ok()) return entry.status();
   if (auto status = AuthorizeKey(call, **entry, {.action = "kms:ListKeyRotations"}); !status.ok()) {
@@ -114,13 +119,73 @@ absl::StatusOr<RotationList> KmsServiceImpl::ListKeyRotations(const CallContext&
   if (auto status = RequireRotatable((*entry)->record.metadata, "ListKeyRotations"); !status.ok()) {
     return status;
   }
-  auto page = PageByPosition((*entry)->record.rotations, limit, marker);
+  auto rows = KeyMaterialRows(**entry, include_all_key_material);
+  if (!rows.ok()) return rows.status();
+  auto page = PageByPosition(*rows, limit, marker);
   if (!page.ok()) return page.status();
   RotationList list;
   list.key_arn = KeyArn((*entry)->record.metadata.key_id);
   list.rotations = std::move(page->first);
   list.next_marker = std::move(page->second);
   return list;
+}
+
+absl::StatusOr<std::vector<RotationListEntry>> KmsServiceImpl::KeyMaterialRows(
+    const KeyEntry& entry, bool include_all) const {
+  const KeyRecord& record = entry.record;
+  auto row = [&](uint32_t version) {
+    RotationListEntry one;
+    one.key_material_id = MaterialIdOfVersion(entry, version);
+    one.key_material_state = version == record.current_version ? "CURRENT" : "NON_CURRENT";
+    for (const records::ImportedMaterial& material : record.materials) {
+      if (material.version != version) continue;
+      one.imported_material = true;
+      one.import_state = material.imported ? "IMPORTED" : "PENDING_IMPORT";
+      one.description = material.description;
+      one.expiration_model = material.expiration_model;
+      one.valid_to = material.valid_to;
+    }
+    return one;
+  };
+  std::vector<RotationListEntry> rows;
+  if (include_all) {
+    // The first material: the oldest version that no rotation made.
+    std::set<uint32_t> rotated;
+    for (const Rotation& rotation : record.rotations) rotated.insert(rotation.version);
+    std::optional<uint32_t> first;
+    for (const records::ImportedMaterial& material : record.materials) {
+      if (!material.pending_rotation && !rotated.contains(material.version)) {
+        first = material.version;
+        break;
+      }
+    }
+    if (!first && record.materials.empty()) {
+      for (const auto& [version, material] : entry.versions) {
+        if (!rotated.contains(version)) {
+          first = version;
+          break;
+        }
+      }
+    }
+    if (first) rows.push_back(row(*first));
+  }
+  for (const Rotation& rotation : record.rotations) {
+    RotationListEntry one = row(rotation.version);
+    one.date = rotation.date;
+    one.type = rotation.type;
+    rows.push_back(std::move(one));
+  }
+  if (include_all) {
+    if (const records::ImportedMaterial* pending = record.PendingMaterial()) {
+      RotationListEntry one = row(pending->version);
+      auto everywhere = PendingInEveryReplica(record, pending->id);
+      if (!everywhere.ok()) return everywhere.status();
+      one.key_material_state =
+          *everywhere ? "PENDING_ROTATION" : "PENDING_MULTI_REGION_IMPORT_AND_ROTATION";
+      rows.push_back(std::move(one));
+    }
+  }
+  return rows;
 }
 
 absl::StatusOr<DueTaskReport> KmsServiceImpl::RunScheduledTasks() {

@@ -67,7 +67,8 @@ inline constexpr size_t kMaxTags = 50;
 inline constexpr int64_t kSecondsPerDay = 86400;
 inline constexpr int kMinPendingWindowDays = 7;
 inline constexpr int kMaxPendingWindowDays = 30;
-inline constexpr size_t kMaxOnDemandRotations = 10;
+// AWS's on-demand rotation quota per KMS key (not adjustable).
+inline constexpr size_t kMaxOnDemandRotations = 25;
 inline constexpr size_t kDueTasksPerPage = 64;
 inline constexpr std::string_view kReservedAliasPrefix = "alias/aws/";
 // AWS's grant quotas.
@@ -77,6 +78,13 @@ inline constexpr size_t kMaxGrantsPerPage = 100;
 inline constexpr size_t kRetirableGrantsPerRead = 256;
 // Cache invalidations are counted per stripe of key ids (see KmsServiceImpl::invalidations_).
 inline constexpr size_t kInvalidationStripes = 64;
+
+// Issue 13: the KeyMaterialIds of generated symmetric versions, derived once (an HMAC each) and
+// shared by every entry of the key (a version's material never changes).
+struct MaterialIdCache {
+  std::mutex mutex;
+  std::map<uint32_t, std::string> ids;  // GUARDED_BY(mutex)
+};
 
 struct KeyEntry {
   KeyRecord record;
@@ -93,6 +101,7 @@ struct KeyEntry {
   // The key record's plaintext as stored when this entry was read or written: a read-modify-write
   // compares it with storage to know the entry is current (KmsServiceImpl::StoredKeyVersion).
   std::string stored_record;
+  std::shared_ptr<MaterialIdCache> material_ids = std::make_shared<MaterialIdCache>();
 };
 using EntryPtr = std::shared_ptr<const KeyEntry>;
 
@@ -157,6 +166,10 @@ struct KeyReference {
 };
 
 absl::Status ValidateTags(const std::vector<Tag>& tags);
+
+// The KeyMaterialId of symmetric material under the key: the same derivation for generated and
+// imported material (issue 13); it reveals nothing of the material.
+std::string SymmetricMaterialId(std::string_view key_id, const SecretBytes& material);
 
 class KmsServiceImpl;
 
@@ -256,7 +269,8 @@ class KmsServiceImpl final : public KmsService {
                                                 const std::string& key_id) override;
 
   absl::StatusOr<RotationList> ListKeyRotations(const CallContext& call, const std::string& key_id,
-                                                size_t limit, const std::string& marker) override;
+                                                size_t limit, const std::string& marker,
+                                                bool include_all_key_material = false) override;
 
   absl::Status TagResource(const CallContext& call, const std::string& key_id,
                            const std::vector<Tag>& tags) override;
@@ -458,6 +472,68 @@ class KmsServiceImpl final : public KmsService {
 
   // Commits changed's key record with batch's other changes and publishes it. Under write_mutex_.
   absl::Status CommitEntry(std::shared_ptr<KeyEntry> changed, KeystoreBatch& batch);
+
+  // --- Several materials of a symmetric imported key (imported_key_material.cc, issue 13) ---
+
+  // One attempt of ImportKeyMaterial and of DeleteImportedKeyMaterial (RetryConflicts redoes it
+  // on a StorageConflict), under write_mutex_; replicas_of: the multi-Region key whose replicas
+  // must take the change (SyncReplicas, after the lock).
+  absl::StatusOr<KeyMaterialResult> ImportOnce(const CallContext& call,
+                                               const ImportKeyMaterialRequest& request,
+                                               int64_t now, std::string& replicas_of);
+  absl::StatusOr<KeyMaterialResult> DeleteMaterialOnce(const CallContext& call,
+                                                       const std::string& key_id,
+                                                       const std::string& key_material_id,
+                                                       std::string& replicas_of);
+
+  // ImportKeyMaterial into a symmetric key: new material (the first, or one pending rotation) or
+  // material the key has had (EXISTING_KEY_MATERIAL), with AWS's refusals; returns its version.
+  absl::StatusOr<uint32_t> PlaceSymmetricMaterial(KeyRecord& record,
+                                                  const ImportKeyMaterialRequest& request,
+                                                  const std::string& material_id);
+
+  // DeleteImportedKeyMaterial and the expiry of a symmetric key's materials (by KeyMaterialId):
+  // each material is destroyed; one pending rotation is forgotten, any other waits for its
+  // reimport with the key in PendingImport. Commits, publishes and compacts as
+  // DropImportedMaterial.
+  absl::StatusOr<EntryPtr> DropMaterials(const EntryPtr& current,
+                                         const std::vector<std::string>& ids,
+                                         KeystoreBatch batch);
+
+  // A symmetric imported key's metadata (current material's id, expiry, description), its
+  // has_material and its state (PendingImport while a material is missing), from its materials.
+  static void RefreshImportedState(KeyRecord& record);
+
+  // The KeyMaterialId of a symmetric key's backing-key version ("" for other keys): the stored
+  // id of imported material, or the id derived from generated material as from imported.
+  static std::string MaterialIdOfVersion(const KeyEntry& entry, uint32_t version);
+
+  // RotateKeyOnDemand of a symmetric imported key: the material pending rotation becomes current.
+  absl::Status RotateToPendingMaterial(KeyRecord& record, int64_t now) const;
+
+  // Whether every replica of a multi-Region key has imported the material (always, for a key
+  // without replicas): else it is PENDING_MULTI_REGION_IMPORT_AND_ROTATION and cannot become
+  // current.
+  absl::StatusOr<bool> PendingInEveryReplica(const KeyRecord& record,
+                                             const std::string& material_id) const;
+
+  // --- Multi-Region keys with imported material (imported_key_material.cc, issue 13) ---
+
+  // ReplicateKey of a key of Origin EXTERNAL: the replica's entry without any material, in
+  // PendingImport, knowing which material(s) it must be given.
+  static void WithoutImportedMaterial(KeyEntry& replica);
+
+  // In a replica's region (SyncReplicas): the primary's list of symmetric materials (new
+  // material to import, material pending rotation forgotten, the current one), under the
+  // replica's write lock.
+  absl::Status TakeImportedMaterials(const KeyRecord& primary);
+
+  // The material a replica of an asymmetric or HMAC key must import: the primary's.
+  absl::StatusOr<std::string> PrimaryMaterialId(const KeyMetadata& m);
+
+  // ListKeyRotations' rows of a key.
+  absl::StatusOr<std::vector<RotationListEntry>> KeyMaterialRows(const KeyEntry& entry,
+                                                                 bool include_all) const;
 
 
   // --- Kinds of key (signing_and_mac.cc) ---

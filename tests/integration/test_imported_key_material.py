@@ -16,6 +16,9 @@ import subprocess
 import tempfile
 import unittest
 
+import boto3
+import botocore.config
+
 from kmsd_harness import (MODERN_AWS_CLI, TEST_CLOCK_ARGS, TEST_CLOCK_ENV, KmsdServer,
                           KmsdTestCase, audit_records)
 
@@ -251,8 +254,12 @@ class ImportedKeyMaterial(KmsdTestCase):
         self.assertAwsError("IncorrectKeyMaterialException", self.import_file, key_id, short)
         self.assertAwsError("UnsupportedOperationException", self.kms.enable_key_rotation,
                             KeyId=other)
-        self.assertAwsError("UnsupportedOperationException", self.kms.rotate_key_on_demand,
-                            KeyId=other)
+        # On-demand rotation of an imported key needs new material imported for it first.
+        error = self.assertAwsError("KMSInvalidStateException", self.kms.rotate_key_on_demand,
+                                    KeyId=other)
+        arn = self.kms.describe_key(KeyId=other)["KeyMetadata"]["Arn"]
+        self.assertEqual(error.response["Error"]["Message"],
+                         f"No available key material pending rotation for the key: {arn}.")
         self.assertFalse(self.kms.get_key_rotation_status(KeyId=other)["KeyRotationEnabled"])
 
     def test_deleted_material_fails_old_blobs_until_the_same_material_returns(self):
@@ -267,6 +274,125 @@ class ImportedKeyMaterial(KmsdTestCase):
         self.import_file(key_id, path, "RSA_AES_KEY_WRAP_SHA_256",
                          KeyMaterialId=material_id, ImportType="EXISTING_KEY_MATERIAL")
         self.assertEqual(self.kms.decrypt(CiphertextBlob=blob)["Plaintext"], b"kept")
+
+    def rows(self, key_id, include="ALL_KEY_MATERIAL"):
+        return self.kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial=include)["Rotations"]
+
+    def test_new_material_rotates_on_demand_and_old_blobs_keep_their_material(self):
+        first_path = self.material_file("first.bin", os.urandom(32))
+        second_path = self.material_file("second.bin", os.urandom(32))
+        key_id = self.external_key()
+        first = self.import_file(key_id, first_path, KeyMaterialDescription="first one")
+        old_blob = self.kms.encrypt(KeyId=key_id, Plaintext=b"old")["CiphertextBlob"]
+        # Without ImportType, other material is refused: it defaults to EXISTING_KEY_MATERIAL.
+        self.assertAwsError("IncorrectKeyMaterialException", self.import_file, key_id,
+                            second_path)
+        second = self.import_file(key_id, second_path, "RSA_AES_KEY_WRAP_SHA_256",
+                                  ImportType="NEW_KEY_MATERIAL",
+                                  KeyMaterialDescription="second one")
+        self.assertNotEqual(second["KeyMaterialId"], first["KeyMaterialId"])
+        meta = self.kms.describe_key(KeyId=key_id)["KeyMetadata"]
+        self.assertEqual(meta["CurrentKeyMaterialId"], first["KeyMaterialId"])
+        self.assertEqual(self.rows(key_id, "ROTATIONS_ONLY"), [])
+        rows = self.rows(key_id)
+        self.assertEqual([(r["KeyMaterialId"], r["KeyMaterialState"], r["ImportState"],
+                           r["KeyMaterialDescription"]) for r in rows],
+                         [(first["KeyMaterialId"], "CURRENT", "IMPORTED", "first one"),
+                          (second["KeyMaterialId"], "PENDING_ROTATION", "IMPORTED", "second one")])
+        self.assertTrue(all("RotationDate" not in r and "RotationType" not in r for r in rows))
+        self.assertEqual(rows[0]["ExpirationModel"], NO_EXPIRY)
+        # One new material at a time, in AWS's words.
+        third_path = self.material_file("third.bin", os.urandom(32))
+        error = self.assertAwsError("KMSInvalidStateException", self.import_file, key_id,
+                                    third_path, ImportType="NEW_KEY_MATERIAL")
+        self.assertIn(f"cannot be imported into KMS key {key_id}, because another key material "
+                      f"(id: {second['KeyMaterialId']}) is pending rotation.",
+                      error.response["Error"]["Message"])
+
+        self.assertEqual(self.kms.rotate_key_on_demand(KeyId=key_id)["KeyId"], meta["Arn"])
+        meta = self.kms.describe_key(KeyId=key_id)["KeyMetadata"]
+        self.assertEqual(meta["CurrentKeyMaterialId"], second["KeyMaterialId"])
+        rotations = self.rows(key_id, "ROTATIONS_ONLY")
+        self.assertEqual(len(rotations), 1)
+        self.assertEqual((rotations[0]["KeyMaterialId"], rotations[0]["KeyMaterialState"],
+                          rotations[0]["RotationType"]),
+                         (second["KeyMaterialId"], "CURRENT", "ON_DEMAND"))
+        self.assertIn("RotationDate", rotations[0])
+        self.assertEqual([r["KeyMaterialState"] for r in self.rows(key_id)],
+                         ["NON_CURRENT", "CURRENT"])
+        new_blob = self.kms.encrypt(KeyId=key_id, Plaintext=b"new")["CiphertextBlob"]
+        old = self.kms.decrypt(CiphertextBlob=old_blob)
+        self.assertEqual((old["Plaintext"], old["KeyMaterialId"]), (b"old", first["KeyMaterialId"]))
+        new = self.kms.decrypt(CiphertextBlob=new_blob)
+        self.assertEqual((new["Plaintext"], new["KeyMaterialId"]),
+                         (b"new", second["KeyMaterialId"]))
+        moved = self.kms.re_encrypt(CiphertextBlob=old_blob, DestinationKeyId=key_id)
+        self.assertEqual((moved["SourceKeyMaterialId"], moved["DestinationKeyMaterialId"]),
+                         (first["KeyMaterialId"], second["KeyMaterialId"]))
+        data_key = self.kms.generate_data_key(KeyId=key_id, KeySpec="AES_256")
+        self.assertEqual(data_key["KeyMaterialId"], second["KeyMaterialId"])
+
+        # The old material deleted: the whole key waits for it; its reimport brings all back.
+        deleted = self.kms.delete_imported_key_material(KeyId=key_id,
+                                                        KeyMaterialId=first["KeyMaterialId"])
+        self.assertEqual(deleted["KeyMaterialId"], first["KeyMaterialId"])
+        self.assertEqual(self.state(key_id), "PendingImport")
+        self.assertEqual([r["ImportState"] for r in self.rows(key_id)],
+                         ["PENDING_IMPORT", "IMPORTED"])
+        self.assertAwsError("KMSInvalidStateException", self.kms.decrypt, CiphertextBlob=new_blob)
+        self.import_file(key_id, first_path, ImportType="EXISTING_KEY_MATERIAL",
+                         KeyMaterialId=first["KeyMaterialId"])
+        self.assertEqual(self.state(key_id), "Enabled")
+        self.assertEqual(self.kms.decrypt(CiphertextBlob=old_blob)["Plaintext"], b"old")
+        # Audited with the new members, never the material.
+        records = [r for r in audit_records(self.server.data_dir)
+                   if key_id in json.dumps(r.get("requestParameters"))]
+        imports = [r["requestParameters"] for r in records
+                   if r["eventName"] == "ImportKeyMaterial" and "errorCode" not in r]
+        self.assertIn({"importType": "NEW_KEY_MATERIAL", "keyMaterialDescription": "second one"},
+                      [{k: p[k] for k in ("importType", "keyMaterialDescription") if k in p}
+                       for p in imports])
+        self.assertEqual(imports[-1]["keyMaterialId"], first["KeyMaterialId"])
+        deletes = [r for r in records if r["eventName"] == "DeleteImportedKeyMaterial"]
+        self.assertEqual(deletes[-1]["requestParameters"]["keyMaterialId"],
+                         first["KeyMaterialId"])
+        self.assertIn("RotateKeyOnDemand", [r["eventName"] for r in records])
+
+    def test_material_pending_rotation_is_deleted_without_touching_the_key(self):
+        key_id = self.external_key()
+        self.import_file(key_id, self.material_file("kept.bin", os.urandom(32)))
+        pending = self.import_file(key_id, self.material_file("dropped.bin", os.urandom(32)),
+                                   ImportType="NEW_KEY_MATERIAL")
+        deleted = self.kms.delete_imported_key_material(KeyId=key_id,
+                                                        KeyMaterialId=pending["KeyMaterialId"])
+        self.assertEqual(deleted["KeyMaterialId"], pending["KeyMaterialId"])
+        self.assertEqual(self.state(key_id), "Enabled")
+        self.assertEqual(len(self.rows(key_id)), 1)
+        self.assertAwsError("NotFoundException", self.kms.delete_imported_key_material,
+                            KeyId=key_id, KeyMaterialId=pending["KeyMaterialId"])
+        # Another new material may take its place.
+        self.import_file(key_id, self.material_file("other.bin", os.urandom(32)),
+                         ImportType="NEW_KEY_MATERIAL")
+        self.assertEqual([r["KeyMaterialState"] for r in self.rows(key_id)],
+                         ["CURRENT", "PENDING_ROTATION"])
+
+    def test_generated_symmetric_keys_name_their_material_too(self):
+        key_id = self.kms.create_key()["KeyMetadata"]["KeyId"]
+        first = self.kms.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"]
+        self.assertRegex(first, "^[a-f0-9]{64}$")
+        blob = self.kms.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
+        self.kms.rotate_key_on_demand(KeyId=key_id)
+        second = self.kms.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"]
+        self.assertNotEqual(first, second)
+        self.assertEqual(self.kms.decrypt(CiphertextBlob=blob)["KeyMaterialId"], first)
+        self.assertEqual([(r["KeyMaterialId"], r["KeyMaterialState"]) for r in self.rows(key_id)],
+                         [(first, "NON_CURRENT"), (second, "CURRENT")])
+        self.assertTrue(all("ImportState" not in r for r in self.rows(key_id)))
+        pair = self.kms.generate_data_key_pair(KeyId=key_id, KeyPairSpec="ECC_NIST_P256")
+        self.assertEqual(pair["KeyMaterialId"], second)
+        hmac = self.kms.create_key(KeySpec="HMAC_256",
+                                   KeyUsage="GENERATE_VERIFY_MAC")["KeyMetadata"]
+        self.assertNotIn("CurrentKeyMaterialId", hmac)
 
     def test_the_whole_road_with_the_aws_cli(self):
         def aws(*args, check=True):
@@ -291,6 +417,25 @@ class ImportedKeyMaterial(KmsdTestCase):
         self.assertEqual(meta["KeyState"], "Enabled")
         self.assertEqual(meta["ExpirationModel"], "KEY_MATERIAL_EXPIRES")
         self.assertIn("ValidTo", meta)
+        # New material and its rotation, by the CLI's own flags.
+        new_path = self.material_file("cli-new.bin", os.urandom(32))
+        parameters = aws("get-parameters-for-import", "--key-id", key_id, "--wrapping-algorithm",
+                         "RSAES_OAEP_SHA_256", "--wrapping-key-spec", "RSA_2048")
+        token = self.wrapper.write("cli-token.bin", base64.b64decode(parameters["ImportToken"]))
+        self.wrapper.oaep(base64.b64decode(parameters["PublicKey"]), new_path, "sha256",
+                          "cli-wrapped.bin")
+        added = aws("import-key-material", "--key-id", key_id, "--import-token",
+                    f"fileb://{token}", "--encrypted-key-material",
+                    f"fileb://{self.wrapper.path('cli-wrapped.bin')}", "--expiration-model",
+                    NO_EXPIRY, "--import-type", "NEW_KEY_MATERIAL",
+                    "--key-material-description", "from the CLI")
+        listed = aws("list-key-rotations", "--key-id", key_id, "--include-key-material",
+                     "ALL_KEY_MATERIAL")["Rotations"]
+        self.assertEqual(listed[-1]["KeyMaterialId"], added["KeyMaterialId"])
+        self.assertEqual(listed[-1]["KeyMaterialState"], "PENDING_ROTATION")
+        aws("rotate-key-on-demand", "--key-id", key_id)
+        meta = aws("describe-key", "--key-id", key_id)["KeyMetadata"]
+        self.assertEqual(meta["CurrentKeyMaterialId"], added["KeyMaterialId"])
         aws("delete-imported-key-material", "--key-id", key_id)
         code, _, stderr = aws("encrypt", "--key-id", key_id, "--plaintext", "aGk=", check=False)
         self.assertNotEqual(code, 0)
@@ -374,6 +519,98 @@ class ImportedMaterialExpiry(unittest.TestCase):
                                             ExpirationModel=NO_EXPIRY)
             finally:
                 shutil.rmtree(work, ignore_errors=True)
+
+
+class MultiRegionImportedKeyMaterial(unittest.TestCase):
+    """Multi-Region keys of Origin EXTERNAL in a kmsd serving two regions: each replica imports its
+    primary's material (wrapped by openssl), and a rotation to new material waits for every
+    replica (PENDING_MULTI_REGION_IMPORT_AND_ROTATION)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = KmsdServer()
+        cls.server.region = "us-east-1,eu-west-1"
+        cls.server.start()
+        cls.kms = {region: boto3.client(
+            "kms", endpoint_url=cls.server.endpoint, region_name=region,
+            aws_access_key_id=cls.server.access_key, aws_secret_access_key=cls.server.secret_key,
+            config=botocore.config.Config(retries={"max_attempts": 1}))
+            for region in ("us-east-1", "eu-west-1")}
+        cls.work = tempfile.mkdtemp(prefix="kmsd-import-mrk-")
+        cls.wrapper = OpenSslWrapper(cls.work)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.work, ignore_errors=True)
+        cls.server.stop()
+
+    def import_into(self, region, key_id, path, **extra):
+        kms = self.kms[region]
+        parameters = kms.get_parameters_for_import(
+            KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
+        wrapped = self.wrapper.wrap(parameters, "RSAES_OAEP_SHA_256", path)
+        return kms.import_key_material(KeyId=key_id, ImportToken=parameters["ImportToken"],
+                                       EncryptedKeyMaterial=wrapped, ExpirationModel=NO_EXPIRY,
+                                       **extra)
+
+    def error_code(self, call, **kwargs):
+        with self.assertRaises(self.kms["us-east-1"].exceptions.ClientError) as raised:
+            call(**kwargs)
+        return raised.exception.response["Error"]["Code"]
+
+    def states(self, region, key_id):
+        rows = self.kms[region].list_key_rotations(KeyId=key_id,
+                                                   IncludeKeyMaterial="ALL_KEY_MATERIAL")
+        return [(r["KeyMaterialState"], r["ImportState"]) for r in rows["Rotations"]]
+
+    def test_replicas_import_the_primarys_material_and_rotate_with_it(self):
+        east, west = self.kms["us-east-1"], self.kms["eu-west-1"]
+        key = east.create_key(Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]
+        key_id = key["KeyId"]
+        self.assertTrue(key_id.startswith("mrk-"))
+        # AWS replicates a primary that has its material.
+        self.assertEqual(self.error_code(east.replicate_key, KeyId=key_id,
+                                         ReplicaRegion="eu-west-1"), "KMSInvalidStateException")
+        first = self.wrapper.write("mrk-first.bin", os.urandom(32))
+        imported = self.import_into("us-east-1", key_id, first)
+        replica = east.replicate_key(KeyId=key_id, ReplicaRegion="eu-west-1")
+        self.assertEqual(replica["ReplicaKeyMetadata"]["KeyState"], "PendingImport")
+        other = self.wrapper.write("mrk-other.bin", os.urandom(32))
+        with self.assertRaises(west.exceptions.IncorrectKeyMaterialException):
+            self.import_into("eu-west-1", key_id, other)
+        self.assertEqual(self.import_into("eu-west-1", key_id, first)["KeyMaterialId"],
+                         imported["KeyMaterialId"])
+        blob = east.encrypt(KeyId=key_id, Plaintext=b"across")["CiphertextBlob"]
+        self.assertEqual(west.decrypt(CiphertextBlob=blob)["Plaintext"], b"across")
+
+        # New material: the primary first, then every replica, then the rotation.
+        second = self.wrapper.write("mrk-second.bin", os.urandom(32))
+        self.assertEqual(self.error_code(self.import_into, region="eu-west-1", key_id=key_id,
+                                         path=second, ImportType="NEW_KEY_MATERIAL"),
+                         "UnsupportedOperationException")
+        added = self.import_into("us-east-1", key_id, second, ImportType="NEW_KEY_MATERIAL")
+        self.assertEqual(self.states("us-east-1", key_id),
+                         [("CURRENT", "IMPORTED"),
+                          ("PENDING_MULTI_REGION_IMPORT_AND_ROTATION", "IMPORTED")])
+        self.assertEqual(self.error_code(east.rotate_key_on_demand, KeyId=key_id),
+                         "KMSInvalidStateException")
+        self.import_into("eu-west-1", key_id, second)
+        self.assertEqual(self.states("us-east-1", key_id),
+                         [("CURRENT", "IMPORTED"), ("PENDING_ROTATION", "IMPORTED")])
+        east.rotate_key_on_demand(KeyId=key_id)
+        self.assertEqual(west.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"],
+                         added["KeyMaterialId"])
+        rotated = west.encrypt(KeyId=key_id, Plaintext=b"rotated")
+        opened = east.decrypt(CiphertextBlob=rotated["CiphertextBlob"])
+        self.assertEqual((opened["Plaintext"], opened["KeyMaterialId"]),
+                         (b"rotated", added["KeyMaterialId"]))
+        self.assertEqual(west.decrypt(CiphertextBlob=blob)["KeyMaterialId"],
+                         imported["KeyMaterialId"])
+        # A replica's material deleted: that replica waits; the primary does not.
+        west.delete_imported_key_material(KeyId=key_id)
+        self.assertEqual(west.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"],
+                         "PendingImport")
+        self.assertEqual(east.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"], "Enabled")
 
 
 if __name__ == "__main__":

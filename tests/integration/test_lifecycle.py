@@ -121,11 +121,11 @@ class KeyLife(KmsdTestCase):
         self.assertEqual(kms.get_key_rotation_status(KeyId=key_id)["RotationPeriodInDays"], 365)
         kms.disable_key_rotation(KeyId=key_id)
         self.assertFalse(kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"])
-        for _ in range(10):
+        for _ in range(25):  # AWS's on-demand rotation quota
             kms.rotate_key_on_demand(KeyId=key_id)
         self.assertAwsError("LimitExceededException", kms.rotate_key_on_demand, KeyId=key_id)
-        pages = list(kms.get_paginator("list_key_rotations").paginate(KeyId=key_id, PaginationConfig={"PageSize": 4}))
-        self.assertEqual([len(p["Rotations"]) for p in pages], [4, 4, 2])
+        pages = list(kms.get_paginator("list_key_rotations").paginate(KeyId=key_id, PaginationConfig={"PageSize": 10}))
+        self.assertEqual([len(p["Rotations"]) for p in pages], [10, 10, 5])
         self.assertAwsError("InvalidMarkerException", kms.list_key_rotations, KeyId=key_id, Marker="zz")
         kms.disable_key(KeyId=key_id)
         self.assertAwsError("DisabledException", kms.enable_key_rotation, KeyId=key_id)

@@ -23,6 +23,7 @@ absl::StatusOr<std::string> Decrypt(OperationContext& context, RequestReader& re
       .String("KeyId", result->key_arn)
       .String("EncryptionAlgorithm", result->encryption_algorithm)
       .Blob("Plaintext", result->plaintext);
+  if (!result->key_material_id.empty()) writer.String("KeyMaterialId", result->key_material_id);
   return writer.EndObject().Take();
 }
 

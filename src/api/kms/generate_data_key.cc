@@ -32,6 +32,7 @@ absl::StatusOr<std::string> DataKey(OperationContext& context, RequestReader& re
       .Blob("CiphertextBlob", std::string_view(result->ciphertext_blob))
       .String("KeyId", result->key_arn);
   if (with_plaintext) writer.Blob("Plaintext", result->plaintext);
+  if (!result->key_material_id.empty()) writer.String("KeyMaterialId", result->key_material_id);
   return writer.EndObject().Take();
 }
 

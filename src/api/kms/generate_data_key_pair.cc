@@ -30,11 +30,11 @@ absl::StatusOr<std::string> DataKeyPair(OperationContext& context, RequestReader
   writer.BeginObject().Blob("PrivateKeyCiphertextBlob",
                             std::string_view(result->private_key_ciphertext_blob));
   if (with_plaintext) writer.Blob("PrivateKeyPlaintext", result->private_key_plaintext);
-  return writer.Blob("PublicKey", std::string_view(result->public_key))
+  writer.Blob("PublicKey", std::string_view(result->public_key))
       .String("KeyId", result->key_arn)
-      .String("KeyPairSpec", result->key_pair_spec)
-      .EndObject()
-      .Take();
+      .String("KeyPairSpec", result->key_pair_spec);
+  if (!result->key_material_id.empty()) writer.String("KeyMaterialId", result->key_material_id);
+  return writer.EndObject().Take();
 }
 
 }  // namespace

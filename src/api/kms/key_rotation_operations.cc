@@ -55,19 +55,32 @@ absl::StatusOr<std::string> ListKeyRotations(OperationContext& context, RequestR
   auto key_id = request.String("KeyId", kKeyIdRule, /*required=*/true);
   int64_t limit = request.Integer("Limit", 1, 1000).value_or(100);
   std::string marker = request.String("Marker", kMarkerRule).value_or("");
-  request.Enum("IncludeKeyMaterial", {"ALL_KEY_MATERIAL", "ROTATIONS_ONLY"});
+  auto include = request.Enum("IncludeKeyMaterial", {"ALL_KEY_MATERIAL", "ROTATIONS_ONLY"});
   if (auto status = request.Finish(); !status.ok()) return status;
   auto list = context.service.ListKeyRotations(context.call, *key_id, static_cast<size_t>(limit),
-                                               marker);
+                                               marker, include == "ALL_KEY_MATERIAL");
   if (!list.ok()) return list.status();
   JsonWriter writer;
   writer.BeginObject().BeginArray("Rotations");
-  for (const Rotation& rotation : list->rotations) {
-    writer.BeginObject()
-        .String("KeyId", list->key_arn)
-        .Integer("RotationDate", rotation.date)
-        .String("RotationType", RotationTypeName(rotation.type))
-        .EndObject();
+  for (const RotationListEntry& rotation : list->rotations) {
+    writer.BeginObject().String("KeyId", list->key_arn);
+    if (!rotation.key_material_id.empty()) {
+      writer.String("KeyMaterialId", rotation.key_material_id);
+    }
+    if (rotation.imported_material) {  // symmetric keys of Origin EXTERNAL (issue 13)
+      if (!rotation.description.empty()) {
+        writer.String("KeyMaterialDescription", rotation.description);
+      }
+      writer.String("ImportState", rotation.import_state);
+      if (!rotation.expiration_model.empty()) {
+        writer.String("ExpirationModel", rotation.expiration_model);
+      }
+      if (rotation.valid_to) writer.Integer("ValidTo", *rotation.valid_to);
+    }
+    writer.String("KeyMaterialState", rotation.key_material_state);
+    if (rotation.date) writer.Integer("RotationDate", *rotation.date);
+    if (rotation.type) writer.String("RotationType", RotationTypeName(*rotation.type));
+    writer.EndObject();
   }
   writer.EndArray().Boolean("Truncated", list->truncated());
   if (list->truncated()) writer.String("NextMarker", list->next_marker);

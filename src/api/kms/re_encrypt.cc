@@ -22,15 +22,20 @@ absl::StatusOr<std::string> ReEncrypt(OperationContext& context, RequestReader& 
   if (!result.ok()) return result.status();
   // On DryRun the result goes unsent (plaintext is SecretBytes).
   if (options->dry_run) return DryRunSucceeded();
-  return JsonWriter()
-      .BeginObject()
+  JsonWriter writer;
+  writer.BeginObject()
       .Blob("CiphertextBlob", std::string_view(result->ciphertext_blob))
       .String("SourceKeyId", result->source_key_arn)
       .String("KeyId", result->key_arn)
       .String("SourceEncryptionAlgorithm", result->source_encryption_algorithm)
-      .String("DestinationEncryptionAlgorithm", result->destination_encryption_algorithm)
-      .EndObject()
-      .Take();
+      .String("DestinationEncryptionAlgorithm", result->destination_encryption_algorithm);
+  if (!result->source_key_material_id.empty()) {
+    writer.String("SourceKeyMaterialId", result->source_key_material_id);
+  }
+  if (!result->destination_key_material_id.empty()) {
+    writer.String("DestinationKeyMaterialId", result->destination_key_material_id);
+  }
+  return writer.EndObject().Take();
 }
 
 }  // namespace kmsd::api

@@ -6,6 +6,7 @@
 #include <openssl/x509.h>
 
 #include "kmsd/asymmetric.h"
+#include "kmsd/ciphertext_blob.h"
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
 #include "kmsd/key_import.h"
@@ -80,6 +81,19 @@ class ImportedKeyMaterialTest : public testing::ServiceTest {
     request.encrypted_key_material = std::move(wrapped);
     request.expiration_model = valid_to ? "KEY_MATERIAL_EXPIRES" : std::string(kNoExpiry);
     request.valid_to = valid_to;
+    return service_->ImportKeyMaterial(call_, request);
+  }
+
+  // ImportKeyMaterial with ImportType NEW_KEY_MATERIAL (issue 13).
+  absl::StatusOr<KeyMaterialResult> ImportNew(const std::string& key_id, std::string_view material,
+                                              std::optional<int64_t> valid_to = std::nullopt) {
+    ImportParameters parameters = Parameters(key_id);
+    ImportKeyMaterialRequest request = RequestFor(key_id, parameters, material);
+    request.import_type = "NEW_KEY_MATERIAL";
+    if (valid_to) {
+      request.expiration_model = "KEY_MATERIAL_EXPIRES";
+      request.valid_to = valid_to;
+    }
     return service_->ImportKeyMaterial(call_, request);
   }
 
@@ -251,12 +265,17 @@ TEST_F(ImportedKeyMaterialTest, ImportTypeAndKeyMaterialIdFollowAws) {
             ErrorType::kIncorrectKeyMaterial);
   request.key_material_id = imported->key_material_id;
   EXPECT_TRUE(service_->ImportKeyMaterial(call_, request).ok());
-  // New material for on-demand rotation: not offered.
-  request.import_type = "NEW_KEY_MATERIAL";
+  // Without ImportType, material the key has had is EXISTING_KEY_MATERIAL: other material is not.
+  request.import_type.reset();
   request.key_material_id.reset();
   request.encrypted_key_material = Wrap(parameters, std::string(32, 'n'));
   EXPECT_EQ(TypeOf(service_->ImportKeyMaterial(call_, request).status()),
-            ErrorType::kUnsupportedOperation);
+            ErrorType::kIncorrectKeyMaterial);
+  // New material for on-demand rotation (issue 13) must say so.
+  request.import_type = "NEW_KEY_MATERIAL";
+  auto added = service_->ImportKeyMaterial(call_, request);
+  ASSERT_TRUE(added.ok()) << added.status();
+  EXPECT_NE(added->key_material_id, imported->key_material_id);
 }
 
 TEST_F(ImportedKeyMaterialTest, ImportTypeIsOnlyForSymmetricKeys) {
@@ -486,7 +505,7 @@ TEST_F(ImportedKeyMaterialTest, AnRsaKeyOfAnotherSizeIsIncorrectKeyMaterial) {
             ErrorType::kIncorrectKeyMaterial);
 }
 
-TEST_F(ImportedKeyMaterialTest, AutomaticAndOnDemandRotationAreRefusedForImportedKeys) {
+TEST_F(ImportedKeyMaterialTest, AutomaticRotationIsRefusedForImportedKeys) {
   std::string key_id = NewExternalKey();
   ASSERT_TRUE(Import(key_id, material_).ok());
   auto enabled = service_->EnableKeyRotation(call_, key_id, 365);
@@ -494,11 +513,249 @@ TEST_F(ImportedKeyMaterialTest, AutomaticAndOnDemandRotationAreRefusedForImporte
   EXPECT_EQ(enabled.message(),
             StrCat(KeyArn(key_id), " origin is EXTERNAL which is not valid for this operation."));
   EXPECT_EQ(TypeOf(service_->DisableKeyRotation(call_, key_id)), ErrorType::kUnsupportedOperation);
-  EXPECT_EQ(TypeOf(service_->RotateKeyOnDemand(call_, key_id).status()),
-            ErrorType::kUnsupportedOperation);
   auto status = service_->GetKeyRotationStatus(call_, key_id);
   ASSERT_TRUE(status.ok());
   EXPECT_FALSE(status->enabled);
+}
+
+// --- Several materials of a symmetric imported key: on-demand rotation (issue 13) ---
+
+TEST_F(ImportedKeyMaterialTest, OnDemandRotationNeedsMaterialPendingRotation) {
+  std::string key_id = NewExternalKey();
+  auto early = service_->RotateKeyOnDemand(call_, key_id);
+  EXPECT_EQ(TypeOf(early.status()), ErrorType::kKmsInvalidState);
+  EXPECT_EQ(early.status().message(), StrCat(KeyArn(key_id), " is pending import."));
+  ASSERT_TRUE(Import(key_id, material_).ok());
+  auto refused = service_->RotateKeyOnDemand(call_, key_id);
+  EXPECT_EQ(TypeOf(refused.status()), ErrorType::kKmsInvalidState);
+  EXPECT_EQ(refused.status().message(),
+            StrCat("No available key material pending rotation for the key: ", KeyArn(key_id),
+                   "."));
+}
+
+TEST_F(ImportedKeyMaterialTest, NewMaterialWaitsPendingRotationUntilRotateKeyOnDemand) {
+  std::string key_id = NewExternalKey();
+  auto first = Import(key_id, material_);
+  ASSERT_TRUE(first.ok());
+  auto old_blob = EncryptUnder(key_id);
+  ASSERT_TRUE(old_blob.ok());
+  ImportParameters parameters = Parameters(key_id);
+  ImportKeyMaterialRequest request = RequestFor(key_id, parameters, std::string(32, 'n'));
+  request.import_type = "NEW_KEY_MATERIAL";
+  request.key_material_description = "second material";
+  auto second = service_->ImportKeyMaterial(call_, request);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_NE(second->key_material_id, first->key_material_id);
+  // Pending: the key still encrypts under its current material.
+  EXPECT_EQ(Describe(key_id).key_material_id, first->key_material_id);
+  auto pending_blob = EncryptUnder(key_id);
+  ASSERT_TRUE(pending_blob.ok());
+  EXPECT_EQ(service_->Decrypt(call_, pending_blob->ciphertext_blob, {}, "", {})->key_material_id,
+            first->key_material_id);
+  EXPECT_TRUE(service_->ListKeyRotations(call_, key_id, 10, "")->rotations.empty());
+  auto listed = service_->ListKeyRotations(call_, key_id, 10, "", /*include_all=*/true);
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->rotations.size(), 2u);
+  EXPECT_EQ(listed->rotations[0].key_material_id, first->key_material_id);
+  EXPECT_EQ(listed->rotations[0].key_material_state, "CURRENT");
+  EXPECT_EQ(listed->rotations[0].import_state, "IMPORTED");
+  EXPECT_FALSE(listed->rotations[0].date.has_value());
+  EXPECT_EQ(listed->rotations[1].key_material_id, second->key_material_id);
+  EXPECT_EQ(listed->rotations[1].key_material_state, "PENDING_ROTATION");
+  EXPECT_EQ(listed->rotations[1].description, "second material");
+  EXPECT_FALSE(listed->rotations[1].type.has_value());
+
+  auto rotated = service_->RotateKeyOnDemand(call_, key_id);
+  ASSERT_TRUE(rotated.ok()) << rotated.status();
+  EXPECT_EQ(Describe(key_id).key_material_id, second->key_material_id);
+  auto new_blob = EncryptUnder(key_id);
+  ASSERT_TRUE(new_blob.ok());
+  auto opened = service_->Decrypt(call_, new_blob->ciphertext_blob, {}, "", {});
+  ASSERT_TRUE(opened.ok());
+  EXPECT_EQ(opened->key_material_id, second->key_material_id);
+  // Old blobs open with the material they were made under.
+  auto old_opened = service_->Decrypt(call_, old_blob->ciphertext_blob, {}, "", {});
+  ASSERT_TRUE(old_opened.ok()) << old_opened.status();
+  EXPECT_EQ(old_opened->plaintext.view(), "secret");
+  EXPECT_EQ(old_opened->key_material_id, first->key_material_id);
+  auto moved = service_->ReEncrypt(call_, old_blob->ciphertext_blob, {}, "", key_id, {}, {});
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(moved->source_key_material_id, first->key_material_id);
+  EXPECT_EQ(moved->destination_key_material_id, second->key_material_id);
+
+  // The rotation is listed; so is every material, after a restart too.
+  auto restarted = NewKmsService({}, keystore_.get(), std::make_unique<FixedClock>(&now_));
+  auto rotations = restarted->ListKeyRotations(call_, key_id, 10, "");
+  ASSERT_TRUE(rotations.ok());
+  ASSERT_EQ(rotations->rotations.size(), 1u);
+  EXPECT_EQ(rotations->rotations[0].key_material_id, second->key_material_id);
+  EXPECT_EQ(rotations->rotations[0].type, RotationType::kOnDemand);
+  EXPECT_EQ(rotations->rotations[0].date, now_);
+  EXPECT_EQ(rotations->rotations[0].key_material_state, "CURRENT");
+  auto all = restarted->ListKeyRotations(call_, key_id, 10, "", /*include_all=*/true);
+  ASSERT_EQ(all->rotations.size(), 2u);
+  EXPECT_EQ(all->rotations[0].key_material_state, "NON_CURRENT");
+  EXPECT_TRUE(restarted->Decrypt(call_, old_blob->ciphertext_blob, {}, "", {}).ok());
+}
+
+TEST_F(ImportedKeyMaterialTest, OnlyOneNewMaterialWaitsForRotation) {
+  std::string key_id = NewExternalKey();
+  ASSERT_TRUE(Import(key_id, material_).ok());
+  auto pending = ImportNew(key_id, std::string(32, 'n'));
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  auto other = ImportNew(key_id, std::string(32, 'o'));
+  EXPECT_EQ(TypeOf(other.status()), ErrorType::kKmsInvalidState);
+  EXPECT_TRUE(std::string(other.status().message()).ends_with(
+      StrCat(") cannot be imported into KMS key ", key_id, ", because another key material (id: ",
+             pending->key_material_id, ") is pending rotation.")))
+      << other.status();
+  // Material the key already has is not new.
+  EXPECT_EQ(TypeOf(ImportNew(key_id, material_).status()), ErrorType::kIncorrectKeyMaterial);
+}
+
+TEST_F(ImportedKeyMaterialTest, DeletingMaterialPendingRotationForgetsItAndKeepsTheKeyEnabled) {
+  std::string key_id = NewExternalKey();
+  ASSERT_TRUE(Import(key_id, material_).ok());
+  auto pending = ImportNew(key_id, std::string(32, 'n'));
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(Records(StrCat("material/", key_id, "/")), 2u);
+  auto deleted = service_->DeleteImportedKeyMaterial(call_, key_id, pending->key_material_id);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(deleted->key_material_id, pending->key_material_id);
+  EXPECT_EQ(Describe(key_id).state, KeyState::kEnabled);
+  EXPECT_EQ(Records(StrCat("material/", key_id, "/")), 1u);
+  EXPECT_EQ(service_->ListKeyRotations(call_, key_id, 10, "", true)->rotations.size(), 1u);
+  // Other new material may take its place.
+  EXPECT_TRUE(ImportNew(key_id, std::string(32, 'o')).ok());
+}
+
+TEST_F(ImportedKeyMaterialTest, AKeyMissingAnyOfItsMaterialsIsPendingImportUntilItComesBack) {
+  std::string key_id = NewExternalKey();
+  auto first = Import(key_id, material_);
+  ASSERT_TRUE(first.ok());
+  auto old_blob = EncryptUnder(key_id);
+  auto second = ImportNew(key_id, std::string(32, 'n'));
+  ASSERT_TRUE(second.ok());
+  ASSERT_TRUE(service_->RotateKeyOnDemand(call_, key_id).ok());
+  auto new_blob = EncryptUnder(key_id);
+  ASSERT_TRUE(old_blob.ok() && new_blob.ok());
+  // The material that is no longer current: the key cannot be used at all without it.
+  auto deleted = service_->DeleteImportedKeyMaterial(call_, key_id, first->key_material_id);
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(Describe(key_id).state, KeyState::kPendingImport);
+  EXPECT_EQ(Describe(key_id).key_material_id, second->key_material_id);
+  EXPECT_EQ(Records(StrCat("material/", key_id, "/")), 1u);
+  EXPECT_EQ(TypeOf(service_->Decrypt(call_, new_blob->ciphertext_blob, {}, "", {}).status()),
+            ErrorType::kKmsInvalidState);
+  auto all = service_->ListKeyRotations(call_, key_id, 10, "", true);
+  ASSERT_EQ(all->rotations.size(), 2u);
+  EXPECT_EQ(all->rotations[0].import_state, "PENDING_IMPORT");
+  EXPECT_EQ(all->rotations[1].import_state, "IMPORTED");
+  // Reimported by its id: the key is whole again and old blobs open.
+  ImportParameters parameters = Parameters(key_id);
+  ImportKeyMaterialRequest request = RequestFor(key_id, parameters, material_);
+  request.import_type = "EXISTING_KEY_MATERIAL";
+  request.key_material_id = first->key_material_id;
+  auto back = service_->ImportKeyMaterial(call_, request);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(Describe(key_id).state, KeyState::kEnabled);
+  EXPECT_EQ(Describe(key_id).key_material_id, second->key_material_id);
+  EXPECT_EQ(service_->Decrypt(call_, old_blob->ciphertext_blob, {}, "", {})->plaintext.view(),
+            "secret");
+  // Deleting without an id deletes the current material.
+  auto current = service_->DeleteImportedKeyMaterial(call_, key_id, "");
+  ASSERT_TRUE(current.ok());
+  EXPECT_EQ(current->key_material_id, second->key_material_id);
+  EXPECT_EQ(Describe(key_id).state, KeyState::kPendingImport);
+}
+
+TEST_F(ImportedKeyMaterialTest, EachMaterialExpiresOnItsOwn) {
+  std::string key_id = NewExternalKey();
+  ASSERT_TRUE(Import(key_id, material_, now_ + 3600).ok());
+  auto pending = ImportNew(key_id, std::string(32, 'n'), now_ + 7200);
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  now_ += 3600;
+  auto report = service_->RunDueTasks();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->key_materials_expired, 1);
+  EXPECT_EQ(Describe(key_id).state, KeyState::kPendingImport);
+  EXPECT_EQ(Records(StrCat("material/", key_id, "/")), 1u);
+  now_ += 3600;
+  EXPECT_EQ(service_->RunDueTasks()->key_materials_expired, 1);
+  // The pending material is forgotten; the first waits for its reimport.
+  auto all = service_->ListKeyRotations(call_, key_id, 10, "", true);
+  ASSERT_EQ(all->rotations.size(), 1u);
+  EXPECT_EQ(all->rotations[0].import_state, "PENDING_IMPORT");
+  EXPECT_EQ(Records(StrCat("material/", key_id, "/")), 0u);
+  auto schedule = backend_->List("due/", "", 0);
+  ASSERT_TRUE(schedule.ok());
+  for (const StorageEntry& due : *schedule) {
+    EXPECT_EQ(due.key.find("expire-material"), std::string::npos) << due.key;
+  }
+}
+
+TEST_F(ImportedKeyMaterialTest, MaterialPendingRotationOpensNoBlob) {
+  std::string key_id = NewExternalKey();
+  ASSERT_TRUE(Import(key_id, material_).ok());
+  std::string pending_material(32, 'n');
+  ASSERT_TRUE(ImportNew(key_id, pending_material).ok());
+  auto blob = EncryptUnder(key_id);
+  ASSERT_TRUE(blob.ok());
+  // A blob made outside kmsd under the pending material (its holder can make one).
+  BlobHeader header = *ParseBlobHeader(blob->ciphertext_blob);
+  header.backing_key_version += 1;
+  auto forged = SealBlob(header, SecretBytes::FromString(pending_material), {}, "forged");
+  ASSERT_TRUE(forged.ok());
+  EXPECT_EQ(TypeOf(service_->Decrypt(call_, *forged, {}, "", {}).status()),
+            ErrorType::kInvalidCiphertext);
+  ASSERT_TRUE(service_->RotateKeyOnDemand(call_, key_id).ok());
+  EXPECT_EQ(service_->Decrypt(call_, *forged, {}, "", {})->plaintext.view(), "forged");
+}
+
+TEST_F(ImportedKeyMaterialTest, GeneratedSymmetricMaterialHasKeyMaterialIdsToo) {
+  std::string key_id = NewKey();
+  std::string first = Describe(key_id).key_material_id;
+  EXPECT_EQ(first.size(), 64u);
+  auto blob = EncryptUnder(key_id);
+  ASSERT_TRUE(blob.ok());
+  ASSERT_TRUE(service_->RotateKeyOnDemand(call_, key_id).ok());
+  std::string second = Describe(key_id).key_material_id;
+  EXPECT_EQ(second.size(), 64u);
+  EXPECT_NE(first, second);
+  EXPECT_EQ(service_->Decrypt(call_, blob->ciphertext_blob, {}, "", {})->key_material_id, first);
+  auto data_key = service_->GenerateDataKey(call_, key_id, 32, {}, true, {});
+  ASSERT_TRUE(data_key.ok());
+  EXPECT_EQ(data_key->key_material_id, second);
+  auto all = service_->ListKeyRotations(call_, key_id, 10, "", true);
+  ASSERT_EQ(all->rotations.size(), 2u);
+  EXPECT_EQ(all->rotations[0].key_material_id, first);
+  EXPECT_EQ(all->rotations[0].key_material_state, "NON_CURRENT");
+  EXPECT_FALSE(all->rotations[0].imported_material);
+  EXPECT_EQ(all->rotations[1].key_material_id, second);
+  EXPECT_EQ(all->rotations[1].key_material_state, "CURRENT");
+  // Not a symmetric key: none.
+  auto hmac = service_->CreateKey(
+      call_, {.key_usage = "GENERATE_VERIFY_MAC", .key_spec = "HMAC_256"});
+  ASSERT_TRUE(hmac.ok());
+  EXPECT_TRUE(Describe(hmac->key_id).key_material_id.empty());
+}
+
+TEST_F(ImportedKeyMaterialTest, ImportedKeysRotateOnDemandWithinTheQuota) {
+  std::string key_id = NewExternalKey();
+  ASSERT_TRUE(Import(key_id, material_).ok());
+  ImportParameters parameters = Parameters(key_id);  // a token serves until it expires
+  auto import_new = [&](char fill) {
+    ImportKeyMaterialRequest request = RequestFor(key_id, parameters, std::string(32, fill));
+    request.import_type = "NEW_KEY_MATERIAL";
+    return service_->ImportKeyMaterial(call_, request);
+  };
+  for (int i = 0; i < 25; ++i) {
+    ASSERT_TRUE(import_new(static_cast<char>('A' + i)).ok());
+    ASSERT_TRUE(service_->RotateKeyOnDemand(call_, key_id).ok()) << i;
+  }
+  ASSERT_TRUE(import_new('z').ok());
+  EXPECT_EQ(TypeOf(service_->RotateKeyOnDemand(call_, key_id).status()),
+            ErrorType::kLimitExceeded);
 }
 
 TEST_F(ImportedKeyMaterialTest, ImportIsRefusedForADisabledOrDeletingKey) {

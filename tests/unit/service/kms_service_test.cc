@@ -258,11 +258,15 @@ TEST_F(KmsServiceTest, RotationKeepsEveryOldVersionAndRunsOncePerPeriod) {
   EXPECT_EQ(service_->GetKeyRotationStatus(call_, key_id)->next_rotation_date, now_ + 90 * kDay);
 }
 
-TEST_F(KmsServiceTest, OnDemandRotationsAreLimitedToTen) {
+TEST_F(KmsServiceTest, OnDemandRotationsAreLimitedToTwentyFive) {
   std::string key_id = NewKey();
-  for (int i = 0; i < 10; ++i) ASSERT_TRUE(service_->RotateKeyOnDemand(call_, key_id).ok());
-  EXPECT_EQ(TypeOf(service_->RotateKeyOnDemand(call_, key_id).status()),
-            ErrorType::kLimitExceeded);
+  for (int i = 0; i < 25; ++i) ASSERT_TRUE(service_->RotateKeyOnDemand(call_, key_id).ok());
+  auto refused = service_->RotateKeyOnDemand(call_, key_id);
+  EXPECT_EQ(TypeOf(refused.status()), ErrorType::kLimitExceeded);
+  EXPECT_EQ(refused.status().message(),
+            StrCat("The on-demand rotations limit has been reached for the given keyId. No more "
+                   "on-demand rotations can be performed for this key: ",
+                   KeyArn(key_id)));
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 #include <atomic>
 #include <thread>
 
+#include "kmsd/crypto.h"
 #include "kmsd/errors.h"
+#include "kmsd/key_import.h"
 #include "kmsd/regions.h"
 #include "kmsd/service.h"
 #include "unit/cluster_fixture.h"
@@ -240,6 +242,43 @@ TEST_F(ServiceClusterTest, RotationOnOneNodeDecryptsOnANodeThatCachedTheKeyBefor
   auto decrypted = B().Decrypt(call_, encrypted->ciphertext_blob, {}, "", {});
   ASSERT_TRUE(decrypted.ok()) << decrypted.status();
   EXPECT_EQ(decrypted->plaintext.view(), "v2");
+  store_.HoldFeed(false);
+}
+
+// Issue 13: imported key material changed on one node, used on another whose cache is behind.
+TEST_F(ServiceClusterTest, ImportedMaterialChangedOnOneNodeIsRotatedAndImportedOnAnother) {
+  auto key = A().CreateKey(call_, {.origin = "EXTERNAL"});
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto import = [&](KmsService& node, std::string_view material,
+                    std::optional<std::string> import_type) {
+    auto parameters =
+        node.GetParametersForImport(call_, key->key_id, "RSAES_OAEP_SHA_256", "RSA_2048");
+    EXPECT_TRUE(parameters.ok()) << parameters.status();
+    ImportKeyMaterialRequest request;
+    request.key_id = key->key_id;
+    request.import_token = parameters->import_token;
+    request.encrypted_key_material =
+        *crypto::RsaOaepEncrypt(parameters->public_key, "SHA256", material);
+    request.expiration_model = "KEY_MATERIAL_DOES_NOT_EXPIRE";
+    request.import_type = std::move(import_type);
+    return node.ImportKeyMaterial(call_, request);
+  };
+  ASSERT_TRUE(import(A(), std::string(32, 'a'), std::nullopt).ok());
+  ASSERT_TRUE(EncryptOn(B(), key->key_id).ok());  // B caches the key with one material
+  store_.HoldFeed(true);                           // and hears nothing more
+  auto added = import(A(), std::string(32, 'b'), "NEW_KEY_MATERIAL");
+  ASSERT_TRUE(added.ok()) << added.status();
+  ASSERT_TRUE(B().RotateKeyOnDemand(call_, key->key_id).ok());
+  auto described = B().DescribeKey(call_, key->key_id, {});
+  ASSERT_TRUE(described.ok());
+  EXPECT_EQ(described->key_material_id, added->key_material_id);
+  // A's cache is behind now: its next import reads the key again instead of failing.
+  auto third = import(A(), std::string(32, 'c'), "NEW_KEY_MATERIAL");
+  ASSERT_TRUE(third.ok()) << third.status();
+  auto listed = A().ListKeyRotations(call_, key->key_id, 10, "", /*include_all=*/true);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->rotations.size(), 3u);
+  EXPECT_EQ(listed->rotations[2].key_material_state, "PENDING_ROTATION");
   store_.HoldFeed(false);
 }
 
