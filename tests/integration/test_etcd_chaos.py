@@ -115,28 +115,32 @@ class EtcdChaosTest(unittest.TestCase):
 
     def load(self, nodes, acked, stop, seed, worker):
         rng = random.Random(seed * 100 + worker)
-        mine = []  # keys this worker made (toggling them disturbs no other worker)
+        toggling = []  # keys this worker made to disable and enable, used for nothing else
+        clients = {}   # endpoint -> client (a restarted node listens on a new port)
         while not stop.is_set():
             index = rng.randrange(len(nodes))
             node = nodes[index]
-            if node.endpoint is None or not nodes.running(index):
+            endpoint = node.endpoint
+            if endpoint is None or not nodes.running(index):
                 time.sleep(0.05)
                 continue
-            try:
-                kms = self.client(node)
-            except Exception:
-                continue
+            if endpoint not in clients:
+                clients[endpoint] = self.client(node)
+            kms = clients[endpoint]
             with acked.lock:
                 keys = sorted(acked.keys - acked.toggled)
             choice = rng.random()
             operation = "CreateKey"
             try:
-                acked.calls += 1
+                with acked.lock:
+                    acked.calls += 1
                 if choice < 0.2 or not keys:
                     key_id = kms.create_key()["KeyMetadata"]["KeyId"]
                     with acked.lock:
                         acked.keys.add(key_id)
-                    mine.append(key_id)
+                        if rng.random() < 0.15:
+                            acked.toggled.add(key_id)
+                            toggling.append(key_id)
                 elif choice < 0.65:
                     operation = "Encrypt"
                     key_id = rng.choice(keys)
@@ -162,11 +166,9 @@ class EtcdChaosTest(unittest.TestCase):
                                              Operations=["Encrypt", "Decrypt"])
                     with acked.lock:
                         acked.grants.append((key_id, grant["GrantId"]))
-                elif mine:
+                elif toggling:
                     operation = "DisableKey"
-                    key_id = rng.choice(mine)
-                    with acked.lock:
-                        acked.toggled.add(key_id)  # no longer used for blobs
+                    key_id = rng.choice(toggling)
                     kms.disable_key(KeyId=key_id)
                     operation = "EnableKey"
                     kms.enable_key(KeyId=key_id)
