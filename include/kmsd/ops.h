@@ -44,9 +44,9 @@ bool IsOpsRequest(const HttpRequest& request);
 // their paths, 404 for any other path.
 AsyncHttpHandler NewOpsHandler(OpsOptions options);
 
-// The KMS service's metrics, computed at scrape time: keys by state
-// (kmsd_keys{state="Enabled"|"Disabled"|"PendingDeletion"}) and the key cache's hits, misses and
-// entries. The service is not owned and must outlive the registry's scrapes.
+// The KMS service's metrics, computed at scrape time: keys by state (kmsd_keys{state="Enabled"|
+// "Disabled"|"PendingDeletion"|"PendingImport"|"PendingReplicaDeletion"}) and the key cache's
+// hits, misses and entries. The service is not owned and must outlive the registry's scrapes.
 void AddServiceMetrics(metrics::Registry& registry, KmsService* service);
 // The same over every region (issue 13).
 void AddServiceMetrics(metrics::Registry& registry, KmsRegions* regions);

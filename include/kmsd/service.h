@@ -29,8 +29,15 @@
 namespace kmsd {
 
 // kPendingImport: a key of Origin EXTERNAL without its key material (issue 13).
-enum class KeyState { kEnabled, kDisabled, kPendingDeletion, kPendingImport };
+// kPendingReplicaDeletion: a multi-Region primary key scheduled for deletion while it still has
+// replica keys; its waiting period begins when the last of them is deleted (issue 13).
+enum class KeyState { kEnabled, kDisabled, kPendingDeletion, kPendingImport, kPendingReplicaDeletion };
 std::string_view KeyStateName(KeyState state);
+// Scheduled for deletion: PendingDeletion, or PendingReplicaDeletion (AWS's key state table puts
+// them in one column: both refuse what a key pending deletion refuses).
+inline bool IsPendingDeletion(KeyState state) {
+  return state == KeyState::kPendingDeletion || state == KeyState::kPendingReplicaDeletion;
+}
 
 struct Tag {
   std::string key;
@@ -137,8 +144,9 @@ struct DataKeyResult {
 };
 struct ScheduleDeletionResult {
   std::string key_arn;
-  int64_t deletion_date = 0;
+  int64_t deletion_date = 0;  // none (0) while the key is PendingReplicaDeletion
   int pending_window_days = 0;
+  KeyState key_state = KeyState::kPendingDeletion;  // or kPendingReplicaDeletion (issue 13)
 };
 
 struct RotationStatus {
@@ -377,6 +385,7 @@ struct KeyStateCounts {
   int64_t disabled = 0;
   int64_t pending_deletion = 0;
   int64_t pending_import = 0;
+  int64_t pending_replica_deletion = 0;
 };
 struct KeyCacheStats {
   uint64_t hits = 0;    // look-ups of a key answered from memory

@@ -96,6 +96,8 @@ void AddKeyMetrics(metrics::Registry& registry, Service* service) {
                            static_cast<double>(counts->pending_deletion)});
         samples.push_back({{std::string(KeyStateName(KeyState::kPendingImport))},
                            static_cast<double>(counts->pending_import)});
+        samples.push_back({{std::string(KeyStateName(KeyState::kPendingReplicaDeletion))},
+                           static_cast<double>(counts->pending_replica_deletion)});
         return true;
       });
   registry.AddCollector(

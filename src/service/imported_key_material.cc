@@ -333,8 +333,8 @@ absl::StatusOr<EntryPtr> KmsServiceImpl::DropImportedMaterial(const EntryPtr& cu
     batch.deletes.push_back(
         records::DueRecordId(*m.valid_to, records::kExpireMaterialTask, m.key_id));
   }
-  // AWS: a key pending deletion stays so; any other goes to PendingImport.
-  if (m.state != KeyState::kPendingDeletion) m.state = KeyState::kPendingImport;
+  // AWS: a key pending (replica) deletion stays so; any other goes to PendingImport.
+  if (!IsPendingDeletion(m.state)) m.state = KeyState::kPendingImport;
   m.expiration_model.clear();
   m.valid_to.reset();
   record.has_material = false;

@@ -183,10 +183,17 @@ absl::StatusOr<ScheduleDeletionResult> KmsServiceImpl::ScheduleKeyDeletion(
         if (auto status = RequireNotPendingDeletion(record.metadata); !status.ok()) {
           return status;
         }
-        if (auto status = RequireNoReplicas(record.metadata); !status.ok()) return status;
+        record.metadata.pending_deletion_window_days = pending_window_days;
+        // Issue 13: a multi-Region primary with replicas waits for them, its window not begun.
+        auto waits = WaitsForReplicaDeletion(record.metadata, change);
+        if (!waits.ok()) return waits.status();
+        if (*waits) {
+          record.metadata.state = KeyState::kPendingReplicaDeletion;
+          record.metadata.deletion_date.reset();
+          return absl::OkStatus();
+        }
         record.metadata.state = KeyState::kPendingDeletion;
         record.metadata.deletion_date = now + pending_window_days * kSecondsPerDay;
-        record.metadata.pending_deletion_window_days = pending_window_days;
         change.puts.emplace_back(records::DueRecordId(*record.metadata.deletion_date,
                                                       records::kDeleteTask, record.metadata.key_id),
                                  "");
@@ -194,7 +201,8 @@ absl::StatusOr<ScheduleDeletionResult> KmsServiceImpl::ScheduleKeyDeletion(
       });
   if (!entry.ok()) return entry.status();
   const KeyMetadata& m = (*entry)->record.metadata;
-  return ScheduleDeletionResult{KeyArn(m.key_id), *m.deletion_date, pending_window_days};
+  return ScheduleDeletionResult{KeyArn(m.key_id), m.deletion_date.value_or(0), pending_window_days,
+                                m.state};
 }
 
 absl::StatusOr<std::string> KmsServiceImpl::CancelKeyDeletion(const CallContext& call,
@@ -202,12 +210,15 @@ absl::StatusOr<std::string> KmsServiceImpl::CancelKeyDeletion(const CallContext&
   auto entry = Mutate(call, "kms:CancelKeyDeletion", key_id, /*allow_alias=*/false,
                       [&](KeyRecord& record, KeyChange& change) {
                         KeyMetadata& m = record.metadata;
-                        if (m.state != KeyState::kPendingDeletion) {
+                        if (!IsPendingDeletion(m.state)) {
                           return Error(ErrorType::kKmsInvalidState,
                                        StrCat(KeyArn(m.key_id), " is not pending deletion."));
                         }
-                        change.deletes.push_back(records::DueRecordId(
-                            m.deletion_date.value_or(0), records::kDeleteTask, m.key_id));
+                        // PendingReplicaDeletion has no date yet, so nothing scheduled.
+                        if (m.deletion_date) {
+                          change.deletes.push_back(records::DueRecordId(
+                              *m.deletion_date, records::kDeleteTask, m.key_id));
+                        }
                         // A key whose imported material is gone waits for it again.
                         m.state = record.has_material ? KeyState::kDisabled
                                                       : KeyState::kPendingImport;

@@ -14,6 +14,8 @@ std::string_view KeyStateName(KeyState state) {
       return "PendingDeletion";
     case KeyState::kPendingImport:
       return "PendingImport";
+    case KeyState::kPendingReplicaDeletion:
+      return "PendingReplicaDeletion";
   }
   return "Unavailable";
 }
@@ -81,6 +83,11 @@ absl::Status KmsServiceImpl::UndecryptableBlob() {
 absl::Status KmsServiceImpl::RequireNotPendingDeletion(const KeyMetadata& m) const {
   if (m.state == KeyState::kPendingDeletion) {
     return Error(ErrorType::kKmsInvalidState, StrCat(KeyArn(m.key_id), " is pending deletion."));
+  }
+  if (m.state == KeyState::kPendingReplicaDeletion) {
+    // AWS's key state table: "<key ARN> is pending deletion (or pending replica deletion)."
+    return Error(ErrorType::kKmsInvalidState,
+                 StrCat(KeyArn(m.key_id), " is pending replica deletion."));
   }
   return absl::OkStatus();
 }
@@ -203,6 +210,9 @@ absl::StatusOr<KeyStateCounts> KmsServiceImpl::CountKeysByState() {
         break;
       case KeyState::kPendingImport:
         ++counts.pending_import;
+        break;
+      case KeyState::kPendingReplicaDeletion:
+        ++counts.pending_replica_deletion;
         break;
     }
   }

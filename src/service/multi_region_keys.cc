@@ -5,6 +5,7 @@
 // RegionPeers::MultiRegionMutex() first, then one region's write_mutex_ at a time; a key's
 // destruction updates the shared record with a conditional write instead of the mutex.
 #include "kmsd/regions.h"
+#include "service/regional_keystore.h"
 #include "service/service_impl.h"
 
 namespace kmsd::service_internal {
@@ -59,19 +60,17 @@ absl::Status KmsServiceImpl::RequireNotReplica(const KeyMetadata& m,
   return absl::OkStatus();
 }
 
-absl::Status KmsServiceImpl::RequireNoReplicas(const KeyMetadata& m) const {
-  if (!m.multi_region) return absl::OkStatus();
-  auto registry = LoadMultiRegion(m.key_id);
+absl::StatusOr<bool> KmsServiceImpl::WaitsForReplicaDeletion(const KeyMetadata& m,
+                                                              KeyChange& change) {
+  if (!m.multi_region) return false;
+  std::string version;
+  auto registry = LoadMultiRegion(m.key_id, &version);
   if (!registry.ok()) return registry.status();
-  if (*registry && (*registry)->primary_region == Region() &&
-      !(*registry)->replica_regions.empty()) {
-    return Error(ErrorType::kKmsInvalidState,
-                 StrCat(KeyArn(m.key_id), " is a multi-Region primary key with replica keys in ",
-                        StrJoin((*registry)->replica_regions, ", "),
-                        ": delete the replicas first, or make another key the primary "
-                        "(UpdatePrimaryRegion)."));
-  }
-  return absl::OkStatus();
+  if (!*registry || (*registry)->primary_region != Region()) return false;
+  std::string id = records::MultiRegionRecordId(m.key_id);
+  change.expect.emplace_back(id, std::move(version));
+  change.puts.emplace_back(std::move(id), records::EncodeMultiRegionRecord(**registry));
+  return !(*registry)->replica_regions.empty();
 }
 
 absl::StatusOr<KmsServiceImpl::PrimaryKeyOfSet> KmsServiceImpl::PrimaryForChange(
@@ -103,7 +102,9 @@ absl::StatusOr<KmsServiceImpl::PrimaryKeyOfSet> KmsServiceImpl::PrimaryForChange
                  StrCat(KeyArn(m.key_id), " is a multi-Region replica key: call ", operation,
                         " on its primary key in ", (*registry)->primary_region, "."));
   }
-  if (auto status = RequireNotPendingDeletion(m); !status.ok()) return status;
+  // AWS's key state table: Disabled is DisabledException, PendingImport, PendingDeletion and
+  // PendingReplicaDeletion KMSInvalidStateException, for ReplicateKey and UpdatePrimaryRegion.
+  if (auto status = RequireUsable(m); !status.ok()) return status;
   return PrimaryKeyOfSet{*entry, std::move(**registry), std::move(version)};
 }
 
@@ -159,6 +160,13 @@ absl::StatusOr<ReplicateKeyResult> KmsServiceImpl::CreateReplica(
     authorization::AddKeyProperties(context, pm);
     context.Set("kms:MultiRegion", "true");
     context.Set("kms:MultiRegionKeyType", std::string(kReplica));
+    if (auto status = authorization::Decide(context, nullptr); !status.ok()) return status;
+  }
+  if (!request.tags.empty()) {
+    // AWS: "To use the Tags parameter, kms:TagResource in an IAM policy in the replica Region."
+    auto context =
+        authorization::NewContext(call, "kms:TagResource", KeyArn(pm.key_id), clock_->NowSeconds());
+    authorization::AddKeyProperties(context, pm);
     if (auto status = authorization::Decide(context, nullptr); !status.ok()) return status;
   }
   if (auto status = ValidateTags(request.tags); !status.ok()) return status;
@@ -229,7 +237,7 @@ absl::Status KmsServiceImpl::UpdatePrimaryRegion(const CallContext& call, const 
       !status.ok()) {
     return status;
   }
-  if (auto status = target->RequireNotPendingDeletion((*replica)->record.metadata); !status.ok()) {
+  if (auto status = target->RequireUsable((*replica)->record.metadata); !status.ok()) {
     return status;
   }
   records::MultiRegionRecord updated;
@@ -297,7 +305,7 @@ absl::Status KmsServiceImpl::TakeSharedProperties(const KeyEntry& primary) {
 }
 
 absl::Status KmsServiceImpl::ForgetMultiRegionKey(const KeyRecord& record, KeystoreBatch& batch,
-                                                  std::string& encoded) {
+                                                  std::string& encoded, PrimaryRelease& release) {
   if (!record.metadata.multi_region) return absl::OkStatus();
   const std::string& key_id = record.metadata.key_id;
   std::string version;
@@ -309,7 +317,7 @@ absl::Status KmsServiceImpl::ForgetMultiRegionKey(const KeyRecord& record, Keyst
   auto& replicas = (*registry)->replica_regions;
   if ((*registry)->primary_region == Region()) {
     if (!replicas.empty()) {
-      // Refused when scheduled; a replica made since then keeps the key set alive.
+      // Only a primary without replicas is ever PendingDeletion; ReplicateKey refuses it.
       return Error(ErrorType::kKmsInvalidState,
                    StrCat(KeyArn(key_id), " still has replica keys; not deleted."));
     }
@@ -319,6 +327,55 @@ absl::Status KmsServiceImpl::ForgetMultiRegionKey(const KeyRecord& record, Keyst
   replicas.erase(std::remove(replicas.begin(), replicas.end(), Region()), replicas.end());
   encoded = records::EncodeMultiRegionRecord(**registry);
   batch.puts.emplace_back(id, encoded);
+  if (!replicas.empty() || !peers_) return absl::OkStatus();
+  // The last replica: a primary waiting in PendingReplicaDeletion begins its waiting period now
+  // (AWS: "When the last of its replicas keys is deleted (not just scheduled), the key state of
+  // the primary key changes to PendingDeletion and its waiting period begins"). A concurrent
+  // ScheduleKeyDeletion of the primary touches the shared record this batch expects.
+  KmsServiceImpl* primary = peers_->Peer((*registry)->primary_region);
+  if (!primary) return absl::OkStatus();  // its region no longer served: nothing to release
+  std::string record_id = records::KeyRecordId(key_id);
+  auto stored = primary->keystore_->GetVersioned(record_id);
+  if (!stored.ok()) return stored.status();
+  if (!stored->value) return absl::OkStatus();
+  auto primary_record = records::DecodeKeyRecord(stored->value->view());
+  if (!primary_record.ok()) return primary_record.status();
+  KeyMetadata& m = primary_record->metadata;
+  if (m.state != KeyState::kPendingReplicaDeletion) return absl::OkStatus();
+  m.state = KeyState::kPendingDeletion;
+  m.deletion_date = clock_->NowSeconds() +
+                    m.pending_deletion_window_days.value_or(kMaxPendingWindowDays) * kSecondsPerDay;
+  release.region = primary;
+  release.key_id = key_id;
+  release.record_id = StrCat(primary->record_prefix_, record_id);
+  release.version = std::move(stored->version);
+  release.record = records::EncodeKeyRecord(*primary_record);
+  release.due_record_id = StrCat(primary->record_prefix_,
+                                 records::DueRecordId(*m.deletion_date, records::kDeleteTask, key_id));
+  return absl::OkStatus();
+}
+
+absl::Status KmsServiceImpl::CommitDestruction(const KeystoreBatch& batch,
+                                               const PrimaryRelease& release) {
+  if (!release.region) return keystore_->Commit(batch);
+  // Two regions' records in one commit: this region's ids as the shared keystore names them.
+  auto shared = [this](const std::string& id) {
+    return IsSharedRecordId(id) ? id : StrCat(record_prefix_, id);
+  };
+  KeystoreBatch across;
+  for (const auto& put : batch.puts) across.puts.emplace_back(shared(put.first), put.second);
+  for (const std::string& id : batch.deletes) across.deletes.push_back(shared(id));
+  for (const auto& expected : batch.expect) {
+    across.expect.emplace_back(shared(expected.first), expected.second);
+  }
+  across.puts.emplace_back(release.record_id, release.record);
+  across.puts.emplace_back(release.due_record_id, "");
+  across.expect.emplace_back(release.record_id, release.version);
+  if (auto status = peers_->SharedKeystore()->Commit(across); !status.ok()) {
+    if (IsStorageConflict(status)) release.region->Forget(release.key_id);
+    return status;
+  }
+  release.region->Forget(release.key_id);  // its next read finds PendingDeletion
   return absl::OkStatus();
 }
 

@@ -19,7 +19,7 @@ constexpr int kRecordVersion = 1;
 
 absl::StatusOr<KeyState> ParseState(std::string_view name) {
   for (KeyState state : {KeyState::kEnabled, KeyState::kDisabled, KeyState::kPendingDeletion,
-                         KeyState::kPendingImport}) {
+                         KeyState::kPendingImport, KeyState::kPendingReplicaDeletion}) {
     if (KeyStateName(state) == name) return state;
   }
   return Internal("stored key record has an unknown state");

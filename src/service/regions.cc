@@ -130,6 +130,8 @@ class Regions final : public KmsRegions, public service_internal::RegionPeers {
       total.enabled += counts->enabled;
       total.disabled += counts->disabled;
       total.pending_deletion += counts->pending_deletion;
+      total.pending_import += counts->pending_import;
+      total.pending_replica_deletion += counts->pending_replica_deletion;
     }
     return total;
   }

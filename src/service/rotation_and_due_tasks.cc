@@ -226,7 +226,10 @@ absl::Status KmsServiceImpl::DestroyKey(const EntryPtr& entry, const std::string
     // replica since its deletion was scheduled).
     KeystoreBatch probe;
     std::string encoded;
-    if (auto status = ForgetMultiRegionKey(record, probe, encoded); !status.ok()) return status;
+    PrimaryRelease release;
+    if (auto status = ForgetMultiRegionKey(record, probe, encoded, release); !status.ok()) {
+      return status;
+    }
   }
   // Step one: mark the key as being destroyed, conditional on the schedule record and the key as
   // read. From this commit on every node answers NotFound for it (LoadFromKeystore), so no new
@@ -356,12 +359,14 @@ absl::Status KmsServiceImpl::FinishDestruction(const std::string& key_id,
   }
   batch.deletes.push_back(key_usage::UsageRecordId(key_id));
   std::string multi_region_record;  // issue 13: the shared record loses this region
-  if (auto status = ForgetMultiRegionKey(*record, batch, multi_region_record); !status.ok()) {
+  PrimaryRelease release;           // and a primary waiting for its last replica begins its wait
+  if (auto status = ForgetMultiRegionKey(*record, batch, multi_region_record, release);
+      !status.ok()) {
     return status;
   }
   {
     std::unique_lock destroy_lock(destroy_mutex_);
-    if (auto status = keystore_->Commit(batch); !status.ok()) return status;
+    if (auto status = CommitDestruction(batch, release); !status.ok()) return status;
     key_usage_.Forget(key_id);
     std::unique_lock cache_lock(cache_mutex_);
     ForgetLocked(key_id);

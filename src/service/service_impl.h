@@ -409,8 +409,11 @@ class KmsServiceImpl final : public KmsService {
   absl::Status AddMultiRegionConfiguration(KeyMetadata& m) const;
   // Rotation is the primary's: a replica refuses operation (UnsupportedOperationException).
   absl::Status RequireNotReplica(const KeyMetadata& m, std::string_view operation) const;
-  // ScheduleKeyDeletion: a primary with replicas waits for them (KMSInvalidStateException).
-  absl::Status RequireNoReplicas(const KeyMetadata& m) const;
+  // ScheduleKeyDeletion: whether the key is a multi-Region primary with replicas, which then
+  // waits in PendingReplicaDeletion. For a primary the change also rewrites ("touches") the
+  // shared record, expected unchanged, so a concurrent ReplicateKey or replica deletion on any
+  // node conflicts with the schedule instead of passing it.
+  absl::StatusOr<bool> WaitsForReplicaDeletion(const KeyMetadata& m, KeyChange& change);
   // In the replica's region: authorizes kms:CreateKey, commits the replica and the updated shared
   // record (conditionally on registry_version), publishes the replica.
   absl::StatusOr<ReplicateKeyResult> CreateReplica(
@@ -420,10 +423,22 @@ class KmsServiceImpl final : public KmsService {
   absl::Status SyncReplicas(const std::string& key_id);
   // In a replica's region, under its write lock: the primary's versions and rotation settings.
   absl::Status TakeSharedProperties(const KeyEntry& primary);
+  // A primary in PendingReplicaDeletion whose last replica is being destroyed: its waiting
+  // period begins in the same commit (record ids as in the shared keystore).
+  struct PrimaryRelease {
+    KmsServiceImpl* region = nullptr;  // the primary's region; nullptr: nothing to release
+    std::string key_id;
+    std::string record_id;             // the primary's key record
+    std::string version;               // as read (the commit expects it)
+    std::string record;                // its new plaintext: PendingDeletion with its date
+    std::string due_record_id;         // its deletion's schedule record
+  };
   // DestroyKey: the shared record loses this region (or goes, with the primary), in the batch;
-  // encoded keeps the record's bytes alive until the commit.
+  // encoded keeps the record's bytes alive until the commit. release: see PrimaryRelease.
   absl::Status ForgetMultiRegionKey(const KeyRecord& record, KeystoreBatch& batch,
-                                    std::string& encoded);
+                                    std::string& encoded, PrimaryRelease& release);
+  // DestroyKey's commit: in this region's keystore, or, with a release, in the shared one.
+  absl::Status CommitDestruction(const KeystoreBatch& batch, const PrimaryRelease& release);
 
   // --- Imported key material (imported_key_material.cc) ---
 

@@ -122,7 +122,10 @@ class KmsdServer:
         data = json.dumps(body).encode()
         request = AWSRequest(method="POST", url=self.endpoint + "/", data=data, headers={
             "Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target})
-        SigV4Auth(Credentials(self.access_key, self.secret_key), "kms", self.region).add_auth(request)
+        # A server of several regions ("us-east-1,eu-west-1"): sign for its first (default) one.
+        region = self.region.split(",")[0].strip()
+        region = REGION if region == "*" else region
+        SigV4Auth(Credentials(self.access_key, self.secret_key), "kms", region).add_auth(request)
         parsed = urllib.parse.urlparse(self.endpoint)
         connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=60)
         try:

@@ -4,6 +4,7 @@ region) and the aws CLI (--region): each region its own keys, aliases and ARNs; 
 region not served refused; ReplicateKey, a blob made in one region decrypted in another,
 UpdatePrimaryRegion, shared rotation, deletion rules; the audit record's awsRegion."""
 import base64
+import json
 import os
 import shutil
 import subprocess
@@ -14,13 +15,14 @@ import unittest
 import boto3
 import botocore.config
 
-from kmsd_harness import ACCOUNT_ID, AWS_CLI, KmsdServer, audit_records
+from kmsd_harness import ACCOUNT_ID, AWS_CLI, TEST_CLOCK_ARGS, TEST_CLOCK_ENV, KmsdServer, audit_records
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 
 
-def start(regions, data_dir=None):
-    server = KmsdServer(data_dir=data_dir)
+def start(regions, data_dir=None, test_clock=False):
+    server = (KmsdServer(data_dir=data_dir, extra_args=TEST_CLOCK_ARGS, env=TEST_CLOCK_ENV)
+              if test_clock else KmsdServer(data_dir=data_dir))
     server.region = ",".join(regions)
     return server.start()
 
@@ -184,9 +186,6 @@ class RegionsTest(unittest.TestCase):
         rotated = east.encrypt(KeyId=key_id, Plaintext=b"after rotation")["CiphertextBlob"]
         self.assertEqual(west.decrypt(CiphertextBlob=rotated)["Plaintext"], b"after rotation")
         self.assertEqual(len(west.list_key_rotations(KeyId=key_id)["Rotations"]), 1)
-        # A primary with replicas is not deleted until they are.
-        code, _ = self.error_code(east.schedule_key_deletion, KeyId=key_id, PendingWindowInDays=7)
-        self.assertEqual(code, "KMSInvalidStateException")
 
     def test_update_primary_region(self):
         east, west = self.kms["us-east-1"], self.kms["eu-west-1"]
@@ -207,12 +206,135 @@ class RegionsTest(unittest.TestCase):
         west.replicate_key(KeyId=key_id, ReplicaRegion="ap-southeast-2")
         self.assertEqual(self.error_code(east.rotate_key_on_demand, KeyId=key_id)[0],
                          "UnsupportedOperationException")
-        # A replica is deleted like any key; then the primary may be.
+        # AWS's key state table: a disabled primary is neither replicated nor moved.
+        west.disable_key(KeyId=key_id)
+        code, message = self.error_code(west.update_primary_region, KeyId=key_id, PrimaryRegion="us-east-1")
+        self.assertEqual(code, "DisabledException")
+        self.assertEqual(message, f"arn:aws:kms:eu-west-1:{ACCOUNT_ID}:key/{key_id} is disabled.")
+        # A replica is deleted like any key; the primary with replicas waits for them.
         east.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
         south = self.kms["ap-southeast-2"]
         south.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
-        self.assertEqual(self.error_code(west.schedule_key_deletion, KeyId=key_id,
-                                         PendingWindowInDays=7)[0], "KMSInvalidStateException")
+        waiting = west.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+        self.assertEqual(waiting["KeyState"], "PendingReplicaDeletion")
+        self.assertNotIn("DeletionDate", waiting)
+
+
+class MultiRegionDeletionTest(unittest.TestCase):
+    """AWS's "Deleting multi-Region keys": a primary with replicas waits in PendingReplicaDeletion
+    until the last replica is deleted, then its own waiting period runs; the scheduler is driven
+    by the test clock."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = start(REGIONS, test_clock=True)
+        cls.kms = {region: client(cls.server, region) for region in REGIONS}
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        shutil.rmtree(cls.server.data_dir, ignore_errors=True)
+
+    def error(self, call, **kwargs):
+        with self.assertRaises(Exception) as raised:
+            call(**kwargs)
+        return raised.exception.response["Error"]["Code"], raised.exception.response["Error"]["Message"]
+
+    def audit_record(self, event_name, key_arn):
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            found = [r for r in audit_records(self.server.data_dir) if r.get("eventName") == event_name
+                     and any(res.get("ARN") == key_arn for res in r.get("resources") or [])]
+            if found:
+                return found[-1]
+            time.sleep(0.1)
+        self.fail(f"no {event_name} record for {key_arn}")
+
+    def test_primary_waits_for_its_last_replica_then_its_own_window(self):
+        east, west, south = (self.kms[r] for r in REGIONS)
+        primary = east.create_key(MultiRegion=True, Description="to delete")["KeyMetadata"]
+        key_id, arn = primary["KeyId"], primary["Arn"]
+        east.replicate_key(KeyId=key_id, ReplicaRegion="eu-west-1")
+        east.replicate_key(KeyId=key_id, ReplicaRegion="ap-southeast-2")
+        blob = west.encrypt(KeyId=key_id, Plaintext=b"kept by the replica")["CiphertextBlob"]
+
+        scheduled = east.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+        self.assertEqual(scheduled["KeyState"], "PendingReplicaDeletion")
+        self.assertEqual(scheduled["PendingWindowInDays"], 7)
+        self.assertNotIn("DeletionDate", scheduled)  # AWS: not known until the last replica goes
+        described = east.describe_key(KeyId=key_id)["KeyMetadata"]
+        self.assertEqual(described["KeyState"], "PendingReplicaDeletion")
+        self.assertFalse(described["Enabled"])
+        self.assertEqual(described["PendingDeletionWindowInDays"], 7)
+        self.assertNotIn("DeletionDate", described)
+        self.assertEqual(self.audit_record("ScheduleKeyDeletion", arn)["responseElements"]["keyState"],
+                         "PendingReplicaDeletion")
+        # Refused as a key pending deletion is, in AWS's words; the replicas are not affected.
+        self.assertEqual(self.error(east.encrypt, KeyId=key_id, Plaintext=b"x"),
+                         ("KMSInvalidStateException", f"{arn} is pending replica deletion."))
+        self.assertEqual(self.error(east.replicate_key, KeyId=key_id, ReplicaRegion="eu-west-1")[0],
+                         "KMSInvalidStateException")
+        self.assertEqual(self.error(east.update_primary_region, KeyId=key_id, PrimaryRegion="eu-west-1")[0],
+                         "KMSInvalidStateException")
+        self.assertEqual(south.decrypt(CiphertextBlob=blob)["Plaintext"], b"kept by the replica")
+        self.assertEqual(west.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"], "Enabled")
+        # "This status can continue indefinitely."
+        self.server.advance_clock(days=40)
+        self.assertEqual(east.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"], "PendingReplicaDeletion")
+
+        # The replicas' windows (7..30 days) run concurrently; the aws CLI schedules one.
+        cli = json.loads(aws(self.server, "eu-west-1", "schedule-key-deletion", "--key-id", key_id,
+                             "--pending-window-in-days", "7").stdout)
+        self.assertEqual(cli["KeyState"], "PendingDeletion")
+        self.assertIn("DeletionDate", cli)
+        south.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=10)
+        self.server.advance_clock(days=7, seconds=60)
+        self.assertEqual(self.error(west.describe_key, KeyId=key_id)[0], "NotFoundException")
+        self.assertEqual(east.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"], "PendingReplicaDeletion")
+        # The last replica's deletion starts the primary's 7 days.
+        now = self.server.advance_clock(days=3)
+        self.assertEqual(self.error(south.describe_key, KeyId=key_id)[0], "NotFoundException")
+        described = east.describe_key(KeyId=key_id)["KeyMetadata"]
+        self.assertEqual(described["KeyState"], "PendingDeletion")
+        self.assertNotIn("PendingDeletionWindowInDays", described)
+        self.assertAlmostEqual(described["DeletionDate"].timestamp(), now + 7 * 86400, delta=5)
+        self.assertEqual(described["MultiRegionConfiguration"]["ReplicaKeys"], [])
+        self.server.advance_clock(days=7, seconds=60)
+        self.assertEqual(self.error(east.describe_key, KeyId=key_id)[0], "NotFoundException")
+
+    def test_cancel_from_pending_replica_deletion(self):
+        east, west = self.kms["us-east-1"], self.kms["eu-west-1"]
+        key_id = east.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+        east.replicate_key(KeyId=key_id, ReplicaRegion="eu-west-1")
+        east.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
+        east.cancel_key_deletion(KeyId=key_id)
+        described = east.describe_key(KeyId=key_id)["KeyMetadata"]
+        self.assertEqual(described["KeyState"], "Disabled")
+        self.assertNotIn("PendingDeletionWindowInDays", described)
+        east.enable_key(KeyId=key_id)
+        self.assertEqual(east.encrypt(KeyId=key_id, Plaintext=b"back")["KeyId"].split(":")[3], "us-east-1")
+        code, message = self.error(west.cancel_key_deletion, KeyId=key_id)
+        self.assertEqual(code, "KMSInvalidStateException")
+        self.assertIn("is not pending deletion", message)
+
+    def test_a_replica_is_enabled_when_replicate_key_returns(self):
+        # AWS answers Creating for a few seconds and tells clients to poll DescribeKey (or retry
+        # KMSInvalidStateException) until Enabled; kmsd replicates synchronously, so such a loop
+        # ends at its first look and a client that uses the replica at once succeeds.
+        east, south = self.kms["us-east-1"], self.kms["ap-southeast-2"]
+        key_id = east.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+        made = east.replicate_key(KeyId=key_id, ReplicaRegion="ap-southeast-2")
+        self.assertEqual(made["ReplicaKeyMetadata"]["KeyState"], "Enabled")
+        looks = 0
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            looks += 1
+            if south.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled":
+                break
+            time.sleep(0.2)
+        self.assertEqual(looks, 1)
+        self.assertEqual(south.generate_data_key(KeyId=key_id, KeySpec="AES_256")["KeyId"],
+                         f"arn:aws:kms:ap-southeast-2:{ACCOUNT_ID}:key/{key_id}")
 
 
 class RegionDataDirTest(unittest.TestCase):

@@ -17,7 +17,8 @@ void WriteKeyMetadata(JsonWriter& writer, const KeyMetadata& m, std::string_view
       .String("KeyUsage", m.key_usage)
       .String("KeyState", KeyStateName(m.state));
   if (m.deletion_date) writer.Integer("DeletionDate", *m.deletion_date);
-  if (m.pending_deletion_window_days) {
+  // AWS: "present only when the KeyState of the KMS key is PendingReplicaDeletion" (issue 13).
+  if (m.pending_deletion_window_days && m.state == KeyState::kPendingReplicaDeletion) {
     writer.Integer("PendingDeletionWindowInDays", *m.pending_deletion_window_days);
   }
   // Imported key material (issue 13): only for Origin EXTERNAL, as AWS.

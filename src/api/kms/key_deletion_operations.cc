@@ -12,11 +12,14 @@ absl::StatusOr<std::string> ScheduleKeyDeletion(OperationContext& context,
   auto result =
       context.service.ScheduleKeyDeletion(context.call, *key_id, static_cast<int>(window));
   if (!result.ok()) return result.status();
-  return JsonWriter()
-      .BeginObject()
-      .String("KeyId", result->key_arn)
-      .Integer("DeletionDate", result->deletion_date)
-      .String("KeyState", KeyStateName(KeyState::kPendingDeletion))
+  JsonWriter writer;
+  writer.BeginObject().String("KeyId", result->key_arn);
+  // AWS: no DeletionDate for a multi-Region primary with replicas (PendingReplicaDeletion): it
+  // is not known until the last replica is deleted.
+  if (result->key_state == KeyState::kPendingDeletion) {
+    writer.Integer("DeletionDate", result->deletion_date);
+  }
+  return writer.String("KeyState", KeyStateName(result->key_state))
       .Integer("PendingWindowInDays", result->pending_window_days)
       .EndObject()
       .Take();

@@ -178,16 +178,17 @@ TEST_F(RegionsTest, ReplicaDecryptsThePrimarysBlobsAndTakesItsRotations) {
   auto reopened = In("eu-west-1")->Decrypt(call_, rotated->ciphertext_blob, {}, "", {});
   ASSERT_TRUE(reopened.ok()) << reopened.status();
   EXPECT_EQ(reopened->plaintext.view(), "r");
-  EXPECT_EQ(Err(In("us-east-1")->ScheduleKeyDeletion(call_, primary->key_id, 7).status()),
-            "KMSInvalidStateException");
-  // The replica's deletion frees the primary's.
+  // The replica's deletion leaves the set; a primary alone is deleted like any key.
   ASSERT_TRUE(In("eu-west-1")->ScheduleKeyDeletion(call_, primary->key_id, 7).ok());
   now_ += 8 * kDay;
   ASSERT_TRUE(regions_->RunDueTasks().ok());
   auto described = In("us-east-1")->DescribeKey(call_, primary->key_id, {});
   ASSERT_TRUE(described.ok());
   EXPECT_TRUE(described->multi_region_configuration->replica_keys.empty());
-  EXPECT_TRUE(In("us-east-1")->ScheduleKeyDeletion(call_, primary->key_id, 7).ok());
+  auto scheduled = In("us-east-1")->ScheduleKeyDeletion(call_, primary->key_id, 7);
+  ASSERT_TRUE(scheduled.ok()) << scheduled.status();
+  EXPECT_EQ(scheduled->key_state, KeyState::kPendingDeletion);
+  EXPECT_EQ(scheduled->deletion_date, now_ + 7 * kDay);
 }
 
 TEST_F(RegionsTest, GrantTokensOfAMultiRegionKeyNameIt) {
@@ -232,6 +233,195 @@ TEST_F(RegionsTest, ReplicateKeyRefusesWhatAwsRefuses) {
   auto stranger = CallContext{policy::testing::User("nobody", kAccount)};
   EXPECT_EQ(Err(east->ReplicateKey(stranger, {key->key_id, "eu-west-1"}).status()),
             "AccessDeniedException");
+}
+
+TEST_F(RegionsTest, ReplicaTagsNeedTagResourceInAnIdentityPolicy) {
+  CreateKeyRequest request;
+  request.multi_region = true;
+  auto key = In("us-east-1")->CreateKey(call_, request);
+  ASSERT_TRUE(key.ok());
+  const std::string replicate_and_create =
+      R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",)"
+      R"("Action":["kms:ReplicateKey","kms:CreateKey"],"Resource":"*"}]})";
+  ReplicateKeyRequest tagged{key->key_id, "eu-west-1"};
+  tagged.tags = {{"team", "a"}};
+  auto refused = In("us-east-1")->ReplicateKey(AsUser("admin", {replicate_and_create}), tagged);
+  EXPECT_EQ(Err(refused.status()), "AccessDeniedException");
+  EXPECT_NE(std::string(refused.status().message()).find("kms:TagResource"), std::string::npos)
+      << refused.status();
+  const std::string tag_resource =
+      R"({"Version":"2012-10-17","Statement":[{"Effect":"Allow",)"
+      R"("Action":"kms:TagResource","Resource":"*"}]})";
+  auto made = In("us-east-1")->ReplicateKey(
+      AsUser("admin", {replicate_and_create, tag_resource}), tagged);
+  ASSERT_TRUE(made.ok()) << made.status();
+  EXPECT_EQ(made->replica_tags.size(), 1u);
+}
+
+// --- The deletion of a multi-Region primary with replicas (AWS: PendingReplicaDeletion) ---
+
+class MultiRegionDeletionTest : public RegionsTest {
+ protected:
+  void SetUp() override {
+    RegionsTest::SetUp();
+    if (HasFatalFailure()) return;
+    Open("us-east-1,eu-west-1,ap-southeast-2");
+    CreateKeyRequest request;
+    request.multi_region = true;
+    auto made = In("us-east-1")->CreateKey(call_, request);
+    ASSERT_TRUE(made.ok()) << made.status();
+    key_id_ = made->key_id;
+  }
+  void Replicate(std::string_view region) {
+    auto made = In("us-east-1")->ReplicateKey(call_, {key_id_, std::string(region)});
+    ASSERT_TRUE(made.ok()) << made.status();
+  }
+  KeyMetadata Describe(std::string_view region) {
+    auto described = In(region)->DescribeKey(call_, key_id_, {});
+    EXPECT_TRUE(described.ok()) << described.status();
+    return described.ok() ? *described : KeyMetadata{};
+  }
+  bool Exists(std::string_view region) {
+    return In(region)->DescribeKey(call_, key_id_, {}).ok();
+  }
+  int RunDueTasks() {
+    auto report = regions_->RunDueTasks();
+    EXPECT_TRUE(report.ok()) << report.status();
+    return report.ok() ? report->keys_deleted : -1;
+  }
+  std::string key_id_;
+};
+
+TEST_F(MultiRegionDeletionTest, PrimaryWithReplicasWaitsInPendingReplicaDeletionWithoutADate) {
+  Replicate("eu-west-1");
+  auto scheduled = In("us-east-1")->ScheduleKeyDeletion(call_, key_id_, 7);
+  ASSERT_TRUE(scheduled.ok()) << scheduled.status();
+  EXPECT_EQ(scheduled->key_state, KeyState::kPendingReplicaDeletion);
+  EXPECT_EQ(scheduled->deletion_date, 0);  // AWS: not known until the last replica is deleted
+  EXPECT_EQ(scheduled->pending_window_days, 7);
+  KeyMetadata primary = Describe("us-east-1");
+  EXPECT_EQ(KeyStateName(primary.state), "PendingReplicaDeletion");
+  EXPECT_FALSE(primary.deletion_date.has_value());
+  EXPECT_EQ(primary.pending_deletion_window_days, 7);
+  EXPECT_FALSE(primary.Enabled());
+  // The replica is not affected.
+  EXPECT_EQ(Describe("eu-west-1").state, KeyState::kEnabled);
+  auto counts = regions_->CountKeysByState();
+  ASSERT_TRUE(counts.ok());
+  EXPECT_EQ(counts->pending_replica_deletion, 1);
+  EXPECT_EQ(counts->enabled, 1);
+  // "This status can continue indefinitely": nothing is due while the replica lives.
+  now_ += 60 * kDay;
+  EXPECT_EQ(RunDueTasks(), 0);
+  EXPECT_EQ(Describe("us-east-1").state, KeyState::kPendingReplicaDeletion);
+}
+
+TEST_F(MultiRegionDeletionTest, PendingReplicaDeletionRefusesWhatPendingDeletionRefuses) {
+  Replicate("eu-west-1");
+  ASSERT_TRUE(In("us-east-1")->ScheduleKeyDeletion(call_, key_id_, 7).ok());
+  KmsService* east = In("us-east-1");
+  auto encrypted = east->Encrypt(call_, key_id_, SecretBytes::FromString("x"), {}, {});
+  ASSERT_FALSE(encrypted.ok());
+  EXPECT_EQ(Err(encrypted.status()), "KMSInvalidStateException");
+  EXPECT_EQ(std::string(encrypted.status().message()),
+            StrCat("arn:aws:kms:us-east-1:", kAccount, ":key/", key_id_,
+                   " is pending replica deletion."));
+  auto replicated = east->ReplicateKey(call_, {key_id_, "ap-southeast-2"});
+  EXPECT_EQ(Err(replicated.status()), "KMSInvalidStateException");
+  EXPECT_NE(std::string(replicated.status().message()).find("pending replica deletion"),
+            std::string::npos);
+  EXPECT_EQ(Err(east->UpdatePrimaryRegion(call_, key_id_, "eu-west-1")),
+            "KMSInvalidStateException");
+  EXPECT_EQ(Err(east->EnableKey(call_, key_id_)), "KMSInvalidStateException");
+  EXPECT_EQ(Err(east->DisableKey(call_, key_id_)), "KMSInvalidStateException");
+  EXPECT_EQ(Err(east->UpdateKeyDescription(call_, key_id_, "d")), "KMSInvalidStateException");
+  EXPECT_EQ(Err(east->TagResource(call_, key_id_, {{"k", "v"}})), "KMSInvalidStateException");
+  EXPECT_EQ(Err(east->ScheduleKeyDeletion(call_, key_id_, 7).status()),
+            "KMSInvalidStateException");
+  EXPECT_EQ(Err(east->CreateAlias(call_, "alias/late", key_id_)), "KMSInvalidStateException");
+  // What AWS allows in that state: DescribeKey, GetKeyPolicy, ListResourceTags.
+  EXPECT_TRUE(east->GetKeyPolicy(call_, key_id_, "default").ok());
+  EXPECT_TRUE(east->ListResourceTags(call_, key_id_, 50, "").ok());
+  // The replica still works, and decrypts what the primary made before.
+  EXPECT_TRUE(
+      In("eu-west-1")->Encrypt(call_, key_id_, SecretBytes::FromString("x"), {}, {}).ok());
+}
+
+TEST_F(MultiRegionDeletionTest, TheLastReplicasDeletionStartsThePrimarysWaitingPeriodOnce) {
+  Replicate("eu-west-1");
+  Replicate("ap-southeast-2");
+  ASSERT_TRUE(In("us-east-1")->ScheduleKeyDeletion(call_, key_id_, 8).ok());
+  ASSERT_TRUE(In("eu-west-1")->ScheduleKeyDeletion(call_, key_id_, 7).ok());
+  ASSERT_TRUE(In("ap-southeast-2")->ScheduleKeyDeletion(call_, key_id_, 10).ok());
+  EXPECT_EQ(Describe("eu-west-1").state, KeyState::kPendingDeletion);
+  // Day 7: one replica goes; another remains, so the primary still waits.
+  now_ += 7 * kDay + 1;
+  EXPECT_EQ(RunDueTasks(), 1);
+  EXPECT_FALSE(Exists("eu-west-1"));
+  EXPECT_EQ(Describe("us-east-1").state, KeyState::kPendingReplicaDeletion);
+  // Day 10: the last replica goes and the primary's 8 days begin, in the same commit.
+  now_ += 3 * kDay;
+  EXPECT_EQ(RunDueTasks(), 1);
+  EXPECT_FALSE(Exists("ap-southeast-2"));
+  KeyMetadata primary = Describe("us-east-1");
+  EXPECT_EQ(primary.state, KeyState::kPendingDeletion);
+  ASSERT_TRUE(primary.deletion_date.has_value());
+  EXPECT_EQ(*primary.deletion_date, now_ + 8 * kDay);
+  EXPECT_TRUE(primary.multi_region_configuration->replica_keys.empty());
+  // Further passes change nothing until the date; then the primary is deleted, once.
+  EXPECT_EQ(RunDueTasks(), 0);
+  now_ += 8 * kDay - 1;
+  EXPECT_EQ(RunDueTasks(), 0);
+  EXPECT_TRUE(Exists("us-east-1"));
+  now_ += 1;
+  EXPECT_EQ(RunDueTasks(), 1);
+  EXPECT_FALSE(Exists("us-east-1"));
+  EXPECT_EQ(RunDueTasks(), 0);
+  auto registry = keystore_->Get(StrCat("mrk/", key_id_));
+  ASSERT_TRUE(registry.ok());
+  EXPECT_FALSE(registry->has_value());  // the set is gone with its last key
+}
+
+TEST_F(MultiRegionDeletionTest, CancelKeyDeletionFromPendingReplicaDeletionLeavesItDisabled) {
+  Replicate("eu-west-1");
+  ASSERT_TRUE(In("us-east-1")->ScheduleKeyDeletion(call_, key_id_, 7).ok());
+  auto cancelled = In("us-east-1")->CancelKeyDeletion(call_, key_id_);
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  KeyMetadata primary = Describe("us-east-1");
+  EXPECT_EQ(primary.state, KeyState::kDisabled);
+  EXPECT_FALSE(primary.pending_deletion_window_days.has_value());
+  // The replica's deletion no longer starts anything for the primary.
+  ASSERT_TRUE(In("eu-west-1")->ScheduleKeyDeletion(call_, key_id_, 7).ok());
+  now_ += 31 * kDay;
+  EXPECT_EQ(RunDueTasks(), 1);
+  EXPECT_EQ(Describe("us-east-1").state, KeyState::kDisabled);
+  EXPECT_EQ(Err(In("us-east-1")->CancelKeyDeletion(call_, key_id_).status()),
+            "KMSInvalidStateException");
+}
+
+TEST_F(MultiRegionDeletionTest, ReplicaDeletionWindowsAreSevenToThirtyDays) {
+  Replicate("eu-west-1");
+  KmsService* west = In("eu-west-1");
+  EXPECT_EQ(Err(west->ScheduleKeyDeletion(call_, key_id_, 6).status()), "ValidationException");
+  EXPECT_EQ(Err(west->ScheduleKeyDeletion(call_, key_id_, 31).status()), "ValidationException");
+  auto scheduled = west->ScheduleKeyDeletion(call_, key_id_, 30);
+  ASSERT_TRUE(scheduled.ok()) << scheduled.status();
+  EXPECT_EQ(scheduled->key_state, KeyState::kPendingDeletion);
+  EXPECT_EQ(scheduled->deletion_date, now_ + 30 * kDay);
+  EXPECT_EQ(Describe("us-east-1").state, KeyState::kEnabled);  // the primary is not affected
+}
+
+TEST_F(MultiRegionDeletionTest, ADisabledPrimaryIsNeitherReplicatedNorMoved) {
+  Replicate("eu-west-1");
+  ASSERT_TRUE(In("us-east-1")->DisableKey(call_, key_id_).ok());
+  EXPECT_EQ(Err(In("us-east-1")->ReplicateKey(call_, {key_id_, "ap-southeast-2"}).status()),
+            "DisabledException");
+  EXPECT_EQ(Err(In("us-east-1")->UpdatePrimaryRegion(call_, key_id_, "eu-west-1")),
+            "DisabledException");
+  ASSERT_TRUE(In("us-east-1")->EnableKey(call_, key_id_).ok());
+  ASSERT_TRUE(In("eu-west-1")->DisableKey(call_, key_id_).ok());
+  EXPECT_EQ(Err(In("us-east-1")->UpdatePrimaryRegion(call_, key_id_, "eu-west-1")),
+            "DisabledException");
 }
 
 }  // namespace

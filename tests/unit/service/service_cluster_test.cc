@@ -9,6 +9,7 @@
 
 #include "kmsd/errors.h"
 #include "kmsd/etcd_storage.h"
+#include "kmsd/regions.h"
 #include "kmsd/service.h"
 #include "service/service_impl.h"
 #include "unit/cluster_fixture.h"
@@ -661,6 +662,148 @@ TEST_F(ServiceClusterTest, GrantQuotaRacedOnTwoNodesIsNeverExceeded) {
     marker = page->next_marker;
   } while (!marker.empty());
   EXPECT_EQ(total, service_internal::kMaxGrantsPerGranteePerKey);
+}
+
+// Multi-Region keys on several nodes (issue 13): the release of a primary waiting in
+// PendingReplicaDeletion happens once, in the commit that destroys its last replica.
+class MultiRegionClusterTest : public testing::ClusterFixture {
+ protected:
+  void SetUp() override {
+    ClusterFixture::SetUp();
+    for (int i = 0; i < 2; ++i) {
+      testing::ClusterFixture::NodeParts& parts = OpenParts();
+      ServiceOptions options;
+      options.backend = parts.backend.get();
+      auto list = ParseRegionList("us-east-1,eu-west-1");
+      ASSERT_TRUE(list.ok());
+      auto made = NewKmsRegions(*list, options, parts.keystore.get(), &clock_);
+      ASSERT_TRUE(made.ok()) << made.status();
+      nodes_.push_back(std::move(*made));
+    }
+    CreateKeyRequest request;
+    request.multi_region = true;
+    auto key = In(0, "us-east-1").CreateKey(call_, request);
+    ASSERT_TRUE(key.ok()) << key.status();
+    key_id_ = key->key_id;
+    ASSERT_TRUE(In(0, "us-east-1").ReplicateKey(call_, {key_id_, "eu-west-1"}).ok());
+    // One pass first, so that the pass under test commits nothing before its due tasks.
+    ASSERT_TRUE(nodes_[0]->RunDueTasks().ok());
+    ASSERT_TRUE(Delivered());
+  }
+  void TearDown() override {
+    StopWatches();
+    nodes_.clear();
+    ClusterFixture::TearDown();
+  }
+  KmsService& In(int node, std::string_view region) {
+    auto service = nodes_[node]->ForRegion(region);
+    EXPECT_TRUE(service.ok());
+    return **service;
+  }
+  KeyState PrimaryState(int node) {
+    auto described = In(node, "us-east-1").DescribeKey(call_, key_id_, {});
+    EXPECT_TRUE(described.ok()) << described.status();
+    return described.ok() ? described->state : KeyState::kEnabled;
+  }
+
+  FixedClock clock_{&now_};
+  std::vector<std::unique_ptr<KmsRegions>> nodes_;
+  std::string key_id_;
+  CallContext call_{
+      std::make_shared<const Principal>(RootPrincipal(testing::kAccount, "AKIAROOT"))};
+};
+
+TEST_F(MultiRegionClusterTest, TheLastReplicaReleasesThePrimaryOnceWhenTheLeadershipMoves) {
+  ASSERT_TRUE(In(1, "us-east-1").ScheduleKeyDeletion(call_, key_id_, 7).ok());
+  ASSERT_TRUE(In(0, "eu-west-1").ScheduleKeyDeletion(call_, key_id_, 7).ok());
+  ASSERT_TRUE(Delivered());
+  now_ += 8 * kDay;
+  store_.SetLeader(0);
+  // A starts the pass and loses the leadership before its first commit; B runs the whole pass.
+  int b_deleted = -1;
+  store_.BeforeNextCommit(0, [&] {
+    store_.SetLeader(1);
+    auto report = nodes_[1]->RunDueTasks();
+    ASSERT_TRUE(report.ok()) << report.status();
+    b_deleted = report->keys_deleted;
+  });
+  auto a_report = nodes_[0]->RunDueTasks();
+  ASSERT_TRUE(a_report.ok()) << a_report.status();
+  EXPECT_EQ(a_report->keys_deleted + b_deleted, 1);
+  ASSERT_TRUE(Delivered());
+  for (int node : {0, 1}) {
+    EXPECT_EQ(PrimaryState(node), KeyState::kPendingDeletion) << node;
+    auto described = In(node, "us-east-1").DescribeKey(call_, key_id_, {});
+    ASSERT_TRUE(described.ok());
+    EXPECT_EQ(described->deletion_date, now_ + 7 * kDay);
+  }
+  // Its own seven days, then one deletion whichever node leads.
+  now_ += 7 * kDay;
+  int deleted = 0;
+  for (int leader : {1, 0}) {
+    store_.SetLeader(leader);
+    auto report = nodes_[leader]->RunDueTasks();
+    ASSERT_TRUE(report.ok()) << report.status();
+    deleted += report->keys_deleted;
+  }
+  EXPECT_EQ(deleted, 1);
+  ASSERT_TRUE(Delivered());
+  EXPECT_EQ(TypeOf(In(0, "us-east-1").DescribeKey(call_, key_id_, {}).status()),
+            ErrorType::kNotFound);
+}
+
+TEST_F(MultiRegionClusterTest, ACancelBetweenTheReleasesReadAndItsCommitWins) {
+  ASSERT_TRUE(In(0, "us-east-1").ScheduleKeyDeletion(call_, key_id_, 7).ok());
+  ASSERT_TRUE(In(0, "eu-west-1").ScheduleKeyDeletion(call_, key_id_, 7).ok());
+  ASSERT_TRUE(Delivered());
+  now_ += 8 * kDay;
+  store_.SetLeader(0);
+  // B cancels the primary's deletion after A read the primary (PendingReplicaDeletion) and
+  // before A commits the replica's destruction with the primary's release: A's fourth commit
+  // (issue 12: the replica is marked, its report noted, its material deleted, then its record
+  // goes with the release).
+  absl::Status cancelled;
+  store_.BeforeNextCommit(0, [&] {
+    store_.BeforeNextCommit(0, [&] {
+      store_.BeforeNextCommit(0, [&] {
+        store_.BeforeNextCommit(0, [&] {
+          cancelled = In(1, "us-east-1").CancelKeyDeletion(call_, key_id_).status();
+        });
+      });
+    });
+  });
+  auto report = nodes_[0]->RunDueTasks();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(cancelled.ok()) << cancelled;
+  EXPECT_EQ(report->keys_deleted, 1);  // the replica, after a retry
+  EXPECT_GT(store_.conflicts(), 0);
+  ASSERT_TRUE(Delivered());
+  for (int node : {0, 1}) EXPECT_EQ(PrimaryState(node), KeyState::kDisabled) << node;
+  EXPECT_EQ(TypeOf(In(1, "eu-west-1").DescribeKey(call_, key_id_, {}).status()),
+            ErrorType::kNotFound);
+}
+
+TEST_F(MultiRegionClusterTest, AScheduleRacingTheLastReplicasDestructionStillWaitsForIt) {
+  // B schedules the primary while A destroys the last replica: the schedule touches the shared
+  // record A's commit expects, so A retries and releases the primary it now finds waiting.
+  ASSERT_TRUE(In(0, "eu-west-1").ScheduleKeyDeletion(call_, key_id_, 7).ok());
+  ASSERT_TRUE(Delivered());
+  now_ += 8 * kDay;
+  store_.SetLeader(0);
+  absl::StatusOr<ScheduleDeletionResult> scheduled;
+  store_.BeforeNextCommit(0, [&] {
+    scheduled = In(1, "us-east-1").ScheduleKeyDeletion(call_, key_id_, 9);
+  });
+  auto report = nodes_[0]->RunDueTasks();
+  ASSERT_TRUE(report.ok()) << report.status();
+  ASSERT_TRUE(scheduled.ok()) << scheduled.status();
+  EXPECT_EQ(scheduled->key_state, KeyState::kPendingReplicaDeletion);
+  EXPECT_EQ(report->keys_deleted, 1);
+  ASSERT_TRUE(Delivered());
+  auto described = In(1, "us-east-1").DescribeKey(call_, key_id_, {});
+  ASSERT_TRUE(described.ok());
+  EXPECT_EQ(described->state, KeyState::kPendingDeletion);
+  EXPECT_EQ(described->deletion_date, now_ + 9 * kDay);
 }
 
 }  // namespace

@@ -281,10 +281,11 @@ TEST(EtcdBackend, OneOfTwoRacingNodesLeads) {
     EXPECT_FALSE(leading_a->IsLeader() && leading_b->IsLeader());
     std::this_thread::sleep_for(200ms);
   }
-  // The leader steps down (its node stops): the other takes over within a renewal period.
+  // The leader steps down (its node stops): the other takes over within a renewal period
+  // (1.7 s; the bound leaves room for a loaded machine).
   Leadership* follower = leading_a->IsLeader() ? leading_b.get() : leading_a.get();
   (leading_a->IsLeader() ? leading_a : leading_b).reset();
-  until = std::chrono::steady_clock::now() + 3s;
+  until = std::chrono::steady_clock::now() + 6s;
   while (!follower->IsLeader()) {
     ASSERT_LT(std::chrono::steady_clock::now(), until) << "no takeover";
     std::this_thread::sleep_for(50ms);
@@ -319,8 +320,12 @@ TEST(EtcdBackend, CompactLeavesNoDeletedValueInTheDatabaseFile) {
     return content.str().find("SHRED-ME-") != std::string::npos;
   };
   // etcd commits its database every 100 ms: the deleted value is there, at its old revision.
-  std::this_thread::sleep_for(300ms);
-  ASSERT_TRUE(contains_secret());
+  // (Polled: on a loaded machine the commit can come later than 100 ms.)
+  auto until = std::chrono::steady_clock::now() + 10s;
+  while (!contains_secret()) {
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << "the value never reached the file";
+    std::this_thread::sleep_for(100ms);
+  }
   auto compacted = backend->Compact();
   ASSERT_TRUE(compacted.ok()) << compacted;
   EXPECT_FALSE(contains_secret());

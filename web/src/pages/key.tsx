@@ -65,7 +65,7 @@ function Overview({ metadata, onChange }: { metadata: any; onChange: () => void 
       <div class="actions">
         {state === "Enabled" ? <button disabled={busy} onClick={() => run("DisableKey", { KeyId: metadata.KeyId })}>Disable key</button> : null}
         {state === "Disabled" ? <button disabled={busy} onClick={() => run("EnableKey", { KeyId: metadata.KeyId })}>Enable key</button> : null}
-        {state === "PendingDeletion" ? (
+        {state === "PendingDeletion" || state === "PendingReplicaDeletion" ? (
           <button disabled={busy} onClick={() => run("CancelKeyDeletion", { KeyId: metadata.KeyId })}>Cancel deletion</button>
         ) : confirming ? (
           <span class="confirm">

@@ -17,7 +17,7 @@ export interface Described {
 }
 
 const pageSize = 25;
-const states = ["All", "Enabled", "Disabled", "PendingDeletion", "PendingImport", "Unavailable"];
+const states = ["All", "Enabled", "Disabled", "PendingDeletion", "PendingReplicaDeletion", "PendingImport", "Unavailable"];
 
 export async function listAll<T>(
   fetchPage: (marker?: string) => Promise<{ items: T[]; next?: string }>,
