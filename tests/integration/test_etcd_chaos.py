@@ -22,8 +22,8 @@ from etcd_harness import EtcdCluster
 from kmsd_cluster import KmsdNodes
 from kmsd_harness import kmsd_audit
 
-LOAD_SECONDS = 40
-WORKERS = 4
+LOAD_SECONDS = 35
+WORKERS = 3
 GRANTEE = "arn:aws:iam::111122223333:root"
 # What an operation may answer while a member or a node is down (the request was not
 # acknowledged, so nothing is expected of it): the dependency unavailable, a conflict that kept
@@ -106,8 +106,8 @@ class EtcdChaosTest(unittest.TestCase):
                 nodes.restart(i)
 
     # ---- the load
-    def client(self, node):
-        return boto3.client(
+    def client(self, node, session):
+        return session.client(
             "kms", endpoint_url=node.endpoint, region_name=node.region,
             aws_access_key_id=node.access_key, aws_secret_access_key=node.secret_key,
             config=botocore.config.Config(retries={"mode": "standard", "max_attempts": 4},
@@ -117,6 +117,7 @@ class EtcdChaosTest(unittest.TestCase):
         rng = random.Random(seed * 100 + worker)
         toggling = []  # keys this worker made to disable and enable, used for nothing else
         clients = {}   # endpoint -> client (a restarted node listens on a new port)
+        session = boto3.session.Session()  # boto3's default session is not for threads
         while not stop.is_set():
             index = rng.randrange(len(nodes))
             node = nodes[index]
@@ -125,7 +126,7 @@ class EtcdChaosTest(unittest.TestCase):
                 time.sleep(0.05)
                 continue
             if endpoint not in clients:
-                clients[endpoint] = self.client(node)
+                clients[endpoint] = self.client(node, session)
             kms = clients[endpoint]
             with acked.lock:
                 keys = sorted(acked.keys - acked.toggled)
