@@ -1036,8 +1036,9 @@ std::string BuildServiceEvent(const RequestOutcome& outcome, const EventSettings
     AppendResource(out, true, account.empty() ? std::string_view(settings.account_id) : account,
                    R"(,"type":"AWS::KMS::Key","ARN":)", outcome.service_event_key_arn);
   }
-  AppendMember(out, R"(],"eventType":"AwsServiceEvent","managementEvent":true,)"
-                    R"("recipientAccountId":)",
+  AppendMember(out,
+               R"(],"eventType":"AwsServiceEvent","managementEvent":true,)"
+               R"("recipientAccountId":)",
                settings.account_id);
   out += R"(,"eventCategory":"Management"})";
   return out;

@@ -631,8 +631,8 @@ int Serve(const ServeFlags& flags) {
   service_options.on_service_event = [audit = audit_log->get()](const kmsd::ServiceEvent& event) {
     kmsd::HttpRequest none;
     absl::Status ok;
-    kmsd::RequestOutcome outcome{.operation = event.event_name, .http = none, .principal = nullptr,
-                                 .status = ok};
+    kmsd::RequestOutcome outcome{
+        .operation = event.event_name, .http = none, .principal = nullptr, .status = ok};
     outcome.event_id = event.event_id;
     outcome.region = event.region;
     outcome.service_event = true;

@@ -306,9 +306,8 @@ absl::Status KmsServiceImpl::FinishDestruction(const std::string& key_id,
     }
     KeystoreBatch batch;
     batch.expect.emplace_back(key_record_id, std::move(stored->version));
-    for (const std::string& prefix :
-         {records::MaterialPrefix(key_id), records::GrantPrefix(key_id),
-          records::ImportPrefix(key_id)}) {
+    for (const std::string& prefix : {records::MaterialPrefix(key_id), records::GrantPrefix(key_id),
+                                      records::ImportPrefix(key_id)}) {
       size_t room = kMaxDestroyBatchRecords - batch.deletes.size();
       if (room == 0) break;
       auto listed = keystore_->List(prefix, "", room);
@@ -384,8 +383,8 @@ absl::Status KmsServiceImpl::ReportServiceEvent(std::string_view event_name,
   event.key_arn = KeyArn(key_id);
   event.region = Region();
   // The same event has the same id on every node that reports it.
-  std::string digest = crypto::Sha256({"kmsd service event\n", event.event_name, "\n",
-                                       event.key_arn, "\n", std::to_string(due)});
+  std::string digest = crypto::Sha256(
+      {"kmsd service event\n", event.event_name, "\n", event.key_arn, "\n", std::to_string(due)});
   static constexpr char kHex[] = "0123456789abcdef";
   std::string hex;
   for (size_t i = 0; i < 16; ++i) {

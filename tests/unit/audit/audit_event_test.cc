@@ -59,8 +59,8 @@ TEST(AuditEvent, EncryptHasCloudTrailShape) {
 TEST(AuditEvent, ServiceEventHasAwsServiceEventShape) {
   HttpRequest none;
   absl::Status ok;
-  RequestOutcome outcome{.operation = "DeleteKey", .http = none, .principal = nullptr,
-                         .status = ok};
+  RequestOutcome outcome{
+      .operation = "DeleteKey", .http = none, .principal = nullptr, .status = ok};
   outcome.service_event = true;
   outcome.service_event_key_arn = kKeyArn;
   outcome.region = "eu-west-1";

@@ -530,7 +530,6 @@ TEST_F(ServiceClusterTest, KeyUsageSavedByTwoNodesKeepsTheLatest) {
   EXPECT_EQ(usage->last_use->cloudtrail_event_id, "late");
 }
 
-
 // Issue 12: etcd takes at most 128 operations per transaction; a key with more records than that
 // (here 130 rotations, 60 aliases, 80 grants) is destroyed in bounded batches.
 TEST_F(ServiceClusterTest, KeyWithMoreRecordsThanOneTransactionTakesIsDestroyed) {
@@ -568,9 +567,8 @@ TEST_F(ServiceClusterTest, DestructionCutShortIsFinishedByTheNextLeaderAndNeverS
   // A's commits: the mark, the note that the deletion was reported, the first batch, then the
   // store is gone (a step runs once the commit it precedes was let through).
   store_.BeforeNextCommit(0, [&] {
-    store_.BeforeNextCommit(0, [&] {
-      store_.BeforeNextCommit(0, [&] { store_.SetUnreachable(true); });
-    });
+    store_.BeforeNextCommit(
+        0, [&] { store_.BeforeNextCommit(0, [&] { store_.SetUnreachable(true); }); });
   });
   auto cut = A().RunDueTasks();
   EXPECT_EQ(TypeOf(cut.status()), ErrorType::kDependencyTimeout) << cut.status();
@@ -766,9 +764,8 @@ TEST_F(MultiRegionClusterTest, ACancelBetweenTheReleasesReadAndItsCommitWins) {
   store_.BeforeNextCommit(0, [&] {
     store_.BeforeNextCommit(0, [&] {
       store_.BeforeNextCommit(0, [&] {
-        store_.BeforeNextCommit(0, [&] {
-          cancelled = In(1, "us-east-1").CancelKeyDeletion(call_, key_id_).status();
-        });
+        store_.BeforeNextCommit(
+            0, [&] { cancelled = In(1, "us-east-1").CancelKeyDeletion(call_, key_id_).status(); });
       });
     });
   });

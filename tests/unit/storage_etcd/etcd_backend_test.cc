@@ -10,15 +10,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <sstream>
 #include <thread>
-#include <atomic>
-#include <memory>
 
 #include "kmsd/errors.h"
 #include "kmsd/etcd_storage.h"
@@ -402,9 +402,9 @@ class AnswerDroppingProxy {
       if (write(to, buffer, got) != got) break;
       // A call is more than HTTP/2's small control frames (a window update, a ping: < 20 bytes).
       if (to_etcd && got >= 64 && armed_.exchange(false)) {
-        *cut = true;                                 // etcd's answers go nowhere from now on
-        std::this_thread::sleep_for(300ms);          // etcd commits meanwhile
-        shutdown(from, SHUT_RDWR);                   // then the client's connection breaks
+        *cut = true;                         // etcd's answers go nowhere from now on
+        std::this_thread::sleep_for(300ms);  // etcd commits meanwhile
+        shutdown(from, SHUT_RDWR);           // then the client's connection breaks
         shutdown(to, SHUT_RDWR);
         break;
       }
