@@ -112,8 +112,30 @@ class EtcdProcess {
     waitpid(pid_, nullptr, 0);
     pid_ = 0;
   }
-  void Pause() { kill(pid_, SIGSTOP); }
+  // SIGSTOP, then waits (bounded) until every thread of the member has stopped: kill() returns
+  // before they all have, and a member still answering for a moment makes "paused" a lie.
+  void Pause() {
+    kill(pid_, SIGSTOP);
+    auto until = std::chrono::steady_clock::now() + 2s;
+    while (std::chrono::steady_clock::now() < until && !AllThreadsStopped()) {
+      std::this_thread::sleep_for(5ms);
+    }
+  }
   void Resume() { kill(pid_, SIGCONT); }
+  bool AllThreadsStopped() const {
+    std::filesystem::path tasks = "/proc/" + std::to_string(pid_) + "/task";
+    std::error_code error;
+    for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
+      std::ifstream stat(task.path() / "stat");
+      std::string line;
+      std::getline(stat, line);
+      size_t close = line.rfind(')');  // the state follows the command name in parentheses
+      if (close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'T') {
+        return false;
+      }
+    }
+    return !error;
+  }
 
   std::unique_ptr<Backend> Open(std::string prefix, int election_ttl_seconds = 5) const {
     EtcdOptions options;
@@ -178,6 +200,7 @@ class RecordingWatcher final : public StorageWatcher {
     std::unique_lock lock(mutex_);
     return changed_signal_.wait_for(lock, timeout, [&] { return condition(); });
   }
+  // Called within WaitFor's condition (the lock held) or after the feed stopped.
   bool Changed(const std::string& key) { return changed_.contains(key); }
   int stale() const { return stale_; }
   int current() const { return current_; }
@@ -209,9 +232,9 @@ TEST(EtcdBackend, TwoNodesSeeEachOthersWritesAtOnce) {
 
 TEST(EtcdBackend, TheWatchReportsAnotherNodesWritesAndDeletes) {
   std::string prefix = FreshPrefix();
+  RecordingWatcher watcher;  // first: it must outlive the backend whose feed calls it
   auto watching = etcd->Open(prefix);
   auto writer = etcd->Open(prefix);
-  RecordingWatcher watcher;
   ASSERT_TRUE(watching->Get("key/0").ok());                // the initial load
   ASSERT_TRUE(writer->Put("key/before-watch", "v").ok());  // after the load, before Watch
   ASSERT_TRUE(watching->Watch("key/", &watcher).ok());
@@ -226,12 +249,12 @@ TEST(EtcdBackend, TheWatchReportsAnotherNodesWritesAndDeletes) {
 
 TEST(EtcdBackend, AWatchFromACompactedRevisionGoesStaleThenCurrent) {
   std::string prefix = FreshPrefix();
+  RecordingWatcher watcher;  // first: it must outlive the backend whose feed calls it
   auto watching = etcd->Open(prefix);
   auto writer = etcd->Open(prefix);
   ASSERT_TRUE(watching->Get("key/0").ok());  // the initial load, at some revision
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(writer->Put("key/1", std::to_string(i)).ok());
   ASSERT_TRUE(writer->Compact().ok());  // the revisions after the load are gone
-  RecordingWatcher watcher;
   ASSERT_TRUE(watching->Watch("key/", &watcher).ok());
   // What changed since the load cannot be reported: the caller must drop its caches, then the
   // feed goes on from now.
@@ -468,9 +491,9 @@ TEST(EtcdBackend, AConditionalWriteCommittedButUnansweredIsASuccessOnItsRetry) {
 // Runs last among the etcd tests (gtest runs them in order): it stops and restarts the member.
 TEST(EtcdBackendZ, AnUnansweringClusterIsADependencyTimeoutWithinTwoSeconds) {
   std::string prefix = FreshPrefix();
+  RecordingWatcher watcher;  // first: it must outlive the backend whose feed calls it
   auto backend = etcd->Open(prefix, 2);
   auto other = etcd->Open(prefix);
-  RecordingWatcher watcher;
   ASSERT_TRUE(backend->Put("key/1", "v").ok());
   ASSERT_TRUE(backend->Watch("key/", &watcher).ok());
   auto leadership = backend->Elect("scheduler");
