@@ -53,6 +53,12 @@ struct RequestOutcome {
   // The region the request was served in (its SigV4 scope's), CloudTrail's awsRegion. Empty:
   // the audit's configured region.
   std::string_view region;
+  // Issue 12: not a request but an action the service took by itself (a key deleted when its
+  // waiting period ended, an automatic rotation): recorded as CloudTrail records AWS's service
+  // events (eventType AwsServiceEvent, invokedBy kms.amazonaws.com, no request parameters), about
+  // the key service_event_key_arn. http supplies nothing but is required.
+  bool service_event = false;
+  std::string_view service_event_key_arn;
 };
 
 struct ApiOptions {

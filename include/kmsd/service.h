@@ -190,6 +190,9 @@ struct DueTaskReport {
   int keys_rotated = 0;
   int key_usages_saved = 0;  // keys whose last use was saved (KmsService::SaveKeyUsage)
   int key_materials_expired = 0;  // imported key material deleted at its ValidTo (issue 13)
+  // Issue 12: this node held the scheduler's leadership (Backend::Elect) for the pass, so the
+  // deletions and rotations were its to run.
+  bool led = false;
 };
 
 // The last successful cryptographic operation with a key (GetKeyLastUsage).
@@ -362,6 +365,16 @@ struct KeyMaterialResult {
 // The only key policy name AWS has.
 inline constexpr std::string_view kDefaultKeyPolicyName = "default";
 
+// Issue 12: an action the service took by itself (ServiceOptions::on_service_event).
+struct ServiceEvent {
+  std::string event_name;  // "DeleteKey", "RotateKey"
+  std::string key_arn;
+  std::string region;
+  // The same on every node that reports the same event (derived from the event, key and due
+  // date), so that a report repeated after a crash is recognizable.
+  std::string event_id;
+};
+
 struct ServiceOptions {
   std::string region = "us-east-1";
   std::string account_id = "111122223333";
@@ -380,6 +393,13 @@ struct ServiceOptions {
   // region, else "region/<name>/"), so the watch knows which changes are this region's. Set by
   // KmsRegions.
   std::string record_prefix;
+  // ---- issue 12: what the service does by itself, AWS's service events (a key deleted when its
+  // waiting period ended, an automatic rotation), reported after they are committed; kmsd audits
+  // each (eventType AwsServiceEvent). Called on the scheduler's thread, may block (an audit
+  // write). A DeleteKey whose report fails is reported again by the next pass before the key's
+  // records go. Unset: not reported.
+  std::function<absl::Status(const ServiceEvent&)> on_service_event;
+  // ---- end issue 12
 };
 
 // For metrics (not KMS operations: no caller, not authorized, not audited).

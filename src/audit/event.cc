@@ -1016,8 +1016,38 @@ void AppendJsonString(std::string& out, std::string_view text) {
   out.push_back('"');
 }
 
+// Issue 12: AWS's shape of a service event (the DeleteKey CloudTrail logs when a key's waiting
+// period ends, the RotateKey of an automatic rotation).
+std::string BuildServiceEvent(const RequestOutcome& outcome, const EventSettings& settings,
+                              int64_t now_seconds, const std::string& event_id) {
+  std::string_view region =
+      outcome.region.empty() ? std::string_view(settings.region) : outcome.region;
+  std::string out;
+  out.reserve(640);
+  AppendMember(out, R"({"eventVersion":"1.08","userIdentity":{"accountId":)", settings.account_id);
+  AppendMember(out, R"(,"invokedBy":"kms.amazonaws.com"},"eventTime":)", EventTime(now_seconds));
+  AppendMember(out, R"(,"eventSource":"kms.amazonaws.com","eventName":)", outcome.operation);
+  AppendMember(out, R"(,"awsRegion":)", region);
+  out += R"(,"sourceIPAddress":"kms.amazonaws.com","userAgent":"kms.amazonaws.com")";
+  out += R"(,"requestParameters":null,"responseElements":null)";
+  AppendMember(out, R"(,"eventID":)", event_id);
+  out += R"(,"readOnly":false,"resources":[)";
+  if (!outcome.service_event_key_arn.empty()) {
+    std::string_view account = ArnAccount(outcome.service_event_key_arn);
+    AppendResource(out, true, account.empty() ? std::string_view(settings.account_id) : account,
+                   R"(,"type":"AWS::KMS::Key","ARN":)", outcome.service_event_key_arn);
+  }
+  AppendMember(out,
+               R"(],"eventType":"AwsServiceEvent","managementEvent":true,)"
+               R"("recipientAccountId":)",
+               settings.account_id);
+  out += R"(,"eventCategory":"Management"})";
+  return out;
+}
+
 std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& settings,
                        int64_t now_seconds, const std::string& event_id) {
+  if (outcome.service_event) return BuildServiceEvent(outcome, settings, now_seconds, event_id);
   // Reused by the thread's next event, so parsing allocates nothing in the common case.
   thread_local AllowlistedJson request;
   thread_local AllowlistedJson response;

@@ -119,6 +119,12 @@ class Scheduler {
       spdlog::info("scheduler: deleted {} key(s), rotated {} key(s)", report->keys_deleted,
                    report->keys_rotated);
     }
+    // Issue 12: which node runs the cluster's background work (docs/HA.md).
+    if (report->led != led_) {
+      led_ = report->led;
+      spdlog::info(led_ ? "scheduler: this node leads (runs deletions and rotations)"
+                        : "scheduler: this node no longer leads");
+    }
     return absl::OkStatus();
   }
 
@@ -139,6 +145,7 @@ class Scheduler {
   std::mutex pass_mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;
+  bool led_ = false;  // guarded by pass_mutex_
   std::thread thread_;
 };
 
@@ -622,6 +629,24 @@ int Serve(const ServeFlags& flags) {
   }
   kmsd::ServiceOptions service_options{regions.Default(), flags.account_id};
   service_options.backend = backend->get();  // watch and scheduler election when shared
+  // ---- issue 12: the scheduler's deletions and rotations are audited as AWS's service events
+  service_options.on_service_event = [audit = audit_log->get()](const kmsd::ServiceEvent& event) {
+    kmsd::HttpRequest none;
+    absl::Status ok;
+    kmsd::RequestOutcome outcome{
+        .operation = event.event_name, .http = none, .principal = nullptr, .status = ok};
+    outcome.event_id = event.event_id;
+    outcome.region = event.region;
+    outcome.service_event = true;
+    outcome.service_event_key_arn = event.key_arn;
+    absl::Status recorded = audit->Record(outcome);
+    if (!recorded.ok()) {
+      spdlog::error("scheduler: {} of {} not audited: {}", event.event_name, event.key_arn,
+                    kmsd::ToStd(recorded.message()));
+    }
+    return recorded;
+  };
+  // ---- end issue 12
   service_options.principal_exists = [identities = iam->get()](std::string_view arn) {
     return identities->PrincipalExists(arn);
   };

@@ -140,19 +140,28 @@ absl::StatusOr<CreateGrantResult> KmsServiceImpl::CreateGrant(const CallContext&
     auto token = grants::MakeToken(record);
     if (!token.ok()) return token.status();
 
-    // The key must still be as read (not disabled or scheduled for deletion meanwhile).
+    // The key must still be as read (not disabled or scheduled for deletion meanwhile), and so
+    // must its grants, which the quotas above counted: every CreateGrant rewrites the key record
+    // (grants_created), so of two nodes racing past a quota one conflicts, reads the grants
+    // again and is refused (issue 12).
     auto key_version = StoredKeyVersion(entry);
     if (!key_version.ok()) return key_version.status();
+    KeyRecord counted = entry.record;
+    ++counted.grants_created;
+    std::string encoded_key = records::EncodeKeyRecord(counted);
     SecretBytes encoded = records::EncodeGrantRecord(record);
     KeystoreBatch batch;
     std::string record_id = records::GrantRecordId(record.key_id, record.grant_id);
     batch.puts.emplace_back(record_id, encoded.view());
+    batch.puts.emplace_back(records::KeyRecordId(record.key_id), encoded_key);
     batch.expect.emplace_back(record_id, "");
     batch.expect.emplace_back(records::KeyRecordId(record.key_id), std::move(*key_version));
     uint64_t seen = InvalidationsOf(record.key_id);
     if (auto status = keystore_->Commit(batch); !status.ok()) return status;
     CreateGrantResult result{record.grant_id, std::move(*token)};
     auto changed = std::make_shared<KeyEntry>(entry);
+    changed->record = std::move(counted);
+    changed->stored_record = std::move(encoded_key);
     changed->grants = entry.grants->With(grants::FromRecord(std::move(record)));
     PublishIfCurrent(std::move(changed), seen);
     return result;

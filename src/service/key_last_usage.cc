@@ -162,7 +162,9 @@ absl::StatusOr<int> KmsServiceImpl::SaveKeyUsageShared(
 
 absl::StatusOr<DueTaskReport> KmsServiceImpl::RunDueTasks() {
   // Deletions and rotations are the leader's; every node saves the key usage it recorded.
-  auto report = leadership_->IsLeader() ? RunScheduledTasks() : DueTaskReport{};
+  bool led = leadership_->IsLeader();
+  auto report = led ? RunScheduledTasks() : DueTaskReport{};
+  if (report.ok()) report->led = led;
   // Multi-Region primaries the pass rotated: their replicas take the new material (issue 13).
   std::vector<std::string> syncs;
   {

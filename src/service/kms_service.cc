@@ -285,6 +285,8 @@ absl::StatusOr<EntryPtr> KmsServiceImpl::LoadFromKeystore(const std::string& key
   }
   auto record = records::DecodeKeyRecord((*stored)->view());
   if (!record.ok()) return record.status();
+  // Issue 12: its deletion is under way (DestroyKey); part of its material may be gone already.
+  if (record->destroying) return NotFound(StrCat("Key '", KeyArn(key_id), "' does not exist"));
   auto entry = std::make_shared<KeyEntry>();
   entry->record = std::move(*record);
   entry->stored_record = std::string((*stored)->view());

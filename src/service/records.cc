@@ -158,6 +158,8 @@ std::string EncodeKeyRecord(const KeyRecord& record) {
     }
     j["imported"] = std::move(imported);
   }
+  if (record.destroying) j["destroying"] = {{"recorded", record.deletion_recorded}};  // issue 12
+  if (record.grants_created) j["grants_created"] = record.grants_created;             // issue 12
   return j.dump();
 }
 
@@ -227,6 +229,11 @@ absl::StatusOr<KeyRecord> DecodeKeyRecord(std::string_view bytes) {
                                     .valid_to = m.valid_to});
       }
     }
+    if (j.contains("destroying")) {  // issue 12
+      record.destroying = true;
+      record.deletion_recorded = j["destroying"].at("recorded").get<bool>();
+    }
+    record.grants_created = j.value("grants_created", uint64_t{0});  // issue 12
     return record;
   } catch (const json::exception&) {
     return Internal("stored key record is malformed");

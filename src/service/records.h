@@ -75,6 +75,15 @@ struct KeyRecord {
   // import, after DeleteImportedKeyMaterial and after it expired), and its description.
   bool has_material = true;
   std::string key_material_description;
+  // Issue 12: the key's deletion fell due and its destruction has begun (DestroyKey): its
+  // records go in bounded batches, the key record last. Such a key is gone for every caller.
+  // deletion_recorded: the DeleteKey service event was reported (audited), before any record
+  // went, so that a node resuming the destruction does not report it again.
+  bool destroying = false;
+  bool deletion_recorded = false;
+  // Issue 12: grants ever created for the key. Each CreateGrant raises it, so that it rewrites the
+  // key record it counted the grants of: two nodes racing past the grant quota conflict.
+  uint64_t grants_created = 0;
 };
 
 // Issue 13: the shared registry record of a multi-Region key, "mrk/<id>" (not under any region's

@@ -107,6 +107,7 @@ class Regions final : public KmsRegions, public service_internal::RegionPeers {
       total.keys_deleted += report->keys_deleted;
       total.keys_rotated += report->keys_rotated;
       total.key_usages_saved += report->key_usages_saved;
+      total.led = total.led || report->led;  // issue 12
     }
     if (!first_error.ok()) return first_error;
     return total;

@@ -218,6 +218,11 @@ absl::Status KmsServiceImpl::RunDueTask(const records::DueTask& task,
     auto due = keystore_->GetVersioned(due_record_id);
     if (!due.ok()) return due.status();
     if (!due->value) return absl::OkStatus();
+    if (task.task == records::kDeleteTask) {
+      auto resumed = ResumeDestruction(task, due_record_id, due->version, report);
+      if (!resumed.ok()) return resumed.status();
+      if (*resumed) return absl::OkStatus();
+    }
     auto entry = Load(task.key_id);
     if (!entry.ok() && TypeOf(entry.status()) != ErrorType::kNotFound) return entry.status();
     if (entry.ok()) {
@@ -228,11 +233,7 @@ absl::Status KmsServiceImpl::RunDueTask(const records::DueTask& task,
     if (record && task.task == records::kDeleteTask &&
         record->metadata.state == KeyState::kPendingDeletion &&
         record->metadata.deletion_date == task.due) {
-      if (auto status = DestroyKey(*entry, due_record_id, due->version); !status.ok()) {
-        return status;
-      }
-      ++report.keys_deleted;
-      return absl::OkStatus();
+      return DestroyKey(*entry, due_record_id, due->version, report);
     }
     if (record && task.task == records::kRotateTask && record->metadata.multi_region &&
         !RequireNotReplica(record->metadata, "rotation").ok()) {
@@ -259,7 +260,12 @@ absl::Status KmsServiceImpl::RunDueTask(const records::DueTask& task,
                       : absl::OkStatus();
       });
       if (!rotated.ok()) return rotated.status();
-      if (rotate) ++report.keys_rotated;
+      if (rotate) {
+        ++report.keys_rotated;
+        // After the commit, which stands either way: a crash before this report loses the
+        // record, never doubles it (the reporter logs a failure).
+        ReportServiceEvent("RotateKey", record->metadata.key_id, task.due).IgnoreError();
+      }
       if (record->metadata.multi_region) replica_syncs_.push_back(record->metadata.key_id);
       return absl::OkStatus();
     }
@@ -275,64 +281,187 @@ absl::Status KmsServiceImpl::RunDueTask(const records::DueTask& task,
 }
 
 absl::Status KmsServiceImpl::DestroyKey(const EntryPtr& entry, const std::string& due_record_id,
-                                        const std::string& due_version) {
+                                        const std::string& due_version, DueTaskReport& report) {
   const KeyRecord& record = entry->record;
   const std::string& key_id = record.metadata.key_id;
   auto key_version = StoredKeyVersion(*entry);
   if (!key_version.ok()) return key_version.status();
-  if (auto status = EnsureAliasIndex(); !status.ok()) return status;
+  {
+    // A key that cannot finish its destruction is not begun (issue 13: a primary that gained a
+    // replica since its deletion was scheduled).
+    KeystoreBatch probe;
+    std::string encoded;
+    PrimaryRelease release;
+    if (auto status = ForgetMultiRegionKey(record, probe, encoded, release); !status.ok()) {
+      return status;
+    }
+  }
+  // Step one: mark the key as being destroyed, conditional on the schedule record and the key as
+  // read. From this commit on every node answers NotFound for it (LoadFromKeystore), so no new
+  // alias, grant or use can reach it, and the destruction cannot be cancelled.
+  KeyRecord marked = record;
+  marked.destroying = true;
+  marked.deletion_recorded = false;
+  std::string encoded = records::EncodeKeyRecord(marked);
+  KeystoreBatch mark;
+  mark.puts.emplace_back(records::KeyRecordId(key_id), encoded);
+  mark.expect.emplace_back(records::KeyRecordId(key_id), std::move(*key_version));
+  mark.expect.emplace_back(due_record_id, due_version);
+  {
+    std::unique_lock destroy_lock(destroy_mutex_);
+    if (auto status = keystore_->Commit(mark); !status.ok()) {
+      if (IsStorageConflict(status)) Forget(key_id);
+      return status;
+    }
+    Forget(key_id);
+  }
+  return FinishDestruction(key_id, due_record_id, due_version, report);
+}
+
+absl::StatusOr<bool> KmsServiceImpl::ResumeDestruction(const records::DueTask& task,
+                                                       const std::string& due_record_id,
+                                                       const std::string& due_version,
+                                                       DueTaskReport& report) {
+  auto stored = keystore_->Get(records::KeyRecordId(task.key_id));
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return false;
+  auto record = records::DecodeKeyRecord((*stored)->view());
+  if (!record.ok()) return record.status();
+  if (!record->destroying) return false;
+  // A node (this one or another) began and did not finish: whatever it had deleted stays
+  // deleted, and the rest goes now.
+  if (auto status = FinishDestruction(task.key_id, due_record_id, due_version, report);
+      !status.ok()) {
+    return status;
+  }
+  return true;
+}
+
+absl::Status KmsServiceImpl::FinishDestruction(const std::string& key_id,
+                                               const std::string& due_record_id,
+                                               const std::string& due_version,
+                                               DueTaskReport& report) {
+  const std::string key_record_id = records::KeyRecordId(key_id);
+  // Step two: the DeleteKey report, then the key's other records in batches that fit one etcd
+  // transaction, each conditional on the marked key record (a node that overlaps deletes the
+  // same records: no harm).
+  while (true) {
+    auto stored = keystore_->GetVersioned(key_record_id);
+    if (!stored.ok()) return stored.status();
+    if (!stored->value) return absl::OkStatus();  // another node finished it
+    auto record = records::DecodeKeyRecord(stored->value->view());
+    if (!record.ok()) return record.status();
+    if (!record->destroying) return Internal("a key being destroyed lost its mark");
+    if (!record->deletion_recorded) {
+      // Reported before any record goes, and noted at once: a crash between the report and the
+      // note (one etcd transaction) is the one case in which a resumed destruction reports the
+      // deletion again, under the same eventID (docs/HA.md).
+      if (auto status =
+              ReportServiceEvent("DeleteKey", key_id, record->metadata.deletion_date.value_or(0));
+          !status.ok()) {
+        return status;
+      }
+      record->deletion_recorded = true;
+      std::string recorded = records::EncodeKeyRecord(*record);
+      KeystoreBatch note;
+      note.puts.emplace_back(key_record_id, recorded);
+      note.expect.emplace_back(key_record_id, std::move(stored->version));
+      if (auto status = keystore_->Commit(note); !status.ok()) return status;
+      continue;
+    }
+    KeystoreBatch batch;
+    batch.expect.emplace_back(key_record_id, std::move(stored->version));
+    for (const std::string& prefix : {records::MaterialPrefix(key_id), records::GrantPrefix(key_id),
+                                      records::ImportPrefix(key_id)}) {
+      size_t room = kMaxDestroyBatchRecords - batch.deletes.size();
+      if (room == 0) break;
+      auto listed = keystore_->List(prefix, "", room);
+      if (!listed.ok()) return listed.status();
+      for (const KeystoreRecord& listed_record : *listed) batch.deletes.push_back(listed_record.id);
+    }
+    std::vector<std::string> alias_names;
+    if (batch.deletes.size() < kMaxDestroyBatchRecords) {
+      if (auto status = EnsureAliasIndex(); !status.ok()) return status;
+      if (shared_) {
+        // Other nodes' aliases may not have reached this node's index: read them, each expected
+        // still to name this key.
+        auto aliases = StoredAliasesOf(key_id);
+        if (!aliases.ok()) return aliases.status();
+        for (auto& alias : *aliases) {
+          if (batch.deletes.size() == kMaxDestroyBatchRecords) break;
+          batch.expect.emplace_back(alias.first, std::move(alias.second));
+          batch.deletes.push_back(records::AliasRecordId(alias.first));
+          alias_names.push_back(std::move(alias.first));
+        }
+      } else {
+        for (std::string& name : AliasesOf(key_id)) {
+          if (batch.deletes.size() == kMaxDestroyBatchRecords) break;
+          batch.deletes.push_back(records::AliasRecordId(name));
+          alias_names.push_back(std::move(name));
+        }
+      }
+    }
+    if (batch.deletes.empty()) break;  // nothing left but the key record and its schedule
+    if (auto status = keystore_->Commit(batch); !status.ok()) return status;
+    std::unique_lock cache_lock(cache_mutex_);
+    for (const std::string& name : alias_names) UnindexAliasLocked(name);
+  }
+  // Step three: the key record last, with its schedule, usage and multi-Region share.
+  auto stored = keystore_->GetVersioned(key_record_id);
+  if (!stored.ok()) return stored.status();
+  if (!stored->value) return absl::OkStatus();
+  auto record = records::DecodeKeyRecord(stored->value->view());
+  if (!record.ok()) return record.status();
   KeystoreBatch batch;
   batch.expect.emplace_back(due_record_id, due_version);
-  batch.expect.emplace_back(records::KeyRecordId(key_id), std::move(*key_version));
+  batch.expect.emplace_back(key_record_id, std::move(stored->version));
   batch.deletes.push_back(due_record_id);
-  batch.deletes.push_back(records::KeyRecordId(key_id));
-  for (const std::string& prefix :
-       {records::MaterialPrefix(key_id), records::GrantPrefix(key_id),
-        records::ImportPrefix(key_id)}) {
-    auto listed = keystore_->List(prefix, "", 0);
-    if (!listed.ok()) return listed.status();
-    for (const KeystoreRecord& stored : *listed) batch.deletes.push_back(stored.id);
-  }
-  if (record.rotation_enabled) {
+  batch.deletes.push_back(key_record_id);
+  if (record->rotation_enabled) {
     batch.deletes.push_back(
-        records::DueRecordId(record.next_rotation_date, records::kRotateTask, key_id));
-  }
-  std::vector<std::string> alias_names;
-  if (shared_) {
-    // Other nodes' aliases may not have reached this node's index: read them, each expected
-    // still to name this key.
-    auto stored = StoredAliasesOf(key_id);
-    if (!stored.ok()) return stored.status();
-    for (auto& [name, version] : *stored) {
-      batch.expect.emplace_back(name, std::move(version));
-      alias_names.push_back(std::move(name));
-    }
-  } else {
-    alias_names = AliasesOf(key_id);
-  }
-  for (const std::string& name : alias_names) {
-    batch.deletes.push_back(records::AliasRecordId(name));
+        records::DueRecordId(record->next_rotation_date, records::kRotateTask, key_id));
   }
   batch.deletes.push_back(key_usage::UsageRecordId(key_id));
   std::string multi_region_record;  // issue 13: the shared record loses this region
   PrimaryRelease release;           // and a primary waiting for its last replica begins its wait
-  if (auto status = ForgetMultiRegionKey(record, batch, multi_region_record, release);
+  if (auto status = ForgetMultiRegionKey(*record, batch, multi_region_record, release);
       !status.ok()) {
     return status;
   }
   {
     std::unique_lock destroy_lock(destroy_mutex_);
-    if (auto status = CommitDestruction(batch, release); !status.ok()) {
-      if (IsStorageConflict(status)) Forget(key_id);
-      return status;
-    }
+    if (auto status = CommitDestruction(batch, release); !status.ok()) return status;
     key_usage_.Forget(key_id);
     std::unique_lock cache_lock(cache_mutex_);
     ForgetLocked(key_id);
-    for (const std::string& name : alias_names) UnindexAliasLocked(name);
     aliases_by_key_.erase(key_id);
   }
+  ++report.keys_deleted;
   return keystore_->Compact();
+}
+
+absl::Status KmsServiceImpl::ReportServiceEvent(std::string_view event_name,
+                                                const std::string& key_id, int64_t due) {
+  if (!options_.on_service_event) return absl::OkStatus();
+  ServiceEvent event;
+  event.event_name = std::string(event_name);
+  event.key_arn = KeyArn(key_id);
+  event.region = Region();
+  // The same event has the same id on every node that reports it.
+  std::string digest = crypto::Sha256(
+      {"kmsd service event\n", event.event_name, "\n", event.key_arn, "\n", std::to_string(due)});
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string hex;
+  for (size_t i = 0; i < 16; ++i) {
+    auto byte = static_cast<unsigned char>(digest[i]);
+    if (i == 6) byte = (byte & 0x0f) | 0x50;  // a name-based UUID's version and variant bits
+    if (i == 8) byte = (byte & 0x3f) | 0x80;
+    hex.push_back(kHex[byte >> 4]);
+    hex.push_back(kHex[byte & 0xf]);
+  }
+  event.event_id = StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
+                          hex.substr(16, 4), "-", hex.substr(20));
+  return options_.on_service_event(event);
 }
 
 void KmsServiceImpl::UnscheduleRotation(KeyRecord& record, KeyChange& change) {

@@ -70,6 +70,9 @@ inline constexpr int kMaxPendingWindowDays = 30;
 // AWS's on-demand rotation quota per KMS key (not adjustable).
 inline constexpr size_t kMaxOnDemandRotations = 25;
 inline constexpr size_t kDueTasksPerPage = 64;
+// Records deleted per commit while a key is destroyed (issue 12): with the key record's put and
+// the aliases' conditions, within etcd's 128 operations per transaction.
+inline constexpr size_t kMaxDestroyBatchRecords = 100;
 inline constexpr std::string_view kReservedAliasPrefix = "alias/aws/";
 // AWS's grant quotas.
 inline constexpr size_t kMaxGrantsPerKey = 50000;
@@ -617,8 +620,24 @@ class KmsServiceImpl final : public KmsService {
 
   // Crypto-shredding: the key's record, every backing-key version, its aliases, its grants and its
   // schedule go in one commit; after it nothing can decrypt a blob made under the key.
+  // Issue 12: in bounded steps, so that a key of any size fits etcd's transactions: the key
+  // record is marked `destroying` (conditional on the schedule record), then its other records go
+  // in batches of at most kMaxDestroyBatchRecords, then the key record with its schedule. A crash
+  // between steps leaves a marked key, which answers NotFound and which the next pass of the
+  // scheduler (on any node) finishes (ResumeDestruction). The DeleteKey service event is reported
+  // (and that noted in the key record) before any record goes.
   absl::Status DestroyKey(const EntryPtr& entry, const std::string& due_record_id,
-                          const std::string& due_version);
+                          const std::string& due_version, DueTaskReport& report);
+  // True when the task's key was marked and this call finished its destruction.
+  absl::StatusOr<bool> ResumeDestruction(const records::DueTask& task,
+                                         const std::string& due_record_id,
+                                         const std::string& due_version, DueTaskReport& report);
+  absl::Status FinishDestruction(const std::string& key_id, const std::string& due_record_id,
+                                 const std::string& due_version, DueTaskReport& report);
+  // Hands a service event (DeleteKey, RotateKey) to ServiceOptions::on_service_event, with an
+  // eventID derived from the event, the key and the due date: the same on every node.
+  absl::Status ReportServiceEvent(std::string_view event_name, const std::string& key_id,
+                                  int64_t due);
 
   // EnableKey, DisableKey and UpdateKeyDescription: a change to the metadata of a key (by any
   // form of key id) that is not pending deletion.

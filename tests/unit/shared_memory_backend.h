@@ -76,6 +76,12 @@ class SharedMemoryStore {
     std::lock_guard lock(mutex_);
     before_commit_[node] = std::move(step);
   }
+  // Refuses (kLimitExceeded, writing nothing) any batch of more writes, or more conditions, than
+  // this, as etcd refuses a transaction of more than 128 operations (0: no limit).
+  void SetMaxBatchOperations(size_t limit) {
+    std::lock_guard lock(mutex_);
+    max_batch_operations_ = limit;
+  }
   // Commits that reached the store (applied or refused by a condition), and those refused.
   int commits() const {
     std::lock_guard lock(mutex_);
@@ -122,6 +128,11 @@ class SharedMemoryStore {
     {
       std::lock_guard lock(mutex_);
       if (unreachable_) return Unreachable();
+      if (max_batch_operations_ &&
+          (batch.puts.size() + batch.deletes.size() > max_batch_operations_ ||
+           batch.conditions.size() > max_batch_operations_)) {
+        return Error(ErrorType::kLimitExceeded, "the batch exceeds the shared test store's limit");
+      }
       auto it = before_commit_.find(node);
       if (it != before_commit_.end()) {
         step = std::move(it->second);
@@ -196,6 +207,7 @@ class SharedMemoryStore {
   int commits_ = 0;
   int conflicts_ = 0;
   int reads_ = 0;
+  size_t max_batch_operations_ = 0;
   std::thread delivery_;
 };
 

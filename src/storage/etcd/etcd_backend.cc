@@ -388,12 +388,23 @@ class EtcdBackend final : public Backend {
                                                      kEtcdMaxBatchBytes, " bytes per transaction"));
     }
     TxnResponse response;
+    int attempts = 0;
     auto status = client_->Call("writing", [&](Member& member, grpc::ClientContext* context) {
+      ++attempts;
       return member.kv->Txn(context, request, &response);
     });
     if (!status.ok()) return status;
     NoteRevision(response.header().revision());
     if (response.succeeded()) return absl::OkStatus();
+    // An attempt that failed UNAVAILABLE may have been committed all the same (the member died
+    // after proposing it, before answering); then the retry on another member finds its own
+    // write and fails its conditions. The puts are sealed records, unique by their nonces: if
+    // every one is stored as this batch wrote it, the batch committed (issue 12, docs/HA.md).
+    if (attempts > 1 && !puts.empty()) {
+      auto committed = HoldsPuts(puts);
+      if (!committed.ok()) return committed.status();
+      if (*committed) return absl::OkStatus();
+    }
     for (int i = 0; i < response.responses_size() && i < request.compare_size(); ++i) {
       const RangeResponse& found = response.responses(i).response_range();
       const StorageCondition& condition = batch.conditions[i];
@@ -403,6 +414,27 @@ class EtcdBackend final : public Backend {
       if (!holds) return StorageConflict(condition.key);
     }
     return StorageConflict(batch.conditions.empty() ? "" : batch.conditions.front().key);
+  }
+
+  // Whether every key of puts holds exactly its value now (one read-only transaction).
+  absl::StatusOr<bool> HoldsPuts(const std::map<std::string_view, std::string_view>& puts) {
+    TxnRequest request;
+    for (const auto& [key, value] : puts) {
+      request.add_success()->mutable_request_range()->set_key(DataKey(key));
+    }
+    TxnResponse response;
+    auto status =
+        client_->Call("reading back a write", [&](Member& member, grpc::ClientContext* context) {
+          return member.kv->Txn(context, request, &response);
+        });
+    if (!status.ok()) return status;
+    if (response.responses_size() != static_cast<int>(puts.size())) return false;
+    int i = 0;
+    for (const auto& [key, value] : puts) {
+      const RangeResponse& found = response.responses(i++).response_range();
+      if (found.kvs_size() != 1 || found.kvs(0).value() != value) return false;
+    }
+    return true;
   }
 
   absl::StatusOr<std::vector<StorageEntry>> List(std::string_view prefix,

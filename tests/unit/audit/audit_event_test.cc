@@ -55,6 +55,36 @@ TEST(AuditEvent, EncryptHasCloudTrailShape) {
   EXPECT_FALSE(event.contains("errorCode"));
 }
 
+// Issue 12: a deletion the scheduler made, as CloudTrail records AWS's own service events.
+TEST(AuditEvent, ServiceEventHasAwsServiceEventShape) {
+  HttpRequest none;
+  absl::Status ok;
+  RequestOutcome outcome{
+      .operation = "DeleteKey", .http = none, .principal = nullptr, .status = ok};
+  outcome.service_event = true;
+  outcome.service_event_key_arn = kKeyArn;
+  outcome.region = "eu-west-1";
+  json event = json::parse(
+      BuildEvent(outcome, kSettings, 1714557600, "aaaaaaaa-bbbb-5ccc-8ddd-eeeeeeeeeeee"));
+  EXPECT_EQ(event["userIdentity"],
+            json({{"accountId", "111122223333"}, {"invokedBy", "kms.amazonaws.com"}}));
+  EXPECT_EQ(event["eventSource"], "kms.amazonaws.com");
+  EXPECT_EQ(event["eventName"], "DeleteKey");
+  EXPECT_EQ(event["awsRegion"], "eu-west-1");
+  EXPECT_EQ(event["sourceIPAddress"], "kms.amazonaws.com");
+  EXPECT_EQ(event["userAgent"], "kms.amazonaws.com");
+  EXPECT_TRUE(event["requestParameters"].is_null());
+  EXPECT_TRUE(event["responseElements"].is_null());
+  EXPECT_FALSE(event.contains("requestID"));
+  EXPECT_EQ(event["eventID"], "aaaaaaaa-bbbb-5ccc-8ddd-eeeeeeeeeeee");
+  EXPECT_EQ(
+      event["resources"],
+      json::array({{{"accountId", "111122223333"}, {"type", "AWS::KMS::Key"}, {"ARN", kKeyArn}}}));
+  EXPECT_EQ(event["eventType"], "AwsServiceEvent");
+  EXPECT_EQ(event["managementEvent"], true);
+  EXPECT_EQ(event["recipientAccountId"], "111122223333");
+}
+
 TEST(AuditEvent, RootIdentityHasNoUserNameOrSessionContext) {
   json identity = Build(MakeCall("ListKeys", "{}"))["userIdentity"];
   EXPECT_EQ(identity.size(), 5u);

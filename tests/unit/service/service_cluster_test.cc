@@ -4,13 +4,16 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
+#include "kmsd/etcd_storage.h"
 #include "kmsd/key_import.h"
 #include "kmsd/regions.h"
 #include "kmsd/service.h"
+#include "service/service_impl.h"
 #include "unit/cluster_fixture.h"
 #include "unit/service/service_test_util.h"
 
@@ -31,6 +34,13 @@ class ServiceClusterTest : public testing::ClusterFixture {
     testing::ClusterFixture::NodeParts& parts = OpenParts();
     ServiceOptions options;
     options.backend = parts.backend.get();
+    int node = static_cast<int>(nodes_.size());
+    options.on_service_event = [this, node](const ServiceEvent& event) {
+      std::lock_guard lock(events_mutex_);
+      if (fail_service_events_) return Error(ErrorType::kDependencyTimeout, "audit full");
+      service_events_.push_back({node, event});
+      return absl::OkStatus();
+    };
     nodes_.push_back(
         NewKmsService(options, parts.keystore.get(), std::make_unique<FixedClock>(&now_)));
     return *nodes_.back();
@@ -53,6 +63,54 @@ class ServiceClusterTest : public testing::ClusterFixture {
     return StrCat("arn:aws:kms:us-east-1:", testing::kAccount, ":key/", key_id);
   }
 
+  // Issue 12: a key with `rotations` automatic rotations (one scheduler pass each), `aliases`
+  // aliases and `grants` grants, then scheduled for deletion in 7 days (not yet due).
+  std::string BigKeyScheduledForDeletion(int rotations, int aliases, int grants) {
+    std::string key_id = NewKey(A());
+    EXPECT_TRUE(A().EnableKeyRotation(call_, key_id, 90).ok());
+    for (int i = 0; i < rotations; ++i) {
+      now_ += 90 * kDay;
+      auto report = A().RunDueTasks();
+      EXPECT_TRUE(report.ok() && report->keys_rotated == 1) << i;
+    }
+    for (int i = 0; i < aliases; ++i) {
+      EXPECT_TRUE(A().CreateAlias(call_, StrCat("alias/big-", i), key_id).ok());
+    }
+    for (int i = 0; i < grants; ++i) {
+      EXPECT_TRUE(A().CreateGrant(call_, {.key_id = key_id,
+                                          .grantee_principal = testing::UserArn("grantee"),
+                                          .operations = {"Encrypt"}})
+                      .ok());
+    }
+    EXPECT_TRUE(A().ScheduleKeyDeletion(call_, key_id, 7).ok());
+    return key_id;
+  }
+
+  // Every record of the store that names the key (its id in the record id, or an alias's).
+  size_t RecordsOfKey(const std::string& key_id) {
+    auto listed = parts_[0].backend->List("", "", 0);
+    EXPECT_TRUE(listed.ok());
+    size_t count = 0;
+    for (const StorageEntry& entry : *listed) {
+      if (entry.key.find(key_id) != std::string::npos || entry.key.starts_with("alias/big-")) {
+        ++count;
+      }
+    }
+    return count;
+  }
+
+  std::vector<std::pair<int, ServiceEvent>> EventsNamed(std::string_view name) {
+    std::lock_guard lock(events_mutex_);
+    std::vector<std::pair<int, ServiceEvent>> named;
+    for (const auto& event : service_events_) {
+      if (event.second.event_name == name) named.push_back(event);
+    }
+    return named;
+  }
+
+  std::mutex events_mutex_;
+  std::vector<std::pair<int, ServiceEvent>> service_events_;  // node, event
+  bool fail_service_events_ = false;
   std::vector<std::unique_ptr<KmsService>> nodes_;
   CallContext call_{
       std::make_shared<const Principal>(RootPrincipal(testing::kAccount, "AKIAROOT"))};
@@ -511,6 +569,138 @@ TEST_F(ServiceClusterTest, KeyUsageSavedByTwoNodesKeepsTheLatest) {
   EXPECT_EQ(usage->last_use->cloudtrail_event_id, "late");
 }
 
+// Issue 12: etcd takes at most 128 operations per transaction; a key with more records than that
+// (here 130 rotations, 60 aliases, 80 grants) is destroyed in bounded batches.
+TEST_F(ServiceClusterTest, KeyWithMoreRecordsThanOneTransactionTakesIsDestroyed) {
+  store_.SetMaxBatchOperations(kEtcdMaxBatchOperations);
+  std::string key_id = BigKeyScheduledForDeletion(130, 60, 80);
+  ASSERT_GT(RecordsOfKey(key_id), 2 * kEtcdMaxBatchOperations);
+  ASSERT_TRUE(Delivered());
+  ASSERT_TRUE(B().DescribeKey(call_, key_id, {}).ok());  // cached on B
+  now_ += 8 * kDay;
+  auto report = A().RunDueTasks();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->keys_deleted, 1);
+  EXPECT_EQ(RecordsOfKey(key_id), 0u);
+  ASSERT_TRUE(Delivered());
+  for (KmsService* node : {&A(), &B()}) {
+    EXPECT_EQ(TypeOf(node->DescribeKey(call_, key_id, {}).status()), ErrorType::kNotFound);
+    auto aliases = node->ListAliases(call_, "", 100, "");
+    ASSERT_TRUE(aliases.ok());
+    EXPECT_TRUE(aliases->aliases.empty());
+  }
+  auto events = EventsNamed("DeleteKey");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].second.key_arn, KeyArn(key_id));
+  EXPECT_EQ(EventsNamed("RotateKey").size(), 130u);
+}
+
+// A leader that dies (here: loses the store) after the first batch leaves a marked key: it
+// answers NotFound on every node, never serves with part of its material gone, and the next
+// leader finishes the destruction without reporting the deletion again.
+TEST_F(ServiceClusterTest, DestructionCutShortIsFinishedByTheNextLeaderAndNeverServesMeanwhile) {
+  store_.SetMaxBatchOperations(kEtcdMaxBatchOperations);
+  std::string key_id = BigKeyScheduledForDeletion(130, 3, 0);
+  ASSERT_TRUE(Delivered());
+  now_ += 8 * kDay;
+  // A's commits: the mark, the note that the deletion was reported, the first batch, then the
+  // store is gone (a step runs once the commit it precedes was let through).
+  store_.BeforeNextCommit(0, [&] {
+    store_.BeforeNextCommit(
+        0, [&] { store_.BeforeNextCommit(0, [&] { store_.SetUnreachable(true); }); });
+  });
+  auto cut = A().RunDueTasks();
+  EXPECT_EQ(TypeOf(cut.status()), ErrorType::kDependencyTimeout) << cut.status();
+  store_.SetUnreachable(false);
+  size_t left = RecordsOfKey(key_id);
+  EXPECT_GT(left, 30u);  // the key record and its schedule, 31 materials, the aliases
+  ASSERT_TRUE(Delivered());
+  for (KmsService* node : {&A(), &B()}) {
+    EXPECT_EQ(TypeOf(node->DescribeKey(call_, key_id, {}).status()), ErrorType::kNotFound);
+    EXPECT_EQ(TypeOf(EncryptOn(*node, key_id)), ErrorType::kNotFound);
+    EXPECT_EQ(TypeOf(EncryptOn(*node, "alias/big-0")), ErrorType::kNotFound);
+    EXPECT_EQ(TypeOf(node->CancelKeyDeletion(call_, key_id).status()), ErrorType::kNotFound);
+    EXPECT_EQ(TypeOf(node->CreateAlias(call_, "alias/late", key_id)), ErrorType::kNotFound);
+  }
+  ASSERT_EQ(EventsNamed("DeleteKey").size(), 1u);
+  store_.SetLeader(1);
+  auto finished = B().RunDueTasks();
+  ASSERT_TRUE(finished.ok()) << finished.status();
+  EXPECT_EQ(finished->keys_deleted, 1);
+  EXPECT_EQ(RecordsOfKey(key_id), 0u);
+  auto events = EventsNamed("DeleteKey");
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].first, 0);  // reported by A, before its first batch
+  auto again = B().RunDueTasks();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->keys_deleted, 0);
+}
+
+// A deletion whose report fails (the audit trail cannot be written) deletes nothing more; the
+// next pass reports it, under the same eventID, and finishes.
+TEST_F(ServiceClusterTest, DeletionIsReportedBeforeItsRecordsGoAndUnderOneEventId) {
+  std::string key_id = BigKeyScheduledForDeletion(2, 1, 0);
+  now_ += 8 * kDay;
+  {
+    std::lock_guard lock(events_mutex_);
+    fail_service_events_ = true;
+  }
+  size_t records = RecordsOfKey(key_id);
+  auto failed = A().RunDueTasks();
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(RecordsOfKey(key_id), records);  // only marked
+  EXPECT_EQ(TypeOf(A().DescribeKey(call_, key_id, {}).status()), ErrorType::kNotFound);
+  {
+    std::lock_guard lock(events_mutex_);
+    fail_service_events_ = false;
+  }
+  store_.SetLeader(1);
+  auto report = B().RunDueTasks();
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->keys_deleted, 1);
+  EXPECT_EQ(RecordsOfKey(key_id), 0u);
+  auto events = EventsNamed("DeleteKey");
+  ASSERT_EQ(events.size(), 1u);
+  // The id is the event's, not the node's: A would have reported the same.
+  std::string first_id = events[0].second.event_id;
+  EXPECT_EQ(first_id.size(), 36u);
+  auto other = BigKeyScheduledForDeletion(0, 0, 0);
+  now_ += 8 * kDay;
+  ASSERT_TRUE(B().RunDueTasks().ok());
+  events = EventsNamed("DeleteKey");
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_NE(events[1].second.event_id, first_id);
+}
+
+// Issue 12: two nodes racing the last grant under a quota: the count is part of the conditional
+// write (the key record, which each CreateGrant rewrites), so one of them is refused.
+TEST_F(ServiceClusterTest, GrantQuotaRacedOnTwoNodesIsNeverExceeded) {
+  std::string key_id = NewKey(A());
+  CreateGrantRequest request{.key_id = key_id,
+                             .grantee_principal = testing::UserArn("grantee"),
+                             .operations = {"Encrypt"}};
+  for (size_t i = 0; i + 1 < service_internal::kMaxGrantsPerGranteePerKey; ++i) {
+    ASSERT_TRUE(A().CreateGrant(call_, request).ok()) << i;
+  }
+  ASSERT_TRUE(Delivered());
+  ASSERT_TRUE(EncryptOn(B(), key_id).ok());  // B counts from its cached entry
+  // A makes the last grant the quota allows between B's count and B's commit.
+  absl::StatusOr<CreateGrantResult> on_a = absl::UnknownError("not run");
+  store_.BeforeNextCommit(1, [&] { on_a = A().CreateGrant(call_, request); });
+  auto on_b = B().CreateGrant(call_, request);
+  ASSERT_TRUE(on_a.ok()) << on_a.status();
+  EXPECT_EQ(TypeOf(on_b.status()), ErrorType::kLimitExceeded) << on_b.status();
+  size_t total = 0;
+  std::string marker;
+  do {
+    auto page = A().ListGrants(call_, key_id, "", "", 100, marker);
+    ASSERT_TRUE(page.ok()) << page.status();
+    total += page->grants.size();
+    marker = page->next_marker;
+  } while (!marker.empty());
+  EXPECT_EQ(total, service_internal::kMaxGrantsPerGranteePerKey);
+}
+
 // Multi-Region keys on several nodes (issue 13): the release of a primary waiting in
 // PendingReplicaDeletion happens once, in the commit that destroys its last replica.
 class MultiRegionClusterTest : public testing::ClusterFixture {
@@ -606,10 +796,17 @@ TEST_F(MultiRegionClusterTest, ACancelBetweenTheReleasesReadAndItsCommitWins) {
   now_ += 8 * kDay;
   store_.SetLeader(0);
   // B cancels the primary's deletion after A read the primary (PendingReplicaDeletion) and
-  // before A commits the replica's destruction with the primary's release.
+  // before A commits the replica's destruction with the primary's release: A's fourth commit
+  // (issue 12: the replica is marked, its report noted, its material deleted, then its record
+  // goes with the release).
   absl::Status cancelled;
   store_.BeforeNextCommit(0, [&] {
-    cancelled = In(1, "us-east-1").CancelKeyDeletion(call_, key_id_).status();
+    store_.BeforeNextCommit(0, [&] {
+      store_.BeforeNextCommit(0, [&] {
+        store_.BeforeNextCommit(
+            0, [&] { cancelled = In(1, "us-east-1").CancelKeyDeletion(call_, key_id_).status(); });
+      });
+    });
   });
   auto report = nodes_[0]->RunDueTasks();
   ASSERT_TRUE(report.ok()) << report.status();

@@ -10,12 +10,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "kmsd/errors.h"
 #include "kmsd/etcd_storage.h"
@@ -109,8 +112,30 @@ class EtcdProcess {
     waitpid(pid_, nullptr, 0);
     pid_ = 0;
   }
-  void Pause() { kill(pid_, SIGSTOP); }
+  // SIGSTOP, then waits (bounded) until every thread of the member has stopped: kill() returns
+  // before they all have, and a member still answering for a moment makes "paused" a lie.
+  void Pause() {
+    kill(pid_, SIGSTOP);
+    auto until = std::chrono::steady_clock::now() + 2s;
+    while (std::chrono::steady_clock::now() < until && !AllThreadsStopped()) {
+      std::this_thread::sleep_for(5ms);
+    }
+  }
   void Resume() { kill(pid_, SIGCONT); }
+  bool AllThreadsStopped() const {
+    std::filesystem::path tasks = "/proc/" + std::to_string(pid_) + "/task";
+    std::error_code error;
+    for (const auto& task : std::filesystem::directory_iterator(tasks, error)) {
+      std::ifstream stat(task.path() / "stat");
+      std::string line;
+      std::getline(stat, line);
+      size_t close = line.rfind(')');  // the state follows the command name in parentheses
+      if (close == std::string::npos || close + 2 >= line.size() || line[close + 2] != 'T') {
+        return false;
+      }
+    }
+    return !error;
+  }
 
   std::unique_ptr<Backend> Open(std::string prefix, int election_ttl_seconds = 5) const {
     EtcdOptions options;
@@ -175,6 +200,7 @@ class RecordingWatcher final : public StorageWatcher {
     std::unique_lock lock(mutex_);
     return changed_signal_.wait_for(lock, timeout, [&] { return condition(); });
   }
+  // Called within WaitFor's condition (the lock held) or after the feed stopped.
   bool Changed(const std::string& key) { return changed_.contains(key); }
   int stale() const { return stale_; }
   int current() const { return current_; }
@@ -206,9 +232,9 @@ TEST(EtcdBackend, TwoNodesSeeEachOthersWritesAtOnce) {
 
 TEST(EtcdBackend, TheWatchReportsAnotherNodesWritesAndDeletes) {
   std::string prefix = FreshPrefix();
+  RecordingWatcher watcher;  // first: it must outlive the backend whose feed calls it
   auto watching = etcd->Open(prefix);
   auto writer = etcd->Open(prefix);
-  RecordingWatcher watcher;
   ASSERT_TRUE(watching->Get("key/0").ok());                // the initial load
   ASSERT_TRUE(writer->Put("key/before-watch", "v").ok());  // after the load, before Watch
   ASSERT_TRUE(watching->Watch("key/", &watcher).ok());
@@ -223,12 +249,12 @@ TEST(EtcdBackend, TheWatchReportsAnotherNodesWritesAndDeletes) {
 
 TEST(EtcdBackend, AWatchFromACompactedRevisionGoesStaleThenCurrent) {
   std::string prefix = FreshPrefix();
+  RecordingWatcher watcher;  // first: it must outlive the backend whose feed calls it
   auto watching = etcd->Open(prefix);
   auto writer = etcd->Open(prefix);
   ASSERT_TRUE(watching->Get("key/0").ok());  // the initial load, at some revision
   for (int i = 0; i < 3; ++i) ASSERT_TRUE(writer->Put("key/1", std::to_string(i)).ok());
   ASSERT_TRUE(writer->Compact().ok());  // the revisions after the load are gone
-  RecordingWatcher watcher;
   ASSERT_TRUE(watching->Watch("key/", &watcher).ok());
   // What changed since the load cannot be reported: the caller must drop its caches, then the
   // feed goes on from now.
@@ -329,12 +355,145 @@ TEST(EtcdBackend, CompactLeavesNoDeletedValueInTheDatabaseFile) {
   EXPECT_EQ(**backend->Get("kept"), "stays");
 }
 
+// Issue 12: a TCP proxy in front of the member that can lose an answer: armed, it passes the
+// client's next call on to etcd, lets etcd act on them, then cuts both connections without
+// passing etcd's answer back, as a member that dies after committing a transaction and before
+// answering it does.
+class AnswerDroppingProxy {
+ public:
+  explicit AnswerDroppingProxy(uint16_t target_port) : target_port_(target_port) {
+    listener_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(bind(listener_, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+    socklen_t length = sizeof(address);
+    getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length);
+    port_ = ntohs(address.sin_port);
+    EXPECT_EQ(listen(listener_, 8), 0);
+    acceptor_ = std::thread([this] { Accept(); });
+  }
+  ~AnswerDroppingProxy() {
+    stopping_ = true;
+    shutdown(listener_, SHUT_RDWR);
+    close(listener_);
+    acceptor_.join();
+    std::lock_guard lock(mutex_);
+    for (auto& [client, server] : connections_) {
+      shutdown(client, SHUT_RDWR);
+      shutdown(server, SHUT_RDWR);
+    }
+    for (auto& thread : pumps_) thread.join();
+  }
+  std::string Endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  void ArmDrop() { armed_ = true; }
+  // Answer bytes etcd sent that the proxy threw away.
+  size_t dropped() const { return dropped_; }
+
+ private:
+  void Accept() {
+    while (!stopping_) {
+      int client = accept(listener_, nullptr, nullptr);
+      if (client < 0) return;
+      int server = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in address{};
+      address.sin_family = AF_INET;
+      address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      address.sin_port = htons(target_port_);
+      if (connect(server, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
+        close(client);
+        close(server);
+        continue;
+      }
+      std::lock_guard lock(mutex_);
+      connections_.emplace_back(client, server);
+      auto cut = std::make_shared<std::atomic<bool>>(false);
+      pumps_.emplace_back([this, client, server, cut] { Pump(client, server, true, cut); });
+      pumps_.emplace_back([this, client, server, cut] { Pump(server, client, false, cut); });
+    }
+  }
+  // Copies from one socket to the other; the client-to-etcd pump does the cut when armed.
+  void Pump(int from, int to, bool to_etcd, std::shared_ptr<std::atomic<bool>> cut) {
+    char buffer[16384];
+    while (true) {
+      ssize_t got = read(from, buffer, sizeof buffer);
+      if (got <= 0) break;
+      if (!to_etcd && *cut) {
+        dropped_ += got;
+        continue;
+      }
+      if (write(to, buffer, got) != got) break;
+      // A call is more than HTTP/2's small control frames (a window update, a ping: < 20 bytes).
+      if (to_etcd && got >= 64 && armed_.exchange(false)) {
+        *cut = true;                         // etcd's answers go nowhere from now on
+        std::this_thread::sleep_for(300ms);  // etcd commits meanwhile
+        shutdown(from, SHUT_RDWR);           // then the client's connection breaks
+        shutdown(to, SHUT_RDWR);
+        break;
+      }
+    }
+    shutdown(to, SHUT_WR);
+  }
+
+  const uint16_t target_port_;
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> armed_{false};
+  std::atomic<size_t> dropped_{0};
+  std::thread acceptor_;
+  std::mutex mutex_;
+  std::vector<std::pair<int, int>> connections_;
+  std::vector<std::thread> pumps_;
+};
+
+// A conditional write whose answer was lost is retried on the next member; etcd had committed
+// it, so the retry's conditions fail on the write itself. The backend recognizes its own write
+// and answers success (a CreateAlias answers OK, not AlreadyExistsException).
+TEST(EtcdBackend, AConditionalWriteCommittedButUnansweredIsASuccessOnItsRetry) {
+  uint16_t port = static_cast<uint16_t>(std::stoi(etcd->Endpoint().substr(17)));
+  AnswerDroppingProxy proxy(port);
+  EtcdOptions options;
+  options.endpoints = {proxy.Endpoint(), etcd->Endpoint()};  // the proxy first
+  options.prefix = FreshPrefix();
+  auto opened = OpenEtcdBackend(options);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  auto& backend = *opened;
+  ASSERT_TRUE(backend->Get("warm").ok());  // the connection through the proxy is up
+  StorageBatch batch;
+  batch.puts.push_back({"alias/once", "sealed bytes, unique by their nonce"});
+  batch.conditions.push_back({"alias/once", std::nullopt});  // created only if absent
+  proxy.ArmDrop();
+  absl::Status committed = backend->Commit(batch);
+  EXPECT_GT(proxy.dropped(), 0u) << "the proxy lost no answer: the case was not reproduced";
+  EXPECT_TRUE(committed.ok()) << committed;
+  auto stored = backend->Get("alias/once");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(**stored, "sealed bytes, unique by their nonce");
+  // Another writer's value in the way is still a conflict, lost answer or not (a new backend,
+  // whose calls go through the proxy first again once gRPC reconnected through it: its channels
+  // share the cut connection's, which waits out a back-off of up to 1 s).
+  std::this_thread::sleep_for(1500ms);
+  auto second = OpenEtcdBackend(options);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_TRUE((*second)->Get("warm").ok());
+  size_t dropped_before = proxy.dropped();
+  StorageBatch other;
+  other.puts.push_back({"alias/once", "another writer's bytes"});
+  other.conditions.push_back({"alias/once", std::nullopt});
+  proxy.ArmDrop();
+  absl::Status refused = (*second)->Commit(other);
+  EXPECT_GT(proxy.dropped(), dropped_before);
+  EXPECT_TRUE(IsStorageConflict(refused)) << refused;
+  EXPECT_EQ(**backend->Get("alias/once"), "sealed bytes, unique by their nonce");
+}
+
 // Runs last among the etcd tests (gtest runs them in order): it stops and restarts the member.
 TEST(EtcdBackendZ, AnUnansweringClusterIsADependencyTimeoutWithinTwoSeconds) {
   std::string prefix = FreshPrefix();
+  RecordingWatcher watcher;  // first: it must outlive the backend whose feed calls it
   auto backend = etcd->Open(prefix, 2);
   auto other = etcd->Open(prefix);
-  RecordingWatcher watcher;
   ASSERT_TRUE(backend->Put("key/1", "v").ok());
   ASSERT_TRUE(backend->Watch("key/", &watcher).ok());
   auto leadership = backend->Elect("scheduler");
