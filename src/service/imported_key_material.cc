@@ -119,7 +119,7 @@ absl::Status ValidateExpiration(const ImportKeyMaterialRequest& request, int64_t
   if (request.expiration_model == kExpires) {
     if (!request.valid_to) {
       return Validation(
-          "A ValidTo date is required when the ExpirationModel is KEY_MATERIAL_EXPIRES.");
+          "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES");
     }
     if (*request.valid_to <= now) return Validation("ValidTo must be a date in the future.");
     if (*request.valid_to > now + kMaxValiditySeconds) {

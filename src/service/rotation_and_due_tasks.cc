@@ -81,13 +81,15 @@ absl::StatusOr<std::string> KmsServiceImpl::RotateKeyOnDemand(const CallContext&
   auto entry = Mutate(
       call, "kms:RotateKeyOnDemand", key_id, /*allow_alias=*/false,
       [&](KeyRecord& record, KeyChange& change) {
+        // AWS checks the key's state before its spec (a disabled RSA key is DisabledException:
+        // recorded by LocalStack's AWS-validated snapshots, docs/FIDELITY.md).
+        if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
         if (auto status = RequireRotatable(record.metadata, "RotateKeyOnDemand"); !status.ok()) {
           return status;
         }
         if (auto status = RequireNotReplica(record.metadata, "RotateKeyOnDemand"); !status.ok()) {
           return status;
         }
-        if (auto status = RequireUsable(record.metadata); !status.ok()) return status;
         size_t on_demand = std::count_if(
             record.rotations.begin(), record.rotations.end(),
             [](const Rotation& rotation) { return rotation.type == RotationType::kOnDemand; });

@@ -195,6 +195,29 @@ class AwsWording(KmsdTestCase):
             self.assertEqual(raised.exception.response["Error"]["Message"],
                              f"{replica_arn} is not a multi-region primary key.")
 
+    def test_rotate_key_on_demand_checks_the_state_before_the_key_spec(self):
+        kms = self.unchecked
+        disabled_rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+        kms.disable_key(KeyId=disabled_rsa)
+        self.assertAnswer("DisabledException", f"{disabled_rsa} is disabled.",
+                          kms.rotate_key_on_demand, KeyId=disabled_rsa)
+        with self.assertRaises(kms.exceptions.UnsupportedOperationException):
+            kms.rotate_key_on_demand(KeyId=self.rsa_signing)
+
+    def test_import_key_material_expiring_without_valid_to(self):
+        kms = self.unchecked
+        external = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+        parameters = kms.get_parameters_for_import(KeyId=external,
+                                                   WrappingAlgorithm="RSAES_OAEP_SHA_256",
+                                                   WrappingKeySpec="RSA_2048")
+        self.assertAnswer("ValidationException",
+                          "A validTo date must be set if the ExpirationModel is "
+                          "KEY_MATERIAL_EXPIRES",
+                          kms.import_key_material, KeyId=external,
+                          ImportToken=parameters["ImportToken"],
+                          EncryptedKeyMaterial=b"\x00" * 256,
+                          ExpirationModel="KEY_MATERIAL_EXPIRES")
+
     def test_dry_run_answer(self):
         self.assertAnswer("DryRunOperationException",
                           "The request would have succeeded, but the DryRun option is set.",
