@@ -24,13 +24,17 @@ def files_holding(paths, needle):
     return holding
 
 
+def clocked_etcd_node(cluster):
+    """A kmsd on the cluster whose clock the test moves."""
+    return KmsdServer(extra_args=["--storage", "etcd", "--etcd-endpoints", cluster.endpoints,
+                                  "--enable-test-clock"],
+                      env={"KMSD_ALLOW_TEST_CLOCK": "yes"})
+
+
 class EtcdShreddingTest(unittest.TestCase):
     def test_a_deleted_keys_material_leaves_every_members_database(self):
         with EtcdCluster(3) as cluster:
-            server = KmsdServer(
-                extra_args=["--storage", "etcd", "--etcd-endpoints", cluster.endpoints,
-                            "--enable-test-clock"],
-                env={"KMSD_ALLOW_TEST_CLOCK": "yes"})
+            server = clocked_etcd_node(cluster)
             with server:
                 kms = server.client()
                 key_id = kms.create_key()["KeyMetadata"]["KeyId"]
@@ -62,10 +66,7 @@ class EtcdShreddingTest(unittest.TestCase):
     def test_a_key_with_more_records_than_one_etcd_transaction_takes_is_deleted(self):
         # etcd takes 128 operations per transaction; this key has 200 records (issue 12).
         with EtcdCluster(3) as cluster:
-            server = KmsdServer(
-                extra_args=["--storage", "etcd", "--etcd-endpoints", cluster.endpoints,
-                            "--enable-test-clock"],
-                env={"KMSD_ALLOW_TEST_CLOCK": "yes"})
+            server = clocked_etcd_node(cluster)
             with server:
                 kms = server.client()
                 key_id = kms.create_key()["KeyMetadata"]["KeyId"]
