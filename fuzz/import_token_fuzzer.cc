@@ -15,7 +15,7 @@ namespace {
 
 void CheckClaims(const kmsd::import_token::Claims& claims) {
   using kmsd::fuzz::Check;
-  Check(kmsd::IsUuid(claims.key_id), "opened claims name no key id");
+  Check(kmsd::IsKeyId(claims.key_id), "opened claims name no key id (a UUID or an mrk- id)");
   Check(claims.wrapping_key_bits == 2048 || claims.wrapping_key_bits == 3072 ||
             claims.wrapping_key_bits == 4096,
         "opened claims name a wrapping key size kmsd never makes");
