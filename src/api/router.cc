@@ -164,7 +164,11 @@ class Router : public std::enable_shared_from_this<Router> {
       return;
     }
     absl::Status status = served.ok() ? absl::OkStatus() : served.status();
-    std::string_view body = served.ok() ? std::string_view(served->body) : std::string_view();
+    // The answer waits until the outcome is recorded; a failure to record replaces it. Moved
+    // before the outcome views its body: a short body (an SSO string such as "{}") does not
+    // move along with its string.
+    auto answer = std::make_shared<absl::StatusOr<api::ServedAnswer>>(std::move(served));
+    std::string_view body = answer->ok() ? std::string_view((*answer)->body) : std::string_view();
     std::string parameters = codec.AuditRequestParameters(http);
     RequestOutcome outcome{
         operation,
@@ -175,11 +179,9 @@ class Router : public std::enable_shared_from_this<Router> {
         claimed.access_key_id,
         codec.EventSource(),
         parameters,
-        served.ok() ? std::string_view(served->audit_response_elements) : std::string_view(),
+        answer->ok() ? std::string_view((*answer)->audit_response_elements) : std::string_view(),
         event_id,
         region};
-    // The answer waits until the outcome is recorded; a failure to record replaces it.
-    auto answer = std::make_shared<absl::StatusOr<api::ServedAnswer>>(std::move(served));
     options_.on_request(outcome, [self = shared_from_this(), exchange, answer, &codec, operation,
                                   started](absl::Status recorded) {
       if (!recorded.ok()) {

@@ -80,6 +80,8 @@ class FakeIamCodec : public api::ServiceCodec {
   }
   absl::StatusOr<api::ServedAnswer> Serve(const HttpRequest&, std::string_view operation,
                                           const CallContext& call) const override {
+    // Short answers live inside their strings (SSO): the audit must still see them whole.
+    if (operation == "Short") return api::ServedAnswer{"{}", R"({"a":1})"};
     return api::ServedAnswer{"served " + std::string(operation) + " for " + call.principal->arn,
                              R"({"user":{"userName":"bob"}})"};
   }
@@ -114,6 +116,7 @@ struct Recorded {
   std::string parameters;
   std::string response_elements;
   std::string principal_arn;
+  std::string response_body;
 };
 
 class RouterTest : public ::testing::Test {
@@ -127,7 +130,8 @@ class RouterTest : public ::testing::Test {
       recorded_ = {std::string(outcome.operation), std::string(outcome.event_source),
                    std::string(outcome.request_parameters_json),
                    std::string(outcome.response_elements_json),
-                   outcome.principal ? outcome.principal->arn : ""};
+                   outcome.principal ? outcome.principal->arn : "",
+                   std::string(outcome.response_body)};
       recorded(absl::OkStatus());
     };
     // The KMS service is never reached: these requests are IAM's or fail authentication.
@@ -179,6 +183,15 @@ TEST_F(RouterTest, TheAuditHearsTheCodecsEventSourceParametersAndResponseElement
   EXPECT_EQ(recorded_.parameters, R"({"userName":"bob"})");
   EXPECT_EQ(recorded_.response_elements, R"({"user":{"userName":"bob"}})");
   EXPECT_EQ(recorded_.principal_arn, "arn:aws:iam::111122223333:root");
+}
+
+// A short answer ("{}") is kept inside its std::string; the outcome once viewed the string it
+// had been moved out of, and the audit read "\0}" (found when EnableKey's record lost its keyId).
+TEST_F(RouterTest, TheAuditSeesShortAnswersWhole) {
+  HttpResponse response = Send(Signed("iam", "Action=Short&Version=2010-05-08", kRootKey, kRootSecret));
+  EXPECT_EQ(response.body, "{}");
+  EXPECT_EQ(recorded_.response_body, "{}");
+  EXPECT_EQ(recorded_.response_elements, R"({"a":1})");
 }
 
 TEST_F(RouterTest, ASessionWithItsTokenIsTheAssumedRole) {
