@@ -58,10 +58,12 @@ absl::StatusOr<KmsServiceImpl::CiphertextKey> KmsServiceImpl::KeyOfCiphertext(
     // refuse the key.
     if ((*named)->record.metadata.key_spec != kSymmetricDefault || algorithm != kSymmetricDefault) {
       // A symmetric ciphertext made under another key, named with an asymmetric or HMAC key: AWS
-      // answers IncorrectKeyException before it looks at the algorithm.
+      // answers IncorrectKeyException before it looks at the algorithm. Only when that key
+      // exists: an RSA ciphertext is random bytes, which now and then parse as a header.
       if (algorithm == kSymmetricDefault) {
         auto header = ParseBlobHeader(blob);
-        if (header.ok() && header->key_id != (*named)->record.metadata.key_id) {
+        if (header.ok() && header->key_id != (*named)->record.metadata.key_id &&
+            Load(header->key_id).ok()) {
           return BlobKey(*header, key_ref, &found.request_alias).status();
         }
       }

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include "kmsd/ciphertext_blob.h"
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
 #include "kmsd/service.h"
@@ -237,6 +238,13 @@ TEST_F(KeyTypesTest, RsaCiphertextNeedsKeyIdAndItsAlgorithmToDecrypt) {
             ErrorType::kInvalidKeyUsage);
   EXPECT_EQ(TypeOf(service_->Decrypt(call_, blob, {}, rsa, {}, "RSAES_OAEP_SHA_1").status()),
             ErrorType::kInvalidCiphertext);
+  // Random bytes that happen to read as a symmetric blob's header naming no key (about 1 RSA
+  // ciphertext in 128 did, and the answer was IncorrectKeyException): still the usage error.
+  std::string looks_symmetric = blob;
+  looks_symmetric[0] = static_cast<char>(kBlobFormatVersion);
+  ASSERT_TRUE(ParseBlobHeader(looks_symmetric).ok());
+  EXPECT_EQ(TypeOf(service_->Decrypt(call_, looks_symmetric, {}, rsa, {}).status()),
+            ErrorType::kInvalidKeyUsage);
   // Another RSA key.
   std::string other = NewKeyOf("RSA_2048", "ENCRYPT_DECRYPT");
   EXPECT_EQ(TypeOf(service_->Decrypt(call_, blob, {}, other, {}, "RSAES_OAEP_SHA_256").status()),
