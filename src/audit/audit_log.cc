@@ -249,17 +249,29 @@ class FileAuditLog : public AuditLog {
 
   void RecordAsync(const RequestOutcome& outcome,
                    std::function<void(absl::Status)> done) override {
-    Pending pending{BuildEvent(outcome, settings_, Now(),
+    int64_t now = Now();
+    Pending pending{BuildEvent(outcome, settings_, now,
                                outcome.event_id.empty() ? NewUuid() : std::string(outcome.event_id)),
                     std::move(done)};
+    // Issue 13: ReplicateKey and UpdatePrimaryRegion leave a second record, in the other region.
+    // Queued with the first under one lock, both go into the same batch (a committer takes the
+    // whole queue), and the request's `done` rides on the second: the answer waits for both, and
+    // a failure refuses it.
+    std::optional<Pending> companion;
+    if (std::string event = BuildCompanionEvent(outcome, settings_, now, NewUuid());
+        !event.empty()) {
+      companion.emplace(Pending{std::move(event), std::move(pending.done)});
+      pending.done = [](absl::Status) {};
+    }
     std::unique_lock lock(mutex_);
     if (!failure_.ok()) {
       absl::Status refusal = Refusal(failure_);
       lock.unlock();
-      pending.done(std::move(refusal));
+      (companion ? companion->done : pending.done)(std::move(refusal));
       return;
     }
     queue_.push_back(std::move(pending));
+    if (companion) queue_.push_back(std::move(*companion));
     // Committers sleep only when they found nothing to do; while they write or sync, records
     // just queue up for the next batch, with no wake-up.
     if (idle_committers_ > 0 && !writing_) work_.notify_one();

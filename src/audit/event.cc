@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -75,9 +76,11 @@ constexpr std::array<std::string_view, 39> kRequestAllowlist = {
 };
 
 // Answer members recorded as responseElements (never for cryptographic operations).
-constexpr std::array<std::string_view, 9> kResponseAllowlist = {
+constexpr std::array<std::string_view, 11> kResponseAllowlist = {
     "KeyId",
     "KeyMetadata",
+    "ReplicaKeyMetadata",  // ReplicateKey (issue 13), as AWS records it
+    "GrantId",             // CreateGrant, as AWS records it (never the GrantToken)
     "DeletionDate",
     "KeyState",
     "PendingWindowInDays",
@@ -834,6 +837,13 @@ class TouchedKeys {
   size_t built_count_ = 0;
 };
 
+// Whether an answer names the key it is about (then AWS records no extra keyId).
+bool NamesKey(const AllowlistedJson& response) {
+  return response.Member(response.root(), "KeyId") != nullptr ||
+         response.Member(response.root(), "KeyMetadata") != nullptr ||
+         response.Member(response.root(), "ReplicaKeyMetadata") != nullptr;
+}
+
 // Read here rather than with HttpRequest::Header, which lives in the net layer.
 std::string_view UserAgent(const HttpRequest& http) {
   for (const auto& [name, value] : http.headers) {
@@ -1029,7 +1039,17 @@ std::string BuildServiceEvent(const RequestOutcome& outcome, const EventSettings
   AppendMember(out, R"(,"eventSource":"kms.amazonaws.com","eventName":)", outcome.operation);
   AppendMember(out, R"(,"awsRegion":)", region);
   out += R"(,"sourceIPAddress":"kms.amazonaws.com","userAgent":"kms.amazonaws.com")";
-  out += R"(,"requestParameters":null,"responseElements":null)";
+  out += R"(,"requestParameters":null,"responseElements":)";
+  if (outcome.service_event_key_arn.empty()) {
+    out += "null";
+  } else {  // AWS since December 2022: the key's ARN, although nobody asked
+    AppendMember(out, R"({"keyId":)", outcome.service_event_key_arn);
+    out += '}';
+  }
+  // A companion record (CompanionEvent) shares the request's id with the caller's record.
+  if (!outcome.http.request_id.empty()) {
+    AppendMember(out, R"(,"requestID":)", outcome.http.request_id);
+  }
   AppendMember(out, R"(,"eventID":)", event_id);
   out += R"(,"readOnly":false,"resources":[)";
   if (!outcome.service_event_key_arn.empty()) {
@@ -1116,11 +1136,26 @@ std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& setti
     out += std::to_string(parameters_bytes);
   }
   out += R"(,"responseElements":)";
-  bool record_response = outcome.status.ok() && !IsReadOnly(operation) &&
-                         !Contains(kCryptographicOperations, operation) && response.is_object() &&
-                         response.root().size > 0;
+  bool records_answer = outcome.status.ok() && !IsReadOnly(operation) &&
+                        !Contains(kCryptographicOperations, operation);
+  bool record_response = records_answer && response.is_object() && response.root().size > 0;
+  std::optional<TouchedKeys> touched;
+  if (kms) touched.emplace(request, response, settings, region);
+  // AWS since December 2022: an operation whose answer does not name the key (EnableKey,
+  // TagResource, CreateAlias, CreateGrant, UpdatePrimaryRegion...) has the key's ARN recorded as
+  // responseElements.keyId, after what the answer gave.
+  bool add_key_id = kms && records_answer && response.is_object() && !touched->arns().empty() &&
+                    !NamesKey(response);
   if (record_response) {
     response.AppendCloudTrailStyle(out);
+    if (add_key_id) {
+      out.pop_back();
+      AppendMember(out, R"(,"keyId":)", touched->arns().front());
+      out += '}';
+    }
+  } else if (add_key_id) {
+    AppendMember(out, R"({"keyId":)", touched->arns().front());
+    out += '}';
   } else {
     out += "null";
   }
@@ -1133,9 +1168,8 @@ std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& setti
     return account.empty() ? std::string_view(settings.account_id) : account;
   };
   if (kms) {
-    TouchedKeys touched(request, response, settings, region);
     bool first = true;
-    for (std::string_view arn : touched.arns()) {
+    for (std::string_view arn : touched->arns()) {
       AppendResource(out, first, account_of(arn), R"(,"type":"AWS::KMS::Key","ARN":)", arn);
       first = false;
     }
@@ -1148,6 +1182,67 @@ std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& setti
   request.Trim();
   response.Trim();
   return out;
+}
+
+namespace {
+
+// arn:aws:kms:REGION:ACCOUNT:key/ID -> REGION.
+std::string_view ArnRegion(std::string_view arn) {
+  size_t field = 0;
+  size_t start = 0;
+  for (size_t i = 0; i < arn.size(); ++i) {
+    if (arn[i] != ':') continue;
+    if (++field == 3) start = i + 1;
+    if (field == 4) return arn.substr(start, i - start);
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string BuildCompanionEvent(const RequestOutcome& outcome, const EventSettings& settings,
+                                int64_t now_seconds, const std::string& event_id) {
+  if (!outcome.status.ok() || outcome.service_event) return "";
+  if (!outcome.event_source.empty() && outcome.event_source != kKmsEventSource) return "";
+  std::string arn;
+  std::string_view name;
+  AllowlistedJson json;
+  using Kind = AllowlistedJson::Kind;
+  if (outcome.operation == "ReplicateKey") {
+    constexpr std::array<std::string_view, 1> kMembers = {"ReplicaKeyMetadata"};
+    if (!json.Parse(outcome.response_body, kMembers)) return "";
+    const AllowlistedJson::Node* metadata = json.Member(json.root(), "ReplicaKeyMetadata");
+    if (metadata == nullptr || metadata->kind != Kind::kObject) return "";
+    const AllowlistedJson::Node* replica = json.Member(*metadata, "Arn");
+    if (replica == nullptr || replica->kind != Kind::kString || !IsKeyArn(json.Text(*replica))) {
+      return "";
+    }
+    arn = json.Text(*replica);
+    name = "CreateKey";
+  } else if (outcome.operation == "UpdatePrimaryRegion") {
+    constexpr std::array<std::string_view, 2> kMembers = {"KeyId", "PrimaryRegion"};
+    if (!json.Parse(outcome.http.body, kMembers)) return "";
+    const AllowlistedJson::Node* key = json.Member(json.root(), "KeyId");
+    const AllowlistedJson::Node* region = json.Member(json.root(), "PrimaryRegion");
+    if (key == nullptr || key->kind != Kind::kString || region == nullptr ||
+        region->kind != Kind::kString) {
+      return "";
+    }
+    std::string_view id = json.Text(*key);
+    if (IsKeyArn(id)) id = id.substr(id.find(":key/") + 5);
+    if (!IsKeyId(id)) return "";
+    arn = StrCat("arn:aws:kms:", json.Text(*region), ":", settings.account_id, ":key/",
+                 AsciiLower(id));
+    name = "UpdatePrimaryRegion";
+  } else {
+    return "";
+  }
+  RequestOutcome companion{
+      .operation = name, .http = outcome.http, .principal = nullptr, .status = outcome.status};
+  companion.region = ArnRegion(arn);
+  companion.service_event = true;
+  companion.service_event_key_arn = arn;
+  return BuildServiceEvent(companion, settings, now_seconds, event_id);
 }
 
 }  // namespace kmsd::audit

@@ -24,6 +24,14 @@ struct EventSettings {
 std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& settings,
                        int64_t now_seconds, const std::string& event_id);
 
+// Issue 13: the second record AWS writes for a request that changes a key in another region:
+// ReplicateKey's CreateKey in the replica's region, UpdatePrimaryRegion's in the region of the new
+// primary. kmsd writes it as a service event (invokedBy kms.amazonaws.com, like the scheduler's)
+// about that key, with the request's requestID, so the two records can be joined. Empty when
+// the outcome has none (another operation, or a failure).
+std::string BuildCompanionEvent(const RequestOutcome& outcome, const EventSettings& settings,
+                                int64_t now_seconds, const std::string& event_id);
+
 // Appends text as a JSON string exactly as nlohmann's dump(-1, ' ', false,
 // error_handler_t::replace) writes it: quote, backslash and control characters escaped (\b \t \n
 // \f \r, else \u00xx), '/' and valid UTF-8 as they are, invalid UTF-8 replaced as nlohmann does.

@@ -15,7 +15,7 @@ import unittest
 import boto3
 import botocore.config
 
-from kmsd_harness import ACCOUNT_ID, AWS_CLI, TEST_CLOCK_ARGS, TEST_CLOCK_ENV, KmsdServer, audit_records
+from kmsd_harness import ACCOUNT_ID, AWS_CLI, TEST_CLOCK_ARGS, TEST_CLOCK_ENV, KmsdServer, audit_records, kmsd_audit
 
 REGIONS = ["us-east-1", "eu-west-1", "ap-southeast-2"]
 
@@ -128,6 +128,43 @@ class RegionsTest(unittest.TestCase):
         self.assertEqual(len(records), 1)
         self.assertEqual(records[0]["awsRegion"], "ap-southeast-2")
         self.assertEqual(records[0]["resources"][0]["ARN"], key["Arn"])
+
+    def test_multi_region_changes_leave_a_record_in_each_region(self):
+        # AWS: ReplicateKey is recorded in the primary's region and a CreateKey in the replica's;
+        # UpdatePrimaryRegion in both regions. kmsd's second records are service events that
+        # carry the request's requestID. EnableKey-like answers name the key as responseElements.keyId.
+        east = self.kms["us-east-1"]
+        key_id = east.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+        made = east.replicate_key(KeyId=key_id, ReplicaRegion="ap-southeast-2")
+        replica_arn = made["ReplicaKeyMetadata"]["Arn"]
+        east.update_primary_region(KeyId=key_id, PrimaryRegion="ap-southeast-2")
+        east_arn = f"arn:aws:kms:us-east-1:{ACCOUNT_ID}:key/{key_id}"
+
+        def find(name, region, arn):
+            return [r for r in audit_records(self.server.data_dir)
+                    if r.get("eventName") == name and r.get("awsRegion") == region
+                    and any(x.get("ARN") == arn for x in r.get("resources", []))]
+
+        deadline = time.time() + 10
+        while time.time() < deadline and not find("UpdatePrimaryRegion", "ap-southeast-2", replica_arn):
+            time.sleep(0.1)
+        [replicate] = find("ReplicateKey", "us-east-1", east_arn)
+        [created] = find("CreateKey", "ap-southeast-2", replica_arn)
+        self.assertEqual(replicate["eventType"], "AwsApiCall")
+        self.assertEqual(replicate["responseElements"]["replicaKeyMetadata"]["arn"], replica_arn)
+        self.assertEqual(created["eventType"], "AwsServiceEvent")
+        self.assertEqual(created["userIdentity"]["invokedBy"], "kms.amazonaws.com")
+        self.assertEqual(created["requestID"], replicate["requestID"])
+        self.assertEqual(created["responseElements"], {"keyId": replica_arn})
+        [update] = find("UpdatePrimaryRegion", "us-east-1", east_arn)
+        [moved] = find("UpdatePrimaryRegion", "ap-southeast-2", replica_arn)
+        self.assertEqual(update["eventType"], "AwsApiCall")
+        self.assertEqual(update["responseElements"], {"keyId": east_arn})
+        self.assertEqual(moved["eventType"], "AwsServiceEvent")
+        self.assertEqual(moved["requestID"], update["requestID"])
+        # Every record, the second ones too, is in the one verifiable trail.
+        verified = kmsd_audit("verify", "--data-dir", self.server.data_dir)
+        self.assertEqual(verified.returncode, 0, verified.stdout + verified.stderr)
 
     def test_multi_region_key_replicates_and_decrypts_across_regions(self):
         east, west, south = (self.kms[r] for r in REGIONS)

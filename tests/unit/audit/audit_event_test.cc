@@ -74,7 +74,8 @@ TEST(AuditEvent, ServiceEventHasAwsServiceEventShape) {
   EXPECT_EQ(event["sourceIPAddress"], "kms.amazonaws.com");
   EXPECT_EQ(event["userAgent"], "kms.amazonaws.com");
   EXPECT_TRUE(event["requestParameters"].is_null());
-  EXPECT_TRUE(event["responseElements"].is_null());
+  // AWS since December 2022: the key's ARN, although the event answers nobody.
+  EXPECT_EQ(event["responseElements"], json({{"keyId", kKeyArn}}));
   EXPECT_FALSE(event.contains("requestID"));
   EXPECT_EQ(event["eventID"], "aaaaaaaa-bbbb-5ccc-8ddd-eeeeeeeeeeee");
   EXPECT_EQ(
@@ -83,6 +84,103 @@ TEST(AuditEvent, ServiceEventHasAwsServiceEventShape) {
   EXPECT_EQ(event["eventType"], "AwsServiceEvent");
   EXPECT_EQ(event["managementEvent"], true);
   EXPECT_EQ(event["recipientAccountId"], "111122223333");
+}
+
+// AWS since December 2022: an answer that does not name the key has the key's ARN recorded as
+// responseElements.keyId, after whatever the answer gave (CreateGrant: grantId, keyId).
+TEST(AuditEvent, AnswerWithoutTheKeyRecordsItsArnAsKeyId) {
+  for (std::string_view name : {"EnableKey", "DisableKey", "TagResource", "PutKeyPolicy",
+                                "UpdateKeyDescription", "EnableKeyRotation"}) {
+    json event = Build(MakeCall(std::string(name), StrCat(R"({"KeyId":")", kKeyId, R"("})"), "{}"));
+    EXPECT_EQ(event["responseElements"], json({{"keyId", kKeyArn}})) << name;
+  }
+  json alias = Build(MakeCall(
+      "CreateAlias", StrCat(R"({"AliasName":"alias/a","TargetKeyId":")", kKeyArn, R"("})"), "{}"));
+  EXPECT_EQ(alias["responseElements"], json({{"keyId", kKeyArn}}));
+  std::string grant_text =
+      BuildEvent(MakeCall("CreateGrant",
+                          StrCat(R"({"KeyId":")", kKeyId,
+                                 R"(","GranteePrincipal":"arn:aws:iam::111122223333:root",)"
+                                 R"("Operations":["Encrypt"]})"),
+                          R"({"GrantId":"g1","GrantToken":"secret-token"})")
+                     .Outcome(),
+                 kSettings, 1714557600, "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee");
+  EXPECT_NE(grant_text.find(StrCat(R"("responseElements":{"grantId":"g1","keyId":")", kKeyArn)),
+            std::string::npos)
+      << grant_text;
+  EXPECT_EQ(grant_text.find("secret-token"), std::string::npos);
+  // Not when the answer names the key, the request failed, it only read, it was a cryptographic
+  // operation, or the key is known only by an alias.
+  json scheduled = Build(MakeCall("CancelKeyDeletion", StrCat(R"({"KeyId":")", kKeyId, R"("})"),
+                                  StrCat(R"({"KeyId":")", kKeyArn, R"("})")));
+  EXPECT_EQ(scheduled["responseElements"], json({{"keyId", kKeyArn}}));
+  EXPECT_TRUE(Build(MakeCall("EnableKey", StrCat(R"({"KeyId":")", kKeyId, R"("})"), "",
+                             NotFound("Key not found")))["responseElements"]
+                  .is_null());
+  EXPECT_TRUE(Build(MakeCall("GetKeyPolicy", StrCat(R"({"KeyId":")", kKeyId, R"("})"),
+                             R"({"Policy":"{}"})"))["responseElements"]
+                  .is_null());
+  EXPECT_TRUE(Build(MakeCall("Encrypt", StrCat(R"({"KeyId":")", kKeyId, R"("})"),
+                             R"({"CiphertextBlob":"AQID"})"))["responseElements"]
+                  .is_null());
+  EXPECT_TRUE(
+      Build(MakeCall("DeleteAlias", R"({"AliasName":"alias/a"})", "{}"))["responseElements"]
+          .is_null());
+}
+
+// Issue 13: ReplicateKey's second record, a CreateKey in the replica's region, and
+// UpdatePrimaryRegion's, in the new primary's region; both with the request's requestID.
+TEST(AuditEvent, CompanionEventsOfMultiRegionChanges) {
+  constexpr char kMrk[] = "mrk-1234abcd12ab34cd56ef1234567890ab";
+  std::string replica_arn = StrCat("arn:aws:kms:eu-west-1:111122223333:key/", kMrk);
+  auto replicate = MakeCall(
+      "ReplicateKey", StrCat(R"({"KeyId":")", kMrk, R"(","ReplicaRegion":"eu-west-1"})"),
+      StrCat(R"({"ReplicaKeyMetadata":{"KeyId":")", kMrk, R"(","Arn":")", replica_arn,
+             R"("},"ReplicaPolicy":"{}"})"));
+  json main = Build(replicate);
+  EXPECT_EQ(main["responseElements"]["replicaKeyMetadata"]["arn"], replica_arn);
+  EXPECT_FALSE(main["responseElements"].contains("keyId"));
+  EXPECT_FALSE(main["responseElements"].contains("replicaPolicy"));
+  json created = json::parse(BuildCompanionEvent(replicate.Outcome(), kSettings, 1714557600,
+                                                 "aaaaaaaa-bbbb-4ccc-8ddd-000000000001"));
+  EXPECT_EQ(created["eventName"], "CreateKey");
+  EXPECT_EQ(created["awsRegion"], "eu-west-1");
+  EXPECT_EQ(created["eventType"], "AwsServiceEvent");
+  EXPECT_EQ(created["userIdentity"]["invokedBy"], "kms.amazonaws.com");
+  EXPECT_EQ(created["requestID"], main["requestID"]);
+  EXPECT_EQ(created["eventID"], "aaaaaaaa-bbbb-4ccc-8ddd-000000000001");
+  EXPECT_EQ(created["responseElements"], json({{"keyId", replica_arn}}));
+  EXPECT_EQ(created["resources"][0]["ARN"], replica_arn);
+
+  auto update = MakeCall(
+      "UpdatePrimaryRegion",
+      StrCat(R"({"KeyId":"arn:aws:kms:us-east-1:111122223333:key/)", kMrk,
+             R"(","PrimaryRegion":"eu-west-1"})"),
+      "{}");
+  json moved = json::parse(BuildCompanionEvent(update.Outcome(), kSettings, 1714557600,
+                                               "aaaaaaaa-bbbb-4ccc-8ddd-000000000002"));
+  EXPECT_EQ(moved["eventName"], "UpdatePrimaryRegion");
+  EXPECT_EQ(moved["awsRegion"], "eu-west-1");
+  EXPECT_EQ(moved["resources"][0]["ARN"], replica_arn);
+  // The caller's record names the old primary, in its own region.
+  EXPECT_EQ(Build(update)["responseElements"]["keyId"],
+            StrCat("arn:aws:kms:us-east-1:111122223333:key/", kMrk));
+
+  auto by_id = MakeCall("UpdatePrimaryRegion",
+                        StrCat(R"({"KeyId":")", kMrk, R"(","PrimaryRegion":"eu-west-1"})"), "{}");
+  json by_id_event = Build(by_id);
+  EXPECT_EQ(by_id_event["responseElements"]["keyId"],
+            StrCat("arn:aws:kms:us-east-1:111122223333:key/", kMrk))
+      << by_id_event.dump();
+
+  // None for other operations or failures.
+  EXPECT_EQ(BuildCompanionEvent(MakeCall("EnableKey", R"({"KeyId":"x"})", "{}").Outcome(),
+                                kSettings, 1, "e"),
+            "");
+  auto failed = MakeCall("UpdatePrimaryRegion",
+                         StrCat(R"({"KeyId":")", kMrk, R"(","PrimaryRegion":"eu-west-1"})"), "",
+                         NotFound("no"));
+  EXPECT_EQ(BuildCompanionEvent(failed.Outcome(), kSettings, 1, "e"), "");
 }
 
 TEST(AuditEvent, RootIdentityHasNoUserNameOrSessionContext) {

@@ -225,6 +225,45 @@ TEST_F(AuditLogTest, TheRecordKeepsTheEventIdTheRequestWasGivenElseMakesOne) {
   EXPECT_NE(records[1]["eventID"], records[0]["eventID"]);
 }
 
+// Issue 13: ReplicateKey leaves two records, written and synced together; the answer waits for
+// both, and a failure to write them refuses it.
+TEST_F(AuditLogTest, ReplicateKeyRecordsItsCompanionInTheSameBatch) {
+  auto log = Open(Options());
+  std::string replica = "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab";
+  auto call = MakeCall(
+      "ReplicateKey",
+      R"({"KeyId":"mrk-1234abcd12ab34cd56ef1234567890ab","ReplicaRegion":"eu-west-1"})",
+      StrCat(R"({"ReplicaKeyMetadata":{"Arn":")", replica, R"("}})"));
+  int answers = 0;
+  absl::Status seen = absl::UnknownError("not yet");
+  std::mutex mutex;
+  std::condition_variable answered;
+  log->RecordAsync(call.Outcome(), [&](absl::Status status) {
+    std::lock_guard lock(mutex);
+    ++answers;
+    seen = std::move(status);
+    answered.notify_all();
+  });
+  {
+    std::unique_lock lock(mutex);
+    ASSERT_TRUE(answered.wait_for(lock, std::chrono::seconds(10), [&] { return answers > 0; }));
+  }
+  EXPECT_TRUE(seen.ok()) << seen;
+  std::vector<json> records = AllRecords();
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0]["eventName"], "ReplicateKey");
+  EXPECT_EQ(records[1]["eventName"], "CreateKey");
+  EXPECT_EQ(records[1]["awsRegion"], "eu-west-1");
+  EXPECT_EQ(records[1]["requestID"], records[0]["requestID"]);
+  EXPECT_NE(records[1]["eventID"], records[0]["eventID"]);
+  EXPECT_EQ(file_system_.syncs, 1);  // one batch
+  EXPECT_EQ(answers, 1);
+
+  file_system_.fail_sync = true;
+  EXPECT_EQ(TypeOf(log->Record(call.Outcome())), ErrorType::kDependencyTimeout);
+  file_system_.fail_sync = false;
+}
+
 TEST_F(AuditLogTest, FilesAndKeyArePrivate) {
   auto log = Open(Options());
   ASSERT_TRUE(RecordOne(*log).ok());

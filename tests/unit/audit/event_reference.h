@@ -51,9 +51,11 @@ constexpr std::array<std::string_view, 25> kRequestAllowlist = {
 };
 
 // Answer members recorded as responseElements (never for cryptographic operations).
-constexpr std::array<std::string_view, 9> kResponseAllowlist = {
+constexpr std::array<std::string_view, 11> kResponseAllowlist = {
     "KeyId",
     "KeyMetadata",
+    "ReplicaKeyMetadata",
+    "GrantId",
     "DeletionDate",
     "KeyState",
     "PendingWindowInDays",
@@ -331,10 +333,20 @@ inline std::string BuildEvent(const RequestOutcome& outcome, const EventSettings
   }
   event["requestParameters"] =
       request.is_object() && !request.empty() ? CloudTrailStyle(request) : ordered_json();
-  bool record_response = outcome.status.ok() && !IsReadOnly(operation) &&
-                         !Contains(kCryptographicOperations, operation) && response.is_object() &&
-                         !response.empty();
-  event["responseElements"] = record_response ? CloudTrailStyle(response) : ordered_json();
+  bool records_answer = outcome.status.ok() && !IsReadOnly(operation) &&
+                        !Contains(kCryptographicOperations, operation);
+  bool record_response = records_answer && response.is_object() && !response.empty();
+  std::vector<std::string> touched;
+  if (kms) touched = TouchedKeys(request, response, settings);
+  ordered_json elements = record_response ? CloudTrailStyle(response) : ordered_json();
+  // AWS since December 2022: the key's ARN when the answer does not name the key.
+  if (kms && records_answer && response.is_object() && !touched.empty() &&
+      !response.contains("KeyId") && !response.contains("KeyMetadata") &&
+      !response.contains("ReplicaKeyMetadata")) {
+    if (!elements.is_object()) elements = ordered_json::object();
+    elements["keyId"] = touched.front();
+  }
+  event["responseElements"] = std::move(elements);
   event["requestID"] = outcome.http.request_id;
   event["eventID"] = event_id;
   event["readOnly"] = IsReadOnly(operation);
@@ -342,7 +354,7 @@ inline std::string BuildEvent(const RequestOutcome& outcome, const EventSettings
   std::vector<std::string> arns;
   std::string type = "AWS::KMS::Key";
   if (kms) {
-    arns = TouchedKeys(request, response, settings);
+    arns = touched;
   } else if (std::string role = AssumedRoleArn(operation, request); !role.empty()) {
     arns.push_back(role);
     type = "AWS::IAM::Role";
