@@ -165,11 +165,11 @@ TEST(Ed25519, PureSignatureVerifiesInOpenSslWithThePublicKeyDer) {
   EXPECT_EQ(EVP_PKEY_get_id(public_key), EVP_PKEY_ED25519);
   EVP_MD_CTX* context = EVP_MD_CTX_new();
   ASSERT_EQ(EVP_DigestVerifyInit(context, nullptr, nullptr, nullptr, public_key), 1);
-  EXPECT_EQ(EVP_DigestVerify(context, reinterpret_cast<const unsigned char*>(signature->data()),
-                             signature->size(),
-                             reinterpret_cast<const unsigned char*>(message.data()),
-                             message.size()),
-            1);
+  EXPECT_EQ(
+      EVP_DigestVerify(context, reinterpret_cast<const unsigned char*>(signature->data()),
+                       signature->size(), reinterpret_cast<const unsigned char*>(message.data()),
+                       message.size()),
+      1);
   EVP_MD_CTX_free(context);
   EVP_PKEY_free(public_key);
 }
@@ -236,8 +236,8 @@ TEST(Ed25519, SignaturesOfTheWrongLengthAreNotValid) {
   auto key = NewKey();
   auto pure = key->Sign(Pure(), "payload", false);
   ASSERT_TRUE(pure.ok());
-  for (std::string signature : {std::string(), pure->substr(0, 63), *pure + std::string(1, '\0'),
-                                std::string(128, 'x')}) {
+  for (std::string signature :
+       {std::string(), pure->substr(0, 63), *pure + std::string(1, '\0'), std::string(128, 'x')}) {
     auto valid = key->Verify(Pure(), "payload", false, signature);
     ASSERT_TRUE(valid.ok()) << valid.status();
     EXPECT_FALSE(*valid) << signature.size();

@@ -547,8 +547,8 @@ TEST_F(KeyTypesTest, Ed25519KeySignsAndVerifiesWithBothAlgorithmsEachOfItsMessag
                                 "ED25519_PH_SHA_512", {});
   ASSERT_TRUE(prehash.ok()) << prehash.status();
   EXPECT_TRUE(service_
-                  ->Verify(call_, key_id, Message(digest), MessageType::kDigest,
-                           prehash->signature, "ED25519_PH_SHA_512", {})
+                  ->Verify(call_, key_id, Message(digest), MessageType::kDigest, prehash->signature,
+                           "ED25519_PH_SHA_512", {})
                   .ok());
   EXPECT_EQ(TypeOf(service_
                        ->Verify(call_, key_id, Message("payloaD"), MessageType::kRaw,
@@ -556,21 +556,21 @@ TEST_F(KeyTypesTest, Ed25519KeySignsAndVerifiesWithBothAlgorithmsEachOfItsMessag
                        .status()),
             ErrorType::kKmsInvalidSignature);
   // Each algorithm takes one MessageType; ECDSA is not an algorithm of the key.
-  EXPECT_EQ(TypeOf(service_
-                       ->Sign(call_, key_id, Message(digest), MessageType::kDigest,
-                              "ED25519_SHA_512", {})
-                       .status()),
-            ErrorType::kValidation);
+  EXPECT_EQ(
+      TypeOf(service_
+                 ->Sign(call_, key_id, Message(digest), MessageType::kDigest, "ED25519_SHA_512", {})
+                 .status()),
+      ErrorType::kValidation);
   EXPECT_EQ(TypeOf(service_
                        ->Sign(call_, key_id, Message("payload"), MessageType::kRaw,
                               "ED25519_PH_SHA_512", {})
                        .status()),
             ErrorType::kValidation);
-  EXPECT_EQ(TypeOf(service_
-                       ->Sign(call_, key_id, Message("payload"), MessageType::kRaw,
-                              "ECDSA_SHA_256", {})
-                       .status()),
-            ErrorType::kInvalidKeyUsage);
+  EXPECT_EQ(
+      TypeOf(
+          service_->Sign(call_, key_id, Message("payload"), MessageType::kRaw, "ECDSA_SHA_256", {})
+              .status()),
+      ErrorType::kInvalidKeyUsage);
   auto public_key = service_->GetPublicKey(call_, key_id, {});
   ASSERT_TRUE(public_key.ok()) << public_key.status();
   EXPECT_EQ(public_key->key_spec, "ECC_NIST_EDWARDS25519");
@@ -584,8 +584,8 @@ TEST_F(KeyTypesTest, Ed25519KeySurvivesANewServiceAndIsDestroyedWithTheKey) {
                                   "ED25519_PH_SHA_512", {});
   ASSERT_TRUE(signature.ok()) << signature.status();
   auto fresh = NewKmsService({}, keystore_.get(), std::make_unique<FixedClock>(&now_));
-  auto again = fresh->Sign(call_, key_id, Message(digest), MessageType::kDigest,
-                           "ED25519_PH_SHA_512", {});
+  auto again =
+      fresh->Sign(call_, key_id, Message(digest), MessageType::kDigest, "ED25519_PH_SHA_512", {});
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(again->signature, signature->signature);  // deterministic, the same key
   ASSERT_TRUE(service_->ScheduleKeyDeletion(call_, key_id, 7).ok());
