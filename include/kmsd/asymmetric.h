@@ -1,7 +1,8 @@
 // Key material of every kind of KMS key and the primitives of the asymmetric and HMAC keys, over
 // OpenSSL 3 EVP: generation from the OS CSPRNG, private keys as PKCS#8 DER, public keys as DER
 // SubjectPublicKeyInfo, signatures (RSASSA-PSS with salt length = digest length, as AWS;
-// RSASSA-PKCS1-v1_5; ECDSA, DER-encoded as AWS returns it) and HMAC (RFC 2104).
+// RSASSA-PKCS1-v1_5; ECDSA, DER-encoded as AWS returns it; pure Ed25519) and HMAC (RFC 2104).
+// Ed25519ph, which OpenSSL 3.0 lacks, runs in libsodium (the well-kept standard library for it).
 //
 // Every temporary copy of private key bytes (DER buffers) is wiped with OPENSSL_cleanse; the
 // caller keeps the material in SecretBytes. Thread-safety: the functions are thread-safe, and a
@@ -22,8 +23,12 @@ struct evp_pkey_ctx_st;  // OpenSSL's EVP_PKEY_CTX
 
 namespace kmsd::crypto {
 
+// Initialises libsodium (sodium_init) once; kmsd calls it at startup and refuses to start when it
+// fails. Ed25519 keys call it too (a failure makes them KMSInternalException). Thread-safe.
+absl::Status InitializeLibsodium();
+
 // New key material for a key of the spec: random bytes for symmetric (32) and HMAC keys (the
-// spec's length), an RSA (e = 65537) or EC key pair as PKCS#8 DER for asymmetric ones. An
+// spec's length), an RSA (e = 65537), EC or Ed25519 key pair as PKCS#8 DER for asymmetric ones. An
 // unsupported spec is UnsupportedOperationException with the table's reason.
 absl::StatusOr<SecretBytes> GenerateKeyMaterial(const KeySpecInfo& spec);
 
@@ -42,7 +47,9 @@ class PrivateKey {
   const std::string& PublicKeyDer() const { return public_key_der_; }
 
   // Signs message (is_digest: message is already the algorithm's digest, of its exact length).
-  // The caller checks that the algorithm fits the key.
+  // The caller checks that the algorithm fits the key. A MessageType the algorithm does not take
+  // (ED25519_SHA_512 takes only RAW, ED25519_PH_SHA_512 only DIGEST) is ValidationException.
+  // ED25519_PH_SHA_512 signs Ed25519ph(M) with M the 64-byte digest: PH(M) hashes it once more.
   absl::StatusOr<std::string> Sign(const SigningAlgorithmInfo& algorithm, std::string_view message,
                                    bool is_digest) const;
   // Whether signature is the algorithm's signature of message under this key. A malformed
@@ -81,6 +88,10 @@ class PrivateKey {
   evp_pkey_st* const key_;
   const std::string public_key_der_;
   const std::vector<SignaturePrototype> prototypes_;
+  // Ed25519 keys only, set once in FromPkcs8: libsodium's secret key (seed || public key, 64
+  // bytes, wiped with the key) for Ed25519ph, and the raw 32-byte public key.
+  SecretBytes ed25519ph_secret_key_;
+  std::string ed25519_public_key_;
 };
 
 // A data key pair (GenerateDataKeyPair): the private key as PKCS#8 DER, the public key as DER

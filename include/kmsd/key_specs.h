@@ -1,8 +1,9 @@
 // The kinds of KMS key AWS has, as one table: for each KeySpec of the service model its family,
 // size or curve, the KeyUsage values AWS allows with it, and the algorithms a key of that spec
 // and usage supports, in the order DescribeKey and GetPublicKey list them. Also the signing and
-// MAC algorithms with the digest each uses. Specs kmsd cannot serve correctly (SM2, ML-DSA,
-// Ed25519 with OpenSSL 3.0) are in the table with the reason CreateKey gives for refusing them.
+// MAC algorithms with the digest each uses. Specs kmsd cannot serve correctly (SM2 outside China
+// Regions, ML-DSA with OpenSSL 3.0) are in the table with the reason CreateKey gives for refusing
+// them.
 //
 // Everything here is constant data; thread-safe.
 #pragma once
@@ -18,6 +19,7 @@ enum class KeyFamily {
   kRsa,          // RSA_2048/3072/4096, e = 65537
   kEcc,          // the NIST curves and secp256k1
   kHmac,         // HMAC_224/256/384/512
+  kEdwards,      // ECC_NIST_EDWARDS25519: Ed25519 (RFC 8032), SIGN_VERIFY only
   kUnsupported,  // in the model, refused by kmsd (see KeySpecInfo::unsupported_reason)
 };
 
@@ -41,7 +43,9 @@ struct KeySpecInfo {
   // kUnsupported: why kmsd refuses the spec (UnsupportedOperationException).
   std::string_view unsupported_reason;
 
-  bool Asymmetric() const { return family == KeyFamily::kRsa || family == KeyFamily::kEcc; }
+  bool Asymmetric() const {
+    return family == KeyFamily::kRsa || family == KeyFamily::kEcc || family == KeyFamily::kEdwards;
+  }
   // The length of the key material in bytes, where it is fixed (symmetric and HMAC); else 0.
   size_t MaterialSize() const {
     return family == KeyFamily::kSymmetric || family == KeyFamily::kHmac ? bits / 8 : 0;
@@ -67,16 +71,23 @@ KeyAlgorithms AlgorithmsOf(const KeySpecInfo& spec, std::string_view usage);
 // Whether name is in list.
 bool Lists(std::span<const std::string_view> list, std::string_view name);
 
-enum class SignaturePadding { kPkcs1, kPss, kEcdsa };
+// kEd25519: pure Ed25519 (RFC 8032 5.1, over the whole message); kEd25519ph: HashEdDSA Ed25519ph
+// (RFC 8032 5.1 with phflag 1 and an empty context), which hashes its message with SHA-512 itself.
+enum class SignaturePadding { kPkcs1, kPss, kEcdsa, kEd25519, kEd25519ph };
+
+// The MessageType values an algorithm takes. AWS's Ed25519 algorithms take one each
+// (ED25519_SHA_512 RAW, ED25519_PH_SHA_512 DIGEST: "These message types cannot be used
+// interchangeably"); the others take both.
+enum class SignatureMessage { kRawOrDigest, kRawOnly, kDigestOnly };
 
 struct SigningAlgorithmInfo {
   std::string_view name;    // "RSASSA_PSS_SHA_256"
   std::string_view digest;  // OpenSSL's digest name: "SHA256"
   size_t digest_size = 0;   // bytes; what a DIGEST message must be
   SignaturePadding padding;
+  SignatureMessage message = SignatureMessage::kRawOrDigest;
 };
-// The signing algorithms kmsd can run (not SM2DSA, ML_DSA_SHAKE_256 or the Ed25519 ones), or
-// nullptr.
+// The signing algorithms kmsd can run (not SM2DSA or ML_DSA_SHAKE_256), or nullptr.
 const SigningAlgorithmInfo* FindSigningAlgorithm(std::string_view name);
 
 struct MacAlgorithmInfo {

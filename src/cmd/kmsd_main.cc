@@ -31,6 +31,7 @@
 #include "cmd/shares_commands.h"
 #include "cmd/storage_flags.h"
 #include "kmsd/api.h"
+#include "kmsd/asymmetric.h"
 #include "kmsd/audit.h"
 #include "kmsd/audit_refusals.h"
 #include "kmsd/cloudtrail.h"
@@ -190,6 +191,11 @@ int Serve(const ServeFlags& flags) {
   // Before any secret exists (docs/SECURITY.md, "Memory and core dumps").
   if (absl::Status hardened = kmsd::cmd::HardenProcess(flags.hardening); !hardened.ok()) {
     spdlog::error("cannot protect secrets in memory: {}", kmsd::ToStd(hardened.message()));
+    return 1;
+  }
+  // Issue 13 (Ed25519 keys): libsodium before any key is loaded; no start without it.
+  if (absl::Status sodium = kmsd::crypto::InitializeLibsodium(); !sodium.ok()) {
+    spdlog::error("{}", kmsd::ToStd(sodium.message()));
     return 1;
   }
   auto listen = ParseListen(flags.listen);

@@ -1,4 +1,5 @@
-// Asymmetric and HMAC key material and primitives (include/kmsd/asymmetric.h) over OpenSSL 3 EVP.
+// Asymmetric and HMAC key material and primitives (include/kmsd/asymmetric.h) over OpenSSL 3 EVP,
+// and Ed25519ph over libsodium.
 #include "kmsd/asymmetric.h"
 
 #include <openssl/core_names.h>
@@ -15,10 +16,11 @@
 #include <utility>
 #include <vector>
 
+#include "crypto/ed25519.h"
+#include "crypto/openssl_handles.h"
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
 #include "kmsd/strings.h"
-#include "crypto/openssl_handles.h"
 
 namespace kmsd::crypto {
 namespace {
@@ -80,7 +82,29 @@ bool MatchesSpec(EVP_PKEY* key, const KeySpecInfo& spec) {
     if (expected == NID_undef) expected = OBJ_sn2nid(curve.c_str());
     return expected != NID_undef && CurveOf(key) == expected;
   }
+  if (spec.family == KeyFamily::kEdwards) return EVP_PKEY_is_a(key, "ED25519");
   return false;
+}
+
+bool IsEdwards(const SigningAlgorithmInfo& algorithm) {
+  return algorithm.padding == SignaturePadding::kEd25519 ||
+         algorithm.padding == SignaturePadding::kEd25519ph;
+}
+
+// AWS's Ed25519 algorithms each take one MessageType (the service model's KeySpec and Sign
+// documentation); the others take both.
+absl::Status CheckMessageType(const SigningAlgorithmInfo& algorithm, bool is_digest) {
+  if (algorithm.message == SignatureMessage::kRawOrDigest ||
+      (algorithm.message == SignatureMessage::kDigestOnly) == is_digest) {
+    return absl::OkStatus();
+  }
+  std::string_view required = is_digest ? "RAW" : "DIGEST";
+  return Validation(
+      StrCat("MessageType ", is_digest ? "DIGEST" : "RAW", " is not valid with signing algorithm ",
+             algorithm.name, ", which requires MessageType ", required,
+             ". For ECC_NIST_EDWARDS25519 KMS keys, ED25519_SHA_512 requires MessageType RAW and "
+             "ED25519_PH_SHA_512 requires MessageType DIGEST; these message types cannot be used "
+             "interchangeably."));
 }
 
 struct MdFree {
@@ -281,6 +305,11 @@ absl::StatusOr<SecretBytes> GenerateKeyMaterial(const KeySpecInfo& spec) {
       if (!key) return OpenSslFailure("generate an EC key");
       return Pkcs8Der(key.get());
     }
+    case KeyFamily::kEdwards: {
+      Pkey key(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+      if (!key) return OpenSslFailure("generate an Ed25519 key");
+      return Pkcs8Der(key.get());
+    }
     case KeyFamily::kUnsupported:
       break;
   }
@@ -308,14 +337,24 @@ absl::StatusOr<std::shared_ptr<const PrivateKey>> PrivateKey::FromPkcs8(const Se
   for (std::string_view name : spec.signing_algorithms) {
     const SigningAlgorithmInfo* algorithm = FindSigningAlgorithm(name);
     if (!algorithm) continue;  // in AWS's list, not run by kmsd (SM2DSA)
+    // Ed25519 signs in one shot through an EVP_MD_CTX (or libsodium): no EVP_PKEY_CTX to keep.
+    if (IsEdwards(*algorithm)) continue;
     auto signing = SignatureContext(key.get(), *algorithm, /*for_signing=*/true);
     if (!signing.ok()) return signing.status();
     auto verifying = SignatureContext(key.get(), *algorithm, /*for_signing=*/false);
     if (!verifying.ok()) return verifying.status();
     prototypes.push_back({algorithm, signing->release(), verifying->release()});
   }
-  return std::shared_ptr<const PrivateKey>(
+  std::shared_ptr<PrivateKey> parsed(
       new PrivateKey(key.release(), std::move(*public_der), std::move(prototypes)));
+  if (spec.family == KeyFamily::kEdwards) {
+    if (auto status = Ed25519LibsodiumKey(parsed->key_, parsed->ed25519ph_secret_key_,
+                                          parsed->ed25519_public_key_);
+        !status.ok()) {
+      return status;
+    }
+  }
+  return std::shared_ptr<const PrivateKey>(std::move(parsed));
 }
 
 PrivateKey::PrivateKey(evp_pkey_st* key, std::string public_key_der,
@@ -344,6 +383,15 @@ evp_pkey_ctx_st* PrivateKey::PrototypeFor(const SigningAlgorithmInfo& algorithm,
 
 absl::StatusOr<std::string> PrivateKey::Sign(const SigningAlgorithmInfo& algorithm,
                                              std::string_view message, bool is_digest) const {
+  if (auto status = CheckMessageType(algorithm, is_digest); !status.ok()) return status;
+  if (IsEdwards(algorithm)) {
+    if (ed25519_public_key_.empty()) return Internal("Ed25519 signatures need an Ed25519 key");
+    if (algorithm.padding == SignaturePadding::kEd25519) return Ed25519Sign(key_, message);
+    if (message.size() != algorithm.digest_size) {
+      return Validation(StrCat("Digest is invalid length for algorithm ", algorithm.name, "."));
+    }
+    return Ed25519phSign(ed25519ph_secret_key_, message);
+  }
   auto digest = DigestOf(algorithm, message, is_digest);
   if (!digest.ok()) return digest.status();
   auto context = CopyOrSetUp(PrototypeFor(algorithm, /*for_signing=*/true), key_, algorithm,
@@ -366,6 +414,17 @@ absl::StatusOr<std::string> PrivateKey::Sign(const SigningAlgorithmInfo& algorit
 absl::StatusOr<bool> PrivateKey::Verify(const SigningAlgorithmInfo& algorithm,
                                         std::string_view message, bool is_digest,
                                         std::string_view signature) const {
+  if (auto status = CheckMessageType(algorithm, is_digest); !status.ok()) return status;
+  if (IsEdwards(algorithm)) {
+    if (ed25519_public_key_.empty()) return Internal("Ed25519 signatures need an Ed25519 key");
+    if (algorithm.padding == SignaturePadding::kEd25519) {
+      return Ed25519Verify(key_, message, signature);
+    }
+    if (message.size() != algorithm.digest_size) {
+      return Validation(StrCat("Digest is invalid length for algorithm ", algorithm.name, "."));
+    }
+    return Ed25519phVerify(ed25519_public_key_, message, signature);
+  }
   auto digest = DigestOf(algorithm, message, is_digest);
   if (!digest.ok()) return digest.status();
   auto context = CopyOrSetUp(PrototypeFor(algorithm, /*for_signing=*/false), key_, algorithm,
@@ -447,8 +506,7 @@ absl::StatusOr<DataKeyPair> GenerateDataKeyPair(std::string_view key_pair_spec) 
   } else if (spec && spec->family == KeyFamily::kEcc) {
     const std::string curve(spec->curve);
     key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", curve.c_str()));
-  } else if (key_pair_spec == "ECC_NIST_EDWARDS25519") {
-    // A data key pair is only made, never used, by kmsd: OpenSSL 3.0 makes Ed25519 keys.
+  } else if (spec && spec->family == KeyFamily::kEdwards) {
     key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
   } else {
     return Error(ErrorType::kUnsupportedOperation,

@@ -223,9 +223,12 @@ absl::StatusOr<std::string> CheckImportedMaterial(const KeySpecInfo& spec,
   if (!key) return WrongMaterial(spec, "it is not a DER-encoded PKCS#8 private key");
   auto parsed = PrivateKey::FromPkcs8(material, spec);
   if (!parsed.ok()) {
-    return WrongMaterial(spec, spec.family == KeyFamily::kRsa
-                                   ? StrCat("it is not a ", spec.bits, "-bit RSA private key")
-                                   : StrCat("it is not a private key on curve ", spec.curve));
+    std::string expected = spec.family == KeyFamily::kRsa
+                               ? StrCat("it is not a ", spec.bits, "-bit RSA private key")
+                           : spec.family == KeyFamily::kEdwards
+                               ? std::string("it is not an Ed25519 private key")
+                               : StrCat("it is not a private key on curve ", spec.curve);
+    return WrongMaterial(spec, expected);
   }
   // The private key must belong to its public key (and for RSA, its primes be consistent).
   PkeyContext context(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));

@@ -106,14 +106,13 @@ constexpr std::array kKeySpecs = {
     MlDsa("ML_DSA_44"),
     MlDsa("ML_DSA_65"),
     MlDsa("ML_DSA_87"),
-    // OpenSSL 3.0 signs pure Ed25519 but not Ed25519ph, and AWS's Ed25519 keys offer both.
+    // Pure Ed25519 through OpenSSL, Ed25519ph through libsodium (OpenSSL 3.0 has no Ed25519ph).
     KeySpecInfo{.name = "ECC_NIST_EDWARDS25519",
-                .family = KeyFamily::kUnsupported,
+                .family = KeyFamily::kEdwards,
+                .bits = 256,
+                .curve = "ED25519",
                 .usages = kSignOnly,
-                .signing_algorithms = kEd25519Signing,
-                .unsupported_reason =
-                    "KeySpec ECC_NIST_EDWARDS25519 is not supported by kmsd yet: its OpenSSL "
-                    "(3.0) cannot make ED25519_PH_SHA_512 signatures"},
+                .signing_algorithms = kEd25519Signing},
 };
 
 constexpr std::array kSigningAlgorithms = {
@@ -126,6 +125,12 @@ constexpr std::array kSigningAlgorithms = {
     SigningAlgorithmInfo{"ECDSA_SHA_256", "SHA256", 32, SignaturePadding::kEcdsa},
     SigningAlgorithmInfo{"ECDSA_SHA_384", "SHA384", 48, SignaturePadding::kEcdsa},
     SigningAlgorithmInfo{"ECDSA_SHA_512", "SHA512", 64, SignaturePadding::kEcdsa},
+    // Ed25519 hashes with SHA-512 inside the algorithm; Ed25519ph's DIGEST is a SHA-512 digest,
+    // which it hashes once more (the service model's SignRequest.MessageType).
+    SigningAlgorithmInfo{"ED25519_SHA_512", "SHA512", 64, SignaturePadding::kEd25519,
+                         SignatureMessage::kRawOnly},
+    SigningAlgorithmInfo{"ED25519_PH_SHA_512", "SHA512", 64, SignaturePadding::kEd25519ph,
+                         SignatureMessage::kDigestOnly},
 };
 
 constexpr std::array kMacAlgorithms = {

@@ -31,7 +31,10 @@ absl::StatusOr<int> WrappingKeyBits(const std::string& wrapping_key_spec) {
 size_t LargestMaterial(const KeySpecInfo& spec) {
   if (!spec.Asymmetric()) return crypto::ImportedMaterialLength(spec).max;
   // PKCS#8 of an EC key with its public key: the curve's scalar and point plus ~50 bytes of DER.
-  if (spec.family == KeyFamily::kEcc) return 3 * static_cast<size_t>((spec.bits + 7) / 8) + 60;
+  // Ed25519 (RFC 8410): a 32-byte seed, with the optional 32-byte public key, in the same bound.
+  if (spec.family == KeyFamily::kEcc || spec.family == KeyFamily::kEdwards) {
+    return 3 * static_cast<size_t>((spec.bits + 7) / 8) + 60;
+  }
   return SIZE_MAX;  // RSA private keys: RSA_AES_KEY_WRAP only
 }
 

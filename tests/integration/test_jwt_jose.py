@@ -1,7 +1,9 @@
 """A JWT signed through kmsd's Sign verifies in jose (npm), a well-known JWT library that is not
 kmsd's (issue 13): ES256 with an ECC_NIST_P256 key (the DER ECDSA signature KMS returns, converted
-to JOSE's r||s), ES384 with ECC_NIST_P384, RS256 with RSA_2048 (RSASSA_PKCS1_V1_5_SHA_256) and
-PS256 (RSASSA_PSS_SHA_256); a token with a changed claim or signature does not verify.
+to JOSE's r||s), ES384 with ECC_NIST_P384, RS256 with RSA_2048 (RSASSA_PKCS1_V1_5_SHA_256),
+PS256 (RSASSA_PSS_SHA_256) and EdDSA with ECC_NIST_EDWARDS25519 (ED25519_SHA_512, RFC 8037: the
+64-byte signature KMS returns is already JOSE's); a token with a changed claim or signature does
+not verify.
 
 jose comes from tests/integration/js (package.json and its committed package-lock.json), installed
 by `npm ci` here; the test is skipped, saying so, only when the npm registry cannot be reached."""
@@ -22,6 +24,7 @@ CASES = [
     ("ES384", "ECC_NIST_P384", "ECDSA_SHA_384", 48),
     ("RS256", "RSA_2048", "RSASSA_PKCS1_V1_5_SHA_256", None),
     ("PS256", "RSA_2048", "RSASSA_PSS_SHA_256", None),
+    ("EdDSA", "ECC_NIST_EDWARDS25519", "ED25519_SHA_512", None),
 ]
 UNREACHABLE = ("ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "ECONNREFUSED", "ECONNRESET",
                "ENETUNREACH", "network", "getaddrinfo")

@@ -141,7 +141,7 @@ class PackageTest(unittest.TestCase):
         depends = [d.strip().split(" ")[0] for d in fields["Depends"].split(",")]
         self.assertIn("adduser", depends)
         # From dpkg-shlibdeps: the libraries kmsd links.
-        for library in ("libc6", "libssl3", "libsqlite3-0", "libstdc++6"):
+        for library in ("libc6", "libssl3", "libsqlite3-0", "libstdc++6", "libsodium23"):
             self.assertIn(library, depends)
         self.assertIn("\n kmsd is a self-hosted key management service", fields["Description"])
 

@@ -96,13 +96,29 @@ TEST(KeySpecs, EachCurveSignsWithTheDigestAwsPairsItWith) {
 }
 
 TEST(KeySpecs, SpecsKmsdCannotServeSayWhy) {
-  for (std::string_view name :
-       {"SM2", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87", "ECC_NIST_EDWARDS25519"}) {
+  for (std::string_view name : {"SM2", "ML_DSA_44", "ML_DSA_65", "ML_DSA_87"}) {
     const KeySpecInfo* spec = FindKeySpec(name);
     ASSERT_NE(spec, nullptr);
     EXPECT_EQ(spec->family, KeyFamily::kUnsupported) << name;
     EXPECT_FALSE(spec->unsupported_reason.empty()) << name;
   }
+}
+
+TEST(KeySpecs, Ed25519SignsOnlyWithBothEdwardsAlgorithmsEachOfOneMessageType) {
+  const KeySpecInfo* spec = FindKeySpec("ECC_NIST_EDWARDS25519");
+  ASSERT_NE(spec, nullptr);
+  EXPECT_EQ(spec->family, KeyFamily::kEdwards);
+  EXPECT_TRUE(spec->Asymmetric());
+  EXPECT_EQ(Strings(spec->usages), std::vector<std::string>{"SIGN_VERIFY"});
+  EXPECT_EQ(Strings(spec->signing_algorithms),
+            (std::vector<std::string>{"ED25519_SHA_512", "ED25519_PH_SHA_512"}));
+  const SigningAlgorithmInfo* pure = FindSigningAlgorithm("ED25519_SHA_512");
+  const SigningAlgorithmInfo* prehash = FindSigningAlgorithm("ED25519_PH_SHA_512");
+  ASSERT_NE(pure, nullptr);
+  ASSERT_NE(prehash, nullptr);
+  EXPECT_EQ(pure->message, SignatureMessage::kRawOnly);
+  EXPECT_EQ(prehash->message, SignatureMessage::kDigestOnly);
+  EXPECT_EQ(prehash->digest_size, 64u);
 }
 
 TEST(KeySpecs, EveryListedSigningAndMacAlgorithmOfASupportedSpecCanRun) {

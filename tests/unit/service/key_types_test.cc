@@ -3,6 +3,7 @@
 // GenerateMac/VerifyMac, and the operations that refuse keys of the wrong kind.
 #include <gtest/gtest.h>
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 
 #include "kmsd/ciphertext_blob.h"
@@ -35,6 +36,7 @@ TEST_F(KeyTypesTest, CreateKeyMakesEverySupportedSpecWithEachUsageAwsAllows) {
        {std::pair{"RSA_2048", "ENCRYPT_DECRYPT"}, std::pair{"RSA_2048", "SIGN_VERIFY"},
         std::pair{"ECC_NIST_P256", "SIGN_VERIFY"}, std::pair{"ECC_NIST_P384", "KEY_AGREEMENT"},
         std::pair{"ECC_NIST_P521", "SIGN_VERIFY"}, std::pair{"ECC_SECG_P256K1", "SIGN_VERIFY"},
+        std::pair{"ECC_NIST_EDWARDS25519", "SIGN_VERIFY"},
         std::pair{"HMAC_224", "GENERATE_VERIFY_MAC"},
         std::pair{"HMAC_512", "GENERATE_VERIFY_MAC"}}) {
     auto key = Create(spec, usage);
@@ -55,8 +57,6 @@ TEST_F(KeyTypesTest, UsageTheSpecDoesNotAllowIsAValidationError) {
 TEST_F(KeyTypesTest, SpecsKmsdCannotServeAreUnsupported) {
   EXPECT_EQ(TypeOf(Create("ML_DSA_44", "SIGN_VERIFY").status()), ErrorType::kUnsupportedOperation);
   EXPECT_EQ(TypeOf(Create("SM2", "SIGN_VERIFY").status()), ErrorType::kUnsupportedOperation);
-  EXPECT_EQ(TypeOf(Create("ECC_NIST_EDWARDS25519", "SIGN_VERIFY").status()),
-            ErrorType::kUnsupportedOperation);
   EXPECT_TRUE(backend_->List("key/", "", 0)->empty());
 }
 
@@ -522,6 +522,81 @@ TEST_F(KeyTypesTest, DeletionDestroysTheKeyPair) {
       TypeOf(service_->Sign(call_, key_id, Message("m"), MessageType::kRaw, "ECDSA_SHA_256", {})
                  .status()),
       ErrorType::kKmsInvalidState);
+  now_ += 7 * kDay;
+  EXPECT_EQ(service_->RunDueTasks()->keys_deleted, 1);
+  EXPECT_TRUE(backend_->List("material/", "", 0)->empty());
+  EXPECT_EQ(TypeOf(service_->GetPublicKey(call_, key_id, {}).status()), ErrorType::kNotFound);
+}
+
+// --- Ed25519 keys (ECC_NIST_EDWARDS25519) ---
+
+std::string Sha512(std::string_view data) {
+  std::string digest(SHA512_DIGEST_LENGTH, '\0');
+  SHA512(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+         reinterpret_cast<unsigned char*>(digest.data()));
+  return digest;
+}
+
+TEST_F(KeyTypesTest, Ed25519KeySignsAndVerifiesWithBothAlgorithmsEachOfItsMessageType) {
+  EXPECT_EQ(TypeOf(Create("ECC_NIST_EDWARDS25519", "KEY_AGREEMENT").status()),
+            ErrorType::kValidation);
+  std::string key_id = NewKeyOf("ECC_NIST_EDWARDS25519", "SIGN_VERIFY");
+  auto pure =
+      service_->Sign(call_, key_id, Message("payload"), MessageType::kRaw, "ED25519_SHA_512", {});
+  ASSERT_TRUE(pure.ok()) << pure.status();
+  EXPECT_EQ(pure->signature.size(), 64u);
+  EXPECT_EQ(pure->signing_algorithm, "ED25519_SHA_512");
+  EXPECT_TRUE(service_
+                  ->Verify(call_, key_id, Message("payload"), MessageType::kRaw, pure->signature,
+                           "ED25519_SHA_512", {})
+                  .ok());
+  std::string digest = Sha512("payload");
+  auto prehash = service_->Sign(call_, key_id, Message(digest), MessageType::kDigest,
+                                "ED25519_PH_SHA_512", {});
+  ASSERT_TRUE(prehash.ok()) << prehash.status();
+  EXPECT_TRUE(service_
+                  ->Verify(call_, key_id, Message(digest), MessageType::kDigest, prehash->signature,
+                           "ED25519_PH_SHA_512", {})
+                  .ok());
+  EXPECT_EQ(TypeOf(service_
+                       ->Verify(call_, key_id, Message("payloaD"), MessageType::kRaw,
+                                pure->signature, "ED25519_SHA_512", {})
+                       .status()),
+            ErrorType::kKmsInvalidSignature);
+  // Each algorithm takes one MessageType; ECDSA is not an algorithm of the key.
+  EXPECT_EQ(
+      TypeOf(service_
+                 ->Sign(call_, key_id, Message(digest), MessageType::kDigest, "ED25519_SHA_512", {})
+                 .status()),
+      ErrorType::kValidation);
+  EXPECT_EQ(TypeOf(service_
+                       ->Sign(call_, key_id, Message("payload"), MessageType::kRaw,
+                              "ED25519_PH_SHA_512", {})
+                       .status()),
+            ErrorType::kValidation);
+  EXPECT_EQ(
+      TypeOf(
+          service_->Sign(call_, key_id, Message("payload"), MessageType::kRaw, "ECDSA_SHA_256", {})
+              .status()),
+      ErrorType::kInvalidKeyUsage);
+  auto public_key = service_->GetPublicKey(call_, key_id, {});
+  ASSERT_TRUE(public_key.ok()) << public_key.status();
+  EXPECT_EQ(public_key->key_spec, "ECC_NIST_EDWARDS25519");
+  EXPECT_EQ(public_key->public_key.size(), 44u);  // RFC 8410 SubjectPublicKeyInfo
+}
+
+TEST_F(KeyTypesTest, Ed25519KeySurvivesANewServiceAndIsDestroyedWithTheKey) {
+  std::string key_id = NewKeyOf("ECC_NIST_EDWARDS25519", "SIGN_VERIFY");
+  std::string digest = Sha512("kept");
+  auto signature = service_->Sign(call_, key_id, Message(digest), MessageType::kDigest,
+                                  "ED25519_PH_SHA_512", {});
+  ASSERT_TRUE(signature.ok()) << signature.status();
+  auto fresh = NewKmsService({}, keystore_.get(), std::make_unique<FixedClock>(&now_));
+  auto again =
+      fresh->Sign(call_, key_id, Message(digest), MessageType::kDigest, "ED25519_PH_SHA_512", {});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->signature, signature->signature);  // deterministic, the same key
+  ASSERT_TRUE(service_->ScheduleKeyDeletion(call_, key_id, 7).ok());
   now_ += 7 * kDay;
   EXPECT_EQ(service_->RunDueTasks()->keys_deleted, 1);
   EXPECT_TRUE(backend_->List("material/", "", 0)->empty());
