@@ -311,6 +311,7 @@ int Serve(const ServeFlags& flags) {
   // to the registry until they are destroyed.
   kmsd::metrics::Registry metrics_registry;
   kmsd::metrics::AddProcessMetrics(metrics_registry);
+  kmsd::cmd::AddSecureHeapMetrics(metrics_registry);
   auto& open_connections = metrics_registry.AddGauge(
       "kmsd_http_connections_open", "HTTP connections open, by listener (api, metrics).",
       {"listener"});

@@ -147,6 +147,30 @@ class ProbesAndMetrics(unittest.TestCase):
         events = [record["eventName"] for record in audit_records(self.server.data_dir)]
         self.assertEqual(events.count("Unknown"), 1)
 
+    def test_openssl_secure_heap_holds_rsa_private_keys_and_is_sized_by_flag(self):
+        def heap(endpoint):
+            samples = parse_metrics(get(endpoint + "/metrics")[2])
+            return value(samples, "kmsd_openssl_secure_heap_bytes", kind="size"), \
+                value(samples, "kmsd_openssl_secure_heap_bytes", kind="used")
+
+        size, before = heap(self.server.endpoint)
+        self.assertEqual(size, 4 << 20)  # the default, --openssl-secure-heap-mib 4
+        for _ in range(4):
+            key_id = self.kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+            self.kms.sign(KeyId=key_id, Message=b"m", SigningAlgorithm="RSASSA_PSS_SHA_256")
+        _, after = heap(self.server.endpoint)
+        # About 0.9 KiB of private key per loaded RSA_2048 key, in the locked heap.
+        self.assertGreaterEqual(after - before, 4 * 800)
+
+        with KmsdServer(extra_args=["--openssl-secure-heap-mib", "16"]) as bigger:
+            self.assertEqual(heap(bigger.endpoint)[0], 16 << 20)
+        # OpenSSL aborts on a size that is not a power of two: kmsd refuses it first.
+        refused = subprocess.run(
+            [KMSD_BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir", self.server.data_dir,
+             "--openssl-secure-heap-mib", "3"], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(refused.returncode, 0)
+        self.assertIn("power of two", refused.stdout + refused.stderr)
+
     def test_a_real_prometheus_scrapes_kmsd(self):
         blob = self.kms.generate_data_key(
             KeyId=self.kms.create_key()["KeyMetadata"]["KeyId"], KeySpec="AES_256")
