@@ -121,6 +121,19 @@ class Ed25519Keys(KmsdTestCase):
                 out.write(data)
         return path
 
+    def wrap_for_import(self, key_id, der, name):
+        """GetParametersForImport (RSAES_OAEP_SHA_256, RSA_2048), then OpenSSL wraps the PKCS#8
+        file der with the wrapping key: (the parameters, the wrapped material)."""
+        parameters = self.kms.get_parameters_for_import(
+            KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
+        wrapped = self.path(f"{name}-wrapped.bin")
+        openssl("pkeyutl", "-encrypt", "-in", der, "-out", wrapped,
+                "-inkey", self.path(f"{name}-wrapping.der", parameters["PublicKey"]), "-keyform",
+                "DER", "-pubin", "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt",
+                "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256")
+        with open(wrapped, "rb") as source:
+            return parameters, source.read()
+
     def raw_public_key(self, der):
         # RFC 8410: SubjectPublicKeyInfo of id-Ed25519 (1.3.101.112), then the 32-byte point.
         self.assertEqual(der[:12], bytes.fromhex("302a300506032b6570032100"))
@@ -260,15 +273,7 @@ class Ed25519Keys(KmsdTestCase):
                                      Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
         self.assertEqual(self.kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"],
                          "PendingImport")
-        parameters = self.kms.get_parameters_for_import(
-            KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
-        wrapped = self.path("wrapped.bin")
-        openssl("pkeyutl", "-encrypt", "-in", der, "-out", wrapped,
-                "-inkey", self.path("wrapping.der", parameters["PublicKey"]), "-keyform", "DER",
-                "-pubin", "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256",
-                "-pkeyopt", "rsa_mgf1_md:sha256")
-        with open(wrapped, "rb") as source:
-            encrypted = source.read()
+        parameters, encrypted = self.wrap_for_import(key_id, der, "imported")
         self.kms.import_key_material(KeyId=key_id, ImportToken=parameters["ImportToken"],
                                      EncryptedKeyMaterial=encrypted,
                                      ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
@@ -297,15 +302,7 @@ class Ed25519Keys(KmsdTestCase):
         openssl("pkcs8", "-topk8", "-nocrypt", "-in", pem, "-outform", "DER", "-out", der)
         key_id = self.kms.create_key(KeySpec="ECC_NIST_EDWARDS25519", KeyUsage="SIGN_VERIFY",
                                      Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
-        parameters = self.kms.get_parameters_for_import(
-            KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048")
-        wrapped = self.path("p256-wrapped.bin")
-        openssl("pkeyutl", "-encrypt", "-in", der, "-out", wrapped,
-                "-inkey", self.path("wrapping2.der", parameters["PublicKey"]), "-keyform", "DER",
-                "-pubin", "-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256",
-                "-pkeyopt", "rsa_mgf1_md:sha256")
-        with open(wrapped, "rb") as source:
-            encrypted = source.read()
+        parameters, encrypted = self.wrap_for_import(key_id, der, "p256")
         error = self.assertAwsError("IncorrectKeyMaterialException", self.kms.import_key_material,
                                     KeyId=key_id, ImportToken=parameters["ImportToken"],
                                     EncryptedKeyMaterial=encrypted,
