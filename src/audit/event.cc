@@ -774,17 +774,20 @@ bool IsKeyArn(std::string_view text) {
   return text.starts_with("arn:") && text.find(":key/") != std::string_view::npos;
 }
 
-// arn:aws:kms:REGION:ACCOUNT:key/ID -> ACCOUNT.
-std::string_view ArnAccount(std::string_view arn) {
+// The index-th colon-separated field of an ARN (0 "arn", 3 the region, 4 the account), or "".
+std::string_view ArnField(std::string_view arn, size_t index) {
   size_t field = 0;
   size_t start = 0;
   for (size_t i = 0; i < arn.size(); ++i) {
     if (arn[i] != ':') continue;
-    if (++field == 4) start = i + 1;
-    if (field == 5) return arn.substr(start, i - start);
+    if (field++ == index) return arn.substr(start, i - start);
+    start = i + 1;
   }
   return "";
 }
+
+// arn:aws:kms:REGION:ACCOUNT:key/ID -> ACCOUNT.
+std::string_view ArnAccount(std::string_view arn) { return ArnField(arn, 4); }
 
 // The keys a request touched, in order, without repeats.
 class TouchedKeys {
@@ -1184,22 +1187,6 @@ std::string BuildEvent(const RequestOutcome& outcome, const EventSettings& setti
   return out;
 }
 
-namespace {
-
-// arn:aws:kms:REGION:ACCOUNT:key/ID -> REGION.
-std::string_view ArnRegion(std::string_view arn) {
-  size_t field = 0;
-  size_t start = 0;
-  for (size_t i = 0; i < arn.size(); ++i) {
-    if (arn[i] != ':') continue;
-    if (++field == 3) start = i + 1;
-    if (field == 4) return arn.substr(start, i - start);
-  }
-  return "";
-}
-
-}  // namespace
-
 std::string BuildCompanionEvent(const RequestOutcome& outcome, const EventSettings& settings,
                                 int64_t now_seconds, const std::string& event_id) {
   if (!outcome.status.ok() || outcome.service_event) return "";
@@ -1239,7 +1226,7 @@ std::string BuildCompanionEvent(const RequestOutcome& outcome, const EventSettin
   }
   RequestOutcome companion{
       .operation = name, .http = outcome.http, .principal = nullptr, .status = outcome.status};
-  companion.region = ArnRegion(arn);
+  companion.region = ArnField(arn, 3);
   companion.service_event = true;
   companion.service_event_key_arn = arn;
   return BuildServiceEvent(companion, settings, now_seconds, event_id);
