@@ -438,7 +438,9 @@ class KmsService {
                                    const std::string& target_key_id) = 0;
   virtual absl::Status UpdateAlias(const CallContext& call, const std::string& alias_name,
                                    const std::string& target_key_id) = 0;
-  virtual absl::Status DeleteAlias(const CallContext& call, const std::string& alias_name) = 0;
+  // Answers the ARN of the key the alias named (its audit record's responseElements.keyId).
+  virtual absl::StatusOr<std::string> DeleteAlias(const CallContext& call,
+                                                  const std::string& alias_name) = 0;
   // key_id empty = every alias.
   virtual absl::StatusOr<AliasList> ListAliases(const CallContext& call,
                                                 const std::string& key_id, size_t limit,

@@ -83,10 +83,12 @@ absl::Status KmsServiceImpl::UpdateAlias(const CallContext& call, const std::str
   });
 }
 
-absl::Status KmsServiceImpl::DeleteAlias(const CallContext& call, const std::string& alias_name) {
+absl::StatusOr<std::string> KmsServiceImpl::DeleteAlias(const CallContext& call,
+                                                        const std::string& alias_name) {
   if (auto status = ValidateAliasName(alias_name); !status.ok()) return status;
   std::lock_guard write_lock(write_mutex_);
-  return RetryConflicts([&]() -> absl::Status {
+  std::string target_arn;
+  absl::Status deleted = RetryConflicts([&]() -> absl::Status {
     if (auto status = EnsureAliasIndex(); !status.ok()) return status;
     std::string alias_version;
     auto record = LoadAlias(alias_name, &alias_version);
@@ -103,8 +105,11 @@ absl::Status KmsServiceImpl::DeleteAlias(const CallContext& call, const std::str
     if (auto status = keystore_->Commit(batch); !status.ok()) return status;
     UnindexAlias(alias_name);
     RepublishAliases(*target);
+    target_arn = KeyArn((*target)->record.metadata.key_id);
     return absl::OkStatus();
   });
+  if (!deleted.ok()) return deleted;
+  return target_arn;
 }
 
 absl::StatusOr<AliasList> KmsServiceImpl::ListAliases(const CallContext& call,

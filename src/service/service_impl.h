@@ -220,7 +220,8 @@ class KmsServiceImpl final : public KmsService {
   absl::Status UpdateAlias(const CallContext& call, const std::string& alias_name,
                            const std::string& target_key_id) override;
 
-  absl::Status DeleteAlias(const CallContext& call, const std::string& alias_name) override;
+  absl::StatusOr<std::string> DeleteAlias(const CallContext& call,
+                                          const std::string& alias_name) override;
 
   absl::StatusOr<AliasList> ListAliases(const CallContext& call, const std::string& key_id,
                                         size_t limit, const std::string& marker) override;

@@ -31,9 +31,9 @@ absl::StatusOr<std::string> UpdateAlias(OperationContext& context, RequestReader
 absl::StatusOr<std::string> DeleteAlias(OperationContext& context, RequestReader& request) {
   auto alias_name = request.String("AliasName", kAliasNameRule, /*required=*/true);
   if (auto status = request.Finish(); !status.ok()) return status;
-  if (auto status = context.service.DeleteAlias(context.call, *alias_name); !status.ok()) {
-    return status;
-  }
+  auto target = context.service.DeleteAlias(context.call, *alias_name);
+  if (!target.ok()) return target.status();
+  context.audit_key_arn = std::move(*target);
   return std::string("{}");
 }
 

@@ -97,7 +97,11 @@ class KmsCodec final : public ServiceCodec {
     OperationContext context{*service, dry_run_call ? *dry_run_call : call};
     auto body = operation(context, *request);
     if (!body.ok()) return body.status();
-    return ServedAnswer{std::move(*body), {}};
+    if (context.audit_key_arn.empty()) return ServedAnswer{std::move(*body), {}};
+    // The audit then records these elements instead of reading the answer.
+    return ServedAnswer{
+        std::move(*body),
+        JsonWriter().BeginObject().String("KeyId", context.audit_key_arn).EndObject().Take()};
   }
 
   HttpResponse Success(std::string body) const override {

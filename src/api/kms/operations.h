@@ -17,6 +17,9 @@ namespace kmsd::api {
 struct OperationContext {
   KmsService& service;
   const CallContext& call;
+  // The key an operation acted on, when its answer does not say and its request may name it only
+  // by an alias (DeleteAlias): the audit records it as responseElements.keyId, as AWS does.
+  std::string audit_key_arn = {};
 };
 
 // Returns the response body, or an error status carrying its AWS error type.

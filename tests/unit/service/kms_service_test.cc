@@ -113,7 +113,11 @@ TEST_F(KmsServiceTest, AliasRules) {
   EXPECT_TRUE(service_->CreateAlias(call_, "alias/a", key_id).ok());
   EXPECT_EQ(TypeOf(service_->CreateAlias(call_, "alias/a", key_id)), ErrorType::kAlreadyExists);
   EXPECT_EQ(TypeOf(service_->CreateAlias(call_, "noprefix", key_id)), ErrorType::kValidation);
-  EXPECT_EQ(TypeOf(service_->DeleteAlias(call_, "alias/zzz")), ErrorType::kNotFound);
+  EXPECT_EQ(TypeOf(service_->DeleteAlias(call_, "alias/zzz").status()), ErrorType::kNotFound);
+  // The key the alias named, for the audit record.
+  auto deleted = service_->DeleteAlias(call_, "alias/a");
+  ASSERT_TRUE(deleted.ok()) << deleted.status();
+  EXPECT_EQ(*deleted, service_->DescribeKey(call_, key_id, {})->arn);
 }
 
 // AWS answers a change to a name reserved for AWS managed keys as a matter of permission.
@@ -123,7 +127,8 @@ TEST_F(KmsServiceTest, ReservedAliasNamesAreNotAuthorizedForEveryAliasOperation)
             ErrorType::kNotAuthorized);
   EXPECT_EQ(TypeOf(service_->UpdateAlias(call_, "alias/aws/x", key_id)),
             ErrorType::kNotAuthorized);
-  EXPECT_EQ(TypeOf(service_->DeleteAlias(call_, "alias/aws/x")), ErrorType::kNotAuthorized);
+  EXPECT_EQ(TypeOf(service_->DeleteAlias(call_, "alias/aws/x").status()),
+            ErrorType::kNotAuthorized);
 }
 
 TEST_F(KmsServiceTest, CreateAliasRefusesCharactersItsDocumentationDoesNotAllow) {
