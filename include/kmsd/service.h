@@ -536,7 +536,10 @@ class KmsService {
                                                         const std::string& marker) = 0;
   // By the retiring principal, the grantee when the grant allows RetireGrant, the account root,
   // or a principal of the account that an identity policy allows kms:RetireGrant.
-  virtual absl::Status RetireGrant(const CallContext& call, const RetireGrantRequest& request) = 0;
+  // Answers the ARN of the grant's key (its audit record's responseElements.keyId: a request with
+  // a GrantToken alone does not name it).
+  virtual absl::StatusOr<std::string> RetireGrant(const CallContext& call,
+                                                  const RetireGrantRequest& request) = 0;
   virtual absl::Status RevokeGrant(const CallContext& call, const std::string& key_id,
                                    const std::string& grant_id, bool dry_run) = 0;
 

@@ -234,10 +234,11 @@ absl::StatusOr<GrantList> KmsServiceImpl::ListRetirableGrants(const CallContext&
   }
 }
 
-absl::Status KmsServiceImpl::RetireGrant(const CallContext& call,
-                                         const RetireGrantRequest& request) {
+absl::StatusOr<std::string> KmsServiceImpl::RetireGrant(const CallContext& call,
+                                                        const RetireGrantRequest& request) {
   std::lock_guard write_lock(write_mutex_);
-  return RetryConflicts([&]() -> absl::Status {
+  std::string key_arn;
+  absl::Status retired = RetryConflicts([&]() -> absl::Status {
     EntryPtr entry;
     const grants::Grant* grant = nullptr;
     if (!request.grant_token.empty()) {
@@ -257,8 +258,11 @@ absl::Status KmsServiceImpl::RetireGrant(const CallContext& call,
     }
     if (auto status = AuthorizeRetire(call, *entry, grant->record); !status.ok()) return status;
     if (request.dry_run) return DryRunSucceeded();
+    key_arn = KeyArn(entry->record.metadata.key_id);
     return RemoveGrant(entry, grant->record.grant_id);
   });
+  if (!retired.ok()) return retired;
+  return key_arn;
 }
 
 absl::Status KmsServiceImpl::RevokeGrant(const CallContext& call, const std::string& key_id,

@@ -308,7 +308,8 @@ class KmsServiceImpl final : public KmsService {
                                                 const std::string& retiring_principal, size_t limit,
                                                 const std::string& marker) override;
 
-  absl::Status RetireGrant(const CallContext& call, const RetireGrantRequest& request) override;
+  absl::StatusOr<std::string> RetireGrant(const CallContext& call,
+                                          const RetireGrantRequest& request) override;
 
   absl::Status RevokeGrant(const CallContext& call, const std::string& key_id,
                            const std::string& grant_id, bool dry_run) override;

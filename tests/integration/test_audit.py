@@ -149,6 +149,14 @@ class EveryOperationIsAudited(unittest.TestCase):
         self.assertRecord("ListResourceTags", arn, read_only=True)
         kms.untag_resource(KeyId=key_id, TagKeys=["env"])
         self.assertRecord("UntagResource", arn, parameters={"tagKeys": ["env"]})
+        grant = kms.create_grant(KeyId=key_id, GranteePrincipal=f"arn:aws:iam::{ACCOUNT_ID}:root",
+                                 Operations=["Encrypt", "RetireGrant"])
+        record = self.assertRecord("CreateGrant", arn)
+        # AWS's record: the grant id and the key's ARN, never the grant token.
+        self.assertEqual(record["responseElements"], {"grantId": grant["GrantId"], "keyId": arn})
+        kms.retire_grant(GrantToken=grant["GrantToken"])
+        record = self.assertRecord("RetireGrant", arn)  # the token alone named it
+        self.assertEqual(record["responseElements"], {"keyId": arn})
         kms.delete_alias(AliasName="alias/audited")
         # The alias named the second key: kmsd's service tells the audit, as AWS records it.
         record = self.assertRecord("DeleteAlias", second["Arn"], parameters={"aliasName": "alias/audited"})

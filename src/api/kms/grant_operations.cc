@@ -123,7 +123,10 @@ absl::StatusOr<std::string> RetireGrant(OperationContext& context, RequestReader
   retire.grant_id = request.String("GrantId", kGrantIdRule).value_or("");
   retire.dry_run = request.Boolean("DryRun").value_or(false);
   if (auto status = request.Finish(); !status.ok()) return status;
-  return EmptyAnswer(context.service.RetireGrant(context.call, retire));
+  auto key_arn = context.service.RetireGrant(context.call, retire);
+  if (!key_arn.ok()) return key_arn.status();
+  context.audit_key_arn = std::move(*key_arn);
+  return std::string("{}");
 }
 
 absl::StatusOr<std::string> RevokeGrant(OperationContext& context, RequestReader& request) {
