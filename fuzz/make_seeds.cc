@@ -16,6 +16,7 @@
 #include "fuzz/fuzz_util.h"
 #include "iam/session_token.h"
 #include "kmsd/audit.h"
+#include "kmsd/backup.h"
 #include "kmsd/ciphertext_blob.h"
 #include "kmsd/envelope.h"
 #include "kmsd/errors.h"
@@ -229,6 +230,22 @@ void EnvelopeMessages() {
   }
 }
 
+// A backup as `kmsd backup` writes it (the database's bytes stand in for SQLite's), and one that
+// holds no files.
+void Backups() {
+  backup::Manifest manifest;
+  manifest.kmsd_version = "0.1.0";
+  manifest.created_at = "2026-12-01T16:00:00Z";
+  manifest.source_host = "kms-1";
+  manifest.source_data_dir = "/var/lib/kmsd";
+  std::vector<backup::ArchiveFile> files;
+  files.push_back({backup::kDatabaseFile, SecretBytes::FromString("SQLite format 3")});
+  files.push_back({backup::kCredentialsFile,
+                   SecretBytes::FromString("AKIAFUZZFUZZFUZZFUZZ:secret-access-key\n")});
+  Write("backup_archive", "database_and_credentials", Must(backup::EncodeArchive(manifest, files)).view());
+  Write("backup_archive", "no_files", Must(backup::EncodeArchive(manifest, {})).view());
+}
+
 }  // namespace
 }  // namespace kmsd::fuzz
 
@@ -245,5 +262,6 @@ int main(int argc, char** argv) {
   kmsd::fuzz::SignedRequests();
   kmsd::fuzz::AuditTrail();
   kmsd::fuzz::EnvelopeMessages();
+  kmsd::fuzz::Backups();
   return 0;
 }
