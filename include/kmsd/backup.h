@@ -12,9 +12,10 @@
 //   end-32   32    SHA-256 of every byte before it
 //
 // It holds a consistent snapshot of kmsd.db (SQLite's online backup, taken beside a running
-// server) and, when present, root-credentials and the audit signing key: everything a restore
-// needs except the root key (root.key), which is kept apart so that the backup alone opens
-// nothing, and the audit trail, which is append-only and backed up as files.
+// server; the root credentials are a sealed record in it), the audit signing key, and, when
+// present, seal.json and an older kmsd's plaintext root-credentials (sealed by the next start):
+// everything a restore needs except the root key (root.key), which is kept apart so that the
+// backup alone opens nothing, and the audit trail, which is append-only and backed up as files.
 //
 // The functions are safe to call from any thread; CreateBackup may run while a server uses the
 // data dir (it only reads it), Restore only into a dir that no server uses (it refuses any dir
@@ -83,8 +84,8 @@ struct BackupOptions {
 };
 
 // Writes a backup of data_dir to out: temp file beside it (mode 0600), fsync, rename, fsync of
-// the directory. Needs kmsd.db in data_dir; reads nothing else but root-credentials and the audit
-// signing key, and writes nothing in data_dir. Returns the manifest written.
+// the directory. Needs kmsd.db in data_dir; reads nothing else but the other files named above,
+// and writes nothing in data_dir. Returns the manifest written.
 absl::StatusOr<Manifest> CreateBackup(const BackupOptions& options);
 
 struct RestoreOptions {

@@ -62,11 +62,11 @@ int Backup() {
   for (const backup::FileEntry& file : manifest->files) {
     has_credentials = has_credentials || file.name == backup::kCredentialsFile;
   }
-  if (!has_credentials) {
+  if (has_credentials) {
     std::printf(
-        "  (no %s in the data dir: the server takes its root credentials from\n"
-        "   KMSD_ROOT_ACCESS_KEY_ID and KMSD_ROOT_SECRET_ACCESS_KEY; keep those with its "
-        "configuration)\n",
+        "  (%s is a plaintext copy of the root credentials, left by an older kmsd: this\n"
+        "   backup holds it in the clear. Start the server once to seal it into the keystore,\n"
+        "   which removes the file, then back up again and delete this backup.)\n",
         backup::kCredentialsFile);
   }
   std::printf(
@@ -75,8 +75,10 @@ int Backup() {
       "             the backups (another medium or place, or a safe), and never beside them.\n"
       "  audit/     the audit trail: append-only files, back them up as files\n"
       "             (docs/OPERATIONS.md, \"Backup and restore\").\n"
-      "The backup holds the root credentials and the audit signing key when the data dir has\n"
-      "them: keep it as private as the data dir (it is mode 0600).\n",
+      "Root credentials kmsd made are in the database, sealed like every record (those given\n"
+      "in KMSD_ROOT_ACCESS_KEY_ID/KMSD_ROOT_SECRET_ACCESS_KEY are nowhere in the data dir). The\n"
+      "backup holds the audit signing key in the clear: keep it as private as the data dir\n"
+      "(it is mode 0600).\n",
       backup::kRootKeyFile);
   return 0;
 }
@@ -119,7 +121,8 @@ void AddBackupCommands(CLI::App& app) {
   commands.backup = app.add_subcommand(
       "backup",
       "Back up a data dir into one file, consistently, while the server runs (SQLite online "
-      "backup): the database, root credentials and audit signing key; not root.key, not audit/");
+      "backup): the database (the root credentials sealed in it) and the audit signing key; not "
+      "root.key, not audit/");
   commands.backup->add_option("--data-dir", commands.backup_flags.data_dir, "kmsd's data dir")
       ->required();
   commands.backup->add_option("--out", commands.backup_flags.file,

@@ -606,10 +606,15 @@ int Serve(const ServeFlags& flags) {
     return 1;
   }
   if (serve_seal) serve_seal->Keep();  // seal: the keyring is stored, wrapped by this seal
-  auto credentials = kmsd::cmd::LoadOrCreateRootCredentials(data_dir);
+  auto credentials = kmsd::cmd::LoadOrCreateRootCredentials(data_dir, **keystore);
   if (!credentials.ok()) {
     spdlog::error("credentials: {}", kmsd::ToStd(credentials.status().message()));
     return 1;
+  }
+  if (credentials->moved_from_file) {
+    spdlog::warn("credentials: the root credentials of {} are now sealed in the keystore and the "
+                 "plaintext file is removed; they are unchanged",
+                 (data_dir / kmsd::cmd::kCredentialsFile).string());
   }
 
   // The identity service answers for every caller: the root credential, IAM users' access keys
@@ -768,17 +773,16 @@ int Serve(const ServeFlags& flags) {
   // not keep, and every start says where the credentials are.
   if (credentials->generated) {
     std::printf(
-        "\nGenerated root credentials (shown once; kept in %s, mode 0600):\n"
+        "\nGenerated root credentials (shown once: they are kept only sealed in the keystore, "
+        "never on disk in the clear):\n"
         "  export AWS_ACCESS_KEY_ID=%s\n  export AWS_SECRET_ACCESS_KEY=%s\n",
-        (data_dir / kmsd::cmd::kCredentialsFile).string().c_str(),
         credentials->access_key_id.c_str(), credentials->secret_access_key.c_str());
   } else if (credentials->from_environment) {
     std::printf("root access key id: %s (from KMSD_ROOT_ACCESS_KEY_ID)\n",
                 credentials->access_key_id.c_str());
   } else {
-    std::printf("root access key id: %s (its secret is in %s)\n",
-                credentials->access_key_id.c_str(),
-                (data_dir / kmsd::cmd::kCredentialsFile).string().c_str());
+    std::printf("root access key id: %s (its secret is sealed in the keystore)\n",
+                credentials->access_key_id.c_str());
   }
   credentials->WipeSecret();  // from now on only in the credential store's SecretBytes
   if (!metrics_endpoint.empty()) {

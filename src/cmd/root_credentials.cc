@@ -5,13 +5,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "kmsd/crypto.h"
 #include "kmsd/errors.h"
+#include "kmsd/storage.h"
 #include "kmsd/strings.h"
 
 namespace kmsd::cmd {
@@ -47,6 +49,69 @@ absl::Status CheckSecret(const std::string& secret, std::string_view where) {
   return absl::OkStatus();
 }
 
+// "ACCESS_KEY_ID\nSECRET\n", as the sealed record and the old file hold it (the file's last
+// newline may be missing).
+absl::Status Parse(std::string_view text, std::string_view where, RootCredentials& out) {
+  while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  size_t newline = text.find('\n');
+  if (newline == std::string_view::npos || newline == 0 || newline + 1 == text.size() ||
+      text.find('\n', newline + 1) != std::string_view::npos) {
+    return kmsd::Validation(kmsd::StrCat(where, " is malformed"));
+  }
+  out.access_key_id = std::string(text.substr(0, newline));
+  out.secret_access_key = std::string(text.substr(newline + 1));
+  return CheckSecret(out.secret_access_key, where);
+}
+
+// The old plaintext file, when it exists: nullopt when it does not.
+absl::StatusOr<std::optional<RootCredentials>> ReadOldFile(const std::filesystem::path& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    if (errno == ENOENT) return std::nullopt;
+    return kmsd::Internal(kmsd::StrCat("cannot read ", path.string(), ": ", std::strerror(errno)));
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > 4096) {
+    close(fd);
+    return kmsd::Validation(kmsd::StrCat(path.string(), " is not a small regular file"));
+  }
+  if ((st.st_mode & 077) != 0) {
+    close(fd);
+    return kmsd::Validation(kmsd::StrCat(path.string(),
+                                         " is readable by group or others; chmod 600 it"));
+  }
+  std::string text(static_cast<size_t>(st.st_size), '\0');
+  ssize_t n = read(fd, text.data(), text.size());
+  close(fd);
+  if (n != static_cast<ssize_t>(text.size())) {
+    OPENSSL_cleanse(text.data(), text.size());
+    return kmsd::Internal(kmsd::StrCat("cannot read ", path.string()));
+  }
+  RootCredentials credentials;
+  absl::Status parsed = Parse(text, path.string(), credentials);
+  OPENSSL_cleanse(text.data(), text.size());
+  if (!parsed.ok()) return parsed;
+  return std::optional<RootCredentials>(std::move(credentials));
+}
+
+// Removes the old file once its credentials are sealed, and makes the removal durable.
+absl::Status RemoveOldFile(const std::filesystem::path& path) {
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+    return kmsd::Internal(kmsd::StrCat("cannot remove ", path.string(), ": ", std::strerror(errno)));
+  }
+  int dir = open(path.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    fsync(dir);
+    close(dir);
+  }
+  return absl::OkStatus();
+}
+
+bool SameCredentials(const RootCredentials& a, const RootCredentials& b) {
+  return a.access_key_id == b.access_key_id &&
+         kmsd::crypto::ConstantTimeEquals(a.secret_access_key, b.secret_access_key);
+}
+
 }  // namespace
 
 void RootCredentials::WipeSecret() {
@@ -54,7 +119,8 @@ void RootCredentials::WipeSecret() {
   secret_access_key.clear();
 }
 
-absl::StatusOr<RootCredentials> LoadOrCreateRootCredentials(const std::filesystem::path& data_dir) {
+absl::StatusOr<RootCredentials> LoadOrCreateRootCredentials(const std::filesystem::path& data_dir,
+                                                            Keystore& keystore) {
   RootCredentials credentials;
   const char* env_id = std::getenv("KMSD_ROOT_ACCESS_KEY_ID");
   const char* env_secret = std::getenv("KMSD_ROOT_SECRET_ACCESS_KEY");
@@ -73,36 +139,59 @@ absl::StatusOr<RootCredentials> LoadOrCreateRootCredentials(const std::filesyste
         "set both KMSD_ROOT_ACCESS_KEY_ID and KMSD_ROOT_SECRET_ACCESS_KEY, or neither");
   }
   std::filesystem::path path = data_dir / kCredentialsFile;
-  std::ifstream in(path);
-  if (in) {
-    struct stat st;
-    if (stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-      return kmsd::Validation(kmsd::StrCat(path.string(),
-                                           " is readable by group or others; chmod 600 it"));
+  auto old_file = ReadOldFile(path);
+  if (!old_file.ok()) return old_file.status();
+
+  // Two tries: a node of a shared keystore may create the record between our read and write.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto stored = keystore.GetVersioned(kRootCredentialsRecordId);
+    if (!stored.ok()) return stored.status();
+    if (stored->value) {
+      absl::Status parsed = Parse(stored->value->view(), "the sealed root credentials", credentials);
+      if (!parsed.ok()) return parsed;
+      if (*old_file) {
+        if (!SameCredentials(**old_file, credentials)) {
+          return kmsd::Validation(kmsd::StrCat(
+              path.string(), " holds other root credentials (access key id ",
+              (*old_file)->access_key_id, ") than those sealed in the keystore (",
+              credentials.access_key_id,
+              "). Remove the file to keep the sealed ones, or give the ones you want in "
+              "KMSD_ROOT_ACCESS_KEY_ID and KMSD_ROOT_SECRET_ACCESS_KEY"));
+        }
+        // Sealed by an earlier start that stopped before it removed the file.
+        if (auto removed = RemoveOldFile(path); !removed.ok()) return removed;
+        credentials.moved_from_file = true;
+      }
+      return credentials;
     }
-    if (!std::getline(in, credentials.access_key_id) ||
-        !std::getline(in, credentials.secret_access_key) || credentials.access_key_id.empty() ||
-        credentials.secret_access_key.empty()) {
-      return kmsd::Validation(kmsd::StrCat(path.string(), " is malformed"));
+    if (*old_file) {
+      credentials.access_key_id = (*old_file)->access_key_id;
+      credentials.secret_access_key = (*old_file)->secret_access_key;
+      credentials.moved_from_file = true;
+    } else {
+      credentials.access_key_id = "AKIA" + RandomToken(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567");
+      credentials.secret_access_key = RandomToken(
+          40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
+      credentials.generated = true;
     }
-    absl::Status checked = CheckSecret(credentials.secret_access_key, path.string());
-    if (!checked.ok()) return checked;
-    return credentials;
+    std::string record =
+        kmsd::StrCat(credentials.access_key_id, "\n", credentials.secret_access_key, "\n");
+    KeystoreBatch batch;
+    batch.puts.emplace_back(std::string(kRootCredentialsRecordId), record);
+    batch.expect.emplace_back(std::string(kRootCredentialsRecordId), "");
+    absl::Status committed = keystore.Commit(batch);
+    OPENSSL_cleanse(record.data(), record.size());
+    if (committed.ok()) {
+      if (credentials.moved_from_file) {
+        if (auto removed = RemoveOldFile(path); !removed.ok()) return removed;
+      }
+      return credentials;
+    }
+    if (!kmsd::IsStorageConflict(committed)) return committed;
+    credentials.WipeSecret();
+    credentials.generated = credentials.moved_from_file = false;
   }
-  credentials.access_key_id = "AKIA" + RandomToken(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567");
-  credentials.secret_access_key = RandomToken(
-      40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
-  credentials.generated = true;
-  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return kmsd::Internal(kmsd::StrCat("cannot create ", path.string()));
-  std::string content =
-      kmsd::StrCat(credentials.access_key_id, "\n", credentials.secret_access_key, "\n");
-  bool written = write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
-  written = fsync(fd) == 0 && written;
-  close(fd);
-  OPENSSL_cleanse(content.data(), content.size());
-  if (!written) return kmsd::Internal(kmsd::StrCat("cannot write ", path.string()));
-  return credentials;
+  return kmsd::Internal("the root credentials record kept changing while kmsd read it");
 }
 
 }  // namespace kmsd::cmd

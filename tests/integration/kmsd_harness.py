@@ -14,6 +14,7 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 
 import boto3
@@ -77,6 +78,20 @@ class KmsdServer:
     def _drain(self, stream):
         for line in stream:
             self.output.append(line)
+
+    def generated_credentials(self, timeout=10):
+        """The root credentials a start without KMSD_ROOT_* generated and showed once, after its
+        listening line: (access key id, secret)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = "".join(self.output)
+            key = re.search(r"export AWS_ACCESS_KEY_ID=(\S+)", text)
+            secret = re.search(r"export AWS_SECRET_ACCESS_KEY=(\S+)", text)
+            if key and secret:
+                return key.group(1), secret.group(1)
+            if time.monotonic() > deadline:
+                raise AssertionError("kmsd showed no generated root credentials:\n" + text)
+            time.sleep(0.05)
 
     def log_lines(self):
         """What kmsd has written so far (stdout and stderr), as lines."""

@@ -24,14 +24,13 @@ def kmsd(*args):
     return result.returncode, result.stdout, result.stderr
 
 
-def generated_credentials_server(data_dir=None):
-    """A server that keeps generated root credentials in DATA_DIR/root-credentials (so that a
-    backup has them to carry) and a client set up with them."""
+def generated_credentials_server(data_dir=None, sealed=None):
+    """A server with generated root credentials (sealed in its database, so that a backup carries
+    them) and a client set up with them; `sealed`: the credentials its database already holds."""
     server = KmsdServer(data_dir=data_dir)
     server.access_key = server.secret_key = ""
     server.start()
-    with open(os.path.join(server.data_dir, "root-credentials")) as f:
-        server.access_key, server.secret_key = f.read().split()
+    server.access_key, server.secret_key = sealed or server.generated_credentials()
     return server
 
 
@@ -78,8 +77,8 @@ class BackupRestore(unittest.TestCase):
             shutil.rmtree(server.data_dir, ignore_errors=True)
         shutil.rmtree(self.work, ignore_errors=True)
 
-    def start(self, data_dir=None):
-        server = generated_credentials_server(data_dir)
+    def start(self, data_dir=None, sealed=None):
+        server = generated_credentials_server(data_dir, sealed)
         self.servers.append(server)
         return server
 
@@ -136,12 +135,15 @@ class BackupRestore(unittest.TestCase):
         self.assertEqual(code, 0, stderr)
         self.assertIn("Copy the root key", stdout)
         self.assertIn("kmsd serve --data-dir", stdout)
-        self.assertEqual(sorted(os.listdir(restored_dir)),
-                         ["audit-signing-key.pem", "kmsd.db", "root-credentials"])
+        self.assertEqual(sorted(os.listdir(restored_dir)), ["audit-signing-key.pem", "kmsd.db"])
+        # The root credentials are in it only sealed: the backup alone gives no way in.
+        with open(backup, "rb") as f:
+            self.assertNotIn(source.secret_key.encode(), f.read())
         shutil.copy2(os.path.join(source.data_dir, "root.key"), os.path.join(restored_dir, "root.key"))
-        restored = self.start(restored_dir)
-        # The credentials came back with the backup.
-        self.assertEqual(restored.access_key, source.access_key)
+        restored = self.start(restored_dir, sealed=(source.access_key, source.secret_key))
+        # The credentials came back with the backup, sealed in its database.
+        self.assertIn(f"root access key id: {source.access_key} (its secret is sealed in the keystore)",
+                      "".join(restored.output))
         rkms = restored.client()
 
         for key_id, alias, blob, context in before:
@@ -198,7 +200,7 @@ class BackupRestore(unittest.TestCase):
         code, stdout, stderr = kmsd("restore", "--in", backup, "--data-dir", target)
         self.assertEqual(code, 0, stderr)
         self.assertIn("root.key: checked", stdout)
-        restored = self.start(target)
+        restored = self.start(target, sealed=(source.access_key, source.secret_key))
         self.assertEqual(restored.client().describe_key(KeyId=key_id)["KeyMetadata"]["KeyId"], key_id)
 
     def test_restore_refuses_a_dir_that_is_not_empty(self):

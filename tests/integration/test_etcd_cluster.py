@@ -252,6 +252,32 @@ class EtcdClusterTest(unittest.TestCase):
         finally:
             shutil.rmtree(stranger.data_dir, ignore_errors=True)
 
+    def test_generated_root_credentials_are_sealed_in_etcd_and_shared_by_the_nodes(self):
+        # Nodes started without KMSD_ROOT_*: the first makes the root credentials and seals them
+        # in the keystore (etcd), the next one uses the same; no data dir holds them.
+        nodes = []
+        try:
+            for _ in range(2):
+                node = KmsdServer(extra_args=self.storage_args)
+                node.access_key = node.secret_key = ""
+                os.makedirs(node.data_dir, exist_ok=True)
+                shutil.copy2(os.path.join(self.a.data_dir, "root.key"),
+                             os.path.join(node.data_dir, "root.key"))
+                nodes.append(node)
+                node.start()
+            access_key, secret = nodes[0].generated_credentials()
+            second = "".join(nodes[1].output)
+            self.assertIn(f"root access key id: {access_key} (its secret is sealed in the keystore)",
+                          second)
+            self.assertNotIn(secret, second)
+            for node in nodes:
+                client = node.client(access_key=access_key, secret_key=secret)
+                self.assertIn("Keys", client.list_keys())
+                self.assertFalse(os.path.exists(os.path.join(node.data_dir, "root-credentials")))
+        finally:
+            for node in nodes:
+                node.__exit__(None, None, None)
+
     def test_backup_of_an_etcd_node_is_refused_and_points_to_etcd_snapshots(self):
         target = os.path.join(self.a.data_dir, "..", f"backup-{os.getpid()}.kmsdbak")
         result = subprocess.run([KMSD_BINARY, "backup", "--data-dir", self.a.data_dir,

@@ -49,15 +49,15 @@ class Persistence(unittest.TestCase):
         server = KmsdServer()
         server.access_key = server.secret_key = ""  # let kmsd generate them
         with server:
-            path = os.path.join(server.data_dir, "root-credentials")
-            self.assertEqual(stat.S_IMODE(os.stat(path).st_mode), 0o600)
-            with open(path) as f:
-                access_key, secret = f.read().split()
+            access_key, secret = server.generated_credentials()
             client = server.client(access_key=access_key, secret_key=secret)
             self.assertIn("Keys", client.list_keys())
             server.stop()  # appends the rest of the first run's output as one entry
-            output = "".join(server.output)
-            self.assertIn(f"AWS_SECRET_ACCESS_KEY={secret}", output)
+            # Sealed in the keystore: no file of the data dir holds the secret in the clear.
+            for root, _, names in os.walk(server.data_dir):
+                for name in names:
+                    with open(os.path.join(root, name), "rb") as f:
+                        self.assertNotIn(secret.encode(), f.read(), os.path.join(root, name))
             first_run_entries = len(server.output)
             server.start()
             self.assertIn("Keys", server.client(access_key=access_key, secret_key=secret).list_keys())
@@ -65,7 +65,6 @@ class Persistence(unittest.TestCase):
             second_run = "".join(server.output[first_run_entries:])
             self.assertIn(access_key, second_run)
             self.assertNotIn(secret, second_run)
-
 
 if __name__ == "__main__":
     unittest.main()

@@ -121,17 +121,59 @@ class RootCredentials(unittest.TestCase):
         server = KmsdServer()
         server.access_key = server.secret_key = ""  # let kmsd generate them
         with server:
+            access_key, secret = server.generated_credentials()
             output = "".join(server.output)
-            listening = output.index("listening on")
-            with open(os.path.join(server.data_dir, "root-credentials")) as f:
-                access_key, secret = f.read().split()
-            self.assertGreater(output.index(f"AWS_SECRET_ACCESS_KEY={secret}"), listening)
+            self.assertGreater(output.index(f"AWS_SECRET_ACCESS_KEY={secret}"), output.index("listening on"))
+            self.assertIn("kept only sealed in the keystore", output)
+            # Never in a file of the data dir in the clear.
+            self.assertFalse(os.path.exists(os.path.join(server.data_dir, "root-credentials")))
             server.restart()
             again = "".join(server.output)
             # Every later start says where they are, never the secret again.
-            self.assertIn(f"root access key id: {access_key} (its secret is in "
-                          f"{os.path.join(server.data_dir, 'root-credentials')})", again)
+            self.assertIn(f"root access key id: {access_key} (its secret is sealed in the keystore)",
+                          again)
             self.assertEqual(again.count(secret), 1)
+            self.assertIn("Keys", server.client(access_key=access_key, secret_key=secret).list_keys())
+
+    def test_a_plaintext_credentials_file_is_sealed_and_removed(self):
+        # A data dir of an older kmsd (or restored from an older backup) holds root-credentials
+        # in the clear: the start seals it into the keystore and removes the file, and the
+        # credentials stay the same.
+        server = KmsdServer()
+        server.access_key = server.secret_key = ""
+        path = os.path.join(server.data_dir, "root-credentials")
+        os.makedirs(server.data_dir, exist_ok=True)
+        access_key, secret = "AKIAOLDPLAINTEXTFILE", "old-plaintext-secret-0123456789"
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(f"{access_key}\n{secret}\n")
+        try:
+            server.start()
+            try:
+                self.assertFalse(os.path.exists(path))
+                output = "".join(server.output)
+                self.assertIn("are now sealed in the keystore and the plaintext file is removed", output)
+                self.assertNotIn(secret, output)
+                self.assertIn("Keys", server.client(access_key=access_key, secret_key=secret).list_keys())
+                server.restart()
+                self.assertIn("Keys", server.client(access_key=access_key, secret_key=secret).list_keys())
+                for name in os.listdir(server.data_dir):
+                    if os.path.isfile(os.path.join(server.data_dir, name)):
+                        with open(os.path.join(server.data_dir, name), "rb") as f:
+                            self.assertNotIn(secret.encode(), f.read(), name)
+            finally:
+                server.stop()
+            # A file that disagrees with the sealed credentials: kmsd cannot tell which is meant,
+            # so it refuses to start and changes nothing.
+            with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                f.write("AKIAANOTHERROOTKEY00\nanother-root-secret-0123456789\n")
+            code, output = run_kmsd(["serve", "--listen", "127.0.0.1:0", "--data-dir", server.data_dir])
+            self.assertEqual(code, 1, output)
+            self.assertIn("holds other root credentials (access key id AKIAANOTHERROOTKEY00) than "
+                          f"those sealed in the keystore ({access_key})", output)
+            self.assertNotIn("another-root-secret", output)
+            self.assertTrue(os.path.exists(path))
+        finally:
+            shutil.rmtree(server.data_dir, ignore_errors=True)
 
     def test_a_short_root_secret_is_refused(self):
         data_dir = tempfile.mkdtemp(prefix="kmsd-test-")
