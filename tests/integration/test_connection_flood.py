@@ -126,8 +126,9 @@ class ConnectionFlood(unittest.TestCase):
 
     def test_a_flood_from_one_address_is_cut_to_its_limit_and_others_are_served(self):
         before = self.limit_counts()
-        deadline = time.monotonic() + 20
-        flood = open_idle(self.port, "127.0.0.2", FLOOD_FROM_ONE_ADDRESS, deadline)
+        started = time.monotonic()
+        flood = open_idle(self.port, "127.0.0.2", FLOOD_FROM_ONE_ADDRESS, started + 20)
+        opened_in = time.monotonic() - started
         self.sockets += flood
         self.assertGreater(len(flood), FLOOD_FROM_ONE_ADDRESS * 0.9)
         # Those over the per-client limit are closed at once, well before the header deadline.
@@ -138,12 +139,16 @@ class ConnectionFlood(unittest.TestCase):
         rest = [s for s in flood if s not in closed]
         closed_later = closed_by_server(rest, within=HEADER_TIMEOUT_SECONDS + 5)
         self.assertEqual(len(closed_later), len(rest))
-        # Counted: each refusal over the per-client limit, then each of the PER_CLIENT admitted
-        # ones at the header deadline; nothing else.
+        # Counted: each refusal over the per-client limit, then each admitted one at the header
+        # deadline; nothing else. (The early closes above may include admitted ones whose
+        # deadline passed while a slow flood was still opening.)
         counted = self.counted_since(before)
-        self.assertGreaterEqual(counted["per_client_limit"], len(closed))
         self.assertEqual(counted["per_client_limit"] + counted["header_timeout"], len(flood))
-        self.assertEqual(counted["header_timeout"], PER_CLIENT)
+        self.assertGreaterEqual(counted["header_timeout"], PER_CLIENT)
+        if opened_in < HEADER_TIMEOUT_SECONDS / 2:
+            self.assertEqual(counted["header_timeout"], PER_CLIENT)
+        # else: on a loaded machine the first admitted ones time out before the flood has been
+        # accepted, freeing places for later ones: never more than PER_CLIENT at once.
         self.assertEqual(counted["evicted"], 0)
         self.assertEqual(counted["max_connections"], 0)
 
