@@ -221,6 +221,40 @@ class BackupRestore(unittest.TestCase):
         self.assertIn("notes.txt", stderr)
         self.assertEqual(os.listdir(stray), ["notes.txt"])
 
+    def test_an_older_plaintext_credentials_file_travels_and_is_sealed_after_restore(self):
+        # The data dir of an older kmsd, not started since: its root credentials are in a
+        # plaintext root-credentials file and nowhere else (here: a server that took its
+        # credentials from the environment, so that it sealed none, and the file written
+        # beside it). The backup carries the file and says so; the restored server's first start
+        # seals it and removes it.
+        source = KmsdServer()
+        self.servers.append(source)
+        source.start()
+        key_id = source.client().create_key()["KeyMetadata"]["KeyId"]
+        source.stop()
+        old = ("AKIAOLDERKMSD0000000", "an-older-kmsds-plaintext-secret")
+        with open(os.open(os.path.join(source.data_dir, "root-credentials"),
+                          os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            f.write(f"{old[0]}\n{old[1]}\n")
+        backup, stdout = self.backup(source)
+        self.assertIn("root-credentials is a plaintext copy of the root credentials", stdout)
+        self.assertIn("Start the server once to seal it", stdout)
+        restored_dir = os.path.join(self.work, "restored-old")
+        code, _, stderr = kmsd("restore", "--in", backup, "--data-dir", restored_dir)
+        self.assertEqual(code, 0, stderr)
+        self.assertIn("root-credentials", os.listdir(restored_dir))
+        shutil.copy2(os.path.join(source.data_dir, "root.key"), os.path.join(restored_dir, "root.key"))
+        restored = self.start(restored_dir, sealed=old)
+        self.assertIn("now sealed in the keystore and the plaintext file is removed",
+                      "".join(restored.output))
+        self.assertNotIn("root-credentials", os.listdir(restored_dir))
+        self.assertEqual(restored.client().describe_key(KeyId=key_id)["KeyMetadata"]["KeyId"], key_id)
+        # A backup taken now holds them only sealed.
+        again, stdout = self.backup(restored, "again.backup")
+        self.assertNotIn("plaintext copy", stdout)
+        with open(again, "rb") as f:
+            self.assertNotIn(old[1].encode(), f.read())
+
     def test_restore_refuses_a_corrupted_backup(self):
         source = self.start()
         source.client().create_key()
