@@ -611,6 +611,12 @@ int Serve(const ServeFlags& flags) {
     spdlog::error("credentials: {}", kmsd::ToStd(credentials.status().message()));
     return 1;
   }
+  if (credentials->replaced_sealed) {
+    spdlog::warn("credentials: KMSD_ROOT_ACCESS_KEY_ID replaces the root credentials sealed by an "
+                 "earlier start ({}), which are deleted: they no longer work, and a start without "
+                 "KMSD_ROOT_* makes new ones",
+                 credentials->replaced_access_key_id);
+  }
   if (credentials->moved_from_file) {
     spdlog::warn("credentials: the root credentials of {} are now sealed in the keystore and the "
                  "plaintext file is removed; they are unchanged",

@@ -132,6 +132,25 @@ absl::StatusOr<RootCredentials> LoadOrCreateRootCredentials(const std::filesyste
     unsetenv("KMSD_ROOT_SECRET_ACCESS_KEY");
     absl::Status checked = CheckSecret(credentials.secret_access_key, "KMSD_ROOT_SECRET_ACCESS_KEY");
     if (!checked.ok()) return checked;
+    // Other credentials sealed by an earlier start are replaced for good, so that lost or stolen
+    // ones never come back into force when the environment no longer gives these.
+    auto stored = keystore.GetVersioned(kRootCredentialsRecordId);
+    if (!stored.ok()) return stored.status();
+    if (stored->value) {
+      RootCredentials sealed;
+      absl::Status parsed = Parse(stored->value->view(), "the sealed root credentials", sealed);
+      if (!parsed.ok() || !SameCredentials(sealed, credentials)) {
+        KeystoreBatch batch;
+        batch.deletes.emplace_back(kRootCredentialsRecordId);
+        batch.expect.emplace_back(std::string(kRootCredentialsRecordId), stored->version);
+        absl::Status deleted = keystore.Commit(batch);
+        // Another node changed the record meanwhile: its next start without the environment
+        // decides; this start goes on with the environment's credentials either way.
+        if (!deleted.ok() && !kmsd::IsStorageConflict(deleted)) return deleted;
+        credentials.replaced_sealed = deleted.ok();
+        credentials.replaced_access_key_id = sealed.access_key_id;
+      }
+    }
     return credentials;
   }
   if ((env_id && *env_id) != (env_secret && *env_secret)) {

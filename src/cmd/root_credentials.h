@@ -31,10 +31,14 @@ struct RootCredentials {
   bool generated = false;        // made by this start (to be shown once, when the server listens)
   bool from_environment = false;
   bool moved_from_file = false;  // this start sealed DATA_DIR/root-credentials and removed it
+  // The environment's credentials replaced other ones sealed by an earlier start (deleted).
+  bool replaced_sealed = false;
+  std::string replaced_access_key_id;
 };
 
-// KMSD_ROOT_ACCESS_KEY_ID and KMSD_ROOT_SECRET_ACCESS_KEY (both or neither; the keystore and the
-// data dir are then not used), else the keystore's sealed record, else DATA_DIR/root-credentials
+// KMSD_ROOT_ACCESS_KEY_ID and KMSD_ROOT_SECRET_ACCESS_KEY (both or neither; other credentials
+// sealed by an earlier start are then deleted, so that lost or stolen ones never come back, and
+// the data dir's file is not read), else the keystore's sealed record, else DATA_DIR/root-credentials
 // (a data dir of an older kmsd, or restored from an older backup: sealed into the keystore, then
 // the file is removed), else new random ones sealed into the keystore. A secret shorter than 16
 // characters is refused. The record is created only if absent, so that nodes sharing one

@@ -79,16 +79,16 @@ class KmsdServer:
         for line in stream:
             self.output.append(line)
 
-    def generated_credentials(self, timeout=10):
+    def generated_credentials(self, timeout=10, since=0):
         """The root credentials a start without KMSD_ROOT_* generated and showed once, after its
-        listening line: (access key id, secret)."""
+        listening line: (access key id, secret), the latest shown in output[since:]."""
         deadline = time.monotonic() + timeout
         while True:
-            text = "".join(self.output)
-            key = re.search(r"export AWS_ACCESS_KEY_ID=(\S+)", text)
-            secret = re.search(r"export AWS_SECRET_ACCESS_KEY=(\S+)", text)
-            if key and secret:
-                return key.group(1), secret.group(1)
+            text = "".join(self.output[since:])
+            keys = re.findall(r"export AWS_ACCESS_KEY_ID=(\S+)", text)
+            secrets_shown = re.findall(r"export AWS_SECRET_ACCESS_KEY=(\S+)", text)
+            if keys and len(secrets_shown) == len(keys):
+                return keys[-1], secrets_shown[-1]
             if time.monotonic() > deadline:
                 raise AssertionError("kmsd showed no generated root credentials:\n" + text)
             time.sleep(0.05)

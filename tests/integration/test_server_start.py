@@ -12,6 +12,8 @@ import tempfile
 import time
 import unittest
 
+import botocore.exceptions
+
 from kmsd_harness import KMSD_BINARY, KmsdServer
 
 
@@ -134,6 +136,32 @@ class RootCredentials(unittest.TestCase):
                           again)
             self.assertEqual(again.count(secret), 1)
             self.assertIn("Keys", server.client(access_key=access_key, secret_key=secret).list_keys())
+
+    def test_credentials_from_the_environment_replace_the_sealed_ones_for_good(self):
+        # The sealed credentials were lost or stolen: a start with KMSD_ROOT_* replaces them, and
+        # they never work again, even once the environment no longer gives any.
+        server = KmsdServer()
+        server.access_key = server.secret_key = ""
+        with server:
+            old_key, old_secret = server.generated_credentials()
+            server.stop()
+            server.access_key, server.secret_key = "AKIAREPLACEMENT00000", "a-replacement-secret-0123"
+            server.start()
+            self.assertIn(f"replaces the root credentials sealed by an earlier start ({old_key}), "
+                          "which are deleted", "".join(server.output))
+            self.assertIn("Keys", server.client().list_keys())
+            with self.assertRaises(botocore.exceptions.ClientError):
+                server.client(access_key=old_key, secret_key=old_secret).list_keys()
+            server.stop()
+            entries = len(server.output)
+            server.access_key = server.secret_key = ""
+            server.start()
+            new_key, new_secret = server.generated_credentials(since=entries)
+            self.assertIn("Generated root credentials", "".join(server.output[entries:]))
+            self.assertNotEqual(new_key, old_key)
+            with self.assertRaises(botocore.exceptions.ClientError):
+                server.client(access_key=old_key, secret_key=old_secret).list_keys()
+            self.assertIn("Keys", server.client(access_key=new_key, secret_key=new_secret).list_keys())
 
     def test_a_plaintext_credentials_file_is_sealed_and_removed(self):
         # A data dir of an older kmsd (or restored from an older backup) holds root-credentials

@@ -189,5 +189,32 @@ TEST_F(RootCredentialsTest, TheEnvironmentWinsAndTouchesNeitherKeystoreNorFile) 
   unsetenv("KMSD_ROOT_ACCESS_KEY_ID");
 }
 
+TEST_F(RootCredentialsTest, TheEnvironmentReplacesOtherSealedCredentialsForGood) {
+  auto generated = LoadOrCreateRootCredentials(dir_, *keystore_);
+  ASSERT_TRUE(generated.ok());
+  // The same credentials given in the environment (copied from the banner) leave the record.
+  setenv("KMSD_ROOT_ACCESS_KEY_ID", generated->access_key_id.c_str(), 1);
+  setenv("KMSD_ROOT_SECRET_ACCESS_KEY", generated->secret_access_key.c_str(), 1);
+  auto same = LoadOrCreateRootCredentials(dir_, *keystore_);
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_FALSE(same->replaced_sealed);
+  EXPECT_NE(Sealed(), "");
+  // Other ones (the sealed ones were lost or stolen) delete the record: they never come back.
+  setenv("KMSD_ROOT_ACCESS_KEY_ID", "AKIAREPLACEMENT00000", 1);
+  setenv("KMSD_ROOT_SECRET_ACCESS_KEY", "a-replacement-secret-12345", 1);
+  auto replaced = LoadOrCreateRootCredentials(dir_, *keystore_);
+  ASSERT_TRUE(replaced.ok()) << replaced.status();
+  EXPECT_TRUE(replaced->from_environment);
+  EXPECT_TRUE(replaced->replaced_sealed);
+  EXPECT_EQ(replaced->replaced_access_key_id, generated->access_key_id);
+  EXPECT_EQ(Sealed(), "");
+  unsetenv("KMSD_ROOT_ACCESS_KEY_ID");
+  // Without the environment, new ones are made (and shown), not the old ones.
+  auto next = LoadOrCreateRootCredentials(dir_, *keystore_);
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_TRUE(next->generated);
+  EXPECT_NE(next->access_key_id, generated->access_key_id);
+}
+
 }  // namespace
 }  // namespace kmsd::cmd
