@@ -41,6 +41,7 @@
 
 #include "kmsd/errors.h"
 #include "kmsd/http.h"
+#include "kmsd/key_file.h"
 #include "kmsd/strings.h"
 #include "kmsd/uuid.h"
 
@@ -936,6 +937,9 @@ class BeastHttpServer final : public HttpServer {
     if (ec) {
       return absl::InvalidArgumentError(StrCat("cannot load the TLS certificate chain from ",
                                                options.tls_cert_file, ": ", ec.message()));
+    }
+    if (auto mode = CheckPrivateKeyFileMode(options.tls_key_file, "--tls-key"); !mode.ok()) {
+      return absl::InvalidArgumentError(mode.message());
     }
     tls_->use_private_key_file(options.tls_key_file, ssl::context::pem, ec);
     if (ec) {

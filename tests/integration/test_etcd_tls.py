@@ -3,6 +3,7 @@
 kmsd refuses to start within seconds instead of serving without storage.
 """
 import os
+import shutil
 import time
 import unittest
 
@@ -48,6 +49,15 @@ class EtcdTlsTest(unittest.TestCase):
     def test_without_a_client_certificate_kmsd_refuses_to_start(self):
         message = self.refused_start("--etcd-ca", self.cluster.tls_file("ca.pem"))
         self.assertIn("storage (etcd) is unavailable", message)
+
+    def test_a_client_key_any_user_can_read_is_refused(self):
+        key = os.path.join(self.cluster.dir, "world-readable-client.key")
+        shutil.copy(self.cluster.tls_file("client.key"), key)
+        os.chmod(key, 0o604)
+        message = self.refused_start("--etcd-ca", self.cluster.tls_file("ca.pem"),
+                                     "--etcd-cert", self.cluster.tls_file("client.pem"),
+                                     "--etcd-key", key)
+        self.assertIn(f"the private key {key} (--etcd-key) has mode 0604", message)
 
     def test_a_member_signed_by_another_ca_is_not_trusted(self):
         other = os.path.join(self.cluster.dir, "other-ca")

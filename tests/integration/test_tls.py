@@ -108,6 +108,22 @@ class Tls(unittest.TestCase):
             self.assertNotEqual(result.returncode, 0)
             self.assertIn("--tls-cert", result.stdout + result.stderr)
 
+    def test_a_private_key_any_user_can_read_is_refused(self):
+        with tempfile.TemporaryDirectory() as directory:
+            cert, key = make_certificate(directory)
+            os.chmod(key, 0o644)
+            result = subprocess.run([KMSD_BINARY, "serve", "--listen", "127.0.0.1:0", "--data-dir",
+                                     os.path.join(directory, "data"), "--tls-cert", cert,
+                                     "--tls-key", key], capture_output=True, text=True, timeout=30)
+            self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
+            output = result.stdout + result.stderr  # the log goes to stdout
+            self.assertIn(f"the private key {key} (--tls-key) has mode 0644", output)
+            self.assertIn("chmod o-rwx", output)
+            # Readable by a group (Debian's ssl-cert convention) is allowed.
+            os.chmod(key, 0o640)
+            with KmsdServer(extra_args=["--tls-cert", cert, "--tls-key", key]) as server:
+                self.assertTrue(server.endpoint.startswith("https://"))
+
     def test_half_a_tls_configuration_is_refused(self):
         with tempfile.TemporaryDirectory() as directory:
             cert, _ = make_certificate(directory)

@@ -14,6 +14,7 @@
 
 #include "kmsd/errors.h"
 #include "kmsd/etcd_storage.h"
+#include "kmsd/key_file.h"
 #include "kmsd/strings.h"
 #include "rpc.grpc.pb.h"
 
@@ -122,6 +123,9 @@ absl::StatusOr<std::unique_ptr<Member>> ConnectMember(const std::string& url,
       return Validation("an etcd client certificate needs both --etcd-cert and --etcd-key");
     }
     if (!options.cert_file.empty()) {
+      if (auto mode = CheckPrivateKeyFileMode(options.key_file, "--etcd-key"); !mode.ok()) {
+        return mode;
+      }
       auto cert = ReadPemFile(options.cert_file);
       auto key = ReadPemFile(options.key_file);
       if (!cert.ok()) return cert.status();
