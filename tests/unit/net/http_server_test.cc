@@ -766,6 +766,9 @@ class TlsFiles {
     file = std::fopen(key_file().c_str(), "w");
     PEM_write_PrivateKey(file, key, nullptr, nullptr, 0, nullptr, nullptr);
     std::fclose(file);
+    // As an operator keeps it: a key others can read is refused (CheckPrivateKeyFileMode).
+    std::filesystem::permissions(key_file(), std::filesystem::perms::owner_read |
+                                                 std::filesystem::perms::owner_write);
     X509_free(certificate);
     EVP_PKEY_free(key);
   }
@@ -797,6 +800,23 @@ TEST(HttpServer, ServesOverTls) {
     EXPECT_EQ(response.body(), "secret " + std::to_string(i));
     EXPECT_TRUE(IsUuid(HeaderOf(response, "x-amzn-RequestId")));
   }
+}
+
+TEST(HttpServer, RefusesAPrivateKeyOthersCanReadAndAllowsAGroup) {
+  TlsFiles files;
+  std::filesystem::permissions(files.key_file(), std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::add);
+  auto server = NewHttpServer(TlsOptions(files), EchoHandler, TestErrorResponder);
+  absl::StatusOr<uint16_t> port = server->Start();
+  ASSERT_FALSE(port.ok());
+  EXPECT_NE(port.status().message().find("(--tls-key) has mode 0604"), std::string::npos)
+      << port.status();
+  // 0640: a group such as Debian's ssl-cert may read it.
+  std::filesystem::permissions(files.key_file(), std::filesystem::perms::owner_read |
+                                                     std::filesystem::perms::owner_write |
+                                                     std::filesystem::perms::group_read);
+  RunningServer running = StartServer(TlsOptions(files));
+  EXPECT_NE(running.port, 0);
 }
 
 TEST(HttpServer, RefusesTlsOlderThan12) {
