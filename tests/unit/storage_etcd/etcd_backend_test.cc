@@ -422,10 +422,13 @@ class AnswerDroppingProxy {
         dropped_ += got;
         continue;
       }
-      if (write(to, buffer, got) != got) break;
       // A call is more than HTTP/2's small control frames (a window update, a ping: < 20 bytes).
-      if (to_etcd && got >= 64 && armed_.exchange(false)) {
-        *cut = true;                         // etcd's answers go nowhere from now on
+      // The cut comes before the call is passed on: etcd may answer within microseconds, before
+      // this thread runs again on a loaded machine.
+      bool cutting = to_etcd && got >= 64 && armed_.exchange(false);
+      if (cutting) *cut = true;  // etcd's answers go nowhere from now on
+      if (write(to, buffer, got) != got) break;
+      if (cutting) {
         std::this_thread::sleep_for(300ms);  // etcd commits meanwhile
         shutdown(from, SHUT_RDWR);           // then the client's connection breaks
         shutdown(to, SHUT_RDWR);
